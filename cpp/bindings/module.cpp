@@ -1,0 +1,138 @@
+// pybind11 bindings for cipherfuse._core: wiring only. Shapes and dtypes are
+// checked here (they are part of the calling convention); the kernels and
+// their semantics live in cpp/he/.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "he/kernels.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+using U64Array = py::array_t<uint64_t, 0>;
+using I64Array = py::array_t<int64_t, 0>;
+
+template <typename T, typename A>
+cf::View2D<T> view2d(A& a, const char* name) {
+  if (a.ndim() != 2) throw cf::KernelArgumentError(std::string(name) + " must be 2-D");
+  constexpr auto item = static_cast<py::ssize_t>(sizeof(T));
+  if (a.strides(0) % item != 0 || a.strides(1) % item != 0) {
+    throw cf::KernelArgumentError(std::string(name) + " has unaligned strides");
+  }
+  return {const_cast<T*>(reinterpret_cast<const T*>(a.data())), a.shape(0), a.shape(1),
+          a.strides(0) / item, a.strides(1) / item};
+}
+
+template <typename A>
+void require_1d_contiguous(const A& a, const char* name) {
+  if (a.ndim() != 1) throw cf::KernelArgumentError(std::string(name) + " must be 1-D");
+  if (a.shape(0) > 1 && a.strides(0) != static_cast<py::ssize_t>(sizeof(uint64_t))) {
+    throw cf::KernelArgumentError(std::string(name) + " must be contiguous");
+  }
+}
+
+U64Array decompose(const U64Array& c, int base_bits) {
+  require_1d_contiguous(c, "c");
+  const int l = cf::digit_count(base_bits);
+  U64Array out(c.shape(0) * l);
+  {
+    py::gil_scoped_release release;
+    cf::decompose(c.data(), c.shape(0), base_bits, out.mutable_data());
+  }
+  return out;
+}
+
+U64Array gemm_wide_small(const U64Array& W, const I64Array& S, const std::string& isa,
+                         int threads) {
+  const auto w = view2d<const uint64_t>(W, "W");
+  const auto s = view2d<const int64_t>(S, "S");
+  U64Array C({w.rows, s.cols});
+  auto c = view2d<uint64_t>(C, "C");
+  const cf::Isa which = cf::isa_from_name(isa);
+  py::gil_scoped_release release;
+  cf::gemm_wide_small(which, w, s, c, threads);
+  return C;
+}
+
+U64Array gemm_small_wide(const I64Array& S, const U64Array& W, const std::string& isa,
+                         int threads) {
+  // C = S W  <=>  C^T = W^T S^T: transposes are stride swaps.
+  auto s = view2d<const int64_t>(S, "S");
+  auto w = view2d<const uint64_t>(W, "W");
+  U64Array C({s.rows, w.cols});
+  auto c = view2d<uint64_t>(C, "C");
+  const cf::View2D<const uint64_t> wt{w.data, w.cols, w.rows, w.col_stride, w.row_stride};
+  const cf::View2D<const int64_t> st{s.data, s.cols, s.rows, s.col_stride, s.row_stride};
+  const cf::View2D<uint64_t> ct{c.data, c.cols, c.rows, c.col_stride, c.row_stride};
+  const cf::Isa which = cf::isa_from_name(isa);
+  py::gil_scoped_release release;
+  cf::gemm_wide_small(which, wt, st, ct, threads);
+  return C;
+}
+
+U64Array keyswitch(const U64Array& M, const U64Array& c, int base_bits, const std::string& isa,
+                   int threads) {
+  require_1d_contiguous(c, "c");
+  if (M.ndim() != 2) throw cf::KernelArgumentError("M must be 2-D");
+  const int l = cf::digit_count(base_bits);
+  if (M.shape(1) != c.shape(0) * l) {
+    throw cf::KernelArgumentError("keyswitch: M has " + std::to_string(M.shape(1)) +
+                                  " columns, expected len(c) * digits = " +
+                                  std::to_string(c.shape(0) * l));
+  }
+  if (M.shape(0) > 0 && M.shape(1) > 0 &&
+      (M.strides(1) != static_cast<py::ssize_t>(sizeof(uint64_t)) ||
+       M.strides(0) != M.shape(1) * static_cast<py::ssize_t>(sizeof(uint64_t)))) {
+    throw cf::KernelArgumentError("keyswitch: M must be C-contiguous");
+  }
+  U64Array out(M.shape(0));
+  const cf::Isa which = cf::isa_from_name(isa);
+  py::gil_scoped_release release;
+  cf::keyswitch(which, M.data(), M.shape(0), c.shape(0), base_bits, c.data(),
+                out.mutable_data(), threads);
+  return out;
+}
+
+U64Array tensor_round(const U64Array& a, const U64Array& b, int shift, int threads) {
+  require_1d_contiguous(a, "a");
+  require_1d_contiguous(b, "b");
+  U64Array out(a.shape(0) * b.shape(0));
+  if (threads < 1) threads = cf::default_threads();
+  py::gil_scoped_release release;
+  cf::tensor_round(a.data(), a.shape(0), b.data(), b.shape(0), shift, out.mutable_data(),
+                   threads);
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "cipherfuse C++ kernels (integer-vector HE, arithmetic mod 2^64)";
+  py::register_exception<cf::KernelArgumentError>(m, "KernelArgumentError", PyExc_ValueError);
+
+  m.def("digit_count", &cf::digit_count, py::arg("base_bits"),
+        "Number of base-2^base_bits digits of a 64-bit word.");
+  m.def("decompose", &decompose, py::arg("c").noconvert(), py::arg("base_bits"),
+        "Digit decomposition c* (most significant digit first), as uint64.");
+  m.def("gemm_wide_small", &gemm_wide_small, py::arg("W").noconvert(), py::arg("S").noconvert(),
+        py::arg("isa") = "auto", py::arg("threads") = 0,
+        "W @ S mod 2^64 for uint64 W and small int64 S (|S| < 2^40 for the SIMD paths).");
+  m.def("gemm_small_wide", &gemm_small_wide, py::arg("S").noconvert(), py::arg("W").noconvert(),
+        py::arg("isa") = "auto", py::arg("threads") = 0,
+        "S @ W mod 2^64 for small int64 S and uint64 W.");
+  m.def("keyswitch", &keyswitch, py::arg("M").noconvert(), py::arg("c").noconvert(),
+        py::arg("base_bits"), py::arg("isa") = "auto", py::arg("threads") = 0,
+        "M @ decompose(c) mod 2^64 (bandwidth-bound key switch).");
+  m.def("tensor_round", &tensor_round, py::arg("a").noconvert(), py::arg("b").noconvert(),
+        py::arg("shift"), py::arg("threads") = 0,
+        "round(vec(a b^T) / 2^shift) mod 2^64 over signed 128-bit products (paper Eq. 44).");
+  m.def(
+      "isa_available", [](const std::string& name) { return cf::isa_available(cf::isa_from_name(name)); },
+      py::arg("name"));
+  m.def("best_isa", []() { return std::string(cf::isa_name(cf::best_isa())); });
+  m.def("default_threads", &cf::default_threads);
+}

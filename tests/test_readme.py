@@ -1,0 +1,35 @@
+"""The README's two commands are the ones CI and users run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    blocks = _bash_blocks(readme)
+    test_commands = [b for b in blocks if b.endswith("pytest")]
+    assert len(test_commands) == 1, f"README must hold exactly one test command, found {blocks}"
+    assert test_commands[0] in ci.splitlines(), "CI must run the README's test command verbatim"
+
+
+def test_readme_main_command_runs_a_cipherfuse_job() -> None:
+    blocks = _bash_blocks((ROOT / "README.md").read_text())
+    mains = [b for b in blocks if "cipherfuse " in b and not b.endswith("pytest")]
+    assert mains, "README must hold the install-and-run command"
+    assert mains[0].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
+
+
+@pytest.mark.parametrize("name", ["CMakeLists.txt", "pyproject.toml", ".ci/run", "docs"])
+def test_layout(name: str) -> None:
+    assert (ROOT / name).exists()
