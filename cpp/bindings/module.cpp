@@ -8,6 +8,7 @@
 #include <string>
 
 #include "he/kernels.hpp"
+#include "he/prg.hpp"
 
 namespace py = pybind11;
 
@@ -108,6 +109,21 @@ U64Array tensor_round(const U64Array& a, const U64Array& b, int shift, int threa
   return out;
 }
 
+py::array_t<uint8_t> chacha20(const py::bytes& key, const py::bytes& nonce, uint32_t counter,
+                             uint64_t nblocks, int threads) {
+  const std::string k = key;
+  const std::string n = nonce;
+  if (k.size() != 32 || n.size() != 12) {
+    throw cf::KernelArgumentError("chacha20: key must be 32 bytes and nonce 12 bytes");
+  }
+  py::array_t<uint8_t> out(static_cast<py::ssize_t>(nblocks * 64));
+  auto* dst = out.mutable_data();
+  py::gil_scoped_release release;
+  cf::chacha20_stream(reinterpret_cast<const uint8_t*>(k.data()),
+                      reinterpret_cast<const uint8_t*>(n.data()), counter, nblocks, dst, threads);
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -118,13 +134,13 @@ PYBIND11_MODULE(_core, m) {
         "Number of base-2^base_bits digits of a 64-bit word.");
   m.def("decompose", &decompose, py::arg("c").noconvert(), py::arg("base_bits"),
         "Digit decomposition c* (most significant digit first), as uint64.");
-  m.def("gemm_wide_small", &gemm_wide_small, py::arg("W").noconvert(), py::arg("S").noconvert(),
+  m.def("gemm_wide_small", &gemm_wide_small, py::arg("w").noconvert(), py::arg("s").noconvert(),
         py::arg("isa") = "auto", py::arg("threads") = 0,
         "W @ S mod 2^64 for uint64 W and small int64 S (|S| < 2^40 for the SIMD paths).");
-  m.def("gemm_small_wide", &gemm_small_wide, py::arg("S").noconvert(), py::arg("W").noconvert(),
+  m.def("gemm_small_wide", &gemm_small_wide, py::arg("s").noconvert(), py::arg("w").noconvert(),
         py::arg("isa") = "auto", py::arg("threads") = 0,
         "S @ W mod 2^64 for small int64 S and uint64 W.");
-  m.def("keyswitch", &keyswitch, py::arg("M").noconvert(), py::arg("c").noconvert(),
+  m.def("keyswitch", &keyswitch, py::arg("m").noconvert(), py::arg("c").noconvert(),
         py::arg("base_bits"), py::arg("isa") = "auto", py::arg("threads") = 0,
         "M @ decompose(c) mod 2^64 (bandwidth-bound key switch).");
   m.def("tensor_round", &tensor_round, py::arg("a").noconvert(), py::arg("b").noconvert(),
@@ -133,6 +149,9 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "isa_available", [](const std::string& name) { return cf::isa_available(cf::isa_from_name(name)); },
       py::arg("name"));
+  m.def("chacha20", &chacha20, py::arg("key"), py::arg("nonce"), py::arg("counter"),
+        py::arg("nblocks"), py::arg("threads") = 0,
+        "ChaCha20 (RFC 8439) keystream: nblocks 64-byte blocks from block `counter`.");
   m.def("best_isa", []() { return std::string(cf::isa_name(cf::best_isa())); });
   m.def("default_threads", &cf::default_threads);
 }

@@ -11,6 +11,10 @@
 
 namespace cf {
 
+// 128-bit integers (a GCC/Clang extension) for exact products of 64-bit words.
+__extension__ typedef __int128 i128;
+__extension__ typedef unsigned __int128 u128;
+
 enum class Isa : int { Scalar = 0, Avx2 = 1, Neon = 2 };
 
 /// Thrown on invalid kernel arguments (maps to ValueError in Python).

@@ -1,0 +1,117 @@
+"""Kernel back ends: the C++ core (default) and the numpy reference.
+
+The scheme code in :mod:`cipherfuse.he` is written once against the
+:class:`Kernels` protocol; :func:`use_kernels` switches the implementation,
+which is how the C++ kernels are tested against the numpy reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+import cipherfuse._core as _core
+
+U64Array = npt.NDArray[np.uint64]
+I64Array = npt.NDArray[np.int64]
+
+
+class Kernels(Protocol):
+    """The arithmetic the scheme needs; all results are exact modulo 2^64."""
+
+    name: str
+
+    def decompose(self, c: U64Array, base_bits: int) -> U64Array:
+        """Digits of every word of 1-D ``c``, most significant first."""
+        ...
+
+    def gemm_wide_small(self, w: U64Array, s: I64Array) -> U64Array:
+        """``w @ s`` mod 2^64 for uint64 ``w`` and small signed ``s``."""
+        ...
+
+    def gemm_small_wide(self, s: I64Array, w: U64Array) -> U64Array:
+        """``s @ w`` mod 2^64 for small signed ``s`` and uint64 ``w``."""
+        ...
+
+    def keyswitch(self, m: U64Array, c: U64Array, base_bits: int) -> U64Array:
+        """``m @ decompose(c)`` mod 2^64 for one ciphertext ``c``."""
+        ...
+
+    def tensor_round(self, a: U64Array, b: U64Array, shift: int) -> U64Array:
+        """``round(vec(a b^T) / 2^shift)`` mod 2^64 over signed 128-bit products."""
+        ...
+
+
+class CppKernels:
+    """The C++ core (``cipherfuse._core``): SIMD-dispatched, multi-threaded, GIL released."""
+
+    def __init__(self, isa: str = "auto", threads: int = 0) -> None:
+        self.isa = isa
+        self.threads = threads
+        self.name = f"cpp-{_core.best_isa() if isa == 'auto' else isa}"
+
+    def decompose(self, c: U64Array, base_bits: int) -> U64Array:
+        return _core.decompose(np.ascontiguousarray(c), base_bits)
+
+    def gemm_wide_small(self, w: U64Array, s: I64Array) -> U64Array:
+        return _core.gemm_wide_small(w, s, self.isa, self.threads)
+
+    def gemm_small_wide(self, s: I64Array, w: U64Array) -> U64Array:
+        return _core.gemm_small_wide(s, w, self.isa, self.threads)
+
+    def keyswitch(self, m: U64Array, c: U64Array, base_bits: int) -> U64Array:
+        return _core.keyswitch(
+            np.ascontiguousarray(m), np.ascontiguousarray(c), base_bits, self.isa, self.threads
+        )
+
+    def tensor_round(self, a: U64Array, b: U64Array, shift: int) -> U64Array:
+        return _core.tensor_round(
+            np.ascontiguousarray(a), np.ascontiguousarray(b), shift, self.threads
+        )
+
+
+_current: list[Kernels] = [CppKernels()]
+
+
+def get_kernels() -> Kernels:
+    """The kernels used by the scheme functions right now."""
+    return _current[-1]
+
+
+@contextlib.contextmanager
+def use_kernels(kernels: Kernels | str) -> Iterator[Kernels]:
+    """Temporarily switch kernels: a :class:`Kernels` object, ``"cpp"``, ``"reference"``,
+    or ``"cpp-scalar"`` / ``"cpp-avx2"`` / ``"cpp-neon"`` for one ISA of the C++ core."""
+    if isinstance(kernels, str):
+        kernels = kernels_by_name(kernels)
+    _current.append(kernels)
+    try:
+        yield kernels
+    finally:
+        _current.pop()
+
+
+def kernels_by_name(name: str) -> Kernels:
+    """Builds kernels from a name (see :func:`use_kernels`)."""
+    from cipherfuse.he.errors import ParameterError
+    from cipherfuse.he.reference import ReferenceKernels
+
+    if name == "reference":
+        return ReferenceKernels()
+    if name == "cpp":
+        return CppKernels()
+    if name.startswith("cpp-"):
+        isa = name[4:]
+        if isa not in ("scalar", "avx2", "neon"):
+            raise ParameterError(f"unknown ISA {isa!r}; expected scalar, avx2 or neon")
+        if not _core.isa_available(isa):
+            raise ParameterError(f"ISA {isa!r} is not available on this CPU or build")
+        return CppKernels(isa=isa)
+    raise ParameterError(
+        f"unknown kernels {name!r}; expected 'cpp', 'reference', 'cpp-scalar', 'cpp-avx2', "
+        "'cpp-neon'"
+    )
