@@ -76,7 +76,7 @@ U64Array gemm_small_wide(const I64Array& S, const U64Array& W, const std::string
 }
 
 U64Array keyswitch(const U64Array& M, const U64Array& c, int base_bits, const std::string& isa,
-                   int threads) {
+                   int threads, int skip_low_digits) {
   require_1d_contiguous(c, "c");
   if (M.ndim() != 2) throw cf::KernelArgumentError("M must be 2-D");
   const int l = cf::digit_count(base_bits);
@@ -93,7 +93,7 @@ U64Array keyswitch(const U64Array& M, const U64Array& c, int base_bits, const st
   U64Array out(M.shape(0));
   const cf::Isa which = cf::isa_from_name(isa);
   py::gil_scoped_release release;
-  cf::keyswitch(which, M.data(), M.shape(0), c.shape(0), base_bits, c.data(),
+  cf::keyswitch(which, M.data(), M.shape(0), c.shape(0), base_bits, skip_low_digits, c.data(),
                 out.mutable_data(), threads);
   return out;
 }
@@ -142,7 +142,9 @@ PYBIND11_MODULE(_core, m) {
         "S @ W mod 2^64 for small int64 S and uint64 W.");
   m.def("keyswitch", &keyswitch, py::arg("m").noconvert(), py::arg("c").noconvert(),
         py::arg("base_bits"), py::arg("isa") = "auto", py::arg("threads") = 0,
-        "M @ decompose(c) mod 2^64 (bandwidth-bound key switch).");
+        py::arg("skip_low_digits") = 0,
+        "M @ decompose(c) mod 2^64 (bandwidth-bound key switch); the skip_low_digits least\n"
+        "significant digits of every word must be zero and their columns are not read.");
   m.def("tensor_round", &tensor_round, py::arg("a").noconvert(), py::arg("b").noconvert(),
         py::arg("shift"), py::arg("threads") = 0,
         "round(vec(a b^T) / 2^shift) mod 2^64 over signed 128-bit products (paper Eq. 44).");
@@ -152,6 +154,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("chacha20", &chacha20, py::arg("key"), py::arg("nonce"), py::arg("counter"),
         py::arg("nblocks"), py::arg("threads") = 0,
         "ChaCha20 (RFC 8439) keystream: nblocks 64-byte blocks from block `counter`.");
+  m.def(
+      "stream_sum",
+      [](const U64Array& a, int threads) {
+        require_1d_contiguous(a, "a");
+        py::gil_scoped_release release;
+        return cf::stream_sum(a.data(), a.shape(0), threads);
+      },
+      py::arg("a").noconvert(), py::arg("threads") = 0,
+      "Sum of a mod 2^64, reading it once: the memory-read bandwidth probe.");
   m.def("best_isa", []() { return std::string(cf::isa_name(cf::best_isa())); });
   m.def("default_threads", &cf::default_threads);
 }

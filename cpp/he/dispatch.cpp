@@ -43,7 +43,7 @@ void gemm_wide_small(Isa isa, View2D<const uint64_t> W, View2D<const int64_t> S,
 }
 
 void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bits,
-               const uint64_t* c, uint64_t* out, int threads) {
+               int skip_low, const uint64_t* c, uint64_t* out, int threads) {
   (void)digit_count(base_bits);  // validates base_bits
   if (rows < 0 || n < 0) throw KernelArgumentError("keyswitch: negative dimension");
   if (threads < 1) threads = default_threads();
@@ -51,16 +51,16 @@ void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bit
   switch (isa) {
 #if defined(CIPHERFUSE_HAVE_AVX2)
     case Isa::Avx2:
-      keyswitch_avx2(M, rows, n, base_bits, c, out, threads);
+      keyswitch_avx2(M, rows, n, base_bits, skip_low, c, out, threads);
       return;
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
     case Isa::Neon:
-      keyswitch_neon(M, rows, n, base_bits, c, out, threads);
+      keyswitch_neon(M, rows, n, base_bits, skip_low, c, out, threads);
       return;
 #endif
     default:
-      keyswitch_scalar(M, rows, n, base_bits, c, out, threads);
+      keyswitch_scalar(M, rows, n, base_bits, skip_low, c, out, threads);
   }
 }
 

@@ -121,15 +121,24 @@ void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
         const int64_t mpanels = (mc + MR - 1) / MR;
         const int64_t limb_stride = mpanels * kc * MR;
         // Pack every limb of W[ic:ic+mc, pc:pc+kc] into MR-tall panels.
+        // Limbs are < 2^32, so the int64 -> double conversion is exact.
         for (int64_t ip = 0; ip < mpanels; ++ip) {
+          double* panel = Ap.data() + ip * kc * MR;
           for (int r = 0; r < MR; ++r) {
             const int64_t row = ic + ip * MR + r;
-            const bool valid = row < ic + mc;
+            if (row >= ic + mc) {
+              for (int l = 0; l < limbs; ++l)
+                for (int64_t p = 0; p < kc; ++p) panel[l * limb_stride + p * MR + r] = 0.0;
+              continue;
+            }
+            const uint64_t* src = &g.W.at(row, pc);
+            const int64_t cs = g.W.col_stride;
             for (int64_t p = 0; p < kc; ++p) {
-              const uint64_t w = valid ? g.W.at(row, pc + p) : 0;
+              const uint64_t w = src[p * cs];
+              double* dst = panel + p * MR + r;
               for (int l = 0; l < limbs; ++l) {
-                Ap[static_cast<size_t>(l * limb_stride + ip * kc * MR + p * MR + r)] =
-                    static_cast<double>((w >> (l * lb)) & limb_mask);
+                dst[l * limb_stride] =
+                    static_cast<double>(static_cast<int64_t>((w >> (l * lb)) & limb_mask));
               }
             }
           }
@@ -160,6 +169,12 @@ void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 
 void gemm_wide_small_avx2(View2D<const uint64_t> W, View2D<const int64_t> S,
                           View2D<uint64_t> C, int threads) {
+  // Matrix-vector shapes are bandwidth-bound: the scalar wrapping multiply
+  // reads W once, while the float64 path would pad panels and convert limbs.
+  if (C.cols <= 4 || C.rows <= 2) {
+    gemm_wide_small_scalar(W, S, C, threads);
+    return;
+  }
   const uint64_t smax = max_abs(S);
   const LimbPlan plan = plan_limbs(smax, W.cols, 256);
   if (plan.limbs == 0) {  // small operand too large for exact float64 limbs

@@ -61,16 +61,18 @@ void gemm_wide_small_neon(View2D<const uint64_t> W, View2D<const int64_t> S,
 // ---------------------------------------------------------------- key switching
 /// out = M * c* (mod 2^64): M is rows x (n*l), row-major and contiguous,
 /// c* the base-2^bits decomposition of c (length n). Bandwidth-bound.
+/// `skip_low` least significant digits of every word must be zero (checked)
+/// and their columns of M are not read.
 void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bits,
-               const uint64_t* c, uint64_t* out, int threads);
-void keyswitch_scalar(const uint64_t* M, int64_t rows, int64_t n, int base_bits,
+               int skip_low, const uint64_t* c, uint64_t* out, int threads);
+void keyswitch_scalar(const uint64_t* M, int64_t rows, int64_t n, int base_bits, int skip_low,
                       const uint64_t* c, uint64_t* out, int threads);
 #if defined(CIPHERFUSE_HAVE_AVX2)
-void keyswitch_avx2(const uint64_t* M, int64_t rows, int64_t n, int base_bits,
+void keyswitch_avx2(const uint64_t* M, int64_t rows, int64_t n, int base_bits, int skip_low,
                     const uint64_t* c, uint64_t* out, int threads);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
-void keyswitch_neon(const uint64_t* M, int64_t rows, int64_t n, int base_bits,
+void keyswitch_neon(const uint64_t* M, int64_t rows, int64_t n, int base_bits, int skip_low,
                     const uint64_t* c, uint64_t* out, int threads);
 #endif
 
@@ -80,6 +82,11 @@ void keyswitch_neon(const uint64_t* M, int64_t rows, int64_t n, int base_bits,
 /// (128-bit) and rounding is half-up: floor((a_i*b_j + 2^(shift-1)) / 2^shift).
 void tensor_round(const uint64_t* a, int64_t n1, const uint64_t* b, int64_t n2, int shift,
                   uint64_t* out, int threads);
+
+// ---------------------------------------------------------------- roofline
+/// Sum of p[0..n) mod 2^64, reading memory once (threads <= 256): the
+/// memory-read bandwidth probe used by the benchmarks.
+uint64_t stream_sum(const uint64_t* p, int64_t n, int threads);
 
 // ---------------------------------------------------------------- dispatch
 /// True if this CPU can run `isa` and the library was built with it.

@@ -1,6 +1,7 @@
 // C++ unit tests of the HE kernels: every kernel against a naive reference
 // written here, every SIMD path bit-exactly against the scalar one. Built and
 // run by ctest, also under AddressSanitizer + UndefinedBehaviorSanitizer.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -133,14 +134,45 @@ void test_keyswitch() {
       for (cf::Isa isa : isas()) {
         for (int threads : {1, 2}) {
           std::vector<uint64_t> out(static_cast<size_t>(rows), 7);
-          cf::keyswitch(isa, M.data(), rows, n, b, c.data(), out.data(), threads);
+          cf::keyswitch(isa, M.data(), rows, n, b, 0, c.data(), out.data(), threads);
           CHECK(out == ref);
         }
       }
     }
   }
+  // Skipped low digits, and the few-rows/many-words split with partial sums.
+  for (int b : {1, 4, 8, 16}) {
+    const int l = cf::digit_count(b);
+    for (int skip : {0, 1, l / 2, l - 1}) {
+      for (int64_t rows : std::vector<int64_t>{1, 2, 6}) {
+        const int64_t n = 1500;
+        const int64_t cols = n * l;
+        const auto M = random_u64(static_cast<size_t>(rows * cols));
+        auto c = random_u64(static_cast<size_t>(n));
+        const int zero_bits = std::min(64, skip * b);
+        for (auto& x : c) x = zero_bits >= 64 ? 0 : (x >> zero_bits) << zero_bits;
+        std::vector<uint64_t> digits(static_cast<size_t>(cols));
+        cf::decompose(c.data(), n, b, digits.data());
+        std::vector<uint64_t> ref(static_cast<size_t>(rows), 0);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < cols; ++j)
+            ref[static_cast<size_t>(r)] += M[static_cast<size_t>(r * cols + j)] * digits[static_cast<size_t>(j)];
+        for (cf::Isa isa : isas()) {
+          for (int threads : {1, 2, 3}) {
+            std::vector<uint64_t> out(static_cast<size_t>(rows), 7);
+            cf::keyswitch(isa, M.data(), rows, n, b, skip, c.data(), out.data(), threads);
+            CHECK(out == ref);
+          }
+        }
+      }
+    }
+  }
   uint64_t dummy = 0;
-  CHECK(throws([&] { cf::keyswitch(cf::Isa::Scalar, &dummy, 1, 1, 0, &dummy, &dummy, 1); }));
+  uint64_t one = 1;
+  CHECK(throws([&] { cf::keyswitch(cf::Isa::Scalar, &dummy, 1, 1, 0, 0, &dummy, &dummy, 1); }));
+  // A word with a non-zero digit where skip_low promises zeros is rejected.
+  std::vector<uint64_t> m8(8, 1);
+  CHECK(throws([&] { cf::keyswitch(cf::Isa::Scalar, m8.data(), 1, 1, 8, 1, &one, &dummy, 1); }));
 }
 
 void test_tensor_round() {
@@ -217,6 +249,10 @@ int main() {
   test_gemm(6, 0, 8, 1, false);
   test_gemm(97, 517, 33, 3, true);
   test_gemm(2, 2600, 130, 1, false);
+  test_gemm(50, 300, 1, 1, false);   // matrix-vector shapes take the scalar path
+  test_gemm(50, 300, 4, 7, true);
+  test_gemm(1, 300, 50, 3, false);
+  test_gemm(3, 300, 5, 3, false);
   test_keyswitch();
   test_tensor_round();
   test_chacha20();

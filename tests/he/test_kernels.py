@@ -121,6 +121,30 @@ def test_keyswitch_bit_exact(
     np.testing.assert_array_equal(_core.keyswitch(M, c, base_bits, isa, threads), expected)
 
 
+@pytest.mark.parametrize("isa", CPP_ISAS)
+@given(st.integers(1, 3), st.integers(1, 1300), st.integers(1, 16), st.data())
+@settings(max_examples=40, deadline=None)
+def test_keyswitch_skipping_zero_low_digits(
+    isa: str, rows: int, n: int, base_bits: int, data: st.DataObject
+) -> None:
+    l = reference.digit_count(base_bits)
+    skip = data.draw(st.integers(0, l - 1), label="skip")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    M = rng.integers(0, 2**64, size=(rows, n * l), dtype=np.uint64)
+    zero_bits = skip * base_bits
+    c = (rng.integers(0, 2**64, size=n, dtype=np.uint64) >> np.uint64(zero_bits)) << np.uint64(
+        zero_bits
+    )
+    expected = M @ reference.decompose(c, base_bits)
+    got = _core.keyswitch(M, c, base_bits, isa, 2, skip)
+    np.testing.assert_array_equal(got, expected)
+    if skip:
+        bad = c.copy()
+        bad[-1] |= np.uint64(1)
+        with pytest.raises(ValueError, match="low digits"):
+            _core.keyswitch(M, bad, base_bits, isa, 2, skip)
+
+
 @given(st.lists(U64, min_size=0, max_size=30), st.integers(1, 16))
 def test_decompose_bit_exact(values: list[int], base_bits: int) -> None:
     c = _u64(values)

@@ -37,8 +37,14 @@ class Kernels(Protocol):
         """``s @ w`` mod 2^64 for small signed ``s`` and uint64 ``w``."""
         ...
 
-    def keyswitch(self, m: U64Array, c: U64Array, base_bits: int) -> U64Array:
-        """``m @ decompose(c)`` mod 2^64 for one ciphertext ``c``."""
+    def keyswitch(
+        self, m: U64Array, c: U64Array, base_bits: int, skip_low_digits: int = 0
+    ) -> U64Array:
+        """``m @ decompose(c)`` mod 2^64 for one ciphertext ``c``.
+
+        ``skip_low_digits``: that many least significant digits of every word
+        are zero (an error otherwise), so their columns of ``m`` need not be read.
+        """
         ...
 
     def tensor_round(self, a: U64Array, b: U64Array, shift: int) -> U64Array:
@@ -63,9 +69,16 @@ class CppKernels:
     def gemm_small_wide(self, s: I64Array, w: U64Array) -> U64Array:
         return _core.gemm_small_wide(s, w, self.isa, self.threads)
 
-    def keyswitch(self, m: U64Array, c: U64Array, base_bits: int) -> U64Array:
+    def keyswitch(
+        self, m: U64Array, c: U64Array, base_bits: int, skip_low_digits: int = 0
+    ) -> U64Array:
         return _core.keyswitch(
-            np.ascontiguousarray(m), np.ascontiguousarray(c), base_bits, self.isa, self.threads
+            np.ascontiguousarray(m),
+            np.ascontiguousarray(c),
+            base_bits,
+            self.isa,
+            self.threads,
+            skip_low_digits,
         )
 
     def tensor_round(self, a: U64Array, b: U64Array, shift: int) -> U64Array:

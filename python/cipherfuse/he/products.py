@@ -107,6 +107,7 @@ def inner_product_key(
     if target.m != 1:
         raise ParameterError(f"the inner-product target key must have m = 1, got {target.m}")
     hm = np.eye(sk.m, dtype=np.int64) if h is None else _small_matrix("H", h, (sk.m, sk.m))
+    tag = "I" if h is None else _tag(hm)
     kmat = _gram(hm, sk.T)
     source = kmat.T.reshape(1, -1)  # vec() stacks columns: entry (i, j) at j*n + i
     b = sk.params.base_bits if base_bits is None else base_bits
@@ -115,7 +116,7 @@ def inner_product_key(
     )
     return KeySwitchKey(
         sk.params,
-        f"inner:{sk.key_id}:{_tag(hm)}",
+        f"inner:{sk.key_id}:{tag}",
         sk.key_id,
         target.key_id,
         sk.n * sk.n,
@@ -163,12 +164,15 @@ def inner_product(
     a.check_compatible(b)
     if a.data.ndim != 1 or b.data.ndim != 1:
         raise ParameterError("inner_product takes two single ciphertexts (1-D data)")
-    hm = np.eye(a.m, dtype=np.int64) if h is None else _small_matrix("H", h, (a.m, a.m))
-    if key.source != f"inner:{a.key_id}:{_tag(hm)}" or key.params != a.params:
+    if h is None:
+        tag, h_l1 = "I", a.m
+    else:
+        hm = _small_matrix("H", h, (a.m, a.m))
+        tag, h_l1 = _tag(hm), int(np.abs(hm).sum())
+    if key.source != f"inner:{a.key_id}:{tag}" or key.params != a.params:
         raise KeyMismatchError("this inner-product key was not made for this H and key")
     p = a.params
     row_l1 = 1 + p.lwe_dim * p.secret_max
-    h_l1 = int(np.abs(hm).sum())
     bound = inner_product_noise_bound(a, b, h_l1, row_l1) + key.added_noise
     check_noise(
         p,

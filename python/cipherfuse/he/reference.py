@@ -90,7 +90,16 @@ class ReferenceKernels:
         out: U64Array = np.matmul(np.asarray(s).astype(np.uint64), np.asarray(w, dtype=np.uint64))
         return out
 
-    def keyswitch(self, m: U64Array, c: U64Array, base_bits: int) -> U64Array:
+    def keyswitch(
+        self, m: U64Array, c: U64Array, base_bits: int, skip_low_digits: int = 0
+    ) -> U64Array:
+        l = digit_count(base_bits)
+        if not 0 <= skip_low_digits <= l:
+            raise ValueError("skip_low_digits must be in [0, digits]")
+        zero_bits = min(64, skip_low_digits * base_bits)
+        low = np.uint64((1 << zero_bits) - 1) if zero_bits < 64 else np.uint64(2**64 - 1)
+        if np.any(np.asarray(c, dtype=np.uint64) & low):
+            raise ValueError("skip_low_digits is set but a word has non-zero low digits")
         out: U64Array = np.matmul(np.asarray(m, dtype=np.uint64), decompose(c, base_bits))
         return out
 

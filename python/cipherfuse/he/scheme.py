@@ -154,7 +154,8 @@ def encrypt_paper(ksk: KeySwitchKey, x: npt.ArrayLike) -> Ciphertext:
     bound = params.error_max * ksk.n_in * _top_digit_mass(params.plaintext_bits, ksk.base_bits)
     check_noise(params, "encrypt_paper", bound)
     coded = encode(params, xs2)
-    data = _switch_rows(ksk, coded)
+    # The low 64 - tau bits of w*x are zero: their digit columns of M are skipped.
+    data = _switch_rows(ksk, coded, skip_low_digits=(64 - params.plaintext_bits) // ksk.base_bits)
     return Ciphertext(params, ksk.target_id, ksk.m_out, data[0] if single else data, bound)
 
 
@@ -172,11 +173,11 @@ def _top_digit_mass(plaintext_bits: int, base_bits: int) -> int:
     return total
 
 
-def _switch_rows(ksk: KeySwitchKey, rows: U64Array) -> U64Array:
+def _switch_rows(ksk: KeySwitchKey, rows: U64Array, skip_low_digits: int = 0) -> U64Array:
     """Key switch every row of ``rows`` (batch x n_in) with ``ksk.M``."""
     kern = get_kernels()
     if rows.shape[0] == 1:
-        return kern.keyswitch(ksk.M, rows[0], ksk.base_bits)[None, :]
+        return kern.keyswitch(ksk.M, rows[0], ksk.base_bits, skip_low_digits)[None, :]
     digits = kern.decompose(rows.reshape(-1), ksk.base_bits).reshape(rows.shape[0], -1)
     return kern.gemm_small_wide(digits.view(np.int64), ksk.M.T)
 

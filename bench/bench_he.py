@@ -1,0 +1,201 @@
+"""Benchmarks of the IVHE core (issue: foundation). Run:
+
+    pytest bench/bench_he.py --benchmark-only
+
+Fixed seeds, setup outside the timed region, correctness asserted, baseline
+(numpy reference) and candidate (C++) in the same group. The summary printed
+at the end (bench/conftest.py) gives speed-ups, GB/s against the memory-read
+roofline measured in the same run, and GMAC/s per thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+import cipherfuse._core as _core
+from cipherfuse import he
+from cipherfuse.he import reference
+
+RNG_SEED = 20181807
+M_PLAIN = 784  # the paper's MNIST input length
+
+
+def _seed(i: int) -> bytes:
+    return bytes([i]) * 32
+
+
+# ------------------------------------------------------------------ key switching
+@pytest.fixture(scope="module", params=[1, 8], ids=["base2", "base256"])
+def switch_case(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The paper's public matrix M at n = 784 (k = 1): 315 MB at base 2, 39 MB at 2^8."""
+    base_bits = int(request.param)
+    rng = np.random.default_rng(RNG_SEED)
+    l = reference.digit_count(base_bits)
+    M = rng.integers(0, 2**64, size=(M_PLAIN + 1, M_PLAIN * l), dtype=np.uint64)
+    c = rng.integers(0, 2**64, size=M_PLAIN, dtype=np.uint64)
+    return {"M": M, "c": c, "b": base_bits, "expected": M @ reference.decompose(c, base_bits)}
+
+
+def _group(name: str, case: dict[str, Any]) -> str:
+    return f"{name}-b{case['b']}-n{M_PLAIN}"
+
+
+def test_keyswitch_read_roofline(benchmark: Any, switch_case: dict[str, Any]) -> None:
+    M = switch_case["M"]
+    flat = M.reshape(-1)
+    benchmark.group = _group("keyswitch", switch_case)
+    benchmark.extra_info.update(role="roofline", bytes=M.nbytes)
+    total = benchmark(_core.stream_sum, flat, 0)
+    assert total == int(flat.sum())
+
+
+def test_keyswitch_numpy(benchmark: Any, switch_case: dict[str, Any]) -> None:
+    M, c, b = switch_case["M"], switch_case["c"], switch_case["b"]
+    benchmark.group = _group("keyswitch", switch_case)
+    benchmark.extra_info.update(role="baseline", bytes=M.nbytes)
+    out = benchmark.pedantic(reference.ReferenceKernels().keyswitch, args=(M, c, b), rounds=5)
+    np.testing.assert_array_equal(out, switch_case["expected"])
+
+
+def test_keyswitch_cpp(benchmark: Any, switch_case: dict[str, Any]) -> None:
+    M, c, b = switch_case["M"], switch_case["c"], switch_case["b"]
+    benchmark.group = _group("keyswitch", switch_case)
+    benchmark.extra_info.update(role="candidate", bytes=M.nbytes)
+    out = benchmark(_core.keyswitch, M, c, b)
+    np.testing.assert_array_equal(out, switch_case["expected"])
+
+
+# ------------------------------------------------------------------ GEMM (uint64 MAC rate)
+@pytest.fixture(scope="module")
+def gemm_case() -> dict[str, Any]:
+    rng = np.random.default_rng(RNG_SEED)
+    w = rng.integers(0, 2**64, size=(1024, 1024), dtype=np.uint64)
+    s = rng.integers(-1, 2, size=(1024, 256), dtype=np.int64)
+    return {"w": w, "s": s, "expected": reference.gemm(w, s), "macs": 1024 * 1024 * 256}
+
+
+def test_gemm_numpy(benchmark: Any, gemm_case: dict[str, Any]) -> None:
+    benchmark.group = "gemm-u64-1024x1024x256"
+    benchmark.extra_info.update(role="baseline", macs=gemm_case["macs"])
+    out = benchmark.pedantic(reference.gemm, args=(gemm_case["w"], gemm_case["s"]), rounds=3)
+    np.testing.assert_array_equal(out, gemm_case["expected"])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gemm_cpp(benchmark: Any, gemm_case: dict[str, Any], threads: int) -> None:
+    benchmark.group = "gemm-u64-1024x1024x256"
+    benchmark.extra_info.update(role="candidate", macs=gemm_case["macs"], threads=threads)
+    out = benchmark(_core.gemm_wide_small, gemm_case["w"], gemm_case["s"], "auto", threads)
+    np.testing.assert_array_equal(out, gemm_case["expected"])
+
+
+# ------------------------------------------------------------------ scheme operations, n = 784
+@pytest.fixture(scope="module")
+def secure_keys() -> dict[str, Any]:
+    sk = he.keygen(he.SECURE, M_PLAIN, seed=_seed(1))
+    pk = he.public_keygen(sk, seed=_seed(2))
+    x = np.random.default_rng(RNG_SEED).integers(-1000, 1000, size=(64, M_PLAIN))
+    return {"sk": sk, "pk": pk, "x": x}
+
+
+@pytest.mark.parametrize("kernels", ["reference", "cpp"])
+def test_encrypt_batch_secure(benchmark: Any, secure_keys: dict[str, Any], kernels: str) -> None:
+    """64 vectors of length 784 under the secure set: one (64 x 2560) x (2560 x 3344) GEMM."""
+    benchmark.group = "encrypt-secure-64x784"
+    k = he.SECURE.lwe_dim
+    benchmark.extra_info.update(
+        role="baseline" if kernels == "reference" else "candidate", macs=64 * k * (M_PLAIN + k)
+    )
+    with he.use_kernels(kernels):
+        ct = benchmark.pedantic(
+            he.encrypt,
+            args=(secure_keys["pk"], secure_keys["x"]),
+            kwargs={"seed": _seed(3)},
+            rounds=3,
+        )
+    np.testing.assert_array_equal(he.decrypt(secure_keys["sk"], ct), secure_keys["x"])
+
+
+INNER = he.PAPER.with_(name="paper-inner", plaintext_bits=16, base_bits=8)
+
+
+@pytest.fixture(scope="module")
+def inner_keys() -> dict[str, Any]:
+    sk = he.keygen(INNER, M_PLAIN, seed=_seed(4))
+    target = he.keygen(INNER, 1, seed=_seed(5))
+    pk = he.public_keygen(sk, seed=_seed(6))
+    key = he.inner_product_key(sk, target, seed=_seed(7))
+    rng = np.random.default_rng(RNG_SEED)
+    x, y = rng.integers(-5, 6, M_PLAIN), rng.integers(-5, 6, M_PLAIN)
+    a = he.encrypt(pk, x, value_bound=5, seed=_seed(8))
+    b = he.encrypt(pk, y, value_bound=5, seed=_seed(9))
+    return {"a": a, "b": b, "key": key, "target": target, "xy": int(x @ y)}
+
+
+@pytest.mark.parametrize("kernels", ["reference", "cpp"])
+def test_inner_product_n784(benchmark: Any, inner_keys: dict[str, Any], kernels: str) -> None:
+    """Paper Eq. 44 (ct x ct) at n = 785 plus the switch back (79 MB key at base 2^8)."""
+    benchmark.group = "ct-x-ct-n784"
+    benchmark.extra_info.update(
+        role="baseline" if kernels == "reference" else "candidate", bytes=inner_keys["key"].nbytes
+    )
+    with he.use_kernels(kernels):
+        out = benchmark.pedantic(
+            he.inner_product, args=(inner_keys["a"], inner_keys["b"], inner_keys["key"]), rounds=5
+        )
+    assert int(he.decrypt(inner_keys["target"], out)[0]) == inner_keys["xy"]
+
+
+@pytest.fixture(scope="module")
+def paper_keys() -> dict[str, Any]:
+    sk = he.keygen(he.PAPER, M_PLAIN, seed=_seed(10))
+    ident = he.identity_switch_key(sk, seed=_seed(11))
+    x = np.random.default_rng(RNG_SEED).integers(-1000, 1000, size=M_PLAIN)
+    return {"sk": sk, "M": ident, "x": x}
+
+
+@pytest.mark.parametrize("kernels", ["reference", "cpp"])
+def test_encrypt_paper_n784(benchmark: Any, paper_keys: dict[str, Any], kernels: str) -> None:
+    """The paper's Eq. 6 encryption c = M (w x)* with its 315 MB base-2 matrix."""
+    benchmark.group = "encrypt-paper-eq6-n784"
+    benchmark.extra_info.update(
+        role="baseline" if kernels == "reference" else "candidate", bytes=paper_keys["M"].nbytes
+    )
+    with he.use_kernels(kernels):
+        ct = benchmark.pedantic(he.encrypt_paper, args=(paper_keys["M"], paper_keys["x"]), rounds=5)
+    np.testing.assert_array_equal(he.decrypt(paper_keys["sk"], ct), paper_keys["x"])
+
+
+# ------------------------------------------------------------------ the GIL is released
+def _keyswitch_in_threads(M: Any, c: Any, count: int) -> list[Any]:
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        results[i] = _core.keyswitch(M, c, 1, "auto", 1)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["one-keyswitch", "two-keyswitches-2-threads"])
+def test_gil_released(benchmark: Any, switch_case: dict[str, Any], count: int) -> None:
+    """Two Python threads, each one single-threaded key switch: about the time of one."""
+    if switch_case["b"] != 1:
+        pytest.skip("one matrix size is enough")
+    benchmark.group = "gil-two-keyswitches"
+    benchmark.extra_info.update(
+        role="baseline" if count == 1 else "candidate", bytes=count * switch_case["M"].nbytes
+    )
+    results = benchmark.pedantic(
+        _keyswitch_in_threads, args=(switch_case["M"], switch_case["c"], count), rounds=5
+    )
+    for r in results:
+        np.testing.assert_array_equal(r, switch_case["expected"])

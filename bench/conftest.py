@@ -1,0 +1,51 @@
+"""Benchmark reporting: ratios, bandwidth and MAC rates measured in this run.
+
+Each benchmark declares in ``extra_info``: ``role`` ("baseline", "candidate"
+or "roofline"), and optionally ``bytes`` (memory it must read) and ``macs``
+(multiply-accumulates) and ``threads``. After the run, every group prints
+min times, candidate speed-up over baseline, GB/s against the roofline of the
+same group, and GMAC/s per thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or not getattr(session, "benchmarks", None):
+        return
+    groups: dict[str, list[Any]] = {}
+    for bench in session.benchmarks:
+        if bench.stats is None or not bench.stats.rounds:
+            continue
+        groups.setdefault(bench.group or bench.name, []).append(bench)
+    if not groups:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("cipherfuse benchmark summary (min times; ratios measured side by side in this run)")
+    for group, benches in sorted(groups.items()):
+        write(f"[{group}]")
+        by_role = {b.extra_info.get("role"): b for b in benches}
+        roof = by_role.get("roofline")
+        base = by_role.get("baseline")
+        roof_gbs = roof.extra_info["bytes"] / roof.stats.min / 1e9 if roof else None
+        for b in benches:
+            info = b.extra_info
+            t = b.stats.min
+            parts = [f"  {b.name:55} {t * 1e3:10.3f} ms"]
+            if "bytes" in info:
+                gbs = info["bytes"] / t / 1e9
+                parts.append(f"{gbs:7.2f} GB/s")
+                if roof_gbs and b is not roof:
+                    parts.append(f"({100 * gbs / roof_gbs:5.1f}% of read roofline)")
+            if "macs" in info:
+                threads = info.get("threads", 1)
+                parts.append(f"{info['macs'] / t / 1e9 / threads:7.2f} GMAC/s per thread")
+            if base is not None and b is not base and info.get("role") == "candidate":
+                parts.append(f"speed-up x{base.stats.min / t:.2f} vs {base.name}")
+            write(" ".join(parts))
