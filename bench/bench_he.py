@@ -171,11 +171,11 @@ def test_encrypt_paper_n784(benchmark: Any, paper_keys: dict[str, Any], kernels:
 
 
 # ------------------------------------------------------------------ the GIL is released
-def _keyswitch_in_threads(M: Any, c: Any, count: int) -> list[Any]:
+def _keyswitch_in_threads(matrix: Any, c: Any, count: int) -> list[Any]:
     results: list[Any] = [None] * count
 
     def run(i: int) -> None:
-        results[i] = _core.keyswitch(M, c, 1, "auto", 1)
+        results[i] = _core.keyswitch(matrix, c, 1, "auto", 1)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for t in threads:
