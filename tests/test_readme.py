@@ -33,3 +33,11 @@ def test_readme_main_command_runs_a_cipherfuse_job() -> None:
 @pytest.mark.parametrize("name", ["CMakeLists.txt", "pyproject.toml", ".ci/run", "docs"])
 def test_layout(name: str) -> None:
     assert (ROOT / name).exists()
+
+
+def test_readme_python_example_runs() -> None:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "README must hold an API example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})

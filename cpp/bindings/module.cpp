@@ -81,9 +81,9 @@ U64Array keyswitch(const U64Array& M, const U64Array& c, int base_bits, const st
   if (M.ndim() != 2) throw cf::KernelArgumentError("M must be 2-D");
   const int l = cf::digit_count(base_bits);
   if (M.shape(1) != c.shape(0) * l) {
-    throw cf::KernelArgumentError("keyswitch: M has " + std::to_string(M.shape(1)) +
-                                  " columns, expected len(c) * digits = " +
-                                  std::to_string(c.shape(0) * l));
+    throw cf::KernelArgumentError(
+        "keyswitch: M has " + std::to_string(M.shape(1)) +
+        " columns, expected len(c) * digits = " + std::to_string(c.shape(0) * l));
   }
   if (M.shape(0) > 0 && M.shape(1) > 0 &&
       (M.strides(1) != static_cast<py::ssize_t>(sizeof(uint64_t)) ||
@@ -104,13 +104,12 @@ U64Array tensor_round(const U64Array& a, const U64Array& b, int shift, int threa
   U64Array out(a.shape(0) * b.shape(0));
   if (threads < 1) threads = cf::default_threads();
   py::gil_scoped_release release;
-  cf::tensor_round(a.data(), a.shape(0), b.data(), b.shape(0), shift, out.mutable_data(),
-                   threads);
+  cf::tensor_round(a.data(), a.shape(0), b.data(), b.shape(0), shift, out.mutable_data(), threads);
   return out;
 }
 
 py::array_t<uint8_t> chacha20(const py::bytes& key, const py::bytes& nonce, uint32_t counter,
-                             uint64_t nblocks, int threads) {
+                              uint64_t nblocks, int threads) {
   const std::string k = key;
   const std::string n = nonce;
   if (k.size() != 32 || n.size() != 12) {
@@ -149,7 +148,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("shift"), py::arg("threads") = 0,
         "round(vec(a b^T) / 2^shift) mod 2^64 over signed 128-bit products (paper Eq. 44).");
   m.def(
-      "isa_available", [](const std::string& name) { return cf::isa_available(cf::isa_from_name(name)); },
+      "isa_available",
+      [](const std::string& name) { return cf::isa_available(cf::isa_from_name(name)); },
       py::arg("name"));
   m.def("chacha20", &chacha20, py::arg("key"), py::arg("nonce"), py::arg("counter"),
         py::arg("nblocks"), py::arg("threads") = 0,

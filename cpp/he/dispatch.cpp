@@ -16,8 +16,8 @@ void require_available(Isa isa) {
 
 }  // namespace
 
-void gemm_wide_small(Isa isa, View2D<const uint64_t> W, View2D<const int64_t> S,
-                     View2D<uint64_t> C, int threads) {
+void gemm_wide_small(Isa isa, View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
+                     int threads) {
   if (W.cols != S.rows || C.rows != W.rows || C.cols != S.cols) {
     throw KernelArgumentError("gemm: shape mismatch (" + std::to_string(W.rows) + "x" +
                               std::to_string(W.cols) + ") * (" + std::to_string(S.rows) + "x" +
@@ -42,8 +42,8 @@ void gemm_wide_small(Isa isa, View2D<const uint64_t> W, View2D<const int64_t> S,
   }
 }
 
-void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bits,
-               int skip_low, const uint64_t* c, uint64_t* out, int threads) {
+void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bits, int skip_low,
+               const uint64_t* c, uint64_t* out, int threads) {
   (void)digit_count(base_bits);  // validates base_bits
   if (rows < 0 || n < 0) throw KernelArgumentError("keyswitch: negative dimension");
   if (threads < 1) threads = default_threads();

@@ -4,8 +4,8 @@
 
 namespace cf {
 
-void gemm_wide_small_scalar(View2D<const uint64_t> W, View2D<const int64_t> S,
-                            View2D<uint64_t> C, int threads) {
+void gemm_wide_small_scalar(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
+                            int threads) {
   const int64_t k = W.cols;
   const int64_t n = S.cols;
   parallel_for(C.rows, threads, 4, [&](int64_t r0, int64_t r1) {

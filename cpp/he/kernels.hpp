@@ -44,18 +44,18 @@ void decompose(const uint64_t* c, int64_t n, int base_bits, uint64_t* out);
 /// C = W * S (mod 2^64), W an m x k matrix of arbitrary uint64 words ("wide"),
 /// S a k x n matrix of signed integers with |S| <= 2^40 ("small").
 /// C is overwritten. Any operand may be strided (so transposes are free).
-void gemm_wide_small(Isa isa, View2D<const uint64_t> W, View2D<const int64_t> S,
-                     View2D<uint64_t> C, int threads);
+void gemm_wide_small(Isa isa, View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
+                     int threads);
 /// Scalar reference (naive triple loop, wrapping multiply-add).
-void gemm_wide_small_scalar(View2D<const uint64_t> W, View2D<const int64_t> S,
-                            View2D<uint64_t> C, int threads);
+void gemm_wide_small_scalar(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
+                            int threads);
 #if defined(CIPHERFUSE_HAVE_AVX2)
-void gemm_wide_small_avx2(View2D<const uint64_t> W, View2D<const int64_t> S,
-                          View2D<uint64_t> C, int threads);
+void gemm_wide_small_avx2(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
+                          int threads);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
-void gemm_wide_small_neon(View2D<const uint64_t> W, View2D<const int64_t> S,
-                          View2D<uint64_t> C, int threads);
+void gemm_wide_small_neon(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
+                          int threads);
 #endif
 
 // ---------------------------------------------------------------- key switching
@@ -63,8 +63,8 @@ void gemm_wide_small_neon(View2D<const uint64_t> W, View2D<const int64_t> S,
 /// c* the base-2^bits decomposition of c (length n). Bandwidth-bound.
 /// `skip_low` least significant digits of every word must be zero (checked)
 /// and their columns of M are not read.
-void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bits,
-               int skip_low, const uint64_t* c, uint64_t* out, int threads);
+void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bits, int skip_low,
+               const uint64_t* c, uint64_t* out, int threads);
 void keyswitch_scalar(const uint64_t* M, int64_t rows, int64_t n, int base_bits, int skip_low,
                       const uint64_t* c, uint64_t* out, int threads);
 #if defined(CIPHERFUSE_HAVE_AVX2)

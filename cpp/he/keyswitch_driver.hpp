@@ -68,8 +68,7 @@ void keyswitch_driver(const uint64_t* M, int64_t rows, int64_t n, int base_bits,
         } else {
           for (int64_t i = 0; i < words; ++i) {
             const int64_t off = (wc + i) * l;
-            const uint64_t* m4[4] = {base[0] + off, base[1] + off, base[2] + off,
-                                     base[3] + off};
+            const uint64_t* m4[4] = {base[0] + off, base[1] + off, base[2] + off, base[3] + off};
             Dot::dot4(m4, buf.data() + i * l, live, a4);
           }
         }
@@ -115,8 +114,7 @@ void keyswitch_driver(const uint64_t* M, int64_t rows, int64_t n, int base_bits,
     return;
   }
   // Few rows, many words: split the words, then reduce the partial sums.
-  const int64_t parts = std::max<int64_t>(
-      1, std::min<int64_t>(threads, n / kKeyswitchChunkWords));
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, n / kKeyswitchChunkWords));
   std::vector<uint64_t> partial(static_cast<size_t>(parts * rows), 0);
   const int64_t per = (n + parts - 1) / parts;
   parallel_for(parts, static_cast<int>(parts), 1, [&](int64_t p0, int64_t p1) {

@@ -95,14 +95,15 @@ void test_gemm(int64_t m, int64_t k, int64_t n, int64_t bound, bool transposed) 
     for (int64_t j = 0; j < n; ++j) {
       uint64_t acc = 0;
       for (int64_t p = 0; p < k; ++p) {
-        const uint64_t wv = transposed ? w[static_cast<size_t>(p * m + i)] : w[static_cast<size_t>(i * k + p)];
+        const uint64_t wv =
+            transposed ? w[static_cast<size_t>(p * m + i)] : w[static_cast<size_t>(i * k + p)];
         acc += wv * static_cast<uint64_t>(s[static_cast<size_t>(p * n + j)]);
       }
       ref[static_cast<size_t>(i * n + j)] = acc;
     }
   const cf::View2D<const uint64_t> W = transposed
-      ? cf::View2D<const uint64_t>{w.data(), m, k, 1, m}
-      : cf::View2D<const uint64_t>{w.data(), m, k, k, 1};
+                                           ? cf::View2D<const uint64_t>{w.data(), m, k, 1, m}
+                                           : cf::View2D<const uint64_t>{w.data(), m, k, k, 1};
   const cf::View2D<const int64_t> S{s.data(), k, n, n, 1};
   for (cf::Isa isa : isas()) {
     for (int threads : {1, 2, 3}) {
@@ -130,7 +131,8 @@ void test_keyswitch() {
       std::vector<uint64_t> ref(static_cast<size_t>(rows), 0);
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < cols; ++j)
-          ref[static_cast<size_t>(r)] += M[static_cast<size_t>(r * cols + j)] * digits[static_cast<size_t>(j)];
+          ref[static_cast<size_t>(r)] +=
+              M[static_cast<size_t>(r * cols + j)] * digits[static_cast<size_t>(j)];
       for (cf::Isa isa : isas()) {
         for (int threads : {1, 2}) {
           std::vector<uint64_t> out(static_cast<size_t>(rows), 7);
@@ -156,7 +158,8 @@ void test_keyswitch() {
         std::vector<uint64_t> ref(static_cast<size_t>(rows), 0);
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t j = 0; j < cols; ++j)
-            ref[static_cast<size_t>(r)] += M[static_cast<size_t>(r * cols + j)] * digits[static_cast<size_t>(j)];
+            ref[static_cast<size_t>(r)] +=
+                M[static_cast<size_t>(r * cols + j)] * digits[static_cast<size_t>(j)];
         for (cf::Isa isa : isas()) {
           for (int threads : {1, 2, 3}) {
             std::vector<uint64_t> out(static_cast<size_t>(rows), 7);
@@ -241,7 +244,8 @@ void test_parallel_for() {
 
 int main() {
   test_decompose();
-  for (int64_t bound : std::vector<int64_t>{0, 1, 255, 1000, 65535, int64_t{1} << 24, int64_t{1} << 40}) {
+  for (int64_t bound :
+       std::vector<int64_t>{0, 1, 255, 1000, 65535, int64_t{1} << 24, int64_t{1} << 40}) {
     test_gemm(13, 300, 17, bound, false);
     test_gemm(7, 1, 9, bound, true);
   }
@@ -249,7 +253,7 @@ int main() {
   test_gemm(6, 0, 8, 1, false);
   test_gemm(97, 517, 33, 3, true);
   test_gemm(2, 2600, 130, 1, false);
-  test_gemm(50, 300, 1, 1, false);   // matrix-vector shapes take the scalar path
+  test_gemm(50, 300, 1, 1, false);  // matrix-vector shapes take the scalar path
   test_gemm(50, 300, 4, 7, true);
   test_gemm(1, 300, 50, 3, false);
   test_gemm(3, 300, 5, 3, false);

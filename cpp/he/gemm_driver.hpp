@@ -1,0 +1,144 @@
+// The exact split-limb GEMM driver shared by the SIMD paths (AVX2, NEON).
+//
+// C = W * S mod 2^64: W (m x k, uint64) is cut into 2-4 limbs (gemm_plan.hpp);
+// each limb times S (k x n, small signed integers) is computed in float64 by
+// the ISA's register-blocked micro-kernel over k-blocks short enough that
+// every partial sum is an exact integer below 2^51; the block results come
+// back as int64, are shifted into place and accumulated with wrapping uint64
+// adds. A Kernel provides MR, NR and
+//   static void run(int64_t kc, const double* A, const double* B, int64_t* out)
+// computing out[r*NR + c] = sum_p A[p*MR + r] * B[p*NR + c] (exact int64).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "he/gemm_plan.hpp"
+#include "he/kernels.hpp"
+#include "he/parallel.hpp"
+
+namespace cf {
+
+constexpr int64_t kGemmMC = 96;
+constexpr int64_t kGemmNC = 512;
+
+struct Block {
+  View2D<const uint64_t> W;
+  View2D<const int64_t> S;
+  View2D<uint64_t> C;
+  LimbPlan plan;
+};
+
+// Computes rows [r0, r1) x cols [c0, c1) of C.
+template <class Kernel>
+void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  const int64_t k = g.W.cols;
+  const int limbs = g.plan.limbs;
+  const int lb = g.plan.limb_bits;
+  const int64_t kc_max = g.plan.kc;
+  const uint64_t limb_mask = lb >= 64 ? ~uint64_t{0} : ((uint64_t{1} << lb) - 1);
+
+  for (int64_t i = r0; i < r1; ++i)
+    for (int64_t j = c0; j < c1; ++j) g.C.at(i, j) = 0;
+  if (k == 0) return;
+
+  std::vector<double> Bp(static_cast<size_t>(
+      kc_max * ((std::min(kGemmNC, c1 - c0) + Kernel::NR - 1) / Kernel::NR * Kernel::NR)));
+  std::vector<double> Ap(static_cast<size_t>(
+      limbs * kc_max * ((std::min(kGemmMC, r1 - r0) + Kernel::MR - 1) / Kernel::MR * Kernel::MR)));
+  alignas(64) int64_t tile[Kernel::MR * Kernel::NR];
+
+  for (int64_t jc = c0; jc < c1; jc += kGemmNC) {
+    const int64_t nc = std::min(kGemmNC, c1 - jc);
+    const int64_t npanels = (nc + Kernel::NR - 1) / Kernel::NR;
+    for (int64_t pc = 0; pc < k; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, k - pc);
+      // Pack S[pc:pc+kc, jc:jc+nc] into Kernel::NR-wide panels (zero padded).
+      for (int64_t jp = 0; jp < npanels; ++jp) {
+        double* dst = Bp.data() + jp * kc * Kernel::NR;
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int c = 0; c < Kernel::NR; ++c) {
+            const int64_t col = jc + jp * Kernel::NR + c;
+            dst[p * Kernel::NR + c] =
+                col < jc + nc ? static_cast<double>(g.S.at(pc + p, col)) : 0.0;
+          }
+        }
+      }
+      for (int64_t ic = r0; ic < r1; ic += kGemmMC) {
+        const int64_t mc = std::min(kGemmMC, r1 - ic);
+        const int64_t mpanels = (mc + Kernel::MR - 1) / Kernel::MR;
+        const int64_t limb_stride = mpanels * kc * Kernel::MR;
+        // Pack every limb of W[ic:ic+mc, pc:pc+kc] into Kernel::MR-tall panels.
+        // Limbs are < 2^32, so the int64 -> double conversion is exact.
+        for (int64_t ip = 0; ip < mpanels; ++ip) {
+          double* panel = Ap.data() + ip * kc * Kernel::MR;
+          for (int r = 0; r < Kernel::MR; ++r) {
+            const int64_t row = ic + ip * Kernel::MR + r;
+            if (row >= ic + mc) {
+              for (int l = 0; l < limbs; ++l)
+                for (int64_t p = 0; p < kc; ++p) panel[l * limb_stride + p * Kernel::MR + r] = 0.0;
+              continue;
+            }
+            const uint64_t* src = &g.W.at(row, pc);
+            const int64_t cs = g.W.col_stride;
+            for (int64_t p = 0; p < kc; ++p) {
+              const uint64_t w = src[p * cs];
+              double* dst = panel + p * Kernel::MR + r;
+              for (int l = 0; l < limbs; ++l) {
+                dst[l * limb_stride] =
+                    static_cast<double>(static_cast<int64_t>((w >> (l * lb)) & limb_mask));
+              }
+            }
+          }
+        }
+        for (int l = 0; l < limbs; ++l) {
+          const int shift = l * lb;
+          for (int64_t jp = 0; jp < npanels; ++jp) {
+            const int64_t cols = std::min<int64_t>(Kernel::NR, nc - jp * Kernel::NR);
+            for (int64_t ip = 0; ip < mpanels; ++ip) {
+              const int64_t rows = std::min<int64_t>(Kernel::MR, mc - ip * Kernel::MR);
+              Kernel::run(kc, Ap.data() + l * limb_stride + ip * kc * Kernel::MR,
+                          Bp.data() + jp * kc * Kernel::NR, tile);
+              for (int64_t r = 0; r < rows; ++r) {
+                for (int64_t c = 0; c < cols; ++c) {
+                  g.C.at(ic + ip * Kernel::MR + r, jc + jp * Kernel::NR + c) +=
+                      static_cast<uint64_t>(tile[r * Kernel::NR + c]) << shift;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class Kernel>
+void gemm_driver(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
+                 int threads) {
+  // Matrix-vector shapes are bandwidth-bound: the scalar wrapping multiply
+  // reads W once, while the float64 path would pad panels and convert limbs.
+  if (C.cols <= 4 || C.rows <= 2) {
+    gemm_wide_small_scalar(W, S, C, threads);
+    return;
+  }
+  const uint64_t smax = max_abs(S);
+  const LimbPlan plan = plan_limbs(smax, W.cols, 256);
+  if (plan.limbs == 0) {  // small operand too large for exact float64 limbs
+    gemm_wide_small_scalar(W, S, C, threads);
+    return;
+  }
+  const Block g{W, S, C, plan};
+  const int64_t m = C.rows;
+  const int64_t n = C.cols;
+  if (m >= n || m >= 2 * Kernel::MR * threads) {
+    parallel_for(m, threads, Kernel::MR,
+                 [&](int64_t a, int64_t b) { gemm_region<Kernel>(g, a, b, 0, n); });
+  } else {
+    parallel_for(n, threads, Kernel::NR,
+                 [&](int64_t a, int64_t b) { gemm_region<Kernel>(g, 0, m, a, b); });
+  }
+}
+
+}  // namespace cf
