@@ -8,6 +8,7 @@ which is how the C++ kernels are tested against the numpy reference.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -87,25 +88,32 @@ class CppKernels:
         )
 
 
-_current: list[Kernels] = [CppKernels()]
+_DEFAULT_KERNELS = CppKernels()
+_current: contextvars.ContextVar[Kernels | None] = contextvars.ContextVar(
+    "cipherfuse_he_kernels", default=None
+)
 
 
 def get_kernels() -> Kernels:
-    """The kernels used by the scheme functions right now."""
-    return _current[-1]
+    """The kernels used by the scheme functions in this thread/task right now."""
+    chosen = _current.get()
+    return _DEFAULT_KERNELS if chosen is None else chosen
 
 
 @contextlib.contextmanager
 def use_kernels(kernels: Kernels | str) -> Iterator[Kernels]:
-    """Temporarily switch kernels: a :class:`Kernels` object, ``"cpp"``, ``"reference"``,
-    or ``"cpp-scalar"`` / ``"cpp-avx2"`` / ``"cpp-neon"`` for one ISA of the C++ core."""
+    """Temporarily switch kernels, per thread / asyncio task.
+
+    ``kernels`` is a :class:`Kernels` object, ``"cpp"``, ``"reference"``, or
+    ``"cpp-scalar"`` / ``"cpp-avx2"`` / ``"cpp-neon"`` for one ISA of the C++ core.
+    """
     if isinstance(kernels, str):
         kernels = kernels_by_name(kernels)
-    _current.append(kernels)
+    token = _current.set(kernels)
     try:
         yield kernels
     finally:
-        _current.pop()
+        _current.reset(token)
 
 
 def kernels_by_name(name: str) -> Kernels:
