@@ -16,6 +16,14 @@ bool isa_available(Isa isa) {
 #else
       return false;
 #endif
+    case Isa::Avx512:
+#if defined(CIPHERFUSE_HAVE_AVX2)
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#else
+      return false;
+#endif
     case Isa::Neon:
 #if defined(CIPHERFUSE_HAVE_NEON)
       return true;  // Advanced SIMD is mandatory on AArch64.
@@ -27,6 +35,7 @@ bool isa_available(Isa isa) {
 }
 
 Isa best_isa() {
+  if (isa_available(Isa::Avx512)) return Isa::Avx512;
   if (isa_available(Isa::Avx2)) return Isa::Avx2;
   if (isa_available(Isa::Neon)) return Isa::Neon;
   return Isa::Scalar;
@@ -40,6 +49,8 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::Neon:
       return "neon";
+    case Isa::Avx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -49,7 +60,9 @@ Isa isa_from_name(const std::string& name) {
   if (name == "scalar") return Isa::Scalar;
   if (name == "avx2") return Isa::Avx2;
   if (name == "neon") return Isa::Neon;
-  throw KernelArgumentError("unknown isa '" + name + "': expected one of auto, scalar, avx2, neon");
+  if (name == "avx512") return Isa::Avx512;
+  throw KernelArgumentError("unknown isa '" + name +
+                            "': expected one of auto, scalar, avx2, avx512, neon");
 }
 
 int default_threads() {

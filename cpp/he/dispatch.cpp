@@ -31,6 +31,9 @@ void gemm_wide_small(Isa isa, View2D<const uint64_t> W, View2D<const int64_t> S,
     case Isa::Avx2:
       gemm_wide_small_avx2(W, S, C, threads);
       return;
+    case Isa::Avx512:
+      gemm_wide_small_avx512(W, S, C, threads);
+      return;
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
     case Isa::Neon:
@@ -51,6 +54,7 @@ void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bit
   switch (isa) {
 #if defined(CIPHERFUSE_HAVE_AVX2)
     case Isa::Avx2:
+    case Isa::Avx512:  // bandwidth-bound: the AVX2 kernel already reaches the roofline
       keyswitch_avx2(M, rows, n, base_bits, skip_low, c, out, threads);
       return;
 #endif

@@ -15,7 +15,7 @@ namespace cf {
 __extension__ typedef __int128 i128;
 __extension__ typedef unsigned __int128 u128;
 
-enum class Isa : int { Scalar = 0, Avx2 = 1, Neon = 2 };
+enum class Isa : int { Scalar = 0, Avx2 = 1, Neon = 2, Avx512 = 3 };
 
 /// Thrown on invalid kernel arguments (maps to ValueError in Python).
 struct KernelArgumentError : std::invalid_argument {
@@ -52,6 +52,8 @@ void gemm_wide_small_scalar(View2D<const uint64_t> W, View2D<const int64_t> S, V
 #if defined(CIPHERFUSE_HAVE_AVX2)
 void gemm_wide_small_avx2(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
                           int threads);
+void gemm_wide_small_avx512(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
+                            int threads);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
 void gemm_wide_small_neon(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,

@@ -57,6 +57,7 @@ std::vector<int64_t> random_small(size_t n, int64_t bound) {
 std::vector<cf::Isa> isas() {
   std::vector<cf::Isa> out{cf::Isa::Scalar};
   if (cf::isa_available(cf::Isa::Avx2)) out.push_back(cf::Isa::Avx2);
+  if (cf::isa_available(cf::Isa::Avx512)) out.push_back(cf::Isa::Avx512);
   if (cf::isa_available(cf::Isa::Neon)) out.push_back(cf::Isa::Neon);
   return out;
 }

@@ -105,7 +105,8 @@ def use_kernels(kernels: Kernels | str) -> Iterator[Kernels]:
     """Temporarily switch kernels, per thread / asyncio task.
 
     ``kernels`` is a :class:`Kernels` object, ``"cpp"``, ``"reference"``, or
-    ``"cpp-scalar"`` / ``"cpp-avx2"`` / ``"cpp-neon"`` for one ISA of the C++ core.
+    ``"cpp-scalar"`` / ``"cpp-avx2"`` / ``"cpp-avx512"`` / ``"cpp-neon"`` for one ISA of the
+    C++ core.
     """
     if isinstance(kernels, str):
         kernels = kernels_by_name(kernels)
@@ -127,12 +128,12 @@ def kernels_by_name(name: str) -> Kernels:
         return CppKernels()
     if name.startswith("cpp-"):
         isa = name[4:]
-        if isa not in ("scalar", "avx2", "neon"):
-            raise ParameterError(f"unknown ISA {isa!r}; expected scalar, avx2 or neon")
+        if isa not in ("scalar", "avx2", "avx512", "neon"):
+            raise ParameterError(f"unknown ISA {isa!r}; expected scalar, avx2, avx512 or neon")
         if not _core.isa_available(isa):
             raise ParameterError(f"ISA {isa!r} is not available on this CPU or build")
         return CppKernels(isa=isa)
     raise ParameterError(
         f"unknown kernels {name!r}; expected 'cpp', 'reference', 'cpp-scalar', 'cpp-avx2', "
-        "'cpp-neon'"
+        "'cpp-avx512', 'cpp-neon'"
     )
