@@ -29,24 +29,13 @@ inline __m256i load(const uint64_t* p) {
 }
 
 template <bool kMask>
-struct Avx2Dot {
-  static void prepare(uint64_t* d, int64_t len) {
-    if constexpr (kMask) {
-      for (int64_t j = 0; j < len; ++j) d[j] = uint64_t{0} - d[j];
-    }
-  }
+struct Avx2Dot : DigitTerm<kMask> {
+  using DigitTerm<kMask>::scalar_term;
   static __m256i term(__m256i m, __m256i d) {
     if constexpr (kMask) {
       return _mm256_and_si256(m, d);
     } else {
       return mul_digit(m, d);
-    }
-  }
-  static uint64_t scalar_term(uint64_t m, uint64_t d) {
-    if constexpr (kMask) {
-      return m & d;
-    } else {
-      return m * d;
     }
   }
   static void dot4(const uint64_t* const m[4], const uint64_t* d, int64_t len, uint64_t acc[4]) {

@@ -131,4 +131,22 @@ void keyswitch_driver(const uint64_t* M, int64_t rows, int64_t n, int base_bits,
   }
 }
 
+/// The digit policy shared by the SIMD Dot kernels: base-2 digits (kMask) are
+/// turned into all-zero/all-one masks so a product becomes an AND.
+template <bool kMask>
+struct DigitTerm {
+  static void prepare(uint64_t* d, int64_t len) {
+    if constexpr (kMask) {
+      for (int64_t j = 0; j < len; ++j) d[j] = uint64_t{0} - d[j];
+    }
+  }
+  static uint64_t scalar_term(uint64_t m, uint64_t d) {
+    if constexpr (kMask) {
+      return m & d;
+    } else {
+      return m * d;
+    }
+  }
+};
+
 }  // namespace cf

@@ -19,24 +19,13 @@ inline uint64x2_t mul_digit(uint64x2_t m, uint64x2_t d) {
 }
 
 template <bool kMask>
-struct NeonDot {
-  static void prepare(uint64_t* d, int64_t len) {
-    if constexpr (kMask) {
-      for (int64_t j = 0; j < len; ++j) d[j] = uint64_t{0} - d[j];
-    }
-  }
+struct NeonDot : DigitTerm<kMask> {
+  using DigitTerm<kMask>::scalar_term;
   static uint64x2_t term(uint64x2_t m, uint64x2_t d) {
     if constexpr (kMask) {
       return vandq_u64(m, d);
     } else {
       return mul_digit(m, d);
-    }
-  }
-  static uint64_t scalar_term(uint64_t m, uint64_t d) {
-    if constexpr (kMask) {
-      return m & d;
-    } else {
-      return m * d;
     }
   }
   template <int R>

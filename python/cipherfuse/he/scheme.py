@@ -76,6 +76,16 @@ def _declared(params: HEParams, x: I64Array, value_bound: int | None) -> int | N
     return _check_value(params, "encrypt", value_bound)
 
 
+def _plaintext_batch(
+    params: HEParams, m: int, x: npt.ArrayLike, value_bound: int | None
+) -> tuple[I64Array, bool, int | None]:
+    """Validated plaintexts as a (batch, m) matrix, whether the input was a single
+    vector, and the checked declared value bound."""
+    xs = _as_plaintext(m, x)
+    vb = _declared(params, xs, value_bound)
+    return xs.reshape(-1, m), xs.ndim == 1, vb
+
+
 # ------------------------------------------------------------------ encryption
 def encrypt(
     pk: PublicKey,
@@ -91,10 +101,7 @@ def encrypt(
     one GEMM ``R P^T``.
     """
     params = pk.params
-    xs = _as_plaintext(pk.m, x)
-    vb = _declared(params, xs, value_bound)
-    single = xs.ndim == 1
-    xs2 = xs.reshape(-1, pk.m)
+    xs2, single, vb = _plaintext_batch(params, pk.m, x, value_bound)
     batch = xs2.shape[0]
     k = params.lwe_dim
     bound = params.fresh_noise_bound()
@@ -117,10 +124,7 @@ def encrypt_symmetric(
 ) -> Ciphertext:
     """Secret-key encryption ``c = [w x + e - T a; a]`` with uniform ``a``: noise ``e`` only."""
     params = sk.params
-    xs = _as_plaintext(sk.m, x)
-    vb = _declared(params, xs, value_bound)
-    single = xs.ndim == 1
-    xs2 = xs.reshape(-1, sk.m)
+    xs2, single, vb = _plaintext_batch(params, sk.m, x, value_bound)
     batch = xs2.shape[0]
     sampler = Sampler(seed).child("encrypt-sym")
     a = sampler.child("a").mask(params, (batch, params.lwe_dim))
