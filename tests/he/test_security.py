@@ -49,5 +49,7 @@ def test_deterministic_paper_encryption_falls_to_a_dictionary_attack() -> None:
         weights = np.array([[17], [-90], [0], [127], [-128]])
         leaked = dictionary_attack(M, he.encrypt_paper(M, weights), candidates)
         assert leaked == [17, -90, 0, 127, -128]
-        pk = he.public_keygen(sk, seed=seed(7))
-        assert dictionary_attack(M, he.encrypt(pk, weights), candidates) == [None] * 5
+        if params is he.SECURE:  # with k = 1 every mode is broken anyway (see above)
+            pk = he.public_keygen(sk, seed=seed(7))
+            randomized = he.encrypt(pk, weights, seed=seed(8))
+            assert dictionary_attack(M, randomized, candidates) == [None] * 5
