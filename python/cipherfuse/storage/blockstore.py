@@ -116,11 +116,11 @@ class FileBlockstore:
         path = self._path(cid)
         try:
             with open(path, "rb", buffering=0) as fh:
-                block = fh.read(MAX_BLOCK_SIZE + 1)
+                if os.fstat(fh.fileno()).st_size > MAX_BLOCK_SIZE:
+                    raise IntegrityError(str(cid), f"block file exceeds {MAX_BLOCK_SIZE} bytes")
+                block = fh.readall()
         except FileNotFoundError:
             raise BlockNotFoundError(str(cid), f"blockstore {self.root}") from None
-        if len(block) > MAX_BLOCK_SIZE:
-            raise IntegrityError(str(cid), f"block file exceeds {MAX_BLOCK_SIZE} bytes")
         cid.verify(block)
         return block
 
