@@ -33,4 +33,4 @@ def data_file(tmp_path: Path) -> Iterator[object]:
         path.write_bytes(make_data(size, seed))
         return path
 
-    yield write
+    return write

