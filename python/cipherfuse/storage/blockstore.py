@@ -33,6 +33,18 @@ from cipherfuse.storage.errors import BlockNotFoundError, IntegrityError, Storag
 MAX_BLOCK_SIZE = 2 * 1024 * 1024  # bitswap's limit; larger blocks are never legitimate
 
 
+def _write_all(fd: int, parts: Sequence[bytes | memoryview]) -> None:
+    """``writev`` every byte of ``parts`` to ``fd`` (retrying short writes)."""
+    views = [memoryview(p).cast("B") for p in parts if len(p)]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
+
+
 class FileBlockstore:
     """Content-addressed block files under ``root`` (created if missing)."""
 
@@ -81,12 +93,12 @@ class FileBlockstore:
         directory.mkdir(exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                for part in parts:
-                    fh.write(part)
+            try:
+                _write_all(fd, parts)
                 if self.durable:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp_name, path)
         except BaseException as exc:
             with contextlib.suppress(OSError):
