@@ -136,6 +136,15 @@ class FileBlockstore:
         cid.verify(block)
         return block
 
+    def first_byte(self, cid: CID) -> int | None:
+        """The block's first byte, unverified (None for an empty or absent block)."""
+        try:
+            with open(self._path(cid), "rb", buffering=0) as fh:
+                head = fh.read(1)
+        except FileNotFoundError:
+            return None
+        return head[0] if head else None
+
     def delete(self, digest_hex: str) -> int:
         """Remove a block by digest; return the bytes freed (0 if it was absent)."""
         path = self._blocks / digest_hex[:2] / digest_hex

@@ -229,13 +229,17 @@ class LocalStore(Store):
     def has(self, cid: str) -> bool:
         """True when every block of the object is present (leaf contents are checked on read)."""
         try:
-            self._walk(CID.parse(cid))
+            self._walk(CID.parse(cid), thorough=False)
         except BlockNotFoundError:
             return False
         return True
 
-    def _walk(self, root: CID) -> set[str]:
-        """Digests of every block reachable from ``root``; internal nodes are verified."""
+    def _walk(self, root: CID, *, thorough: bool = True) -> set[str]:
+        """Digests of every block reachable from ``root``; internal nodes are verified.
+
+        ``thorough=False`` skips reading dag-pb leaves: in dag-pb's canonical form links
+        come first, so a block whose first byte is not the links tag (0x12) has none.
+        """
         seen: set[str] = set()
         stack = [root]
         while stack:
@@ -246,7 +250,7 @@ class LocalStore(Store):
             if not self.blocks.has(cid):
                 raise BlockNotFoundError(str(cid), f"blockstore {self.blocks.root}")
             seen.add(key)
-            if cid.codec != RAW:
+            if cid.codec != RAW and (thorough or self.blocks.first_byte(cid) == 0x12):
                 stack.extend(iter_links(cid, self.blocks.get(cid)))
         return seen
 
