@@ -60,8 +60,8 @@ def _key(field_number: int, wire_type: int) -> bytes:
     return encode_varint((field_number << 3) | wire_type)
 
 
-def _len_field(field_number: int, payload: bytes) -> bytes:
-    return _key(field_number, 2) + encode_varint(len(payload)) + payload
+def _len_field(field_number: int, payload: bytes | memoryview) -> bytes:
+    return _key(field_number, 2) + encode_varint(len(payload)) + bytes(payload)
 
 
 def _iter_fields(buf: bytes | memoryview) -> list[tuple[int, int, int | memoryview]]:
@@ -101,7 +101,7 @@ class PBLink:
 class PBNode:
     """A dag-pb node: links to children plus an opaque ``data`` payload."""
 
-    data: bytes | None
+    data: bytes | memoryview | None  # decoding returns a zero-copy view into the block
     links: tuple[PBLink, ...] = ()
 
 
@@ -131,7 +131,7 @@ def encode_pbnode(node: PBNode) -> bytes:
 
 def decode_pbnode(buf: bytes | memoryview) -> PBNode:
     """Decode and validate a dag-pb ``PBNode``."""
-    data: bytes | None = None
+    data: memoryview | None = None
     links: list[PBLink] = []
     for number, wire, value in _iter_fields(buf):
         if number == 2 and wire == 2 and isinstance(value, memoryview):
@@ -141,7 +141,7 @@ def decode_pbnode(buf: bytes | memoryview) -> PBNode:
         elif number == 1 and wire == 2 and isinstance(value, memoryview):
             if data is not None:
                 raise MalformedNodeError("dag-pb node has two data fields")
-            data = bytes(value)
+            data = value
         else:
             raise MalformedNodeError(f"unexpected dag-pb node field {number}/{wire}")
     return PBNode(data=data, links=tuple(links))
