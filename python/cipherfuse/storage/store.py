@@ -5,9 +5,7 @@ from __future__ import annotations
 import abc
 import os
 import shutil
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -57,49 +55,6 @@ def known_length(content: Content) -> int | None:
     if isinstance(content, str | os.PathLike) and Path(content).is_file():
         return Path(content).stat().st_size
     return None
-
-
-class _BlockWriter:
-    """Writes blocks on one background thread while the caller hashes the next chunk.
-
-    ``hashlib`` and ``os.writev`` both release the GIL, so hashing and writing
-    overlap. At most ``depth`` blocks are in flight, so memory stays bounded; a
-    buffer that may be reused by the caller (a writable view) is copied first.
-    """
-
-    def __init__(self, blocks: FileBlockstore, depth: int = 2) -> None:
-        self._blocks = blocks
-        self._depth = depth
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cf-blockwriter")
-        self._pending: deque[tuple[CID, Future[bool]]] = deque()
-        self._written: list[CID] = []
-
-    def submit(self, cid: CID, parts: Sequence[bytes | memoryview]) -> None:
-        owned = [p if isinstance(p, bytes) or p.readonly else bytes(p) for p in parts]
-        self._pending.append((cid, self._pool.submit(self._blocks.put, cid, owned)))
-        while len(self._pending) > self._depth:
-            self._finish_one()
-
-    def _finish_one(self) -> None:
-        cid, future = self._pending.popleft()
-        if future.result():
-            self._written.append(cid)
-
-    def drain(self) -> list[CID]:
-        """Wait for every write; return the CIDs newly written."""
-        while self._pending:
-            self._finish_one()
-        return self._written
-
-    def __enter__(self) -> _BlockWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            for _, future in self._pending:  # on error: let started writes finish cleanly
-                future.exception()
-        finally:
-            self._pool.shutdown(wait=True)
 
 
 class Store(abc.ABC):
@@ -194,12 +149,15 @@ class LocalStore(Store):
         length = known_length(content)
         if length is not None and length > self.max_object_size:
             raise too_large(f"content of {length} bytes", self.max_object_size)
-        with self.blocks.lock(exclusive=False), _BlockWriter(self.blocks) as writer:
+        written: list[CID] = []
+
+        def sink(cid: CID, parts: Sequence[bytes | memoryview]) -> None:
+            if self.blocks.put(cid, parts):
+                written.append(cid)
+
+        with self.blocks.lock(exclusive=False):
             importer = FileImporter(
-                self.cid_version,
-                chunk_size=self.chunk_size,
-                max_links=self.max_links,
-                sink=writer.submit,
+                self.cid_version, chunk_size=self.chunk_size, max_links=self.max_links, sink=sink
             )
             total = 0
             for chunk in iter_chunks(content, self.chunk_size):
@@ -208,7 +166,7 @@ class LocalStore(Store):
                     raise too_large("streamed content", self.max_object_size)
                 importer.write_chunk(chunk)
             result = importer.finish()
-            self.blocks.sync_dirs(writer.drain())
+            self.blocks.sync_dirs(written)
             if pin:
                 self._write_pin(result.cid)
         return str(result.cid)
