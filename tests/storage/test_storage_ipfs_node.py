@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,41 @@ def _model_bytes() -> bytes:
     return buffer.getvalue()
 
 
+def _socket_endpoints(pid: int) -> list[tuple[str, str, str]]:
+    """(protocol, local, remote) of every inet socket the process holds, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        table = Path(f"/proc/{pid}/net/{proto}")
+        for line in table.read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[9] in inodes:
+                found.append((proto, _addr(cols[1]), _addr(cols[2])))
+    return found
+
+
+def _addr(hex_addr: str) -> str:
+    host, port = hex_addr.split(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        return f"{socket.inet_ntop(socket.AF_INET, raw[::-1])}:{int(port, 16)}"
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return f"[{socket.inet_ntop(socket.AF_INET6, words)}]:{int(port, 16)}"
+
+
+def _assert_loopback_only(pid: int) -> None:
+    endpoints = _socket_endpoints(pid)
+    assert any(proto == "tcp" for proto, _, _ in endpoints)  # the swarm listener exists
+    for proto, local, remote in endpoints:
+        assert local.startswith("127."), (proto, local, remote)
+        assert remote.startswith(("127.", "0.0.0.0:0")), (proto, local, remote)
+
+
 def test_model_moves_between_two_node_processes(tmp_path: Path) -> None:
     model = _model_bytes()
     with (
@@ -49,6 +87,9 @@ def test_model_moves_between_two_node_processes(tmp_path: Path) -> None:
         consumer.connect(owner.dial_addr())
         fetched = consumer.get(cid)  # blocks travel over libp2p/bitswap
         assert fetched == model
+        if Path("/proc/self/net/tcp").exists():
+            for node in (owner, consumer):  # every socket of both Kubo processes
+                _assert_loopback_only(node.node._proc.pid)
         arrays = np.load(io.BytesIO(fetched), allow_pickle=False)
         assert arrays["w1"].shape == (256, 300)
         consumer.pin(cid)
