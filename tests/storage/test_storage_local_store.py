@@ -82,6 +82,8 @@ def test_truncated_block_raises(store: LocalStore) -> None:
         fh.truncate(100)
     with pytest.raises(IntegrityError, match=str(leaf)):
         store.get(cid)
+    assert store.put(make_data(2 * CHUNK)) == cid  # adding the object again repairs it
+    assert store.get(cid) == make_data(2 * CHUNK)
 
 
 def test_corrupted_root_raises(store: LocalStore) -> None:

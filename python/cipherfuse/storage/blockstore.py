@@ -83,12 +83,14 @@ class FileBlockstore:
     def put(self, cid: CID, parts: Sequence[bytes | memoryview]) -> bool:
         """Store a block given as buffers to concatenate; return False if already present.
 
-        The caller computed ``cid`` from the same bytes (the importer does); a block
-        already on disk is not rewritten — a damaged copy is caught on read.
+        The caller computed ``cid`` from the same bytes (the importer does). A block
+        already on disk with the right length is not rewritten (a bit flip in it is
+        caught on read); one with the wrong length (truncated) is replaced.
         """
         path = self._path(cid)
-        if path.is_file():
-            return False
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size == sum(len(p) for p in parts):
+                return False
         directory = path.parent
         directory.mkdir(exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=directory)
