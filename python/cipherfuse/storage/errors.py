@@ -1,0 +1,47 @@
+"""Exceptions raised by :mod:`cipherfuse.storage`."""
+
+from __future__ import annotations
+
+from cipherfuse.errors import CipherfuseError, ParameterError, SerializationError
+
+
+class StorageError(CipherfuseError):
+    """Base class of every storage failure."""
+
+
+class InvalidCIDError(ParameterError):
+    """A string or byte sequence is not a CID this package understands."""
+
+
+class IntegrityError(StorageError, ValueError):
+    """A block's bytes do not hash to the CID under which they were stored or served.
+
+    The message names the CID. The offending bytes are never returned to the caller.
+    """
+
+    def __init__(self, cid: str, detail: str) -> None:
+        super().__init__(f"block {cid} failed verification: {detail}")
+        self.cid = cid
+
+
+class BlockNotFoundError(StorageError, KeyError):
+    """The store holds no block (or no complete object) under the requested CID."""
+
+    def __init__(self, cid: str, where: str) -> None:
+        super().__init__(f"{cid} not found in {where}")
+        self.cid = cid
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class ObjectTooLargeError(StorageError, ValueError):
+    """An object exceeds the store's configured ``max_object_size``."""
+
+
+class MalformedNodeError(SerializationError):
+    """A block that verified against its CID is not a well-formed dag-pb/UnixFS file node."""
+
+
+class BackendUnavailableError(StorageError, ConnectionError):
+    """A remote or embedded backend could not be reached after the configured retries."""

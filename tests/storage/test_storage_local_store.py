@@ -1,0 +1,218 @@
+"""The embedded on-disk store: round trips, verification, limits, pins/gc, concurrency."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from storage_helpers import CHUNK, make_data
+
+from cipherfuse.errors import ParameterError
+from cipherfuse.storage import (
+    CID,
+    BlockNotFoundError,
+    IntegrityError,
+    LocalStore,
+    MalformedNodeError,
+    ObjectTooLargeError,
+    compute_cid,
+)
+from cipherfuse.storage.protobuf import decode_pbnode
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.mark.parametrize("version", [0, 1])
+@pytest.mark.parametrize("size", [0, 1, CHUNK, 3 * CHUNK + 7])
+def test_round_trip(tmp_path: Path, size: int, version: int) -> None:
+    store = LocalStore(tmp_path / "s", cid_version=version)
+    data = make_data(size, seed=size)
+    cid = store.put(data)
+    assert cid == compute_cid(data, version)
+    assert store.get(cid) == data
+    assert b"".join(store.stream(cid)) == data
+    assert store.has(cid)
+    assert store.put(io.BytesIO(data)) == cid  # idempotent, file-object input
+
+
+def test_put_from_path_and_get_to_file(store: LocalStore, tmp_path: Path) -> None:
+    src = tmp_path / "in.bin"
+    src.write_bytes(make_data(2 * CHUNK + 3))
+    cid = store.put(src)
+    out = io.BytesIO()
+    assert store.get_to_file(cid, out) == src.stat().st_size
+    assert out.getvalue() == src.read_bytes()
+
+
+def _leaf_path(store: LocalStore, cid: str) -> tuple[CID, Path]:
+    root = CID.parse(cid)
+    leaf = CID.from_bytes(decode_pbnode(store.blocks.get(root)).links[1].hash)
+    key = leaf.digest.hex()
+    return leaf, store.blocks.root / "blocks" / key[:2] / key
+
+
+def test_bit_flip_raises_integrity_error_naming_the_block(store: LocalStore) -> None:
+    data = make_data(3 * CHUNK, seed=9)
+    cid = store.put(data)
+    leaf, path = _leaf_path(store, cid)
+    block = bytearray(path.read_bytes())
+    block[1000] ^= 0x01
+    path.write_bytes(bytes(block))
+    received: list[bytes] = []
+    with pytest.raises(IntegrityError, match=str(leaf)) as info:
+        received.extend(store.stream(cid))
+    assert info.value.cid == str(leaf)
+    # only the first (intact) chunk was delivered; the corrupted one never was
+    assert received == [data[:CHUNK]]
+    with pytest.raises(IntegrityError):
+        store.get(cid)
+
+
+def test_truncated_block_raises(store: LocalStore) -> None:
+    cid = store.put(make_data(2 * CHUNK))
+    leaf, path = _leaf_path(store, cid)
+    with open(path, "r+b") as fh:
+        fh.truncate(100)
+    with pytest.raises(IntegrityError, match=str(leaf)):
+        store.get(cid)
+    assert store.put(make_data(2 * CHUNK)) == cid  # adding the object again repairs it
+    assert store.get(cid) == make_data(2 * CHUNK)
+
+
+def test_corrupted_root_raises(store: LocalStore) -> None:
+    cid = store.put(make_data(2 * CHUNK))
+    key = CID.parse(cid).digest.hex()
+    path = store.blocks.root / "blocks" / key[:2] / key
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(IntegrityError, match=cid):
+        store.get(cid)
+
+
+def test_missing_block(store: LocalStore) -> None:
+    cid = store.put(make_data(2 * CHUNK))
+    _, path = _leaf_path(store, cid)
+    path.unlink()
+    assert not store.has(cid)
+    with pytest.raises(BlockNotFoundError, match="not found"):
+        store.get(cid)
+    with pytest.raises(BlockNotFoundError):
+        store.get(compute_cid(b"never stored"))
+
+
+def test_non_file_node_is_rejected(store: LocalStore) -> None:
+    # A verified block that is not a UnixFS file (an empty directory node).
+    block = bytes.fromhex("0a020801")
+    cid = CID.for_block(block, 0x70, 0)
+    store.blocks.put(cid, [block])
+    with pytest.raises(MalformedNodeError, match="not a file"):
+        store.get(str(cid))
+
+
+def test_size_limits(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s", max_object_size=CHUNK)
+    with pytest.raises(ObjectTooLargeError, match="max_object_size=262144"):
+        store.put(make_data(CHUNK + 1))
+    assert list(store.blocks.iter_digests()) == []  # nothing written for known sizes
+    with pytest.raises(ObjectTooLargeError):
+        store.put(io.BytesIO(make_data(3 * CHUNK)))  # a stream fails once past the limit
+    assert store.gc().blocks_removed >= 1  # its partial blocks are unpinned garbage
+    big = LocalStore(tmp_path / "s").put(make_data(2 * CHUNK))  # same directory, no limit
+    with pytest.raises(ObjectTooLargeError, match=big):
+        store.get(big)
+    with pytest.raises(ParameterError, match="max_object_size"):
+        LocalStore(tmp_path / "x", max_object_size=-1)
+
+
+def test_pin_unpin_gc(store: LocalStore) -> None:
+    a = store.put(make_data(2 * CHUNK, 1))
+    b = store.put(make_data(2 * CHUNK, 2), pin=False)
+    shared = store.put(make_data(CHUNK, 1))  # the first chunk of a: a shared block
+    assert store.pins() == sorted([a, shared])
+    result = store.gc()
+    assert result.blocks_removed == 3  # b's two leaves and root
+    assert not store.has(b)
+    assert store.has(a)
+    store.unpin(shared)
+    assert store.gc().blocks_removed == 0  # still referenced by a
+    assert store.get(shared) == make_data(CHUNK, 1)
+    store.unpin(a)
+    assert store.gc().blocks_removed == 3
+    assert list(store.blocks.iter_digests()) == []
+    with pytest.raises(BlockNotFoundError):
+        store.unpin(a)
+    with pytest.raises(BlockNotFoundError):
+        store.pin(a)
+
+
+def test_gc_removes_dead_writers_temp_files(store: LocalStore) -> None:
+    cid = store.put(b"x")
+    shard = next(p for p in (store.blocks.root / "blocks").iterdir())
+    (shard / ".tmp-dead").write_bytes(b"half")
+    store.gc()
+    assert not (shard / ".tmp-dead").exists()
+    assert store.get(cid) == b"x"
+
+
+def _writer(root: str, seed: int) -> list[str]:
+    store = LocalStore(root)
+    cids = []
+    for i in range(6):
+        # objects share their first chunks across processes
+        data = make_data(CHUNK, 0) + make_data(CHUNK + i, seed * 100 + i)
+        cids.append(store.put(data))
+        if i % 2:
+            store.gc()
+    return cids
+
+
+def test_concurrent_writers_from_several_processes(tmp_path: Path) -> None:
+    root = str(tmp_path / "shared")
+    LocalStore(root)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        results = pool.starmap(_writer, [(root, seed) for seed in range(4)])
+    store = LocalStore(root)
+    for seed, cids in enumerate(results):
+        for i, cid in enumerate(cids):
+            assert store.get(cid) == make_data(CHUNK, 0) + make_data(CHUNK + i, seed * 100 + i)
+    assert store.gc().blocks_removed == 0
+    assert not list(store.blocks.iter_stale_temps())
+
+
+def test_memory_stays_flat_when_streaming(tmp_path: Path) -> None:
+    size = 24 * 1024 * 1024
+    src = tmp_path / "big.bin"
+    with open(src, "wb") as fh:
+        for i in range(size // (1 << 20)):
+            fh.write(make_data(1 << 20, i))
+    store = LocalStore(tmp_path / "s", durable=False)
+    tracemalloc.start()
+    try:
+        cid = compute_cid(src)
+        _, peak_hash = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        assert store.put(src) == cid
+        _, peak_put = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        total = 0
+        for chunk in store.stream(cid):
+            total += len(chunk)
+        _, peak_get = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == size
+    limit = 8 * CHUNK  # a few chunks (2 MiB), independent of the 24 MiB object
+    assert max(peak_hash, peak_put, peak_get) < limit, (peak_hash, peak_put, peak_get)
+
+
+def test_bad_cid_argument(store: LocalStore) -> None:
+    with pytest.raises(ParameterError):
+        store.get("not-a-cid")
+    assert os.path.isdir(store.blocks.root)
