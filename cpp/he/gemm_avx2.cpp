@@ -14,7 +14,7 @@ constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52: exact int64 for |x
 struct Avx2Kernel {
   static constexpr int MR = 6;
   static constexpr int NR = 8;
-  // out[r*NR + c] = sum_p A[p*MR + r] * B[p*NR + c], written as exact int64.
+  // out[r*NR + c] = sum_p A[r*kc + p] * B[p*NR + c], written as exact int64.
   static void run(int64_t kc, const double* A, const double* B, int64_t* out) {
     __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();
     __m256d c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd();
@@ -25,25 +25,25 @@ struct Avx2Kernel {
     for (int64_t p = 0; p < kc; ++p) {
       const __m256d b0 = _mm256_loadu_pd(B);
       const __m256d b1 = _mm256_loadu_pd(B + 4);
-      __m256d a = _mm256_broadcast_sd(A + 0);
+      __m256d a = _mm256_broadcast_sd(A + 0 * kc);
       c00 = _mm256_fmadd_pd(a, b0, c00);
       c01 = _mm256_fmadd_pd(a, b1, c01);
-      a = _mm256_broadcast_sd(A + 1);
+      a = _mm256_broadcast_sd(A + 1 * kc);
       c10 = _mm256_fmadd_pd(a, b0, c10);
       c11 = _mm256_fmadd_pd(a, b1, c11);
-      a = _mm256_broadcast_sd(A + 2);
+      a = _mm256_broadcast_sd(A + 2 * kc);
       c20 = _mm256_fmadd_pd(a, b0, c20);
       c21 = _mm256_fmadd_pd(a, b1, c21);
-      a = _mm256_broadcast_sd(A + 3);
+      a = _mm256_broadcast_sd(A + 3 * kc);
       c30 = _mm256_fmadd_pd(a, b0, c30);
       c31 = _mm256_fmadd_pd(a, b1, c31);
-      a = _mm256_broadcast_sd(A + 4);
+      a = _mm256_broadcast_sd(A + 4 * kc);
       c40 = _mm256_fmadd_pd(a, b0, c40);
       c41 = _mm256_fmadd_pd(a, b1, c41);
-      a = _mm256_broadcast_sd(A + 5);
+      a = _mm256_broadcast_sd(A + 5 * kc);
       c50 = _mm256_fmadd_pd(a, b0, c50);
       c51 = _mm256_fmadd_pd(a, b1, c51);
-      A += MR;
+      A += 1;
       B += NR;
     }
     const __m256d magic = _mm256_set1_pd(kMagic);

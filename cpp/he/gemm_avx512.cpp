@@ -23,11 +23,11 @@ struct Avx512Kernel {
       const __m512d b0 = _mm512_loadu_pd(B);
       const __m512d b1 = _mm512_loadu_pd(B + 8);
       for (int r = 0; r < MR; ++r) {
-        const __m512d a = _mm512_set1_pd(A[r]);
+        const __m512d a = _mm512_set1_pd(A[r * kc]);
         acc[r][0] = _mm512_fmadd_pd(a, b0, acc[r][0]);
         acc[r][1] = _mm512_fmadd_pd(a, b1, acc[r][1]);
       }
-      A += MR;
+      A += 1;
       B += NR;
     }
     // Every sum is an integer below 2^51 in magnitude: the conversion is exact.

@@ -7,11 +7,12 @@
 // back as int64, are shifted into place and accumulated with wrapping uint64
 // adds. A Kernel provides MR, NR and
 //   static void run(int64_t kc, const double* A, const double* B, int64_t* out)
-// computing out[r*NR + c] = sum_p A[p*MR + r] * B[p*NR + c] (exact int64).
+// computing out[r*NR + c] = sum_p A[r*kc + p] * B[p*NR + c] (exact int64).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "he/gemm_plan.hpp"
@@ -21,6 +22,14 @@
 namespace cf {
 
 constexpr int64_t kGemmMC = 96;
+
+/// Exact double of x < 2^52 without a scalar conversion instruction (vectorizes).
+inline double limb_to_double(uint64_t x) {
+  const uint64_t bits = x | 0x4330000000000000ULL;  // 2^52 + x as an IEEE double
+  double d;
+  std::memcpy(&d, &bits, sizeof(d));
+  return d - 4503599627370496.0;  // - 2^52
+}
 constexpr int64_t kGemmNC = 512;
 
 struct Block {
@@ -69,25 +78,32 @@ void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
         const int64_t mc = std::min(kGemmMC, r1 - ic);
         const int64_t mpanels = (mc + Kernel::MR - 1) / Kernel::MR;
         const int64_t limb_stride = mpanels * kc * Kernel::MR;
-        // Pack every limb of W[ic:ic+mc, pc:pc+kc] into Kernel::MR-tall panels.
-        // Limbs are < 2^32, so the int64 -> double conversion is exact.
+        // Pack every limb of W[ic:ic+mc, pc:pc+kc] into MR-row panels, each row
+        // contiguous in p (panel[l][r][p]) so the conversion vectorizes. Limbs
+        // are < 2^32: double(x) = bits(x | 2^52 exponent) - 2^52, exactly.
         for (int64_t ip = 0; ip < mpanels; ++ip) {
           double* panel = Ap.data() + ip * kc * Kernel::MR;
           for (int r = 0; r < Kernel::MR; ++r) {
             const int64_t row = ic + ip * Kernel::MR + r;
             if (row >= ic + mc) {
-              for (int l = 0; l < limbs; ++l)
-                for (int64_t p = 0; p < kc; ++p) panel[l * limb_stride + p * Kernel::MR + r] = 0.0;
+              for (int l = 0; l < limbs; ++l) {
+                double* dst = panel + l * limb_stride + r * kc;
+                for (int64_t p = 0; p < kc; ++p) dst[p] = 0.0;
+              }
               continue;
             }
             const uint64_t* src = &g.W.at(row, pc);
             const int64_t cs = g.W.col_stride;
-            for (int64_t p = 0; p < kc; ++p) {
-              const uint64_t w = src[p * cs];
-              double* dst = panel + p * Kernel::MR + r;
-              for (int l = 0; l < limbs; ++l) {
-                dst[l * limb_stride] =
-                    static_cast<double>(static_cast<int64_t>((w >> (l * lb)) & limb_mask));
+            for (int l = 0; l < limbs; ++l) {
+              double* dst = panel + l * limb_stride + r * kc;
+              const int shift = l * lb;
+              if (cs == 1) {
+                for (int64_t p = 0; p < kc; ++p)
+                  dst[p] = limb_to_double((src[p] >> shift) & limb_mask);
+              } else {
+                for (int64_t p = 0; p < kc; ++p) {
+                  dst[p] = limb_to_double((src[p * cs] >> shift) & limb_mask);
+                }
               }
             }
           }

@@ -22,13 +22,13 @@ struct NeonKernel {
       const float64x2_t b2 = vld1q_f64(B + 4);
       const float64x2_t b3 = vld1q_f64(B + 6);
       for (int r = 0; r < MR; ++r) {
-        const float64x2_t a = vdupq_n_f64(A[r]);
+        const float64x2_t a = vdupq_n_f64(A[r * kc]);
         acc[r][0] = vfmaq_f64(acc[r][0], a, b0);
         acc[r][1] = vfmaq_f64(acc[r][1], a, b1);
         acc[r][2] = vfmaq_f64(acc[r][2], a, b2);
         acc[r][3] = vfmaq_f64(acc[r][3], a, b3);
       }
-      A += MR;
+      A += 1;
       B += NR;
     }
     // Every sum is an integer below 2^51 in magnitude: the conversion is exact.
