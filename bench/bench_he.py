@@ -120,6 +120,20 @@ def test_encrypt_batch_secure(benchmark: Any, secure_keys: dict[str, Any], kerne
     np.testing.assert_array_equal(he.decrypt(secure_keys["sk"], ct), secure_keys["x"])
 
 
+@pytest.mark.parametrize("kernels", ["reference", "cpp"])
+def test_weighted_sums_secure(benchmark: Any, secure_keys: dict[str, Any], kernels: str) -> None:
+    """Plaintext-weighted inner products (paper Eq. 21): 784 weight rows over 64 ciphertexts."""
+    benchmark.group = "weighted-sum-secure-784x64"
+    cts = he.encrypt(secure_keys["pk"], secure_keys["x"], seed=_seed(12))
+    g = np.random.default_rng(RNG_SEED).integers(-127, 128, size=(M_PLAIN, 64))
+    benchmark.extra_info.update(
+        role="baseline" if kernels == "reference" else "candidate", macs=M_PLAIN * 64 * cts.n
+    )
+    with he.use_kernels(kernels):
+        out = benchmark.pedantic(he.linear_combination, args=(g, cts), rounds=3)
+    np.testing.assert_array_equal(he.decrypt(secure_keys["sk"], out), g @ secure_keys["x"])
+
+
 INNER = he.PAPER.with_(name="paper-inner", plaintext_bits=16, base_bits=8)
 
 

@@ -83,26 +83,36 @@ void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
         // are < 2^32: double(x) = bits(x | 2^52 exponent) - 2^52, exactly.
         for (int64_t ip = 0; ip < mpanels; ++ip) {
           double* panel = Ap.data() + ip * kc * Kernel::MR;
-          for (int r = 0; r < Kernel::MR; ++r) {
-            const int64_t row = ic + ip * Kernel::MR + r;
-            if (row >= ic + mc) {
-              for (int l = 0; l < limbs; ++l) {
-                double* dst = panel + l * limb_stride + r * kc;
-                for (int64_t p = 0; p < kc; ++p) dst[p] = 0.0;
-              }
-              continue;
-            }
-            const uint64_t* src = &g.W.at(row, pc);
-            const int64_t cs = g.W.col_stride;
+          const int64_t valid = std::min<int64_t>(Kernel::MR, mc - ip * Kernel::MR);
+          for (int r = static_cast<int>(valid); r < Kernel::MR; ++r) {
             for (int l = 0; l < limbs; ++l) {
               double* dst = panel + l * limb_stride + r * kc;
-              const int shift = l * lb;
-              if (cs == 1) {
-                for (int64_t p = 0; p < kc; ++p)
-                  dst[p] = limb_to_double((src[p] >> shift) & limb_mask);
-              } else {
+              for (int64_t p = 0; p < kc; ++p) dst[p] = 0.0;
+            }
+          }
+          const uint64_t* base = &g.W.at(ic + ip * Kernel::MR, pc);
+          const int64_t rs = g.W.row_stride;
+          const int64_t cs = g.W.col_stride;
+          if (cs == 1 || rs != 1) {
+            // Rows of W are contiguous (or nothing is): convert row by row.
+            for (int64_t r = 0; r < valid; ++r) {
+              const uint64_t* src = base + r * rs;
+              for (int l = 0; l < limbs; ++l) {
+                double* dst = panel + l * limb_stride + r * kc;
+                const int shift = l * lb;
                 for (int64_t p = 0; p < kc; ++p) {
                   dst[p] = limb_to_double((src[p * cs] >> shift) & limb_mask);
+                }
+              }
+            }
+          } else {
+            // W is a transposed view (columns contiguous): walk each column.
+            for (int64_t p = 0; p < kc; ++p) {
+              const uint64_t* src = base + p * cs;
+              for (int64_t r = 0; r < valid; ++r) {
+                for (int l = 0; l < limbs; ++l) {
+                  panel[l * limb_stride + r * kc + p] =
+                      limb_to_double((src[r] >> (l * lb)) & limb_mask);
                 }
               }
             }
@@ -116,11 +126,18 @@ void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
               const int64_t rows = std::min<int64_t>(Kernel::MR, mc - ip * Kernel::MR);
               Kernel::run(kc, Ap.data() + l * limb_stride + ip * kc * Kernel::MR,
                           Bp.data() + jp * kc * Kernel::NR, tile);
-              for (int64_t r = 0; r < rows; ++r) {
-                for (int64_t c = 0; c < cols; ++c) {
-                  g.C.at(ic + ip * Kernel::MR + r, jc + jp * Kernel::NR + c) +=
-                      static_cast<uint64_t>(tile[r * Kernel::NR + c]) << shift;
-                }
+              uint64_t* corner = &g.C.at(ic + ip * Kernel::MR, jc + jp * Kernel::NR);
+              const int64_t crs = g.C.row_stride;
+              const int64_t ccs = g.C.col_stride;
+              if (crs == 1 && ccs != 1) {  // transposed output: walk its columns
+                for (int64_t c = 0; c < cols; ++c)
+                  for (int64_t r = 0; r < rows; ++r)
+                    corner[r + c * ccs] += static_cast<uint64_t>(tile[r * Kernel::NR + c]) << shift;
+              } else {
+                for (int64_t r = 0; r < rows; ++r)
+                  for (int64_t c = 0; c < cols; ++c)
+                    corner[r * crs + c * ccs] += static_cast<uint64_t>(tile[r * Kernel::NR + c])
+                                                 << shift;
               }
             }
           }

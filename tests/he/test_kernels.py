@@ -196,3 +196,8 @@ def test_unavailable_isa_is_reported() -> None:
     for isa in missing:
         with pytest.raises(ValueError, match="not available"):
             _core.keyswitch(np.zeros((1, 8), dtype=np.uint64), np.zeros(1, dtype=np.uint64), 8, isa)
+
+
+@given(st.lists(U64, min_size=0, max_size=200), st.integers(1, 4))
+def test_stream_sum_is_the_wrapping_sum(values: list[int], threads: int) -> None:
+    assert _core.stream_sum(_u64(values), threads) == sum(values) % MOD
