@@ -109,6 +109,7 @@ def test_rejects_wrong_kind_and_wrong_parameters(objects: dict[str, object]) -> 
     [
         lambda h: h.pop("fields"),
         lambda h: h["fields"].update(noise_bound="-5"),
+        lambda h: h["fields"].update(noise_bound=str(2**40)),
         lambda h: h["fields"].update(m=2),
         lambda h: h["params"].update(lwe_dim=0),
         lambda h: h["arrays"][0].update(dtype="<f8"),

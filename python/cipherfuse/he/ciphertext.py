@@ -46,8 +46,11 @@ class Ciphertext:
             raise ParameterError(
                 f"ciphertext length {self.data.shape[-1]} != m + k = {self.m + self.params.lwe_dim}"
             )
-        if self.noise_bound < 0:
-            raise ParameterError("noise_bound must be non-negative")
+        if not 0 <= self.noise_bound < self.params.half_w:
+            raise ParameterError(
+                f"noise_bound must be in [0, w/2 = {self.params.half_w}), got "
+                f"{self.noise_bound}: such a ciphertext cannot be decrypted reliably"
+            )
         if self.value_bound is not None and not 0 <= self.value_bound < self.params.t // 2:
             raise ParameterError(
                 f"value_bound must be in [0, t/2 = {self.params.t // 2}), got {self.value_bound}"
