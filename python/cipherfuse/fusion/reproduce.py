@@ -29,13 +29,33 @@ from cipherfuse.nn.train import TrainConfig, TrainResult, train_classifier
 
 @dataclass
 class CaseResult:
-    """Accuracies keyed by ``(variant, number of fused models)`` and timings in seconds."""
+    """Accuracies and fusion times keyed by ``(variant, number of fused models)``.
+
+    ``train_seconds`` is the wall time of training the contributors (data already
+    loaded, JIT compilation included).
+    """
 
     accuracy: dict[tuple[str, int], float] = field(default_factory=dict)
+    fusion_seconds: dict[tuple[str, int], float] = field(default_factory=dict)
     contributor_epochs: list[int] = field(default_factory=list)
     contributor_verify_accuracy: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
-    fusion_seconds: float = 0.0
+
+    def rows(self) -> list[str]:
+        """Human-readable lines: one per variant, accuracies for 1..n fused models."""
+        lines = [
+            f"contributors: epochs {self.contributor_epochs}, local verification accuracy "
+            + ", ".join(f"{a:.3f}" for a in self.contributor_verify_accuracy)
+            + f", training {self.train_seconds:.1f} s"
+        ]
+        variants = sorted({v for v, _ in self.accuracy})
+        for v in variants:
+            accs = [
+                f"{self.accuracy[(v, k)] * 100:.1f}"
+                for k in sorted(k for vv, k in self.accuracy if vv == v)
+            ]
+            lines.append(f"{v:>12}: " + " / ".join(accs) + " %")
+        return lines
 
 
 def train_contributors(
@@ -86,7 +106,7 @@ def _fuse_prefixes(
         )
         pred = head.predict_from_features(test_feats[:k])
         result.accuracy[(variant, k)] = float((pred == split.test.labels).mean())
-        result.fusion_seconds += head.seconds
+        result.fusion_seconds[(variant, k)] = head.seconds
 
 
 def run_case1(
@@ -95,19 +115,27 @@ def run_case1(
     seed: int = 0,
     train_config: TrainConfig | None = None,
     fusion_config: FusionConfig | None = None,
+    fusion_train_size: int = 1000,
+    test_size: int = 1000,
 ) -> CaseResult:
     """Case Study I: Table II models on Table III data; Strategies I and II."""
-    split = split_by_labels(data, TABLE_III_LABELS, seed=seed)
+    split = split_by_labels(
+        data,
+        TABLE_III_LABELS,
+        seed=seed,
+        fusion_train_size=fusion_train_size,
+        test_size=test_size,
+    )
     tcfg = train_config if train_config is not None else TrainConfig(max_epochs=20)
     fcfg = fusion_config if fusion_config is not None else FusionConfig()
     result = CaseResult()
     start = time.perf_counter()
     trained = train_contributors(split, [table2_config(i) for i in (1, 2, 3)], tcfg, seed)
+    result.train_seconds = time.perf_counter() - start
     models = [r.model for r in trained]
     extractors = [PlainFeatures(m) for m in models]
     for strategy in ("I", "II"):
         _fuse_prefixes(extractors, split, strategy, fcfg, seed, f"strategy {strategy}", result)
-    result.train_seconds = time.perf_counter() - start
     result.contributor_epochs = [r.epochs for r in trained]
     result.contributor_verify_accuracy = [r.verify_accuracy[-1] for r in trained]
     return result
@@ -121,9 +149,17 @@ def run_case3(
     fusion_config: FusionConfig | None = None,
     weight_scales: Sequence[int] = (2**7, 2**5),
     input_scale: int = 1000,
+    fusion_train_size: int = 1000,
+    test_size: int = 1000,
 ) -> CaseResult:
     """Case Study III: Table VI models on Table V data; plain and quantized first layer."""
-    split = split_by_labels(data, TABLE_V_LABELS, seed=seed)
+    split = split_by_labels(
+        data,
+        TABLE_V_LABELS,
+        seed=seed,
+        fusion_train_size=fusion_train_size,
+        test_size=test_size,
+    )
     tcfg = (
         train_config
         if train_config is not None
@@ -137,8 +173,9 @@ def run_case3(
     models: list[TrainedModel] = [r.model for r in trained]
     result.contributor_epochs = [r.epochs for r in trained]
     result.contributor_verify_accuracy = [r.verify_accuracy[-1] for r in trained]
-    _fuse_prefixes([PlainFeatures(m) for m in models], split, "II", fcfg, seed, "plain", result)
-    _fuse_prefixes([PlainFeatures(m) for m in models], split, "I", fcfg, seed, "plain I", result)
+    plain: list[FeatureExtractor] = [PlainFeatures(m) for m in models]
+    _fuse_prefixes(plain, split, "II", fcfg, seed, "plain", result)
+    _fuse_prefixes(plain, split, "I", fcfg, seed, "plain (I)", result)
     for p in weight_scales:
         quantized: list[FeatureExtractor] = [
             quantized_features(m, quantize_model(m, weight_scale=p, input_scale=input_scale))
