@@ -48,10 +48,10 @@ class FadingConfig:
 
     window: int = 64
     sample_rate_hz: float = 1000.0
-    doppler_hz: tuple[float, float] = (5.0, 50.0)
-    snr_db: float = 20.0
+    doppler_hz: tuple[float, float] = (1.0, 50.0)
+    snr_db: float = 10.0
     rician_fraction: float = 0.5
-    rician_k_db: tuple[float, float] = (0.0, 6.0)
+    rician_k_db: tuple[float, float] = (0.0, 12.0)
     offset_db: tuple[float, float] = (-10.0, 10.0)
     n_sinusoids: int = 16
 

@@ -182,10 +182,11 @@ def _allocate(
         deficit = need - sum(quotas[c].values())
         candidates = [(f, k) for f, cc, k in fractions if cc == c]
         candidates += [(0.0, k) for k in labels]
-        for _, k in candidates:
+        for frac, k in candidates:
             if deficit == 0:
                 break
-            take = min(deficit, left[k], 1 if _ > 0 else deficit)
+            # first one extra sample per label with a fractional LP share, then anything left
+            take = min(deficit, left[k], 1 if frac > 0 else deficit)
             quotas[c][k] += take
             left[k] -= take
             deficit -= take
