@@ -177,3 +177,17 @@ def test_sklearn_fallback_is_reported(tmp_path: Path) -> None:
 def test_bad_split_name(mnist_path: Path) -> None:
     with pytest.raises(DatasetError, match="split"):
         load_mnist("validation", path=mnist_path)  # type: ignore[arg-type]
+
+
+def test_cli_fetch_mnist(
+    mnist_path: Path, tmp_path: Path, serve_dir: Callable[[Path], str]
+) -> None:
+    from cipherfuse.cli.main import main
+
+    dest = tmp_path / "fetched"
+    assert (
+        main(["models", "fetch-mnist", "--dir", str(dest), "--mirror", serve_dir(mnist_path)]) == 0
+    )
+    assert len(load_mnist(path=dest)) == 10_000
+    closed = f"http://127.0.0.1:{_closed_port()}/"
+    assert main(["models", "fetch-mnist", "--dir", str(tmp_path / "x"), "--mirror", closed]) == 2

@@ -79,7 +79,7 @@ def reproduce(
     test_size: int,
     json_out: Path | None,
 ) -> None:
-    """Reproduce Case Study I (Fig. 12) or III (Table VII) on MNIST."""
+    """Reproduce Case Study I (Figure 12) or III (Table VII) on MNIST."""
     from cipherfuse.fusion.reproduce import run_case1, run_case3
     from cipherfuse.nn.train import TrainConfig
 
