@@ -12,6 +12,7 @@ import click
 
 from cipherfuse import __version__
 from cipherfuse.cli.he_commands import he_group
+from cipherfuse.cli.models_commands import models_group
 from cipherfuse.cli.storage_commands import storage_group
 from cipherfuse.errors import CipherfuseError
 
@@ -24,6 +25,7 @@ def cli() -> None:
 
 cli.add_command(he_group)
 cli.add_command(storage_group)
+cli.add_command(models_group)
 
 
 def main(argv: list[str] | None = None) -> int:

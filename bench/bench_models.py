@@ -1,0 +1,140 @@
+"""Reproduction benchmarks for models and fusion (run with ``pytest bench/bench_models.py``).
+
+* Case Study I: three Table II contributors trained until 90 % local verification
+  accuracy (cap 20 epochs), fused 1/2/3 at a time with Strategies I and II.
+  Reports the training time; asserts every contributor met its criterion and
+  that fusing more models helps.
+* Case Study III (Table VII): fused accuracy with 1, 2, 3 models, plain and with
+  the first layer quantized at p = 2^7 and 2^5, against the paper's figures.
+* The quantized integer forward: exact int64 matmul (baseline) against the
+  float64 BLAS path the reference uses when every partial sum is provably
+  below 2^53 (candidate); both must give identical integers.
+
+MNIST comes from ``$CIPHERFUSE_MNIST_DIR`` or ``<repo>/../shared/data/mnist``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+
+from cipherfuse.data import MNIST_DIR_ENV, Dataset, load_mnist
+from cipherfuse.fusion.reproduce import run_case1, run_case3
+from cipherfuse.nn import (
+    TrainConfig,
+    TrainedModel,
+    init_params,
+    integer_forward,
+    quantize_inputs,
+    quantize_model,
+    table6_config,
+)
+from cipherfuse.nn import quantize as quantize_module
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Table VII, "Original" column, and Fig. 12's claim (Strategy II >= Strategy I).
+PAPER_CASE3_PLAIN = {1: 0.915, 2: 0.948, 3: 0.958}
+PAPER_CASE3_P5 = {1: 0.896, 2: 0.930, 3: 0.938}
+
+
+@pytest.fixture(scope="module")
+def mnist() -> Dataset:
+    env = os.environ.get(MNIST_DIR_ENV)
+    path = Path(env) if env else (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
+    return load_mnist(path=path)
+
+
+def _record(benchmark: Any, result: Any) -> None:
+    for (variant, k), acc in result.accuracy.items():
+        benchmark.extra_info[f"{variant} x{k}"] = round(acc, 4)
+    benchmark.extra_info["contributor_train_seconds"] = round(result.train_seconds, 1)
+    benchmark.extra_info["contributor_epochs"] = result.contributor_epochs
+    for line in result.rows():
+        print(line)
+
+
+@pytest.mark.benchmark(group="case1")
+def test_case1_training_and_fusion(benchmark: Any, mnist: Dataset) -> None:
+    result = benchmark.pedantic(
+        lambda: run_case1(mnist, seed=0, train_config=TrainConfig(max_epochs=20, progress=False)),
+        rounds=1,
+        iterations=1,
+    )
+    _record(benchmark, result)
+    fusion3 = result.fusion_seconds[("strategy II", 3)]
+    benchmark.extra_info["case1_seconds"] = round(result.train_seconds + fusion3, 1)
+    print(
+        f"Case I: contributors + 3-model Strategy II fusion: {result.train_seconds + fusion3:.1f} s"
+    )
+    assert all(a >= 0.9 for a in result.contributor_verify_accuracy)
+    for strategy in ("strategy I", "strategy II"):
+        assert result.accuracy[(strategy, 3)] > result.accuracy[(strategy, 1)]
+
+
+@pytest.mark.benchmark(group="case3")
+def test_case3_table7(benchmark: Any, mnist: Dataset) -> None:
+    result = benchmark.pedantic(
+        lambda: run_case3(
+            mnist,
+            seed=0,
+            train_config=TrainConfig(max_epochs=20, target_accuracy=None, progress=False),
+        ),
+        rounds=1,
+        iterations=1,
+    )
+    _record(benchmark, result)
+    acc = result.accuracy
+    # Met here: the quantized first layer (p = 2^7) costs at most 0.5 points.
+    for k in (1, 2, 3):
+        assert abs(acc[("p=128", k)] - acc[("plain", k)]) <= 0.005, k
+        assert acc[("plain", k)] > 0.8
+    # Not met with the 10k-image test set (see docs/models.md): report, visibly.
+    shortfalls = [
+        f"plain x{k}: {acc[('plain', k)]:.3f} < paper {target}"
+        for k, target in PAPER_CASE3_PLAIN.items()
+        if acc[("plain", k)] < target
+    ]
+    shortfalls += [
+        f"Strategy II {acc[('plain', k)]:.3f} < Strategy I {acc[('plain (I)', k)]:.3f} x{k}"
+        for k in (2, 3)
+        if acc[("plain", k)] < acc[("plain (I)", k)]
+    ]
+    if shortfalls:
+        pytest.xfail("paper figures not reached: " + "; ".join(shortfalls))
+
+
+@pytest.fixture(scope="module")
+def quantized_block() -> tuple[Any, np.ndarray]:
+    config = table6_config()
+    model = TrainedModel(config, init_params(config, jax.random.key(0)), tuple(range(10)))
+    qm = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    x = np.random.default_rng(0).random((200, 28, 28, 1)).astype(np.float32)
+    return qm, quantize_inputs(x, 1000)
+
+
+@pytest.mark.benchmark(group="integer-forward")
+def test_integer_forward_int64_baseline(
+    benchmark: Any, quantized_block: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    qm, x = quantized_block
+    expected = integer_forward(qm, x)
+    monkeypatch.setattr(quantize_module, "EXACT_FLOAT_LIMIT", 0)  # force the int64 matmul
+    got = benchmark(integer_forward, qm, x)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.benchmark(group="integer-forward")
+def test_integer_forward_exact_blas_candidate(
+    benchmark: Any, quantized_block: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    qm, x = quantized_block
+    with monkeypatch.context() as m:
+        m.setattr(quantize_module, "EXACT_FLOAT_LIMIT", 0)
+        expected = integer_forward(qm, x)
+    got = benchmark(integer_forward, qm, x)
+    np.testing.assert_array_equal(got, expected)

@@ -1,0 +1,120 @@
+"""``cipherfuse models ...`` commands: fetch MNIST, inspect model files, reproduce case studies."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from cipherfuse.data.mnist import DEFAULT_MIRRORS, default_cache_dir, download_mnist, load_mnist
+
+
+@click.group("models")
+def models_group() -> None:
+    """Datasets, private models and model fusion."""
+
+
+@models_group.command("fetch-mnist")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Target directory (default: the cache directory).",
+)
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--mirror", "mirrors", multiple=True, help="Mirror base URL (repeatable).")
+def fetch_mnist(directory: Path | None, split: str, mirrors: tuple[str, ...]) -> None:
+    """Download one MNIST split with md5 verification."""
+    dest = directory if directory is not None else default_cache_dir()
+    download_mnist(dest, split, mirrors=mirrors or DEFAULT_MIRRORS)  # type: ignore[arg-type]
+    click.echo(f"MNIST {split} split verified in {dest}")
+
+
+@models_group.command("inspect")
+@click.argument("path", type=click.Path(path_type=Path))
+def inspect_model(path: Path) -> None:
+    """Validate a model file and print its architecture, labels and scaling factors."""
+    from cipherfuse.nn.serialize import load_model
+
+    model, quant = load_model(path)
+    info = {
+        "config": model.config.to_dict(),
+        "labels": list(model.labels),
+        "feature_dim": model.config.feature_dim,
+        "quantization": None if quant is None else quant.__dict__,
+    }
+    click.echo(json.dumps(info, indent=2))
+
+
+@models_group.command("reproduce")
+@click.option("--case", "case", type=click.Choice(["1", "3"]), required=True)
+@click.option(
+    "--mnist-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, cache).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--max-epochs", type=int, default=20, show_default=True, help="Epoch cap for the contributors."
+)
+@click.option(
+    "--fusion-train-size",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="All-label samples the fusion layer is trained on.",
+)
+@click.option("--test-size", type=int, default=1000, show_default=True)
+@click.option("--json-out", type=click.Path(path_type=Path), default=None)
+def reproduce(
+    case: str,
+    mnist_dir: Path | None,
+    seed: int,
+    max_epochs: int,
+    fusion_train_size: int,
+    test_size: int,
+    json_out: Path | None,
+) -> None:
+    """Reproduce Case Study I (Figure 12) or III (Table VII) on MNIST."""
+    from cipherfuse.fusion.reproduce import run_case1, run_case3
+    from cipherfuse.nn.train import TrainConfig
+
+    data = load_mnist(path=mnist_dir)
+    start = time.perf_counter()
+    if case == "1":
+        result = run_case1(
+            data,
+            seed=seed,
+            train_config=TrainConfig(max_epochs=max_epochs),
+            fusion_train_size=fusion_train_size,
+            test_size=test_size,
+        )
+    else:
+        result = run_case3(
+            data,
+            seed=seed,
+            train_config=TrainConfig(max_epochs=max_epochs, target_accuracy=None),
+            fusion_train_size=fusion_train_size,
+            test_size=test_size,
+        )
+    for line in result.rows():
+        click.echo(line)
+    click.echo(f"total wall time {time.perf_counter() - start:.1f} s (data source: {data.source})")
+    if json_out is not None:
+        json_out.write_text(
+            json.dumps(
+                {
+                    "accuracy": {f"{v}|{k}": a for (v, k), a in result.accuracy.items()},
+                    "train_seconds": result.train_seconds,
+                    "fusion_seconds": {
+                        f"{v}|{k}": s for (v, k), s in result.fusion_seconds.items()
+                    },
+                    "contributor_epochs": result.contributor_epochs,
+                },
+                indent=2,
+            )
+        )

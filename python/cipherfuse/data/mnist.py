@@ -1,0 +1,264 @@
+"""MNIST loading: a given path, then a cache directory, then md5-verified download.
+
+Sources are tried in that order (:func:`load_mnist`). When none works and the
+caller allows it, scikit-learn's bundled 8x8 digits, resampled to 28x28, are
+the offline fallback; the returned :class:`Dataset` says so in ``source`` and a
+:class:`FallbackDatasetWarning` is emitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from cipherfuse.data.errors import DatasetError, DownloadError
+from cipherfuse.data.idx import read_idx
+
+#: Environment variable naming a directory holding the MNIST IDX files.
+MNIST_DIR_ENV = "CIPHERFUSE_MNIST_DIR"
+#: Environment variable overriding the download cache directory.
+CACHE_DIR_ENV = "CIPHERFUSE_CACHE_DIR"
+
+#: Standard public mirrors, tried in order.
+DEFAULT_MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+#: Published md5 checksums of the gzip files.
+MNIST_FILES: dict[str, tuple[str, str, str, str]] = {
+    # split: (images file, images md5, labels file, labels md5)
+    "train": (
+        "train-images-idx3-ubyte.gz",
+        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz",
+        "d53e105ee54ea40749a09fcbcd1e9432",
+    ),
+    "test": (
+        "t10k-images-idx3-ubyte.gz",
+        "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz",
+        "ec29112dd5afa0611ce80d1b7f02629c",
+    ),
+}
+
+Split = Literal["train", "test"]
+
+
+class FallbackDatasetWarning(UserWarning):
+    """MNIST was unavailable and scikit-learn's digits were used instead."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images and integer labels.
+
+    Attributes:
+        images: float32 array ``(n, 28, 28, 1)`` with values in ``[0, 1]``.
+        labels: int64 array ``(n,)`` with values in ``0..9``.
+        source: where the data came from (a directory, a URL, or ``sklearn-digits``).
+    """
+
+    images: npt.NDArray[np.float32]
+    labels: npt.NDArray[np.int64]
+    source: str
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def default_cache_dir() -> Path:
+    """The download cache: ``$CIPHERFUSE_CACHE_DIR/mnist`` or ``~/.cache/cipherfuse/mnist``."""
+    base = os.environ.get(CACHE_DIR_ENV)
+    root = Path(base) if base else Path.home() / ".cache" / "cipherfuse"
+    return root / "mnist"
+
+
+def md5_of(path: Path) -> str:
+    """Hex md5 digest of a file (used only to match the published MNIST checksums)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _validate_pair(
+    images: npt.NDArray[np.generic], labels: npt.NDArray[np.generic], where: str
+) -> Dataset:
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise DatasetError(
+            f"MNIST images in {where} have shape {images.shape} / dtype {images.dtype}; "
+            "expected (n, 28, 28) uint8"
+        )
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise DatasetError(f"MNIST labels in {where} have shape {labels.shape}; expected (n,)")
+    if labels.shape[0] != images.shape[0]:
+        raise DatasetError(
+            f"MNIST files in {where} disagree: {images.shape[0]} images, {labels.shape[0]} labels"
+        )
+    if labels.size and int(labels.max()) > 9:
+        raise DatasetError(f"MNIST labels in {where} contain {int(labels.max())} (> 9)")
+    x = (images.astype(np.float32) / 255.0)[..., None]
+    return Dataset(images=x, labels=labels.astype(np.int64), source=where)
+
+
+def load_mnist_dir(directory: Path, split: Split = "test") -> Dataset:
+    """Load one MNIST split from IDX files (``.gz`` or uncompressed) in ``directory``."""
+    if split not in MNIST_FILES:
+        raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
+    img_name, _, lbl_name, _ = MNIST_FILES[split]
+    paths = []
+    for name in (img_name, lbl_name):
+        gz = directory / name
+        raw = directory / name.removesuffix(".gz")
+        if gz.is_file():
+            paths.append(gz)
+        elif raw.is_file():
+            paths.append(raw)
+        else:
+            raise DatasetError(f"MNIST file {gz} not found (nor {raw.name})")
+    images = read_idx(paths[0])
+    labels = read_idx(paths[1])
+    if images.ndim != 3:
+        raise DatasetError(f"IDX file {paths[0]} is not an image file (ndim {images.ndim})")
+    if labels.ndim != 1:
+        raise DatasetError(f"IDX file {paths[1]} is not a label file (ndim {labels.ndim})")
+    return _validate_pair(images, labels, str(directory))
+
+
+def _fetch_one(name: str, md5: str, dest_dir: Path, mirrors: Sequence[str], timeout: float) -> Path:
+    dest = dest_dir / name
+    if dest.is_file() and md5_of(dest) == md5:
+        return dest
+    failures: list[str] = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + name
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", dir=dest_dir)
+        tmp = Path(tmp_name)
+        try:
+            digest = hashlib.md5(usedforsecurity=False)
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                while chunk := resp.read(1 << 16):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != md5:
+                failures.append(f"{url}: md5 {digest.hexdigest()} != {md5}")
+                continue
+            os.replace(tmp, dest)
+            return dest
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            failures.append(f"{url}: {exc}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise DownloadError(
+        f"could not download {name}: " + "; ".join(failures or ["no mirrors given"])
+    )
+
+
+def download_mnist(
+    dest_dir: Path,
+    split: Split = "test",
+    *,
+    mirrors: Sequence[str] = DEFAULT_MIRRORS,
+    timeout: float = 30.0,
+) -> Path:
+    """Download one split into ``dest_dir`` (atomically, md5-verified) and return the directory.
+
+    Files already present with the right md5 are kept. Raises :class:`DownloadError`
+    listing every mirror's failure when no mirror delivers a matching file.
+    """
+    if split not in MNIST_FILES:
+        raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    img_name, img_md5, lbl_name, lbl_md5 = MNIST_FILES[split]
+    _fetch_one(img_name, img_md5, dest_dir, mirrors, timeout)
+    _fetch_one(lbl_name, lbl_md5, dest_dir, mirrors, timeout)
+    return dest_dir
+
+
+def load_sklearn_digits() -> Dataset:
+    """scikit-learn's 1,797 bundled 8x8 digits, nearest-neighbour resampled to 28x28 in [0, 1]."""
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+
+    bunch = load_digits()
+    small = np.asarray(bunch.images, dtype=np.float32) / 16.0
+    idx = (np.arange(28) * 8) // 28
+    big = small[:, idx][:, :, idx]
+    return Dataset(
+        images=big[..., None].astype(np.float32),
+        labels=np.asarray(bunch.target, dtype=np.int64),
+        source="sklearn-digits",
+    )
+
+
+def load_mnist(
+    split: Split = "test",
+    *,
+    path: Path | None = None,
+    cache_dir: Path | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] = DEFAULT_MIRRORS,
+    allow_fallback: bool = False,
+    timeout: float = 30.0,
+) -> Dataset:
+    """Load MNIST, trying in order: ``path`` (or ``$CIPHERFUSE_MNIST_DIR``), the cache, a download.
+
+    Args:
+        split: ``"test"`` (10,000 images) or ``"train"`` (60,000).
+        path: a directory with the IDX files; an error there is raised, not skipped,
+            because the caller asked for exactly that directory.
+        cache_dir: where downloads go; default :func:`default_cache_dir`.
+        download: whether to try the mirrors when the cache lacks the files.
+        mirrors: base URLs to try in order.
+        allow_fallback: when every source fails, return scikit-learn's digits
+            (``source == "sklearn-digits"``, with a :class:`FallbackDatasetWarning`)
+            instead of raising.
+        timeout: per-request timeout in seconds for downloads.
+
+    Raises:
+        DatasetError: the given directory's files are missing or corrupt, or
+            nothing was reachable and ``allow_fallback`` is false.
+    """
+    if path is None and os.environ.get(MNIST_DIR_ENV):
+        path = Path(os.environ[MNIST_DIR_ENV])
+    if path is not None:
+        return load_mnist_dir(path, split)
+    cache = cache_dir if cache_dir is not None else default_cache_dir()
+    problems: list[str] = []
+    try:
+        return load_mnist_dir(cache, split)
+    except DatasetError as exc:
+        problems.append(f"cache: {exc}")
+    if download:
+        try:
+            download_mnist(cache, split, mirrors=mirrors, timeout=timeout)
+            return load_mnist_dir(cache, split)
+        except DatasetError as exc:
+            problems.append(f"download: {exc}")
+    if allow_fallback:
+        warnings.warn(
+            "MNIST unavailable (" + " | ".join(problems) + "); using scikit-learn's 8x8 "
+            "digits resampled to 28x28 instead. Accuracies are not comparable to the paper's.",
+            FallbackDatasetWarning,
+            stacklevel=2,
+        )
+        return load_sklearn_digits()
+    raise DatasetError(
+        "MNIST not found: " + " | ".join(problems) + f". Put the IDX files in a directory and "
+        f"pass path= or set ${MNIST_DIR_ENV}, or allow_fallback=True for scikit-learn digits."
+    )

@@ -1,0 +1,113 @@
+"""One interface for the features a fused model consumes.
+
+The initiator computes a private model's feature vector ``f_i`` in plaintext
+(:class:`PlainFeatures`); a verifier computes the first layers in cipherspace
+and the rest in plaintext (:class:`PrefixFeatures`, given any function that
+returns the prefix's decrypted integer output and its scale). The plain
+integer reference of that prefix is :func:`quantized_features`. Fusion only
+sees the :class:`FeatureExtractor` protocol, so the encrypted implementation
+plugs in without changes here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from cipherfuse.fusion.errors import FusionError
+from cipherfuse.nn.model import TrainedModel
+from cipherfuse.nn.quantize import QuantizedModel, integer_forward, quantize_inputs
+
+FloatArray = npt.NDArray[np.float32]
+#: Maps float inputs to (integer outputs of the cipherspace layers, their scale).
+PrefixFn = Callable[[FloatArray], tuple[npt.NDArray[np.int64], int]]
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """Maps inputs to a private model's feature vector ``f_i``."""
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of ``f_i``."""
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        """The labels the private model was trained on (``l_i``)."""
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        """Features ``(n, feature_dim)`` for inputs ``x``."""
+
+
+@dataclass(frozen=True)
+class PlainFeatures:
+    """Features computed in plaintext by the model itself (the initiator's view)."""
+
+    model: TrainedModel
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of ``f_i``."""
+        return self.model.config.feature_dim
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        """The model's label set."""
+        return self.model.labels
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        """Features of ``x``."""
+        return self.model.features(x)
+
+
+@dataclass(frozen=True)
+class PrefixFeatures:
+    """Layers ``0..resume_layer-1`` run by ``prefix`` (e.g. in cipherspace), the rest in float."""
+
+    model: TrainedModel
+    prefix: PrefixFn
+    resume_layer: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.resume_layer <= len(self.model.config.layers):
+            raise FusionError(
+                f"resume_layer must be in 1..{len(self.model.config.layers)}, "
+                f"got {self.resume_layer}"
+            )
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of ``f_i``."""
+        return self.model.config.feature_dim
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        """The model's label set."""
+        return self.model.labels
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        """Descale the prefix's integer output and finish the forward pass in float."""
+        ints, scale = self.prefix(np.asarray(x, np.float32))
+        if scale < 1:
+            raise FusionError(f"prefix returned a non-positive scale {scale}")
+        middle = (ints.astype(np.float64) / scale).astype(np.float32)
+        if self.resume_layer == len(self.model.config.layers):
+            return middle.reshape(middle.shape[0], -1)
+        return self.model.features(middle, start_layer=self.resume_layer)
+
+
+def quantized_features(model: TrainedModel, quantized: QuantizedModel) -> PrefixFeatures:
+    """Features whose first layers run as the plain integer reference of ``quantized``."""
+    if quantized.source != model.config:
+        raise FusionError("the quantized description was not made from this model's config")
+
+    def prefix(x: FloatArray) -> tuple[npt.NDArray[np.int64], int]:
+        return integer_forward(quantized, quantize_inputs(x, quantized.input_scale)), int(
+            quantized.output_scale
+        )
+
+    return PrefixFeatures(model=model, prefix=prefix, resume_layer=quantized.resume_layer)

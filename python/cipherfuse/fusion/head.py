@@ -1,0 +1,341 @@
+"""Early fusion (paper Sec. V-C, Eqs. 8-13).
+
+The feature vectors ``f_i`` of the fused models are concatenated into ``f_c``,
+which feeds one hidden layer ``h = A^T f_c`` of size ``sum_i |l_i|`` and a
+softmax output ``y = softmax(B^T h)`` over the ``d`` classes (no biases, as in
+Eqs. 8-9). Each feature is standardized with the fusion training set's mean
+and standard deviation first (the paper is silent; without it the features of
+different models live on unrelated scales).
+
+* Strategy I: ``A`` and ``B`` random (LeCun normal), all weights trained.
+* Strategy II (gradual): ``A`` starts block-diagonal (block ``i``: random
+  ``|f_i| x |l_i|``, zero elsewhere, Eq. 10), ``B`` starts as the stacked
+  label-selection identities (Eq. 11: hidden unit ``j`` of block ``i`` stands for
+  model ``i``'s ``j``-th label and feeds that class's output with weight 1).
+  The effective weights are ``A * (M_A + gamma (1 - M_A))`` and
+  ``B * (M_B + gamma (1 - M_B))`` with ``M`` the masks of the initial non-zero
+  pattern (Eqs. 12-13). Stage one uses ``gamma = 0``: off-block weights do not
+  act and, multiplied by zero, get zero gradients, so Adam leaves them unchanged;
+  stage two uses ``gamma = 1`` and trains everything (with a fresh Adam state).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+import optax  # type: ignore[import-untyped]
+
+from cipherfuse.fusion.errors import FusionError
+from cipherfuse.fusion.features import FeatureExtractor
+from cipherfuse.nn.progress import progress
+
+Strategy = Literal["I", "II"]
+FloatArray = npt.NDArray[np.float32]
+
+
+class FusionHead(nn.Module):
+    """``logits = ((f_c @ (A * gate_a)) @ (B * gate_b))``."""
+
+    feature_dim: int
+    hidden: int
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, fc: jax.Array, gate_a: jax.Array, gate_b: jax.Array) -> jax.Array:
+        """Logits for standardized concatenated features ``fc``."""
+        init = nn.initializers.lecun_normal()
+        a = self.param("A", init, (self.feature_dim, self.hidden))
+        b = self.param("B", init, (self.hidden, self.num_classes))
+        return (fc @ (a * gate_a)) @ (b * gate_b)
+
+
+@dataclass(frozen=True)
+class FusionLayout:
+    """Block structure of the fusion layer for models with feature sizes and label sets."""
+
+    feature_dims: tuple[int, ...]
+    label_sets: tuple[tuple[int, ...], ...]
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        if not self.feature_dims or len(self.feature_dims) != len(self.label_sets):
+            raise FusionError("need one feature size per label set, and at least one model")
+        if min(self.feature_dims) < 1:
+            raise FusionError(f"feature sizes must be >= 1, got {self.feature_dims}")
+        for i, labels in enumerate(self.label_sets):
+            if not labels or len(set(labels)) != len(labels):
+                raise FusionError(f"label set {i} must be non-empty and distinct")
+            if min(labels) < 0 or max(labels) >= self.num_classes:
+                raise FusionError(f"label set {i} has labels outside 0..{self.num_classes - 1}")
+
+    @property
+    def feature_dim(self) -> int:
+        """``|f_c|``."""
+        return sum(self.feature_dims)
+
+    @property
+    def hidden(self) -> int:
+        """``|h| = sum_i |l_i|``."""
+        return sum(len(s) for s in self.label_sets)
+
+    def mask_a(self) -> FloatArray:
+        """1 on the diagonal blocks of ``A`` (Eq. 10), 0 elsewhere."""
+        mask = np.zeros((self.feature_dim, self.hidden), np.float32)
+        r = c = 0
+        for dim, labels in zip(self.feature_dims, self.label_sets, strict=True):
+            mask[r : r + dim, c : c + len(labels)] = 1.0
+            r, c = r + dim, c + len(labels)
+        return mask
+
+    def selection_b(self) -> FloatArray:
+        """Stacked label-selection identities of Eq. 11: ``B[offset_i + j, l_i[j]] = 1``."""
+        b = np.zeros((self.hidden, self.num_classes), np.float32)
+        row = 0
+        for labels in self.label_sets:
+            for label in labels:
+                b[row, label] = 1.0
+                row += 1
+        return b
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Fusion training settings.
+
+    Attributes:
+        stage1_epochs: Strategy II epochs with ``gamma = 0``.
+        stage2_epochs: Strategy II epochs with ``gamma = 1``. Strategy I trains
+            ``stage1_epochs + stage2_epochs`` epochs so both see the same data.
+        learning_rate: Adam step size.
+        batch_size: minibatch size (paper: 50).
+        progress: progress bar (``None``: only on a terminal).
+    """
+
+    stage1_epochs: int = 30
+    stage2_epochs: int = 30
+    learning_rate: float = 1e-3
+    batch_size: int = 50
+    progress: bool | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`FusionError` naming the first bad field."""
+        if self.stage1_epochs < 0 or self.stage2_epochs < 0:
+            raise FusionError("stage1_epochs and stage2_epochs must be >= 0")
+        if self.stage1_epochs + self.stage2_epochs < 1:
+            raise FusionError("train at least one epoch in total")
+        if not self.learning_rate > 0 or self.batch_size < 1:
+            raise FusionError("learning_rate must be > 0 and batch_size >= 1")
+
+
+@dataclass(frozen=True)
+class FusedHead:
+    """A trained fusion layer: standardization, weights and the final gates."""
+
+    layout: FusionLayout
+    strategy: Strategy
+    mean: FloatArray
+    std: FloatArray
+    params: Any
+    seconds: float
+
+    def logits_from_features(self, features: Sequence[FloatArray]) -> FloatArray:
+        """Logits from the per-model feature arrays (in fusion order)."""
+        fc = _concat(features, self.layout)
+        fc = (fc - self.mean) / self.std
+        ones_a = jnp.ones((self.layout.feature_dim, self.layout.hidden))
+        ones_b = jnp.ones((self.layout.hidden, self.layout.num_classes))
+        head = FusionHead(self.layout.feature_dim, self.layout.hidden, self.layout.num_classes)
+        return np.asarray(head.apply({"params": self.params}, jnp.asarray(fc), ones_a, ones_b))
+
+    def predict_from_features(self, features: Sequence[FloatArray]) -> npt.NDArray[np.int64]:
+        """Predicted classes from the per-model feature arrays."""
+        pred: npt.NDArray[np.int64] = np.argmax(self.logits_from_features(features), axis=1)
+        return pred.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class MetaModel:
+    """The fused model: the private models' feature extractors and the fusion layer."""
+
+    extractors: tuple[FeatureExtractor, ...]
+    head: FusedHead
+
+    def predict(self, x: FloatArray) -> npt.NDArray[np.int64]:
+        """Predicted classes for inputs ``x``."""
+        return self.head.predict_from_features([e(x) for e in self.extractors])
+
+    def accuracy(self, x: FloatArray, y: npt.ArrayLike) -> float:
+        """Fraction of correct predictions."""
+        return float(np.mean(self.predict(x) == np.asarray(y)))
+
+
+def _concat(features: Sequence[FloatArray], layout: FusionLayout) -> FloatArray:
+    if len(features) != len(layout.feature_dims):
+        raise FusionError(
+            f"expected {len(layout.feature_dims)} feature arrays, got {len(features)}"
+        )
+    n = features[0].shape[0]
+    for i, (f, dim) in enumerate(zip(features, layout.feature_dims, strict=True)):
+        if f.ndim != 2 or f.shape != (n, dim):
+            raise FusionError(f"features[{i}] must have shape ({n}, {dim}), got {f.shape}")
+    return np.concatenate([np.asarray(f, np.float32) for f in features], axis=1)
+
+
+def initial_params(layout: FusionLayout, strategy: Strategy, key: jax.Array) -> Any:
+    """Strategy I: random ``A``, ``B``. Strategy II: Eq. 10 block-diagonal ``A``, Eq. 11 ``B``."""
+    head = FusionHead(layout.feature_dim, layout.hidden, layout.num_classes)
+    params = head.init(
+        key,
+        jnp.zeros((1, layout.feature_dim)),
+        jnp.ones((layout.feature_dim, layout.hidden)),
+        jnp.ones((layout.hidden, layout.num_classes)),
+    )["params"]
+    if strategy == "I":
+        return params
+    if strategy != "II":
+        raise FusionError(f"strategy must be 'I' or 'II', got {strategy!r}")
+    a = np.asarray(params["A"], np.float32)
+    # re-draw each block with its own fan-in (LeCun normal over |f_i|)
+    blocks = np.zeros_like(a)
+    r = c = 0
+    keys = jax.random.split(key, len(layout.feature_dims))
+    for k, dim, labels in zip(keys, layout.feature_dims, layout.label_sets, strict=True):
+        w = jax.random.normal(k, (dim, len(labels))) / np.sqrt(dim)
+        blocks[r : r + dim, c : c + len(labels)] = np.asarray(w)
+        r, c = r + dim, c + len(labels)
+    return {"A": jnp.asarray(blocks), "B": jnp.asarray(layout.selection_b())}
+
+
+def _train_stage(
+    params: Any,
+    layout: FusionLayout,
+    fc: FloatArray,
+    y: npt.NDArray[np.int64],
+    gates: tuple[jax.Array, jax.Array],
+    epochs: int,
+    cfg: FusionConfig,
+    key: jax.Array,
+    desc: str,
+) -> Any:
+    head = FusionHead(layout.feature_dim, layout.hidden, layout.num_classes)
+    optimizer = optax.adam(cfg.learning_rate)
+    opt_state = optimizer.init(params)
+
+    def loss_fn(p: Any, xb: jax.Array, yb: jax.Array) -> jax.Array:
+        logits = head.apply({"params": p}, xb, *gates)
+        loss: jax.Array = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+        return loss
+
+    @jax.jit
+    def step(p: Any, s: optax.OptState, xb: jax.Array, yb: jax.Array) -> tuple[Any, Any]:
+        grads = jax.grad(loss_fn)(p, xb, yb)
+        updates, s = optimizer.update(grads, s, p)
+        return optax.apply_updates(p, updates), s
+
+    n = fc.shape[0]
+    batch = min(cfg.batch_size, n)
+    steps = n // batch
+    fcj, yj = jnp.asarray(fc), jnp.asarray(y)
+    for epoch in progress(range(epochs), desc=desc, total=epochs, enabled=cfg.progress):
+        order = jax.random.permutation(jax.random.fold_in(key, epoch), n)
+        for b in range(steps):
+            idx = order[b * batch : (b + 1) * batch]
+            params, opt_state = step(params, opt_state, fcj[idx], yj[idx])
+    return params
+
+
+def train_fusion_head(
+    features: Sequence[FloatArray],
+    y: npt.ArrayLike,
+    label_sets: Sequence[Sequence[int]],
+    strategy: Strategy,
+    key: jax.Array,
+    config: FusionConfig | None = None,
+    *,
+    num_classes: int = 10,
+) -> FusedHead:
+    """Train the fusion layer on precomputed per-model features.
+
+    Args:
+        features: one ``(n, |f_i|)`` array per fused model, in fusion order.
+        y: the ``n`` labels (all classes) of the fusing party's training data.
+        label_sets: each model's label set ``l_i``.
+        strategy: ``"I"`` or ``"II"``.
+        key: PRNG key for initialization and shuffling.
+    """
+    cfg = config if config is not None else FusionConfig()
+    cfg.validate()
+    layout = FusionLayout(
+        feature_dims=tuple(int(np.shape(f)[1]) if np.ndim(f) == 2 else -1 for f in features),
+        label_sets=tuple(tuple(int(v) for v in s) for s in label_sets),
+        num_classes=num_classes,
+    )
+    fc = _concat(features, layout)
+    labels = np.asarray(y, np.int64)
+    if labels.shape != (fc.shape[0],) or fc.shape[0] == 0:
+        raise FusionError(f"y must have shape ({fc.shape[0]},) and be non-empty")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise FusionError(f"y must be in 0..{num_classes - 1}")
+    mean = fc.mean(axis=0)
+    std = np.maximum(fc.std(axis=0), 1e-6).astype(np.float32)
+    fc = ((fc - mean) / std).astype(np.float32)
+    init_key, key1, key2 = jax.random.split(key, 3)
+    params = initial_params(layout, strategy, init_key)
+    start = time.perf_counter()
+    ones = (
+        jnp.ones((layout.feature_dim, layout.hidden)),
+        jnp.ones((layout.hidden, layout.num_classes)),
+    )
+    if strategy == "I":
+        total = cfg.stage1_epochs + cfg.stage2_epochs
+        params = _train_stage(params, layout, fc, labels, ones, total, cfg, key1, "fusion I")
+    else:
+        gates = gamma_gates(layout, 0.0)
+        params = _train_stage(
+            params, layout, fc, labels, gates, cfg.stage1_epochs, cfg, key1, "fusion II gamma=0"
+        )
+        params = _train_stage(
+            params, layout, fc, labels, ones, cfg.stage2_epochs, cfg, key2, "fusion II gamma=1"
+        )
+    return FusedHead(
+        layout=layout,
+        strategy=strategy,
+        mean=mean.astype(np.float32),
+        std=std,
+        params=params,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def gamma_gates(layout: FusionLayout, gamma: float) -> tuple[jax.Array, jax.Array]:
+    """Gates ``M + gamma (1 - M)`` for ``A`` and ``B`` (Eqs. 12-13)."""
+    mask_a = layout.mask_a()
+    mask_b = (layout.selection_b() != 0).astype(np.float32)
+    return (
+        jnp.asarray(mask_a + gamma * (1.0 - mask_a)),
+        jnp.asarray(mask_b + gamma * (1.0 - mask_b)),
+    )
+
+
+def fuse(
+    extractors: Sequence[FeatureExtractor],
+    x: FloatArray,
+    y: npt.ArrayLike,
+    strategy: Strategy,
+    key: jax.Array,
+    config: FusionConfig | None = None,
+) -> MetaModel:
+    """Build a MetaModel from feature extractors (plaintext or cipherspace alike)."""
+    if not extractors:
+        raise FusionError("fuse at least one model")
+    feats = [e(x) for e in extractors]
+    head = train_fusion_head(feats, y, [e.labels for e in extractors], strategy, key, config)
+    return MetaModel(extractors=tuple(extractors), head=head)

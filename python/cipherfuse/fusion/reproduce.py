@@ -1,0 +1,185 @@
+"""Reproductions of the paper's Case Studies I and III (used by bench/ and the CLI).
+
+Case I (Tables II-III, Fig. 12): three contributors with Table II CNNs on the
+Table III label subsets, trained until 90 % local verification accuracy (or
+the epoch cap); fused 1, 2, 3 at a time with Strategies I and II.
+
+Case III (Tables V-VII): three Table VI CNNs on the Table V label subsets;
+fused with Strategy II on plaintext features and on features whose first
+convolution block is quantized with ``p = 2^7`` and ``p = 2^5`` (``q = 1000``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import jax
+
+from cipherfuse.data.mnist import Dataset
+from cipherfuse.data.partition import TABLE_III_LABELS, TABLE_V_LABELS, CaseSplit, split_by_labels
+from cipherfuse.fusion.features import FeatureExtractor, PlainFeatures, quantized_features
+from cipherfuse.fusion.head import FusionConfig, Strategy, train_fusion_head
+from cipherfuse.nn.config import ModelConfig, table2_config, table6_config
+from cipherfuse.nn.model import TrainedModel
+from cipherfuse.nn.quantize import quantize_model
+from cipherfuse.nn.train import TrainConfig, TrainResult, train_classifier
+
+
+@dataclass
+class CaseResult:
+    """Accuracies and fusion times keyed by ``(variant, number of fused models)``.
+
+    ``train_seconds`` is the wall time of training the contributors (data already
+    loaded, JIT compilation included).
+    """
+
+    accuracy: dict[tuple[str, int], float] = field(default_factory=dict)
+    fusion_seconds: dict[tuple[str, int], float] = field(default_factory=dict)
+    contributor_epochs: list[int] = field(default_factory=list)
+    contributor_verify_accuracy: list[float] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+    def rows(self) -> list[str]:
+        """Human-readable lines: one per variant, accuracies for 1..n fused models."""
+        lines = [
+            f"contributors: epochs {self.contributor_epochs}, local verification accuracy "
+            + ", ".join(f"{a:.3f}" for a in self.contributor_verify_accuracy)
+            + f", training {self.train_seconds:.1f} s"
+        ]
+        variants = sorted({v for v, _ in self.accuracy})
+        for v in variants:
+            accs = [
+                f"{self.accuracy[(v, k)] * 100:.1f}"
+                for k in sorted(k for vv, k in self.accuracy if vv == v)
+            ]
+            lines.append(f"{v:>12}: " + " / ".join(accs) + " %")
+        return lines
+
+
+def train_contributors(
+    split: CaseSplit,
+    configs: Sequence[ModelConfig],
+    train_config: TrainConfig,
+    seed: int,
+) -> list[TrainResult]:
+    """Train one model per contributor on its own data (keys derived from ``seed``)."""
+    keys = jax.random.split(jax.random.key(seed), len(configs))
+    results = []
+    for i, (c, config) in enumerate(zip(split.contributors, configs, strict=True)):
+        results.append(
+            train_classifier(
+                config,
+                c.train.images,
+                c.train.labels,
+                c.verify.images,
+                c.verify.labels,
+                keys[i],
+                train_config,
+                labels=c.label_set,
+                desc=f"contributor {i + 1}",
+            )
+        )
+    return results
+
+
+def _fuse_prefixes(
+    extractors: Sequence[FeatureExtractor],
+    split: CaseSplit,
+    strategy: Strategy,
+    fusion_config: FusionConfig,
+    seed: int,
+    variant: str,
+    result: CaseResult,
+) -> None:
+    train_feats = [e(split.fusion_train.images) for e in extractors]
+    test_feats = [e(split.test.images) for e in extractors]
+    for k in range(1, len(extractors) + 1):
+        head = train_fusion_head(
+            train_feats[:k],
+            split.fusion_train.labels,
+            [e.labels for e in extractors[:k]],
+            strategy,
+            jax.random.key(seed + k),
+            fusion_config,
+        )
+        pred = head.predict_from_features(test_feats[:k])
+        result.accuracy[(variant, k)] = float((pred == split.test.labels).mean())
+        result.fusion_seconds[(variant, k)] = head.seconds
+
+
+def run_case1(
+    data: Dataset,
+    *,
+    seed: int = 0,
+    train_config: TrainConfig | None = None,
+    fusion_config: FusionConfig | None = None,
+    fusion_train_size: int = 1000,
+    test_size: int = 1000,
+) -> CaseResult:
+    """Case Study I: Table II models on Table III data; Strategies I and II."""
+    split = split_by_labels(
+        data,
+        TABLE_III_LABELS,
+        seed=seed,
+        fusion_train_size=fusion_train_size,
+        test_size=test_size,
+    )
+    tcfg = train_config if train_config is not None else TrainConfig(max_epochs=20)
+    fcfg = fusion_config if fusion_config is not None else FusionConfig()
+    result = CaseResult()
+    start = time.perf_counter()
+    trained = train_contributors(split, [table2_config(i) for i in (1, 2, 3)], tcfg, seed)
+    result.train_seconds = time.perf_counter() - start
+    models = [r.model for r in trained]
+    extractors = [PlainFeatures(m) for m in models]
+    for strategy in ("I", "II"):
+        _fuse_prefixes(extractors, split, strategy, fcfg, seed, f"strategy {strategy}", result)
+    result.contributor_epochs = [r.epochs for r in trained]
+    result.contributor_verify_accuracy = [r.verify_accuracy[-1] for r in trained]
+    return result
+
+
+def run_case3(
+    data: Dataset,
+    *,
+    seed: int = 0,
+    train_config: TrainConfig | None = None,
+    fusion_config: FusionConfig | None = None,
+    weight_scales: Sequence[int] = (2**7, 2**5),
+    input_scale: int = 1000,
+    fusion_train_size: int = 1000,
+    test_size: int = 1000,
+) -> CaseResult:
+    """Case Study III: Table VI models on Table V data; plain and quantized first layer."""
+    split = split_by_labels(
+        data,
+        TABLE_V_LABELS,
+        seed=seed,
+        fusion_train_size=fusion_train_size,
+        test_size=test_size,
+    )
+    tcfg = (
+        train_config
+        if train_config is not None
+        else TrainConfig(max_epochs=20, target_accuracy=None)
+    )
+    fcfg = fusion_config if fusion_config is not None else FusionConfig()
+    result = CaseResult()
+    start = time.perf_counter()
+    trained = train_contributors(split, [table6_config()] * 3, tcfg, seed)
+    result.train_seconds = time.perf_counter() - start
+    models: list[TrainedModel] = [r.model for r in trained]
+    result.contributor_epochs = [r.epochs for r in trained]
+    result.contributor_verify_accuracy = [r.verify_accuracy[-1] for r in trained]
+    plain: list[FeatureExtractor] = [PlainFeatures(m) for m in models]
+    _fuse_prefixes(plain, split, "II", fcfg, seed, "plain", result)
+    _fuse_prefixes(plain, split, "I", fcfg, seed, "plain (I)", result)
+    for p in weight_scales:
+        quantized: list[FeatureExtractor] = [
+            quantized_features(m, quantize_model(m, weight_scale=p, input_scale=input_scale))
+            for m in models
+        ]
+        _fuse_prefixes(quantized, split, "II", fcfg, seed, f"p={p}", result)
+    return result

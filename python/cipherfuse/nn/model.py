@@ -1,0 +1,214 @@
+"""Flax Linen CNN built from a :class:`~cipherfuse.nn.config.ModelConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+
+from cipherfuse.nn.config import (
+    Activation,
+    ConvSpec,
+    DenseSpec,
+    FlattenSpec,
+    LayerSpec,
+    ModelConfig,
+    PoolSpec,
+)
+from cipherfuse.nn.errors import ModelConfigError
+
+Params = Any  # a Flax parameter pytree (nested dict of arrays)
+
+
+def taylor_sigmoid(x: jax.Array) -> jax.Array:
+    """Degree-3 Taylor expansion of the sigmoid at 0: ``1/2 + x/4 - x^3/48``.
+
+    The paper prints the cubic coefficient as 1/348; the Taylor coefficient is
+    ``sigma'''(0)/3! = (-1/8)/6 = -1/48``. We use the correct 1/48.
+    """
+    return 0.5 + x / 4.0 - x**3 / 48.0
+
+
+def activate(x: jax.Array, activation: Activation) -> jax.Array:
+    """Apply a config activation."""
+    if activation == "relu":
+        return nn.relu(x)
+    if activation == "taylor_sigmoid":
+        return taylor_sigmoid(x)
+    return x
+
+
+def _layer_name(i: int) -> str:
+    return f"layer_{i}"
+
+
+class ConfigCNN(nn.Module):
+    """The CNN described by ``config``; ``head`` is the softmax output layer (logits returned)."""
+
+    config: ModelConfig
+
+    @nn.compact
+    def __call__(
+        self,
+        x: jax.Array,
+        *,
+        start_layer: int = 0,
+        stop_layer: int | None = None,
+        features_only: bool = False,
+    ) -> jax.Array:
+        """Run layers ``start_layer .. stop_layer-1`` on ``x``, the output of ``start_layer-1``.
+
+        Returns the logits; with ``features_only`` the feature vector; with
+        ``stop_layer`` the output of layer ``stop_layer - 1``.
+        """
+        layers = self.config.layers
+        stop = len(layers) if stop_layer is None else stop_layer
+        if not 0 <= start_layer <= stop <= len(layers):
+            raise ModelConfigError(
+                f"need 0 <= start_layer <= stop_layer <= {len(layers)}, got {start_layer}, {stop}"
+            )
+        for i in range(start_layer, stop):
+            x = _apply_layer(layers[i], x, _layer_name(i))
+        if features_only or stop_layer is not None:
+            return x
+        return nn.Dense(self.config.num_classes, name="head")(x)
+
+
+def _apply_layer(spec: LayerSpec, x: jax.Array, name: str) -> jax.Array:
+    if isinstance(spec, ConvSpec):
+        y = nn.Conv(
+            spec.features, spec.kernel, strides=spec.strides, padding=spec.padding, name=name
+        )(x)
+        return activate(y, spec.activation)
+    if isinstance(spec, PoolSpec):
+        pooled: jax.Array
+        if spec.pool == "max":
+            pooled = nn.max_pool(  # type: ignore[no-untyped-call]
+                x, spec.window, strides=spec.strides, padding="VALID"
+            )
+            return pooled
+        pooled = nn.avg_pool(  # type: ignore[no-untyped-call]
+            x, spec.window, strides=spec.strides, padding="VALID"
+        )
+        return pooled * float(np.prod(spec.window)) if spec.pool == "sum" else pooled
+    if isinstance(spec, FlattenSpec):
+        return x.reshape((x.shape[0], -1))
+    if isinstance(spec, DenseSpec):
+        return activate(nn.Dense(spec.features, name=name)(x), spec.activation)
+    raise ModelConfigError(f"unknown layer spec {spec!r}")
+
+
+def init_params(config: ModelConfig, key: jax.Array) -> Params:
+    """Fresh parameters for ``config`` from PRNG ``key``."""
+    dummy = jnp.zeros((1, *config.input_shape), jnp.float32)
+    return ConfigCNN(config).init(key, dummy)["params"]
+
+
+def param_shapes(config: ModelConfig) -> Any:
+    """The parameter pytree's shapes/dtypes, computed without allocating."""
+    dummy = jax.ShapeDtypeStruct(  # type: ignore[no-untyped-call]
+        (1, *config.input_shape), jnp.float32
+    )
+    return jax.eval_shape(lambda x: ConfigCNN(config).init(jax.random.key(0), x)["params"], dummy)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A contributor's private model: architecture, weights and the labels it was trained on."""
+
+    config: ModelConfig
+    params: Params
+    labels: tuple[int, ...]
+
+    def logits(self, x: npt.ArrayLike, *, batch_size: int = 500) -> npt.NDArray[np.float32]:
+        """Output-layer logits for a batch of inputs."""
+        return _batched(self.config, self.params, np.asarray(x, np.float32), batch_size, False, 0)
+
+    def layer_output(
+        self, x: npt.ArrayLike, *, stop_layer: int, start_layer: int = 0, batch_size: int = 500
+    ) -> npt.NDArray[np.float32]:
+        """Output of layer ``stop_layer - 1`` given the output of layer ``start_layer - 1``."""
+        return _batched(
+            self.config,
+            self.params,
+            np.asarray(x, np.float32),
+            batch_size,
+            True,
+            start_layer,
+            stop_layer,
+        )
+
+    def features(
+        self, x: npt.ArrayLike, *, start_layer: int = 0, batch_size: int = 500
+    ) -> npt.NDArray[np.float32]:
+        """The feature vector f_i (input of the output layer), from layer ``start_layer`` on."""
+        return _batched(
+            self.config, self.params, np.asarray(x, np.float32), batch_size, True, start_layer
+        )
+
+    def predict(
+        self, x: npt.ArrayLike, *, restrict_to_labels: bool = False
+    ) -> npt.NDArray[np.int64]:
+        """Predicted class per input; optionally only among the labels the model was trained on."""
+        logits = self.logits(x)
+        if restrict_to_labels:
+            mask = np.full(self.config.num_classes, -np.inf, dtype=np.float32)
+            mask[list(self.labels)] = 0.0
+            logits = logits + mask
+        pred: npt.NDArray[np.int64] = np.argmax(logits, axis=1).astype(np.int64)
+        return pred
+
+
+_APPLY_CACHE: dict[tuple[ModelConfig, bool, int, int | None], Any] = {}
+
+
+def _apply_fn(
+    config: ModelConfig, features_only: bool, start_layer: int, stop_layer: int | None
+) -> Any:
+    key = (config, features_only, start_layer, stop_layer)
+    if key not in _APPLY_CACHE:
+        module = ConfigCNN(config)
+
+        def run(params: Params, x: jax.Array) -> jax.Array:
+            out: jax.Array = module.apply(
+                {"params": params},
+                x,
+                start_layer=start_layer,
+                stop_layer=stop_layer,
+                features_only=features_only,
+            )  # type: ignore[assignment]
+            return out
+
+        _APPLY_CACHE[key] = jax.jit(run)
+    return _APPLY_CACHE[key]
+
+
+def _batched(
+    config: ModelConfig,
+    params: Params,
+    x: npt.NDArray[np.float32],
+    batch_size: int,
+    features_only: bool,
+    start_layer: int,
+    stop_layer: int | None = None,
+) -> npt.NDArray[np.float32]:
+    """Apply in fixed-size batches (the last one zero-padded) so jit compiles once."""
+    fn = _apply_fn(config, features_only, start_layer, stop_layer)
+    n = x.shape[0]
+    if n == 0:
+        raise ModelConfigError("cannot run a model on an empty batch")
+    size = min(batch_size, n)
+    outs = []
+    for start in range(0, n, size):
+        chunk = x[start : start + size]
+        pad = size - chunk.shape[0]
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+        out = np.asarray(fn(params, jnp.asarray(chunk)))
+        outs.append(out[: size - pad])
+    return np.concatenate(outs).astype(np.float32)

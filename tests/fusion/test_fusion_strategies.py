@@ -1,0 +1,160 @@
+"""Fusion layer: Eq. 10/11 initialization and the defining gamma properties of Strategy II."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from cipherfuse.fusion import (
+    FusionConfig,
+    FusionError,
+    FusionHead,
+    FusionLayout,
+    gamma_gates,
+    initial_params,
+    train_fusion_head,
+)
+
+LAYOUT = FusionLayout(
+    feature_dims=(6, 4, 5), label_sets=((0, 1, 2), (0, 3), (2, 3, 4, 1)), num_classes=5
+)
+
+
+def test_layout_and_eq10_eq11_initialization() -> None:
+    assert LAYOUT.feature_dim == 15
+    assert LAYOUT.hidden == 9
+    params = initial_params(LAYOUT, "II", jax.random.key(0))
+    a, b = np.asarray(params["A"]), np.asarray(params["B"])
+    mask = LAYOUT.mask_a()
+    assert np.all(a[mask == 0] == 0)  # Eq. 10: zero off the diagonal blocks
+    assert np.all(a[mask == 1] != 0)  # random blocks W_i
+    assert mask[:6, :3].all()
+    assert mask[6:10, 3:5].all()
+    assert mask[10:, 5:].all()
+    assert mask.sum() == 6 * 3 + 4 * 2 + 5 * 4
+    # Eq. 11: hidden unit j of block i selects model i's j-th label
+    expected_b = np.zeros((9, 5))
+    for row, label in enumerate([0, 1, 2, 0, 3, 2, 3, 4, 1]):
+        expected_b[row, label] = 1
+    np.testing.assert_array_equal(b, expected_b)
+    random_init = initial_params(LAYOUT, "I", jax.random.key(0))
+    assert np.count_nonzero(np.asarray(random_init["A"])) == 15 * 9
+    with pytest.raises(FusionError, match="strategy"):
+        initial_params(LAYOUT, "III", jax.random.key(0))  # type: ignore[arg-type]
+
+
+def _hidden(params: dict[str, jax.Array], fc: jax.Array, gate_a: jax.Array) -> np.ndarray:
+    return np.asarray(fc @ (params["A"] * gate_a))
+
+
+def test_gamma0_blocks_see_only_their_model() -> None:
+    params = initial_params(LAYOUT, "I", jax.random.key(1))  # dense A: gating must do the work
+    gate_a, _ = gamma_gates(LAYOUT, 0.0)
+    fc = jax.random.normal(jax.random.key(2), (8, 15))
+    base = _hidden(params, fc, gate_a)
+    cols = [slice(0, 3), slice(3, 5), slice(5, 9)]
+    rows = [slice(0, 6), slice(6, 10), slice(10, 15)]
+    for i, r in enumerate(rows):
+        perturbed = fc.at[:, r].add(5.0)
+        moved = _hidden(params, perturbed, gate_a)
+        for j, c in enumerate(cols):
+            changed = not np.allclose(moved[:, c], base[:, c])
+            assert changed == (i == j), (i, j)
+    # with gamma = 1 every hidden unit depends on every model
+    gate_one, _ = gamma_gates(LAYOUT, 1.0)
+    base1 = _hidden(params, fc, gate_one)
+    moved1 = _hidden(params, fc.at[:, rows[0]].add(5.0), gate_one)
+    assert not np.allclose(moved1[:, cols[2]], base1[:, cols[2]])
+
+
+def _grads(gamma: float) -> dict[str, np.ndarray]:
+    head = FusionHead(LAYOUT.feature_dim, LAYOUT.hidden, LAYOUT.num_classes)
+    params = initial_params(LAYOUT, "I", jax.random.key(3))
+    gates = gamma_gates(LAYOUT, gamma)
+    fc = jax.random.normal(jax.random.key(4), (32, 15))
+    y = jnp.arange(32) % 5
+
+    def loss(p: dict[str, jax.Array]) -> jax.Array:
+        logits = head.apply({"params": p}, fc, *gates)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    return {k: np.asarray(v) for k, v in jax.grad(loss)(params).items()}
+
+
+def test_gamma0_off_block_weights_get_no_gradient_gamma1_all_do() -> None:
+    mask_a = LAYOUT.mask_a()
+    mask_b = LAYOUT.selection_b()
+    g0 = _grads(0.0)
+    assert np.all(g0["A"][mask_a == 0] == 0)
+    assert np.all(g0["B"][mask_b == 0] == 0)
+    assert np.count_nonzero(g0["A"][mask_a == 1]) == mask_a.sum()
+    assert np.count_nonzero(g0["B"][mask_b == 1]) == mask_b.sum()
+    g1 = _grads(1.0)
+    assert np.count_nonzero(g1["A"]) == g1["A"].size
+    assert np.count_nonzero(g1["B"]) == g1["B"].size
+
+
+def _separable_features(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Model 1 sees classes 0-2 clearly, model 2 sees 2-4; each is noise on the others."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 5, n)
+    f1 = rng.normal(size=(n, 6)).astype(np.float32)
+    f2 = rng.normal(size=(n, 6)).astype(np.float32)
+    for k in range(3):
+        f1[y == k, k] += 4.0
+    for k in range(2, 5):
+        f2[y == k, k] += 4.0
+    return [f1, f2], y
+
+
+def test_stage_one_trains_only_blocks_then_stage_two_trains_all() -> None:
+    feats, y = _separable_features(400, 0)
+    layout_sets = ((0, 1, 2), (2, 3, 4))
+    stage1 = train_fusion_head(
+        feats, y, layout_sets, "II", jax.random.key(0), FusionConfig(3, 0, progress=False)
+    )
+    init = initial_params(stage1.layout, "II", jax.random.split(jax.random.key(0), 3)[0])
+    mask_a, sel_b = stage1.layout.mask_a(), stage1.layout.selection_b()
+    a, b = np.asarray(stage1.params["A"]), np.asarray(stage1.params["B"])
+    np.testing.assert_array_equal(a[mask_a == 0], 0.0)
+    np.testing.assert_array_equal(b[sel_b == 0], 0.0)
+    assert not np.allclose(a[mask_a == 1], np.asarray(init["A"])[mask_a == 1])
+    assert not np.allclose(b[sel_b == 1], 1.0)
+    both = train_fusion_head(
+        feats, y, layout_sets, "II", jax.random.key(0), FusionConfig(3, 2, progress=False)
+    )
+    a2, b2 = np.asarray(both.params["A"]), np.asarray(both.params["B"])
+    assert np.count_nonzero(a2[mask_a == 0]) == (mask_a == 0).sum()
+    assert np.count_nonzero(b2[sel_b == 0]) == (sel_b == 0).sum()
+
+
+@pytest.mark.parametrize("strategy", ["I", "II"])
+def test_fusion_combines_partial_views(strategy: str) -> None:
+    feats, y = _separable_features(1000, 1)
+    test_feats, test_y = _separable_features(500, 2)
+    sets = ((0, 1, 2), (2, 3, 4))
+    cfg = FusionConfig(20, 20, progress=False)
+    fused = train_fusion_head(feats, y, sets, strategy, jax.random.key(1), cfg)  # type: ignore[arg-type]
+    acc = np.mean(fused.predict_from_features(test_feats) == test_y)
+    single = train_fusion_head(feats[:1], y, sets[:1], strategy, jax.random.key(1), cfg)  # type: ignore[arg-type]
+    acc1 = np.mean(single.predict_from_features(test_feats[:1]) == test_y)
+    assert acc > 0.95
+    assert acc1 < 0.8  # one model alone cannot tell classes 3 and 4 apart
+    assert fused.strategy == strategy
+
+
+def test_fusion_input_errors() -> None:
+    feats, y = _separable_features(100, 3)
+    with pytest.raises(FusionError, match="shape"):
+        train_fusion_head([feats[0], feats[1][:50]], y, ((0,), (1,)), "II", jax.random.key(0))
+    with pytest.raises(FusionError, match="one feature size"):
+        train_fusion_head(feats, y, ((0, 1),), "II", jax.random.key(0))
+    with pytest.raises(FusionError, match="outside"):
+        train_fusion_head(feats, y, ((0, 1), (2, 12)), "II", jax.random.key(0))
+    with pytest.raises(FusionError, match="y must"):
+        train_fusion_head(feats, y[:10], ((0, 1), (2, 3)), "II", jax.random.key(0))
+    with pytest.raises(FusionError, match="epoch"):
+        train_fusion_head(feats, y, ((0, 1), (2, 3)), "II", jax.random.key(0), FusionConfig(0, 0))

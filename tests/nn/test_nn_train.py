@@ -1,0 +1,112 @@
+"""Training: learns, stops at the criterion, is reproducible from the key, validates input."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from cipherfuse.data import Dataset
+from cipherfuse.nn import (
+    ModelConfigError,
+    TrainConfig,
+    accuracy,
+    init_params,
+    table6_config,
+    train_classifier,
+)
+from cipherfuse.nn.train import make_train_step
+
+
+def _subset(
+    mnist: Dataset, labels: tuple[int, ...], n: int, offset: int
+) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.flatnonzero(np.isin(mnist.labels, labels))[offset : offset + n]
+    return mnist.images[idx], mnist.labels[idx]
+
+
+def test_training_reaches_criterion_and_stops(mnist: Dataset) -> None:
+    labels = (0, 1, 7)
+    tx, ty = _subset(mnist, labels, 600, 0)
+    vx, vy = _subset(mnist, labels, 300, 600)
+    result = train_classifier(
+        table6_config(),
+        tx,
+        ty,
+        vx,
+        vy,
+        jax.random.key(1),
+        TrainConfig(max_epochs=15, target_accuracy=0.9, progress=False),
+        labels=labels,
+    )
+    assert result.reached_target
+    assert result.epochs < 15
+    assert result.verify_accuracy[-1] >= 0.9
+    assert len(result.verify_accuracy) == result.epochs
+    # the recorded accuracy is what the returned model achieves
+    assert accuracy(result.model, vx, vy, restrict_to_labels=True) == result.verify_accuracy[-1]
+    assert result.model.labels == labels
+    # a held-out check on other samples of the same labels
+    hx, hy = _subset(mnist, labels, 300, 900)
+    assert accuracy(result.model, hx, hy, restrict_to_labels=True) > 0.8
+
+
+def test_training_is_reproducible_from_the_key(mnist: Dataset) -> None:
+    tx, ty = _subset(mnist, (3, 5), 100, 0)
+    cfg = TrainConfig(max_epochs=2, target_accuracy=None, progress=False)
+    a = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(4), cfg)
+    b = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(4), cfg)
+    c = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(5), cfg)
+    same = jax.tree_util.tree_map(
+        lambda x, y: bool(jnp.array_equal(x, y)), a.model.params, b.model.params
+    )
+    assert all(jax.tree_util.tree_leaves(same))
+    assert not np.array_equal(a.model.params["head"]["kernel"], c.model.params["head"]["kernel"])
+    assert a.epochs == 2
+    assert not a.reached_target
+
+
+def test_step_is_pure_and_uses_the_paper_optimizer() -> None:
+    config = table6_config()
+    params = init_params(config, jax.random.key(0))
+    opt = optax.adam(1e-4)
+    state = opt.init(params)
+    step = make_train_step(config, opt)
+    x = jax.random.uniform(jax.random.key(1), (50, 28, 28, 1))
+    y = jnp.arange(50) % 10
+    p1, _, loss1 = step(params, state, x, y)
+    p2, _, loss2 = step(params, state, x, y)
+    assert float(loss1) == float(loss2)
+    assert bool(jnp.array_equal(p1["head"]["kernel"], p2["head"]["kernel"]))
+    # Adam's first step moves every weight by about lr (sign of the gradient)
+    delta = np.abs(np.asarray(p1["head"]["kernel"] - params["head"]["kernel"]))
+    assert delta.max() <= 1.0001e-4
+    assert np.median(delta) == pytest.approx(1e-4, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_epochs": 0}, "min_epochs"),
+        ({"target_accuracy": 1.5}, "target_accuracy"),
+    ],
+)
+def test_bad_train_config(kwargs: dict[str, float], match: str) -> None:
+    x = np.zeros((60, 28, 28, 1), np.float32)
+    y = np.zeros(60, np.int64)
+    with pytest.raises(ModelConfigError, match=match):
+        train_classifier(table6_config(), x, y, x, y, jax.random.key(0), TrainConfig(**kwargs))  # type: ignore[arg-type]
+
+
+def test_bad_data_shapes() -> None:
+    x = np.zeros((60, 28, 28), np.float32)
+    y = np.zeros(60, np.int64)
+    with pytest.raises(ModelConfigError, match="sample shape"):
+        train_classifier(table6_config(), x, y, x, y, jax.random.key(0))
+    good = np.zeros((10, 28, 28, 1), np.float32)
+    with pytest.raises(ModelConfigError, match="batch_size"):
+        train_classifier(table6_config(), good, y[:10], good, y[:10], jax.random.key(0))
