@@ -129,8 +129,18 @@ class FileBlockstore:
             self._blocks.mkdir(parents=True, exist_ok=True)
             (self.root / "pins").mkdir(exist_ok=True)
             (self.root / "lock").touch(exist_ok=True)
+            self._make_shard_dirs()
         except OSError as exc:
             raise StorageError(f"cannot create blockstore at {self.root}: {exc}") from exc
+
+    def _make_shard_dirs(self) -> None:
+        """Create the 256 ``blocks/<2 hex>`` directories once, so puts need no mkdir."""
+        if (self._blocks / "ff").is_dir():
+            return
+        for index in range(256):
+            (self._blocks / f"{index:02x}").mkdir(exist_ok=True)
+        if self.durable:
+            _fsync_path(str(self._blocks))
 
     # -- paths ---------------------------------------------------------------------
     def _path(self, cid: CID) -> Path:
@@ -241,7 +251,8 @@ class BlockBatch:
         self._store = store
         self._use_syncfs = store.durable and _SYNCFS is not None
         self._pending: dict[str, tuple[str, str]] = {}  # digest hex -> (temp, final)
-        self._known_dirs: set[str] = set()
+        self._blocks_dir = str(store._blocks) + os.sep
+        self._temp_prefix = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}-"
         self._done = False
 
     def __enter__(self) -> BlockBatch:
@@ -265,17 +276,18 @@ class BlockBatch:
         key = cid.digest.hex()
         if key in self._pending:
             return False
-        directory = os.path.join(self._store._blocks, key[:2])
-        path = os.path.join(directory, key)
+        directory = self._blocks_dir + key[:2] + os.sep
+        path = directory + key
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_size == sum(len(p) for p in parts):
                 return False
-        if directory not in self._known_dirs:
-            os.makedirs(directory, exist_ok=True)
-            self._known_dirs.add(directory)
-        temp = os.path.join(directory, TEMP_PREFIX + os.urandom(8).hex())
+        temp = f"{directory}{self._temp_prefix}{len(self._pending)}"
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = self._create(temp)
+        except OSError as exc:
+            self._raise_if_disk_full(exc, cid)
+            raise
+        try:
             try:
                 _write_all(fd, parts)
                 if self._use_syncfs and _START_WRITEBACK is not None:
@@ -287,13 +299,25 @@ class BlockBatch:
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                raise StorageError(
-                    f"no space left writing block {cid} under {self._store.root}"
-                ) from exc
+            if isinstance(exc, OSError):
+                self._raise_if_disk_full(exc, cid)
             raise
         self._pending[key] = (temp, path)
         return True
+
+    def _raise_if_disk_full(self, exc: OSError, cid: CID) -> None:
+        if exc.errno == errno.ENOSPC:
+            raise StorageError(
+                f"no space left writing block {cid} under {self._store.root}"
+            ) from exc
+
+    def _create(self, temp: str) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return os.open(temp, flags, 0o644)
+        except FileNotFoundError:  # a shard directory removed by hand: recreate it
+            os.makedirs(os.path.dirname(temp), exist_ok=True)
+            return os.open(temp, flags, 0o644)
 
     def commit(self) -> None:
         """Make the written blocks durable, then visible under their names (see class doc)."""
