@@ -37,7 +37,7 @@ MAX_CHUNK_SIZE = 1 << 20  # Kubo refuses chunks over 1 MiB (bitswap block limit 
 
 #: A block sink receives the block's CID and its bytes as one or more buffers to be
 #: concatenated (the leaf's chunk is passed through without a copy).
-BlockSink = Callable[[CID, Sequence[bytes | memoryview]], None]
+BlockSink = Callable[[CID, Sequence[bytes | memoryview]], object]  # return value ignored
 
 
 @dataclass(frozen=True)

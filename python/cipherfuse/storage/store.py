@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -143,21 +143,22 @@ class LocalStore(Store):
         """Chunk, encode and store ``content``; pin its root unless ``pin=False``.
 
         Raises :class:`ObjectTooLargeError` before writing anything when the size is
-        known up front (bytes, paths), or as soon as a stream passes the limit (the
-        blocks already written are unpinned and removed by the next :meth:`gc`).
+        known up front (bytes, paths), or as soon as a stream passes the limit (then
+        nothing of it becomes visible: its temporary block files are removed).
+
+        With ``durable=True`` (the default) the blocks are on stable storage before
+        they become visible under their names, and the pin after them; see
+        :class:`~cipherfuse.storage.blockstore.BlockBatch` for the crash argument.
         """
         length = known_length(content)
         if length is not None and length > self.max_object_size:
             raise too_large(f"content of {length} bytes", self.max_object_size)
-        written: list[CID] = []
-
-        def sink(cid: CID, parts: Sequence[bytes | memoryview]) -> None:
-            if self.blocks.put(cid, parts):
-                written.append(cid)
-
-        with self.blocks.lock(exclusive=False):
+        with self.blocks.lock(exclusive=False), self.blocks.batch() as batch:
             importer = FileImporter(
-                self.cid_version, chunk_size=self.chunk_size, max_links=self.max_links, sink=sink
+                self.cid_version,
+                chunk_size=self.chunk_size,
+                max_links=self.max_links,
+                sink=batch.add,
             )
             total = 0
             for chunk in iter_chunks(content, self.chunk_size):
@@ -166,7 +167,7 @@ class LocalStore(Store):
                     raise too_large("streamed content", self.max_object_size)
                 importer.write_chunk(chunk)
             result = importer.finish()
-            self.blocks.sync_dirs(written)
+            batch.commit()
             if pin:
                 self._write_pin(result.cid)
         return str(result.cid)
@@ -214,7 +215,16 @@ class LocalStore(Store):
 
     # -- pins and gc ---------------------------------------------------------------
     def _write_pin(self, cid: CID) -> None:
-        (self._pins / str(cid)).touch(exist_ok=True)
+        marker = self._pins / str(cid)
+        if marker.exists():
+            return
+        marker.touch(exist_ok=True)
+        if self.blocks.durable:
+            fd = os.open(self._pins, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def pin(self, cid: str) -> None:
         """Pin an object already in the store (all its blocks must be present)."""
