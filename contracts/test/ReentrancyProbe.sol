@@ -23,6 +23,10 @@ contract ReentrancyProbe {
     bool public reentrySucceeded;
     /// @notice Total wei received.
     uint256 public received;
+    /// @notice Selector of the error that stopped the re-entrant call.
+    bytes4 public reentryError;
+    /// @notice When true the receive hook reverts (to exercise TransferFailed).
+    bool public rejectPayments;
 
     /// @param target_ The CipherfuseTasks deployment.
     constructor(address target_) {
@@ -36,6 +40,12 @@ contract ReentrancyProbe {
         target.leaveAsContributor(taskId);
     }
 
+    /// @notice Make the receive hook revert (true) or accept payments (false).
+    /// @param reject The new setting.
+    function setRejectPayments(bool reject) external {
+        rejectPayments = reject;
+    }
+
     /// @notice Withdraw the credit; the receive hook tries to re-enter.
     function attack() external {
         target.withdraw();
@@ -43,12 +53,15 @@ contract ReentrancyProbe {
 
     /// @notice Receive hook: re-enter `withdraw` once.
     receive() external payable {
+        require(!rejectPayments, "payments rejected");
         received += msg.value;
         if (reentryAttempts == 0) {
             reentryAttempts = 1;
             try target.withdraw() {
                 reentrySucceeded = true;
-            } catch {}
+            } catch (bytes memory reason) {
+                reentryError = bytes4(reason);
+            }
         }
     }
 }

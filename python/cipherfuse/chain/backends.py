@@ -12,7 +12,6 @@ from typing import Any, Literal, cast
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_typing import ChecksumAddress
 from web3 import EthereumTesterProvider, Web3
-from web3.providers.legacy_websocket import LegacyWebSocketProvider
 
 from cipherfuse.chain.errors import ChainError, ChainParameterError, NodeError
 
@@ -121,4 +120,7 @@ def websocket_chain(url: str, kind: BackendKind = "rpc", timeout: float = 30.0) 
     """Connect to a node's WebSocket JSON-RPC endpoint."""
     if not url.startswith(("ws://", "wss://")):
         raise ChainParameterError(f"url must start with ws:// or wss://, got {url!r}")
+    # Imported here: the module emits a DeprecationWarning (websockets.legacy) on import.
+    from web3.providers.legacy_websocket import LegacyWebSocketProvider
+
     return Chain(Web3(LegacyWebSocketProvider(url, websocket_timeout=int(timeout))), kind)

@@ -8,6 +8,8 @@ returns a :class:`Receipt` (plus the new id for :meth:`TasksContract.publish_tas
 
 from __future__ import annotations
 
+import ast
+
 from dataclasses import astuple, dataclass
 from enum import IntEnum
 from typing import Any
@@ -185,10 +187,24 @@ def _bytes32(value: bytes, name: str) -> bytes:
     return bytes(value)
 
 
+def _bytes_literal(message: str) -> bytes | None:
+    """The ``b'...'`` literal eth-tester puts in some revert messages (parsed, not eval'd)."""
+    start = message.find("b'")
+    if start < 0:
+        start = message.find('b"')
+    if start < 0:
+        return None
+    try:
+        value = ast.literal_eval(message[start:])
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, bytes) else None
+
+
 def _revert_data(exc: BaseException) -> bytes | None:
     """Raw revert data carried by a web3 or eth-tester exception (or its causes)."""
     seen: BaseException | None = exc
-    for _ in range(8):
+    for _ in range(16):
         if seen is None:
             return None
         if isinstance(seen, ContractLogicError):
@@ -199,6 +215,14 @@ def _revert_data(exc: BaseException) -> bytes | None:
                 return bytes.fromhex(data[2:])
         elif seen.args and isinstance(seen.args[0], bytes | bytearray):
             return bytes(seen.args[0])
+        elif seen.args and isinstance(seen.args[0], str):
+            literal = _bytes_literal(seen.args[0])
+            if literal is not None:
+                return literal
+        elif seen.args and isinstance(seen.args[0], BaseException):
+            # eth-tester sometimes wraps the EVM's Revert in its TransactionFailed.
+            seen = seen.args[0]
+            continue
         seen = seen.__cause__ or seen.__context__
     return None
 
