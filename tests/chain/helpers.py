@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from cipherfuse.chain import (
     Chain,
     ClaimStatus,
+    Receipt,
     TaskParams,
     TasksContract,
     envelope_commitment,
@@ -49,6 +50,7 @@ class ClaimHandle:
     seed: bytes
     envelope: bytes
     model_hash: bytes
+    receipt: Receipt
     salts: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -89,7 +91,7 @@ class Scenario:
         seed = det_bytes(f"seed{tag}")
         envelope = b"envelope:" + det_bytes(f"env{tag}")
         model_hash = det_bytes(f"model{tag}")
-        claim_id, _ = self.tasks.submit_claim(
+        claim_id, receipt = self.tasks.submit_claim(
             contributor,
             self.task_id,
             f"bafy-{tag[-8:]}",
@@ -97,7 +99,7 @@ class Scenario:
             seed_commitment(self.task_id, contributor, seed),
             envelope_commitment(envelope),
         )
-        return ClaimHandle(claim_id, contributor, seed, envelope, model_hash)
+        return ClaimHandle(claim_id, contributor, seed, envelope, model_hash, receipt)
 
     def draw(self, handle: ClaimHandle) -> list[str]:
         """Mine past the draw block, reveal the seed; return the committee."""
