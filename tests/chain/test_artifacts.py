@@ -25,7 +25,8 @@ def test_packaged_artifacts_load_and_target_pinned_evm() -> None:
         art = load_artifact(name)
         assert art.evm_version == EVM_VERSION == "prague"
         assert art.compiler.startswith("solcjs 0.8.30+")
-        assert art.bytecode.startswith("0x") and len(art.bytecode) > 100
+        assert art.bytecode.startswith("0x")
+        assert len(art.bytecode) > 100
 
 
 def test_deployed_code_matches_artifact(chain: Chain, tasks: TasksContract) -> None:

@@ -51,3 +51,13 @@ def test_per_participant_gas_is_independent_of_participant_count(chain: Chain) -
         assert large[call] == pytest.approx(small[call], rel=0.01), (call, small, large)
     # The committee draw probes at most committee_size slots per member whatever the pool.
     assert large["revealSeed"] == pytest.approx(small["revealSeed"], rel=0.05)
+
+
+def test_reference_lifecycle_meets_gas_targets(chain: Chain) -> None:
+    """Every per-participant call within 1.5x of the minimal contract's measured gas."""
+    from cipherfuse.chain.gasreport import REFERENCE_GAS, run_reference_lifecycle
+
+    report = run_reference_lifecycle(chain)
+    assert report.over_target() == {}, report.table()
+    assert set(REFERENCE_GAS) <= set(report.calls)
+    assert report.transactions == 47

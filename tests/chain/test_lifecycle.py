@@ -10,7 +10,7 @@ from cipherfuse.chain import (
 )
 from cipherfuse.chain.backends import Chain
 
-from .helpers import ETHER, Scenario, all_credits, setup_task
+from .helpers import Scenario, all_credits, setup_task
 
 
 def _assert_conserved(s: Scenario) -> None:

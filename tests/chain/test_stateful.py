@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -348,7 +347,8 @@ class ContractMachine(RuleBasedStateMachine):
     def retire(self, i: int) -> None:
         v = self.verifiers[i]
         if self._try(self.tasks.retire_verifier, v, self.task_id):
-            assert self.state.get(v) == ParticipantState.ACTIVE and self.duties[v] == 0
+            assert self.state.get(v) == ParticipantState.ACTIVE
+            assert self.duties[v] == 0
             self.state[v] = ParticipantState.RETIRED
             self.credit[v] += PARAMS.verifier_deposit
 

@@ -63,11 +63,11 @@ def _free_port() -> int:
 
 def _rpc_ready(url: str) -> bool:
     payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(  # noqa: S310 - loopback URL built here
+    request = urllib.request.Request(
         url, data=payload.encode(), headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=1.0) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=1.0) as response:
             return "result" in json.loads(response.read())
     except (OSError, urllib.error.URLError, ValueError):
         return False
@@ -149,7 +149,7 @@ class AnvilNode:
             "--balance",
             str(self._balance),
         ]
-        self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        self._proc = subprocess.Popen(
             argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         deadline = time.monotonic() + self._timeout

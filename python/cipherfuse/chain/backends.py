@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, cast
 
-from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
 from eth_typing import ChecksumAddress
 from web3 import EthereumTesterProvider, Web3
+from web3.types import Wei
 
 from cipherfuse.chain.errors import ChainError, ChainParameterError, NodeError
 
@@ -86,7 +87,7 @@ class Chain:
     def fund(self, account: str, wei: int) -> None:
         """Send ``wei`` from the first dev account to ``account``."""
         tx = self.w3.eth.send_transaction(
-            {"from": self.accounts[0], "to": Web3.to_checksum_address(account), "value": wei}
+            {"from": self.accounts[0], "to": Web3.to_checksum_address(account), "value": Wei(wei)}
         )
         self.w3.eth.wait_for_transaction_receipt(tx)
 

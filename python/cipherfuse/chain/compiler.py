@@ -60,7 +60,7 @@ def _run_node(contracts_dir: Path, args: list[str], stdin: str) -> str:
         raise CompilerError(
             f"the pinned solc is not installed in {contracts_dir}; run `npm ci` there first"
         )
-    proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+    proc = subprocess.run(
         [node, _DRIVER, *args],
         cwd=contracts_dir,
         input=stdin,

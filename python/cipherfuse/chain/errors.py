@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
 
 from cipherfuse.errors import CipherfuseError, ParameterError
 
@@ -103,8 +103,10 @@ ERROR_TABLE: dict[str, tuple[type[ContractRevertError], _Explain]] = {
     ),
     "NotActiveContributor": (
         RoleError,
-        lambda a: f"{a['account']} is not an active (registered, unclaimed) contributor "
-        f"of task {a['taskId']}",
+        lambda a: (
+            f"{a['account']} is not an active (registered, unclaimed) contributor "
+            f"of task {a['taskId']}"
+        ),
     ),
     "NotActiveVerifier": (
         RoleError,
@@ -125,8 +127,10 @@ ERROR_TABLE: dict[str, tuple[type[ContractRevertError], _Explain]] = {
     ),
     "WrongClaimStatus": (
         StateError,
-        lambda a: f"claim {a['claimId']} is in status {_status_name(a['status'])}, "
-        "which does not allow this call",
+        lambda a: (
+            f"claim {a['claimId']} is in status {_status_name(a['status'])}, "
+            "which does not allow this call"
+        ),
     ),
     "SeedRevealTooEarly": (
         WindowError,
@@ -134,13 +138,17 @@ ERROR_TABLE: dict[str, tuple[type[ContractRevertError], _Explain]] = {
     ),
     "SeedRevealTooLate": (
         WindowError,
-        lambda a: f"the seed window ended (time {a['deadline']} or block {a['lastBlock']}); "
-        "the claim can only be settled as void",
+        lambda a: (
+            f"the seed window ended (time {a['deadline']} or block {a['lastBlock']}); "
+            "the claim can only be settled as void"
+        ),
     ),
     "CommitmentMismatch": (
         CommitmentError,
-        lambda a: "the revealed value does not match the stored commitment "
-        "(wrong seed, vote, salt or envelope)",
+        lambda a: (
+            "the revealed value does not match the stored commitment "
+            "(wrong seed, vote, salt or envelope)"
+        ),
     ),
     "NotCommitteeMember": (
         RoleError,
@@ -188,8 +196,10 @@ ERROR_TABLE: dict[str, tuple[type[ContractRevertError], _Explain]] = {
     ),
     "VerifierHasDuties": (
         StateError,
-        lambda a: f"the verifier still sits on {a['duties']} unsettled committee(s); "
-        "settle those claims first",
+        lambda a: (
+            f"the verifier still sits on {a['duties']} unsettled committee(s); "
+            "settle those claims first"
+        ),
     ),
     "NothingToWithdraw": (PaymentError, lambda a: f"{a['account']} has no credit to withdraw"),
     "TransferFailed": (
@@ -243,4 +253,5 @@ class ErrorDecoder:
         values = abi_decode(types, bytes(data[4:])) if types else ()
         args = dict(zip(names, values, strict=True))
         cls, explain = ERROR_TABLE.get(name, (ContractRevertError, lambda a: "contract error"))
-        return cls(name, args, f"{name}: {explain(args)}")
+        error: ContractRevertError = cls(name, args, f"{name}: {explain(args)}")
+        return error

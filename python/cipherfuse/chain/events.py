@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
 from cipherfuse.chain.errors import ChainParameterError

@@ -9,18 +9,17 @@ returns a :class:`Receipt` (plus the new id for :meth:`TasksContract.publish_tas
 from __future__ import annotations
 
 import ast
-
 from dataclasses import astuple, dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
+from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
 from eth_typing import ChecksumAddress
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from eth_tester.exceptions import TransactionFailed
 from web3.exceptions import ContractLogicError
 
 from cipherfuse.chain.artifacts import Artifact, load_artifact
@@ -480,7 +479,9 @@ class TasksContract:
             argument_filters={"claimId": claim_id}, from_block=claim_block, to_block=claim_block
         )
         if len(logs) != 1:
-            raise ChainError(f"ClaimSubmitted event of claim {claim_id} not found in block {claim_block}")
+            raise ChainError(
+                f"ClaimSubmitted event of claim {claim_id} not found in block {claim_block}"
+            )
         args = logs[0]["args"]
         model_hash = bytes(args["modelHash"])
         seed_commit = bytes(args["seedCommitment"])
@@ -488,7 +489,16 @@ class TasksContract:
         if commitments_digest(model_hash, seed_commit, envelope_commit) != digest:
             raise ChainError(f"claim {claim_id}: event commitments do not match the stored digest")
         return ClaimInfo(
-            *raw[:10],
+            claimant=raw[0],
+            task_id=int(raw[1]),
+            status=raw[2],
+            accept_votes=int(raw[3]),
+            reject_votes=int(raw[4]),
+            claimed_at=int(raw[5]),
+            draw_block=int(raw[6]),
+            commit_deadline=int(raw[7]),
+            reveal_deadline=int(raw[8]),
+            release_deadline=int(raw[9]),
             commitments_digest=digest,
             model_cid=str(args["modelCid"]),
             model_hash=model_hash,
