@@ -61,16 +61,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _rpc_ready(url: str) -> bool:
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _rpc_chain_id(url: str) -> int | None:
     payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
     request = urllib.request.Request(
         url, data=payload.encode(), headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(request, timeout=1.0) as response:
-            return "result" in json.loads(response.read())
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
+            return int(json.loads(response.read())["result"], 16)
+    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+        return None
 
 
 class AnvilNode:
@@ -81,7 +87,8 @@ class AnvilNode:
     Args:
         accounts: number of funded dev accounts (1..1000).
         balance_eth: balance of each dev account, in ether.
-        port: TCP port; 0 picks a free one.
+        port: TCP port; 0 picks a free one. A port already in use is refused.
+        chain_id: chain id the node reports; readiness requires this exact answer.
         binary: anvil binary; default :func:`find_anvil`.
         startup_timeout: seconds to wait for the RPC endpoint.
     """
@@ -92,6 +99,7 @@ class AnvilNode:
         accounts: int = 10,
         balance_eth: int = 10_000,
         port: int = 0,
+        chain_id: int = 31337,
         binary: Path | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
@@ -101,6 +109,9 @@ class AnvilNode:
             raise ChainParameterError(f"balance_eth must be positive, got {balance_eth}")
         if not 0 <= port <= 65535:
             raise ChainParameterError(f"port must be in [0, 65535], got {port}")
+        if not 1 <= chain_id < 2**53:
+            raise ChainParameterError(f"chain_id must be in [1, 2**53), got {chain_id}")
+        self._chain_id = chain_id
         self._accounts = accounts
         self._balance = balance_eth
         self._port = port
@@ -135,6 +146,8 @@ class AnvilNode:
         binary = self._binary or find_anvil()
         if self._port == 0:
             self._port = _free_port()
+        elif _port_in_use(self._port):
+            raise NodeError(f"port {self._port} on 127.0.0.1 is already in use; pick another")
         self._log = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log")  # noqa: SIM115
         argv = [
             str(binary),
@@ -148,6 +161,8 @@ class AnvilNode:
             str(self._accounts),
             "--balance",
             str(self._balance),
+            "--chain-id",
+            str(self._chain_id),
         ]
         self._proc = subprocess.Popen(
             argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -158,7 +173,7 @@ class AnvilNode:
                 log = self._read_log()
                 self._cleanup()
                 raise NodeError(f"anvil exited at startup: {log[-500:]}")
-            if _rpc_ready(self.url):
+            if _rpc_chain_id(self.url) == self._chain_id and self._proc.poll() is None:
                 return self
             time.sleep(0.05)
         self.stop()
