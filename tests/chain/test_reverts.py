@@ -13,6 +13,7 @@ from web3.exceptions import ContractLogicError
 from cipherfuse.chain import (
     Chain,
     ChainParameterError,
+    ClaimStatus,
     CommitmentError,
     ContractRevertError,
     PaymentError,
@@ -377,3 +378,25 @@ def test_seed_commitment_binds_task_and_claimant(chain: Chain) -> None:
     assert seed_commitment(1, a[1], seed) != seed_commitment(1, a[2], seed)
     with pytest.raises(ChainParameterError):
         seed_commitment(1, a[1], b"short")
+
+
+def test_seed_reveal_expires_after_blockhash_horizon(chain: Chain, tasks: TasksContract) -> None:
+    """blockhash() only sees 256 blocks: past that the seed cannot be revealed (it would
+    draw from a zero hash) and the claim can be voided at once, before the time window ends."""
+    s = setup_task(chain, tasks, contributors=1, max_claims=1, draw_window=10_000)
+    s.to_claim_window()
+    h = s.claim(s.contributors[0])
+    draw_block = tasks.get_claim(h.claim_id).draw_block
+    chain.mine(draw_block + 255 - chain.block_number())
+    snap = chain.snapshot()
+    receipt = tasks.reveal_seed(h.claimant, h.claim_id, h.seed)
+    assert receipt.block_number == draw_block + 256  # the last block that may reveal
+    chain.revert(snap)
+    chain.mine(2)  # latest is now past the horizon on both backends
+    expect(
+        "SeedRevealTooLate",
+        WindowError,
+        lambda: tasks.reveal_seed(h.claimant, h.claim_id, h.seed),
+    )
+    tasks.settle_claim(s.initiator, h.claim_id)
+    assert tasks.get_claim(h.claim_id).status == ClaimStatus.VOID

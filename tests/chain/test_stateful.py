@@ -124,8 +124,11 @@ class ContractMachine(RuleBasedStateMachine):
         contributors=st.integers(1, N_CONTRIBUTORS),
         claimers=st.integers(0, N_CONTRIBUTORS),
         draw=st.booleans(),
+        plan=st.none() | st.lists(st.sampled_from(VOTE_ACTIONS), min_size=3, max_size=3),
     )
-    def register_some(self, verifiers: int, contributors: int, claimers: int, draw: bool) -> None:
+    def register_some(
+        self, verifiers: int, contributors: int, claimers: int, draw: bool, plan: list[str] | None
+    ) -> None:
         """Start runs with participants (and often claims), so the random steps reach the
         per-claim life cycle instead of spending the whole run before the claim window."""
         for i in range(verifiers):
@@ -137,8 +140,15 @@ class ContractMachine(RuleBasedStateMachine):
             for i in range(claimers):
                 self.claim(i)
         if draw:
-            for k in range(len(self.claims)):
-                self.reveal_seed(k)
+            for _ in range(len(self.claims)):
+                if self._in(ClaimStatus.AWAITING_SEED):
+                    self.reveal_seed(0)
+        if plan is not None:
+            while any(not m.votes for m in self._in(ClaimStatus.VOTING)):
+                before = sum(len(m.votes) for m in self.claims)
+                self.vote_round(0, plan)
+                if sum(len(m.votes) for m in self.claims) == before:
+                    break  # every member silent: nothing more to do here
 
     def join_contributor(self, i: int) -> None:
         c = self.contributors[i]
