@@ -700,6 +700,9 @@ contract CipherfuseTasks {
         if (p.maxClaims == 0) revert InvalidParameter("maxClaims");
         if (p.minAccuracyBps > 10_000) revert InvalidParameter("minAccuracyBps");
         if (p.rewardPerModel == 0) revert InvalidParameter("rewardPerModel");
+        // Deposits are summed in a uint80 (and cast to it), so each must fit one.
+        if (p.contributorDeposit > type(uint80).max) revert InvalidParameter("contributorDeposit");
+        if (p.verifierDeposit > type(uint80).max) revert InvalidParameter("verifierDeposit");
         if (p.joinWindow == 0) revert InvalidParameter("joinWindow");
         if (p.claimWindow == 0) revert InvalidParameter("claimWindow");
         if (p.drawWindow == 0) revert InvalidParameter("drawWindow");
@@ -804,7 +807,8 @@ contract CipherfuseTasks {
         uint256 cost = _perClaimCost(t.rewardPerModel, t.verifierFee, t.committeeSize);
         t.reserved -= uint88(cost);
         t.depositsHeld -= uint80(t.contributorDeposit);
-        t.escrow += uint88(cost + t.contributorDeposit);
+        t.escrow += uint88(cost);
+        t.escrow += uint88(t.contributorDeposit);
         emit ClaimSettled(claimId, ClaimStatus.Void, 0, 0);
     }
 

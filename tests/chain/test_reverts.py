@@ -60,6 +60,8 @@ def test_error_table_covers_every_abi_error(tasks: TasksContract) -> None:
         ("commit_window", 0, "commitWindow"),
         ("reveal_window", 0, "revealWindow"),
         ("release_window", 0, "releaseWindow"),
+        ("contributor_deposit", 2**80, "contributorDeposit"),
+        ("verifier_deposit", 2**80, "verifierDeposit"),
     ],
 )
 def test_publish_rejects_bad_parameters(
