@@ -11,6 +11,7 @@ import sys
 import click
 
 from cipherfuse import __version__
+from cipherfuse.cli.chain_commands import chain_group
 from cipherfuse.cli.he_commands import he_group
 from cipherfuse.cli.models_commands import models_group
 from cipherfuse.cli.storage_commands import storage_group
@@ -26,6 +27,7 @@ def cli() -> None:
 cli.add_command(he_group)
 cli.add_command(storage_group)
 cli.add_command(models_group)
+cli.add_command(chain_group)
 
 
 def main(argv: list[str] | None = None) -> int:

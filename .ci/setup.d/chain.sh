@@ -1,0 +1,8 @@
+# Chain area: install the pinned Solidity compiler (npm `solc`) and the local node
+# (npm `@foundry-rs/anvil-linux-amd64`) from contracts/package-lock.json. The chain tests
+# then recompile the contracts and fail if the committed artifacts differ, and run every
+# lifecycle test on anvil as well as on the embedded py-evm chain.
+echo "chain: npm ci in contracts/ (solc + anvil, versions pinned in package-lock.json)"
+(cd contracts && npm ci --no-audit --no-fund --loglevel=error)
+test -x contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --version | head -1

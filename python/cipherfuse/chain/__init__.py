@@ -1,0 +1,78 @@
+"""The Ethereum layer: the ``CipherfuseTasks`` contract and its Python client.
+
+- :mod:`~cipherfuse.chain.backends`: embedded py-evm chain, HTTP/WebSocket nodes.
+- :mod:`~cipherfuse.chain.anvil`: start/stop a local anvil node.
+- :mod:`~cipherfuse.chain.tasks`: typed wrapper of the contract.
+- :mod:`~cipherfuse.chain.events`: confirmed, resumable event polling.
+- :mod:`~cipherfuse.chain.artifacts` / :mod:`~cipherfuse.chain.compiler`: packaged
+  ABI/bytecode and their reproducible rebuild with the pinned solcjs.
+"""
+
+from __future__ import annotations
+
+from cipherfuse.chain.anvil import AnvilNode, find_anvil
+from cipherfuse.chain.backends import Chain, embedded_chain, http_chain, websocket_chain
+from cipherfuse.chain.errors import (
+    ArtifactError,
+    ChainError,
+    ChainParameterError,
+    CommitmentError,
+    CompilerError,
+    ContractRevertError,
+    NodeError,
+    PaymentError,
+    RoleError,
+    StateError,
+    WindowError,
+)
+from cipherfuse.chain.events import ChainEvent, EventPoller
+from cipherfuse.chain.tasks import (
+    BallotState,
+    ClaimInfo,
+    ClaimStatus,
+    ParticipantInfo,
+    ParticipantState,
+    Receipt,
+    Role,
+    TaskInfo,
+    TaskParams,
+    TasksContract,
+    envelope_commitment,
+    seed_commitment,
+    vote_commitment,
+)
+
+__all__ = [
+    "AnvilNode",
+    "ArtifactError",
+    "BallotState",
+    "Chain",
+    "ChainError",
+    "ChainEvent",
+    "ChainParameterError",
+    "ClaimInfo",
+    "ClaimStatus",
+    "CommitmentError",
+    "CompilerError",
+    "ContractRevertError",
+    "EventPoller",
+    "NodeError",
+    "ParticipantInfo",
+    "ParticipantState",
+    "PaymentError",
+    "Receipt",
+    "Role",
+    "RoleError",
+    "StateError",
+    "TaskInfo",
+    "TaskParams",
+    "TasksContract",
+    "WindowError",
+    "embedded_chain",
+    "envelope_commitment",
+    "find_anvil",
+    "http_chain",
+    "seed_commitment",
+    "vote_commitment",
+    "websocket_chain",
+]

@@ -1,0 +1,217 @@
+"""Start and stop a local ``anvil`` node (npm ``@foundry-rs/anvil-linux-amd64``).
+
+:class:`AnvilNode` binds 127.0.0.1 on a free port, pins the hardfork to the one the
+contracts are compiled for, waits until the JSON-RPC endpoint answers, and stops the
+process by its PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from cipherfuse.chain.compiler import EVM_VERSION
+from cipherfuse.chain.errors import ChainParameterError, NodeError
+
+_NPM_BINARY = Path("node_modules") / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+
+
+def find_anvil(search_from: Path | None = None) -> Path:
+    """Locate the anvil binary.
+
+    Order: ``$CIPHERFUSE_ANVIL``; ``contracts/node_modules/...`` in ``search_from`` (default:
+    the current directory) or any parent; ``anvil`` on ``PATH``.
+
+    Raises:
+        NodeError: not found (the message says how to install it).
+    """
+    env = os.environ.get("CIPHERFUSE_ANVIL")
+    if env:
+        path = Path(env)
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise NodeError(f"CIPHERFUSE_ANVIL={env} is not an executable file")
+    start = (search_from or Path.cwd()).resolve()
+    for base in (start, *start.parents):
+        for candidate in (base / "contracts" / _NPM_BINARY, base / _NPM_BINARY):
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    raise NodeError(
+        "anvil not found: run `npm ci` in contracts/ (pins @foundry-rs/anvil-linux-amd64), "
+        "put anvil on PATH, or set CIPHERFUSE_ANVIL to its path"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _rpc_chain_id(url: str) -> int | None:
+    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(
+        url, data=payload.encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=1.0) as response:
+            return int(json.loads(response.read())["result"], 16)
+    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+        return None
+
+
+class AnvilNode:
+    """A running anvil process on 127.0.0.1.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+
+    Args:
+        accounts: number of funded dev accounts (1..1000).
+        balance_eth: balance of each dev account, in ether.
+        port: TCP port; 0 picks a free one. A port already in use is refused.
+        chain_id: chain id the node reports; readiness requires this exact answer.
+        binary: anvil binary; default :func:`find_anvil`.
+        startup_timeout: seconds to wait for the RPC endpoint.
+    """
+
+    def __init__(
+        self,
+        *,
+        accounts: int = 10,
+        balance_eth: int = 10_000,
+        port: int = 0,
+        chain_id: int = 31337,
+        binary: Path | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        if not 1 <= accounts <= 1000:
+            raise ChainParameterError(f"accounts must be in [1, 1000], got {accounts}")
+        if balance_eth <= 0:
+            raise ChainParameterError(f"balance_eth must be positive, got {balance_eth}")
+        if not 0 <= port <= 65535:
+            raise ChainParameterError(f"port must be in [0, 65535], got {port}")
+        if not 1 <= chain_id < 2**53:
+            raise ChainParameterError(f"chain_id must be in [1, 2**53), got {chain_id}")
+        self._chain_id = chain_id
+        self._accounts = accounts
+        self._balance = balance_eth
+        self._port = port
+        self._binary = binary
+        self._timeout = startup_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """HTTP JSON-RPC URL."""
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def ws_url(self) -> str:
+        """WebSocket JSON-RPC URL."""
+        return f"ws://127.0.0.1:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running process, or None."""
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> AnvilNode:
+        """Start anvil and block until it answers JSON-RPC.
+
+        Raises:
+            NodeError: already started, binary missing, process exited, or no answer in time.
+        """
+        if self._proc is not None:
+            raise NodeError(f"anvil already running (pid {self._proc.pid})")
+        binary = self._binary or find_anvil()
+        if self._port == 0:
+            self._port = _free_port()
+        elif _port_in_use(self._port):
+            raise NodeError(f"port {self._port} on 127.0.0.1 is already in use; pick another")
+        self._log = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log")  # noqa: SIM115
+        argv = [
+            str(binary),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self._port),
+            "--hardfork",
+            EVM_VERSION,
+            "--accounts",
+            str(self._accounts),
+            "--balance",
+            str(self._balance),
+            "--chain-id",
+            str(self._chain_id),
+        ]
+        self._proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                log = self._read_log()
+                self._cleanup()
+                raise NodeError(f"anvil exited at startup: {log[-500:]}")
+            if _rpc_chain_id(self.url) == self._chain_id and self._proc.poll() is None:
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise NodeError(f"anvil did not answer on {self.url} within {self._timeout} s")
+
+    def _read_log(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.flush()
+        return Path(self._log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Stop the process by PID (SIGTERM, then SIGKILL after 5 s). Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> AnvilNode:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

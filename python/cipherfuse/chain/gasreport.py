@@ -1,0 +1,183 @@
+"""Reference task life cycle with a per-function gas report.
+
+:func:`run_reference_lifecycle` deploys the contract and runs one complete task on any
+:class:`~cipherfuse.chain.backends.Chain` with dev controls: 1 initiator, ``verifiers``
+verifiers, ``contributors`` contributors who all claim, committee size 3, everyone votes to
+accept, every envelope is released, the initiator reclaims the rest after expiry, verifiers
+retire, and everybody withdraws. It returns the gas of every transaction by function, and
+checks the end state (contract empty), so a benchmark can use it as its correctness check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+from dataclasses import dataclass, field
+
+from cipherfuse.chain.backends import Chain
+from cipherfuse.chain.errors import ChainError, ChainParameterError
+from cipherfuse.chain.tasks import (
+    ClaimStatus,
+    Receipt,
+    TaskParams,
+    TasksContract,
+    envelope_commitment,
+    seed_commitment,
+    vote_commitment,
+)
+
+#: Per-call gas measured for a minimal lifecycle contract (no committee draw, no envelope);
+#: the issue's target is every per-participant call within 1.5x of these.
+REFERENCE_GAS = {
+    "publishTask": 183_000,
+    "joinAsContributor": 78_000,
+    "joinAsVerifier": 78_000,
+    "submitClaim": 103_000,
+    "commitVote": 53_000,
+    "revealVote": 87_000,
+    "settleClaim": 210_000,
+    "withdraw": 30_000,
+}
+TARGET_FACTOR = 1.5
+
+_WINDOW = 100
+
+
+def _b32(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+@dataclass
+class GasReport:
+    """Gas used per contract function over one life cycle."""
+
+    calls: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, function: str, receipt: Receipt) -> None:
+        """Record one transaction."""
+        self.calls.setdefault(function, []).append(receipt.gas_used)
+
+    @property
+    def transactions(self) -> int:
+        """Number of transactions recorded."""
+        return sum(len(v) for v in self.calls.values())
+
+    @property
+    def total(self) -> int:
+        """Total gas of the life cycle."""
+        return sum(sum(v) for v in self.calls.values())
+
+    def median(self, function: str) -> int:
+        """Median gas of ``function``."""
+        return int(statistics.median(self.calls[function]))
+
+    def over_target(self) -> dict[str, tuple[int, int]]:
+        """Functions whose median exceeds 1.5x the reference: name -> (median, limit)."""
+        out = {}
+        for name, ref in REFERENCE_GAS.items():
+            limit = int(ref * TARGET_FACTOR)
+            if name in self.calls and self.median(name) > limit:
+                out[name] = (self.median(name), limit)
+        return out
+
+    def table(self) -> str:
+        """Human-readable table: function, calls, min, median, max, target."""
+        lines = [f"{'function':<20}{'calls':>6}{'min':>10}{'median':>10}{'max':>10}{'target':>10}"]
+        for name in sorted(self.calls):
+            gas = self.calls[name]
+            ref = REFERENCE_GAS.get(name)
+            target = f"{int(ref * TARGET_FACTOR):>10}" if ref else f"{'-':>10}"
+            lines.append(
+                f"{name:<20}{len(gas):>6}{min(gas):>10}{self.median(name):>10}{max(gas):>10}{target}"
+            )
+        lines.append(f"{'total':<20}{self.transactions:>6}{'':>30}{self.total:>10}")
+        return "\n".join(lines)
+
+
+def run_reference_lifecycle(
+    chain: Chain, *, verifiers: int = 3, contributors: int = 3
+) -> GasReport:
+    """Run one complete task (see module doc) and return its gas report.
+
+    Raises:
+        ChainParameterError: not enough accounts on the chain.
+        ChainError: the life cycle did not end as expected.
+    """
+    accounts = chain.accounts
+    if verifiers < 3 or contributors < 1:
+        raise ChainParameterError("need verifiers >= 3 (committee size) and contributors >= 1")
+    if len(accounts) < 1 + verifiers + contributors:
+        raise ChainParameterError(
+            f"the chain has {len(accounts)} accounts; need {1 + verifiers + contributors}"
+        )
+    report = GasReport()
+    initiator = accounts[0]
+    vers = accounts[1 : 1 + verifiers]
+    cons = accounts[1 + verifiers : 1 + verifiers + contributors]
+    tasks, deploy = TasksContract.deploy(chain, initiator)
+    report.add("deploy", deploy)
+    params = TaskParams(
+        min_accuracy_bps=9_000,
+        committee_size=3,
+        max_claims=contributors,
+        reward_per_model=10**18,
+        verifier_fee=10**16,
+        contributor_deposit=10**17,
+        verifier_deposit=2 * 10**17,
+        join_window=_WINDOW,
+        claim_window=_WINDOW,
+        draw_window=_WINDOW,
+        commit_window=_WINDOW,
+        reveal_window=_WINDOW,
+        release_window=_WINDOW,
+    )
+    task_id, receipt = tasks.publish_task(initiator, "ipfs://reference-objective", params)
+    report.add("publishTask", receipt)
+    for v in vers:
+        report.add("joinAsVerifier", tasks.join_as_verifier(v, task_id))
+    for c in cons:
+        report.add("joinAsContributor", tasks.join_as_contributor(c, task_id))
+    info = tasks.get_task(task_id)
+    chain.advance_time(max(1, info.join_end - chain.timestamp()))
+    claims = []
+    for c in cons:
+        seed, envelope = _b32(f"seed{c}"), b"envelope" + _b32(f"env{c}")
+        claim_id, receipt = tasks.submit_claim(
+            c,
+            task_id,
+            f"bafy-model-{c[2:10]}",
+            _b32(f"model{c}"),
+            seed_commitment(task_id, c, seed),
+            envelope_commitment(envelope),
+        )
+        report.add("submitClaim", receipt)
+        claims.append((claim_id, c, seed, envelope))
+    chain.mine(2)
+    committees = {}
+    for claim_id, c, seed, _ in claims:
+        report.add("revealSeed", tasks.reveal_seed(c, claim_id, seed))
+        committees[claim_id] = tasks.committee_of(claim_id)
+    for claim_id, members in committees.items():
+        for m in members:
+            commitment = vote_commitment(claim_id, m, True, _b32(f"salt{claim_id}{m}"))
+            report.add("commitVote", tasks.commit_vote(m, claim_id, commitment))
+    last_commit = max(tasks.get_claim(cid).commit_deadline for cid in committees)
+    chain.advance_time(max(1, last_commit + 1 - chain.timestamp()))
+    for claim_id, members in committees.items():
+        for m in members:
+            receipt = tasks.reveal_vote(m, claim_id, True, _b32(f"salt{claim_id}{m}"))
+            report.add("revealVote", receipt)
+    for claim_id, c, _, envelope in claims:
+        report.add("settleClaim", tasks.settle_claim(initiator, claim_id))
+        if tasks.get_claim(claim_id).status != ClaimStatus.ACCEPTED:
+            raise ChainError(f"reference claim {claim_id} was not accepted")
+        report.add("releaseEnvelope", tasks.release_envelope(c, claim_id, envelope))
+    chain.advance_time(max(1, tasks.get_task(task_id).expiry + 1 - chain.timestamp()))
+    for v in vers:
+        report.add("retireVerifier", tasks.retire_verifier(v, task_id))
+    for account in [initiator, *vers, *cons]:
+        if tasks.credit_of(account) > 0:
+            report.add("withdraw", tasks.withdraw(account))
+    if tasks.balance() != 0 or tasks.task_holdings(task_id) != 0:
+        raise ChainError("reference life cycle left funds in the contract")
+    return report

@@ -1,0 +1,114 @@
+"""Backends and the anvil helper: connection kinds, dev controls, start/stop, bad input."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from cipherfuse.chain import (
+    AnvilNode,
+    ChainError,
+    ChainParameterError,
+    NodeError,
+    TasksContract,
+    embedded_chain,
+    find_anvil,
+    http_chain,
+    websocket_chain,
+)
+from cipherfuse.chain.backends import Chain
+
+from .conftest import anvil_binary_or_skip
+
+
+def test_advance_time_and_mine_on_both_backends(chain: Chain) -> None:
+    t0, b0 = chain.timestamp(), chain.block_number()
+    assert chain.advance_time(500) == t0 + 500
+    assert chain.block_number() == b0 + 1
+    chain.mine(3)
+    assert chain.block_number() == b0 + 4
+    snap = chain.snapshot()
+    chain.mine(2)
+    chain.revert(snap)
+    assert chain.block_number() == b0 + 4
+    with pytest.raises(ChainParameterError, match="seconds"):
+        chain.advance_time(0)
+    with pytest.raises(ChainParameterError, match="blocks"):
+        chain.mine(0)
+
+
+def test_websocket_backend_runs_contract_calls(anvil_node: AnvilNode) -> None:
+    ws = websocket_chain(anvil_node.ws_url, kind="anvil")
+    tasks, receipt = TasksContract.deploy(ws, ws.accounts[0])
+    assert receipt.gas_used > 1_000_000
+    assert tasks.task_count() == 0
+    http = http_chain(anvil_node.url)
+    assert TasksContract(http, tasks.address).task_count() == 0
+
+
+def test_bad_urls_and_unreachable_nodes_raise() -> None:
+    with pytest.raises(ChainParameterError, match="http"):
+        http_chain("ws://127.0.0.1:1")
+    with pytest.raises(ChainParameterError, match="ws"):
+        websocket_chain("http://127.0.0.1:1")
+    with pytest.raises(NodeError, match="does not answer"):
+        http_chain("http://127.0.0.1:9", timeout=2)
+    with pytest.raises(ChainParameterError, match="accounts"):
+        embedded_chain(0)
+
+
+def test_embedded_has_no_rpc_dev_methods() -> None:
+    chain = embedded_chain(1)
+    with pytest.raises(ChainError, match="not available"):
+        chain._rpc("evm_mine", [])
+
+
+def test_anvil_node_lifecycle_and_validation() -> None:
+    binary = anvil_binary_or_skip()
+    node = AnvilNode(accounts=2, binary=binary)
+    assert node.pid is None
+    node.start()
+    pid = node.pid
+    assert pid is not None
+    try:
+        chain = http_chain(node.url, kind="anvil")
+        assert len(chain.accounts) == 2
+        with pytest.raises(NodeError, match="already running"):
+            node.start()
+    finally:
+        node.stop()
+    node.stop()  # idempotent
+    assert node.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    for kwargs in ({"accounts": 0}, {"balance_eth": 0}, {"port": 70_000}):
+        with pytest.raises(ChainParameterError):
+            AnvilNode(**kwargs)  # type: ignore[arg-type]
+
+
+def test_anvil_refuses_a_busy_port_and_reports_a_failed_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    binary = anvil_binary_or_skip()
+    first = AnvilNode(accounts=1, binary=binary).start()
+    try:
+        port = int(first.url.rsplit(":", 1)[1])
+        # Another node already answers there: never mistake it for ours.
+        with pytest.raises(NodeError, match="already in use"):
+            AnvilNode(accounts=1, binary=binary, port=port).start()
+    finally:
+        first.stop()
+    fake = tmp_path / "anvil"
+    fake.write_text("#!/bin/sh\necho 'boom: cannot start' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(NodeError, match="exited at startup: boom"):
+        AnvilNode(binary=fake).start()
+
+
+def test_find_anvil_honours_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CIPHERFUSE_ANVIL", str(tmp_path / "missing"))
+    with pytest.raises(NodeError, match="not an executable"):
+        find_anvil()
+    monkeypatch.delenv("CIPHERFUSE_ANVIL")
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(NodeError, match="npm ci"):
+        find_anvil(tmp_path)
