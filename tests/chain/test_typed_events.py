@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,6 +45,7 @@ from cipherfuse.chain import (
     vote_commitment,
 )
 from cipherfuse.chain.artifacts import load_artifact
+from cipherfuse.chain.events import load_cursor
 from cipherfuse.chain.typed_events import POSITION_FIELDS, argument_fields
 
 from .conftest import REPO_ROOT
@@ -374,3 +376,25 @@ def test_raw_log_mismatches_raise(chain: Chain, tasks: TasksContract) -> None:
         decoder.decode_log({**log, "data": HexBytes(b"\x00" * 5)})
     with pytest.raises(EventDecodeError, match="not a log entry"):
         decoder.decode_log({"topics": log["topics"]})
+
+
+def test_poll_typed_keeps_the_cursor_until_the_handler_succeeds(
+    chain: Chain, tasks: TasksContract, tmp_path: Path
+) -> None:
+    cursor = tmp_path / "cursor.json"
+    start = chain.block_number() + 1
+    s = setup_task(chain, tasks, contributors=1, verifiers=1)
+
+    def crash(batch: list[ContractEvent]) -> None:
+        raise RuntimeError("consumer died")
+
+    with pytest.raises(RuntimeError):
+        EventPoller(tasks, start_block=start, cursor_path=cursor).poll_typed(crash)
+    assert not cursor.exists() or load_cursor(cursor, tasks.address) == start
+    delivered: list[ContractEvent] = []
+    again = EventPoller(tasks, start_block=start, cursor_path=cursor)
+    assert again.poll_typed(delivered.extend) == delivered
+    assert [type(e) for e in delivered] == [TaskPublished, VerifierJoined, ContributorJoined]
+    assert isinstance(delivered[2], ContributorJoined)
+    assert delivered[2].contributor == s.contributors[0]
+    assert load_cursor(cursor, tasks.address) == chain.block_number() + 1
