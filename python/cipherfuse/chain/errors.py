@@ -20,6 +20,12 @@ class ChainError(CipherfuseError, RuntimeError):
     """Base class of chain-layer failures (node, transport, contract)."""
 
 
+class EventDecodeError(ChainError, ValueError):
+    """A log or :class:`~cipherfuse.chain.events.ChainEvent` does not match the contract ABI
+    (unknown event, missing/extra/mistyped argument), or the typed event classes no longer
+    mirror the ABI."""
+
+
 class NodeError(ChainError):
     """A local node (anvil) could not be found, started or reached."""
 

@@ -6,6 +6,10 @@ next block to read in a cursor. With a ``cursor_path`` the cursor is persisted (
 checksummed JSON, written atomically) *after* the handler has processed a batch, so a
 restarted consumer resumes where it stopped and sees each event at least once; events carry
 a unique ``key`` (transaction hash, log index) for de-duplication.
+
+:meth:`ChainEvent.typed` and :meth:`EventPoller.poll_typed` give the same events as the
+typed classes of :mod:`cipherfuse.chain.typed_events` (one frozen dataclass per contract
+event, checked against the ABI).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from hexbytes import HexBytes
 
 from cipherfuse.chain.errors import ChainParameterError
 from cipherfuse.chain.tasks import TasksContract
+from cipherfuse.chain.typed_events import ContractEvent, EventDecoder, default_decoder
 from cipherfuse.errors import SerializationError
 
 CURSOR_FORMAT = "cipherfuse-event-cursor"
@@ -45,6 +50,23 @@ class ChainEvent:
     def key(self) -> tuple[bytes, int]:
         """Unique identity of the event: (transaction hash, log index)."""
         return (self.tx_hash, self.log_index)
+
+    def typed(self, decoder: EventDecoder | None = None) -> ContractEvent:
+        """This event as its typed class (e.g. :class:`~.typed_events.ClaimSettled`).
+
+        ``decoder`` defaults to the packaged ABI's.
+
+        Raises:
+            EventDecodeError: the name or arguments do not match the ABI.
+        """
+        return (decoder or default_decoder()).decode_args(
+            self.name,
+            self.args,
+            block_number=self.block_number,
+            block_hash=self.block_hash,
+            tx_hash=self.tx_hash,
+            log_index=self.log_index,
+        )
 
 
 def _cursor_checksum(body: dict[str, Any]) -> str:
@@ -185,4 +207,29 @@ class EventPoller:
             self.next_block = to_block + 1
             if self._cursor_path is not None:
                 save_cursor(self._cursor_path, self._contract.address, self.next_block)
+        return collected
+
+    def poll_typed(
+        self, handler: Callable[[list[ContractEvent]], None] | None = None
+    ) -> list[ContractEvent]:
+        """:meth:`poll`, with every event converted to its typed class.
+
+        Each batch is converted (and checked against the contract's ABI) before ``handler``
+        sees it and before the cursor advances, so a decoding error leaves the batch to be
+        read again.
+
+        Raises:
+            EventDecodeError: an event does not match the ABI, or the typed classes do not
+                mirror the contract's ABI.
+        """
+        decoder = EventDecoder(self._contract.artifact.abi)
+        collected: list[ContractEvent] = []
+
+        def convert(batch: list[ChainEvent]) -> None:
+            typed = [event.typed(decoder) for event in batch]
+            if handler is not None:
+                handler(typed)
+            collected.extend(typed)
+
+        self.poll(convert)
         return collected
