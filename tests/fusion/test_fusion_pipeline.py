@@ -115,3 +115,25 @@ def test_prefix_features_validation(trained: tuple[list[TrainedModel], object]) 
         quantized_features(other, quantize_model(model, weight_scale=32, input_scale=1000))
     with pytest.raises(FusionError, match="at least one"):
         fuse([], np.zeros((1, 28, 28, 1), np.float32), np.zeros(1), "II", jax.random.key(0))
+
+
+def test_shifted_copies_augment_only_the_fusing_partys_samples() -> None:
+    from cipherfuse.data.partition import Subset
+    from cipherfuse.fusion import FusionError
+    from cipherfuse.fusion.reproduce import shifted_copies
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((40, 28, 28, 1), np.float32)
+    images[:, 4:24, 4:24] = rng.random((40, 20, 20, 1))  # MNIST-like empty border
+    subset = Subset(images, rng.integers(0, 10, 40), np.arange(40))
+    x, y = shifted_copies(subset, 3, 2, seed=1)
+    assert x.shape == (160, 28, 28, 1)
+    np.testing.assert_array_equal(x[:40], images)
+    np.testing.assert_array_equal(y, np.tile(subset.labels, 4))
+    # every copy is a translation of its original (nothing lost, nothing new)
+    np.testing.assert_allclose(
+        x.reshape(4, 40, -1).sum(-1), np.tile(images.reshape(40, -1).sum(-1), (4, 1)), rtol=1e-5
+    )
+    assert not np.array_equal(x[40:80], images)
+    with pytest.raises(FusionError, match="copies"):
+        shifted_copies(subset, -1, 2, seed=1)

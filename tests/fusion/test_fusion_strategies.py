@@ -158,3 +158,28 @@ def test_fusion_input_errors() -> None:
         train_fusion_head(feats, y[:10], ((0, 1), (2, 3)), "II", jax.random.key(0))
     with pytest.raises(FusionError, match="epoch"):
         train_fusion_head(feats, y, ((0, 1), (2, 3)), "II", jax.random.key(0), FusionConfig(0, 0))
+    with pytest.raises(FusionError, match="stage2_learning_rate"):
+        train_fusion_head(
+            feats,
+            y,
+            ((0, 1), (2, 3)),
+            "II",
+            jax.random.key(0),
+            FusionConfig(stage2_learning_rate=0),
+        )
+
+
+def test_stage2_learning_rate_applies_to_stage_two_only() -> None:
+    feats, y = _separable_features(200, 4)
+    sets = ((0, 1, 2), (2, 3, 4))
+
+    def run(stage2: int, lr2: float | None) -> np.ndarray:
+        cfg = FusionConfig(2, stage2, learning_rate=1e-3, stage2_learning_rate=lr2, progress=False)
+        head = train_fusion_head(feats, y, sets, "II", jax.random.key(0), cfg)
+        return np.asarray(head.params["A"])
+
+    np.testing.assert_array_equal(run(0, 1e-1), run(0, None))  # no stage two: no effect
+    np.testing.assert_array_equal(run(2, 1e-3), run(2, None))  # None means learning_rate
+    small, large = run(2, 1e-5), run(2, 1e-2)
+    stage1 = run(0, None)
+    assert np.abs(small - stage1).max() < np.abs(large - stage1).max()

@@ -68,6 +68,18 @@ def test_training_is_reproducible_from_the_key(mnist: Dataset) -> None:
     assert not a.reached_target
 
 
+def test_shift_augmentation_is_reproducible_and_changes_training(mnist: Dataset) -> None:
+    tx, ty = _subset(mnist, (3, 5), 100, 0)
+    plain = TrainConfig(max_epochs=1, target_accuracy=None, progress=False)
+    shifted = TrainConfig(max_epochs=1, target_accuracy=None, progress=False, max_shift=2)
+    a = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(4), shifted)
+    b = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(4), shifted)
+    c = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(4), plain)
+    k = ("head", "kernel")
+    assert np.array_equal(a.model.params[k[0]][k[1]], b.model.params[k[0]][k[1]])
+    assert not np.array_equal(a.model.params[k[0]][k[1]], c.model.params[k[0]][k[1]])
+
+
 def test_step_is_pure_and_uses_the_paper_optimizer() -> None:
     config = table6_config()
     params = init_params(config, jax.random.key(0))
@@ -93,6 +105,8 @@ def test_step_is_pure_and_uses_the_paper_optimizer() -> None:
         ({"batch_size": 0}, "batch_size"),
         ({"max_epochs": 0}, "min_epochs"),
         ({"target_accuracy": 1.5}, "target_accuracy"),
+        ({"max_shift": -1}, "max_shift"),
+        ({"max_shift": 9}, "max_shift"),
     ],
 )
 def test_bad_train_config(kwargs: dict[str, float], match: str) -> None:

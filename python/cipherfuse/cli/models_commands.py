@@ -59,7 +59,10 @@ def inspect_model(path: Path) -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
-    "--max-epochs", type=int, default=20, show_default=True, help="Epoch cap for the contributors."
+    "--max-epochs",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Epoch cap for the contributors (default: Case I 20, Case III 60).",
 )
 @click.option(
     "--fusion-train-size",
@@ -68,37 +71,61 @@ def inspect_model(path: Path) -> None:
     show_default=True,
     help="All-label samples the fusion layer is trained on.",
 )
+@click.option(
+    "--max-shift",
+    type=click.IntRange(0, 8),
+    default=None,
+    help="Contributors' augmentation: random shifts of up to this many pixels per epoch"
+    " (default: Case I 0, Case III 2).",
+)
+@click.option(
+    "--fusion-shift-copies",
+    type=click.IntRange(0, 20),
+    default=4,
+    show_default=True,
+    help="Fusing party's augmentation: shifted copies of its fusion training samples.",
+)
 @click.option("--test-size", type=int, default=1000, show_default=True)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 def reproduce(
     case: str,
     mnist_dir: Path | None,
     seed: int,
-    max_epochs: int,
+    max_epochs: int | None,
     fusion_train_size: int,
+    max_shift: int | None,
+    fusion_shift_copies: int,
     test_size: int,
     json_out: Path | None,
 ) -> None:
     """Reproduce Case Study I (Figure 12) or III (Table VII) on MNIST."""
-    from cipherfuse.fusion.reproduce import run_case1, run_case3
-    from cipherfuse.nn.train import TrainConfig
+    from dataclasses import replace
 
+    from cipherfuse.fusion.reproduce import CASE1_TRAIN, CASE3_TRAIN, run_case1, run_case3
+
+    train_config = CASE1_TRAIN if case == "1" else CASE3_TRAIN
+    if max_epochs is not None:
+        train_config = replace(train_config, max_epochs=max_epochs)
+    if max_shift is not None:
+        train_config = replace(train_config, max_shift=max_shift)
     data = load_mnist(path=mnist_dir)
     start = time.perf_counter()
     if case == "1":
         result = run_case1(
             data,
             seed=seed,
-            train_config=TrainConfig(max_epochs=max_epochs),
+            train_config=train_config,
             fusion_train_size=fusion_train_size,
+            fusion_shift_copies=fusion_shift_copies,
             test_size=test_size,
         )
     else:
         result = run_case3(
             data,
             seed=seed,
-            train_config=TrainConfig(max_epochs=max_epochs, target_accuracy=None),
+            train_config=train_config,
             fusion_train_size=fusion_train_size,
+            fusion_shift_copies=fusion_shift_copies,
             test_size=test_size,
         )
     for line in result.rows():

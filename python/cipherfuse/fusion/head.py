@@ -114,7 +114,11 @@ class FusionConfig:
         stage1_epochs: Strategy II epochs with ``gamma = 0``.
         stage2_epochs: Strategy II epochs with ``gamma = 1``. Strategy I trains
             ``stage1_epochs + stage2_epochs`` epochs so both see the same data.
-        learning_rate: Adam step size.
+        learning_rate: Adam step size (Strategy I, and Strategy II's stage one).
+        stage2_learning_rate: Adam step size of Strategy II's stage two
+            (``None``: ``learning_rate``). Stage two starts from the trained
+            block structure; a smaller step fine-tunes it instead of
+            overwriting it.
         batch_size: minibatch size (paper: 50).
         progress: progress bar (``None``: only on a terminal).
     """
@@ -124,6 +128,7 @@ class FusionConfig:
     learning_rate: float = 1e-3
     batch_size: int = 50
     progress: bool | None = None
+    stage2_learning_rate: float | None = None
 
     def validate(self) -> None:
         """Raise :class:`FusionError` naming the first bad field."""
@@ -133,6 +138,8 @@ class FusionConfig:
             raise FusionError("train at least one epoch in total")
         if not self.learning_rate > 0 or self.batch_size < 1:
             raise FusionError("learning_rate must be > 0 and batch_size >= 1")
+        if self.stage2_learning_rate is not None and not self.stage2_learning_rate > 0:
+            raise FusionError("stage2_learning_rate must be > 0 (or None)")
 
 
 @dataclass(frozen=True)
@@ -224,9 +231,10 @@ def _train_stage(
     cfg: FusionConfig,
     key: jax.Array,
     desc: str,
+    learning_rate: float,
 ) -> Any:
     head = FusionHead(layout.feature_dim, layout.hidden, layout.num_classes)
-    optimizer = optax.adam(cfg.learning_rate)
+    optimizer = optax.adam(learning_rate)
     opt_state = optimizer.init(params)
 
     def loss_fn(p: Any, xb: jax.Array, yb: jax.Array) -> jax.Array:
@@ -296,14 +304,27 @@ def train_fusion_head(
     )
     if strategy == "I":
         total = cfg.stage1_epochs + cfg.stage2_epochs
-        params = _train_stage(params, layout, fc, labels, ones, total, cfg, key1, "fusion I")
+        params = _train_stage(
+            params, layout, fc, labels, ones, total, cfg, key1, "fusion I", cfg.learning_rate
+        )
     else:
         gates = gamma_gates(layout, 0.0)
         params = _train_stage(
-            params, layout, fc, labels, gates, cfg.stage1_epochs, cfg, key1, "fusion II gamma=0"
+            params,
+            layout,
+            fc,
+            labels,
+            gates,
+            cfg.stage1_epochs,
+            cfg,
+            key1,
+            "fusion II gamma=0",
+            cfg.learning_rate,
         )
+        lr2 = cfg.stage2_learning_rate
+        lr2 = cfg.learning_rate if lr2 is None else lr2
         params = _train_stage(
-            params, layout, fc, labels, ones, cfg.stage2_epochs, cfg, key2, "fusion II gamma=1"
+            params, layout, fc, labels, ones, cfg.stage2_epochs, cfg, key2, "fusion II gamma=1", lr2
         )
     return FusedHead(
         layout=layout,

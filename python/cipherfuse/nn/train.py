@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import optax  # type: ignore[import-untyped]
 
+from cipherfuse.nn.augment import random_shifts, shift_images
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError
 from cipherfuse.nn.model import ConfigCNN, Params, TrainedModel, init_params
@@ -37,6 +38,10 @@ class TrainConfig:
             own labels) reaches this; ``None`` trains all ``max_epochs``.
         min_epochs: train at least this many epochs before checking the target.
         progress: show a progress bar (``None``: only on a terminal).
+        max_shift: data augmentation: each epoch, every training image is
+            translated by a random offset in ``-max_shift..max_shift`` pixels
+            per axis (zero fill; images only). ``0`` (default) trains on the
+            data as given.
     """
 
     learning_rate: float = 1e-4
@@ -45,9 +50,12 @@ class TrainConfig:
     target_accuracy: float | None = 0.9
     min_epochs: int = 1
     progress: bool | None = None
+    max_shift: int = 0
 
     def validate(self) -> None:
         """Raise :class:`ModelConfigError` naming the first bad field."""
+        if not 0 <= self.max_shift <= 8:
+            raise ModelConfigError(f"max_shift must be in 0..8 pixels, got {self.max_shift}")
         if not self.learning_rate > 0:
             raise ModelConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.batch_size < 1:
@@ -142,6 +150,8 @@ def train_classifier(
         raise ModelConfigError(f"need at least batch_size={cfg.batch_size} training samples")
     if ty.min() < 0 or ty.max() >= config.num_classes:
         raise ModelConfigError(f"train_y must be in 0..{config.num_classes - 1}")
+    if cfg.max_shift and len(config.input_shape) != 3:
+        raise ModelConfigError("max_shift augments images only (input shape (h, w, c))")
     own = labels if labels is not None else tuple(int(v) for v in np.unique(ty))
 
     init_key, shuffle_key = jax.random.split(key)
@@ -160,10 +170,15 @@ def train_classifier(
     ):
         epoch_key = jax.random.fold_in(shuffle_key, epoch)
         order = np.asarray(jax.random.permutation(epoch_key, tx.shape[0]))
+        epoch_x = tx
+        if cfg.max_shift:
+            seed = int(jax.random.randint(jax.random.fold_in(epoch_key, 1), (), 0, 2**31 - 1))
+            offsets = random_shifts(np.random.default_rng(seed), tx.shape[0], cfg.max_shift)
+            epoch_x = shift_images(tx, offsets)
         for b in range(steps):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             params, opt_state, _ = step(
-                params, opt_state, jnp.asarray(tx[idx]), jnp.asarray(ty[idx])
+                params, opt_state, jnp.asarray(epoch_x[idx]), jnp.asarray(ty[idx])
             )
         epochs = epoch + 1
         model = TrainedModel(config, params, own)
