@@ -119,3 +119,41 @@ def test_exception_during_rename_removes_temporaries(
     monkeypatch.undo()
     cid = store.put(DATA)
     assert store.get(cid) == DATA
+
+
+def test_failure_on_the_writer_thread_aborts_the_put(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks after the first are written on a background thread; a failure there is
+    re-raised by put, leaves no temporary file and makes no block visible."""
+    store = LocalStore(tmp_path / "store")
+    original_write = BlockBatch._write_block
+    calls = [0]
+
+    def write_then_fail(self: BlockBatch, temp: str, parts: object, cid: object) -> None:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise OSError(5, "injected write error")
+        original_write(self, temp, parts, cid)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BlockBatch, "_write_block", write_then_fail)
+    with pytest.raises(OSError, match="injected write error"):
+        store.put(DATA)
+    assert list(store.blocks.iter_stale_temps()) == []
+    assert _visible_block_files(store.blocks.root) == []
+    assert store.pins() == []
+    monkeypatch.undo()
+    cid = store.put(DATA)
+    assert store.get(cid) == DATA
+
+
+def test_put_from_a_file_with_a_reused_read_buffer(tmp_path: Path) -> None:
+    """File chunks arrive in one reused buffer; the queued writes own copies."""
+    data = make_data(9 * CHUNK + 777)
+    path = tmp_path / "model.bin"
+    path.write_bytes(data)
+    store = LocalStore(tmp_path / "store")
+    cid = store.put(path)
+    assert cid == compute_cid(data)
+    assert store.get(cid) == data
+    _assert_every_visible_block_is_complete(store.blocks.root)

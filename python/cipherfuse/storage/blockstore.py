@@ -25,6 +25,8 @@ truncation, replaced file) raises :class:`IntegrityError` and the bytes are drop
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import ctypes
 import errno
@@ -228,6 +230,9 @@ class FileBlockstore:
                 yield from shard.glob(TEMP_PREFIX + "*")
 
 
+_MAX_IN_FLIGHT = 16  # queued block writes (16 x 256 KiB of copies at most)
+
+
 class BlockBatch:
     """Blocks written as temporary files, made durable together, then renamed.
 
@@ -254,6 +259,8 @@ class BlockBatch:
         self._blocks_dir = str(store._blocks) + os.sep
         self._temp_prefix = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}-"
         self._done = False
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._in_flight: collections.deque[concurrent.futures.Future[None]] = collections.deque()
 
     def __enter__(self) -> BlockBatch:
         return self
@@ -282,6 +289,24 @@ class BlockBatch:
             if os.stat(path).st_size == sum(len(p) for p in parts):
                 return False
         temp = f"{directory}{self._temp_prefix}{len(self._pending)}"
+        self._pending[key] = (temp, path)
+        if self._writer is None and len(self._pending) >= 2:
+            # Objects of several blocks: file creation and writing run on one writer
+            # thread, overlapping the caller's hashing (both release the GIL). The
+            # bytes are copied because callers may reuse their buffers.
+            self._writer = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="cipherfuse-blocks"
+            )
+        if self._writer is None:
+            self._write_block(temp, parts, cid)
+            return True
+        while len(self._in_flight) >= _MAX_IN_FLIGHT:
+            self._in_flight.popleft().result()
+        owned = [bytes(p) for p in parts]
+        self._in_flight.append(self._writer.submit(self._write_block, temp, owned, cid))
+        return True
+
+    def _write_block(self, temp: str, parts: Sequence[bytes | memoryview], cid: CID) -> None:
         try:
             fd = self._create(temp)
         except OSError as exc:
@@ -302,8 +327,16 @@ class BlockBatch:
             if isinstance(exc, OSError):
                 self._raise_if_disk_full(exc, cid)
             raise
-        self._pending[key] = (temp, path)
-        return True
+
+    def _drain(self) -> None:
+        """Waits for every queued write; re-raises the first failure."""
+        try:
+            while self._in_flight:
+                self._in_flight.popleft().result()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True, cancel_futures=True)
+                self._writer = None
 
     def _raise_if_disk_full(self, exc: OSError, cid: CID) -> None:
         if exc.errno == errno.ENOSPC:
@@ -324,6 +357,7 @@ class BlockBatch:
         if self._done:
             return
         try:
+            self._drain()
             if self._pending and self._use_syncfs:
                 self._sync_data()
             for temp, path in self._pending.values():
@@ -338,6 +372,8 @@ class BlockBatch:
     def abort(self) -> None:
         """Remove the temporary files not yet renamed; nothing further becomes visible."""
         self._done = True
+        with contextlib.suppress(BaseException):
+            self._drain()
         for temp, _ in self._pending.values():
             with contextlib.suppress(OSError):
                 os.unlink(temp)
