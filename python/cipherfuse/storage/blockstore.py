@@ -230,7 +230,7 @@ class FileBlockstore:
                 yield from shard.glob(TEMP_PREFIX + "*")
 
 
-_MAX_IN_FLIGHT = 16  # queued block writes (16 x 256 KiB of copies at most)
+_MAX_IN_FLIGHT = 4  # queued block writes (4 x 256 KiB of copies at most: memory stays flat)
 
 
 class BlockBatch:
