@@ -120,6 +120,21 @@ void test_gemm(int64_t m, int64_t k, int64_t n, int64_t bound, bool transposed) 
   }
 }
 
+// out[r] = sum_j M[r][j] * digits(c)[j], the definition of a key switch.
+std::vector<uint64_t> naive_keyswitch(const std::vector<uint64_t>& M, int64_t rows,
+                                      const std::vector<uint64_t>& c, int b) {
+  const int64_t n = static_cast<int64_t>(c.size());
+  const int64_t cols = n * cf::digit_count(b);
+  std::vector<uint64_t> digits(static_cast<size_t>(cols));
+  cf::decompose(c.data(), n, b, digits.data());
+  std::vector<uint64_t> ref(static_cast<size_t>(rows), 0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j)
+      ref[static_cast<size_t>(r)] +=
+          M[static_cast<size_t>(r * cols + j)] * digits[static_cast<size_t>(j)];
+  return ref;
+}
+
 void test_keyswitch() {
   for (int b : {1, 2, 3, 7, 8, 13, 16}) {
     for (int64_t rows : std::vector<int64_t>{0, 1, 3, 4, 5, 17}) {
@@ -127,13 +142,7 @@ void test_keyswitch() {
       const int64_t cols = n * cf::digit_count(b);
       const auto M = random_u64(static_cast<size_t>(rows * cols));
       const auto c = random_u64(static_cast<size_t>(n));
-      std::vector<uint64_t> digits(static_cast<size_t>(cols));
-      cf::decompose(c.data(), n, b, digits.data());
-      std::vector<uint64_t> ref(static_cast<size_t>(rows), 0);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < cols; ++j)
-          ref[static_cast<size_t>(r)] +=
-              M[static_cast<size_t>(r * cols + j)] * digits[static_cast<size_t>(j)];
+      const auto ref = naive_keyswitch(M, rows, c, b);
       for (cf::Isa isa : isas()) {
         for (int threads : {1, 2}) {
           std::vector<uint64_t> out(static_cast<size_t>(rows), 7);
@@ -154,13 +163,7 @@ void test_keyswitch() {
         auto c = random_u64(static_cast<size_t>(n));
         const int zero_bits = std::min(64, skip * b);
         for (auto& x : c) x = zero_bits >= 64 ? 0 : (x >> zero_bits) << zero_bits;
-        std::vector<uint64_t> digits(static_cast<size_t>(cols));
-        cf::decompose(c.data(), n, b, digits.data());
-        std::vector<uint64_t> ref(static_cast<size_t>(rows), 0);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t j = 0; j < cols; ++j)
-            ref[static_cast<size_t>(r)] +=
-                M[static_cast<size_t>(r * cols + j)] * digits[static_cast<size_t>(j)];
+        const auto ref = naive_keyswitch(M, rows, c, b);
         for (cf::Isa isa : isas()) {
           for (int threads : {1, 2, 3}) {
             std::vector<uint64_t> out(static_cast<size_t>(rows), 7);
