@@ -93,8 +93,10 @@ void seeded_conv(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* 
   switch (isa) {
 #if defined(CIPHERFUSE_HAVE_AVX2)
     case Isa::Avx2:
-    case Isa::Avx512:  // no AVX-512 variant: the AVX2 kernel is used
       seeded_conv_avx2(s, x, kern, bias, out, threads);
+      return;
+    case Isa::Avx512:
+      seeded_conv_avx512(s, x, kern, bias, out, threads);
       return;
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)

@@ -34,6 +34,8 @@ void seeded_conv_scalar(const ConvShape& s, const int64_t* x, const uint64_t* ke
 #if defined(CIPHERFUSE_HAVE_AVX2)
 void seeded_conv_avx2(const ConvShape& s, const int64_t* x, const uint64_t* kern,
                       const uint64_t* bias, uint64_t* out, int threads);
+void seeded_conv_avx512(const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                        const uint64_t* bias, uint64_t* out, int threads);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
 void seeded_conv_neon(const ConvShape& s, const int64_t* x, const uint64_t* kern,
