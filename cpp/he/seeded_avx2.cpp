@@ -17,6 +17,10 @@ namespace {
 constexpr int64_t kLanes = 4;
 constexpr int64_t kChunk = 16;  // filters per pass: 4 low + 4 high accumulators
 
+inline __m256i load(const int64_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
 }  // namespace
 
 void seeded_conv_avx2(const ConvShape& s, const int64_t* x, const uint64_t* kern,
@@ -50,15 +54,15 @@ void seeded_conv_avx2(const ConvShape& s, const int64_t* x, const uint64_t* kern
               const int64_t* hp = hi.data() + toff + ch * s.f;
               if (nv == 4) {
                 for (int v = 0; v < 4; ++v) {
-                  const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lp + 4 * v));
-                  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hp + 4 * v));
+                  const __m256i l = load(lp + 4 * v);
+                  const __m256i h = load(hp + 4 * v);
                   al[v] = _mm256_add_epi64(al[v], _mm256_mul_epi32(l, xv));
                   ah[v] = _mm256_add_epi64(ah[v], _mm256_mul_epi32(h, xv));
                 }
               } else {
                 for (int64_t v = 0; v < nv; ++v) {
-                  const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lp + 4 * v));
-                  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hp + 4 * v));
+                  const __m256i l = load(lp + 4 * v);
+                  const __m256i h = load(hp + 4 * v);
                   al[v] = _mm256_add_epi64(al[v], _mm256_mul_epi32(l, xv));
                   ah[v] = _mm256_add_epi64(ah[v], _mm256_mul_epi32(h, xv));
                 }

@@ -271,7 +271,8 @@ void test_seeded_conv(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, in
                 const int64_t iy = oy * stride - pad_top + ky;
                 const int64_t ix = ox * stride - pad_left + kx;
                 if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                acc += static_cast<uint64_t>(x[static_cast<size_t>(((i * h + iy) * w + ix) * c + ch)]) *
+                const size_t xi = static_cast<size_t>(((i * h + iy) * w + ix) * c + ch);
+                acc += static_cast<uint64_t>(x[xi]) *
                        kern[static_cast<size_t>(((ky * kw + kx) * c + ch) * f + o)];
               }
           expect[static_cast<size_t>(((i * out_h + oy) * out_w + ox) * f + o)] = acc;
@@ -291,21 +292,24 @@ void test_seeded_conv_rejects() {
   std::vector<int64_t> x(16, 1);
   const auto kern = random_u64(36);
   std::vector<uint64_t> out(64);
+  auto run = [&](const cf::ConvShape& g) {
+    cf::seeded_conv(cf::Isa::Scalar, g, x.data(), kern.data(), nullptr, out.data(), 1);
+  };
   x[5] = int64_t{1} << 31;
-  CHECK(throws([&] { cf::seeded_conv(cf::Isa::Scalar, s, x.data(), kern.data(), nullptr, out.data(), 1); }));
+  CHECK(throws([&] { run(s); }));
   x[5] = -(int64_t{1} << 31);
-  CHECK(throws([&] { cf::seeded_conv(cf::Isa::Scalar, s, x.data(), kern.data(), nullptr, out.data(), 1); }));
+  CHECK(throws([&] { run(s); }));
   x[5] = (int64_t{1} << 31) - 1;
-  CHECK(!throws([&] { cf::seeded_conv(cf::Isa::Scalar, s, x.data(), kern.data(), nullptr, out.data(), 1); }));
+  CHECK(!throws([&] { run(s); }));
   cf::ConvShape bad = s;
   bad.pad_top = 3;
-  CHECK(throws([&] { cf::seeded_conv(cf::Isa::Scalar, bad, x.data(), kern.data(), nullptr, out.data(), 1); }));
+  CHECK(throws([&] { run(bad); }));
   bad = s;
   bad.out_w = 9;
-  CHECK(throws([&] { cf::seeded_conv(cf::Isa::Scalar, bad, x.data(), kern.data(), nullptr, out.data(), 1); }));
+  CHECK(throws([&] { run(bad); }));
   bad = s;
   bad.stride_h = 0;
-  CHECK(throws([&] { cf::seeded_conv(cf::Isa::Scalar, bad, x.data(), kern.data(), nullptr, out.data(), 1); }));
+  CHECK(throws([&] { run(bad); }));
 }
 
 int main() {
