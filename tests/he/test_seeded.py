@@ -136,6 +136,11 @@ def test_evaluations_match_their_numpy_references(kernels: str) -> None:
         np.testing.assert_array_equal(
             seeded.evaluate_dense(dense, x), seeded.reference_dense(dense, x)
         )
+    # Small batches take the matrix-vector path.
+    for n in range(1, seeded.MATVEC_MAX_BATCH + 2):
+        np.testing.assert_array_equal(
+            seeded.evaluate_dense(dense, x[:n]), seeded.reference_dense(dense, x[:n])
+        )
     conv = seeded.seeded_encrypt_matrix(sk, rng.integers(-127, 128, (3, 3, 2, 16)))
     imgs = rng.integers(0, 256, (70, 6, 6, 2))  # more images than one reference chunk
     np.testing.assert_array_equal(
@@ -274,6 +279,11 @@ def test_bad_inputs_raise_typed_errors() -> None:
         seeded.evaluate_dense(sm, np.full((2, 3), 2**31, np.int64))
     with pytest.raises(he.ParameterError, match="filter bank"):
         seeded.evaluate_conv(sm, np.ones((1, 3, 3, 1), np.int64))
+    dec = seeded.SeededDecryptor(sk, sm)
+    with pytest.raises(he.ParameterError, match="b-parts"):
+        dec.decrypt_dense(np.ones((2, 3), np.int64), np.zeros((3, 4), np.uint64))
+    with pytest.raises(he.ParameterError, match="b-parts"):
+        dec.decrypt_dense(np.ones((2, 3), np.int64), np.zeros((2, 4), np.int64))
     other = _key(4, 11)
     with pytest.raises(he.KeyMismatchError):
         seeded.SeededDecryptor(other, sm)

@@ -407,12 +407,28 @@ def check_budget(sm: SeededMatrix, x_l1: int, operation: str = "seeded layer") -
         )
 
 
+#: Up to this many samples, a dense layer runs as a matrix-vector product (the
+#: wrapping scalar kernel, which reads ``b`` once); above it, as one GEMM.
+MATVEC_MAX_BATCH = 4
+
+
 def evaluate_dense(sm: SeededMatrix, x: npt.ArrayLike) -> U64Array:
-    """b-parts ``x b (+ bias row)`` for a batch ``x`` ``(n, d)``: one uint64 GEMM."""
+    """b-parts ``x b (+ bias row)`` for a batch ``x`` ``(n, d)``: one uint64 GEMM.
+
+    Batches of at most :data:`MATVEC_MAX_BATCH` samples take the C++
+    matrix-vector path (the seeded kernel as a 1x1 convolution) instead.
+    """
     if sm.kind != "dense":
         raise ParameterError("evaluate_dense needs a dense SeededMatrix; use evaluate_conv")
     xi = _check_inputs(sm, x)
     check_budget(sm, input_l1_bound(sm, xi), "seeded dense")
+    n, d = xi.shape
+    if 0 < n <= MATVEC_MAX_BATCH:
+        kern = np.ascontiguousarray(sm.weights_b()).reshape(1, 1, d, sm.outputs)
+        y = _core.seeded_conv(
+            xi.reshape(n, 1, 1, d), kern, sm.bias_b(), 1, 1, 0, 0, 1, 1, "scalar", 1
+        )
+        return y.reshape(n, sm.outputs)
     out = get_kernels().gemm_small_wide(xi, np.ascontiguousarray(sm.weights_b()))
     bias = sm.bias_b()
     if bias is not None:
@@ -522,8 +538,8 @@ class SeededDecryptor:
 
     def decrypt_dense(self, x: npt.ArrayLike, b_parts: npt.ArrayLike) -> I64Array:
         """Plain ``x W (+ bias)`` from the evaluator's b-parts ``(n, O)``."""
-        phase = self._checked(b_parts) + evaluate_dense(self._twin, x)
-        return self._round(phase)
+        b = self._checked(b_parts)
+        return self._round(b, evaluate_dense(self._twin, x))
 
     def decrypt_conv(
         self,
@@ -534,10 +550,8 @@ class SeededDecryptor:
         padding: Padding = "SAME",
     ) -> I64Array:
         """Plain ``conv(images, W) (+ bias)`` from the b-parts ``(n, H', W', F)``."""
-        phase = self._checked(b_parts) + evaluate_conv(
-            self._twin, images, stride=stride, padding=padding
-        )
-        return self._round(phase)
+        b = self._checked(b_parts)
+        return self._round(b, evaluate_conv(self._twin, images, stride=stride, padding=padding))
 
     def _checked(self, b_parts: npt.ArrayLike) -> U64Array:
         arr = np.asarray(b_parts)
@@ -548,12 +562,22 @@ class SeededDecryptor:
             )
         return arr
 
-    def _round(self, phase: U64Array) -> I64Array:
+    def _round(self, b_parts: U64Array, a_term: U64Array) -> I64Array:
+        """``round((b + x U) / w)``, in place on ``a_term`` (which this object owns).
+
+        The phase is ``w y + noise`` with ``|w y| + |noise| + w/2 < 2^63``, so read
+        as int64 it is the signed value, and an arithmetic shift rounds it.
+        """
+        if b_parts.shape != a_term.shape:
+            raise ParameterError(
+                f"b-parts have shape {b_parts.shape}, these inputs give {a_term.shape}"
+            )
         tau = self.matrix.plaintext_bits
-        half_w = np.uint64(1 << (63 - tau))
-        v = ((phase + half_w) >> np.uint64(64 - tau)).astype(np.int64)
-        v[v >= 1 << (tau - 1)] -= 1 << tau
-        return v
+        np.add(a_term, b_parts, out=a_term)
+        a_term += np.uint64(1 << (63 - tau))
+        out = a_term.view(np.int64)
+        out >>= np.int64(64 - tau)
+        return out
 
 
 # ------------------------------------------------------------------ serialization
