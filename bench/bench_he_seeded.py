@@ -379,8 +379,15 @@ class CkksLayers:
 
 
 @pytest.fixture(scope="module")
-def ckks(dense_case: dict[str, Any], conv_case: dict[str, Any]) -> CkksLayers:
+def tenseal_available() -> None:
+    """Skips the TenSEAL cases cleanly when the optional ``bench`` extra is absent."""
     pytest.importorskip("tenseal", minversion="0.3.18")
+
+
+@pytest.fixture(scope="module")
+def ckks(
+    tenseal_available: None, dense_case: dict[str, Any], conv_case: dict[str, Any]
+) -> CkksLayers:
     return CkksLayers(
         dense_case["w"].astype(np.float64) / 128, conv_case["w"].astype(np.float64) / 128
     )
