@@ -433,3 +433,50 @@ def test_per_sample_conv_seeded(benchmark: Any, conv_case: dict[str, Any]) -> No
     x = c["x"][:1]
     b_parts = benchmark(seeded.evaluate_conv, c["sm"], x)
     np.testing.assert_array_equal(c["decryptor"].decrypt_conv(x, b_parts), c["expected"][:1])
+
+
+# ------------------------------------------------------------------ Table VI first block
+@pytest.fixture(scope="module")
+def prefix_case() -> dict[str, Any]:
+    """Table VI first block (conv + ReLU + 2x2 average pool), random init, p = 2^7, q = 1000."""
+    import jax
+
+    from cipherfuse.nn.config import table6_config
+    from cipherfuse.nn.model import TrainedModel, init_params
+    from cipherfuse.nn.quantize import quantize_model
+
+    images, source = _mnist_images(N_IMAGES)
+    config = table6_config()
+    model = TrainedModel(config, init_params(config, jax.random.key(0)), tuple(range(10)))
+    qm = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    sk = he.keygen(he.SECURE, 32, seed=_seed(5))
+    return {
+        "x": images,
+        "qm": qm,
+        "prefix": seeded.seeded_first_layer_prefix(qm, sk),
+        "source": source,
+    }
+
+
+def _integer_block(qm: Any, x: npt.NDArray[np.float32]) -> I64:
+    from cipherfuse.nn.quantize import integer_forward, quantize_inputs
+
+    return integer_forward(qm, quantize_inputs(x, qm.input_scale))
+
+
+def test_first_block_plaintext_integer_forward(benchmark: Any, prefix_case: dict[str, Any]) -> None:
+    benchmark.group = "table6-first-block-1000"
+    c = prefix_case
+    _info(benchmark, "baseline", c)
+    out = benchmark.pedantic(_integer_block, args=(c["qm"], c["x"]), rounds=3)
+    assert out.shape == (N_IMAGES, 14, 14, 32)
+
+
+def test_first_block_seeded_prefix(benchmark: Any, prefix_case: dict[str, Any]) -> None:
+    """Evaluation, decryption, ReLU and pooling (weights encrypted once, outside timing)."""
+    benchmark.group = "table6-first-block-1000"
+    c = prefix_case
+    _info(benchmark, "candidate", c)
+    ints, scale = benchmark.pedantic(c["prefix"], args=(c["x"],), rounds=3)
+    assert scale == c["qm"].output_scale
+    np.testing.assert_array_equal(ints, _integer_block(c["qm"], c["x"]))
