@@ -336,6 +336,8 @@ int main() {
   test_seeded_conv(2, 8, 8, 2, 3, 3, 5, 1, false, true, (int64_t{1} << 31) - 1);  // remainder
   test_seeded_conv(1, 6, 6, 4, 1, 1, 3, 3, true, true, 7);         // fewer filters than lanes
   test_seeded_conv(4, 1, 1, 100, 1, 1, 33, 1, false, true, 127);   // dense as a 1x1 conv
+  test_seeded_conv(2, 11, 13, 2, 3, 3, 64, 2, true, true, 1000);   // paired pixels, stride 2
+  test_seeded_conv(2, 12, 17, 1, 4, 3, 40, 3, false, false, 255);  // 32 paired + 8, stride 3
   test_seeded_conv_rejects();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
