@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cipherfuse.he.errors import NoiseBudgetExceeded
-from cipherfuse.he.nn.tensor import CipherTensor, tail_mass
+from cipherfuse.he.nn.tensor import CipherTensor, tail_mass, uniform_tail_mass
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,15 @@ def relu_components(
             ciphertext; the message names the layer, the count and the numbers.
     """
     signed = ct.data.view(np.int64)
+    quick = uniform_tail_mass(ct)
+    if quick is not None and quick + ct.noise_bound < ct.params.half_w:
+        out = np.maximum(signed, 0).view(np.uint64)
+        noise = max(ct.noise_bound, quick)
+        report = ReluReport(int(np.prod(ct.data.shape[:-1])), 0, quick)
+        return (
+            CipherTensor(ct.params, ct.key_id, ct.m, ct.packed, out, noise, ct.value_bound),
+            report,
+        )
     tail_ok = (signed[..., ct.m :] >= 0).all(axis=-1)
     mass = tail_mass(ct)
     half = ct.params.half_w
