@@ -53,7 +53,7 @@ FloatArray = npt.NDArray[np.float32]
 I64Array = npt.NDArray[np.int64]
 
 #: Largest encrypted first-layer output materialized at once (bytes) in cipherspace_features.
-FEATURE_BLOCK_BYTES = 256 << 20
+FEATURE_BLOCK_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
