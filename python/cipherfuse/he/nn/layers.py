@@ -33,7 +33,7 @@ U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
 
 #: Largest GEMM output block materialized at once (bytes); rows are chunked to fit.
-MAX_BLOCK_BYTES = 64 << 20
+MAX_BLOCK_BYTES = 1 << 30
 
 
 def _int_input(x: npt.ArrayLike, ndim: int | None, what: str) -> I64Array:
@@ -94,11 +94,15 @@ def im2col_t(
     kernel: tuple[int, ...],
     stride: tuple[int, ...],
     padding: str,
+    *,
+    ones_row: bool = False,
 ) -> tuple[npt.NDArray[np.generic], tuple[int, ...]]:
     """:func:`im2col` transposed: patches as a ``(K, rows)`` matrix, and the ``(n, *out)`` shape.
 
     The GEMM reads its small operand K-major, so producing it in that order saves
-    a transposed copy of the (large) patch matrix.
+    a transposed copy of the (large) patch matrix. ``ones_row`` appends a row of
+    ones (``(K + 1, rows)``), so that a bias row of the other operand is added by
+    the GEMM itself instead of another pass over the output.
     """
     nd = len(kernel)
     if padding == "SAME":
@@ -119,9 +123,15 @@ def im2col_t(
     view = view[(slice(None), *(slice(None, None, s) for s in stride))]
     # view: (n, *out, cin, *kernel) -> (*kernel, cin, n, *out)
     order = (*range(2 + nd, 2 + 2 * nd), 1 + nd, 0, *range(1, 1 + nd))
-    patches = np.ascontiguousarray(view.transpose(order))
-    lead = tuple(int(d) for d in patches.shape[1 + nd :])
-    return patches.reshape(-1, int(np.prod(lead))), lead
+    moved = view.transpose(order)
+    lead = tuple(int(d) for d in moved.shape[1 + nd :])
+    k_in = int(np.prod(moved.shape[: 1 + nd]))
+    count = int(np.prod(lead))
+    buf = np.empty((k_in + int(ones_row), count), dtype=x.dtype)
+    buf[:k_in].reshape(moved.shape)[...] = moved
+    if ones_row:
+        buf[k_in] = 1
+    return buf, lead
 
 
 def _noise_for_rows(
@@ -162,8 +172,12 @@ def plain_times_encrypted_t(rows_t: I64Array, enc: EncryptedWeights) -> U64Array
     transposed copy of the output is made. Columns of ``rows_t`` are processed in
     blocks of at most :data:`MAX_BLOCK_BYTES` of output per GEMM call.
     """
-    cmat_t = np.ascontiguousarray(enc.matrix().T)
     bias = enc.bias_row()
+    with_ones = rows_t.shape[0] == enc.fan_in + 1
+    if with_ones:  # the last input row is all ones: the bias rides in the GEMM
+        cmat_t = np.ascontiguousarray(np.concatenate([enc.matrix(), bias[None, :]]).T)
+    else:
+        cmat_t = np.ascontiguousarray(enc.matrix().T)
     cols = cmat_t.shape[0]
     n_rows = rows_t.shape[1]
     kern = get_kernels()
@@ -175,7 +189,8 @@ def plain_times_encrypted_t(rows_t: I64Array, enc: EncryptedWeights) -> U64Array
         for start in range(0, n_rows, step):
             block = np.ascontiguousarray(rows_t[:, start : start + step])
             out_t[:, start : start + step] = kern.gemm_wide_small(cmat_t, block)
-    out_t += bias[:, None]
+    if not with_ones:
+        out_t += bias[:, None]
     return out_t.T
 
 
@@ -234,11 +249,10 @@ def encrypted_conv(
             f"{layer}: inputs have {xs.shape[-1]} channels, the kernel expects {enc.shape[-2]}"
         )
     st = (1,) * nd if stride is None else tuple(int(s) for s in stride)
-    rows_t, lead = im2col_t(xs, kernel, st, padding)
-    nb, vb = _noise_for_rows(rows_t.astype(np.int64, copy=False), enc, layer, "Eq. 34")
-    return _wrap(
-        enc, lead, plain_times_encrypted_t(rows_t.astype(np.int64, copy=False), enc), nb, vb
-    )
+    patches_t, lead = im2col_t(xs, kernel, st, padding, ones_row=True)
+    rows_t = patches_t.astype(np.int64, copy=False)
+    nb, vb = _noise_for_rows(rows_t[:-1], enc, layer, "Eq. 34")
+    return _wrap(enc, lead, plain_times_encrypted_t(rows_t, enc), nb, vb)
 
 
 def encrypted_conv2d(
