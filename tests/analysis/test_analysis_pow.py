@@ -79,9 +79,7 @@ def rosenfeld_exact(q: Fraction, z: int) -> Fraction:
     ``1 - sum_{k=0}^{z} C(k+z-1, k) (p^z q^k - p^k q^z)`` for ``z >= 1``.
     """
     p = 1 - q
-    return 1 - sum(
-        math.comb(k + z - 1, k) * (p**z * q**k - p**k * q**z) for k in range(z + 1)
-    )
+    return 1 - sum(math.comb(k + z - 1, k) * (p**z * q**k - p**k * q**z) for k in range(z + 1))
 
 
 @pytest.mark.parametrize(("q", "table"), [(0.1, NAKAMOTO_Q10), (0.3, NAKAMOTO_Q30)])

@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import stats  # type: ignore[import-untyped]
 
 from cipherfuse.analysis.experiment import ExperimentResult
 from cipherfuse.errors import ParameterError
@@ -57,7 +57,7 @@ def _check_depth(z: int, name: str = "z") -> int:
 
 
 def attacker_share(compromised: int, nodes: int = PAPER_NODES) -> float:
-    """``q = m / n``: the block-discovery probability of ``compromised`` of ``nodes`` equal nodes."""
+    """``q = m / n``: block-discovery share of ``compromised`` of ``nodes`` equal nodes."""
     nodes = _check_depth(nodes, "nodes")
     compromised = _check_depth(compromised, "compromised")
     if nodes < 1 or compromised > nodes:
@@ -168,7 +168,9 @@ def confirmations_for_risk(
 def wilson_interval(successes: int, trials: int, z_score: float = 1.959964) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (default 95 %)."""
     if trials < 1 or not 0 <= successes <= trials:
-        raise ParameterError(f"need 0 <= successes <= trials and trials >= 1, got {successes}/{trials}")
+        raise ParameterError(
+            f"need 0 <= successes <= trials and trials >= 1, got {successes}/{trials}"
+        )
     phat = successes / trials
     denom = 1.0 + z_score**2 / trials
     centre = (phat + z_score**2 / (2 * trials)) / denom
@@ -256,7 +258,9 @@ def simulate_race(
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ParameterError(f"trials must be a positive integer, got {trials!r}")
     if horizon is not None and (not isinstance(horizon, int) or horizon < 1):
-        raise ParameterError(f"horizon must be a positive number of block intervals or None, got {horizon!r}")
+        raise ParameterError(
+            f"horizon must be a positive number of block intervals or None, got {horizon!r}"
+        )
     if not 0 < epsilon < 1:
         raise ParameterError(f"epsilon must be in (0, 1), got {epsilon!r}")
     if q >= 0.5 and horizon is None:
@@ -319,7 +323,11 @@ def depth_row_name(compromised: int, target: float, label: str) -> str:
 
 
 def run_pow_experiment(
-    *, seed: int, quick: bool, trials: int | None = None, compromised: tuple[int, ...] = PAPER_COMPROMISED
+    *,
+    seed: int,
+    quick: bool,
+    trials: int | None = None,
+    compromised: tuple[int, ...] = PAPER_COMPROMISED,
 ) -> ExperimentResult:
     """Fig. 8 and the depths of Sec. VI-A-1: Eq. (16), the exact race and its simulation.
 
@@ -362,7 +370,11 @@ def run_pow_experiment(
                     paper = PAPER_DEPTH_PRACTICAL_34 if label == MC_LABEL else paper
                 result.add(depth_row_name(m, target, label), depth, "blocks", paper=paper)
         for z in CURVE_DEPTHS:
-            risks = (catch_up_probability(q, z), catch_up_probability_exact(q, z), sim.probability(z))
+            risks = (
+                catch_up_probability(q, z),
+                catch_up_probability_exact(q, z),
+                sim.probability(z),
+            )
             for label, risk in zip(labels, risks, strict=True):
                 result.add(risk_row_name(m, z, label), 100.0 * risk, "%")
     return result
