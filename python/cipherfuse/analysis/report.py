@@ -87,10 +87,10 @@ def load_results(results_dir: Path) -> list[ExperimentResult]:
     return [results[name] for name in sorted(results)]
 
 
-def _fmt(value: float | None) -> str:
+def _fmt(value: float | None, scale: float = 0.0) -> str:
     if value is None:
         return "–"
-    if value == 0:
+    if value == 0 or abs(value) <= 1e-9 * scale:  # rounding noise of a difference
         return "0"
     if abs(value) >= 1e6 or abs(value) < 1e-3:
         return f"{value:.3g}"
@@ -116,7 +116,7 @@ def _table_lines(rows: Sequence[Row]) -> list[str]:
         diff = None if r.paper is None else r.ours - r.paper
         name = r.name.replace("|", "\\|")
         lines.append(
-            f"| {name} | {_fmt(r.paper)} | {_fmt(r.ours)} | {_fmt(diff)} | {r.unit} |"
+            f"| {name} | {_fmt(r.paper)} | {_fmt(r.ours)} | {_fmt(diff, abs(r.ours))} | {r.unit} |"
             f" {_verdict(r)} |"
         )
     return lines
@@ -236,27 +236,29 @@ def plot_pow_risk(results: dict[str, ExperimentResult], out_dir: Path) -> Path |
             curves[(int(match["m"]), match["label"])].append((int(match["z"]), r.ours))
     if not curves:
         return None
-    fig = Figure(figsize=(7.5, 4.8))
+    fig = Figure(figsize=(10, 5))
     ax = fig.add_subplot()
     styles = {"Eq. 16": "-", "exact": ":"}
     colours: dict[int, str] = {}
     cycle = [f"C{i}" for i in range(10)]
+    floor = 1e-5  # percent; smaller risks (and simulated zeros) are off the chart
     for (m, label), points in sorted(curves.items()):
-        points.sort()
         colour = colours.setdefault(m, cycle[len(colours) % len(cycle)])
-        zs = [p[0] for p in points]
-        risks = [max(p[1], 1e-7) for p in points]
+        shown = sorted(p for p in points if p[1] >= floor)
+        zs = [p[0] for p in shown]
+        risks = [p[1] for p in shown]
         if label in styles:
             ax.plot(zs, risks, styles[label], color=colour, label=f"m={m} {label}")
         else:
             ax.plot(zs, risks, "o", color=colour, markersize=3, label=f"m={m} {label}")
     ax.set_yscale("log")
-    ax.axhline(1.0, color="grey", lw=0.5)
+    ax.set_ylim(floor, 200)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="1 % risk (99 % confidence)")
     ax.set_xlabel("confirmations z (blocks)")
     ax.set_ylabel("attack success probability (%)")
     ax.set_title("PoW: attacker with m of 1,000 nodes (lines: closed forms, dots: simulation)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6, ncol=3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, out_dir / "pow_risk.png")
 
 
