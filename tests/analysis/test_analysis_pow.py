@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 
@@ -215,3 +216,14 @@ def test_experiment_rows_carry_the_papers_numbers() -> None:
     assert result.row("depth risk<1% m=340 [exact]").ours == 31.0
     assert result.row(risk_row_name(340, 0, "Eq. 16")).ours == 100.0
     assert PAPER_COMPROMISED == (50, 100, 200, 300, 340, 400)
+
+
+def test_cli_json_records_the_reproducing_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from cipherfuse.analysis.experiment import ExperimentResult
+    from cipherfuse.cli.main import main
+
+    assert main(["reproduce", "pow", "--quick", "--trials", "500", "--seed", "4", "--json"]) == 0
+    result = ExperimentResult.from_dict(json.loads(capsys.readouterr().out))
+    assert result.meta["command"] == "cipherfuse reproduce pow --seed 4 --quick --trials 500"
+    assert result.meta["trials"] == 500 and result.seed == 4 and result.quick
+    assert main(["reproduce", "pow", "--trials", "5"]) != 0  # below the minimum of 100

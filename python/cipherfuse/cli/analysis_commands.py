@@ -28,14 +28,19 @@ def _common(fn: click.decorators.FC) -> click.decorators.FC:
     return fn
 
 
-def _finish(result: ExperimentResult, started: float, as_json: bool, out: Path | None) -> None:
+def _finish(
+    result: ExperimentResult,
+    started: float,
+    as_json: bool,
+    out: Path | None,
+    trials: int | None,
+) -> None:
     from cipherfuse.cli.reproduce_commands import emit
 
-    result.meta["command"] = "cipherfuse reproduce " + " ".join(
-        shlex.quote(a)
-        for a in [result.experiment, "--seed", str(result.seed)]
-        + (["--quick"] if result.quick else [])
-    )
+    args = [result.experiment, "--seed", str(result.seed)]
+    args += ["--quick"] if result.quick else []
+    args += ["--trials", str(trials)] if trials is not None else []
+    result.meta["command"] = "cipherfuse reproduce " + " ".join(shlex.quote(a) for a in args)
     result.meta["wall_seconds"] = round(time.perf_counter() - started, 1)
     emit(result, as_json=as_json, out=out)
 
@@ -55,7 +60,9 @@ def pow_command(
     from cipherfuse.analysis.pow import run_pow_experiment
 
     started = time.perf_counter()
-    _finish(run_pow_experiment(seed=seed, quick=quick, trials=trials), started, as_json, out)
+    _finish(
+        run_pow_experiment(seed=seed, quick=quick, trials=trials), started, as_json, out, trials
+    )
 
 
 @click.command("case2")
@@ -73,7 +80,9 @@ def case2_command(
     from cipherfuse.analysis.case2 import run_case2_experiment
 
     started = time.perf_counter()
-    _finish(run_case2_experiment(seed=seed, quick=quick, trials=trials), started, as_json, out)
+    _finish(
+        run_case2_experiment(seed=seed, quick=quick, trials=trials), started, as_json, out, trials
+    )
 
 
 @click.command("all")
