@@ -215,3 +215,17 @@ def test_reproduce_all_runs_every_command_then_reports(
     assert result.quick and result.meta["command"] == "cipherfuse reproduce pow --seed 0 --quick"
     assert "## pow" in (tmp_path / "rep" / "index.md").read_text()
     _assert_png(tmp_path / "rep" / "pow_risk.png")
+
+
+def test_long_tables_fold_only_the_curve_points(tmp_path: Path) -> None:
+    result = ExperimentResult("pow", seed=0, quick=False)
+    result.add("depth risk<1% m=340 [exact]", 31, "blocks")
+    for z in range(40):
+        result.add(risk_row_name(340, z, "exact"), 100.0 / (z + 1), "%")
+    result.save(tmp_path / "pow.json")
+    index = write_report(load_results(tmp_path), tmp_path / "rep")[0].read_text()
+    head, folded = index.split("<details>")
+    assert "| depth risk<1% m=340 [exact] | – | 31 |" in head
+    assert "risk m=340 z=0 [exact]" not in head
+    assert "40 more rows (points of the plotted curves)" in folded
+    assert "| risk m=340 z=39 [exact] | – | 2.5 |" in folded

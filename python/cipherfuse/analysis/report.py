@@ -55,7 +55,7 @@ WHY_THEY_DIFFER: dict[str, str] = {
     ),
 }
 DEFAULT_NOTE = "No note registered for this experiment."
-#: Above this many rows, the rows without a paper value are folded into a <details> block.
+#: Above this many rows, curve points without a paper value fold into a <details> block.
 FOLD_ROWS = 30
 
 
@@ -141,15 +141,13 @@ def experiment_section(result: ExperimentResult, *, heading: str = "##") -> list
         "",
     ]
     rows = list(result.rows)
-    if len(rows) > FOLD_ROWS:
-        with_paper = [r for r in rows if r.paper is not None]
-        rest = [r for r in rows if r.paper is None]
-        if with_paper:
-            lines += [*_table_lines(with_paper), ""]
+    curve = [r for r in rows if r.paper is None and _is_curve_point(r.name)]
+    if len(rows) > FOLD_ROWS and curve:
+        lines += [*_table_lines([r for r in rows if r not in curve]), ""]
         lines += [
-            f"<details><summary>{len(rest)} more rows (figures the paper does not print)</summary>",
+            f"<details><summary>{len(curve)} more rows (points of the plotted curves)</summary>",
             "",
-            *_table_lines(rest),
+            *_table_lines(curve),
             "",
             "</details>",
         ]
@@ -165,6 +163,10 @@ _FUSED = re.compile(r"^MetaModel accuracy, (?P<label>.+), models \{(?P<models>[\
 _RISK = re.compile(r"^risk m=(?P<m>\d+) z=(?P<z>\d+) \[(?P<label>[^\]]+)\]$")
 _ROUND = re.compile(r"^(?P<series>.+?),? round (?P<round>\d+)$")
 _TIME_UNITS = {"s", "ms", "us", "µs", "ns", "min"}
+
+
+def _is_curve_point(name: str) -> bool:
+    return bool(_RISK.match(name) or _ROUND.match(name))
 
 
 def _save(fig: object, path: Path) -> Path:
