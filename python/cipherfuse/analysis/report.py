@@ -273,20 +273,24 @@ def plot_overhead(results: dict[str, ExperimentResult], out_dir: Path) -> Path |
     rows = [r for r in results["table11"].rows if r.unit in _TIME_UNITS]
     if not rows:
         return None
-    fig = Figure(figsize=(7.5, 0.5 * len(rows) + 1.5))
+    fig = Figure(figsize=(8, 0.6 * len(rows) + 1.6))
     ax = fig.add_subplot()
-    ys = list(range(len(rows)))
-    ax.barh([y + 0.2 for y in ys], [r.ours for r in rows], height=0.4, label="ours")
-    ax.barh(
-        [y - 0.2 for y in ys],
-        [r.paper if r.paper is not None else 0.0 for r in rows],
-        height=0.4,
-        label="paper",
-    )
-    ax.set_yticks(ys, [f"{r.name} ({r.unit})" for r in rows], fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("time (log scale; units per bar label)")
-    ax.legend()
+    # Rows have different units and magnitudes: each pair of bars is scaled to the larger
+    # of its two values, and the bars are labelled with the values themselves.
+    for y, r in enumerate(rows):
+        scale = max(abs(r.ours), abs(r.paper or 0.0)) or 1.0
+        pairs = [("ours", r.ours, 0.2, "C0")]
+        if r.paper is not None:
+            pairs.append(("paper", r.paper, -0.2, "C1"))
+        for label, value, offset, colour in pairs:
+            ax.barh(
+                y + offset, value / scale, height=0.4, color=colour, label=label if y == 0 else None
+            )
+            ax.text(value / scale, y + offset, f" {_fmt(value)} {r.unit}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [r.name for r in rows], fontsize=7)
+    ax.set_xlim(0, 1.35)
+    ax.set_xlabel("relative to the larger of ours and the paper's (values on the bars)")
+    ax.legend(fontsize=7, loc="lower right")
     return _save(fig, out_dir / "overhead.png")
 
 
@@ -316,6 +320,9 @@ def plot_fl_vs_ours(results: dict[str, ExperimentResult], out_dir: Path) -> Path
             ax.plot([p[0] for p in points], [p[1] for p in points], ".-", label=series)
         for i, r in enumerate(flat):
             ax.axhline(r.ours, ls="--", color=f"C{(len(curves) + i) % 10}", label=r.name)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("communication rounds")
         ax.set_ylabel("test accuracy (%)")
     else:
