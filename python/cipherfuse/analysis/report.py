@@ -21,11 +21,11 @@ from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult, Ro
 WHY_THEY_DIFFER: dict[str, str] = {
     "pow": (
         "Our 'Eq. 16' rows evaluate the paper's own Eq. (16) (Nakamoto's formula) exactly; the"
-        " paper's two printed depths for 34 % (29 and 19 blocks) agree with neither Eq. (16)"
-        " (24 blocks) nor the exact race (about 31 blocks). Eq. (16) replaces the attacker's"
-        " random progress by a Poisson variable, which underestimates the risk; the simulation"
-        " follows the exact race, and a 1,000-interval attack budget changes nothing visible at"
-        " these depths. See docs/analysis.md."
+        " paper's two printed depths for m = 340 agree with neither Eq. (16) nor the exact race"
+        " (compare the rows above). Eq. (16) replaces the attacker's random progress by a"
+        " Poisson variable, which underestimates the risk at useful depths; the simulation"
+        " follows the exact race, and the paper's 1,000-interval attack budget changes nothing"
+        " visible at these depths. See docs/analysis.md."
     ),
     "case2": (
         "The paper's majority-vote row is computed from its per-verifier rates (10 trials each);"
