@@ -31,3 +31,8 @@ def emit(result: ExperimentResult, *, as_json: bool, out: Path | None) -> None:
     for r in result.rows:
         paper = "-" if r.paper is None else f"{r.paper:g}"
         click.echo(f"  {r.name:<40} ours {r.ours:>12.4g}  paper {paper:>8}  {r.unit}")
+
+
+from cipherfuse.cli.case4_commands import case4_command  # noqa: E402
+
+reproduce_group.add_command(case4_command)
