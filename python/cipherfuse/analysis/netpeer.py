@@ -110,11 +110,13 @@ def run_hub(port: int, peers: Sequence[str], plan: Sequence[dict[str, Any]]) -> 
     listener.settimeout(IO_TIMEOUT_S)
     socks: dict[str, socket.socket] = {}
     readers: dict[str, BinaryIO] = {}
+    opened: list[tuple[socket.socket, BinaryIO]] = []
     try:
         while len(socks) < len(peers):
             conn, _ = listener.accept()
             conn.settimeout(IO_TIMEOUT_S)
             reader = conn.makefile("rb")
+            opened.append((conn, reader))
             name = _read_json(reader).get("hello")
             if not isinstance(name, str) or name not in peers or name in socks:
                 raise ProtocolError(f"unexpected peer {name!r}")
@@ -133,8 +135,9 @@ def run_hub(port: int, peers: Sequence[str], plan: Sequence[dict[str, Any]]) -> 
             _send_json(s, {"op": "bye"})
         return seconds
     finally:
-        for s in socks.values():
-            s.close()
+        for conn, conn_reader in opened:
+            conn_reader.close()  # a socket's fd stays open while a makefile() reader is open
+            conn.close()
         listener.close()
 
 
@@ -186,8 +189,7 @@ def run_node(name: str, hub: str, port: int, connect_timeout_s: float = 30.0) ->
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-    with sock:
-        reader = sock.makefile("rb")
+    with sock, sock.makefile("rb") as reader:
         _send_json(sock, {"hello": name})
         while True:
             msg = _read_json(reader)

@@ -181,6 +181,20 @@ def emulation_unavailable_reason() -> str | None:
     return None
 
 
+def kernel_has_netem() -> bool:
+    """Whether ``tc`` can create a netem qdisc here (probed in a throw-away namespace)."""
+    if emulation_unavailable_reason() is not None:
+        return False
+    ns = "cf" + secrets.token_hex(3) + "-probe"
+    if _run(["ip", "netns", "add", ns], check=False).returncode != 0:
+        return False
+    try:
+        probe = ["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem"]
+        return _run([*probe, "delay", "1ms"], check=False).returncode == 0
+    finally:
+        _run(["ip", "netns", "del", ns], check=False)
+
+
 def _run(args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(args), capture_output=True, text=True, timeout=30, check=False)
     if check and proc.returncode != 0:
