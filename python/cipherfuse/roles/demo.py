@@ -170,7 +170,12 @@ def make_contributor_payload(
                 progress=None,
             ),
         )
-        info.update(epochs=epochs, local_accuracy=acc, train_seconds=time.perf_counter() - started)
+        info.update(
+            labels=list(part.label_set),
+            epochs=epochs,
+            local_accuracy=acc,
+            train_seconds=round(time.perf_counter() - started, 1),
+        )
         log(
             f"[contributor {index + 1}] {model.config.name} on labels {list(part.label_set)}: "
             f"{epochs} epoch(s), local verification accuracy {acc:.3f}"

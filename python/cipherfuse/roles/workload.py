@@ -82,36 +82,43 @@ class CipherspaceJudge:
         pred = head.predict_from_features([m[2] for m in members])
         return float(np.mean(pred == self.data.check_y))
 
+    def own_accuracy(self, enc: EncryptedModel, check_features: FloatArray) -> float:
+        """The claimed model's own classifier (its plaintext ``head`` layer applied to the
+        cipherspace features) on the check samples of its own labels."""
+        head = enc.plain_params.get("head")
+        if not isinstance(head, dict) or set(head) != {"kernel", "bias"}:
+            raise SealError("the model has no plaintext output layer 'head'")
+        own = np.isin(self.data.check_y, enc.labels)
+        if not own.any():
+            return 0.0
+        logits = check_features[own] @ np.asarray(head["kernel"]) + np.asarray(head["bias"])
+        return float(np.mean(np.argmax(logits, axis=1) == self.data.check_y[own]))
+
     def judge(self, claim_id: int, payload: bytes) -> Judgement:
-        """Vote on a claimed model: accept if the MetaModel improves, or, for the first
-        model, if its accuracy on the check samples of its own labels reaches the criterion.
+        """Vote on a claimed model.
+
+        Every model must first classify the check samples of its own labels with at least
+        the task's criterion (its own output layer on cipherspace features: an untrained or
+        wrongly trained model fails here). The first model is accepted on that; later ones
+        must also improve the MetaModel's accuracy on all check samples.
         """
         enc = parse_payload(payload, self.manifest)
         feats = self.features(cipherspace_features(enc))
         entry = (tuple(enc.labels), feats[0], feats[1])
+        self.pending[claim_id] = entry
+        own = self.own_accuracy(enc, feats[1])
+        criterion = self.manifest.threshold
+        if own < criterion:
+            why = f"own-label accuracy {own:.3f} below the criterion {criterion:.2f}"
+            return Judgement(False, own, None, why)
         current = [self.accepted[c] for c in sorted(self.accepted)]
         if not current:
-            own = np.isin(self.data.check_y, entry[0])
-            if not own.any():
-                return Judgement(False, 0.0, None, "no check samples with the model's labels")
-            head = train_fusion_head(
-                [entry[1]],
-                self.data.fit_y,
-                [entry[0]],
-                "II",
-                fusion_key(f"claim-{claim_id}"),
-                self.fusion,
-            )
-            pred = head.predict_from_features([entry[2][own]])
-            acc = float(np.mean(pred == self.data.check_y[own]))
-            ok = acc >= self.manifest.threshold
-            why = f"own-label accuracy {acc:.3f} vs criterion {self.manifest.threshold:.2f}"
-            self.pending[claim_id] = entry
-            return Judgement(ok, acc, None, why)
+            why = f"first model: own-label accuracy {own:.3f} >= criterion {criterion:.2f}"
+            return Judgement(True, own, None, why)
         before = self._meta_accuracy(current, f"base-{sorted(self.accepted)}")
         after = self._meta_accuracy([*current, entry], f"claim-{claim_id}")
-        self.pending[claim_id] = entry
-        return Judgement(after > before, after, before, f"MetaModel {before:.3f} -> {after:.3f}")
+        why = f"own-label {own:.3f}; MetaModel {before:.3f} -> {after:.3f}"
+        return Judgement(after > before, after, before, why)
 
     def remember(self, claim_id: int, payload: bytes) -> None:
         """Add an accepted (settled on chain) model to the MetaModel."""
