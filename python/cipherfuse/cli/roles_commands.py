@@ -140,3 +140,152 @@ def demo_command(
     else:
         click.echo(_summary(report))
         click.echo(f"report: {report_path}")
+
+
+@click.command("node")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
+@click.option("--accounts", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.pass_context
+def node_command(ctx: click.Context, port: int, accounts: int) -> None:
+    """Start anvil on 127.0.0.1 for a local testbed (same as `cipherfuse chain node`)."""
+    from cipherfuse.cli.chain_commands import node_command as chain_node
+
+    ctx.invoke(chain_node, port=port, accounts=accounts)
+
+
+def _role_options(fn: Any) -> Any:
+    options = [
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            default=None,
+            help="TOML file with any of these settings (flags override it).",
+        ),
+        click.option("--rpc-url", default=None, help="JSON-RPC URL of the node (http://...)."),
+        click.option("--contract", default=None, help="CipherfuseTasks address."),
+        click.option("--account", type=int, default=None, help="Index of the node account."),
+        click.option(
+            "--workdir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Shared folder: store/, mailbox/, state/, status/.",
+        ),
+        click.option("--seed", type=int, default=None, help="Data split seed (same everywhere)."),
+        click.option("--max-epochs", type=click.IntRange(1, 100), default=None),
+        click.option(
+            "--mnist-dir",
+            type=click.Path(file_okay=False, exists=True, path_type=Path),
+            default=None,
+        ),
+        click.option("--full", is_flag=True, help="Full-size data (default: the --quick sizes)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _run(role: str, config_path: Path | None, **flags: Any) -> None:
+    from cipherfuse.roles.errors import RoleConfigError
+    from cipherfuse.roles.process import RoleConfig, load_role_config, run_role
+
+    full = flags.pop("full", False)
+    flags["quick"] = None if not full else False
+    if config_path is not None:
+        cfg = load_role_config(config_path, role=role, **flags)
+    else:
+        missing = [k for k in ("rpc_url", "contract", "account", "workdir") if flags.get(k) is None]
+        if missing:
+            names = ", ".join("--" + m.replace("_", "-") for m in missing)
+            raise RoleConfigError(f"{role}: give {names} (or --config FILE)")
+        cfg = RoleConfig(role=role, **{k: v for k, v in flags.items() if v is not None})
+    cfg.validate()
+    run_role(cfg, click.echo)
+
+
+@click.command("initiator")
+@_role_options
+def initiator_command(config_path: Path | None, **flags: Any) -> None:
+    """Run the application initiator until its task is finished (publishes a task)."""
+    _run("initiator", config_path, **flags)
+
+
+@click.command("contributor")
+@_role_options
+@click.option("--task-id", type=int, default=None, help="The task to join.")
+@click.option("--index", type=click.IntRange(1, 3), default=None, help="Case I label subset.")
+@click.option(
+    "--behaviour",
+    type=click.Choice(["honest", "lazy", "dishonest", "never-release"]),
+    default=None,
+)
+def contributor_command(config_path: Path | None, **flags: Any) -> None:
+    """Run a computing contributor until its claim is settled and paid."""
+    _run("contributor", config_path, **flags)
+
+
+@click.command("verifier")
+@_role_options
+@click.option("--task-id", type=int, default=None, help="The task to verify for.")
+@click.option("--vote-probability", type=click.FloatRange(0.0, 1.0), default=None)
+def verifier_command(config_path: Path | None, **flags: Any) -> None:
+    """Run a verification contributor until the task expires and its deposit is back."""
+    _run("verifier", config_path, **flags)
+
+
+@click.command("testbed")
+@click.option(
+    "--behaviour",
+    "behaviours",
+    multiple=True,
+    type=click.Choice(["honest", "lazy", "dishonest", "never-release"]),
+    help="Behaviour of contributors 1, 2, 3 (repeat three times; default honest).",
+)
+@click.option("--max-epochs", type=click.IntRange(1, 100), default=None)
+@click.option(
+    "--mnist-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None
+)
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--kill-after-claim",
+    type=click.IntRange(1, 3),
+    default=None,
+    help="Fault drill: SIGKILL contributor N once it has claimed, then restart it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def testbed_command(
+    behaviours: tuple[str, ...],
+    max_epochs: int | None,
+    mnist_dir: Path | None,
+    workdir: Path | None,
+    kill_after_claim: int | None,
+    as_json: bool,
+) -> None:
+    """The paper's 1 + 3 + 3 testbed: anvil and 7 role processes; prints the outcome."""
+    from cipherfuse.roles.errors import RoleConfigError
+    from cipherfuse.roles.process import run_testbed
+
+    if behaviours and len(behaviours) != 3:
+        raise RoleConfigError("give --behaviour three times (one per contributor)")
+    chosen = (behaviours[0], behaviours[1], behaviours[2]) if behaviours else ("honest",) * 3
+    log = (lambda _m: None) if as_json else click.echo
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="cipherfuse-testbed-") as tmp:
+            outcome = run_testbed(
+                Path(tmp),
+                behaviours=chosen,
+                max_epochs=max_epochs,
+                mnist_dir=mnist_dir,
+                kill_after_claim=kill_after_claim,
+                log=log,
+            )
+    else:
+        outcome = run_testbed(
+            workdir,
+            behaviours=chosen,
+            max_epochs=max_epochs,
+            mnist_dir=mnist_dir,
+            kill_after_claim=kill_after_claim,
+            log=log,
+        )
+    click.echo(json.dumps(outcome, indent=1))
