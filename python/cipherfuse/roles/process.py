@@ -171,10 +171,13 @@ def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
     agent = build_agent(cfg, log)
     status = status_path(cfg.workdir, cfg.role, cfg.account)
 
-    def report(idle: bool) -> None:
+    last_idle = False
+
+    def report(idle: bool, stepping: bool = False) -> None:
         body = {
             "pid": os.getpid(),
             "idle": idle,
+            "stepping_since": time.time() if stepping else None,
             "done": agent.done,
             "wakeups": agent.wakeups() if idle and not agent.done else [],
             "task_id": getattr(agent, "task_id", None),
@@ -183,11 +186,14 @@ def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
         }
         atomic_write_bytes(status, json.dumps(body).encode(), mode=0o644)
 
+    # A poll step that finds nothing to do keeps the "idle" flag of the previous step; the
+    # testbed clock treats a step running for more than a second as busy (training, judging).
     while not agent.done:
-        report(False)
+        report(last_idle, stepping=True)
         acted = agent.step()
+        last_idle = not acted
+        report(last_idle)
         if not acted:
-            report(True)
             time.sleep(cfg.poll_seconds)
     report(True)
     return agent
@@ -367,7 +373,14 @@ def _drive_clock(
             if proc.poll() is None
         ]
         head = chain.block_number()
-        idle = all(s is not None and s["idle"] and s["block"] >= head for s in states)
+        wall = time.time()
+        idle = all(
+            s is not None
+            and s["idle"]
+            and s["block"] >= head - 1
+            and (s["stepping_since"] is None or wall - s["stepping_since"] < 1.0)
+            for s in states
+        )
         if not idle:
             quiet_since = None
             time.sleep(0.3)
