@@ -308,11 +308,10 @@ def run_testbed(
                         behaviour=behaviours[i],
                     )
                 )
+            drill: Callable[[], bool] | None = None
             if kill_after_claim is not None:
-                _kill_and_restart(
-                    tasks, int(task_id), procs, kill_after_claim, start, deadline, log
-                )
-            _drive_clock(chain, workdir, procs, deadline, log)
+                drill = _kill_after_claim(tasks, int(task_id), procs, kill_after_claim, start, log)
+            _drive_clock(chain, workdir, procs, deadline, log, drill)
         finally:
             for _, proc in procs:
                 if proc.poll() is None:
@@ -321,27 +320,34 @@ def run_testbed(
         return testbed_outcome(tasks, int(task_id), chain.accounts)
 
 
-def _kill_and_restart(
+def _kill_after_claim(
     tasks: TasksContract,
     task_id: int,
     procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]],
     index: int,
     start: Callable[[RoleConfig], None],
-    deadline: float,
     log: Callable[[str], None],
-) -> None:
+) -> Callable[[], bool]:
+    """A clock hook: once contributor ``index`` has claimed, SIGKILL and restart it."""
     cfg, proc = next((c, p) for c, p in procs if c.role == "contributor" and c.index == index)
     account = tasks.chain.accounts[cfg.account]
-    while tasks.get_participant(task_id, account).claim_id == 0:
-        _check_alive(procs)
-        if time.monotonic() > deadline:
-            raise RolesError(f"contributor {index} never claimed")
-        time.sleep(0.3)
-    proc.kill()
-    proc.wait()
-    procs.remove((cfg, proc))
-    log(f"killed contributor {index} (pid {proc.pid}) after its claim; restarting it")
-    start(cfg)
+    fired = False
+
+    def tick() -> bool:
+        nonlocal fired
+        if fired or tasks.get_participant(task_id, account).claim_id == 0:
+            return False
+        fired = True
+        proc.kill()
+        proc.wait()
+        procs.remove((cfg, proc))
+        # Its last status must not let the clock run while the new process starts up.
+        status_path(cfg.workdir, cfg.role, cfg.account).unlink(missing_ok=True)
+        log(f"killed contributor {index} (pid {proc.pid}) after its claim; restarting it")
+        start(cfg)
+        return True
+
+    return tick
 
 
 def _check_alive(procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]]) -> None:
@@ -360,10 +366,13 @@ def _drive_clock(
     procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]],
     deadline: float,
     log: Callable[[str], None],
+    drill: Callable[[], bool] | None = None,
 ) -> None:
     """Advance anvil's time when every live role is idle and waits for a later time."""
     quiet_since: float | None = None
     while time.monotonic() < deadline:
+        if drill is not None and drill():
+            quiet_since = None
         _check_alive(procs)
         if all(proc.poll() == 0 for _, proc in procs):
             return
