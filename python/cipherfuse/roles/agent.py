@@ -20,9 +20,9 @@ from pathlib import Path
 from eth_utils.crypto import keccak
 
 from cipherfuse.chain import (
+    ChainError,
     ClaimInfo,
     ClaimStatus,
-    ContractRevertError,
     EventPoller,
     TasksContract,
 )
@@ -122,10 +122,15 @@ class Agent:
         return self.chain.timestamp()
 
     def try_tx(self, what: str, action: Callable[[], object]) -> bool:
-        """Run a transaction; a revert (someone was faster, a window moved) is logged."""
+        """Run a transaction; a revert (someone was faster, a window moved) is logged.
+
+        Two processes may send the same permissionless call (e.g. ``settleClaim``) at once:
+        the second then reverts when mined (a plain :class:`ChainError`); the next step
+        re-reads the chain, so the race costs gas only.
+        """
         try:
             action()
-        except ContractRevertError as exc:
+        except ChainError as exc:
             self.log(f"{what}: not done ({exc})")
             return False
         return True
