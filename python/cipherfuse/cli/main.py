@@ -16,6 +16,14 @@ from cipherfuse.cli.he_commands import he_group
 from cipherfuse.cli.models_commands import models_group
 from cipherfuse.cli.report_commands import report_command
 from cipherfuse.cli.reproduce_commands import reproduce_group
+from cipherfuse.cli.roles_commands import (
+    contributor_command,
+    demo_command,
+    initiator_command,
+    node_command,
+    testbed_command,
+    verifier_command,
+)
 from cipherfuse.cli.storage_commands import storage_group
 from cipherfuse.errors import CipherfuseError
 
@@ -32,6 +40,12 @@ cli.add_command(models_group)
 cli.add_command(chain_group)
 cli.add_command(reproduce_group)
 cli.add_command(report_command)
+cli.add_command(demo_command)
+cli.add_command(node_command)
+cli.add_command(initiator_command)
+cli.add_command(contributor_command)
+cli.add_command(verifier_command)
+cli.add_command(testbed_command)
 
 
 def main(argv: list[str] | None = None) -> int:

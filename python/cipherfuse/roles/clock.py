@@ -1,0 +1,45 @@
+"""Driving agents to completion, and skipping idle time on development chains.
+
+:func:`run_agents` steps every agent until none has anything to do; then, on a dev chain
+(embedded py-evm or anvil), it moves the chain's clock to the earliest time at which some
+agent next has work (:meth:`Agent.wakeups`): a window that has to close, a deadline that
+has to pass. Nothing is skipped while anyone can still act, so the outcome is the one a
+real-time run would have, only faster. A stuck run (no agent can act and none waits for a
+time) raises instead of spinning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cipherfuse.chain import Chain
+from cipherfuse.roles.agent import Agent
+from cipherfuse.roles.errors import RolesError
+
+
+def next_wakeup(agents: Sequence[Agent], now: int) -> int | None:
+    """Earliest future time any unfinished agent waits for."""
+    times = [t for a in agents if not a.done for t in a.wakeups() if t > now]
+    return min(times) if times else None
+
+
+def run_agents(agents: Sequence[Agent], chain: Chain, *, max_rounds: int = 10_000) -> int:
+    """Step ``agents`` round-robin, advancing dev-chain time when all are idle.
+
+    Returns the number of rounds. Raises :class:`RolesError` if the agents stall.
+    """
+    for rounds in range(1, max_rounds + 1):
+        acted = False
+        for agent in agents:
+            acted = agent.step() or acted
+        if acted:
+            continue
+        if all(a.done for a in agents):
+            return rounds
+        now = chain.timestamp()
+        target = next_wakeup(agents, now)
+        if target is None:
+            waiting = [f"{a.role} {a.account}" for a in agents if not a.done]
+            raise RolesError(f"the run stalled: {', '.join(waiting)} wait for nothing")
+        chain.advance_time(target - now)
+    raise RolesError(f"the run did not finish within {max_rounds} rounds")

@@ -1,0 +1,223 @@
+"""The application initiator: keys, task publication, settlement, decryption, fusion, refunds."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cipherfuse import he
+from cipherfuse.chain import ClaimStatus, ClaimSubmitted, TaskParams, TaskPublished
+from cipherfuse.errors import CipherfuseError
+from cipherfuse.fusion import FusionConfig
+from cipherfuse.nn import TrainedModel
+from cipherfuse.roles.agent import FINAL, Agent, RoleContext
+from cipherfuse.roles.learning import FloatArray, IntArray, fuse_plain, he_keys
+from cipherfuse.roles.manifest import TaskManifest, VerificationData, new_nonce
+from cipherfuse.roles.sealing import open_with_envelope
+
+
+@dataclass(frozen=True)
+class InitiatorSetup:
+    """What the initiator brings: the task's terms and its data."""
+
+    params: TaskParams
+    he_params: str
+    threshold: float
+    verification: VerificationData
+    test: tuple[FloatArray, IntArray]
+    weight_scale: int = 2**7
+    input_scale: int = 1000
+    fusion_epochs: tuple[int, int] = (6, 12)
+
+
+#: Turns (manifest, released payload, secret key) into a plaintext model.
+Decryptor = Callable[[bytes, TaskManifest, he.SecretKey], TrainedModel]
+
+
+class InitiatorAgent(Agent):
+    """The application initiator of one task (publishes it on the first step)."""
+
+    role = "initiator"
+
+    def __init__(
+        self,
+        ctx: RoleContext,
+        account: str,
+        state_dir: Path,
+        setup: InitiatorSetup,
+        *,
+        start_block: int = 0,
+        decrypt: Decryptor | None = None,
+    ) -> None:
+        super().__init__(ctx, account, state_dir, start_block=start_block)
+        self.setup = setup
+        self.decrypt = decrypt
+        self.models: dict[int, TrainedModel] = {}
+        self.sk_path = self.state_dir / f"initiator-{account}.sk"
+
+    @property
+    def task_id(self) -> int | None:
+        """The published task's id (None before publication)."""
+        value = self.state.data.get("task_id")
+        return None if value is None else int(value)
+
+    # ------------------------------------------------------------ publication
+    def _prepare(self) -> None:
+        s = self.setup
+        sk, key_blob = he_keys(s.he_params)
+        he.save(sk, self.sk_path)
+        self.sk_path.chmod(0o600)
+        store = self.ctx.store
+        manifest = TaskManifest(
+            params=s.he_params,
+            key_cid=store.put(key_blob),
+            key_id=sk.key_id,
+            verification_cid=store.put(s.verification.to_bytes()),
+            threshold=s.threshold,
+            weight_scale=s.weight_scale,
+            input_scale=s.input_scale,
+            fusion_epochs=s.fusion_epochs,
+            nonce=new_nonce(),
+        )
+        cid = store.put(manifest.to_bytes())
+        self.state.update(manifest_cid=cid, processed={}, accuracies=[])
+        self.log(
+            f"generated {s.he_params} HE keys (key id {sk.key_id}); public key {manifest.key_cid}"
+        )
+        self.log(f"uploaded verification data {manifest.verification_cid}, manifest {cid}")
+
+    def _publish(self) -> None:
+        cid = self.state.data["manifest_cid"]
+        # A crash after the transaction but before the state write: find our own task.
+        for event in self.poller.poll_typed():
+            if (
+                isinstance(event, TaskPublished)
+                and event.objective_uri == cid
+                and event.initiator == self.account
+            ):
+                self.state.update(task_id=event.task_id)
+                return
+        task_id, _ = self.tasks.publish_task(self.account, cid, self.setup.params)
+        self.state.update(task_id=task_id)
+        self.log(
+            f"published task {task_id}: budget {self.setup.params.budget / 1e18} ETH escrowed, "
+            f"committee {self.setup.params.committee_size}, criterion {self.setup.threshold:.0%}"
+        )
+
+    # ------------------------------------------------------------ life cycle
+    def step(self) -> bool:
+        """Next due actions."""
+        if self.done:
+            return False
+        if "manifest_cid" not in self.state.data:
+            self._prepare()
+            return True
+        task_id = self.task_id
+        if task_id is None:
+            self._publish()
+            return True
+        acted = False
+        claims: list[int] = list(self.state.data.get("claims", []))
+        found = [
+            e.claim_id
+            for e in self.poller.poll_typed()
+            if isinstance(e, ClaimSubmitted) and e.task_id == task_id and e.claim_id not in claims
+        ]
+        if found:
+            claims += found
+            self.state.update(claims=claims)
+        final = True
+        for claim_id in claims:
+            if claim_id in self.finished:
+                continue
+            claim = self.claim(claim_id)
+            acted = self.settle_if_due(claim_id, claim) or acted
+            claim = self.claim(claim_id)
+            if claim.status == ClaimStatus.ACCEPTED and self.now() > claim.release_deadline:
+                if self.try_tx(
+                    f"forfeit claim {claim_id}",
+                    functools.partial(self.tasks.forfeit_unreleased, self.account, claim_id),
+                ):
+                    self.log(
+                        f"claim {claim_id}: envelope not released; reward + deposit forfeited to us"
+                    )
+                    acted = True
+                claim = self.claim(claim_id)
+            if (
+                claim.status == ClaimStatus.RELEASED
+                and str(claim_id) not in self.state.data["processed"]
+            ):
+                self._receive(claim_id)
+                acted = True
+            if claim.status in FINAL and (
+                claim.status != ClaimStatus.RELEASED
+                or str(claim_id) in self.state.data["processed"]
+            ):
+                self.finished.add(claim_id)
+            final = final and claim.status in FINAL
+        task = self.task(task_id)
+        if self.now() > task.expiry and final:
+            if not self.state.data.get("reclaimed"):
+                if self.try_tx("reclaim", lambda: self.tasks.reclaim_budget(self.account, task_id)):
+                    self.log("reclaimed the unspent budget")
+                self.state.update(reclaimed=True)
+                acted = True
+            acted = self.withdraw_credit() or acted
+            self.done = self.tasks.credit_of(self.account) == 0
+        return acted
+
+    def _receive(self, claim_id: int) -> None:
+        claim = self.claim(claim_id)
+        manifest = TaskManifest.from_bytes(self.ctx.store.get(self.state.data["manifest_cid"]))
+        record: dict[str, object] = {"claimant": claim.claimant, "cid": claim.model_cid}
+        try:
+            payload = open_with_envelope(
+                self.ctx.store.get(claim.model_cid), self.tasks.envelope_of(claim_id)
+            )
+            sk = he.load(self.sk_path)
+            assert isinstance(sk, he.SecretKey)
+            model = self._decryptor()(payload, manifest, sk)
+        except CipherfuseError as exc:
+            record["error"] = str(exc)
+            self.log(f"claim {claim_id}: the released model cannot be opened: {exc}")
+        else:
+            self.models[claim_id] = model
+            record["labels"] = list(model.labels)
+            record["accuracy"] = self._meta_accuracy()
+            self.log(
+                f"claim {claim_id}: decrypted {model.config.name} (labels {list(model.labels)}); "
+                f"MetaModel of {len(self.models)} model(s): test accuracy {record['accuracy']:.3f}"
+            )
+        processed = dict(self.state.data["processed"])
+        processed[str(claim_id)] = record
+        self.state.update(processed=processed)
+
+    def _decryptor(self) -> Decryptor:
+        if self.decrypt is not None:
+            return self.decrypt
+        from cipherfuse.roles.workload import decrypt_payload
+
+        return decrypt_payload
+
+    def _meta_accuracy(self) -> float:
+        v = self.setup.verification
+        fit = (np.concatenate([v.fit_x, v.check_x]), np.concatenate([v.fit_y, v.check_y]))
+        s1, s2 = self.setup.fusion_epochs
+        fusion = FusionConfig(stage1_epochs=s1, stage2_epochs=s2, progress=False)
+        models = [self.models[c] for c in sorted(self.models)]
+        return fuse_plain(models, fit, self.setup.test, fusion, f"initiator-{sorted(self.models)}")
+
+    def wakeups(self) -> list[int]:
+        """Per-claim deadlines and the task's expiry."""
+        task_id = self.task_id
+        if self.done or task_id is None:
+            return []
+        times = [self.task(task_id).expiry + 1]
+        for claim_id in self.state.data.get("claims", []):
+            if int(claim_id) not in self.finished:
+                times += self.claim_wakeups(self.claim(int(claim_id)))
+        return times

@@ -1,0 +1,117 @@
+"""Learning work that needs no encrypted layers: keys, the demo CNNs, training, plain fusion."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import jax
+import numpy as np
+import numpy.typing as npt
+
+from cipherfuse import he
+from cipherfuse.fusion import FusionConfig, PlainFeatures, train_fusion_head
+from cipherfuse.nn import ModelConfig, PoolSpec, TrainConfig, TrainedModel, table2_config
+from cipherfuse.nn.model import init_params
+from cipherfuse.nn.train import train_classifier
+from cipherfuse.roles.errors import RoleConfigError
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+def case1_config(contributor: int) -> ModelConfig:
+    """Table II's CNN for ``contributor`` (1..3) with the first pooling made average.
+
+    The first block runs in cipherspace, where max pooling (comparisons) is impossible;
+    the paper's Sec. V-D uses sum/average pooling there, so the first pooling becomes
+    average pooling. Everything else is Table II.
+    """
+    base = table2_config(contributor)
+    layers = list(base.layers)
+    first_pool = next(i for i, s in enumerate(layers) if isinstance(s, PoolSpec))
+    pool = layers[first_pool]
+    assert isinstance(pool, PoolSpec)
+    layers[first_pool] = dataclasses.replace(pool, pool="avg")
+    return dataclasses.replace(base, name=f"{base.name}-avgpool1", layers=tuple(layers))
+
+
+def he_keys(params: str, *, seed: bytes | None = None) -> tuple[he.SecretKey, bytes]:
+    """The initiator's secret key and the serialized key it publishes.
+
+    ``paper``: the paper's ``M`` (identity switching key, plaintext length 1);
+    ``secure``: a randomized public key.
+    """
+    if params == "paper":
+        sk = he.keygen(he.PAPER, m=1, seed=seed)
+        return sk, he.dumps(he.identity_switch_key(sk))
+    if params == "secure":
+        sk = he.keygen(he.SECURE, m=1, seed=seed)
+        return sk, he.dumps(he.public_keygen(sk))
+    raise RoleConfigError(f"params must be 'paper' or 'secure', got {params!r}")
+
+
+def load_published_key(params: str, blob: bytes) -> he.KeySwitchKey | he.PublicKey:
+    """Parse the initiator's published key, refusing another parameter set or kind."""
+    key = he.loads(blob)
+    wanted = he.KeySwitchKey if params == "paper" else he.PublicKey
+    if not isinstance(key, wanted) or key.params.name != params:
+        raise RoleConfigError(f"the published key is not a {params} {wanted.__name__}")
+    return key
+
+
+def train_private_model(
+    config: ModelConfig,
+    labels: tuple[int, ...],
+    data: tuple[FloatArray, IntArray, FloatArray, IntArray],
+    behaviour: str,
+    seed: int,
+    train_config: TrainConfig,
+) -> tuple[TrainedModel, int, float]:
+    """Train (or, for Case II behaviours, fake-train) a contributor's CNN.
+
+    Returns (model, epochs, final local verification accuracy). ``lazy`` claims an
+    untrained model; ``dishonest`` trains on permuted labels (a wrong model).
+    """
+    key = jax.random.PRNGKey(seed)
+    train_x, train_y, verify_x, verify_y = data
+    if behaviour == "lazy":
+        model = TrainedModel(config=config, params=init_params(config, key), labels=labels)
+        return model, 0, float("nan")
+    if behaviour == "dishonest":
+        rng = np.random.default_rng(seed)
+        perm = np.array(labels)[rng.permutation(len(labels))]
+        mapping = dict(zip(labels, perm.tolist(), strict=True))
+        train_y = np.array([mapping[int(v)] for v in train_y], np.int64)
+    result = train_classifier(
+        config, train_x, train_y, verify_x, verify_y, key, train_config, labels=labels
+    )
+    acc = result.verify_accuracy[-1] if result.verify_accuracy else float("nan")
+    return result.model, result.epochs, float(acc)
+
+
+def fusion_key(tag: str) -> jax.Array:
+    """A deterministic PRNG key for a fusion run named ``tag``."""
+    digest = hashlib.sha256(tag.encode()).digest()
+    return jax.random.PRNGKey(int.from_bytes(digest[:4], "little"))
+
+
+def fuse_plain(
+    models: list[TrainedModel],
+    fit: tuple[FloatArray, IntArray],
+    test: tuple[FloatArray, IntArray],
+    fusion: FusionConfig,
+    tag: str,
+) -> float:
+    """Fuse decrypted models (Strategy II, plaintext features) and test the MetaModel."""
+    extractors = [PlainFeatures(m) for m in models]
+    head = train_fusion_head(
+        [e(fit[0]) for e in extractors],
+        fit[1],
+        [e.labels for e in extractors],
+        "II",
+        fusion_key(tag),
+        fusion,
+    )
+    pred = head.predict_from_features([e(test[0]) for e in extractors])
+    return float(np.mean(pred == test[1]))

@@ -1,0 +1,167 @@
+"""Sealing an uploaded model until the contract has committed its payment.
+
+The contributor encrypts the (homomorphically encrypted) model bytes with a fresh 256-bit
+key ``K`` under AES-256-GCM and uploads only the sealed blob. Its SHA-256 is the claim's
+``modelHash``. The *envelope* that opens it is ::
+
+    b"CFENV\\x01" | K (32 bytes) | SHA-256(sealed blob) (32 bytes)
+
+and the claim commits ``keccak256(envelope)``. After acceptance the contributor releases
+the envelope on chain (``releaseEnvelope``), where the contract checks it against the
+commitment. Committee members receive ``K`` before voting in a *key box*: ``K`` encrypted to
+the member's X25519 key (ephemeral-static ECDH, HKDF-SHA256, AES-256-GCM), bound to the
+claim id and the member's address. A member checks that the envelope rebuilt from the
+boxed ``K`` matches the on-chain commitment and that ``K`` opens the blob, so the only
+envelope the contract will accept later is one that opens the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from eth_utils.crypto import keccak
+
+from cipherfuse.roles.errors import SealError
+
+SEAL_MAGIC = b"CFSEAL\x00\x01"
+ENVELOPE_MAGIC = b"CFENV\x01"
+BOX_MAGIC = b"CFBOX\x01"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+ENVELOPE_BYTES = len(ENVELOPE_MAGIC) + KEY_BYTES + 32
+_SEAL_HEADER = struct.Struct(f"<{len(SEAL_MAGIC)}s{NONCE_BYTES}s")
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed model: the blob to upload, its hash, the envelope and its commitment."""
+
+    blob: bytes
+    key: bytes
+
+    @property
+    def model_hash(self) -> bytes:
+        """SHA-256 of the sealed blob (the claim's ``modelHash``)."""
+        return hashlib.sha256(self.blob).digest()
+
+    @property
+    def envelope(self) -> bytes:
+        """What the contributor releases on chain after acceptance."""
+        return build_envelope(self.key, self.model_hash)
+
+    @property
+    def envelope_commitment(self) -> bytes:
+        """``keccak256(envelope)``, committed at claim time."""
+        return keccak(self.envelope)
+
+
+def seal(payload: bytes, *, key: bytes | None = None, nonce: bytes | None = None) -> Sealed:
+    """Encrypt ``payload`` with AES-256-GCM under a fresh key (or ``key``)."""
+    key = os.urandom(KEY_BYTES) if key is None else key
+    nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
+    if len(key) != KEY_BYTES or len(nonce) != NONCE_BYTES:
+        raise SealError(f"key must be {KEY_BYTES} bytes and nonce {NONCE_BYTES} bytes")
+    header = _SEAL_HEADER.pack(SEAL_MAGIC, nonce)
+    return Sealed(header + AESGCM(key).encrypt(nonce, payload, header), key)
+
+
+def build_envelope(key: bytes, model_hash: bytes) -> bytes:
+    """The envelope for sealing key ``key`` of the blob with SHA-256 ``model_hash``."""
+    if len(key) != KEY_BYTES or len(model_hash) != 32:
+        raise SealError("envelope needs a 32-byte key and a 32-byte model hash")
+    return ENVELOPE_MAGIC + key + model_hash
+
+
+def parse_envelope(envelope: bytes) -> tuple[bytes, bytes]:
+    """(key, model hash) of an envelope; raises :class:`SealError` if malformed."""
+    if len(envelope) != ENVELOPE_BYTES or not envelope.startswith(ENVELOPE_MAGIC):
+        raise SealError(
+            f"envelope must be {ENVELOPE_BYTES} bytes starting with {ENVELOPE_MAGIC!r}, "
+            f"got {len(envelope)} bytes"
+        )
+    body = envelope[len(ENVELOPE_MAGIC) :]
+    return body[:KEY_BYTES], body[KEY_BYTES:]
+
+
+def open_sealed(blob: bytes, key: bytes, *, model_hash: bytes | None = None) -> bytes:
+    """Decrypt a sealed blob; checks its hash first when ``model_hash`` is given.
+
+    Raises:
+        SealError: wrong hash, malformed blob, wrong key or tampered ciphertext.
+    """
+    if model_hash is not None and hashlib.sha256(blob).digest() != model_hash:
+        raise SealError("the sealed blob does not match the model hash committed on chain")
+    if len(blob) < _SEAL_HEADER.size + 16 or not blob.startswith(SEAL_MAGIC):
+        raise SealError("not a cipherfuse sealed model (bad magic or truncated)")
+    header = blob[: _SEAL_HEADER.size]
+    _, nonce = _SEAL_HEADER.unpack(header)
+    try:
+        return AESGCM(key).decrypt(nonce, blob[_SEAL_HEADER.size :], header)
+    except InvalidTag as exc:
+        raise SealError("the sealing key does not open this blob (wrong key or tampered)") from exc
+
+
+def open_with_envelope(blob: bytes, envelope: bytes) -> bytes:
+    """Open a blob with a released envelope (checks the hash inside the envelope)."""
+    key, model_hash = parse_envelope(envelope)
+    return open_sealed(blob, key, model_hash=model_hash)
+
+
+# ---------------------------------------------------------------- key boxes
+
+
+def new_box_key() -> X25519PrivateKey:
+    """A fresh X25519 key for receiving key boxes."""
+    return X25519PrivateKey.generate()
+
+
+def box_public_bytes(private: X25519PrivateKey) -> bytes:
+    """Raw 32-byte public key."""
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _box_key(shared: bytes, context: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=context).derive(shared)
+
+
+def _box_context(claim_id: int, member: str, recipient_pub: bytes, eph_pub: bytes) -> bytes:
+    return b"cipherfuse-keybox-v1|%d|%s|" % (claim_id, member.lower().encode()) + (
+        recipient_pub + eph_pub
+    )
+
+
+def make_key_box(recipient_pub: bytes, key: bytes, *, claim_id: int, member: str) -> bytes:
+    """Encrypt sealing key ``key`` to ``recipient_pub`` for ``member`` of ``claim_id``."""
+    if len(recipient_pub) != 32:
+        raise SealError("a box public key is 32 bytes")
+    ephemeral = X25519PrivateKey.generate()
+    eph_pub = box_public_bytes(ephemeral)
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient_pub))
+    context = _box_context(claim_id, member, recipient_pub, eph_pub)
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(_box_key(shared, context)).encrypt(nonce, key, context)
+    return BOX_MAGIC + eph_pub + nonce + sealed
+
+
+def open_key_box(box: bytes, private: X25519PrivateKey, *, claim_id: int, member: str) -> bytes:
+    """Recover the sealing key from a key box addressed to ``member`` for ``claim_id``."""
+    expected = len(BOX_MAGIC) + 32 + NONCE_BYTES + KEY_BYTES + 16
+    if len(box) != expected or not box.startswith(BOX_MAGIC):
+        raise SealError(f"a key box is {expected} bytes starting with {BOX_MAGIC!r}")
+    body = box[len(BOX_MAGIC) :]
+    eph_pub, nonce, sealed = body[:32], body[32 : 32 + NONCE_BYTES], body[32 + NONCE_BYTES :]
+    shared = private.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+    context = _box_context(claim_id, member, box_public_bytes(private), eph_pub)
+    try:
+        return AESGCM(_box_key(shared, context)).decrypt(nonce, sealed, context)
+    except InvalidTag as exc:
+        raise SealError(f"key box of claim {claim_id} is not for {member} or was altered") from exc

@@ -1,0 +1,262 @@
+"""The verification contributor: register, judge drawn claims in cipherspace, vote, withdraw."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from eth_utils.crypto import keccak
+
+from cipherfuse.chain import ClaimStatus, CommitteeDrawn, ParticipantState, Role, vote_commitment
+from cipherfuse.chain.tasks import BallotState, ClaimInfo
+from cipherfuse.errors import CipherfuseError
+from cipherfuse.roles.agent import FINAL, Agent, RoleContext
+from cipherfuse.roles.behaviour import Judgement
+from cipherfuse.roles.errors import RoleConfigError
+from cipherfuse.roles.sealing import box_public_bytes, build_envelope, open_key_box, open_sealed
+
+
+class Judge(Protocol):
+    """Decides on a claimed model's payload (see :class:`~.workload.CipherspaceJudge`)."""
+
+    def judge(self, claim_id: int, payload: bytes) -> Judgement:
+        """The verdict on one claim."""
+
+    def remember(self, claim_id: int, payload: bytes) -> None:
+        """Add an accepted model to the MetaModel."""
+
+
+class VerifierAgent(Agent):
+    """A verification contributor for one task.
+
+    Args:
+        judge: evaluates a payload (fuses it into the MetaModel in cipherspace).
+        vote_probability: the paper's unreliable verifier (Case II): with probability
+            ``1 - vote_probability`` the vote is a coin flip instead of the judgement
+            (1.0: always honest).
+        stop_after_commit: fault injection: commit votes but never reveal them.
+    """
+
+    role = "verifier"
+
+    def __init__(
+        self,
+        ctx: RoleContext,
+        account: str,
+        state_dir: Path,
+        task_id: int,
+        judge: Judge,
+        *,
+        vote_probability: float = 1.0,
+        stop_after_commit: bool = False,
+        start_block: int = 0,
+    ) -> None:
+        if not 0.0 <= vote_probability <= 1.0:
+            raise RoleConfigError(f"vote_probability must be in [0, 1], got {vote_probability}")
+        super().__init__(ctx, account, state_dir, start_block=start_block)
+        self.task_id = task_id
+        self.judge = judge
+        self.vote_probability = vote_probability
+        self.stop_after_commit = stop_after_commit
+        if "box_key" not in self.state.data:
+            raw = X25519PrivateKey.generate().private_bytes_raw()
+            self.state.update(box_key=raw.hex(), decisions={})
+        self._joined = False
+        self._ballots: dict[int, BallotState] = {}
+        self.box_key = X25519PrivateKey.from_private_bytes(
+            bytes.fromhex(self.state.data["box_key"])
+        )
+
+    # ------------------------------------------------------------ life cycle
+    def step(self) -> bool:
+        """Next due actions."""
+        if self.done:
+            return False
+        task = self.task(self.task_id)
+        now = self.now()
+        if not self._joined:
+            me = self.tasks.get_participant(self.task_id, self.account)
+            if me.role == Role.NONE:
+                if now + 1 >= task.join_end:
+                    self.log("the join window has closed; nothing to do")
+                    self.done = True
+                    return False
+                self.ctx.mailbox.post_card(
+                    self.task_id, self.account, box_public_bytes(self.box_key)
+                )
+                self.tasks.join_as_verifier(self.account, self.task_id)
+                self.log(f"registered (deposit {task.verifier_deposit / 1e18} ETH)")
+                self._joined = True
+                return True
+            self._joined = True
+        self._collect_duties()
+        acted = False
+        for claim_id in list(self.state.data.get("claims", [])):
+            if int(claim_id) not in self.finished:
+                acted = self._duty(int(claim_id), now) or acted
+        pending = [c for c in self.state.data.get("claims", []) if int(c) not in self.finished]
+        if now > task.expiry and not pending:
+            me = self.tasks.get_participant(self.task_id, self.account)
+            if me.state == ParticipantState.ACTIVE and me.duties == 0:
+                acted = (
+                    self.try_tx(
+                        "retire", lambda: self.tasks.retire_verifier(self.account, self.task_id)
+                    )
+                    or acted
+                )
+            acted = self.withdraw_credit() or acted
+            me = self.tasks.get_participant(self.task_id, self.account)
+            self.done = (
+                me.state != ParticipantState.ACTIVE and self.tasks.credit_of(self.account) == 0
+            )
+        return acted
+
+    def _collect_duties(self) -> None:
+        claims: list[int] = list(self.state.data.get("claims", []))
+        new = False
+        for event in self.poller.poll_typed():
+            if (
+                isinstance(event, CommitteeDrawn)
+                and self.account in event.members
+                and event.claim_id not in claims
+            ):
+                claims.append(event.claim_id)
+                new = True
+        if new:
+            self.state.update(claims=claims)
+
+    def _ballot(self, claim_id: int) -> BallotState:
+        if claim_id not in self._ballots:
+            self._ballots[claim_id] = self.tasks.ballot_of(claim_id, self.account)[1]
+        return self._ballots[claim_id]
+
+    def _duty(self, claim_id: int, now: int) -> bool:
+        claim = self.claim(claim_id)
+        if claim.task_id != self.task_id:
+            self.finished.add(claim_id)
+            return False
+        ballot = self._ballot(claim_id)
+        decisions: dict[str, dict[str, object]] = self.state.data.setdefault("decisions", {})
+        acted = False
+        if ballot == BallotState.MEMBER and now <= claim.commit_deadline:
+            if str(claim_id) not in decisions:
+                decision = self._decide(claim_id, claim, now)
+                if decision is None:
+                    return False
+                decisions[str(claim_id)] = decision
+                self.state.save()  # the salt is on disk before the commitment is sent
+            d = decisions[str(claim_id)]
+            commitment = vote_commitment(
+                claim_id, self.account, bool(d["accept"]), bytes.fromhex(str(d["salt"]))
+            )
+            if self.try_tx(
+                f"commit vote on claim {claim_id}",
+                lambda: self.tasks.commit_vote(self.account, claim_id, commitment),
+            ):
+                self.log(f"committed a hidden vote on claim {claim_id}")
+                acted = True
+            self._ballots.pop(claim_id, None)
+        elif (
+            ballot == BallotState.COMMITTED
+            and claim.commit_deadline < now <= claim.reveal_deadline
+            and not self.stop_after_commit
+        ):
+            d = decisions[str(claim_id)]
+            if self.try_tx(
+                f"reveal vote on claim {claim_id}",
+                lambda: self.tasks.reveal_vote(
+                    self.account, claim_id, bool(d["accept"]), bytes.fromhex(str(d["salt"]))
+                ),
+            ):
+                self.log(f"revealed: {'accept' if d['accept'] else 'reject'} claim {claim_id}")
+                acted = True
+            self._ballots.pop(claim_id, None)
+            claim = self.claim(claim_id)
+        if not self.stop_after_commit:
+            if acted:
+                claim = self.claim(claim_id)
+            acted = self.settle_if_due(claim_id, claim) or acted
+            if acted:
+                claim = self.claim(claim_id)
+        if claim.status in (ClaimStatus.ACCEPTED, ClaimStatus.RELEASED):
+            self._remember(claim_id, claim)
+        if claim.status in FINAL or claim.status == ClaimStatus.ACCEPTED:
+            self.finished.add(claim_id)
+        return acted
+
+    def _decide(self, claim_id: int, claim: ClaimInfo, now: int) -> dict[str, object] | None:
+        """Judge a claim; None while waiting for the key box."""
+        box = self.ctx.mailbox.box(claim_id, self.account)
+        task = self.task(self.task_id)
+        if box is None:
+            if now < claim.commit_deadline - task.commit_window // 2:
+                return None
+            verdict = Judgement(False, 0.0, None, "no key box from the claimant in time")
+            key_hex = ""
+        else:
+            verdict, key_hex = self._judge(claim_id, claim, box)
+        accept = verdict.accept
+        honest = True
+        salt = os.urandom(32)
+        if self.vote_probability < 1.0:
+            rng = random.Random(hashlib.sha256(salt).digest())
+            if rng.random() >= self.vote_probability:
+                honest = False
+                accept = rng.random() < 0.5
+        self.log(
+            f"claim {claim_id}: {verdict.reason} -> {'accept' if accept else 'reject'}"
+            + ("" if honest else " (unreliable: random vote)")
+        )
+        return {
+            "accept": accept,
+            "salt": salt.hex(),
+            "accuracy": verdict.accuracy,
+            "baseline": verdict.baseline,
+            "reason": verdict.reason,
+            "honest": honest,
+            "key": key_hex,
+        }
+
+    def _judge(self, claim_id: int, claim: ClaimInfo, box: bytes) -> tuple[Judgement, str]:
+        try:
+            key = open_key_box(box, self.box_key, claim_id=claim_id, member=self.account)
+            if keccak(build_envelope(key, claim.model_hash)) != claim.envelope_commitment:
+                return Judgement(False, 0.0, None, "boxed key does not match the commitment"), ""
+            blob = self.ctx.store.get(claim.model_cid)
+            payload = open_sealed(blob, key, model_hash=claim.model_hash)
+            return self.judge.judge(claim_id, payload), key.hex()
+        except CipherfuseError as exc:
+            return Judgement(False, 0.0, None, f"unusable model: {exc}"), ""
+
+    def _remember(self, claim_id: int, claim: ClaimInfo) -> None:
+        d = self.state.data.get("decisions", {}).get(str(claim_id))
+        if not d or not d.get("key"):
+            return
+        try:
+            payload = open_sealed(
+                self.ctx.store.get(claim.model_cid),
+                bytes.fromhex(str(d["key"])),
+                model_hash=claim.model_hash,
+            )
+            self.judge.remember(claim_id, payload)
+        except CipherfuseError as exc:
+            self.log(f"cannot add accepted claim {claim_id} to the MetaModel: {exc}")
+
+    def wakeups(self) -> list[int]:
+        """Half of the commit window (missing key box), the vote deadlines, expiry."""
+        if self.done:
+            return []
+        task = self.task(self.task_id)
+        times = [task.expiry + 1]
+        for claim_id in self.state.data.get("claims", []):
+            if int(claim_id) in self.finished:
+                continue
+            claim = self.claim(int(claim_id))
+            if claim.status == ClaimStatus.VOTING:
+                times.append(claim.commit_deadline - task.commit_window // 2)
+            times += self.claim_wakeups(claim)
+        return times
