@@ -31,3 +31,10 @@ def emit(result: ExperimentResult, *, as_json: bool, out: Path | None) -> None:
     for r in result.rows:
         paper = "-" if r.paper is None else f"{r.paper:g}"
         click.echo(f"  {r.name:<40} ours {r.ours:>12.4g}  paper {paper:>8}  {r.unit}")
+
+
+from cipherfuse.cli import cases_commands as _cases  # noqa: E402
+
+reproduce_group.add_command(_cases.case1)
+reproduce_group.add_command(_cases.case3)
+reproduce_group.add_command(_cases.case5)
