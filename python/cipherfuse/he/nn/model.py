@@ -1,0 +1,342 @@
+"""Encrypted models: the agreed interface (``encrypt_model``, ``cipherspace_features``,
+``decrypt_model``) on top of the encrypted layers.
+
+Only the first weight layer (and its bias) is encrypted, as in the paper
+(Sec. V-B2: "it is reasonable to focus on encrypting Weight Matrix 1 only");
+the remaining layers travel in plaintext. The first *block* (the first
+conv/dense layer, its activation and the pooling right after it, exactly
+:func:`cipherfuse.nn.quantize.first_block_end`) is evaluated in cipherspace by
+the verifier; see docs/he-nn.md for what that means for each parameter set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+
+from cipherfuse.fusion.features import FeatureExtractor, PrefixFeatures
+from cipherfuse.he.errors import KeyMismatchError, ParameterError
+from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
+from cipherfuse.he.nn.activations import ReluReport, relu_components
+from cipherfuse.he.nn.errors import CipherspaceError
+from cipherfuse.he.nn.layers import encrypted_conv, encrypted_dense, sum_pool
+from cipherfuse.he.nn.strategies import (
+    EncryptedWeights,
+    EncryptionStrategy,
+    check_strategy,
+    decrypt_weights,
+    encrypt_weights,
+)
+from cipherfuse.he.nn.tensor import CipherTensor, leading_is_plaintext, scale_down
+from cipherfuse.he.params import HEParams
+from cipherfuse.nn.config import ConvSpec, DenseSpec, FlattenSpec, ModelConfig, PoolSpec
+from cipherfuse.nn.model import TrainedModel
+from cipherfuse.nn.quantize import (
+    QuantizedConv,
+    QuantizedDense,
+    first_block_end,
+    quantize_inputs,
+    quantize_model,
+)
+
+FloatArray = npt.NDArray[np.float32]
+I64Array = npt.NDArray[np.int64]
+
+#: Largest encrypted first-layer output materialized at once (bytes) in cipherspace_features.
+FEATURE_BLOCK_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class FirstBlock:
+    """The public structure of the first block (no weights): what the verifier evaluates."""
+
+    layer_index: int
+    weight: ConvSpec | DenseSpec
+    pool: PoolSpec | None
+    resume_layer: int
+    output_scale: int
+
+
+def first_block(config: ModelConfig, weight_scale: int, input_scale: int) -> FirstBlock:
+    """The first weight layer (after any flatten), its pooling and the propagated scale.
+
+    Raises:
+        CipherspaceError: the block cannot run in cipherspace (max pooling, or
+            something other than flatten before the first weight layer).
+    """
+    end = first_block_end(config)
+    index = next(i for i, s in enumerate(config.layers) if isinstance(s, ConvSpec | DenseSpec))
+    if any(not isinstance(s, FlattenSpec) for s in config.layers[:index]):
+        raise CipherspaceError("only flatten layers may precede the encrypted first layer")
+    spec = config.layers[index]
+    assert isinstance(spec, ConvSpec | DenseSpec)
+    scale = weight_scale * input_scale
+    if spec.activation == "taylor_sigmoid":
+        scale = 48 * scale**3
+    pool = config.layers[end - 1] if end - 1 > index else None
+    if pool is not None:
+        assert isinstance(pool, PoolSpec)
+        if pool.pool == "max":
+            raise CipherspaceError(
+                f"{config.name}: max pooling after the encrypted layer cannot run in "
+                "cipherspace (comparisons); use avg or sum pooling (paper Sec. V-D)"
+            )
+        if pool.pool == "avg":
+            scale *= int(np.prod(pool.window))
+    return FirstBlock(index, spec, pool if isinstance(pool, PoolSpec) else None, end, scale)
+
+
+@dataclass(frozen=True, eq=False)
+class EncryptedModel:
+    """A contributor's model with its first weight layer encrypted.
+
+    Attributes:
+        config: the architecture (public).
+        labels: the labels the model was trained on.
+        strategy: ``"element-wise"`` or ``"matrix-pair-wise"``.
+        weight_scale: ``p``; input_scale: ``q``.
+        weights: the encrypted integer first-layer weights and bias
+            (``round(p w)``, ``round(p q b)``).
+        plain_params: every other layer's float parameters (Flax state dict of
+            float32 numpy arrays; the first layer's entry is absent).
+    """
+
+    config: ModelConfig
+    labels: tuple[int, ...]
+    strategy: EncryptionStrategy
+    weight_scale: int
+    input_scale: int
+    weights: EncryptedWeights
+    plain_params: dict[str, Any] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        check_strategy(self.strategy)
+        if self.weights.strategy != self.strategy:
+            raise ParameterError("weights were encrypted with a different strategy")
+        block = self.block
+        name = f"layer_{block.layer_index}"
+        if name in self.plain_params:
+            raise ParameterError(f"plain_params must not contain the encrypted layer {name}")
+
+    @property
+    def params(self) -> HEParams:
+        """The HE parameter set."""
+        return self.weights.params
+
+    @property
+    def params_name(self) -> str:
+        """``"paper"`` or ``"secure"`` (the parameter set's name)."""
+        return self.weights.params.name
+
+    @property
+    def key_fingerprint(self) -> str:
+        """Id of the secret key the model was encrypted under."""
+        return self.weights.key_id
+
+    @property
+    def block(self) -> FirstBlock:
+        """The public structure of the block evaluated in cipherspace."""
+        return first_block(self.config, self.weight_scale, self.input_scale)
+
+    def to_bytes(self) -> bytes:
+        """Versioned, checksummed, schema-checked bytes (see :mod:`cipherfuse.he.nn.serialize`)."""
+        from cipherfuse.he.nn.serialize import encrypted_model_to_bytes
+
+        return encrypted_model_to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EncryptedModel:
+        """Parse :meth:`to_bytes` output; raises :class:`cipherfuse.errors.SerializationError`."""
+        from cipherfuse.he.nn.serialize import encrypted_model_from_bytes
+
+        return encrypted_model_from_bytes(data)
+
+
+def _state_dict(params: Any) -> dict[str, Any]:
+    def conv(node: Any) -> Any:
+        if isinstance(node, dict) or hasattr(node, "items"):
+            return {str(k): conv(v) for k, v in node.items()}
+        return np.asarray(node, dtype=np.float32)
+
+    out = conv(params)
+    assert isinstance(out, dict)
+    return out
+
+
+def encrypt_model(
+    model: TrainedModel,
+    key: KeySwitchKey | PublicKey,
+    *,
+    weight_scale: int = 2**7,
+    input_scale: int = 1000,
+    strategy: EncryptionStrategy = "element-wise",
+    seed: bytes | None = None,
+) -> EncryptedModel:
+    """Quantize the model's first block and encrypt its first layer's weights and bias.
+
+    ``key``: the paper's ``M`` (a :class:`KeySwitchKey` from
+    :func:`cipherfuse.he.identity_switch_key`, deterministic encryption) for
+    ``paper`` parameters, or a :class:`PublicKey` (randomized) for ``secure``.
+    Its plaintext length must be 1 (element-wise) or the first layer's number
+    of outputs (matrix-pair-wise). ``seed``: 32 bytes of encryption
+    randomness (``None``: fresh from the OS).
+
+    Raises:
+        ParameterError: bad scales, strategy, key length or seed.
+        CipherspaceError: the first block cannot run in cipherspace (max pooling).
+        PlaintextOverflow: the quantized weights do not fit the plaintext space.
+    """
+    strat = check_strategy(strategy)
+    if not isinstance(key, KeySwitchKey | PublicKey):
+        raise ParameterError(
+            f"key must be the initiator's KeySwitchKey (paper) or PublicKey, got {type(key)}"
+        )
+    block = first_block(model.config, int(weight_scale), int(input_scale))
+    quantized = quantize_model(
+        model, weight_scale=weight_scale, input_scale=input_scale, n_layers=block.resume_layer
+    )
+    layer = next(x for x in quantized.layers if isinstance(x, QuantizedConv | QuantizedDense))
+    weights = encrypt_weights(layer.weight, layer.bias, key, strategy=strat, seed=seed)
+    plain = _state_dict(model.params)
+    plain.pop(f"layer_{block.layer_index}", None)
+    return EncryptedModel(
+        config=model.config,
+        labels=tuple(int(v) for v in model.labels),
+        strategy=strat,
+        weight_scale=int(weight_scale),
+        input_scale=int(input_scale),
+        weights=weights,
+        plain_params=plain,
+    )
+
+
+def decrypt_model(enc: EncryptedModel, sk: SecretKey) -> TrainedModel:
+    """Decrypt the first layer and return a plaintext TrainedModel.
+
+    First-layer weights become ``decrypted integers / p`` and the bias
+    ``decrypted integers / (p q)``: exactly the quantized model.
+    """
+    if sk.key_id != enc.key_fingerprint or sk.params != enc.params:
+        raise KeyMismatchError(
+            f"the model is encrypted under key {enc.key_fingerprint} ({enc.params_name}); this "
+            f"secret key is {sk.key_id} ({sk.params.name})"
+        )
+    w, b = decrypt_weights(sk, enc.weights)
+    p, q = enc.weight_scale, enc.input_scale
+    params: dict[str, Any] = {k: v for k, v in enc.plain_params.items()}
+    params[f"layer_{enc.block.layer_index}"] = {
+        "kernel": (w.astype(np.float64) / p).astype(np.float32),
+        "bias": (b.astype(np.float64) / (p * q)).astype(np.float32),
+    }
+    tree = _to_jax(params)
+    return TrainedModel(config=enc.config, params=tree, labels=enc.labels)
+
+
+def _to_jax(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _to_jax(v) for k, v in node.items()}
+    return jnp.asarray(node)
+
+
+def evaluate_first_block(
+    enc: EncryptedModel, x_int: npt.ArrayLike, *, strict: bool = True
+) -> tuple[CipherTensor, ReluReport | None]:
+    """The verifier's cipherspace evaluation of the first block on quantized inputs.
+
+    Encrypted conv/dense (one GEMM) -> activation on components -> sum pooling.
+    Every step checks its noise bound (Eqs. 26, 34, 42) before computing.
+
+    Raises:
+        NoiseBudgetExceeded: a bound fails (``strict``: also when ReLU is not
+            guaranteed exact).
+        CipherspaceError: the Taylor-sigmoid first layer (needs ct x ct
+            products; see :mod:`cipherfuse.he.nn.activations`).
+    """
+    block = enc.block
+    x = np.asarray(x_int)
+    spec = block.weight
+    if isinstance(spec, ConvSpec):
+        ct = encrypted_conv(
+            x, enc.weights, stride=spec.strides, padding=spec.padding, layer="layer_0 (conv)"
+        )
+    else:
+        ct = encrypted_dense(x.reshape(x.shape[0], -1), enc.weights, layer="dense")
+    report: ReluReport | None = None
+    if spec.activation == "relu":
+        ct, report = relu_components(ct, layer=f"layer_{block.layer_index} relu", strict=strict)
+    elif spec.activation == "taylor_sigmoid":
+        raise CipherspaceError(
+            "a Taylor-sigmoid first layer needs ciphertext x ciphertext products per "
+            "output (paper Eq. 44); cipherspace_features supports ReLU and linear first layers"
+        )
+    if block.pool is not None:
+        ct = sum_pool(
+            ct, block.pool.window, block.pool.strides, layer=f"layer_{block.resume_layer - 1} pool"
+        )
+    return ct, report
+
+
+def _prefix(enc: EncryptedModel) -> Callable[[FloatArray], tuple[I64Array, int]]:
+    block = enc.block
+
+    def prefix(x: FloatArray) -> tuple[I64Array, int]:
+        x_int = quantize_inputs(x, enc.input_scale)
+        per_image = _block_bytes(enc, x_int.shape[1:])
+        step = max(1, FEATURE_BLOCK_BYTES // per_image)
+        outs = []
+        for start in range(0, x_int.shape[0], step):
+            ct, _ = evaluate_first_block(enc, x_int[start : start + step], strict=True)
+            ok = leading_is_plaintext(ct)
+            if not ok.all():
+                raise CipherspaceError(
+                    f"scaling down the leading ciphertext components is not guaranteed exact "
+                    f"for {int((~ok).sum())} of {ok.size} outputs (|e| + |T c_1| may reach "
+                    "w/2); lower q or p"
+                )
+            outs.append(scale_down(ct))
+        return np.concatenate(outs), block.output_scale
+
+    return prefix
+
+
+def _block_bytes(enc: EncryptedModel, sample_shape: tuple[int, ...]) -> int:
+    n = enc.weights.m + enc.params.lwe_dim
+    cols = enc.weights.filters * n if not enc.weights.packed else n
+    positions = int(np.prod(sample_shape[:-1])) if isinstance(enc.block.weight, ConvSpec) else 1
+    return max(1, positions * cols * 8)
+
+
+def cipherspace_features(enc: EncryptedModel) -> FeatureExtractor:
+    """The verifier's feature extractor: no secret key involved.
+
+    The first block runs in cipherspace (:func:`evaluate_first_block`); the
+    verifier then scales the leading ciphertext components down by ``w``
+    (:func:`cipherfuse.he.nn.tensor.scale_down`, the paper's Fig. 5b
+    "scaling-down") and runs the remaining plaintext layers in float.
+
+    That is exact, and the features equal the quantized plaintext model's,
+    only for the ``paper`` parameters: there ``|T c_1|`` is tiny, which is
+    also precisely why those parameters hide nothing (docs/he-nn.md). Each
+    call verifies the exactness condition from public data and raises rather
+    than return wrong features.
+
+    Raises:
+        CipherspaceError: ``secure`` parameters (the leading components are
+            uniformly random without the secret key: no keyless features
+            exist), or a first block that cannot run in cipherspace.
+    """
+    if not enc.params.insecure:
+        raise CipherspaceError(
+            f"parameter set {enc.params_name!r}: the leading ciphertext components are "
+            "pseudo-random without the secret key, so a verifier cannot compute features of a "
+            "securely encrypted model (the paper's keyless verification works only because its "
+            "parameters leak the plaintext; see docs/he-nn.md)"
+        )
+    block = enc.block
+    partial = TrainedModel(config=enc.config, params=_to_jax(enc.plain_params), labels=enc.labels)
+    return PrefixFeatures(model=partial, prefix=_prefix(enc), resume_layer=block.resume_layer)
