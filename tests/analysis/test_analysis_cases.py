@@ -100,7 +100,7 @@ def test_case3_quick_table7(mnist: Dataset) -> None:
 def test_case5_quick_fading() -> None:
     result = reproduce_case5(seed=0, quick=True)
     _check_shape(result, "case5")
-    assert result.meta["encrypted_rows"] is False
+    assert result.meta["he_parameters"] == "paper"
     for i in (1, 2, 3):
         plain = result.row(f"contributor {i} accuracy, without encryption")
         quant = result.row(f"contributor {i} accuracy, first layer p=2^7 q=1000")
@@ -112,8 +112,20 @@ def test_case5_quick_fading() -> None:
     # more fused models: at least as good on average as one alone
     assert (plain_fused[1] + plain_fused[2]) / 2 >= plain_fused[0] - 1.0
     assert result.row("MetaModel accuracy, without encryption, models {1}").paper is None
-    names = [r.name for r in result.rows]
-    assert not any("element-wise" in n for n in names)
+    for strategy in ("element-wise", "matrix-pair-wise"):
+        # paper parameters: the verifiers' keyless features are the quantized ones, exactly
+        row = result.row(f"max |{strategy} cipherspace features - p=2^7 quantized features|")
+        assert row.ours == 0.0
+        label = f"{strategy} encryption"
+        for i in (1, 2, 3):
+            enc = result.row(f"contributor {i} accuracy, {label}")
+            assert enc.paper == PAPER_TABLE9[label][i - 1]
+            assert (
+                enc.ours == result.row(f"contributor {i} accuracy, first layer p=2^7 q=1000").ours
+            )
+        fused = _fused(result, label)
+        assert fused == _fused(result, "first layer p=2^7 q=1000")
+        assert result.row(f"MetaModel accuracy, {label}, models {{1,2,3}}").paper is not None
 
 
 def test_bad_fusion_seeds_are_rejected(mnist: Dataset) -> None:
