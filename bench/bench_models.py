@@ -84,9 +84,18 @@ def test_case1_training_and_fusion(benchmark: Any, mnist: Dataset) -> None:
     print(
         f"Case I: contributors + 3-model Strategy II fusion: {result.train_seconds + fusion3:.1f} s"
     )
+    acc = result.accuracy  # means over the fusion seeds
     assert all(a >= 0.9 for a in result.contributor_verify_accuracy)
     for strategy in ("strategy I", "strategy II"):
-        assert result.accuracy[(strategy, 3)] > result.accuracy[(strategy, 1)]
+        assert acc[(strategy, 3)] > acc[(strategy, 1)]
+    # Fig. 12: Strategy II >= Strategy I when fusing 2 and 3 models (on the mean).
+    shortfalls = [
+        f"Strategy II {acc[('strategy II', k)]:.4f} < Strategy I {acc[('strategy I', k)]:.4f} x{k}"
+        for k in (2, 3)
+        if acc[("strategy II", k)] < acc[("strategy I", k)]
+    ]
+    if shortfalls:
+        pytest.xfail("Fig. 12 not reproduced on the mean: " + "; ".join(shortfalls))
 
 
 @pytest.mark.benchmark(group="case3")
@@ -102,24 +111,15 @@ def test_case3_table7(benchmark: Any, mnist: Dataset) -> None:
         iterations=1,
     )
     _record(benchmark, result)
-    acc = result.accuracy
-    # Met here: the quantized first layer (p = 2^7) costs at most 0.5 points.
+    acc = result.accuracy  # means over the fusion seeds
     for k in (1, 2, 3):
+        # Table VII: the first layer at p = 2^7 costs at most 0.5 points ...
         assert abs(acc[("p=128", k)] - acc[("plain", k)]) <= 0.005, k
-        assert acc[("plain", k)] > 0.8
-    # Not met with the 10k-image test set (see docs/models.md): report, visibly.
-    shortfalls = [
-        f"plain x{k}: {acc[('plain', k)]:.3f} < paper {target}"
-        for k, target in PAPER_CASE3_PLAIN.items()
-        if acc[("plain", k)] < target
-    ]
-    shortfalls += [
-        f"Strategy II {acc[('plain', k)]:.3f} < Strategy I {acc[('plain (I)', k)]:.3f} x{k}"
-        for k in (2, 3)
-        if acc[("plain", k)] < acc[("plain (I)", k)]
-    ]
-    if shortfalls:
-        pytest.xfail("paper figures not reached: " + "; ".join(shortfalls))
+        # ... and the plain MetaModel reaches the paper's 91.5 / 94.8 / 95.8 %.
+        assert acc[("plain", k)] >= PAPER_CASE3_PLAIN[k], k
+    for k in (2, 3):
+        # Fig. 12's claim, checked here too: Strategy II >= Strategy I with 2 and 3 models.
+        assert acc[("plain", k)] >= acc[("plain (I)", k)], k
 
 
 @pytest.fixture(scope="module")
