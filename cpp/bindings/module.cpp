@@ -5,10 +5,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <string>
 
 #include "he/kernels.hpp"
 #include "he/prg.hpp"
+#include "he/seeded.hpp"
 
 namespace py = pybind11;
 
@@ -123,6 +125,51 @@ py::array_t<uint8_t> chacha20(const py::bytes& key, const py::bytes& nonce, uint
   return out;
 }
 
+template <typename A>
+void require_c_contiguous(const A& a, const char* name, py::ssize_t ndim) {
+  if (a.ndim() != ndim) {
+    throw cf::KernelArgumentError(std::string(name) + " must be " + std::to_string(ndim) + "-D");
+  }
+  py::ssize_t stride = static_cast<py::ssize_t>(a.itemsize());
+  for (py::ssize_t i = ndim - 1; i >= 0; --i) {
+    if (a.shape(i) > 1 && a.strides(i) != stride) {
+      throw cf::KernelArgumentError(std::string(name) + " must be C-contiguous");
+    }
+    stride *= a.shape(i);
+  }
+}
+
+U64Array seeded_conv(const I64Array& x, const U64Array& kern, const std::optional<U64Array>& bias,
+                     int64_t stride_h, int64_t stride_w, int64_t pad_top, int64_t pad_left,
+                     int64_t out_h, int64_t out_w, const std::string& isa, int threads) {
+  require_c_contiguous(x, "x", 4);
+  require_c_contiguous(kern, "kern", 4);
+  if (kern.shape(2) != x.shape(3)) {
+    throw cf::KernelArgumentError("seeded_conv: kern has " + std::to_string(kern.shape(2)) +
+                                  " input channels, the images have " +
+                                  std::to_string(x.shape(3)));
+  }
+  const uint64_t* bias_ptr = nullptr;
+  if (bias) {
+    require_c_contiguous(*bias, "bias", 1);
+    if (bias->shape(0) != kern.shape(3)) {
+      throw cf::KernelArgumentError("seeded_conv: bias must have one word per filter");
+    }
+    bias_ptr = bias->data();
+  }
+  const cf::ConvShape s{x.shape(0),    x.shape(1), x.shape(2), x.shape(3), kern.shape(0),
+                        kern.shape(1), kern.shape(3), stride_h, stride_w, pad_top,
+                        pad_left,      out_h,      out_w};
+  if (out_h < 1 || out_w < 1) throw cf::KernelArgumentError("seeded_conv: empty output");
+  U64Array out({x.shape(0), static_cast<py::ssize_t>(out_h), static_cast<py::ssize_t>(out_w),
+                kern.shape(3)});
+  const cf::Isa which = cf::isa_from_name(isa);
+  uint64_t* dst = out.mutable_data();
+  py::gil_scoped_release release;
+  cf::seeded_conv(which, s, x.data(), kern.data(), bias_ptr, dst, threads);
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -163,6 +210,13 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("a").noconvert(), py::arg("threads") = 0,
       "Sum of a mod 2^64, reading it once: the memory-read bandwidth probe.");
+  m.def("seeded_conv", &seeded_conv, py::arg("x").noconvert(), py::arg("kern").noconvert(),
+        py::arg("bias").noconvert() = py::none(), py::arg("stride_h") = 1,
+        py::arg("stride_w") = 1, py::arg("pad_top") = 0, py::arg("pad_left") = 0,
+        py::arg("out_h") = 0, py::arg("out_w") = 0, py::arg("isa") = "auto",
+        py::arg("threads") = 0,
+        "Seeded convolution b-part: bias + conv(x, kern) mod 2^64 for int64 NHWC images\n"
+        "(|x| < 2^31) and uint64 kernels (kh, kw, C, F); taps outside the image are zero.");
   m.def("best_isa", []() { return std::string(cf::isa_name(cf::best_isa())); });
   m.def("default_threads", &cf::default_threads);
 }

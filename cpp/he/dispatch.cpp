@@ -2,6 +2,7 @@
 #include <string>
 
 #include "he/kernels.hpp"
+#include "he/seeded.hpp"
 
 namespace cf {
 
@@ -65,6 +66,46 @@ void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bit
 #endif
     default:
       keyswitch_scalar(M, rows, n, base_bits, skip_low, c, out, threads);
+  }
+}
+
+void seeded_conv(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                 const uint64_t* bias, uint64_t* out, int threads) {
+  if (s.n < 0 || s.h < 1 || s.w < 1 || s.c < 1 || s.kh < 1 || s.kw < 1 || s.f < 1 ||
+      s.stride_h < 1 || s.stride_w < 1 || s.pad_top < 0 || s.pad_left < 0 || s.out_h < 1 ||
+      s.out_w < 1 || s.pad_top >= s.kh || s.pad_left >= s.kw) {
+    throw KernelArgumentError("seeded_conv: invalid geometry (need positive sizes and strides, "
+                              "0 <= padding < kernel size)");
+  }
+  // Every output window must start inside the padded image.
+  if ((s.out_h - 1) * s.stride_h - s.pad_top >= s.h ||
+      (s.out_w - 1) * s.stride_w - s.pad_left >= s.w) {
+    throw KernelArgumentError("seeded_conv: output size too large for the image and padding");
+  }
+  const int64_t count = s.n * s.h * s.w * s.c;
+  for (int64_t i = 0; i < count; ++i) {
+    if (x[i] < -(int64_t{1} << 31) + 1 || x[i] > (int64_t{1} << 31) - 1) {
+      throw KernelArgumentError("seeded_conv: inputs must satisfy |x| < 2^31");
+    }
+  }
+  if (threads < 1) threads = default_threads();
+  require_available(isa);
+  switch (isa) {
+#if defined(CIPHERFUSE_HAVE_AVX2)
+    case Isa::Avx2:
+      seeded_conv_avx2(s, x, kern, bias, out, threads);
+      return;
+    case Isa::Avx512:
+      seeded_conv_avx512(s, x, kern, bias, out, threads);
+      return;
+#endif
+#if defined(CIPHERFUSE_HAVE_NEON)
+    case Isa::Neon:
+      seeded_conv_neon(s, x, kern, bias, out, threads);
+      return;
+#endif
+    default:
+      seeded_conv_scalar(s, x, kern, bias, out, threads);
   }
 }
 

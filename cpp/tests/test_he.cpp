@@ -13,6 +13,7 @@
 #include "he/kernels.hpp"
 #include "he/parallel.hpp"
 #include "he/prg.hpp"
+#include "he/seeded.hpp"
 
 namespace {
 
@@ -246,6 +247,71 @@ void test_parallel_for() {
 
 }  // namespace
 
+// Seeded convolution: every ISA against a naive padded-image reference.
+void test_seeded_conv(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                      int64_t f, int64_t stride, bool same, bool with_bias, int64_t xbound) {
+  const int64_t out_h = same ? (h + stride - 1) / stride : (h - kh) / stride + 1;
+  const int64_t out_w = same ? (w + stride - 1) / stride : (w - kw) / stride + 1;
+  const int64_t pad_top = same ? std::max<int64_t>((out_h - 1) * stride + kh - h, 0) / 2 : 0;
+  const int64_t pad_left = same ? std::max<int64_t>((out_w - 1) * stride + kw - w, 0) / 2 : 0;
+  const cf::ConvShape s{n, h, w, c, kh, kw, f, stride, stride, pad_top, pad_left, out_h, out_w};
+  const auto x = random_small(static_cast<size_t>(n * h * w * c), xbound);
+  const auto kern = random_u64(static_cast<size_t>(kh * kw * c * f));
+  const auto bias = random_u64(static_cast<size_t>(f));
+  const size_t out_size = static_cast<size_t>(n * out_h * out_w * f);
+  std::vector<uint64_t> expect(out_size, 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t oy = 0; oy < out_h; ++oy)
+      for (int64_t ox = 0; ox < out_w; ++ox)
+        for (int64_t o = 0; o < f; ++o) {
+          uint64_t acc = with_bias ? bias[static_cast<size_t>(o)] : 0;
+          for (int64_t ky = 0; ky < kh; ++ky)
+            for (int64_t kx = 0; kx < kw; ++kx)
+              for (int64_t ch = 0; ch < c; ++ch) {
+                const int64_t iy = oy * stride - pad_top + ky;
+                const int64_t ix = ox * stride - pad_left + kx;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                const size_t xi = static_cast<size_t>(((i * h + iy) * w + ix) * c + ch);
+                acc += static_cast<uint64_t>(x[xi]) *
+                       kern[static_cast<size_t>(((ky * kw + kx) * c + ch) * f + o)];
+              }
+          expect[static_cast<size_t>(((i * out_h + oy) * out_w + ox) * f + o)] = acc;
+        }
+  for (cf::Isa isa : isas()) {
+    for (int threads : {1, 3}) {
+      std::vector<uint64_t> out(out_size, 0xdeadbeef);
+      cf::seeded_conv(isa, s, x.data(), kern.data(), with_bias ? bias.data() : nullptr,
+                      out.data(), threads);
+      CHECK(out == expect);
+    }
+  }
+}
+
+void test_seeded_conv_rejects() {
+  const cf::ConvShape s{1, 4, 4, 1, 3, 3, 4, 1, 1, 1, 1, 4, 4};
+  std::vector<int64_t> x(16, 1);
+  const auto kern = random_u64(36);
+  std::vector<uint64_t> out(64);
+  auto run = [&](const cf::ConvShape& g) {
+    cf::seeded_conv(cf::Isa::Scalar, g, x.data(), kern.data(), nullptr, out.data(), 1);
+  };
+  x[5] = int64_t{1} << 31;
+  CHECK(throws([&] { run(s); }));
+  x[5] = -(int64_t{1} << 31);
+  CHECK(throws([&] { run(s); }));
+  x[5] = (int64_t{1} << 31) - 1;
+  CHECK(!throws([&] { run(s); }));
+  cf::ConvShape bad = s;
+  bad.pad_top = 3;
+  CHECK(throws([&] { run(bad); }));
+  bad = s;
+  bad.out_w = 9;
+  CHECK(throws([&] { run(bad); }));
+  bad = s;
+  bad.stride_h = 0;
+  CHECK(throws([&] { run(bad); }));
+}
+
 int main() {
   test_decompose();
   for (int64_t bound :
@@ -265,6 +331,14 @@ int main() {
   test_tensor_round();
   test_chacha20();
   test_parallel_for();
+  test_seeded_conv(3, 28, 28, 1, 5, 5, 32, 1, true, true, 255);    // Table VI first conv
+  test_seeded_conv(2, 9, 7, 3, 3, 2, 20, 2, true, false, 1000);    // 16 + 4 filters, stride 2
+  test_seeded_conv(2, 8, 8, 2, 3, 3, 5, 1, false, true, (int64_t{1} << 31) - 1);  // remainder
+  test_seeded_conv(1, 6, 6, 4, 1, 1, 3, 3, true, true, 7);         // fewer filters than lanes
+  test_seeded_conv(4, 1, 1, 100, 1, 1, 33, 1, false, true, 127);   // dense as a 1x1 conv
+  test_seeded_conv(2, 11, 13, 2, 3, 3, 64, 2, true, true, 1000);   // paired pixels, stride 2
+  test_seeded_conv(2, 12, 17, 1, 4, 3, 40, 3, false, false, 255);  // 32 paired + 8, stride 3
+  test_seeded_conv_rejects();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -27,6 +27,19 @@ def tensor_round(
 def chacha20(
     key: bytes, nonce: bytes, counter: int, nblocks: int, threads: int = 0
 ) -> npt.NDArray[np.uint8]: ...
+def seeded_conv(
+    x: npt.NDArray[np.int64],
+    kern: npt.NDArray[np.uint64],
+    bias: npt.NDArray[np.uint64] | None = None,
+    stride_h: int = 1,
+    stride_w: int = 1,
+    pad_top: int = 0,
+    pad_left: int = 0,
+    out_h: int = 0,
+    out_w: int = 0,
+    isa: str = "auto",
+    threads: int = 0,
+) -> npt.NDArray[np.uint64]: ...
 def stream_sum(a: npt.NDArray[np.uint64], threads: int = 0) -> int: ...
 def isa_available(name: str) -> bool: ...
 def best_isa() -> str: ...

@@ -14,6 +14,7 @@ from cipherfuse import __version__
 from cipherfuse.cli.chain_commands import chain_group
 from cipherfuse.cli.he_commands import he_group
 from cipherfuse.cli.models_commands import models_group
+from cipherfuse.cli.report_commands import report_command
 from cipherfuse.cli.reproduce_commands import reproduce_group
 from cipherfuse.cli.storage_commands import storage_group
 from cipherfuse.errors import CipherfuseError
@@ -30,6 +31,7 @@ cli.add_command(storage_group)
 cli.add_command(models_group)
 cli.add_command(chain_group)
 cli.add_command(reproduce_group)
+cli.add_command(report_command)
 
 
 def main(argv: list[str] | None = None) -> int:

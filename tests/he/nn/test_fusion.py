@@ -15,10 +15,10 @@ from cipherfuse.fusion.features import quantized_features
 from cipherfuse.fusion.head import FusionConfig, fuse
 from cipherfuse.he.nn import EncryptedModel, cipherspace_features, encrypt_model
 from cipherfuse.nn.config import ConvSpec, FlattenSpec, ModelConfig, PoolSpec
-from cipherfuse.nn.model import TrainedModel, init_params
+from cipherfuse.nn.model import TrainedModel
 from cipherfuse.nn.quantize import quantize_model
 
-from .conftest import seed
+from .conftest import random_params, seed
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -38,7 +38,7 @@ def test_strategy_two_fusion_learns_on_cipherspace_features() -> None:
     sk = he.keygen(he.PAPER, m=1, seed=seed(7))
     M = he.identity_switch_key(sk, seed=seed(8))
     models = [
-        TrainedModel(cfg, init_params(cfg, jax.random.key(i)), labels)
+        TrainedModel(cfg, random_params(cfg, i), labels)
         for i, labels in enumerate([(0, 1, 2, 3, 4), (5, 6, 7, 8, 9)])
     ]
     encrypted = [EncryptedModel.from_bytes(encrypt_model(m, M).to_bytes()) for m in models]

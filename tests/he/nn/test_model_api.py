@@ -59,6 +59,9 @@ def test_paper_roundtrip_features_and_decryption_are_exact(strategy, paper_keys)
     np.testing.assert_array_equal(kernel, q.layers[0].weight)  # type: ignore[union-attr]
     bias = np.rint(np.asarray(plain.params["layer_0"]["bias"], np.float64) * 2**7 * 1000)
     np.testing.assert_array_equal(bias, q.layers[0].bias)  # type: ignore[union-attr]
+    # It is a working Flax model: its features differ from the original only by rounding.
+    diff = np.abs(plain.features(x) - model.features(x)).max()
+    assert 0 < diff < 0.05 * np.abs(model.features(x)).max()
     q2 = quantize_model(plain, weight_scale=2**7, input_scale=1000, n_layers=2)
     np.testing.assert_array_equal(q2.layers[0].weight, q.layers[0].weight)  # type: ignore[union-attr]
     np.testing.assert_array_equal(

@@ -20,7 +20,7 @@ paper's scheme does and does not protect.
 
 from __future__ import annotations
 
-from cipherfuse.he.nn.activations import ReluReport, relu_components
+from cipherfuse.he.nn.activations import ReluReport, relu_components, taylor_sigmoid
 from cipherfuse.he.nn.errors import CipherspaceError
 from cipherfuse.he.nn.layers import (
     conv_on_encrypted,
@@ -77,4 +77,5 @@ __all__ = [
     "relu_components",
     "scale_down",
     "sum_pool",
+    "taylor_sigmoid",
 ]

@@ -33,7 +33,7 @@ U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
 
 #: Largest GEMM output block materialized at once (bytes); rows are chunked to fit.
-MAX_BLOCK_BYTES = 64 << 20
+MAX_BLOCK_BYTES = 1 << 30
 
 
 def _int_input(x: npt.ArrayLike, ndim: int | None, what: str) -> I64Array:
@@ -89,14 +89,64 @@ def im2col(
     return np.ascontiguousarray(patches).reshape(*lead, -1)
 
 
-def _noise_for_rows(rows: I64Array, enc: EncryptedWeights, layer: str, eq: str) -> tuple[int, int]:
-    """Checks the weighted-sum noise bound (``eq``) before computing; returns (noise, value)."""
+def im2col_t(
+    x: npt.NDArray[np.generic],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: str,
+    *,
+    ones_row: bool = False,
+) -> tuple[npt.NDArray[np.generic], tuple[int, ...]]:
+    """:func:`im2col` transposed: patches as a ``(K, rows)`` matrix, and the ``(n, *out)`` shape.
+
+    The GEMM reads its small operand K-major, so producing it in that order saves
+    a transposed copy of the (large) patch matrix. ``ones_row`` appends a row of
+    ones (``(K + 1, rows)``), so that a bias row of the other operand is added by
+    the GEMM itself instead of another pass over the output.
+    """
+    nd = len(kernel)
+    if padding == "SAME":
+        pads = [(0, 0)]
+        pads += [
+            _same_pads(x.shape[1 + i], k, s)
+            for i, (k, s) in enumerate(zip(kernel, stride, strict=True))
+        ]
+        pads.append((0, 0))
+        x = np.pad(x, pads)
+    elif padding != "VALID":
+        raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    if x.ndim != nd + 2 or len(stride) != nd or min(stride, default=1) < 1:
+        raise ParameterError(f"input {x.shape} does not fit kernel {kernel}, stride {stride}")
+    if any(x.shape[1 + i] < k for i, k in enumerate(kernel)):
+        raise ParameterError(f"input {x.shape} is smaller than the kernel {kernel}")
+    view = sliding_window_view(x, kernel, axis=tuple(range(1, 1 + nd)))
+    view = view[(slice(None), *(slice(None, None, s) for s in stride))]
+    # view: (n, *out, cin, *kernel) -> (*kernel, cin, n, *out)
+    order = (*range(2 + nd, 2 + 2 * nd), 1 + nd, 0, *range(1, 1 + nd))
+    moved = view.transpose(order)
+    lead = tuple(int(d) for d in moved.shape[1 + nd :])
+    k_in = int(np.prod(moved.shape[: 1 + nd]))
+    count = int(np.prod(lead))
+    buf = np.empty((k_in + int(ones_row), count), dtype=x.dtype)
+    buf[:k_in].reshape(moved.shape)[...] = moved
+    if ones_row:
+        buf[k_in] = 1
+    return buf, lead
+
+
+def _noise_for_rows(
+    rows_t: I64Array, enc: EncryptedWeights, layer: str, eq: str
+) -> tuple[int, int]:
+    """Checks the weighted-sum noise bound (``eq``) before computing; returns (noise, value).
+
+    ``rows_t`` holds one input row per *column* (K x rows).
+    """
     params = enc.params
-    l1 = int(np.abs(rows).sum(axis=1).max(initial=0))
+    l1 = int(np.abs(rows_t).sum(axis=0).max(initial=0))
     bound = l1 * enc.weights.noise_bound + enc.bias.noise_bound
     check_noise(
         params,
-        f"{layer}: weighted sum over {rows.shape[1]} inputs with |x|_1 <= {l1} ({eq})",
+        f"{layer}: weighted sum over {rows_t.shape[0]} inputs with |x|_1 <= {l1} ({eq})",
         bound,
         "lower the input scale q, or use parameters with a larger w (fewer plaintext_bits)",
     )
@@ -107,18 +157,41 @@ def _noise_for_rows(rows: I64Array, enc: EncryptedWeights, layer: str, eq: str) 
 
 
 def plain_times_encrypted(rows: I64Array, enc: EncryptedWeights) -> U64Array:
-    """``rows @ C + bias`` mod 2^64 in row blocks: one C++ GEMM per block (no checks)."""
-    cmat = np.ascontiguousarray(enc.matrix())
+    """``rows @ C + bias`` mod 2^64 (no checks); see :func:`plain_times_encrypted_t`."""
+    return plain_times_encrypted_t(np.ascontiguousarray(np.asarray(rows, np.int64).T), enc)
+
+
+def plain_times_encrypted_t(rows_t: I64Array, enc: EncryptedWeights) -> U64Array:
+    """``rows_t^T @ C + bias`` mod 2^64 (no checks), returned as a ``(rows, cols)`` view.
+
+    Computed as ``C^T rows_t`` with :meth:`Kernels.gemm_wide_small` into a
+    component-major ``(cols, rows)`` array, whose transpose is returned without a
+    copy: the C++ driver then reads both operands and writes its output
+    contiguously, which measured 2.5-4x faster here than ``gemm_small_wide`` on
+    these tall, narrow shapes (784 x 25 patches per image, 64 columns), and no
+    transposed copy of the output is made. Columns of ``rows_t`` are processed in
+    blocks of at most :data:`MAX_BLOCK_BYTES` of output per GEMM call.
+    """
     bias = enc.bias_row()
-    cols = cmat.shape[1]
-    out = np.empty((rows.shape[0], cols), dtype=np.uint64)
-    step = max(1, MAX_BLOCK_BYTES // (8 * cols))
+    with_ones = rows_t.shape[0] == enc.fan_in + 1
+    if with_ones:  # the last input row is all ones: the bias rides in the GEMM
+        cmat_t = np.ascontiguousarray(np.concatenate([enc.matrix(), bias[None, :]]).T)
+    else:
+        cmat_t = np.ascontiguousarray(enc.matrix().T)
+    cols = cmat_t.shape[0]
+    n_rows = rows_t.shape[1]
     kern = get_kernels()
-    for start in range(0, rows.shape[0], step):
-        block = kern.gemm_small_wide(np.ascontiguousarray(rows[start : start + step]), cmat)
-        block += bias
-        out[start : start + step] = block
-    return out
+    step = max(1, MAX_BLOCK_BYTES // (8 * cols))
+    if n_rows <= step:
+        out_t = kern.gemm_wide_small(cmat_t, np.ascontiguousarray(rows_t))
+    else:
+        out_t = np.empty((cols, n_rows), dtype=np.uint64)
+        for start in range(0, n_rows, step):
+            block = np.ascontiguousarray(rows_t[:, start : start + step])
+            out_t[:, start : start + step] = kern.gemm_wide_small(cmat_t, block)
+    if not with_ones:
+        out_t += bias[:, None]
+    return out_t.T
 
 
 def _wrap(
@@ -148,8 +221,9 @@ def encrypted_dense(
         raise ParameterError(
             f"{layer}: inputs (n, {xs.shape[1]}) do not match dense weights {enc.shape}"
         )
-    nb, vb = _noise_for_rows(xs, enc, layer, "Eq. 26")
-    return _wrap(enc, (xs.shape[0],), plain_times_encrypted(xs, enc), nb, vb)
+    xs_t = np.ascontiguousarray(xs.T)
+    nb, vb = _noise_for_rows(xs_t, enc, layer, "Eq. 26")
+    return _wrap(enc, (xs.shape[0],), plain_times_encrypted_t(xs_t, enc), nb, vb)
 
 
 def encrypted_conv(
@@ -175,11 +249,10 @@ def encrypted_conv(
             f"{layer}: inputs have {xs.shape[-1]} channels, the kernel expects {enc.shape[-2]}"
         )
     st = (1,) * nd if stride is None else tuple(int(s) for s in stride)
-    patches = im2col(xs, kernel, st, padding)
-    lead = tuple(int(d) for d in patches.shape[:-1])
-    rows = patches.reshape(-1, patches.shape[-1]).astype(np.int64, copy=False)
-    nb, vb = _noise_for_rows(rows, enc, layer, "Eq. 34")
-    return _wrap(enc, lead, plain_times_encrypted(rows, enc), nb, vb)
+    patches_t, lead = im2col_t(xs, kernel, st, padding, ones_row=True)
+    rows_t = patches_t.astype(np.int64, copy=False)
+    nb, vb = _noise_for_rows(rows_t[:-1], enc, layer, "Eq. 34")
+    return _wrap(enc, lead, plain_times_encrypted_t(rows_t, enc), nb, vb)
 
 
 def encrypted_conv2d(
@@ -332,7 +405,27 @@ def sum_pool(
     )
     vb = None if ct.value_bound is None else size * ct.value_bound
     _check_value(ct.params, layer, vb)
-    view = sliding_window_view(ct.data, window, axis=tuple(range(1, 1 + nd)))
-    view = view[(slice(None), *(slice(None, None, s) for s in st))]
-    out = view.sum(axis=tuple(range(-nd, 0)), dtype=np.uint64)
+    spatial = ct.data.shape[1 : 1 + nd]
+    outs = [(d - w) // t + 1 for d, w, t in zip(spatial, window, st, strict=True)]
+    if min(outs) < 1:
+        raise ParameterError(f"{layer}: window {window} is larger than the map {spatial}")
+    # One strided view per window offset, summed pairwise: element-wise adds that
+    # follow the data's memory order whatever the tensor layout (measured 2-3x
+    # faster here than a reshape-and-reduce on component-major GEMM outputs).
+    parts: list[U64Array] = [
+        ct.data[
+            (
+                slice(None),
+                *(
+                    slice(o, o + t * (n - 1) + 1, t)
+                    for o, t, n in zip(offset, st, outs, strict=True)
+                ),
+            )
+        ]
+        for offset in np.ndindex(*window)
+    ]
+    while len(parts) > 1:
+        pairs = [parts[i] + parts[i + 1] for i in range(0, len(parts) - 1, 2)]
+        parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
+    out = parts[0]
     return CipherTensor(ct.params, ct.key_id, ct.m, ct.packed, np.ascontiguousarray(out), nb, vb)

@@ -32,7 +32,12 @@ from cipherfuse.he.nn.strategies import (
     decrypt_weights,
     encrypt_weights,
 )
-from cipherfuse.he.nn.tensor import CipherTensor, leading_is_plaintext, scale_down
+from cipherfuse.he.nn.tensor import (
+    CipherTensor,
+    all_leading_plaintext,
+    leading_is_plaintext,
+    scale_down,
+)
 from cipherfuse.he.params import HEParams
 from cipherfuse.nn.config import ConvSpec, DenseSpec, FlattenSpec, ModelConfig, PoolSpec
 from cipherfuse.nn.model import TrainedModel
@@ -48,7 +53,7 @@ FloatArray = npt.NDArray[np.float32]
 I64Array = npt.NDArray[np.int64]
 
 #: Largest encrypted first-layer output materialized at once (bytes) in cipherspace_features.
-FEATURE_BLOCK_BYTES = 256 << 20
+FEATURE_BLOCK_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -291,8 +296,8 @@ def _prefix(enc: EncryptedModel) -> Callable[[FloatArray], tuple[I64Array, int]]
         outs = []
         for start in range(0, x_int.shape[0], step):
             ct, _ = evaluate_first_block(enc, x_int[start : start + step], strict=True)
-            ok = leading_is_plaintext(ct)
-            if not ok.all():
+            if not all_leading_plaintext(ct):
+                ok = leading_is_plaintext(ct)
                 raise CipherspaceError(
                     f"scaling down the leading ciphertext components is not guaranteed exact "
                     f"for {int((~ok).sum())} of {ok.size} outputs (|e| + |T c_1| may reach "

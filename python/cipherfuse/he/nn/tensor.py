@@ -141,3 +141,33 @@ def leading_is_plaintext(ct: CipherTensor) -> npt.NDArray[np.bool_]:
         1 - 2.0**-40
     )
     return ok
+
+
+def uniform_tail_mass(ct: CipherTensor) -> int | None:
+    """If every tail word is non-negative and small, the largest ``secret_max * sum(tail)``.
+
+    A fast whole-tensor version of :func:`tail_mass` (two reductions instead of a
+    float64 copy): ``None`` when some tail word is negative or the tails are too
+    large for the quick bound, in which case callers fall back to the per-ciphertext
+    check.
+    """
+    tail = ct.trailing().view(np.int64)
+    if tail.size == 0:
+        return 0
+    smax = ct.params.secret_max
+    k = int(tail.shape[-1])
+    if int(tail.min()) < 0:
+        return None
+    tmax = int(tail.max())
+    if tmax * k * smax >= ct.params.half_w:
+        return None
+    total = tmax if k == 1 else int(tail.sum(axis=-1).max())
+    return total * smax
+
+
+def all_leading_plaintext(ct: CipherTensor) -> bool:
+    """Whether :func:`scale_down` is guaranteed exact for every ciphertext of ``ct``."""
+    mass = uniform_tail_mass(ct)
+    if mass is not None and mass + ct.noise_bound < ct.params.half_w:
+        return True
+    return bool(leading_is_plaintext(ct).all())

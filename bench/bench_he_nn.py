@@ -1,0 +1,100 @@
+"""Benchmarks of the encrypted layers (issue 5). Run:
+
+    pytest bench/bench_he_nn.py --benchmark-only
+
+Fixed seeds, setup outside the timed region, correctness asserted, baseline and
+candidate in the same group (bench/conftest.py prints the speed-ups):
+
+* ``he-nn-conv``: the encrypted first convolution of the Table VI CNN (32 filters
+  5x5, SAME, element-wise strategy, paper parameters) over 1,000 28x28 images:
+  one GEMM of 784,000 x 25 plaintext patches by 25 x 64 ciphertext words. Baseline:
+  the same computation on the numpy reference kernels (uint64 integer matmul);
+  candidate: the C++ kernels. Target: >= 10x.
+* ``he-nn-table11``: the Table XI workload, 1,000 images: plaintext model features
+  (JAX) vs the encrypted interface (``cipherspace_features``); the "speed-up" the
+  summary prints is 1 / ratio_paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+
+from cipherfuse import he
+from cipherfuse.fusion.features import quantized_features
+from cipherfuse.he.nn import cipherspace_features, decrypt_tensor, encrypt_model, encrypted_conv
+from cipherfuse.nn.config import table6_config
+from cipherfuse.nn.model import TrainedModel, init_params
+from cipherfuse.nn.quantize import integer_forward, quantize_inputs, quantize_model
+
+SEED = 20181807
+N_IMAGES = 1000
+
+
+@pytest.fixture(scope="module")
+def workload() -> dict[str, Any]:
+    cfg = table6_config()
+    model = TrainedModel(cfg, init_params(cfg, jax.random.key(SEED)), tuple(range(10)))
+    sk = he.keygen(he.PAPER, m=1, seed=bytes([1]) * 32)
+    M = he.identity_switch_key(sk, seed=bytes([2]) * 32)
+    enc = encrypt_model(model, M)
+    images = np.random.default_rng(SEED).random((N_IMAGES, 28, 28, 1)).astype(np.float32)
+    x_int = quantize_inputs(images, 1000)
+    with he.use_kernels("cpp"):
+        expected = encrypted_conv(x_int[:20], enc.weights).data
+    with he.use_kernels("reference"):
+        assert np.array_equal(encrypted_conv(x_int[:20], enc.weights).data, expected)
+    return {"model": model, "enc": enc, "images": images, "x_int": x_int, "sk": sk}
+
+
+def _conv(workload: dict[str, Any]) -> Any:
+    return encrypted_conv(workload["x_int"], workload["enc"].weights)
+
+
+def _macs(workload: dict[str, Any]) -> int:
+    enc = workload["enc"]
+    cols = enc.weights.matrix().shape[1]
+    return int(workload["x_int"].shape[0] * 28 * 28 * enc.weights.fan_in * cols)
+
+
+@pytest.mark.benchmark(group="he-nn-conv")
+def test_conv_numpy_reference(benchmark: Any, workload: dict[str, Any]) -> None:
+    with he.use_kernels("reference"):
+        out = benchmark.pedantic(_conv, args=(workload,), rounds=2, iterations=1)
+    benchmark.extra_info.update(role="baseline", macs=_macs(workload))
+    assert decrypt_tensor(workload["sk"], out).shape == (N_IMAGES, 28, 28, 32)
+
+
+@pytest.mark.benchmark(group="he-nn-conv")
+def test_conv_cpp(benchmark: Any, workload: dict[str, Any]) -> None:
+    with he.use_kernels("cpp"):
+        out = benchmark.pedantic(_conv, args=(workload,), rounds=5, iterations=1)
+    benchmark.extra_info.update(role="candidate", macs=_macs(workload))
+    q = quantize_model(workload["model"], weight_scale=2**7, input_scale=1000, n_layers=1)
+    linear = replace(q, layers=(replace(q.layers[0], activation="none"),))
+    got = decrypt_tensor(workload["sk"], out)
+    np.testing.assert_array_equal(got, integer_forward(linear, workload["x_int"]))
+
+
+@pytest.mark.benchmark(group="he-nn-table11")
+def test_table11_plain_model(benchmark: Any, workload: dict[str, Any]) -> None:
+    model, images = workload["model"], workload["images"]
+    model.features(images)  # JIT compilation outside the timing
+    out = benchmark.pedantic(model.features, args=(images,), rounds=5, iterations=1)
+    benchmark.extra_info.update(role="baseline")
+    assert out.shape == (N_IMAGES, 784)
+
+
+@pytest.mark.benchmark(group="he-nn-table11")
+def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -> None:
+    model, images = workload["model"], workload["images"]
+    fx = cipherspace_features(workload["enc"])
+    fx(images[:10])
+    out = benchmark.pedantic(fx, args=(images,), rounds=3, iterations=1)
+    benchmark.extra_info.update(role="candidate")
+    q = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    np.testing.assert_array_equal(out, quantized_features(model, q)(images))

@@ -1,0 +1,482 @@
+"""Benchmarks of the seeded secure layers (issue 5) and the TenSEAL comparison. Run:
+
+    pytest bench/bench_he_seeded.py --benchmark-only
+
+Workloads: the Table VI CNN's first conv (5x5, 1 -> 32, SAME, 28x28) over
+1,000 MNIST test images and a 784 x 128 dense layer over 1,000 images, as
+
+* the plaintext integer layer (numpy int64, and float32 BLAS);
+* the seeded secure layer (``SECURE``: k = 2560, 128-bit), C++, and its numpy reference;
+* the plain (unseeded) IVHE matrix form at k = 1024 / 2048 / 4096
+  (every row a full ``O + k`` word ciphertext; the conv on 20 images, since
+  its output alone is 784 * (32 + k) words per image);
+* TenSEAL CKKS (N = 8192, 128-bit), per-sample latency, when ``tenseal`` is
+  installed (``pip install cipherfuse[bench]``); skipped otherwise.
+
+Fixed seeds, setup outside timing, correctness asserted (decryption equals
+the plaintext integer result), baseline and candidates in one group.
+MNIST is read from $CIPHERFUSE_MNIST_DIR or ../shared/data/mnist; random
+images of the same shape are used when neither exists (reported in extra_info).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from cipherfuse import he
+from cipherfuse.he import seeded
+
+RNG_SEED = 20181807
+N_IMAGES = 1000
+N_PLAIN_FORM_CONV = 20
+I64 = npt.NDArray[np.int64]
+
+
+def _seed(i: int) -> bytes:
+    return bytes([i]) * 32
+
+
+def _mnist_images(n: int) -> tuple[npt.NDArray[np.float32], str]:
+    from cipherfuse.data import MNIST_DIR_ENV, load_mnist
+
+    env = os.environ.get(MNIST_DIR_ENV)
+    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
+    path = Path(env) if env else default
+    if path.exists():
+        return load_mnist(path=path.resolve()).images[:n], "mnist-test"
+    rng = np.random.default_rng(RNG_SEED)
+    return rng.random((n, 28, 28, 1), dtype=np.float32), "random"
+
+
+# ------------------------------------------------------------------ workloads
+@pytest.fixture(scope="module")
+def conv_case() -> dict[str, Any]:
+    """Table VI first conv: 8-bit-ish weights (p = 2^7), inputs quantized with q = 1000."""
+    rng = np.random.default_rng(RNG_SEED)
+    images, source = _mnist_images(N_IMAGES)
+    x = np.rint(images.astype(np.float64) * 1000).astype(np.int64)
+    w = rng.integers(-127, 128, (5, 5, 1, 32))
+    bias = rng.integers(-(10**5), 10**5, 32)
+    sk = he.keygen(he.SECURE, 32, seed=_seed(1))
+    tau = seeded.plaintext_bits_for(he.SECURE, 25 * 1000, 127, 10**5)
+    sm = seeded.seeded_encrypt_matrix(sk, w, bias=bias, plaintext_bits=tau)
+    patches, _ = seeded.im2col(x, 5, 5, (1, 1), "SAME")
+    expected = patches.reshape(-1, 25) @ w.reshape(25, 32) + bias
+    return {
+        "x": x,
+        "w": w,
+        "bias": bias,
+        "sk": sk,
+        "sm": sm,
+        "decryptor": seeded.SeededDecryptor(sk, sm),
+        "expected": expected.reshape(N_IMAGES, 28, 28, 32),
+        "source": source,
+    }
+
+
+@pytest.fixture(scope="module")
+def dense_case() -> dict[str, Any]:
+    """784 x 128 dense layer on 8-bit MNIST pixels."""
+    rng = np.random.default_rng(RNG_SEED + 1)
+    images, source = _mnist_images(N_IMAGES)
+    x = np.rint(images.reshape(N_IMAGES, -1).astype(np.float64) * 255).astype(np.int64)
+    w = rng.integers(-127, 128, (784, 128))
+    sk = he.keygen(he.SECURE, 128, seed=_seed(2))
+    tau = seeded.plaintext_bits_for(he.SECURE, 784 * 255, 127)
+    sm = seeded.seeded_encrypt_matrix(sk, w, plaintext_bits=tau)
+    return {
+        "x": x,
+        "w": w,
+        "sk": sk,
+        "sm": sm,
+        "decryptor": seeded.SeededDecryptor(sk, sm),
+        "expected": x @ w,
+        "source": source,
+    }
+
+
+def _info(benchmark: Any, role: str, case: dict[str, Any], **extra: Any) -> None:
+    benchmark.extra_info.update({"role": role, "images": case["source"], **extra})
+
+
+# ------------------------------------------------------------------ conv, 1,000 images
+def _plain_conv_int64(x: I64, w: I64, bias: I64) -> I64:
+    patches, _ = seeded.im2col(x, 5, 5, (1, 1), "SAME")
+    return patches.reshape(-1, 25) @ w.reshape(25, -1) + bias
+
+
+def _plain_conv_f32(x: I64, w: I64, bias: I64) -> npt.NDArray[np.float32]:
+    patches, _ = seeded.im2col(x, 5, 5, (1, 1), "SAME")
+    out: npt.NDArray[np.float32] = patches.reshape(-1, 25).astype(np.float32) @ w.reshape(
+        25, -1
+    ).astype(np.float32) + bias.astype(np.float32)
+    return out
+
+
+def test_conv1000_plaintext_int64(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    benchmark.group = "seeded-conv-1000"
+    _info(benchmark, "baseline", conv_case)
+    c = conv_case
+    out = benchmark.pedantic(_plain_conv_int64, args=(c["x"], c["w"], c["bias"]), rounds=3)
+    np.testing.assert_array_equal(out.reshape(c["expected"].shape), c["expected"])
+
+
+def test_conv1000_plaintext_float32(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    benchmark.group = "seeded-conv-1000"
+    _info(benchmark, "plaintext-float32", conv_case)
+    c = conv_case
+    out = benchmark.pedantic(_plain_conv_f32, args=(c["x"], c["w"], c["bias"]), rounds=3)
+    assert np.abs(out.reshape(c["expected"].shape) - c["expected"]).max() < 1.0
+
+
+def test_conv1000_seeded_cpp(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    benchmark.group = "seeded-conv-1000"
+    c = conv_case
+    _info(benchmark, "candidate", c, bytes_encrypted_weights=len(seeded.to_bytes(c["sm"])))
+    b_parts = benchmark.pedantic(seeded.evaluate_conv, args=(c["sm"], c["x"]), rounds=5)
+    np.testing.assert_array_equal(c["decryptor"].decrypt_conv(c["x"], b_parts), c["expected"])
+
+
+def test_conv1000_seeded_numpy_reference(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    benchmark.group = "seeded-conv-1000"
+    c = conv_case
+    _info(benchmark, "seeded-numpy-reference", c)
+    b_parts = benchmark.pedantic(seeded.reference_conv, args=(c["sm"], c["x"]), rounds=2)
+    np.testing.assert_array_equal(b_parts, seeded.evaluate_conv(c["sm"], c["x"]))
+
+
+def test_conv1000_seeded_decrypt(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    """The key holder's side: b-parts + conv(x, U), rounded (U precomputed)."""
+    benchmark.group = "seeded-conv-1000"
+    c = conv_case
+    _info(benchmark, "decryption", c)
+    b_parts = seeded.evaluate_conv(c["sm"], c["x"])
+    out = benchmark.pedantic(c["decryptor"].decrypt_conv, args=(c["x"], b_parts), rounds=5)
+    np.testing.assert_array_equal(out, c["expected"])
+
+
+# ------------------------------------------------------------------ plain IVHE matrix form
+def _plain_form(k: int, rows: I64, m: int) -> tuple[he.SecretKey, he.Ciphertext]:
+    params = he.SECURE.with_(
+        name=f"plain-form-k{k}",
+        lwe_dim=k,
+        plaintext_bits=32,
+        security_bits=0,
+        security_note="timing only",
+    )
+    sk = he.keygen(params, m, seed=_seed(3))
+    return sk, he.encrypt_symmetric(sk, rows, seed=_seed(4))
+
+
+def _conv_plain_form(x: I64, cts: he.Ciphertext) -> he.Ciphertext:
+    patches, _ = seeded.im2col(x, 5, 5, (1, 1), "SAME")
+    return he.linear_combination(patches.reshape(-1, 25), cts)
+
+
+@pytest.mark.parametrize("k", [1024, 2048, 4096])
+def test_conv20_plain_ivhe_form(benchmark: Any, conv_case: dict[str, Any], k: int) -> None:
+    benchmark.group = f"seeded-conv-{N_PLAIN_FORM_CONV}-vs-plain-form"
+    c = conv_case
+    x = c["x"][:N_PLAIN_FORM_CONV]
+    sk, cts = _plain_form(k, c["w"].reshape(25, 32), 32)
+    _info(benchmark, f"plain-form-k{k}", c, bytes_encrypted_weights=int(cts.data.nbytes))
+    res = benchmark.pedantic(_conv_plain_form, args=(x, cts), rounds=1, iterations=1)
+    got = he.decrypt(sk, res).reshape(N_PLAIN_FORM_CONV, 28, 28, 32) + c["bias"]
+    np.testing.assert_array_equal(got, c["expected"][:N_PLAIN_FORM_CONV])
+
+
+def test_conv20_plaintext_int64(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    benchmark.group = f"seeded-conv-{N_PLAIN_FORM_CONV}-vs-plain-form"
+    c = conv_case
+    _info(benchmark, "baseline", c)
+    x = c["x"][:N_PLAIN_FORM_CONV]
+    out = benchmark.pedantic(_plain_conv_int64, args=(x, c["w"], c["bias"]), rounds=5)
+    assert out.shape == (N_PLAIN_FORM_CONV * 784, 32)
+
+
+def test_conv20_seeded_cpp(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    benchmark.group = f"seeded-conv-{N_PLAIN_FORM_CONV}-vs-plain-form"
+    c = conv_case
+    _info(benchmark, "candidate", c)
+    x = c["x"][:N_PLAIN_FORM_CONV]
+    b_parts = benchmark(seeded.evaluate_conv, c["sm"], x)
+    np.testing.assert_array_equal(
+        c["decryptor"].decrypt_conv(x, b_parts), c["expected"][:N_PLAIN_FORM_CONV]
+    )
+
+
+# ------------------------------------------------------------------ dense, 1,000 samples
+def test_dense1000_plaintext_int64(benchmark: Any, dense_case: dict[str, Any]) -> None:
+    benchmark.group = "seeded-dense-784x128-1000"
+    c = dense_case
+    _info(benchmark, "baseline", c)
+    out = benchmark.pedantic(np.matmul, args=(c["x"], c["w"]), rounds=3)
+    np.testing.assert_array_equal(out, c["expected"])
+
+
+def test_dense1000_plaintext_float32(benchmark: Any, dense_case: dict[str, Any]) -> None:
+    benchmark.group = "seeded-dense-784x128-1000"
+    c = dense_case
+    _info(benchmark, "plaintext-float32", c)
+    xf, wf = c["x"].astype(np.float32), c["w"].astype(np.float32)
+    out = benchmark(np.matmul, xf, wf)
+    assert np.abs(out - c["expected"]).max() < 16.0  # float32 rounding of sums up to 2^25
+
+
+def test_dense1000_seeded_cpp(benchmark: Any, dense_case: dict[str, Any]) -> None:
+    benchmark.group = "seeded-dense-784x128-1000"
+    c = dense_case
+    _info(benchmark, "candidate", c, bytes_encrypted_weights=len(seeded.to_bytes(c["sm"])))
+    b_parts = benchmark(seeded.evaluate_dense, c["sm"], c["x"])
+    np.testing.assert_array_equal(c["decryptor"].decrypt_dense(c["x"], b_parts), c["expected"])
+
+
+def test_dense1000_seeded_numpy_reference(benchmark: Any, dense_case: dict[str, Any]) -> None:
+    benchmark.group = "seeded-dense-784x128-1000"
+    c = dense_case
+    _info(benchmark, "seeded-numpy-reference", c)
+    out = benchmark.pedantic(seeded.reference_dense, args=(c["sm"], c["x"]), rounds=2)
+    np.testing.assert_array_equal(out, seeded.evaluate_dense(c["sm"], c["x"]))
+
+
+@pytest.mark.parametrize("k", [1024, 2048, 4096])
+def test_dense1000_plain_ivhe_form(benchmark: Any, dense_case: dict[str, Any], k: int) -> None:
+    benchmark.group = "seeded-dense-784x128-1000"
+    c = dense_case
+    sk, cts = _plain_form(k, c["w"], 128)
+    _info(benchmark, f"plain-form-k{k}", c, bytes_encrypted_weights=int(cts.data.nbytes))
+    res = benchmark.pedantic(he.linear_combination, args=(c["x"], cts), rounds=2)
+    np.testing.assert_array_equal(he.decrypt(sk, res), c["expected"])
+
+
+# ------------------------------------------------------------------ TenSEAL, per sample
+class CkksLayers:
+    """CKKS (SEAL through tenseal.sealapi, N = 8192, 128-bit) encrypted-weight layers.
+
+    Dense ``y = x W`` (784 x 128), the best packing found here: 25 ciphertexts,
+    each holding 32 rows of ``W`` (slot ``32 * 128``); per sample, 25 plaintexts
+    ``x`` (each input repeated over its row's 128 slots) are encoded and
+    multiplied in, the products summed, rescaled, and the 32 row blocks folded
+    with 5 rotations (128, ..., 2048). TenSEAL's own ``enc_matmul_plain`` needs
+    32 chunked calls and took 3.6 s per sample here, so it is not used.
+
+    Conv (5x5, 1 -> 32, SAME, 28x28): 7 filter groups of 5 filters x 784
+    positions per ciphertext (3,920 of 4,096 slots), one ciphertext per
+    (group, tap) holding that tap's weight replicated over the positions: 175
+    ciphertexts. Per image, 25 plaintexts (tap ``t``'s im2col column, tiled 5
+    times) are encoded and 175 plaintext products summed into 7 results; no
+    rotations.
+    """
+
+    def __init__(self, w_dense: npt.NDArray[np.float64], w_conv: npt.NDArray[np.float64]) -> None:
+        import tenseal.sealapi as s
+
+        self.s = s
+        parms = s.EncryptionParameters(s.SCHEME_TYPE.CKKS)
+        parms.set_poly_modulus_degree(8192)
+        parms.set_coeff_modulus(s.CoeffModulus.Create(8192, [60, 40, 40, 60]))
+        self.ctx = s.SEALContext(parms, True, s.SEC_LEVEL_TYPE.TC128)
+        keygen = s.KeyGenerator(self.ctx)
+        public = s.PublicKey()
+        keygen.create_public_key(public)
+        self.galois = s.GaloisKeys()
+        keygen.create_galois_keys(self.galois)
+        self.encryptor = s.Encryptor(self.ctx, public)
+        self.decryptor = s.Decryptor(self.ctx, keygen.secret_key())
+        self.evaluator = s.Evaluator(self.ctx)
+        self.encoder = s.CKKSEncoder(self.ctx)
+        self.scale = 2.0**40
+        padded = np.zeros((800, 128))
+        padded[:784] = w_dense
+        self.dense_cts = [
+            self._encrypt(padded[32 * i : 32 * i + 32].reshape(-1)) for i in range(25)
+        ]
+        taps = w_conv.reshape(25, 32)
+        self.groups = [list(range(f, min(f + 5, 32))) for f in range(0, 32, 5)]
+        self.conv_cts = [
+            [self._encrypt(np.repeat(taps[t, g], 784)) for t in range(25)] for g in self.groups
+        ]
+
+    def _encrypt(self, values: npt.NDArray[np.float64]) -> Any:
+        pt = self.s.Plaintext()
+        self.encoder.encode(values.tolist(), self.scale, pt)
+        ct = self.s.Ciphertext()
+        self.encryptor.encrypt(pt, ct)
+        return ct
+
+    def _decrypt(self, ct: Any) -> npt.NDArray[np.float64]:
+        pt = self.s.Plaintext()
+        self.decryptor.decrypt(ct, pt)
+        return np.array(self.encoder.decode_double(pt))
+
+    def ciphertext_bytes(self, cts: list[Any]) -> int:
+        total = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "ct.bin")
+            for ct in cts:
+                ct.save(path)
+                total += os.path.getsize(path)
+        return total
+
+    def dense(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        s, ev = self.s, self.evaluator
+        xp = np.zeros(800)
+        xp[:784] = x
+        acc, tmp, pt = s.Ciphertext(), s.Ciphertext(), s.Plaintext()
+        first = True
+        for i, ct in enumerate(self.dense_cts):
+            block = xp[32 * i : 32 * i + 32]
+            if not block.any():  # SEAL refuses all-zero products (transparent); skip them
+                continue
+            values = np.repeat(block, 128).tolist()
+            self.encoder.encode(values, ct.parms_id(), self.scale, pt)
+            if first:
+                ev.multiply_plain(ct, pt, acc)
+                first = False
+            else:
+                ev.multiply_plain(ct, pt, tmp)
+                ev.add_inplace(acc, tmp)
+        ev.rescale_to_next_inplace(acc)
+        step = 128
+        while step < 4096:
+            ev.rotate_vector(acc, step, self.galois, tmp)
+            ev.add_inplace(acc, tmp)
+            step *= 2
+        return self._decrypt(acc)[:128]
+
+    def conv(self, image: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        s, ev = self.s, self.evaluator
+        patches, _ = seeded.im2col(image[None], 5, 5, (1, 1), "SAME")
+        cols = patches.reshape(784, 25).astype(np.float64)
+        plains = []
+        for t in range(25):
+            pt = s.Plaintext()
+            self.encoder.encode(
+                np.tile(cols[:, t], 5).tolist(), self.conv_cts[0][0].parms_id(), self.scale, pt
+            )
+            plains.append(pt)
+        out = np.zeros((784, 32))
+        tmp = s.Ciphertext()
+        for g, group in enumerate(self.groups):
+            acc = s.Ciphertext()
+            for t in range(25):
+                if t == 0:
+                    ev.multiply_plain(self.conv_cts[g][t], plains[t], acc)
+                else:
+                    ev.multiply_plain(self.conv_cts[g][t], plains[t], tmp)
+                    ev.add_inplace(acc, tmp)
+            ev.rescale_to_next_inplace(acc)
+            vals = self._decrypt(acc)[: 784 * len(group)]
+            out[:, group] = vals.reshape(len(group), 784).T
+        return out
+
+
+@pytest.fixture(scope="module")
+def tenseal_available() -> None:
+    """Skips the TenSEAL cases cleanly when the optional ``bench`` extra is absent."""
+    pytest.importorskip("tenseal", minversion="0.3.18")
+
+
+@pytest.fixture(scope="module")
+def ckks(
+    tenseal_available: None, dense_case: dict[str, Any], conv_case: dict[str, Any]
+) -> CkksLayers:
+    return CkksLayers(
+        dense_case["w"].astype(np.float64) / 128, conv_case["w"].astype(np.float64) / 128
+    )
+
+
+def test_per_sample_dense_tenseal(
+    benchmark: Any, ckks: CkksLayers, dense_case: dict[str, Any]
+) -> None:
+    benchmark.group = "per-sample-vs-tenseal-dense-784x128"
+    c = dense_case
+    x = c["x"][0].astype(np.float64) / 255
+    _info(benchmark, "baseline", c, bytes_encrypted_weights=ckks.ciphertext_bytes(ckks.dense_cts))
+    y = benchmark.pedantic(ckks.dense, args=(x,), rounds=3)
+    np.testing.assert_allclose(y, c["expected"][0] / (255 * 128), atol=1e-3)
+
+
+def test_per_sample_dense_seeded(benchmark: Any, dense_case: dict[str, Any]) -> None:
+    benchmark.group = "per-sample-vs-tenseal-dense-784x128"
+    c = dense_case
+    _info(benchmark, "candidate", c, bytes_encrypted_weights=len(seeded.to_bytes(c["sm"])))
+    x = c["x"][:1]
+    b_parts = benchmark(seeded.evaluate_dense, c["sm"], x)
+    np.testing.assert_array_equal(c["decryptor"].decrypt_dense(x, b_parts), c["expected"][:1])
+
+
+def test_per_sample_conv_tenseal(
+    benchmark: Any, ckks: CkksLayers, conv_case: dict[str, Any]
+) -> None:
+    benchmark.group = "per-sample-vs-tenseal-conv-5x5x32"
+    c = conv_case
+    cts = [ct for group in ckks.conv_cts for ct in group]
+    _info(benchmark, "baseline", c, bytes_encrypted_weights=ckks.ciphertext_bytes(cts))
+    image = c["x"][0].astype(np.float64) / 1000
+    y = benchmark.pedantic(ckks.conv, args=(image,), rounds=3)
+    expect = (c["expected"][0] - c["bias"]).reshape(784, 32) / (1000 * 128)
+    np.testing.assert_allclose(y, expect, atol=1e-3)
+
+
+def test_per_sample_conv_seeded(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    benchmark.group = "per-sample-vs-tenseal-conv-5x5x32"
+    c = conv_case
+    _info(benchmark, "candidate", c, bytes_encrypted_weights=len(seeded.to_bytes(c["sm"])))
+    x = c["x"][:1]
+    b_parts = benchmark(seeded.evaluate_conv, c["sm"], x)
+    np.testing.assert_array_equal(c["decryptor"].decrypt_conv(x, b_parts), c["expected"][:1])
+
+
+# ------------------------------------------------------------------ Table VI first block
+@pytest.fixture(scope="module")
+def prefix_case() -> dict[str, Any]:
+    """Table VI first block (conv + ReLU + 2x2 average pool), random init, p = 2^7, q = 1000."""
+    import jax
+
+    from cipherfuse.nn.config import table6_config
+    from cipherfuse.nn.model import TrainedModel, init_params
+    from cipherfuse.nn.quantize import quantize_model
+
+    images, source = _mnist_images(N_IMAGES)
+    config = table6_config()
+    model = TrainedModel(config, init_params(config, jax.random.key(0)), tuple(range(10)))
+    qm = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    sk = he.keygen(he.SECURE, 32, seed=_seed(5))
+    return {
+        "x": images,
+        "qm": qm,
+        "prefix": seeded.seeded_first_layer_prefix(qm, sk),
+        "source": source,
+    }
+
+
+def _integer_block(qm: Any, x: npt.NDArray[np.float32]) -> I64:
+    from cipherfuse.nn.quantize import integer_forward, quantize_inputs
+
+    return integer_forward(qm, quantize_inputs(x, qm.input_scale))
+
+
+def test_first_block_plaintext_integer_forward(benchmark: Any, prefix_case: dict[str, Any]) -> None:
+    benchmark.group = "table6-first-block-1000"
+    c = prefix_case
+    _info(benchmark, "baseline", c)
+    out = benchmark.pedantic(_integer_block, args=(c["qm"], c["x"]), rounds=3)
+    assert out.shape == (N_IMAGES, 14, 14, 32)
+
+
+def test_first_block_seeded_prefix(benchmark: Any, prefix_case: dict[str, Any]) -> None:
+    """Evaluation, decryption, ReLU and pooling (weights encrypted once, outside timing)."""
+    benchmark.group = "table6-first-block-1000"
+    c = prefix_case
+    _info(benchmark, "candidate", c)
+    ints, scale = benchmark.pedantic(c["prefix"], args=(c["x"],), rounds=3)
+    assert scale == c["qm"].output_scale
+    np.testing.assert_array_equal(ints, _integer_block(c["qm"], c["x"]))
