@@ -1,13 +1,15 @@
 """Reproduction benchmarks for models and fusion (run with ``pytest bench/bench_models.py``).
 
 * Case Study I: three Table II contributors trained until 90 % local verification
-  accuracy (cap 20 epochs), fused 1/2/3 at a time with Strategies I and II.
-  Reports the training time; asserts every contributor met its criterion and
-  that fusing more models helps.
+  accuracy (cap 20 epochs), fused 1/2/3 at a time with Strategies I and II,
+  each fusion repeated with 5 fusion seeds (contributors trained once).
+  Reports the training time; asserts every contributor met its criterion, that
+  fusing more models helps and Fig. 12's Strategy II >= Strategy I, on the mean.
 * Case Study III (Table VII): fused accuracy with 1, 2, 3 models, plain and with
   the first layer quantized at p = 2^7 and 2^5, against the paper's figures
   (contributors: 60 epochs with shift augmentation on their 1,000 samples;
-  fusion on the fusing party's 1,000 samples plus 4 shifted copies).
+  fusion on the fusing party's 1,000 samples plus 4 shifted copies), the mean
+  over 5 fusion seeds.
 * The quantized integer forward: exact int64 matmul (baseline) against the
   float64 BLAS path the reference uses when every partial sum is provably
   below 2^53 (candidate); both must give identical integers.
@@ -42,6 +44,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Table VII, "Original" column, and Fig. 12's claim (Strategy II >= Strategy I).
 PAPER_CASE3_PLAIN = {1: 0.915, 2: 0.948, 3: 0.958}
 PAPER_CASE3_P5 = {1: 0.896, 2: 0.930, 3: 0.938}
+#: Fusions per configuration; the targets are asserted on the mean.
+FUSION_SEEDS = 5
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +56,10 @@ def mnist() -> Dataset:
 
 
 def _record(benchmark: Any, result: Any) -> None:
+    std = result.accuracy_std
     for (variant, k), acc in result.accuracy.items():
         benchmark.extra_info[f"{variant} x{k}"] = round(acc, 4)
+        benchmark.extra_info[f"{variant} x{k} std"] = round(std[(variant, k)], 4)
     benchmark.extra_info["contributor_train_seconds"] = round(result.train_seconds, 1)
     benchmark.extra_info["contributor_epochs"] = result.contributor_epochs
     for line in result.rows():
@@ -63,7 +69,12 @@ def _record(benchmark: Any, result: Any) -> None:
 @pytest.mark.benchmark(group="case1")
 def test_case1_training_and_fusion(benchmark: Any, mnist: Dataset) -> None:
     result = benchmark.pedantic(
-        lambda: run_case1(mnist, seed=0, train_config=replace(CASE1_TRAIN, progress=False)),
+        lambda: run_case1(
+            mnist,
+            seed=0,
+            train_config=replace(CASE1_TRAIN, progress=False),
+            fusion_seeds=FUSION_SEEDS,
+        ),
         rounds=1,
         iterations=1,
     )
@@ -73,9 +84,18 @@ def test_case1_training_and_fusion(benchmark: Any, mnist: Dataset) -> None:
     print(
         f"Case I: contributors + 3-model Strategy II fusion: {result.train_seconds + fusion3:.1f} s"
     )
+    acc = result.accuracy  # means over the fusion seeds
     assert all(a >= 0.9 for a in result.contributor_verify_accuracy)
     for strategy in ("strategy I", "strategy II"):
-        assert result.accuracy[(strategy, 3)] > result.accuracy[(strategy, 1)]
+        assert acc[(strategy, 3)] > acc[(strategy, 1)]
+    # Fig. 12: Strategy II >= Strategy I when fusing 2 and 3 models (on the mean).
+    shortfalls = [
+        f"Strategy II {acc[('strategy II', k)]:.4f} < Strategy I {acc[('strategy I', k)]:.4f} x{k}"
+        for k in (2, 3)
+        if acc[("strategy II", k)] < acc[("strategy I", k)]
+    ]
+    if shortfalls:
+        pytest.xfail("Fig. 12 not reproduced on the mean: " + "; ".join(shortfalls))
 
 
 @pytest.mark.benchmark(group="case3")
@@ -85,29 +105,29 @@ def test_case3_table7(benchmark: Any, mnist: Dataset) -> None:
             mnist,
             seed=0,
             train_config=replace(CASE3_TRAIN, progress=False),
+            fusion_seeds=FUSION_SEEDS,
         ),
         rounds=1,
         iterations=1,
     )
     _record(benchmark, result)
-    acc = result.accuracy
-    # Met here: the quantized first layer (p = 2^7) costs at most 0.5 points.
+    acc = result.accuracy  # means over the fusion seeds
     for k in (1, 2, 3):
+        # Table VII: the first layer at p = 2^7 costs at most 0.5 points.
         assert abs(acc[("p=128", k)] - acc[("plain", k)]) <= 0.005, k
-        assert acc[("plain", k)] > 0.8
-    # Not met with the 10k-image test set (see docs/models.md): report, visibly.
-    shortfalls = [
-        f"plain x{k}: {acc[('plain', k)]:.3f} < paper {target}"
-        for k, target in PAPER_CASE3_PLAIN.items()
-        if acc[("plain", k)] < target
-    ]
-    shortfalls += [
-        f"Strategy II {acc[('plain', k)]:.3f} < Strategy I {acc[('plain (I)', k)]:.3f} x{k}"
-        for k in (2, 3)
-        if acc[("plain", k)] < acc[("plain (I)", k)]
-    ]
-    if shortfalls:
-        pytest.xfail("paper figures not reached: " + "; ".join(shortfalls))
+    for k in (2, 3):
+        # Fig. 12's claim, checked here too: Strategy II >= Strategy I with 2 and 3 models.
+        assert acc[("plain", k)] >= acc[("plain (I)", k)], k
+    for k in (1, 2):
+        # The plain MetaModel reaches the paper's 91.5 / 94.8 % with 1 and 2 models.
+        assert acc[("plain", k)] >= PAPER_CASE3_PLAIN[k], k
+    # Not met on the mean (95.4 +- 0.2 % vs the paper's 95.8 % with 3 models, seed 0;
+    # see docs/models.md): reported, visibly, instead of failing.
+    if acc[("plain", 3)] < PAPER_CASE3_PLAIN[3]:
+        pytest.xfail(
+            f"plain x3: mean {acc[('plain', 3)]:.4f} < paper {PAPER_CASE3_PLAIN[3]}"
+            f" over {FUSION_SEEDS} fusion seeds"
+        )
 
 
 @pytest.fixture(scope="module")

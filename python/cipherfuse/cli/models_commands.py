@@ -86,6 +86,14 @@ def inspect_model(path: Path) -> None:
     help="Fusing party's augmentation: shifted copies of its fusion training samples.",
 )
 @click.option("--test-size", type=int, default=1000, show_default=True)
+@click.option(
+    "--fusion-seeds",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Train the contributors once and repeat every fusion with this many seeds;"
+    " report mean and std.",
+)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 def reproduce(
     case: str,
@@ -96,6 +104,7 @@ def reproduce(
     max_shift: int | None,
     fusion_shift_copies: int,
     test_size: int,
+    fusion_seeds: int,
     json_out: Path | None,
 ) -> None:
     """Reproduce Case Study I (Figure 12) or III (Table VII) on MNIST."""
@@ -118,6 +127,7 @@ def reproduce(
             fusion_train_size=fusion_train_size,
             fusion_shift_copies=fusion_shift_copies,
             test_size=test_size,
+            fusion_seeds=fusion_seeds,
         )
     else:
         result = run_case3(
@@ -127,6 +137,7 @@ def reproduce(
             fusion_train_size=fusion_train_size,
             fusion_shift_copies=fusion_shift_copies,
             test_size=test_size,
+            fusion_seeds=fusion_seeds,
         )
     for line in result.rows():
         click.echo(line)
@@ -136,6 +147,9 @@ def reproduce(
             json.dumps(
                 {
                     "accuracy": {f"{v}|{k}": a for (v, k), a in result.accuracy.items()},
+                    "accuracy_std": {f"{v}|{k}": a for (v, k), a in result.accuracy_std.items()},
+                    "runs": {f"{v}|{k}": a for (v, k), a in result.runs.items()},
+                    "fusion_seeds": result.fusion_seeds,
                     "train_seconds": result.train_seconds,
                     "fusion_seconds": {
                         f"{v}|{k}": s for (v, k), s in result.fusion_seconds.items()

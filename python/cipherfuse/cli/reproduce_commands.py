@@ -42,3 +42,9 @@ reproduce_group.add_command(case4_command)
 reproduce_group.add_command(_analysis.pow_command)
 reproduce_group.add_command(_analysis.case2_command)
 reproduce_group.add_command(_analysis.all_command)
+
+from cipherfuse.cli import cases_commands as _cases  # noqa: E402
+
+reproduce_group.add_command(_cases.case1)
+reproduce_group.add_command(_cases.case3)
+reproduce_group.add_command(_cases.case5)

@@ -23,6 +23,13 @@ from cipherfuse.fusion.head import (
     initial_params,
     train_fusion_head,
 )
+from cipherfuse.fusion.serialize import (
+    MetaModelFileError,
+    load_metamodel,
+    metamodel_from_bytes,
+    metamodel_to_bytes,
+    save_metamodel,
+)
 
 __all__ = [
     "FeatureExtractor",
@@ -32,11 +39,16 @@ __all__ = [
     "FusionHead",
     "FusionLayout",
     "MetaModel",
+    "MetaModelFileError",
     "PlainFeatures",
     "PrefixFeatures",
     "fuse",
     "gamma_gates",
     "initial_params",
+    "load_metamodel",
+    "metamodel_from_bytes",
+    "metamodel_to_bytes",
     "quantized_features",
+    "save_metamodel",
     "train_fusion_head",
 ]

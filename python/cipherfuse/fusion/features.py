@@ -66,11 +66,17 @@ class PlainFeatures:
 
 @dataclass(frozen=True)
 class PrefixFeatures:
-    """Layers ``0..resume_layer-1`` run by ``prefix`` (e.g. in cipherspace), the rest in float."""
+    """Layers ``0..resume_layer-1`` run by ``prefix`` (e.g. in cipherspace), the rest in float.
+
+    ``quantized`` is set when ``prefix`` is the plain integer reference of that
+    quantized description (see :func:`quantized_features`); a MetaModel file can
+    then rebuild the extractor from the model and its scaling factors.
+    """
 
     model: TrainedModel
     prefix: PrefixFn
     resume_layer: int
+    quantized: QuantizedModel | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.resume_layer <= len(self.model.config.layers):
@@ -110,4 +116,6 @@ def quantized_features(model: TrainedModel, quantized: QuantizedModel) -> Prefix
             quantized.output_scale
         )
 
-    return PrefixFeatures(model=model, prefix=prefix, resume_layer=quantized.resume_layer)
+    return PrefixFeatures(
+        model=model, prefix=prefix, resume_layer=quantized.resume_layer, quantized=quantized
+    )

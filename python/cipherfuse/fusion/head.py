@@ -21,8 +21,9 @@ different models live on unrelated scales).
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -156,11 +157,9 @@ class FusedHead:
     def logits_from_features(self, features: Sequence[FloatArray]) -> FloatArray:
         """Logits from the per-model feature arrays (in fusion order)."""
         fc = _concat(features, self.layout)
-        fc = (fc - self.mean) / self.std
-        ones_a = jnp.ones((self.layout.feature_dim, self.layout.hidden))
-        ones_b = jnp.ones((self.layout.hidden, self.layout.num_classes))
-        head = FusionHead(self.layout.feature_dim, self.layout.hidden, self.layout.num_classes)
-        return np.asarray(head.apply({"params": self.params}, jnp.asarray(fc), ones_a, ones_b))
+        fc = ((fc - self.mean) / self.std).astype(np.float32)
+        apply = _apply_fn(self.layout.feature_dim, self.layout.hidden, self.layout.num_classes)
+        return np.asarray(apply(self.params, jnp.asarray(fc)))
 
     def predict_from_features(self, features: Sequence[FloatArray]) -> npt.NDArray[np.int64]:
         """Predicted classes from the per-model feature arrays."""
@@ -198,13 +197,7 @@ def _concat(features: Sequence[FloatArray], layout: FusionLayout) -> FloatArray:
 
 def initial_params(layout: FusionLayout, strategy: Strategy, key: jax.Array) -> Any:
     """Strategy I: random ``A``, ``B``. Strategy II: Eq. 10 block-diagonal ``A``, Eq. 11 ``B``."""
-    head = FusionHead(layout.feature_dim, layout.hidden, layout.num_classes)
-    params = head.init(
-        key,
-        jnp.zeros((1, layout.feature_dim)),
-        jnp.ones((layout.feature_dim, layout.hidden)),
-        jnp.ones((layout.hidden, layout.num_classes)),
-    )["params"]
+    params = _init_fn(layout.feature_dim, layout.hidden, layout.num_classes)(key)
     if strategy == "I":
         return params
     if strategy != "II":
@@ -221,6 +214,70 @@ def initial_params(layout: FusionLayout, strategy: Strategy, key: jax.Array) -> 
     return {"A": jnp.asarray(blocks), "B": jnp.asarray(layout.selection_b())}
 
 
+@functools.cache
+def _apply_fn(feature_dim: int, hidden: int, num_classes: int) -> Callable[[Any, jax.Array], Any]:
+    """Jitted ungated forward pass (all gates 1) of one head shape."""
+    head = FusionHead(feature_dim, hidden, num_classes)
+    ones_a = jnp.ones((feature_dim, hidden))
+    ones_b = jnp.ones((hidden, num_classes))
+
+    def apply(params: Any, fc: jax.Array) -> Any:
+        return head.apply({"params": params}, fc, ones_a, ones_b)
+
+    return jax.jit(apply)
+
+
+@functools.cache
+def _init_fn(feature_dim: int, hidden: int, num_classes: int) -> Callable[[jax.Array], Any]:
+    """Jitted LeCun-normal initialization of one head shape (compiled once per shape)."""
+    head = FusionHead(feature_dim, hidden, num_classes)
+
+    def init(key: jax.Array) -> Any:
+        return head.init(
+            key,
+            jnp.zeros((1, feature_dim)),
+            jnp.ones((feature_dim, hidden)),
+            jnp.ones((hidden, num_classes)),
+        )["params"]
+
+    return jax.jit(init)
+
+
+@functools.cache
+def _step_fn(
+    feature_dim: int, hidden: int, num_classes: int, learning_rate: float
+) -> tuple[optax.GradientTransformation, Any]:
+    """Adam and a jitted training step for one head shape and step size.
+
+    Cached, so fusing many times (seeds, variants) compiles each shape once; the
+    gates are arguments, so both Strategy II stages share the compiled step.
+    """
+    head = FusionHead(feature_dim, hidden, num_classes)
+    optimizer = optax.adam(learning_rate)
+
+    def loss_fn(
+        p: Any, xb: jax.Array, yb: jax.Array, gate_a: jax.Array, gate_b: jax.Array
+    ) -> jax.Array:
+        logits = head.apply({"params": p}, xb, gate_a, gate_b)
+        loss: jax.Array = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+        return loss
+
+    @jax.jit
+    def step(
+        p: Any,
+        s: optax.OptState,
+        xb: jax.Array,
+        yb: jax.Array,
+        gate_a: jax.Array,
+        gate_b: jax.Array,
+    ) -> tuple[Any, Any]:
+        grads = jax.grad(loss_fn)(p, xb, yb, gate_a, gate_b)
+        updates, s = optimizer.update(grads, s, p)
+        return optax.apply_updates(p, updates), s
+
+    return optimizer, step
+
+
 def _train_stage(
     params: Any,
     layout: FusionLayout,
@@ -233,30 +290,17 @@ def _train_stage(
     desc: str,
     learning_rate: float,
 ) -> Any:
-    head = FusionHead(layout.feature_dim, layout.hidden, layout.num_classes)
-    optimizer = optax.adam(learning_rate)
+    optimizer, step = _step_fn(layout.feature_dim, layout.hidden, layout.num_classes, learning_rate)
     opt_state = optimizer.init(params)
-
-    def loss_fn(p: Any, xb: jax.Array, yb: jax.Array) -> jax.Array:
-        logits = head.apply({"params": p}, xb, *gates)
-        loss: jax.Array = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
-        return loss
-
-    @jax.jit
-    def step(p: Any, s: optax.OptState, xb: jax.Array, yb: jax.Array) -> tuple[Any, Any]:
-        grads = jax.grad(loss_fn)(p, xb, yb)
-        updates, s = optimizer.update(grads, s, p)
-        return optax.apply_updates(p, updates), s
-
     n = fc.shape[0]
     batch = min(cfg.batch_size, n)
     steps = n // batch
-    fcj, yj = jnp.asarray(fc), jnp.asarray(y)
     for epoch in progress(range(epochs), desc=desc, total=epochs, enabled=cfg.progress):
-        order = jax.random.permutation(jax.random.fold_in(key, epoch), n)
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
         for b in range(steps):
             idx = order[b * batch : (b + 1) * batch]
-            params, opt_state = step(params, opt_state, fcj[idx], yj[idx])
+            xb, yb = jnp.asarray(fc[idx]), jnp.asarray(y[idx])
+            params, opt_state = step(params, opt_state, xb, yb, *gates)
     return params
 
 

@@ -7,10 +7,16 @@ the epoch cap); fused 1, 2, 3 at a time with Strategies I and II.
 Case III (Tables V-VII): three Table VI CNNs on the Table V label subsets;
 fused with Strategy II on plaintext features and on features whose first
 convolution block is quantized with ``p = 2^7`` and ``p = 2^5`` (``q = 1000``).
+
+Both train the contributors once; with ``fusion_seeds = N`` every fusion is
+repeated with ``N`` fusion seeds (initialization, shuffling and the fusing
+party's shift augmentation), and :class:`CaseResult` reports the mean and the
+standard deviation over them. Fusion seed ``0`` is the single-run default.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,21 +52,37 @@ CASE3_TRAIN = TrainConfig(max_epochs=60, target_accuracy=None, max_shift=2)
 #: fine-tunes stage two at a lower rate; Strategy I trains 6 + 12 epochs at 1e-3.
 FUSION = FusionConfig(stage1_epochs=6, stage2_epochs=12, stage2_learning_rate=3e-4)
 FUSION_SHIFT_COPIES = 4
+#: Offset between the base seeds of successive fusion seeds (fusion seed ``s`` uses
+#: ``seed + FUSION_SEED_STRIDE * s``; ``s = 0`` is the single-run seed).
+FUSION_SEED_STRIDE = 1000
 
 
 @dataclass
 class CaseResult:
     """Accuracies and fusion times keyed by ``(variant, number of fused models)``.
 
+    ``runs`` holds one test accuracy per fusion seed; ``accuracy`` is their mean
+    and ``accuracy_std`` their sample standard deviation (0 for a single seed).
     ``train_seconds`` is the wall time of training the contributors (data already
-    loaded, JIT compilation included).
+    loaded, JIT compilation included); ``fusion_seconds`` is the mean fusion time.
     """
 
-    accuracy: dict[tuple[str, int], float] = field(default_factory=dict)
+    runs: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     fusion_seconds: dict[tuple[str, int], float] = field(default_factory=dict)
     contributor_epochs: list[int] = field(default_factory=list)
     contributor_verify_accuracy: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
+    fusion_seeds: int = 1
+
+    @property
+    def accuracy(self) -> dict[tuple[str, int], float]:
+        """Mean test accuracy over the fusion seeds."""
+        return {k: statistics.fmean(v) for k, v in self.runs.items()}
+
+    @property
+    def accuracy_std(self) -> dict[tuple[str, int], float]:
+        """Sample standard deviation of the test accuracy over the fusion seeds."""
+        return {k: statistics.stdev(v) if len(v) > 1 else 0.0 for k, v in self.runs.items()}
 
     def rows(self) -> list[str]:
         """Human-readable lines: one per variant, accuracies for 1..n fused models."""
@@ -69,12 +91,16 @@ class CaseResult:
             + ", ".join(f"{a:.3f}" for a in self.contributor_verify_accuracy)
             + f", training {self.train_seconds:.1f} s"
         ]
-        variants = sorted({v for v, _ in self.accuracy})
+        if self.fusion_seeds > 1:
+            lines.append(f"fused accuracy: mean +- std over {self.fusion_seeds} fusion seeds")
+        mean, std = self.accuracy, self.accuracy_std
+        variants = sorted({v for v, _ in self.runs})
         for v in variants:
-            accs = [
-                f"{self.accuracy[(v, k)] * 100:.1f}"
-                for k in sorted(k for vv, k in self.accuracy if vv == v)
-            ]
+            ks = sorted(k for vv, k in self.runs if vv == v)
+            if self.fusion_seeds > 1:
+                accs = [f"{mean[(v, k)] * 100:.1f} +- {std[(v, k)] * 100:.1f}" for k in ks]
+            else:
+                accs = [f"{mean[(v, k)] * 100:.1f}" for k in ks]
             lines.append(f"{v:>12}: " + " / ".join(accs) + " %")
         return lines
 
@@ -132,21 +158,33 @@ def _fuse_prefixes(
     result: CaseResult,
     fusion_copies: int = 0,
 ) -> None:
-    fusion_x, fusion_y = shifted_copies(split.fusion_train, fusion_copies, 2, seed + 1)
-    train_feats = [e(fusion_x) for e in extractors]
+    """Fuse the first 1..n extractors once per fusion seed; append to ``result.runs``."""
     test_feats = [e(split.test.images) for e in extractors]
-    for k in range(1, len(extractors) + 1):
-        head = train_fusion_head(
-            train_feats[:k],
-            fusion_y,
-            [e.labels for e in extractors[:k]],
-            strategy,
-            jax.random.key(seed + k),
-            fusion_config,
-        )
-        pred = head.predict_from_features(test_feats[:k])
-        result.accuracy[(variant, k)] = float((pred == split.test.labels).mean())
-        result.fusion_seconds[(variant, k)] = head.seconds
+    seconds: dict[int, list[float]] = {}
+    for s in range(result.fusion_seeds):
+        base = seed + FUSION_SEED_STRIDE * s
+        fusion_x, fusion_y = shifted_copies(split.fusion_train, fusion_copies, 2, base + 1)
+        train_feats = [e(fusion_x) for e in extractors]
+        for k in range(1, len(extractors) + 1):
+            head = train_fusion_head(
+                train_feats[:k],
+                fusion_y,
+                [e.labels for e in extractors[:k]],
+                strategy,
+                jax.random.key(base + k),
+                fusion_config,
+            )
+            pred = head.predict_from_features(test_feats[:k])
+            acc = float((pred == split.test.labels).mean())
+            result.runs.setdefault((variant, k), []).append(acc)
+            seconds.setdefault(k, []).append(head.seconds)
+    for k, times in seconds.items():
+        result.fusion_seconds[(variant, k)] = statistics.fmean(times)
+
+
+def _check_fusion_seeds(fusion_seeds: int) -> None:
+    if isinstance(fusion_seeds, bool) or not isinstance(fusion_seeds, int) or fusion_seeds < 1:
+        raise FusionError(f"fusion_seeds must be an integer >= 1, got {fusion_seeds!r}")
 
 
 def run_case1(
@@ -158,12 +196,15 @@ def run_case1(
     fusion_train_size: int = 1000,
     test_size: int = 1000,
     fusion_shift_copies: int = FUSION_SHIFT_COPIES,
+    fusion_seeds: int = 1,
 ) -> CaseResult:
     """Case Study I: Table II models on Table III data; Strategies I and II.
 
     ``fusion_shift_copies``: the fusing party adds this many randomly shifted
-    (up to 2 pixels) copies of its fusion training samples.
+    (up to 2 pixels) copies of its fusion training samples. ``fusion_seeds``:
+    repeat every fusion with this many seeds (contributors trained once).
     """
+    _check_fusion_seeds(fusion_seeds)
     split = split_by_labels(
         data,
         TABLE_III_LABELS,
@@ -173,7 +214,7 @@ def run_case1(
     )
     tcfg = train_config if train_config is not None else CASE1_TRAIN
     fcfg = fusion_config if fusion_config is not None else FUSION
-    result = CaseResult()
+    result = CaseResult(fusion_seeds=fusion_seeds)
     start = time.perf_counter()
     trained = train_contributors(split, [table2_config(i) for i in (1, 2, 3)], tcfg, seed)
     result.train_seconds = time.perf_counter() - start
@@ -206,11 +247,13 @@ def run_case3(
     fusion_train_size: int = 1000,
     test_size: int = 1000,
     fusion_shift_copies: int = FUSION_SHIFT_COPIES,
+    fusion_seeds: int = 1,
 ) -> CaseResult:
     """Case Study III: Table VI models on Table V data; plain and quantized first layer.
 
-    ``fusion_shift_copies`` as in :func:`run_case1`.
+    ``fusion_shift_copies`` and ``fusion_seeds`` as in :func:`run_case1`.
     """
+    _check_fusion_seeds(fusion_seeds)
     split = split_by_labels(
         data,
         TABLE_V_LABELS,
@@ -220,7 +263,7 @@ def run_case3(
     )
     tcfg = train_config if train_config is not None else CASE3_TRAIN
     fcfg = fusion_config if fusion_config is not None else FUSION
-    result = CaseResult()
+    result = CaseResult(fusion_seeds=fusion_seeds)
     start = time.perf_counter()
     trained = train_contributors(split, [table6_config()] * 3, tcfg, seed)
     result.train_seconds = time.perf_counter() - start

@@ -313,11 +313,15 @@ def table6_config(pool: PoolKind = "avg", activation: Activation = "relu") -> Mo
     )
 
 
-def case5_config(window: int = 64) -> ModelConfig:
-    """Case Study V: two 1-D ReLU convolutions with average pooling over a link-power window."""
+def case5_config(window: int = 64, channels: int = 1) -> ModelConfig:
+    """Case Study V: two 1-D ReLU convolutions with average pooling over a link-power window.
+
+    ``channels``: input channels per time step (the case reproduction feeds 2: the
+    positive and negative parts of the centred power, so inputs are non-negative).
+    """
     return ModelConfig(
-        name="case5",
-        input_shape=(window, 1),
+        name="case5" if channels == 1 else f"case5-{channels}ch",
+        input_shape=(window, channels),
         layers=(
             ConvSpec(16, (5,)),
             PoolSpec("avg", (2,)),

@@ -8,6 +8,7 @@ verification data reaches the task's criterion (Case I: 90 %) or after
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,13 @@ def make_train_step(config: ModelConfig, optimizer: optax.GradientTransformation
     return step
 
 
+@functools.cache
+def _cached_step(config: ModelConfig, learning_rate: float) -> tuple[Any, Any]:
+    """Adam at ``learning_rate`` and its jitted step, compiled once per (config, rate)."""
+    optimizer = optax.adam(learning_rate)
+    return optimizer, make_train_step(config, optimizer)
+
+
 def accuracy(
     model: TrainedModel,
     x: npt.ArrayLike,
@@ -156,9 +164,8 @@ def train_classifier(
 
     init_key, shuffle_key = jax.random.split(key)
     params = init_params(config, init_key)
-    optimizer = optax.adam(cfg.learning_rate)
+    optimizer, step = _cached_step(config, cfg.learning_rate)
     opt_state = optimizer.init(params)
-    step = make_train_step(config, optimizer)
     steps = tx.shape[0] // cfg.batch_size
     history: list[float] = []
     reached = False
