@@ -35,16 +35,14 @@ def emit(result: ExperimentResult, *, as_json: bool, out: Path | None) -> None:
 
 from cipherfuse.analysis.table11 import table11_command  # noqa: E402
 from cipherfuse.cli import analysis_commands as _analysis  # noqa: E402
+from cipherfuse.cli import cases_commands as _cases  # noqa: E402
 from cipherfuse.cli.case4_commands import case4_command  # noqa: E402
 
 reproduce_group.add_command(table11_command)
 reproduce_group.add_command(case4_command)
 reproduce_group.add_command(_analysis.pow_command)
 reproduce_group.add_command(_analysis.case2_command)
-reproduce_group.add_command(_analysis.all_command)
-
-from cipherfuse.cli import cases_commands as _cases  # noqa: E402
-
 reproduce_group.add_command(_cases.case1)
 reproduce_group.add_command(_cases.case3)
 reproduce_group.add_command(_cases.case5)
+reproduce_group.add_command(_analysis.all_command)
