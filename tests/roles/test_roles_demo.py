@@ -88,3 +88,36 @@ def test_secure_params_and_bad_behaviour_give_one_line_errors(
 def test_report_is_json(report: dict[str, Any]) -> None:
     text = json.dumps({k: v for k, v in report.items() if k != "log"})
     assert json.loads(text)["format"] == "cipherfuse-demo-report"
+
+
+@pytest.fixture(scope="module")
+def dishonest_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cfg = DemoConfig.quick(
+        train_size=200,
+        verify_size=100,
+        fit_size=100,
+        check_size=100,
+        test_size=200,
+        max_epochs=3,
+        fusion_epochs=(2, 2),
+        threshold=0.5,
+        behaviours=("honest", "dishonest", "honest"),
+        mnist_dir=MNIST if MNIST.is_dir() else None,
+    )
+    return run_demo(cfg, tmp_path_factory.mktemp("demo-dishonest"), lambda _line: None)
+
+
+def test_dishonest_model_on_permuted_labels_is_rejected(
+    dishonest_report: dict[str, Any],
+) -> None:
+    claims = {c["contributor"]: c for c in dishonest_report["claims"]}
+    bad = claims[2]
+    assert bad["behaviour"] == "dishonest"
+    assert bad["outcome"] == "REJECTED" and bad["reject_votes"] == 3
+    assert dishonest_report["balances"]["contributor 2"]["withdrawn_wei"] == 0
+    for decisions in dishonest_report["judgements"].values():
+        verdict = decisions[str(bad["claim_id"])]
+        assert verdict["accept"] is False and verdict["accuracy"] < 0.5
+    for i in (1, 3):
+        assert claims[i]["outcome"] == "RELEASED" and claims[i]["accept_votes"] == 3
+    assert dishonest_report["contract_balance_wei"] == 0
