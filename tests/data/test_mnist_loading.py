@@ -191,3 +191,10 @@ def test_cli_fetch_mnist(
     assert len(load_mnist(path=dest)) == 10_000
     closed = f"http://127.0.0.1:{_closed_port()}/"
     assert main(["models", "fetch-mnist", "--dir", str(tmp_path / "x"), "--mirror", closed]) == 2
+
+
+def test_directory_may_be_given_as_a_string(mnist_path: Path) -> None:
+    by_str = load_mnist(path=str(mnist_path))
+    by_path = load_mnist(path=mnist_path)
+    assert np.array_equal(by_str.images, by_path.images)
+    assert np.array_equal(by_str.labels, by_path.labels)

@@ -115,8 +115,9 @@ def _validate_pair(
     return Dataset(images=x, labels=labels.astype(np.int64), source=where)
 
 
-def load_mnist_dir(directory: Path, split: Split = "test") -> Dataset:
+def load_mnist_dir(directory: str | os.PathLike[str], split: Split = "test") -> Dataset:
     """Load one MNIST split from IDX files (``.gz`` or uncompressed) in ``directory``."""
+    directory = Path(directory)
     if split not in MNIST_FILES:
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     img_name, _, lbl_name, _ = MNIST_FILES[split]
@@ -209,7 +210,7 @@ def load_sklearn_digits() -> Dataset:
 def load_mnist(
     split: Split = "test",
     *,
-    path: Path | None = None,
+    path: str | os.PathLike[str] | None = None,
     cache_dir: Path | None = None,
     download: bool = True,
     mirrors: Sequence[str] = DEFAULT_MIRRORS,
