@@ -44,7 +44,12 @@ from cipherfuse.fusion.features import quantized_features as _quantized_features
 from cipherfuse.fusion.head import FusedHead, FusionLayout, MetaModel
 from cipherfuse.nn.errors import ModelFileError
 from cipherfuse.nn.quantize import quantize_model
-from cipherfuse.nn.serialize import QuantizationSpec, model_from_bytes, model_to_bytes
+from cipherfuse.nn.serialize import (
+    QuantizationSpec,
+    model_from_bytes,
+    model_to_bytes,
+    open_envelope,
+)
 
 MAGIC = b"CFMETA\x00\x00"
 FORMAT = "cipherfuse.metamodel"
@@ -171,26 +176,16 @@ def metamodel_from_bytes(data: bytes, *, name: str = "<bytes>") -> MetaModel:
     Raises:
         MetaModelFileError: anything wrong, naming ``name`` and the field.
     """
-    header = len(MAGIC) + 32
-    if len(data) < header or data[: len(MAGIC)] != MAGIC:
-        raise MetaModelFileError(
-            f"{name} is not a cipherfuse MetaModel file (bad magic or truncated)"
-        )
-    digest, payload = data[len(MAGIC) : header], data[header:]
-    if hashlib.sha256(payload).digest() != digest:
-        raise MetaModelFileError(f"{name}: checksum mismatch, the file is corrupt or truncated")
-    try:
-        tree = serialization.msgpack_restore(payload)
-    except Exception as exc:  # msgpack raises many types on bad input
-        raise MetaModelFileError(f"{name}: payload is not valid msgpack ({exc})") from exc
-    if not isinstance(tree, dict) or set(tree) != _KEYS:
-        raise MetaModelFileError(f"{name}: expected exactly the fields {sorted(_KEYS)}")
-    if tree["format"] != FORMAT:
-        raise MetaModelFileError(f"{name}: format {tree['format']!r} is not {FORMAT!r}")
-    if tree["version"] != VERSION:
-        raise MetaModelFileError(
-            f"{name}: version {tree['version']!r} unsupported (this cipherfuse reads {VERSION})"
-        )
+    tree = open_envelope(
+        data,
+        name,
+        magic=MAGIC,
+        fmt=FORMAT,
+        version=VERSION,
+        keys=_KEYS,
+        kind="MetaModel",
+        error=MetaModelFileError,
+    )
     strategy = tree["strategy"]
     if strategy not in ("I", "II"):
         raise MetaModelFileError(f"{name}: strategy must be 'I' or 'II', got {strategy!r}")

@@ -31,6 +31,7 @@ import jax
 import numpy as np
 from flax import serialization
 
+from cipherfuse.errors import SerializationError
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError, ModelFileError
 from cipherfuse.nn.model import TrainedModel, param_shapes
@@ -39,6 +40,44 @@ MAGIC = b"CFMODEL\x00"
 FORMAT = "cipherfuse.model"
 VERSION = 1
 _KEYS = {"format", "version", "config", "labels", "quantization", "params"}
+
+
+def open_envelope(
+    data: bytes,
+    name: str,
+    *,
+    magic: bytes,
+    fmt: str,
+    version: int,
+    keys: set[str],
+    kind: str,
+    error: type[SerializationError],
+) -> dict[str, Any]:
+    """Check a ``magic | sha256(payload) | msgpack payload`` file and return its fields.
+
+    Shared by the model and MetaModel files: the magic, the checksum, the msgpack
+    decoding, the exact key set, the ``format`` and the ``version`` field. Every
+    failure raises ``error`` naming ``name`` (the file) and what is wrong.
+    """
+    header = len(magic) + 32
+    if len(data) < header or data[: len(magic)] != magic:
+        raise error(f"{name} is not a cipherfuse {kind} file (bad magic or truncated)")
+    digest, payload = data[len(magic) : header], data[header:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise error(f"{name}: checksum mismatch, the file is corrupt or truncated")
+    try:
+        tree = serialization.msgpack_restore(payload)
+    except Exception as exc:  # msgpack raises many types on bad input
+        raise error(f"{name}: payload is not valid msgpack ({exc})") from exc
+    if not isinstance(tree, dict) or set(tree) != keys:
+        raise error(f"{name}: expected exactly the fields {sorted(keys)}")
+    if tree["format"] != fmt:
+        raise error(f"{name}: format {tree['format']!r} is not {fmt!r}")
+    if tree["version"] != version:
+        raise error(
+            f"{name}: version {tree['version']!r} unsupported (this cipherfuse reads {version})"
+        )
+    return tree
 
 
 @dataclass(frozen=True)
@@ -122,24 +161,16 @@ def model_from_bytes(
     Raises:
         ModelFileError: anything wrong, with the file ``name`` and what to do.
     """
-    header = len(MAGIC) + 32
-    if len(data) < header or data[: len(MAGIC)] != MAGIC:
-        raise ModelFileError(f"{name} is not a cipherfuse model file (bad magic or truncated)")
-    digest, payload = data[len(MAGIC) : header], data[header:]
-    if hashlib.sha256(payload).digest() != digest:
-        raise ModelFileError(f"{name}: checksum mismatch, the file is corrupt or truncated")
-    try:
-        tree = serialization.msgpack_restore(payload)
-    except Exception as exc:  # msgpack raises many types on bad input
-        raise ModelFileError(f"{name}: payload is not valid msgpack ({exc})") from exc
-    if not isinstance(tree, dict) or set(tree) != _KEYS:
-        raise ModelFileError(f"{name}: expected fields {sorted(_KEYS)}")
-    if tree["format"] != FORMAT:
-        raise ModelFileError(f"{name}: format {tree['format']!r} is not {FORMAT!r}")
-    if tree["version"] != VERSION:
-        raise ModelFileError(
-            f"{name}: version {tree['version']!r} unsupported (this cipherfuse reads {VERSION})"
-        )
+    tree = open_envelope(
+        data,
+        name,
+        magic=MAGIC,
+        fmt=FORMAT,
+        version=VERSION,
+        keys=_KEYS,
+        kind="model",
+        error=ModelFileError,
+    )
     try:
         config = ModelConfig.from_dict(json.loads(tree["config"]))
     except (TypeError, ValueError, ModelConfigError) as exc:
