@@ -141,12 +141,24 @@ def _noise_for_rows(
 
     ``rows_t`` holds one input row per *column* (K x rows).
     """
-    params = enc.params
     l1 = int(np.abs(rows_t).sum(axis=0).max(initial=0))
+    return _noise_for_bounds(l1, enc, layer, eq, inputs=rows_t.shape[0])
+
+
+def _noise_for_bounds(
+    l1: int, enc: EncryptedWeights, layer: str, eq: str, *, inputs: int | None = None
+) -> tuple[int, int]:
+    """The weighted-sum noise and value bounds (``eq``) for input rows with l1 norm <= ``l1``.
+
+    Raises:
+        NoiseBudgetExceeded, PlaintextOverflow: the bound could reach w/2 (t/2).
+    """
+    params = enc.params
     bound = l1 * enc.weights.noise_bound + enc.bias.noise_bound
+    over = f" over {inputs} inputs" if inputs is not None else ""
     check_noise(
         params,
-        f"{layer}: weighted sum over {rows_t.shape[0]} inputs with |x|_1 <= {l1} ({eq})",
+        f"{layer}: weighted sum{over} with |x|_1 <= {l1} ({eq})",
         bound,
         "lower the input scale q, or use parameters with a larger w (fewer plaintext_bits)",
     )
