@@ -314,11 +314,11 @@ def _limb_block(plan: LimbPlan, x_int: I64Array) -> I64Array | None:
     return None if out is None else out[:n]
 
 
-def _prefix(enc: EncryptedModel) -> Callable[[FloatArray], tuple[I64Array, int]]:
+def _prefix(enc: EncryptedModel, limbs: bool) -> Callable[[FloatArray], tuple[I64Array, int]]:
     block = enc.block
     plan = (
         limb_plan(enc.weights, block.weight, block.pool)
-        if isinstance(block.weight, ConvSpec)
+        if limbs and isinstance(block.weight, ConvSpec)
         else None
     )
     verified: list[bool] = []  # the limb path agreed with the generic one on a first block
@@ -359,7 +359,7 @@ def _block_bytes(enc: EncryptedModel, sample_shape: tuple[int, ...]) -> int:
     return max(1, positions * cols * 8)
 
 
-def cipherspace_features(enc: EncryptedModel) -> FeatureExtractor:
+def cipherspace_features(enc: EncryptedModel, *, limbs: bool = True) -> FeatureExtractor:
     """The verifier's feature extractor: no secret key involved.
 
     The first block runs in cipherspace (:func:`evaluate_first_block`); the
@@ -372,6 +372,12 @@ def cipherspace_features(enc: EncryptedModel) -> FeatureExtractor:
     also precisely why those parameters hide nothing (docs/he-nn.md). Each
     call verifies the exactness condition from public data and raises rather
     than return wrong features.
+
+    Args:
+        limbs: evaluate the ciphertext words as small float32 limbs in XLA
+            (:mod:`cipherfuse.he.nn.limbs`) wherever that is provably exact, with
+            the 64-bit word path as fall-back; ``False`` always uses the 64-bit
+            path (same results; for comparisons).
 
     Raises:
         CipherspaceError: ``secure`` parameters (the leading components are
@@ -387,4 +393,6 @@ def cipherspace_features(enc: EncryptedModel) -> FeatureExtractor:
         )
     block = enc.block
     partial = TrainedModel(config=enc.config, params=_to_jax(enc.plain_params), labels=enc.labels)
-    return PrefixFeatures(model=partial, prefix=_prefix(enc), resume_layer=block.resume_layer)
+    return PrefixFeatures(
+        model=partial, prefix=_prefix(enc, limbs), resume_layer=block.resume_layer
+    )
