@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from cipherfuse.fusion.features import quantized_features
 from cipherfuse.he.errors import NoiseBudgetExceeded
 from cipherfuse.he.nn import cipherspace_features, encrypt_model, evaluate_first_block, scale_down
-from cipherfuse.he.nn.layers import im2col
-from cipherfuse.he.nn.limbs import limb_plan, patch_sums, split_leading
+from cipherfuse.he.nn.layers import im2col, patch_sums
+from cipherfuse.he.nn.limbs import limb_plan, split_leading
 from cipherfuse.nn.config import ConvSpec
 from cipherfuse.nn.quantize import quantize_inputs, quantize_model
 

@@ -60,6 +60,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cipherfuse.he.errors import NoiseBudgetExceeded, ParameterError, PlaintextOverflow
+from cipherfuse.he.nn.layers import patch_sums
 from cipherfuse.he.nn.strategies import EncryptedWeights
 from cipherfuse.nn.config import ConvSpec, PoolSpec
 
@@ -83,36 +84,6 @@ def split_leading(words: npt.NDArray[np.uint64], shift: int) -> tuple[I64Array, 
     carry = (low >= (1 << (shift - 1))).astype(np.int64)
     high = (signed >> np.int64(shift)) + carry
     return high, low - (carry << np.int64(shift))
-
-
-def patch_sums(
-    x: I64Array, kernel: tuple[int, int], stride: tuple[int, int], padding: str
-) -> I64Array:
-    """Per output position, the sum of the input patch over all channels: ``(n, H', W')``.
-
-    An integral image (two cumulative sums), the same geometry as
-    :func:`cipherfuse.he.nn.layers.im2col` (SAME padding as in Flax/XLA).
-    """
-    from cipherfuse.he.nn.layers import _same_pads
-
-    a = x.sum(axis=-1)
-    kh, kw = kernel
-    if padding == "SAME":
-        ph = _same_pads(a.shape[1], kh, stride[0])
-        pw = _same_pads(a.shape[2], kw, stride[1])
-        a = np.pad(a, ((0, 0), ph, pw))
-    integral = np.zeros((a.shape[0], a.shape[1] + 1, a.shape[2] + 1), np.int64)
-    np.cumsum(np.cumsum(a, axis=1), axis=2, out=integral[:, 1:, 1:])
-    oh = (a.shape[1] - kh) // stride[0] + 1
-    ow = (a.shape[2] - kw) // stride[1] + 1
-    r = slice(0, (oh - 1) * stride[0] + 1, stride[0])
-    c = slice(0, (ow - 1) * stride[1] + 1, stride[1])
-    r2 = slice(kh, kh + (oh - 1) * stride[0] + 1, stride[0])
-    c2 = slice(kw, kw + (ow - 1) * stride[1] + 1, stride[1])
-    sums: I64Array = (
-        integral[:, r2, c2] - integral[:, r, c2] - integral[:, r2, c] + integral[:, r, c]
-    )
-    return sums
 
 
 @dataclass(frozen=True)
