@@ -12,6 +12,7 @@ time (see :mod:`cipherfuse.roles.clock`).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,8 +88,8 @@ class RoleContext:
         return self.tasks.chain.kind in ("embedded", "anvil")
 
 
-class Agent:
-    """Base of the three roles."""
+class Agent(abc.ABC):
+    """Base of the three roles (abstract: each role implements step and wakeups)."""
 
     role = "agent"
 
@@ -207,10 +208,10 @@ class Agent:
             return True
         return False
 
+    @abc.abstractmethod
     def step(self) -> bool:
         """Do the due actions; True if anything was done."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def wakeups(self) -> list[int]:
         """Future chain times at which this agent will have something to do."""
-        raise NotImplementedError
