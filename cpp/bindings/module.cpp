@@ -130,6 +130,7 @@ void require_c_contiguous(const A& a, const char* name, py::ssize_t ndim) {
   if (a.ndim() != ndim) {
     throw cf::KernelArgumentError(std::string(name) + " must be " + std::to_string(ndim) + "-D");
   }
+  if (a.size() == 0) return;  // numpy may give empty arrays zero strides
   py::ssize_t stride = static_cast<py::ssize_t>(a.itemsize());
   for (py::ssize_t i = ndim - 1; i >= 0; --i) {
     if (a.shape(i) > 1 && a.strides(i) != stride) {
