@@ -764,6 +764,7 @@ def seeded_first_layer_prefix(
     *,
     input_bound: float = 1.0,
     noise_seed: bytes | None = None,
+    fuse_pool: bool = True,
 ) -> Callable[[npt.NDArray[np.float32]], tuple[I64Array, int]]:
     """A :data:`cipherfuse.fusion.features.PrefixFn` running the first layer encrypted.
 
@@ -777,6 +778,11 @@ def seeded_first_layer_prefix(
 
     ``input_bound`` bounds ``|x|`` of the float inputs; it fixes plaintext_bits
     so that the results cannot wrap and the noise cannot reach w/2.
+
+    When the first layer is a conv with ReLU (or no activation) followed by a
+    2-D sum pool and ``fuse_pool`` is true, decryption, activation and pooling
+    run as one C++ pass (:meth:`SeededDecryptor.decrypt_conv_pooled`), bit for
+    bit the numpy path's result; ``fuse_pool=False`` forces the numpy path.
     """
     from cipherfuse.nn.quantize import (
         QuantizedConv,
@@ -803,7 +809,7 @@ def seeded_first_layer_prefix(
     decryptor = SeededDecryptor(sk, sm)
     rest = dataclasses.replace(quantized, layers=quantized.layers[1:])
     scale = first.input_scale * first.weight_scale
-    pool = _fusable_sum_pool(quantized)
+    pool = _fusable_sum_pool(quantized) if fuse_pool else None
 
     def prefix(x: npt.NDArray[np.float32]) -> tuple[I64Array, int]:
         xi = quantize_inputs(x, quantized.input_scale)
