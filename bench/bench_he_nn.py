@@ -98,3 +98,15 @@ def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -
     benchmark.extra_info.update(role="candidate")
     q = quantize_model(model, weight_scale=2**7, input_scale=1000)
     np.testing.assert_array_equal(out, quantized_features(model, q)(images))
+
+
+@pytest.mark.benchmark(group="he-nn-table11")
+def test_table11_encrypted_interface_64bit_words(benchmark: Any, workload: dict[str, Any]) -> None:
+    """The same interface on whole 64-bit words (C++ GEMM), without the limb path."""
+    model, images = workload["model"], workload["images"]
+    fx = cipherspace_features(workload["enc"], limbs=False)
+    fx(images[:10])
+    out = benchmark.pedantic(fx, args=(images,), rounds=3, iterations=1)
+    benchmark.extra_info.update(role="candidate")
+    q = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    np.testing.assert_array_equal(out, quantized_features(model, q)(images))

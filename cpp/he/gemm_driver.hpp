@@ -48,15 +48,18 @@ void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
   const int64_t kc_max = g.plan.kc;
   const uint64_t limb_mask = lb >= 64 ? ~uint64_t{0} : ((uint64_t{1} << lb) - 1);
 
-  for (int64_t i = r0; i < r1; ++i)
-    for (int64_t j = c0; j < c1; ++j) g.C.at(i, j) = 0;
-  if (k == 0) return;
+  if (k == 0) {
+    for (int64_t i = r0; i < r1; ++i)
+      for (int64_t j = c0; j < c1; ++j) g.C.at(i, j) = 0;
+    return;
+  }
 
   std::vector<double> Bp(static_cast<size_t>(
       kc_max * ((std::min(kGemmNC, c1 - c0) + Kernel::NR - 1) / Kernel::NR * Kernel::NR)));
   std::vector<double> Ap(static_cast<size_t>(
       limbs * kc_max * ((std::min(kGemmMC, r1 - r0) + Kernel::MR - 1) / Kernel::MR * Kernel::MR)));
   alignas(64) int64_t tile[Kernel::MR * Kernel::NR];
+  alignas(64) uint64_t acc[Kernel::MR * Kernel::NR];
 
   for (int64_t jc = c0; jc < c1; jc += kGemmNC) {
     const int64_t nc = std::min(kGemmNC, c1 - jc);
@@ -118,26 +121,47 @@ void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
             }
           }
         }
-        for (int l = 0; l < limbs; ++l) {
-          const int shift = l * lb;
-          for (int64_t jp = 0; jp < npanels; ++jp) {
-            const int64_t cols = std::min<int64_t>(Kernel::NR, nc - jp * Kernel::NR);
-            for (int64_t ip = 0; ip < mpanels; ++ip) {
-              const int64_t rows = std::min<int64_t>(Kernel::MR, mc - ip * Kernel::MR);
+        // All limbs of one output tile, recombined in registers/L1 and written once
+        // (stored on the first k-block, added on later ones): the output is the
+        // largest operand here, so it is touched once per k-block instead of
+        // zeroed and then read-modified-written once per limb.
+        const bool first_k_block = pc == 0;
+        for (int64_t jp = 0; jp < npanels; ++jp) {
+          const int64_t cols = std::min<int64_t>(Kernel::NR, nc - jp * Kernel::NR);
+          for (int64_t ip = 0; ip < mpanels; ++ip) {
+            const int64_t rows = std::min<int64_t>(Kernel::MR, mc - ip * Kernel::MR);
+            for (int l = 0; l < limbs; ++l) {
               Kernel::run(kc, Ap.data() + l * limb_stride + ip * kc * Kernel::MR,
                           Bp.data() + jp * kc * Kernel::NR, tile);
-              uint64_t* corner = &g.C.at(ic + ip * Kernel::MR, jc + jp * Kernel::NR);
-              const int64_t crs = g.C.row_stride;
-              const int64_t ccs = g.C.col_stride;
-              if (crs == 1 && ccs != 1) {  // transposed output: walk its columns
-                for (int64_t c = 0; c < cols; ++c)
-                  for (int64_t r = 0; r < rows; ++r)
-                    corner[r + c * ccs] += static_cast<uint64_t>(tile[r * Kernel::NR + c]) << shift;
+              const int shift = l * lb;
+              if (l == 0) {
+                for (int t = 0; t < Kernel::MR * Kernel::NR; ++t)
+                  acc[t] = static_cast<uint64_t>(tile[t]);
               } else {
-                for (int64_t r = 0; r < rows; ++r)
-                  for (int64_t c = 0; c < cols; ++c)
-                    corner[r * crs + c * ccs] += static_cast<uint64_t>(tile[r * Kernel::NR + c])
-                                                 << shift;
+                for (int t = 0; t < Kernel::MR * Kernel::NR; ++t)
+                  acc[t] += static_cast<uint64_t>(tile[t]) << shift;
+              }
+            }
+            uint64_t* corner = &g.C.at(ic + ip * Kernel::MR, jc + jp * Kernel::NR);
+            const int64_t crs = g.C.row_stride;
+            const int64_t ccs = g.C.col_stride;
+            if (crs == 1 && ccs != 1) {  // transposed output: walk its columns
+              for (int64_t c = 0; c < cols; ++c) {
+                uint64_t* out = corner + c * ccs;
+                if (first_k_block) {
+                  for (int64_t r = 0; r < rows; ++r) out[r] = acc[r * Kernel::NR + c];
+                } else {
+                  for (int64_t r = 0; r < rows; ++r) out[r] += acc[r * Kernel::NR + c];
+                }
+              }
+            } else {
+              for (int64_t r = 0; r < rows; ++r) {
+                uint64_t* out = corner + r * crs;
+                if (first_k_block) {
+                  for (int64_t c = 0; c < cols; ++c) out[c * ccs] = acc[r * Kernel::NR + c];
+                } else {
+                  for (int64_t c = 0; c < cols; ++c) out[c * ccs] += acc[r * Kernel::NR + c];
+                }
               }
             }
           }

@@ -12,6 +12,7 @@ from cipherfuse.analysis.case2 import (
     TABLE_IV,
     VoteScenario,
     majority_probability,
+    resolve_backend,
     run_on_chain,
 )
 from cipherfuse.analysis.pow import wilson_interval
@@ -88,3 +89,22 @@ def test_claims_settled_by_the_contract_follow_the_closed_form(tmp_path: Path) -
     assert outcomes[1].accepted_rate <= 0.2
     # Every claimed model was really uploaded: one pinned object per claim.
     assert len(LocalStore(store_dir).pins()) == 2 * trials
+
+
+def test_the_trials_run_on_a_real_anvil_node_too() -> None:
+    """``backend="anvil"``: same contract, same checks, a real node on 127.0.0.1."""
+    from tests.chain.conftest import anvil_binary_or_skip
+
+    anvil_binary_or_skip()
+    sure = VoteScenario("all positive", (1.0, 1.0, 1.0), False, 100.0)
+    never = VoteScenario("all negative", (0.0, 0.0, 0.0), True, 0.0)
+    split = TABLE_IV[0]
+    outcomes = run_on_chain([sure, never, split], 4, seed=5, backend="anvil")
+    assert [o.accepted for o in outcomes[:2]] == [4, 0]
+    for outcome in outcomes:
+        assert outcome.trials == 4
+        assert all(on_chain == cast for on_chain, cast in outcome.decisions)
+    assert resolve_backend("anvil") == "anvil" and resolve_backend("embedded") == "embedded"
+    assert resolve_backend("auto") == "anvil"  # found, as the check above required
+    with pytest.raises(ParameterError, match="backend must be"):
+        resolve_backend("ganache")  # type: ignore[arg-type]

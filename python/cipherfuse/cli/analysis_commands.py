@@ -72,17 +72,29 @@ def pow_command(
     default=None,
     help="Claims per Table IV column (default 30 quick, 300 full).",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "embedded", "anvil"]),
+    default="auto",
+    show_default=True,
+    help="Chain for the trials: embedded py-evm, a fresh anvil on 127.0.0.1, or anvil when "
+    "installed (else embedded). The statistics do not depend on it; the run time does.",
+)
 @_common
 def case2_command(
-    seed: int, quick: bool, as_json: bool, out: Path | None, trials: int | None
+    seed: int, quick: bool, as_json: bool, out: Path | None, trials: int | None, backend: str
 ) -> None:
     """Case II (Table IV): majority votes, closed form and measured on the contract."""
     from cipherfuse.analysis.case2 import run_case2_experiment
 
     started = time.perf_counter()
-    _finish(
-        run_case2_experiment(seed=seed, quick=quick, trials=trials), started, as_json, out, trials
+    result = run_case2_experiment(
+        seed=seed,
+        quick=quick,
+        trials=trials,
+        backend=backend,  # type: ignore[arg-type]
     )
+    _finish(result, started, as_json, out, trials)
 
 
 @click.command("all")

@@ -53,6 +53,36 @@ def _same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def patch_sums(
+    x: I64Array, kernel: tuple[int, int], stride: tuple[int, int], padding: str
+) -> I64Array:
+    """Per output position, the sum of the input patch over all channels: ``(n, H', W')``.
+
+    An integral image (two cumulative sums), the same geometry as
+    :func:`cipherfuse.he.nn.layers.im2col` (SAME padding as in Flax/XLA).
+    """
+    a = x.sum(axis=-1)
+    kh, kw = kernel
+    if padding == "SAME":
+        ph = _same_pads(a.shape[1], kh, stride[0])
+        pw = _same_pads(a.shape[2], kw, stride[1])
+        a = np.pad(a, ((0, 0), ph, pw))
+    integral = np.zeros((a.shape[0], a.shape[1] + 1, a.shape[2] + 1), np.int64)
+    np.cumsum(np.cumsum(a, axis=1), axis=2, out=integral[:, 1:, 1:])
+    oh = (a.shape[1] - kh) // stride[0] + 1
+    ow = (a.shape[2] - kw) // stride[1] + 1
+    if oh < 1 or ow < 1:
+        raise ParameterError(f"input {x.shape} is smaller than the kernel {kernel}")
+    r = slice(0, (oh - 1) * stride[0] + 1, stride[0])
+    c = slice(0, (ow - 1) * stride[1] + 1, stride[1])
+    r2 = slice(kh, kh + (oh - 1) * stride[0] + 1, stride[0])
+    c2 = slice(kw, kw + (ow - 1) * stride[1] + 1, stride[1])
+    sums: I64Array = (
+        integral[:, r2, c2] - integral[:, r, c2] - integral[:, r2, c] + integral[:, r, c]
+    )
+    return sums
+
+
 def im2col(
     x: npt.NDArray[np.generic],
     kernel: tuple[int, ...],
@@ -141,12 +171,24 @@ def _noise_for_rows(
 
     ``rows_t`` holds one input row per *column* (K x rows).
     """
-    params = enc.params
     l1 = int(np.abs(rows_t).sum(axis=0).max(initial=0))
+    return _noise_for_bounds(l1, enc, layer, eq, inputs=rows_t.shape[0])
+
+
+def _noise_for_bounds(
+    l1: int, enc: EncryptedWeights, layer: str, eq: str, *, inputs: int | None = None
+) -> tuple[int, int]:
+    """The weighted-sum noise and value bounds (``eq``) for input rows with l1 norm <= ``l1``.
+
+    Raises:
+        NoiseBudgetExceeded, PlaintextOverflow: the bound could reach w/2 (t/2).
+    """
+    params = enc.params
     bound = l1 * enc.weights.noise_bound + enc.bias.noise_bound
+    over = f" over {inputs} inputs" if inputs is not None else ""
     check_noise(
         params,
-        f"{layer}: weighted sum over {rows_t.shape[0]} inputs with |x|_1 <= {l1} ({eq})",
+        f"{layer}: weighted sum{over} with |x|_1 <= {l1} ({eq})",
         bound,
         "lower the input scale q, or use parameters with a larger w (fewer plaintext_bits)",
     )
@@ -251,7 +293,12 @@ def encrypted_conv(
     st = (1,) * nd if stride is None else tuple(int(s) for s in stride)
     patches_t, lead = im2col_t(xs, kernel, st, padding, ones_row=True)
     rows_t = patches_t.astype(np.int64, copy=False)
-    nb, vb = _noise_for_rows(rows_t[:-1], enc, layer, "Eq. 34")
+    if nd == 2:  # the largest patch l1 norm from an integral image (no pass over the patches)
+        sums = patch_sums(np.abs(xs), (kernel[0], kernel[1]), (st[0], st[1]), padding)
+        l1 = int(sums.max(initial=0))
+        nb, vb = _noise_for_bounds(l1, enc, layer, "Eq. 34", inputs=rows_t.shape[0] - 1)
+    else:
+        nb, vb = _noise_for_rows(rows_t[:-1], enc, layer, "Eq. 34")
     return _wrap(enc, lead, plain_times_encrypted_t(rows_t, enc), nb, vb)
 
 

@@ -11,6 +11,7 @@ the verifier; see docs/he-nn.md for what that means for each parameter set.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
 from cipherfuse.he.nn.activations import ReluReport, relu_components
 from cipherfuse.he.nn.errors import CipherspaceError
 from cipherfuse.he.nn.layers import encrypted_conv, encrypted_dense, sum_pool
+from cipherfuse.he.nn.limbs import LimbPlan, limb_plan
 from cipherfuse.he.nn.strategies import (
     EncryptedWeights,
     EncryptionStrategy,
@@ -54,6 +56,9 @@ I64Array = npt.NDArray[np.int64]
 
 #: Largest encrypted first-layer output materialized at once (bytes) in cipherspace_features.
 FEATURE_BLOCK_BYTES = 32 << 20
+#: Images per block on the limb path (:mod:`cipherfuse.he.nn.limbs`), and its padding unit.
+LIMB_BLOCK = 256
+LIMB_PAD = 32
 
 
 @dataclass(frozen=True)
@@ -286,24 +291,62 @@ def evaluate_first_block(
     return ct, report
 
 
-def _prefix(enc: EncryptedModel) -> Callable[[FloatArray], tuple[I64Array, int]]:
+def _generic_block(enc: EncryptedModel, x_int: I64Array) -> I64Array:
+    """Scaled-down first block on whole 64-bit words (C++ GEMM): the reference path."""
+    ct, _ = evaluate_first_block(enc, x_int, strict=True)
+    if not all_leading_plaintext(ct):
+        ok = leading_is_plaintext(ct)
+        raise CipherspaceError(
+            f"scaling down the leading ciphertext components is not guaranteed exact "
+            f"for {int((~ok).sum())} of {ok.size} outputs (|e| + |T c_1| may reach "
+            "w/2); lower q or p"
+        )
+    return scale_down(ct)
+
+
+def _limb_block(plan: LimbPlan, x_int: I64Array) -> I64Array | None:
+    """:meth:`LimbPlan.run` on ``x_int``, padded to a multiple of LIMB_PAD images."""
+    n = x_int.shape[0]
+    padded = -(-n // LIMB_PAD) * LIMB_PAD  # few distinct shapes: few XLA compilations
+    if padded != n:
+        x_int = np.concatenate([x_int, np.zeros((padded - n, *x_int.shape[1:]), np.int64)])
+    out = plan.run(x_int)
+    return None if out is None else out[:n]
+
+
+def _prefix(enc: EncryptedModel, limbs: bool) -> Callable[[FloatArray], tuple[I64Array, int]]:
     block = enc.block
+    plan = (
+        limb_plan(enc.weights, block.weight, block.pool)
+        if limbs and isinstance(block.weight, ConvSpec)
+        else None
+    )
+    verified: list[bool] = []  # the limb path agreed with the generic one on a first block
 
     def prefix(x: FloatArray) -> tuple[I64Array, int]:
+        nonlocal plan
         x_int = quantize_inputs(x, enc.input_scale)
-        per_image = _block_bytes(enc, x_int.shape[1:])
-        step = max(1, FEATURE_BLOCK_BYTES // per_image)
+        step = LIMB_BLOCK
+        if plan is None:
+            step = max(1, FEATURE_BLOCK_BYTES // _block_bytes(enc, x_int.shape[1:]))
         outs = []
         for start in range(0, x_int.shape[0], step):
-            ct, _ = evaluate_first_block(enc, x_int[start : start + step], strict=True)
-            if not all_leading_plaintext(ct):
-                ok = leading_is_plaintext(ct)
-                raise CipherspaceError(
-                    f"scaling down the leading ciphertext components is not guaranteed exact "
-                    f"for {int((~ok).sum())} of {ok.size} outputs (|e| + |T c_1| may reach "
-                    "w/2); lower q or p"
-                )
-            outs.append(scale_down(ct))
+            chunk = x_int[start : start + step]
+            fast = None if plan is None else _limb_block(plan, chunk)
+            if fast is not None and not verified:
+                # Once per model, a cross-check against the 64-bit path guards the
+                # float32 exactness argument against an inexact convolution algorithm.
+                if np.array_equal(fast[:2], _generic_block(enc, chunk[:2])):
+                    verified.append(True)
+                else:
+                    warnings.warn(
+                        "the limb evaluation of the first block disagrees with the 64-bit "
+                        "path on this machine; using the 64-bit path",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    plan, fast = None, None
+            outs.append(fast if fast is not None else _generic_block(enc, chunk))
         return np.concatenate(outs), block.output_scale
 
     return prefix
@@ -316,7 +359,7 @@ def _block_bytes(enc: EncryptedModel, sample_shape: tuple[int, ...]) -> int:
     return max(1, positions * cols * 8)
 
 
-def cipherspace_features(enc: EncryptedModel) -> FeatureExtractor:
+def cipherspace_features(enc: EncryptedModel, *, limbs: bool = True) -> FeatureExtractor:
     """The verifier's feature extractor: no secret key involved.
 
     The first block runs in cipherspace (:func:`evaluate_first_block`); the
@@ -329,6 +372,12 @@ def cipherspace_features(enc: EncryptedModel) -> FeatureExtractor:
     also precisely why those parameters hide nothing (docs/he-nn.md). Each
     call verifies the exactness condition from public data and raises rather
     than return wrong features.
+
+    Args:
+        limbs: evaluate the ciphertext words as small float32 limbs in XLA
+            (:mod:`cipherfuse.he.nn.limbs`) wherever that is provably exact, with
+            the 64-bit word path as fall-back; ``False`` always uses the 64-bit
+            path (same results; for comparisons).
 
     Raises:
         CipherspaceError: ``secure`` parameters (the leading components are
@@ -344,4 +393,6 @@ def cipherspace_features(enc: EncryptedModel) -> FeatureExtractor:
         )
     block = enc.block
     partial = TrainedModel(config=enc.config, params=_to_jax(enc.plain_params), labels=enc.labels)
-    return PrefixFeatures(model=partial, prefix=_prefix(enc), resume_layer=block.resume_layer)
+    return PrefixFeatures(
+        model=partial, prefix=_prefix(enc, limbs), resume_layer=block.resume_layer
+    )
