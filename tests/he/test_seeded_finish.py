@@ -101,13 +101,19 @@ def finish_cases(draw: Any, max_side: int = 7, max_images: int = 3) -> dict[str,
 
 
 # ------------------------------------------------------------------ decrypt_finish
+def _finish(case: dict[str, Any]) -> I64:
+    (ph, pw), (sh, sw) = case["window"], case["stride"]
+    act = "relu" if case["relu"] else "none"
+    return _core.decrypt_finish(
+        case["a"], case["b"], case["tau"], act, ph, pw, sh, sw, case["threads"]
+    )
+
+
 @settings(max_examples=60, deadline=None)
 @given(finish_cases(max_side=5, max_images=2))
 def test_finish_matches_python_integers(case: dict[str, Any]) -> None:
     a, b, tau, relu = case["a"], case["b"], case["tau"], case["relu"]
-    got = _core.decrypt_finish(
-        a, b, tau, "relu" if relu else "none", *case["window"], *case["stride"], case["threads"]
-    )
+    got = _finish(case)
     expect = _python_finish(a, b, tau, relu, case["window"], case["stride"])
     assert got.dtype == np.int64
     assert got.ravel().tolist() == expect
@@ -117,9 +123,7 @@ def test_finish_matches_python_integers(case: dict[str, Any]) -> None:
 @given(finish_cases())
 def test_finish_matches_numpy_composition(case: dict[str, Any]) -> None:
     a, b, tau, relu = case["a"], case["b"], case["tau"], case["relu"]
-    got = _core.decrypt_finish(
-        a, b, tau, "relu" if relu else "none", *case["window"], *case["stride"], case["threads"]
-    )
+    got = _finish(case)
     np.testing.assert_array_equal(
         got, _numpy_finish(a, b, tau, relu, case["window"], case["stride"])
     )
@@ -312,7 +316,7 @@ def test_decrypt_conv_pooled_equals_plaintext_block(
         b_parts,
         stride=stride,
         padding=padding,
-        activation=activation,  # type: ignore[arg-type]
+        activation=activation,
         pool_window=(2, 2),
         pool_stride=(2, 2),
     )
@@ -331,7 +335,7 @@ def test_decrypt_conv_pooled_rejects_bad_arguments(encrypted_conv: dict[str, Any
     with pytest.raises(he.ParameterError, match="b-parts have shape"):
         dec.decrypt_conv_pooled(x[:2], b_parts)
     with pytest.raises(he.ParameterError, match="activation must be"):
-        dec.decrypt_conv_pooled(x, b_parts, activation="sigmoid")  # type: ignore[arg-type]
+        dec.decrypt_conv_pooled(x, b_parts, activation="sigmoid")
     with pytest.raises(he.ParameterError, match="larger than the 10x9"):
         dec.decrypt_conv_pooled(x, b_parts, pool_window=(11, 2))
     with pytest.raises(he.ParameterError, match="stride must be"):
