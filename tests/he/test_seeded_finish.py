@@ -369,6 +369,16 @@ def test_prefix_fuses_the_sum_pool_and_matches_integer_forward(table6_quantized:
     _prefix_matches_integer_forward(table6_quantized, 91)
 
 
+def test_prefix_fused_then_more_integer_layers() -> None:
+    # conv -> pool (fused) -> conv -> pool -> flatten in integer_forward after it.
+    config = table6_config()
+    model = TrainedModel(config, init_params(config, jax.random.key(10)), tuple(range(10)))
+    qm = quantize_model(model, weight_scale=2**6, input_scale=100, n_layers=5)
+    assert len(qm.layers) == 5
+    assert seeded._fusable_sum_pool(qm) is qm.layers[1]
+    _prefix_matches_integer_forward(qm, 94)
+
+
 def test_prefix_fused_without_activation(table6_quantized: Any) -> None:
     first = table6_quantized.layers[0]
     assert isinstance(first, QuantizedConv)
