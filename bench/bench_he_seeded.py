@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+import cipherfuse._core as _core
 from cipherfuse import he
 from cipherfuse.he import seeded
 
@@ -160,6 +161,190 @@ def test_conv1000_seeded_decrypt(benchmark: Any, conv_case: dict[str, Any]) -> N
     b_parts = seeded.evaluate_conv(c["sm"], c["x"])
     out = benchmark.pedantic(c["decryptor"].decrypt_conv, args=(c["x"], b_parts), rounds=5)
     np.testing.assert_array_equal(out, c["expected"])
+
+
+# ------------------------------------------------------------------ decrypt finish, 1,000 images
+# The key holder's last step of the Table VI first block (conv -> ReLU -> 2x2 sum
+# pool) once the b-parts exist: the numpy path of the prefix (C++ a-term, numpy
+# rounding, ReLU and pooling), the C++ finish kernel on a materialised a-term, and
+# the fused kernel (a-term per image block, never materialised).
+
+
+def _numpy_finish_block(dec: seeded.SeededDecryptor, x: I64, b_parts: Any) -> I64:
+    y = np.maximum(dec.decrypt_conv(x, b_parts), 0)
+    view = np.lib.stride_tricks.sliding_window_view(y, (2, 2), axis=(1, 2))[:, ::2, ::2]
+    out: I64 = view.sum(axis=(-2, -1))
+    return out
+
+
+@pytest.fixture(scope="module")
+def finish_case(conv_case: dict[str, Any]) -> dict[str, Any]:
+    c = conv_case
+    b_parts = seeded.evaluate_conv(c["sm"], c["x"])
+    relu = np.maximum(c["expected"], 0)
+    pooled = np.lib.stride_tricks.sliding_window_view(relu, (2, 2), axis=(1, 2))[:, ::2, ::2]
+    twin = c["decryptor"]._twin
+    a_term = seeded.evaluate_conv(twin, c["x"])
+    return {
+        **c,
+        "b_parts": b_parts,
+        "a_term": a_term,
+        "twin": twin,
+        "expected_pooled": pooled.sum(axis=(-2, -1)),
+    }
+
+
+def test_finish1000_numpy(benchmark: Any, finish_case: dict[str, Any]) -> None:
+    """Baseline: the prefix's numpy path (C++ a-term conv, numpy round, ReLU, sum pool)."""
+    benchmark.group = "seeded-finish-1000"
+    c = finish_case
+    _info(benchmark, "baseline", c)
+    out = benchmark.pedantic(
+        _numpy_finish_block, args=(c["decryptor"], c["x"], c["b_parts"]), rounds=3
+    )
+    np.testing.assert_array_equal(out, c["expected_pooled"])
+
+
+def _conv_then_kernel(c: dict[str, Any]) -> I64:
+    a_term = seeded.evaluate_conv(c["twin"], c["x"])
+    tau = c["sm"].plaintext_bits
+    return _core.decrypt_finish(a_term, c["b_parts"], tau, "relu", 2, 2, 2, 2)
+
+
+def test_finish1000_conv_then_kernel(benchmark: Any, finish_case: dict[str, Any]) -> None:
+    """The C++ a-term conv (materialised), then the one-pass C++ finish."""
+    benchmark.group = "seeded-finish-1000"
+    c = finish_case
+    _info(benchmark, "candidate", c)
+    out = benchmark.pedantic(_conv_then_kernel, args=(c,), rounds=5)
+    np.testing.assert_array_equal(out, c["expected_pooled"])
+
+
+def test_finish1000_fused(benchmark: Any, finish_case: dict[str, Any]) -> None:
+    """decrypt_conv_pooled: a-term per image block in cache, then the finish."""
+    benchmark.group = "seeded-finish-1000"
+    c = finish_case
+    _info(benchmark, "candidate", c, bytes=int(c["b_parts"].nbytes))
+    out = benchmark.pedantic(
+        c["decryptor"].decrypt_conv_pooled,
+        args=(c["x"], c["b_parts"]),
+        kwargs={"activation": "relu", "pool_window": (2, 2), "pool_stride": (2, 2)},
+        rounds=5,
+    )
+    np.testing.assert_array_equal(out, c["expected_pooled"])
+
+
+def test_finish1000_roofline_read_b(benchmark: Any, finish_case: dict[str, Any]) -> None:
+    """Reading the b-parts once: the memory traffic the fused kernel cannot avoid."""
+    benchmark.group = "seeded-finish-1000"
+    c = finish_case
+    flat = c["b_parts"].reshape(-1)
+    _info(benchmark, "roofline", c, bytes=int(flat.nbytes))
+    total = benchmark.pedantic(_core.stream_sum, args=(flat,), rounds=5)
+    assert total == int(flat.sum(dtype=np.uint64))
+
+
+def test_finish_kernel1000_numpy(benchmark: Any, finish_case: dict[str, Any]) -> None:
+    """Baseline of the finish alone: numpy round -> ReLU -> sum pool on given a and b."""
+    benchmark.group = "seeded-finish-kernel-1000"
+    c = finish_case
+    tau = c["sm"].plaintext_bits
+
+    def numpy_finish() -> I64:
+        phase = c["a_term"] + c["b_parts"] + np.uint64(1 << (63 - tau))
+        y = np.maximum(phase.view(np.int64) >> np.int64(64 - tau), 0)
+        view = np.lib.stride_tricks.sliding_window_view(y, (2, 2), axis=(1, 2))[:, ::2, ::2]
+        out: I64 = view.sum(axis=(-2, -1))
+        return out
+
+    _info(benchmark, "baseline", c)
+    out = benchmark.pedantic(numpy_finish, rounds=3)
+    np.testing.assert_array_equal(out, c["expected_pooled"])
+
+
+def test_finish_kernel1000_cpp(benchmark: Any, finish_case: dict[str, Any]) -> None:
+    """The one-pass C++ finish (scalar code; reads a and b once)."""
+    benchmark.group = "seeded-finish-kernel-1000"
+    c = finish_case
+    nbytes = int(c["a_term"].nbytes + c["b_parts"].nbytes)
+    _info(benchmark, "candidate", c, bytes=nbytes, threads=_core.default_threads())
+    out = benchmark.pedantic(
+        _core.decrypt_finish,
+        args=(c["a_term"], c["b_parts"], c["sm"].plaintext_bits, "relu", 2, 2, 2, 2),
+        rounds=5,
+    )
+    np.testing.assert_array_equal(out, c["expected_pooled"])
+
+
+def test_finish_kernel1000_roofline(benchmark: Any, finish_case: dict[str, Any]) -> None:
+    """Memory-read roofline: one pass over the a-term."""
+    benchmark.group = "seeded-finish-kernel-1000"
+    c = finish_case
+    flat = c["a_term"].reshape(-1)
+    _info(benchmark, "roofline", c, bytes=int(flat.nbytes))
+    total = benchmark.pedantic(_core.stream_sum, args=(flat,), rounds=5)
+    assert total == int(flat.sum(dtype=np.uint64))
+
+
+# ------------------------------------------------------------------ the Table XI prefix
+@pytest.fixture(scope="module")
+def table11_case() -> dict[str, Any]:
+    """Table XI's seeded workload: the Table VI CNN, first block seeded, rest in JAX."""
+    return _table11_case()
+
+
+def _table11_case() -> dict[str, Any]:
+    import jax
+
+    from cipherfuse.fusion.features import PrefixFeatures, quantized_features
+    from cipherfuse.nn.config import table6_config
+    from cipherfuse.nn.model import TrainedModel, init_params
+    from cipherfuse.nn.quantize import quantize_model
+
+    images, source = _mnist_images(N_IMAGES)
+    config = table6_config()
+    model = TrainedModel(config, init_params(config, jax.random.key(RNG_SEED)), tuple(range(10)))
+    qm = quantize_model(model, weight_scale=2**7, input_scale=1000, n_layers=2)
+    sk = he.keygen(he.SECURE, 32, seed=_seed(5))
+    feats = {
+        fuse: PrefixFeatures(
+            model,
+            seeded.seeded_first_layer_prefix(qm, sk, noise_seed=_seed(6 + fuse), fuse_pool=fuse),
+            resume_layer=qm.resume_layer,
+        )
+        for fuse in (False, True)
+    }
+    reference = quantized_features(model, qm)(images)
+    for f in feats.values():  # warm-up (JIT) and correctness
+        np.testing.assert_array_equal(f(images), reference)
+    model.features(images)
+    return {
+        "model": model,
+        "images": images,
+        "feats": feats,
+        "reference": reference,
+        "source": source,
+    }
+
+
+def test_prefix1000_plaintext_jax(benchmark: Any, table11_case: dict[str, Any]) -> None:
+    """The plaintext model (JAX): the denominator of Table XI's ratio_secure."""
+    benchmark.group = "seeded-prefix-table6-1000"
+    _info(benchmark, "baseline", table11_case)
+    out = benchmark.pedantic(
+        table11_case["model"].features, args=(table11_case["images"],), rounds=5
+    )
+    assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("fuse", [False, True], ids=["numpy-finish", "fused-finish"])
+def test_prefix1000_seeded(benchmark: Any, table11_case: dict[str, Any], fuse: bool) -> None:
+    """Seeded first block + JAX rest, with the numpy or the fused C++ finish."""
+    benchmark.group = "seeded-prefix-table6-1000"
+    _info(benchmark, "candidate", table11_case, fused=fuse)
+    feats = table11_case["feats"]
+    out = benchmark.pedantic(feats[fuse], args=(table11_case["images"],), rounds=5)
+    np.testing.assert_array_equal(out, table11_case["reference"])
 
 
 # ------------------------------------------------------------------ plain IVHE matrix form
@@ -480,3 +665,49 @@ def test_first_block_seeded_prefix(benchmark: Any, prefix_case: dict[str, Any]) 
     ints, scale = benchmark.pedantic(c["prefix"], args=(c["x"],), rounds=3)
     assert scale == c["qm"].output_scale
     np.testing.assert_array_equal(ints, _integer_block(c["qm"], c["x"]))
+
+
+# ------------------------------------------------------------------ interleaved side by side
+def side_by_side(rounds: int = 15) -> dict[str, dict[str, float]]:
+    """The Table XI prefix ratios with interleaved rounds (plain, numpy finish, fused, ...).
+
+    On a shared machine the short plaintext call catches quiet moments that the
+    long ones miss; interleaving exposes all three to the same load. Returns, per
+    case, the min wall and min process-CPU time in ms (CPU time counts the
+    process's threads, and is less inflated by other jobs than wall time).
+    """
+    import time
+
+    case = _table11_case()
+    images = case["images"]
+    runs = {
+        "plain": lambda: case["model"].features(images),
+        "numpy-finish": lambda: case["feats"][False](images),
+        "fused-finish": lambda: case["feats"][True](images),
+    }
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            out = fn()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+            if name != "plain":
+                np.testing.assert_array_equal(out, case["reference"])
+    return {
+        name: {"wall_ms": min(wall[name]) * 1e3, "cpu_ms": min(cpu[name]) * 1e3} for name in runs
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    result = side_by_side(int(sys.argv[1]) if len(sys.argv) > 1 else 15)
+    plain = result["plain"]
+    for name, times in result.items():
+        print(
+            f"{name:13} min wall {times['wall_ms']:7.1f} ms "
+            f"(x{times['wall_ms'] / plain['wall_ms']:.2f})  "
+            f"min cpu {times['cpu_ms']:7.1f} ms (x{times['cpu_ms'] / plain['cpu_ms']:.2f})"
+        )

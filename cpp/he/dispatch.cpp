@@ -69,8 +69,7 @@ void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bit
   }
 }
 
-void seeded_conv(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* kern,
-                 const uint64_t* bias, uint64_t* out, int threads) {
+void check_seeded_conv(const ConvShape& s, const int64_t* x) {
   if (s.n < 0 || s.h < 1 || s.w < 1 || s.c < 1 || s.kh < 1 || s.kw < 1 || s.f < 1 ||
       s.stride_h < 1 || s.stride_w < 1 || s.pad_top < 0 || s.pad_left < 0 || s.out_h < 1 ||
       s.out_w < 1 || s.pad_top >= s.kh || s.pad_left >= s.kw) {
@@ -88,8 +87,10 @@ void seeded_conv(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* 
       throw KernelArgumentError("seeded_conv: inputs must satisfy |x| < 2^31");
     }
   }
-  if (threads < 1) threads = default_threads();
-  require_available(isa);
+}
+
+void seeded_conv_unchecked(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                           const uint64_t* bias, uint64_t* out, int threads) {
   switch (isa) {
 #if defined(CIPHERFUSE_HAVE_AVX2)
     case Isa::Avx2:
@@ -107,6 +108,14 @@ void seeded_conv(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* 
     default:
       seeded_conv_scalar(s, x, kern, bias, out, threads);
   }
+}
+
+void seeded_conv(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                 const uint64_t* bias, uint64_t* out, int threads) {
+  check_seeded_conv(s, x);
+  if (threads < 1) threads = default_threads();
+  require_available(isa);
+  seeded_conv_unchecked(isa, s, x, kern, bias, out, threads);
 }
 
 }  // namespace cf

@@ -42,6 +42,46 @@ void seeded_conv_neon(const ConvShape& s, const int64_t* x, const uint64_t* kern
                       const uint64_t* bias, uint64_t* out, int threads);
 #endif
 
+/// Checks the geometry of `s` and |x| < 2^31 (KernelArgumentError otherwise).
+void check_seeded_conv(const ConvShape& s, const int64_t* x);
+/// seeded_conv without the checks: the ISA's kernel, called by the fused
+/// decrypt-finish on blocks of images whose geometry was checked once.
+void seeded_conv_unchecked(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                           const uint64_t* bias, uint64_t* out, int threads);
+
+// ---------------------------------------------------------------- decrypt finish
+/// The key holder's last step for a seeded filter bank followed by a 2-D sum
+/// pooling (python/cipherfuse/he/seeded.py, SeededDecryptor):
+///   y = int64(a + b + 2^(63-tau)) >> (64 - tau)   (rounding by w = 2^(64-tau)),
+///   y = max(y, 0) if relu, then out = the sum of y over each VALID pool window
+/// (window pool_h x pool_w, stride pool_sh x pool_sw), all in one pass.
+/// The pooling sum wraps mod 2^64 like numpy's int64 sum. A 1x1 window with
+/// stride 1 is "no pooling".
+struct FinishShape {
+  int64_t n, h, w, f;               // a and b: n x h x w x f uint64, C-contiguous
+  int tau;                          // plaintext bits, 2..62
+  bool relu;
+  int64_t pool_h, pool_w;           // pooling window
+  int64_t pool_sh, pool_sw;         // pooling stride
+  int64_t out_h, out_w;             // (h - pool_h) / pool_sh + 1, (w - pool_w) / pool_sw + 1
+};
+
+/// Fills out_h and out_w of `s` and checks every field (KernelArgumentError).
+void check_finish_shape(FinishShape& s);
+/// out (n x out_h x out_w x f int64) from the a-terms and b-parts; threads over images.
+void decrypt_finish(const FinishShape& s, const uint64_t* a, const uint64_t* b, int64_t* out,
+                    int threads);
+/// The same with the a-term computed on the fly: a = seeded_conv(conv, x, kern, bias), one
+/// block of images at a time into a per-thread buffer, so the n x h x w x f a-term tensor is
+/// never materialised. `conv` and `fin` must agree on n, out_h = h, out_w = w and f.
+void seeded_conv_finish(Isa isa, const ConvShape& conv, const int64_t* x, const uint64_t* kern,
+                        const uint64_t* bias, const FinishShape& fin, const uint64_t* b,
+                        int64_t* out, int threads);
+/// One image block of decrypt_finish (a and b point at image 0 of the block,
+/// out at its first output); the reference the threaded paths call.
+void decrypt_finish_images(const FinishShape& s, const uint64_t* a, const uint64_t* b,
+                           int64_t images, int64_t* out);
+
 /// The SIMD paths multiply a 64-bit word by a small x as two signed 32 x 32 -> 64
 /// products: word = lo + 2^32 hi with lo the sign-extended low half, so
 /// x * word = x*lo + 2^32 * (x*hi mod 2^32)  (mod 2^64), exact for |x| < 2^31.

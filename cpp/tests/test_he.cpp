@@ -312,6 +312,90 @@ void test_seeded_conv_rejects() {
   CHECK(throws([&] { run(bad); }));
 }
 
+// Decrypt finish: a naive reference (rounding as a floor division, no shifts),
+// the threaded kernel, and the fused conv + finish for every ISA's conv kernel.
+std::vector<int64_t> naive_finish(const cf::FinishShape& s, const std::vector<uint64_t>& a,
+                                  const std::vector<uint64_t>& b) {
+  const int64_t div = int64_t{1} << (64 - s.tau);
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t oy = 0; oy < s.out_h; ++oy)
+      for (int64_t ox = 0; ox < s.out_w; ++ox)
+        for (int64_t k = 0; k < s.f; ++k) {
+          uint64_t sum = 0;
+          for (int64_t py = 0; py < s.pool_h; ++py)
+            for (int64_t px = 0; px < s.pool_w; ++px) {
+              const size_t idx = static_cast<size_t>(
+                  ((i * s.h + oy * s.pool_sh + py) * s.w + ox * s.pool_sw + px) * s.f + k);
+              const uint64_t phase = a[idx] + b[idx] + (uint64_t{1} << (63 - s.tau));
+              const int64_t v = static_cast<int64_t>(phase);
+              int64_t y = v >= 0 ? v / div : -((-(v + 1)) / div) - 1;  // floor(v / div)
+              if (s.relu && y < 0) y = 0;
+              sum += static_cast<uint64_t>(y);
+            }
+          out.push_back(static_cast<int64_t>(sum));
+        }
+  return out;
+}
+
+void test_seeded_finish(int64_t n, int64_t h, int64_t w, int64_t f, int tau, bool relu,
+                        int64_t ph, int64_t pw, int64_t sh, int64_t sw) {
+  cf::FinishShape s{n, h, w, f, tau, relu, ph, pw, sh, sw, 0, 0};
+  cf::check_finish_shape(s);
+  const size_t size = static_cast<size_t>(n * h * w * f);
+  auto a = random_u64(size);
+  const auto b = random_u64(size);
+  const uint64_t edges[] = {0, 1, uint64_t{1} << 63, (uint64_t{1} << 63) - 1, ~uint64_t{0}};
+  for (size_t i = 0; i < size && i < 5; ++i) a[i] = edges[i];
+  const auto expect = naive_finish(s, a, b);
+  for (int threads : {1, 3}) {
+    std::vector<int64_t> out(expect.size(), 0x5a5a);
+    cf::decrypt_finish(s, a.data(), b.data(), out.data(), threads);
+    CHECK(out == expect);
+  }
+  // Fused: the a-term is a 3x3 SAME conv of an h x w x 2 image batch.
+  const cf::ConvShape conv{n, h, w, 2, 3, 3, f, 1, 1, 1, 1, h, w};
+  const auto x = random_small(static_cast<size_t>(n * h * w * 2), 1000);
+  const auto kern = random_u64(static_cast<size_t>(9 * 2 * f));
+  const auto bias = random_u64(static_cast<size_t>(f));
+  std::vector<uint64_t> a_term(size);
+  cf::seeded_conv(cf::Isa::Scalar, conv, x.data(), kern.data(), bias.data(), a_term.data(), 1);
+  const auto fused_expect = naive_finish(s, a_term, b);
+  for (cf::Isa isa : isas()) {
+    for (int threads : {1, 3}) {
+      std::vector<int64_t> out(fused_expect.size(), 0x5a5a);
+      cf::seeded_conv_finish(isa, conv, x.data(), kern.data(), bias.data(), s, b.data(),
+                             out.data(), threads);
+      CHECK(out == fused_expect);
+    }
+  }
+}
+
+void test_seeded_finish_rejects() {
+  auto shape = [](int tau, int64_t ph, int64_t sh) {
+    cf::FinishShape s{2, 4, 4, 3, tau, true, ph, ph, sh, sh, 0, 0};
+    cf::check_finish_shape(s);
+  };
+  CHECK(!throws([&] { shape(2, 4, 1); }));
+  CHECK(!throws([&] { shape(62, 1, 1); }));
+  CHECK(throws([&] { shape(1, 2, 2); }));
+  CHECK(throws([&] { shape(63, 2, 2); }));
+  CHECK(throws([&] { shape(30, 5, 1); }));  // window larger than the input
+  CHECK(throws([&] { shape(30, 0, 1); }));
+  CHECK(throws([&] { shape(30, 2, 0); }));
+  cf::FinishShape fin{1, 4, 4, 3, 30, true, 2, 2, 2, 2, 0, 0};
+  cf::check_finish_shape(fin);
+  const cf::ConvShape conv{1, 4, 4, 1, 3, 3, 4, 1, 1, 1, 1, 4, 4};  // 4 filters, b has 3
+  std::vector<int64_t> x(16, 1);
+  const auto kern = random_u64(36);
+  const auto b = random_u64(48);
+  std::vector<int64_t> out(12);
+  CHECK(throws([&] {
+    cf::seeded_conv_finish(cf::Isa::Scalar, conv, x.data(), kern.data(), nullptr, fin, b.data(),
+                           out.data(), 1);
+  }));
+}
+
 int main() {
   test_decompose();
   for (int64_t bound :
@@ -339,6 +423,12 @@ int main() {
   test_seeded_conv(2, 11, 13, 2, 3, 3, 64, 2, true, true, 1000);   // paired pixels, stride 2
   test_seeded_conv(2, 12, 17, 1, 4, 3, 40, 3, false, false, 255);  // 32 paired + 8, stride 3
   test_seeded_conv_rejects();
+  test_seeded_finish(3, 28, 28, 32, 30, true, 2, 2, 2, 2);  // Table VI first block
+  test_seeded_finish(2, 7, 9, 5, 2, false, 3, 2, 1, 2);     // overlapping windows, tau = 2
+  test_seeded_finish(1, 6, 6, 4, 62, false, 6, 6, 1, 1);    // tau = 62: the sum wraps
+  test_seeded_finish(9, 3, 3, 1, 40, true, 1, 1, 1, 1);     // no pooling, one filter
+  test_seeded_finish(0, 5, 5, 3, 20, true, 2, 2, 2, 2);     // no images
+  test_seeded_finish_rejects();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -40,6 +40,35 @@ def seeded_conv(
     isa: str = "auto",
     threads: int = 0,
 ) -> npt.NDArray[np.uint64]: ...
+def decrypt_finish(
+    a: npt.NDArray[np.uint64],
+    b: npt.NDArray[np.uint64],
+    tau: int,
+    activation: str = "none",
+    pool_h: int = 1,
+    pool_w: int = 1,
+    pool_sh: int = 1,
+    pool_sw: int = 1,
+    threads: int = 0,
+) -> npt.NDArray[np.int64]: ...
+def seeded_conv_finish(
+    x: npt.NDArray[np.int64],
+    kern: npt.NDArray[np.uint64],
+    bias: npt.NDArray[np.uint64] | None,
+    b: npt.NDArray[np.uint64],
+    tau: int,
+    stride_h: int = 1,
+    stride_w: int = 1,
+    pad_top: int = 0,
+    pad_left: int = 0,
+    activation: str = "none",
+    pool_h: int = 1,
+    pool_w: int = 1,
+    pool_sh: int = 1,
+    pool_sw: int = 1,
+    isa: str = "auto",
+    threads: int = 0,
+) -> npt.NDArray[np.int64]: ...
 def stream_sum(a: npt.NDArray[np.uint64], threads: int = 0) -> int: ...
 def isa_available(name: str) -> bool: ...
 def best_isa() -> str: ...

@@ -61,7 +61,7 @@ from cipherfuse.he.params import HEParams
 from cipherfuse.he.sampling import SEED_BYTES, Sampler, fresh_seed
 
 if TYPE_CHECKING:
-    from cipherfuse.nn.quantize import QuantizedModel
+    from cipherfuse.nn.quantize import QuantizedModel, QuantizedPool
 
 U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
@@ -553,6 +553,70 @@ class SeededDecryptor:
         b = self._checked(b_parts)
         return self._round(b, evaluate_conv(self._twin, images, stride=stride, padding=padding))
 
+    def decrypt_conv_pooled(
+        self,
+        images: npt.ArrayLike,
+        b_parts: npt.ArrayLike,
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: Padding = "SAME",
+        activation: Literal["relu", "none"] = "none",
+        pool_window: tuple[int, int] = (1, 1),
+        pool_stride: tuple[int, int] = (1, 1),
+        isa: str = "auto",
+        threads: int = 0,
+    ) -> I64Array:
+        """Decryption, activation and 2-D sum pooling in one C++ pass.
+
+        Equals ``decrypt_conv`` followed by ``max(y, 0)`` (``activation="relu"``)
+        and the sum over the VALID ``pool_window`` windows taken every
+        ``pool_stride`` (the ``"sum"`` pool of
+        :func:`cipherfuse.nn.quantize.integer_forward`), bit for bit. The a-term
+        ``x U`` is computed a block of images at a time inside the kernel and
+        never materialised; threads over images, GIL released. A ``(1, 1)``
+        window with stride ``(1, 1)`` is no pooling.
+
+        Raises:
+            ParameterError: wrong b-parts, inputs, activation or pooling arguments.
+            NoiseBudgetExceeded / PlaintextOverflow: the inputs exceed the budget.
+        """
+        sm = self.matrix
+        b = self._checked(b_parts)
+        if activation not in ("relu", "none"):
+            raise ParameterError(f"activation must be 'relu' or 'none', got {activation!r}")
+        window = _as_stride(pool_window)
+        step = _as_stride(pool_stride)
+        xi = _check_inputs(self._twin, images)
+        kh, kw, _ = sm.kernel_shape
+        st = _as_stride(stride)
+        g = conv_geometry(int(xi.shape[1]), int(xi.shape[2]), kh, kw, st, padding)
+        expect = (int(xi.shape[0]), g.out_h, g.out_w, sm.outputs)
+        if b.shape != expect:
+            raise ParameterError(f"b-parts have shape {b.shape}, these inputs give {expect}")
+        if window[0] > g.out_h or window[1] > g.out_w:
+            raise ParameterError(
+                f"pool_window {window} is larger than the {g.out_h}x{g.out_w} layer output"
+            )
+        check_budget(self._twin, input_l1_bound(self._twin, xi), "seeded conv")
+        return _core.seeded_conv_finish(
+            xi,
+            np.ascontiguousarray(self._twin.weights_b()),
+            self._twin.bias_b(),
+            np.ascontiguousarray(b),
+            sm.plaintext_bits,
+            st[0],
+            st[1],
+            g.pad_top,
+            g.pad_left,
+            activation,
+            window[0],
+            window[1],
+            step[0],
+            step[1],
+            isa,
+            threads,
+        )
+
     def _checked(self, b_parts: npt.ArrayLike) -> U64Array:
         arr = np.asarray(b_parts)
         if arr.dtype != np.uint64 or arr.ndim < 2 or arr.shape[-1] != self.matrix.outputs:
@@ -700,6 +764,7 @@ def seeded_first_layer_prefix(
     *,
     input_bound: float = 1.0,
     noise_seed: bytes | None = None,
+    fuse_pool: bool = True,
 ) -> Callable[[npt.NDArray[np.float32]], tuple[I64Array, int]]:
     """A :data:`cipherfuse.fusion.features.PrefixFn` running the first layer encrypted.
 
@@ -713,6 +778,11 @@ def seeded_first_layer_prefix(
 
     ``input_bound`` bounds ``|x|`` of the float inputs; it fixes plaintext_bits
     so that the results cannot wrap and the noise cannot reach w/2.
+
+    When the first layer is a conv with ReLU (or no activation) followed by a
+    2-D sum pool and ``fuse_pool`` is true, decryption, activation and pooling
+    run as one C++ pass (:meth:`SeededDecryptor.decrypt_conv_pooled`), bit for
+    bit the numpy path's result; ``fuse_pool=False`` forces the numpy path.
     """
     from cipherfuse.nn.quantize import (
         QuantizedConv,
@@ -739,9 +809,27 @@ def seeded_first_layer_prefix(
     decryptor = SeededDecryptor(sk, sm)
     rest = dataclasses.replace(quantized, layers=quantized.layers[1:])
     scale = first.input_scale * first.weight_scale
+    pool = _fusable_sum_pool(quantized) if fuse_pool else None
 
     def prefix(x: npt.NDArray[np.float32]) -> tuple[I64Array, int]:
         xi = quantize_inputs(x, quantized.input_scale)
+        if isinstance(first, QuantizedConv) and pool is not None:
+            # One C++ pass: decrypt, activation, sum pool (the conv's pooling layer).
+            st = (int(first.stride[0]), int(first.stride[1]))
+            b_parts = evaluate_conv(sm, xi, stride=st, padding=first.padding)
+            y = decryptor.decrypt_conv_pooled(
+                xi,
+                b_parts,
+                stride=st,
+                padding=first.padding,
+                activation="relu" if first.activation == "relu" else "none",
+                pool_window=(int(pool.window[0]), int(pool.window[1])),
+                pool_stride=(int(pool.stride[0]), int(pool.stride[1])),
+            )
+            after = dataclasses.replace(quantized, layers=quantized.layers[2:])
+            if after.layers:
+                y = integer_forward(dataclasses.replace(after, input_shape=y.shape[1:]), y)
+            return y, int(quantized.output_scale)
         if isinstance(first, QuantizedConv):
             st = (int(first.stride[0]), int(first.stride[1]))
             b_parts = evaluate_conv(sm, xi, stride=st, padding=first.padding)
@@ -755,6 +843,28 @@ def seeded_first_layer_prefix(
         return y, int(quantized.output_scale)
 
     return prefix
+
+
+def _fusable_sum_pool(quantized: QuantizedModel) -> QuantizedPool | None:
+    """The 2-D sum pool right after a first conv with ReLU or no activation, else None.
+
+    That pair runs as one :meth:`SeededDecryptor.decrypt_conv_pooled` pass;
+    anything else (max pooling, the Taylor sigmoid, a dense first layer) takes
+    the numpy path.
+    """
+    from cipherfuse.nn.quantize import QuantizedConv, QuantizedPool
+
+    layers = quantized.layers
+    if len(layers) < 2:
+        return None
+    first, second = layers[0], layers[1]
+    if not isinstance(first, QuantizedConv) or first.activation not in ("relu", "none"):
+        return None
+    if not isinstance(second, QuantizedPool) or second.pool != "sum":
+        return None
+    if len(second.window) != 2 or len(second.stride) != 2:
+        return None
+    return second
 
 
 def _activate(y: I64Array, activation: str, scale: int) -> I64Array:
