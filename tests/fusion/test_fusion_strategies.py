@@ -183,3 +183,25 @@ def test_stage2_learning_rate_applies_to_stage_two_only() -> None:
     small, large = run(2, 1e-5), run(2, 1e-2)
     stage1 = run(0, None)
     assert np.abs(small - stage1).max() < np.abs(large - stage1).max()
+
+
+def test_weight_decay_shrinks_weights_and_keeps_stage_one_blocks() -> None:
+    feats, y = _separable_features(200, 5)
+    sets = ((0, 1, 2), (2, 3, 4))
+
+    def run(strategy: str, stage2: int, decay: float) -> tuple[np.ndarray, np.ndarray]:
+        cfg = FusionConfig(3, stage2, weight_decay=decay, progress=False)
+        head = train_fusion_head(feats, y, sets, strategy, jax.random.key(0), cfg)  # type: ignore[arg-type]
+        return np.asarray(head.params["A"]), np.asarray(head.params["B"])
+
+    plain_a, _ = run("I", 0, 0.0)
+    decayed_a, _ = run("I", 0, 1.0)
+    assert np.linalg.norm(decayed_a) < np.linalg.norm(plain_a)
+    # Strategy II stage one with decay: the off-block weights are zero and stay zero
+    a, b = run("II", 0, 1.0)
+    layout = FusionLayout((6, 6), sets, 10)
+    np.testing.assert_array_equal(a[layout.mask_a() == 0], 0.0)
+    np.testing.assert_array_equal(b[layout.selection_b() == 0], 0.0)
+    assert np.count_nonzero(a[layout.mask_a() == 1]) == (layout.mask_a() == 1).sum()
+    with pytest.raises(FusionError, match="weight_decay"):
+        train_fusion_head(feats, y, sets, "II", jax.random.key(0), FusionConfig(weight_decay=-1))

@@ -191,7 +191,8 @@ def reproduce_case1(
         "s",
         better="lower",
     )
-    out.meta = _meta(start, data.source, n_seeds, train, fusion, copies)
+    size = QUICK_SAMPLES if quick else 1000
+    out.meta = _meta(start, data.source, size, size, n_seeds, train, fusion, copies)
     return out
 
 
@@ -241,13 +242,16 @@ def reproduce_case3(
             better="higher",
         )
     out.add("contributor training time", round(case.train_seconds, 1), "s")
-    out.meta = _meta(start, data.source, n_seeds, train, fusion, copies)
+    size = QUICK_SAMPLES if quick else 1000
+    out.meta = _meta(start, data.source, size, size, n_seeds, train, fusion, copies)
     return out
 
 
 def _meta(
     start: float,
     source: str,
+    fusion_train_size: int,
+    test_size: int,
     fusion_seeds: int,
     train: TrainConfig,
     fusion: FusionConfig,
@@ -260,7 +264,16 @@ def _meta(
         "contributor_max_epochs": train.max_epochs,
         "contributor_max_shift": train.max_shift,
         "fusion_epochs": [fusion.stage1_epochs, fusion.stage2_epochs],
+        "fusion_learning_rates": [
+            fusion.learning_rate,
+            fusion.learning_rate
+            if fusion.stage2_learning_rate is None
+            else fusion.stage2_learning_rate,
+        ],
+        "fusion_weight_decay": fusion.weight_decay,
         "fusion_shift_copies": copies,
+        "fusion_train_size": fusion_train_size,
+        "test_size": test_size,
     }
 
 

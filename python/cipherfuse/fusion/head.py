@@ -122,6 +122,10 @@ class FusionConfig:
             overwriting it.
         batch_size: minibatch size (paper: 50).
         progress: progress bar (``None``: only on a terminal).
+        weight_decay: decoupled weight decay (AdamW) of both stages; ``0``: plain
+            Adam. Each step shrinks every weight by ``learning_rate *
+            weight_decay`` of itself; weights that are zero stay zero, so
+            Strategy II's stage one still leaves the off-block weights untouched.
     """
 
     stage1_epochs: int = 30
@@ -130,6 +134,7 @@ class FusionConfig:
     batch_size: int = 50
     progress: bool | None = None
     stage2_learning_rate: float | None = None
+    weight_decay: float = 0.0
 
     def validate(self) -> None:
         """Raise :class:`FusionError` naming the first bad field."""
@@ -141,6 +146,10 @@ class FusionConfig:
             raise FusionError("learning_rate must be > 0 and batch_size >= 1")
         if self.stage2_learning_rate is not None and not self.stage2_learning_rate > 0:
             raise FusionError("stage2_learning_rate must be > 0 (or None)")
+        if not 0 <= self.weight_decay <= 100:
+            raise FusionError(
+                f"weight_decay must be in 0..100 (0: plain Adam), got {self.weight_decay}"
+            )
 
 
 @dataclass(frozen=True)
@@ -244,16 +253,26 @@ def _init_fn(feature_dim: int, hidden: int, num_classes: int) -> Callable[[jax.A
 
 
 @functools.cache
-def _step_fn(
-    feature_dim: int, hidden: int, num_classes: int, learning_rate: float
+def _epoch_fn(
+    feature_dim: int,
+    hidden: int,
+    num_classes: int,
+    learning_rate: float,
+    weight_decay: float,
+    batch: int,
 ) -> tuple[optax.GradientTransformation, Any]:
-    """Adam and a jitted training step for one head shape and step size.
+    """Adam (AdamW with ``weight_decay > 0``) and a jitted epoch for one head shape.
 
-    Cached, so fusing many times (seeds, variants) compiles each shape once; the
-    gates are arguments, so both Strategy II stages share the compiled step.
+    The epoch shuffles the data with its key and runs all full minibatches in one
+    ``lax.scan`` (the last partial batch is dropped). Cached, so fusing many times
+    (seeds, variants) compiles each shape once; the gates are arguments, so both
+    Strategy II stages share the compiled epoch.
     """
     head = FusionHead(feature_dim, hidden, num_classes)
-    optimizer = optax.adam(learning_rate)
+    if weight_decay > 0:
+        optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
+    else:
+        optimizer = optax.adam(learning_rate)
 
     def loss_fn(
         p: Any, xb: jax.Array, yb: jax.Array, gate_a: jax.Array, gate_b: jax.Array
@@ -263,26 +282,37 @@ def _step_fn(
         return loss
 
     @jax.jit
-    def step(
+    def epoch(
         p: Any,
         s: optax.OptState,
-        xb: jax.Array,
-        yb: jax.Array,
+        fc: jax.Array,
+        y: jax.Array,
         gate_a: jax.Array,
         gate_b: jax.Array,
+        key: jax.Array,
     ) -> tuple[Any, Any]:
-        grads = jax.grad(loss_fn)(p, xb, yb, gate_a, gate_b)
-        updates, s = optimizer.update(grads, s, p)
-        return optax.apply_updates(p, updates), s
+        steps = fc.shape[0] // batch
+        order = jax.random.permutation(key, fc.shape[0])[: steps * batch]
+        xs = fc[order].reshape(steps, batch, fc.shape[1])
+        ys = y[order].reshape(steps, batch)
 
-    return optimizer, step
+        def step(carry: tuple[Any, Any], xy: tuple[jax.Array, jax.Array]) -> tuple[Any, None]:
+            params, state = carry
+            grads = jax.grad(loss_fn)(params, xy[0], xy[1], gate_a, gate_b)
+            updates, state = optimizer.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), None
+
+        (p, s), _ = jax.lax.scan(step, (p, s), (xs, ys))
+        return p, s
+
+    return optimizer, epoch
 
 
 def _train_stage(
     params: Any,
     layout: FusionLayout,
-    fc: FloatArray,
-    y: npt.NDArray[np.int64],
+    fc: jax.Array,
+    y: jax.Array,
     gates: tuple[jax.Array, jax.Array],
     epochs: int,
     cfg: FusionConfig,
@@ -290,17 +320,20 @@ def _train_stage(
     desc: str,
     learning_rate: float,
 ) -> Any:
-    optimizer, step = _step_fn(layout.feature_dim, layout.hidden, layout.num_classes, learning_rate)
+    batch = min(cfg.batch_size, int(fc.shape[0]))
+    optimizer, epoch_fn = _epoch_fn(
+        layout.feature_dim,
+        layout.hidden,
+        layout.num_classes,
+        learning_rate,
+        cfg.weight_decay,
+        batch,
+    )
     opt_state = optimizer.init(params)
-    n = fc.shape[0]
-    batch = min(cfg.batch_size, n)
-    steps = n // batch
     for epoch in progress(range(epochs), desc=desc, total=epochs, enabled=cfg.progress):
-        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
-        for b in range(steps):
-            idx = order[b * batch : (b + 1) * batch]
-            xb, yb = jnp.asarray(fc[idx]), jnp.asarray(y[idx])
-            params, opt_state = step(params, opt_state, xb, yb, *gates)
+        params, opt_state = epoch_fn(
+            params, opt_state, fc, y, *gates, jax.random.fold_in(key, epoch)
+        )
     return params
 
 
@@ -338,7 +371,8 @@ def train_fusion_head(
         raise FusionError(f"y must be in 0..{num_classes - 1}")
     mean = fc.mean(axis=0)
     std = np.maximum(fc.std(axis=0), 1e-6).astype(np.float32)
-    fc = ((fc - mean) / std).astype(np.float32)
+    x_dev = jnp.asarray(((fc - mean) / std).astype(np.float32))
+    y_dev = jnp.asarray(labels)
     init_key, key1, key2 = jax.random.split(key, 3)
     params = initial_params(layout, strategy, init_key)
     start = time.perf_counter()
@@ -349,15 +383,15 @@ def train_fusion_head(
     if strategy == "I":
         total = cfg.stage1_epochs + cfg.stage2_epochs
         params = _train_stage(
-            params, layout, fc, labels, ones, total, cfg, key1, "fusion I", cfg.learning_rate
+            params, layout, x_dev, y_dev, ones, total, cfg, key1, "fusion I", cfg.learning_rate
         )
     else:
         gates = gamma_gates(layout, 0.0)
         params = _train_stage(
             params,
             layout,
-            fc,
-            labels,
+            x_dev,
+            y_dev,
             gates,
             cfg.stage1_epochs,
             cfg,
@@ -368,7 +402,16 @@ def train_fusion_head(
         lr2 = cfg.stage2_learning_rate
         lr2 = cfg.learning_rate if lr2 is None else lr2
         params = _train_stage(
-            params, layout, fc, labels, ones, cfg.stage2_epochs, cfg, key2, "fusion II gamma=1", lr2
+            params,
+            layout,
+            x_dev,
+            y_dev,
+            ones,
+            cfg.stage2_epochs,
+            cfg,
+            key2,
+            "fusion II gamma=1",
+            lr2,
         )
     return FusedHead(
         layout=layout,
