@@ -234,14 +234,18 @@ def test_finish1000_fused(benchmark: Any, finish_case: dict[str, Any]) -> None:
     np.testing.assert_array_equal(out, c["expected_pooled"])
 
 
-def test_finish1000_roofline_read_b(benchmark: Any, finish_case: dict[str, Any]) -> None:
-    """Reading the b-parts once: the memory traffic the fused kernel cannot avoid."""
-    benchmark.group = "seeded-finish-1000"
-    c = finish_case
-    flat = c["b_parts"].reshape(-1)
+def _roofline(benchmark: Any, c: dict[str, Any], array: Any, group: str) -> None:
+    """One streaming read of ``array`` (the memory-read roofline), checked against numpy."""
+    benchmark.group = group
+    flat = array.reshape(-1)
     _info(benchmark, "roofline", c, bytes=int(flat.nbytes))
     total = benchmark.pedantic(_core.stream_sum, args=(flat,), rounds=5)
     assert total == int(flat.sum(dtype=np.uint64))
+
+
+def test_finish1000_roofline_read_b(benchmark: Any, finish_case: dict[str, Any]) -> None:
+    """Reading the b-parts once: the memory traffic the fused kernel cannot avoid."""
+    _roofline(benchmark, finish_case, finish_case["b_parts"], "seeded-finish-1000")
 
 
 def test_finish_kernel1000_numpy(benchmark: Any, finish_case: dict[str, Any]) -> None:
@@ -278,12 +282,7 @@ def test_finish_kernel1000_cpp(benchmark: Any, finish_case: dict[str, Any]) -> N
 
 def test_finish_kernel1000_roofline(benchmark: Any, finish_case: dict[str, Any]) -> None:
     """Memory-read roofline: one pass over the a-term."""
-    benchmark.group = "seeded-finish-kernel-1000"
-    c = finish_case
-    flat = c["a_term"].reshape(-1)
-    _info(benchmark, "roofline", c, bytes=int(flat.nbytes))
-    total = benchmark.pedantic(_core.stream_sum, args=(flat,), rounds=5)
-    assert total == int(flat.sum(dtype=np.uint64))
+    _roofline(benchmark, finish_case, finish_case["a_term"], "seeded-finish-kernel-1000")
 
 
 # ------------------------------------------------------------------ the Table XI prefix
