@@ -145,6 +145,19 @@ def _add_contributor_rows(out: ExperimentResult, case: CaseResult, paper: float 
         out.add(f"contributor {i} training epochs", epochs, "epochs")
 
 
+def _mnist_settings(
+    base_train: TrainConfig, quick: bool, quick_epochs: int, fusion_seeds: int | None
+) -> tuple[int, TrainConfig, FusionConfig, int]:
+    """Fusion seeds, training and fusion settings and shifted copies of a Case I/III run."""
+    n_seeds = fusion_seeds if fusion_seeds is not None else (1 if quick else FULL_FUSION_SEEDS)
+    _check_seeds(n_seeds)
+    if quick:
+        train = replace(base_train, **QUICK_TRAIN, max_epochs=quick_epochs, progress=False)
+        return n_seeds, train, replace(QUICK_FUSION, progress=False), 0
+    train = replace(base_train, progress=False)
+    return n_seeds, train, replace(FUSION, progress=False), FUSION_SHIFT_COPIES
+
+
 def reproduce_case1(
     data: Dataset, *, seed: int = 0, quick: bool = False, fusion_seeds: int | None = None
 ) -> ExperimentResult:
@@ -152,15 +165,8 @@ def reproduce_case1(
 
     ``fusion_seeds`` defaults to :data:`FULL_FUSION_SEEDS` (``quick``: 1).
     """
-    n_seeds = fusion_seeds if fusion_seeds is not None else (1 if quick else FULL_FUSION_SEEDS)
-    _check_seeds(n_seeds)
-    train = replace(CASE1_TRAIN, progress=False)
-    fusion = replace(FUSION, progress=False)
-    copies = FUSION_SHIFT_COPIES
-    if quick:
-        train = replace(train, **QUICK_TRAIN, max_epochs=1)  # Table II CNNs are the slow ones
-        fusion = replace(QUICK_FUSION, progress=False)
-        copies = 0
+    # Table II CNNs are the slow ones: 1 quick epoch.
+    n_seeds, train, fusion, copies = _mnist_settings(CASE1_TRAIN, quick, 1, fusion_seeds)
     start = time.perf_counter()
     case = run_case1(
         data,
@@ -200,15 +206,7 @@ def reproduce_case3(
     data: Dataset, *, seed: int = 0, quick: bool = False, fusion_seeds: int | None = None
 ) -> ExperimentResult:
     """Case Study III (Table VII) as experiment rows (Strategy II; Strategy I for comparison)."""
-    n_seeds = fusion_seeds if fusion_seeds is not None else (1 if quick else FULL_FUSION_SEEDS)
-    _check_seeds(n_seeds)
-    train = replace(CASE3_TRAIN, progress=False)
-    fusion = replace(FUSION, progress=False)
-    copies = FUSION_SHIFT_COPIES
-    if quick:
-        train = replace(train, **QUICK_TRAIN, max_epochs=2)
-        fusion = replace(QUICK_FUSION, progress=False)
-        copies = 0
+    n_seeds, train, fusion, copies = _mnist_settings(CASE3_TRAIN, quick, 2, fusion_seeds)
     start = time.perf_counter()
     case = run_case3(
         data,

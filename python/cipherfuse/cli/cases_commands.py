@@ -41,6 +41,25 @@ def _mnist_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _run_mnist_case(
+    reproduce: Callable[..., Any],
+    seed: int,
+    quick: bool,
+    as_json: bool,
+    out: Path | None,
+    mnist_dir: Path | None,
+    fusion_seeds: int | None,
+) -> None:
+    """Load MNIST, run a Case I/III reproduction and emit its rows."""
+    from cipherfuse.cli.reproduce_commands import emit
+    from cipherfuse.data.mnist import load_mnist
+
+    result = reproduce(
+        load_mnist(path=mnist_dir), seed=seed, quick=quick, fusion_seeds=fusion_seeds
+    )
+    emit(result, as_json=as_json, out=out)
+
+
 @click.command("case1")
 @_common
 @_mnist_options
@@ -54,13 +73,8 @@ def case1(
 ) -> None:
     """Case Study I (Figs. 11-12): local accuracies, MetaModel with Strategies I and II."""
     from cipherfuse.analysis.cases import reproduce_case1
-    from cipherfuse.cli.reproduce_commands import emit
-    from cipherfuse.data.mnist import load_mnist
 
-    result = reproduce_case1(
-        load_mnist(path=mnist_dir), seed=seed, quick=quick, fusion_seeds=fusion_seeds
-    )
-    emit(result, as_json=as_json, out=out)
+    _run_mnist_case(reproduce_case1, seed, quick, as_json, out, mnist_dir, fusion_seeds)
 
 
 @click.command("case3")
@@ -76,13 +90,8 @@ def case3(
 ) -> None:
     """Case Study III (Table VII): MetaModel plain vs first layer at p = 2^7 and 2^5."""
     from cipherfuse.analysis.cases import reproduce_case3
-    from cipherfuse.cli.reproduce_commands import emit
-    from cipherfuse.data.mnist import load_mnist
 
-    result = reproduce_case3(
-        load_mnist(path=mnist_dir), seed=seed, quick=quick, fusion_seeds=fusion_seeds
-    )
-    emit(result, as_json=as_json, out=out)
+    _run_mnist_case(reproduce_case3, seed, quick, as_json, out, mnist_dir, fusion_seeds)
 
 
 @click.command("case5")
