@@ -9,6 +9,7 @@
 #include <string>
 
 #include "he/kernels.hpp"
+#include "he/limb_kernel.hpp"
 #include "he/prg.hpp"
 #include "he/seeded.hpp"
 
@@ -257,6 +258,52 @@ I64Array seeded_conv_finish(const py::array& x_in, const py::array& kern_in,
   return out;
 }
 
+
+// ------------------------------------------------------------ limb block
+template <typename T>
+py::array_t<T, 0> typed_nd(const py::array& a, const char* name, const char* dtype,
+                           py::ssize_t ndim) {
+  if (!a.dtype().is(py::dtype::of<T>())) {
+    throw cf::KernelArgumentError(std::string(name) + " must be " + dtype + ", got " +
+                                  std::string(py::str(a.dtype())));
+  }
+  auto typed = py::reinterpret_borrow<py::array_t<T, 0>>(a);
+  require_c_contiguous(typed, name, ndim);
+  return typed;
+}
+
+py::tuple limb_block(const py::array& x_in, const py::array& kern_in, const py::array& offsets_in,
+                     const py::array& bias_in, int64_t stride_h, int64_t stride_w,
+                     int64_t pad_top, int64_t pad_bottom, int64_t pad_left, int64_t pad_right,
+                     int64_t pool_h, int64_t pool_w, int64_t pool_sh, int64_t pool_sw,
+                     const std::string& isa, int threads) {
+  const I64Array x = typed_nd<int64_t>(x_in, "x", "int64", 4);
+  const I64Array kern = typed_nd<int64_t>(kern_in, "kern", "int64", 5);
+  const I64Array offsets = typed_nd<int64_t>(offsets_in, "offsets", "int64", 1);
+  const I64Array bias = typed_nd<int64_t>(bias_in, "bias", "int64", 2);
+  if (kern.shape(0) != 3 || kern.shape(3) != x.shape(3) || offsets.shape(0) != 3 ||
+      bias.shape(0) != 3 || bias.shape(1) != kern.shape(4)) {
+    throw cf::KernelArgumentError(
+        "limb_block: kern must be (3, kh, kw, C, F) with C the channels of x, offsets (3,) "
+        "and bias (3, F)");
+  }
+  cf::LimbShape s{x.shape(0), x.shape(1), x.shape(2), x.shape(3), kern.shape(1), kern.shape(2),
+                  kern.shape(4), stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right,
+                  pool_h, pool_w, pool_sh, pool_sw, 0, 0, 0, 0};
+  cf::check_limb_shape(s);
+  const cf::Isa which = cf::isa_from_name(isa);
+  I64Array out({s.n, s.pooled_h, s.pooled_w, s.f});
+  int64_t* dst = out.mutable_data();
+  cf::LimbStats st;
+  {
+    py::gil_scoped_release release;
+    st = cf::limb_block(which, s, x.data(), kern.data(), offsets.data(), bias.data(), dst,
+                        threads);
+  }
+  py::object features = st.computed ? py::object(out) : py::object(py::none());
+  return py::make_tuple(features, st.l1, st.tail_min, st.tail_max, st.pooled_tail_max);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -319,6 +366,16 @@ PYBIND11_MODULE(_core, m) {
         py::arg("threads") = 0,
         "decrypt_finish(seeded_conv(x, kern, bias, ...), b, ...) with the a-term computed one\n"
         "block of images at a time (never materialised); the conv output size is b's H x W.");
+  m.def("limb_block", &limb_block, py::arg("x"), py::arg("kern"), py::arg("offsets"),
+        py::arg("bias"), py::arg("stride_h") = 1, py::arg("stride_w") = 1,
+        py::arg("pad_top") = 0, py::arg("pad_bottom") = 0, py::arg("pad_left") = 0,
+        py::arg("pad_right") = 0, py::arg("pool_h") = 1, py::arg("pool_w") = 1,
+        py::arg("pool_sh") = 1, py::arg("pool_sw") = 1, py::arg("isa") = "auto",
+        py::arg("threads") = 0,
+        "The fused limb first block (cpp/he/limb_kernel.hpp) on int64 NHWC images x, limb\n"
+        "kernels kern (3, kh, kw, C, F), offsets (3,) and bias (3, F), all int64 below 2^24.\n"
+        "Returns (features, l1, tail_min, tail_max, pooled_tail_max): features int64\n"
+        "(n, H'', W'', F), or None when a float32 exactness bound fails for these inputs.");
   m.def("best_isa", []() { return std::string(cf::isa_name(cf::best_isa())); });
   m.def("default_threads", &cf::default_threads);
 }

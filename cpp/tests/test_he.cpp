@@ -4,13 +4,16 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "he/kernels.hpp"
+#include "he/limb_kernel.hpp"
 #include "he/parallel.hpp"
 #include "he/prg.hpp"
 #include "he/seeded.hpp"
@@ -396,6 +399,179 @@ void test_seeded_finish_rejects() {
   }));
 }
 
+
+// The limb block: a naive int64 reference written from the definition in
+// limb_kernel.hpp, against every ISA (scalar reference included), threads 1 and 3.
+struct LimbCase {
+  int64_t n, h, w, c, kh, kw, f, sh, sw;
+  bool same;
+  int64_t pool_h, pool_w, pool_sh, pool_sw;
+  int64_t xbound, kbound;
+  bool zero_high;  // family 0, offset 0 and bias 0 all zero: H = 0, ReLU falls to L's sign
+  int pattern = 0;  // 0: 1/3 zeros; 1: zero but for a centre square (all-zero patches,
+                    // skipped); 2: signed values with zero-sum patches (not skipped)
+};
+
+void test_limb_block(const LimbCase& t) {
+  const int64_t out_h = t.same ? (t.h + t.sh - 1) / t.sh : (t.h - t.kh) / t.sh + 1;
+  const int64_t out_w = t.same ? (t.w + t.sw - 1) / t.sw : (t.w - t.kw) / t.sw + 1;
+  const int64_t pad_h = t.same ? std::max<int64_t>((out_h - 1) * t.sh + t.kh - t.h, 0) : 0;
+  const int64_t pad_w = t.same ? std::max<int64_t>((out_w - 1) * t.sw + t.kw - t.w, 0) : 0;
+  cf::LimbShape s{t.n,       t.h,       t.w,       t.c,        t.kh,         t.kw,
+                  t.f,       t.sh,      t.sw,      pad_h / 2,  pad_h - pad_h / 2,
+                  pad_w / 2, pad_w - pad_w / 2,    t.pool_h,   t.pool_w,     t.pool_sh,
+                  t.pool_sw, 0,         0,         0,          0};
+  std::uniform_int_distribution<int64_t> xd(0, t.xbound);
+  std::vector<int64_t> x(static_cast<size_t>(t.n * t.h * t.w * t.c));
+  for (auto& v : x) v = xd(rng) % 3 == 0 ? 0 : xd(rng);  // many zeros, like MNIST
+  for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i) {
+    const int64_t y = i / (t.w * t.c) % t.h, xx = i / t.c % t.w;
+    if (t.pattern == 1 && (y < t.h / 3 || y >= t.h - t.h / 3 || xx < t.w / 3)) x[i] = 0;
+    if (t.pattern == 2) x[i] = (y % 2 == 0 ? 1 : -1) * (i % 2 == 0 ? 0 : (xx / 2 + 1));
+  }
+  const int64_t taps = t.kh * t.kw * t.c;
+  auto kern = random_small(static_cast<size_t>(3 * taps * t.f), t.kbound);
+  auto bias = random_small(static_cast<size_t>(3 * t.f), 50);
+  std::vector<int64_t> offsets{-7, -(t.kbound / 2), 3};
+  if (t.zero_high) {
+    std::fill(kern.begin(), kern.begin() + taps * t.f, 0);
+    std::fill(bias.begin(), bias.begin() + t.f, 0);
+    offsets[0] = 0;
+  }
+  const int64_t ph = (out_h - t.pool_h) / t.pool_sh + 1;
+  const int64_t pw = (out_w - t.pool_w) / t.pool_sw + 1;
+  // Naive reference.
+  std::vector<int64_t> high(static_cast<size_t>(t.n * out_h * out_w * t.f));
+  std::vector<int64_t> tail(high.size());
+  int64_t l1 = 0, tmin = 0, tmax = 0, ptmax = 0;
+  bool first = true;
+  for (int64_t i = 0; i < t.n; ++i)
+    for (int64_t oy = 0; oy < out_h; ++oy)
+      for (int64_t ox = 0; ox < out_w; ++ox) {
+        int64_t psum = 0;
+        std::vector<int64_t> conv(static_cast<size_t>(3 * t.f), 0);
+        for (int64_t ky = 0; ky < t.kh; ++ky)
+          for (int64_t kx = 0; kx < t.kw; ++kx)
+            for (int64_t ch = 0; ch < t.c; ++ch) {
+              const int64_t iy = oy * t.sh - s.pad_top + ky;
+              const int64_t ix = ox * t.sw - s.pad_left + kx;
+              if (iy < 0 || iy >= t.h || ix < 0 || ix >= t.w) continue;
+              const int64_t v = x[static_cast<size_t>(((i * t.h + iy) * t.w + ix) * t.c + ch)];
+              psum += v;
+              const int64_t tap = (ky * t.kw + kx) * t.c + ch;
+              for (int64_t j = 0; j < 3; ++j)
+                for (int64_t o = 0; o < t.f; ++o)
+                  conv[static_cast<size_t>(j * t.f + o)] +=
+                      v * kern[static_cast<size_t>((j * taps + tap) * t.f + o)];
+            }
+        int64_t abs_sum = 0;
+        for (int64_t ky = 0; ky < t.kh; ++ky)
+          for (int64_t kx = 0; kx < t.kw; ++kx)
+            for (int64_t ch = 0; ch < t.c; ++ch) {
+              const int64_t iy = oy * t.sh - s.pad_top + ky;
+              const int64_t ix = ox * t.sw - s.pad_left + kx;
+              if (iy < 0 || iy >= t.h || ix < 0 || ix >= t.w) continue;
+              const size_t xi = static_cast<size_t>(((i * t.h + iy) * t.w + ix) * t.c + ch);
+              abs_sum += std::llabs(x[xi]);
+            }
+        l1 = std::max(l1, abs_sum);
+        for (int64_t o = 0; o < t.f; ++o) {
+          const auto at = [&](int64_t j) { return static_cast<size_t>(j * t.f + o); };
+          const int64_t hv = conv[at(0)] + offsets[0] * psum + bias[at(0)];
+          const int64_t lv = conv[at(1)] + offsets[1] * psum + bias[at(1)];
+          const int64_t tv = conv[at(2)] + offsets[2] * psum + bias[at(2)];
+          const size_t idx = static_cast<size_t>(((i * out_h + oy) * out_w + ox) * t.f + o);
+          high[idx] = (hv > 0 || (hv == 0 && lv > 0)) ? hv : 0;
+          tail[idx] = std::max<int64_t>(tv, 0);
+          tmin = first ? tv : std::min(tmin, tv);
+          tmax = first ? tv : std::max(tmax, tv);
+          first = false;
+        }
+      }
+  std::vector<int64_t> expect;
+  for (int64_t i = 0; i < t.n; ++i)
+    for (int64_t py = 0; py < ph; ++py)
+      for (int64_t px = 0; px < pw; ++px)
+        for (int64_t o = 0; o < t.f; ++o) {
+          int64_t hs = 0, ts = 0;
+          for (int64_t wy = 0; wy < t.pool_h; ++wy)
+            for (int64_t wx = 0; wx < t.pool_w; ++wx) {
+              const size_t idx = static_cast<size_t>(
+                  ((i * out_h + py * t.pool_sh + wy) * out_w + px * t.pool_sw + wx) * t.f + o);
+              hs += high[idx];
+              ts += tail[idx];
+            }
+          expect.push_back(hs);
+          ptmax = (i == 0 && py == 0 && px == 0 && o == 0) ? ts : std::max(ptmax, ts);
+        }
+  for (cf::Isa isa : isas()) {
+    for (int threads : {1, 3}) {
+      std::vector<int64_t> out(expect.size(), -12345);
+      const cf::LimbStats st = cf::limb_block(isa, s, x.data(), kern.data(), offsets.data(),
+                                              bias.data(), out.data(), threads);
+      CHECK(st.computed);
+      CHECK(st.l1 == l1);
+      CHECK(out == expect);
+      CHECK(st.tail_min == tmin && st.tail_max == tmax && st.pooled_tail_max == ptmax);
+    }
+  }
+}
+
+void test_limb_block_declines_and_rejects() {
+  cf::LimbShape s{2, 6, 6, 1, 3, 3, 4, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 0, 0};
+  std::vector<int64_t> x(72, 1000);
+  std::vector<int64_t> kern(3 * 9 * 4, 5);
+  std::vector<int64_t> bias(12, 1), offsets{0, 0, 0};
+  std::vector<int64_t> out(2 * 3 * 3 * 4, -1);
+  auto run = [&](const cf::LimbShape& g, cf::Isa isa) {
+    return cf::limb_block(isa, g, x.data(), kern.data(), offsets.data(), bias.data(), out.data(),
+                          2);
+  };
+  for (cf::Isa isa : isas()) {
+    CHECK(run(s, isa).computed);  // l1 = 9000, 9000 * 5 < 2^24
+    x[7] = 4000000;               // l1 * max|k| >= 2^24: declines, out untouched
+    std::fill(out.begin(), out.end(), -1);
+    cf::LimbStats st = run(s, isa);
+    CHECK(!st.computed && st.l1 == 4008000);
+    CHECK(std::all_of(out.begin(), out.end(), [](int64_t v) { return v == -1; }));
+    x[7] = int64_t{1} << 40;  // |x| >= 2^31: declines with a saturated l1
+    st = run(s, isa);
+    CHECK(!st.computed && st.l1 == std::numeric_limits<int64_t>::max());
+    x[7] = std::numeric_limits<int64_t>::min();
+    CHECK(!run(s, isa).computed);
+    x[7] = 1000;
+    offsets[2] = 2000;  // |o| l1 >= 2^24: declines
+    CHECK(!run(s, isa).computed);
+    offsets[2] = 0;
+  }
+  CHECK(throws([&] {
+    kern[3] = int64_t{1} << 24;
+    run(s, cf::Isa::Scalar);
+  }));
+  kern[3] = 5;
+  CHECK(throws([&] {
+    bias[0] = -(int64_t{1} << 24);
+    run(s, cf::Isa::Scalar);
+  }));
+  bias[0] = 1;
+  cf::LimbShape bad = s;
+  bad.pad_top = 3;
+  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  bad = s;
+  bad.stride_w = 0;
+  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  bad = s;
+  bad.pool_h = 7;
+  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  bad = s;
+  bad.f = 0;
+  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  bad = s;
+  bad.n = -1;
+  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  CHECK(run(s, cf::Isa::Scalar).computed);
+}
+
 int main() {
   test_decompose();
   for (int64_t bound :
@@ -429,6 +605,19 @@ int main() {
   test_seeded_finish(9, 3, 3, 1, 40, true, 1, 1, 1, 1);     // no pooling, one filter
   test_seeded_finish(0, 5, 5, 3, 20, true, 2, 2, 2, 2);     // no images
   test_seeded_finish_rejects();
+  //                 n   h   w  c kh kw  f sh sw same  pool     xbound kbound zero_high
+  test_limb_block({3, 28, 28, 1, 5, 5, 32, 1, 1, true, 2, 2, 2, 2, 1000, 600, false});  // Table VI
+  test_limb_block({2, 9, 11, 3, 3, 2, 20, 2, 1, true, 3, 2, 1, 2, 255, 40, false});
+  test_limb_block({2, 10, 7, 2, 5, 3, 7, 1, 3, false, 1, 1, 1, 1, 100, 9, false});  // no pooling
+  test_limb_block({4, 8, 8, 1, 3, 3, 16, 1, 1, true, 2, 2, 2, 2, 3, 1, true});       // H = 0
+  test_limb_block({1, 5, 13, 2, 2, 4, 33, 1, 2, true, 2, 3, 2, 1, 1000, 100, false});
+  test_limb_block({0, 6, 6, 1, 3, 3, 8, 1, 1, true, 2, 2, 2, 2, 10, 10, false});     // no images
+  test_limb_block({5, 4, 4, 1, 4, 4, 1, 1, 1, false, 1, 1, 1, 1, 1000, 1000, false});  // 1x1 out
+  test_limb_block({4, 28, 28, 1, 5, 5, 32, 1, 1, true, 2, 2, 2, 2, 1000, 600, false, 1});
+  test_limb_block({3, 12, 10, 2, 3, 3, 16, 2, 1, true, 2, 2, 2, 2, 1000, 100, false, 1});
+  test_limb_block({3, 12, 10, 1, 3, 3, 24, 1, 1, true, 2, 2, 2, 2, 1000, 100, false, 2});
+  test_limb_block({2, 9, 9, 3, 5, 5, 9, 1, 1, false, 2, 2, 1, 1, 1000, 100, true, 2});
+  test_limb_block_declines_and_rejects();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

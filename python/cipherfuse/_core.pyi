@@ -69,6 +69,24 @@ def seeded_conv_finish(
     isa: str = "auto",
     threads: int = 0,
 ) -> npt.NDArray[np.int64]: ...
+def limb_block(
+    x: npt.NDArray[np.int64],
+    kern: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+    bias: npt.NDArray[np.int64],
+    stride_h: int = 1,
+    stride_w: int = 1,
+    pad_top: int = 0,
+    pad_bottom: int = 0,
+    pad_left: int = 0,
+    pad_right: int = 0,
+    pool_h: int = 1,
+    pool_w: int = 1,
+    pool_sh: int = 1,
+    pool_sw: int = 1,
+    isa: str = "auto",
+    threads: int = 0,
+) -> tuple[npt.NDArray[np.int64] | None, int, int, int, int]: ...
 def stream_sum(a: npt.NDArray[np.uint64], threads: int = 0) -> int: ...
 def isa_available(name: str) -> bool: ...
 def best_isa() -> str: ...

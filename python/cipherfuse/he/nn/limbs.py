@@ -59,8 +59,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from cipherfuse.he.backend import CppKernels, get_kernels
 from cipherfuse.he.errors import NoiseBudgetExceeded, ParameterError, PlaintextOverflow
-from cipherfuse.he.nn.layers import patch_sums
+from cipherfuse.he.nn.layers import _same_pads, patch_sums
 from cipherfuse.he.nn.strategies import EncryptedWeights
 from cipherfuse.nn.config import ConvSpec, PoolSpec
 
@@ -108,6 +109,9 @@ class LimbPlan:
     kernels: tuple[Any, Any, Any]
     offsets: Any
     bias: Any
+    int_kernels: I64Array
+    int_offsets: I64Array
+    int_bias: I64Array
 
     @property
     def kernel_size(self) -> tuple[int, int]:
@@ -142,23 +146,23 @@ class LimbPlan:
         )
 
     def run(self, x_int: I64Array) -> I64Array | None:
-        """Scaled-down pooled features of ``x_int``, or ``None`` if the generic path must run."""
-        from cipherfuse.he.nn.layers import _noise_for_bounds
+        """Scaled-down pooled features of ``x_int``, or ``None`` if the generic path must run.
 
+        With the C++ kernels active (:func:`cipherfuse.he.get_kernels`) the block
+        is one fused pass of ``_core.limb_block`` (``cpp/he/limb_kernel.hpp``);
+        otherwise the XLA function. Both give identical results.
+        """
+        kernels = get_kernels()
+        if isinstance(kernels, CppKernels):
+            return self._run_cpp(x_int, kernels)
+        return self._run_xla(x_int)
+
+    def _run_xla(self, x_int: I64Array) -> I64Array | None:
         geometry = (self.kernel_size, self.stride, self.spec.padding)
         sums = patch_sums(x_int, *geometry)
         nonneg = x_int.size == 0 or int(x_int.min()) >= 0
         l1 = int((sums if nonneg else patch_sums(np.abs(x_int), *geometry)).max(initial=0))
-        if not self.exact_for(l1):
-            return None
-        weights = self.weights
-        params = weights.params
-        size = self.window[0] * self.window[1]
-        try:
-            nb, vb = _noise_for_bounds(l1, weights, "layer_0 (conv)", "Eq. 34")
-        except (NoiseBudgetExceeded, PlaintextOverflow):
-            return None  # the generic path raises the error it always does
-        if size * vb >= params.t // 2:
+        if not self.exact_for(l1) or not self._noise_ok(l1):
             return None
         features, tail_min, tail_max, pooled_tail_max = self.fn(
             x_int.astype(np.float32),
@@ -167,17 +171,68 @@ class LimbPlan:
             self.offsets,
             self.bias,
         )
-        smax = params.secret_max
-        relu_mass = int(tail_max) * smax  # the quick ReLU condition of relu_components
-        if int(tail_min) < 0 or relu_mass + nb >= params.half_w:
-            return None
-        pooled_noise = size * max(nb, relu_mass)  # sum_pool's Eq. 42
-        if pooled_noise >= params.half_w:
-            return None
-        if int(pooled_tail_max) * smax + pooled_noise >= params.half_w:  # scale-down exact
+        if not self._tails_ok(l1, int(tail_min), int(tail_max), int(pooled_tail_max)):
             return None
         out: I64Array = np.asarray(features).astype(np.int64)
         return out
+
+    def _run_cpp(self, x_int: I64Array, kernels: CppKernels) -> I64Array | None:
+        from cipherfuse import _core
+
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        if self.spec.padding == "SAME":
+            (top, bottom), (left, right) = (
+                _same_pads(x_int.shape[1], kh, sh),
+                _same_pads(x_int.shape[2], kw, sw),
+            )
+        else:
+            top = bottom = left = right = 0
+        features, l1, tail_min, tail_max, pooled_tail_max = _core.limb_block(
+            np.ascontiguousarray(x_int, dtype=np.int64),
+            self.int_kernels,
+            self.int_offsets,
+            self.int_bias,
+            sh,
+            sw,
+            top,
+            bottom,
+            left,
+            right,
+            *self.window,
+            *self.pool_stride,
+            isa=kernels.isa,
+            threads=kernels.threads,
+        )
+        if features is None or not self.exact_for(l1) or not self._noise_ok(l1):
+            return None
+        if not self._tails_ok(l1, tail_min, tail_max, pooled_tail_max):
+            return None
+        return features
+
+    def _noise_ok(self, l1: int) -> bool:
+        """The Eq. 34 bounds of the conv for patch l1 norms <= ``l1`` fit the plaintext space."""
+        from cipherfuse.he.nn.layers import _noise_for_bounds
+
+        try:
+            _, vb = _noise_for_bounds(l1, self.weights, "layer_0 (conv)", "Eq. 34")
+        except (NoiseBudgetExceeded, PlaintextOverflow):
+            return False  # the generic path raises the error it always does
+        return self.window[0] * self.window[1] * vb < self.weights.params.t // 2
+
+    def _tails_ok(self, l1: int, tail_min: int, tail_max: int, pooled_tail_max: int) -> bool:
+        """The data-dependent ReLU, pooling and scaling-down conditions on the actual tails."""
+        from cipherfuse.he.nn.layers import _noise_for_bounds
+
+        params = self.weights.params
+        nb, _ = _noise_for_bounds(l1, self.weights, "layer_0 (conv)", "Eq. 34")
+        smax = params.secret_max
+        relu_mass = tail_max * smax  # the quick ReLU condition of relu_components
+        if tail_min < 0 or relu_mass + nb >= params.half_w:
+            return False
+        pooled_noise = self.window[0] * self.window[1] * max(nb, relu_mass)  # sum_pool's Eq. 42
+        if pooled_noise >= params.half_w:
+            return False
+        return pooled_tail_max * smax + pooled_noise < params.half_w  # scale-down exact
 
 
 def _jitted(
@@ -265,6 +320,8 @@ def limb_plan(weights: EncryptedWeights, spec: ConvSpec, pool: PoolSpec | None) 
     mids = [(int(v.min(initial=0)) + int(v.max(initial=0))) // 2 for v in limbs]
     centred = [v - o for v, o in zip(limbs, mids, strict=True)]
     centred_max = tuple(int(np.abs(v).max(initial=0)) for v in centred)
+    if max(centred_max) >= F32_EXACT:
+        return None  # no input with a nonzero patch could be exact
     shape = (*weights.shape[:-1], filters)
     window = (1, 1) if pool is None else (int(pool.window[0]), int(pool.window[1]))
     pstride = (1, 1) if pool is None else (int(pool.strides[0]), int(pool.strides[1]))
@@ -286,4 +343,7 @@ def limb_plan(weights: EncryptedWeights, spec: ConvSpec, pool: PoolSpec | None) 
         ),
         offsets=jnp.asarray(np.asarray(mids, np.float32)),
         bias=jnp.asarray(np.stack(biases).astype(np.float32)),
+        int_kernels=np.ascontiguousarray(np.stack([c.reshape(shape) for c in centred])),
+        int_offsets=np.asarray(mids, np.int64),
+        int_bias=np.ascontiguousarray(np.stack(biases).astype(np.int64)),
     )

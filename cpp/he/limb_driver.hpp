@@ -1,0 +1,221 @@
+// The float32 limb-block driver shared by the SIMD paths (AVX2, AVX-512, NEON).
+//
+// Per image (threads over images): the image is copied once into a zero-padded
+// float32 buffer, the patch sums come from limb_patch_sums, and every output
+// pixel's 3 x f limb convolutions are computed by the ISA's register-blocked
+// micro-kernel (P pixels x NV vectors of filters, one FMA per tap). The
+// epilogue (int32: exact, limb_block checked |values| < 2^25) applies the
+// offsets, biases and the ReLU predicate and keeps the tail minima/maxima; the
+// pooling sums run in int64 from two int32 planes of the image that stay in L2.
+//
+// Pixels whose patch is all zero (zero patch sum in an image without negative
+// values) have all three convolutions 0: the micro-kernel runs only on the
+// others, P at a time, from a list.
+//
+// A Micro provides kLanes (floats per vector), kMaxNV, kP and
+//   template <int NV, int P> static void tile(const float* const* xp,
+//       const int64_t* tap_offsets, int64_t taps, const float* k, int64_t ldk,
+//       float* acc, int64_t ldacc)
+// computing acc[p*ldacc + j] = sum_t xp[p][tap_offsets[t]] * k[t*ldk + j]
+// for p < P, j < NV * kLanes.
+//
+// Everything here is in an unnamed namespace: each ISA's translation unit gets
+// its own copy compiled with its own flags (no ODR clash between them).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "he/limb_kernel.hpp"
+#include "he/parallel.hpp"
+
+namespace cf {
+namespace {
+
+template <class Micro, int P>
+void limb_tile(int64_t nv, const float* const* xp, const int64_t* toff, int64_t taps,
+               const float* k, int64_t ldk, float* acc, int64_t ldacc) {
+  switch (nv) {
+    case 1:
+      Micro::template tile<1, P>(xp, toff, taps, k, ldk, acc, ldacc);
+      return;
+    case 2:
+      Micro::template tile<2, P>(xp, toff, taps, k, ldk, acc, ldacc);
+      return;
+    case 3:
+      Micro::template tile<3, P>(xp, toff, taps, k, ldk, acc, ldacc);
+      return;
+    case 4:
+      Micro::template tile<4, P>(xp, toff, taps, k, ldk, acc, ldacc);
+      return;
+    case 5:
+      Micro::template tile<5, P>(xp, toff, taps, k, ldk, acc, ldacc);
+      return;
+    default:
+      Micro::template tile<6, P>(xp, toff, taps, k, ldk, acc, ldacc);
+      return;
+  }
+}
+
+// The per-pixel epilogue (restrict pointers and branch-free selects, so that the
+// compiler vectorizes it with the ISA of the including file).
+inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __restrict al,
+                          const float* __restrict at, int32_t os0, int32_t os1, int32_t os2,
+                          const int32_t* __restrict bh, const int32_t* __restrict bl,
+                          const int32_t* __restrict bt, int32_t* __restrict rh,
+                          int32_t* __restrict rt, int32_t* __restrict mn,
+                          int32_t* __restrict mx) {
+  for (int64_t o = 0; o < F; ++o) {
+    const int32_t hv = static_cast<int32_t>(ah[o]) + (os0 + bh[o]);
+    const int32_t lv = static_cast<int32_t>(al[o]) + (os1 + bl[o]);
+    const int32_t sign = hv != 0 ? hv : lv;  // the sign of 2^S H + L (|L| < 2^(S-1))
+    rh[o] = sign > 0 ? hv : 0;
+    const int32_t tv = static_cast<int32_t>(at[o]) + (os2 + bt[o]);
+    mn[o] = mn[o] < tv ? mn[o] : tv;
+    mx[o] = mx[o] > tv ? mx[o] : tv;
+    rt[o] = tv > 0 ? tv : 0;
+  }
+}
+
+inline void limb_pool_add(int64_t F, const int32_t* __restrict rh, const int32_t* __restrict rt,
+                          int64_t* __restrict high, int64_t* __restrict tail) {
+  for (int64_t o = 0; o < F; ++o) {
+    high[o] += rh[o];
+    tail[o] += rt[o];
+  }
+}
+
+inline void limb_max_into(int64_t F, const int64_t* __restrict v, int64_t* __restrict m) {
+  for (int64_t o = 0; o < F; ++o) m[o] = m[o] > v[o] ? m[o] : v[o];
+}
+
+template <class Micro>
+LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* sums,
+                           const uint8_t* nonneg, const int64_t* kern, const int64_t* offsets,
+                           const int64_t* bias, int64_t* out, int threads) {
+  static_assert(Micro::kMaxNV >= 1 && Micro::kMaxNV <= 6, "kMaxNV must be in 1..6");
+  constexpr int64_t V = Micro::kLanes;
+  constexpr int P = Micro::kP;
+  const int64_t F = s.f;
+  const int64_t Fp = (F + V - 1) / V * V;  // each family padded to whole vectors
+  const int64_t ldk = 3 * Fp;
+  const int64_t taps = s.kh * s.kw * s.c;
+  const int64_t hp = s.h + s.pad_top + s.pad_bottom;
+  const int64_t wp = s.w + s.pad_left + s.pad_right;
+  const int64_t pixels = s.out_h * s.out_w;
+
+  // Kernels as float (exact: |k| < 2^24), families side by side: kf[t][j*Fp + f].
+  std::vector<float> kf(static_cast<size_t>(taps * ldk), 0.0f);
+  for (int64_t j = 0; j < 3; ++j)
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t o = 0; o < F; ++o)
+        kf[static_cast<size_t>(t * ldk + j * Fp + o)] =
+            static_cast<float>(kern[(j * taps + t) * F + o]);
+  std::vector<int64_t> toff(static_cast<size_t>(taps));
+  for (int64_t ky = 0; ky < s.kh; ++ky)
+    for (int64_t kx = 0; kx < s.kw; ++kx)
+      for (int64_t ch = 0; ch < s.c; ++ch)
+        toff[static_cast<size_t>((ky * s.kw + kx) * s.c + ch)] = (ky * wp + kx) * s.c + ch;
+  std::vector<int32_t> b32(static_cast<size_t>(3 * F));
+  for (int64_t i = 0; i < 3 * F; ++i) b32[static_cast<size_t>(i)] = static_cast<int32_t>(bias[i]);
+
+  LimbTails total{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min(),
+                  std::numeric_limits<int64_t>::min()};
+  std::mutex total_mutex;
+  parallel_for(s.n, threads, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<float> xpad(static_cast<size_t>(hp * wp * s.c), 0.0f);
+    std::vector<float> acc(static_cast<size_t>(P * ldk));
+    const std::vector<float> zeros(static_cast<size_t>(ldk), 0.0f);
+    std::vector<int64_t> active(static_cast<size_t>(pixels));
+    std::vector<int32_t> relu_high(static_cast<size_t>(pixels * F));
+    std::vector<int32_t> relu_tail(static_cast<size_t>(pixels * F));
+    std::vector<int32_t> tmin(static_cast<size_t>(F), std::numeric_limits<int32_t>::max());
+    std::vector<int32_t> tmax(static_cast<size_t>(F), std::numeric_limits<int32_t>::min());
+    std::vector<int64_t> ptmax(static_cast<size_t>(F), std::numeric_limits<int64_t>::min());
+    std::vector<int64_t> tail_acc(static_cast<size_t>(F));
+    const int32_t* bh = b32.data();
+    const int32_t* bl = b32.data() + F;
+    const int32_t* bt = b32.data() + 2 * F;
+    const int64_t o0 = offsets[0], o1 = offsets[1], o2 = offsets[2];
+
+    for (int64_t img = i0; img < i1; ++img) {
+      const int64_t* xi = x + img * s.h * s.w * s.c;
+      const int64_t* si = sums + img * pixels;
+      for (int64_t y = 0; y < s.h; ++y) {
+        float* row = xpad.data() + ((y + s.pad_top) * wp + s.pad_left) * s.c;
+        const int64_t* src = xi + y * s.w * s.c;
+        for (int64_t q = 0; q < s.w * s.c; ++q) row[q] = static_cast<float>(src[q]);
+      }
+      auto finish = [&](int64_t pix, const float* a) {
+        const int64_t sp = si[pix];
+        limb_epilogue(F, a, a + Fp, a + 2 * Fp, static_cast<int32_t>(o0 * sp),
+                      static_cast<int32_t>(o1 * sp), static_cast<int32_t>(o2 * sp), bh, bl, bt,
+                      relu_high.data() + pix * F, relu_tail.data() + pix * F, tmin.data(),
+                      tmax.data());
+      };
+      int64_t count = 0;
+      for (int64_t pix = 0; pix < pixels; ++pix) {
+        if (nonneg[img] && si[pix] == 0) {
+          finish(pix, zeros.data());  // an all-zero patch: every convolution is 0
+        } else {
+          active[static_cast<size_t>(count++)] = pix;
+        }
+      }
+      const float* xps[P];
+      for (int64_t a0 = 0; a0 < count; a0 += P) {
+        const int64_t np = std::min<int64_t>(P, count - a0);
+        for (int64_t p = 0; p < np; ++p) {
+          const int64_t pix = active[static_cast<size_t>(a0 + p)];
+          const int64_t oy = pix / s.out_w, ox = pix % s.out_w;
+          xps[p] = xpad.data() + (oy * s.stride_h * wp + ox * s.stride_w) * s.c;
+        }
+        for (int64_t v0 = 0; v0 < ldk / V; v0 += Micro::kMaxNV) {
+          const int64_t nv = std::min<int64_t>(Micro::kMaxNV, ldk / V - v0);
+          if (np == P) {
+            limb_tile<Micro, P>(nv, xps, toff.data(), taps, kf.data() + v0 * V, ldk,
+                                acc.data() + v0 * V, ldk);
+          } else {
+            for (int64_t p = 0; p < np; ++p)
+              limb_tile<Micro, 1>(nv, xps + p, toff.data(), taps, kf.data() + v0 * V, ldk,
+                                  acc.data() + p * ldk + v0 * V, ldk);
+          }
+        }
+        for (int64_t p = 0; p < np; ++p) {
+          finish(active[static_cast<size_t>(a0 + p)], acc.data() + p * ldk);
+        }
+      }
+
+      int64_t* oi = out + img * s.pooled_h * s.pooled_w * F;
+      for (int64_t py = 0; py < s.pooled_h; ++py) {
+        for (int64_t px = 0; px < s.pooled_w; ++px) {
+          int64_t* dst = oi + (py * s.pooled_w + px) * F;
+          int64_t* st = tail_acc.data();
+          std::fill(dst, dst + F, 0);
+          std::fill(st, st + F, 0);
+          for (int64_t wy = 0; wy < s.pool_h; ++wy) {
+            for (int64_t wx = 0; wx < s.pool_w; ++wx) {
+              const int64_t pix = (py * s.pool_sh + wy) * s.out_w + px * s.pool_sw + wx;
+              limb_pool_add(F, relu_high.data() + pix * F, relu_tail.data() + pix * F, dst, st);
+            }
+          }
+          limb_max_into(F, st, ptmax.data());
+        }
+      }
+    }
+    if (i0 < i1) {
+      std::lock_guard<std::mutex> lock(total_mutex);
+      for (int64_t o = 0; o < F; ++o) {
+        total.tail_min = std::min<int64_t>(total.tail_min, tmin[static_cast<size_t>(o)]);
+        total.tail_max = std::max<int64_t>(total.tail_max, tmax[static_cast<size_t>(o)]);
+        total.pooled_tail_max = std::max(total.pooled_tail_max, ptmax[static_cast<size_t>(o)]);
+      }
+    }
+  });
+  return total;
+}
+
+}  // namespace
+}  // namespace cf
