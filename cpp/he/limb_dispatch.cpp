@@ -4,7 +4,6 @@
 #include <limits>
 #include <mutex>
 #include <string>
-#include <vector>
 
 #include "he/limb_kernel.hpp"
 #include "he/parallel.hpp"
@@ -99,6 +98,39 @@ void limb_patch_sums(const LimbShape& s, const int64_t* img, bool absolute, int6
   }
 }
 
+bool LimbGate::admit(const int64_t* img, int64_t* sums, bool* nonneg, int64_t* scratch) {
+  const int64_t count = s_.h * s_.w * s_.c;
+  int64_t lo = 0, hi = 0;
+  for (int64_t q = 0; q < count; ++q) {
+    lo = std::min(lo, img[q]);
+    hi = std::max(hi, img[q]);
+  }
+  int64_t l1 = std::numeric_limits<int64_t>::max();
+  if (lo > -(int64_t{1} << 31) && hi < (int64_t{1} << 31)) {
+    const int64_t pixels = s_.out_h * s_.out_w;
+    limb_patch_sums(s_, img, false, sums, scratch);
+    if (lo >= 0) {
+      l1 = *std::max_element(sums, sums + pixels);
+    } else {
+      int64_t* abs_sums = scratch + limb_patch_sums_scratch(s_);
+      limb_patch_sums(s_, img, true, abs_sums, scratch);
+      l1 = *std::max_element(abs_sums, abs_sums + pixels);
+    }
+  }
+  *nonneg = lo >= 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    l1_ = std::max(l1_, l1);
+  }
+  if (l1 >= limit_) declined_.store(true, std::memory_order_relaxed);
+  return !declined();
+}
+
+int64_t LimbGate::l1() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return l1_;
+}
+
 LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
                      const int64_t* offsets, const int64_t* bias, int64_t* out, int threads) {
   check_limb_shape(s);
@@ -107,83 +139,45 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
     throw KernelArgumentError(std::string("isa '") + isa_name(isa) +
                               "' is not available on this CPU/build; use 'auto' or 'scalar'");
   }
+  // The exactness bounds as l1 < limit: max(max|k|, 1) l1 < 2^24 and, for every
+  // family j, |o_j| l1 + max|b_j| < 2^24.
   const int64_t taps = s.kh * s.kw * s.c;
-  const int64_t kmax = max_abs(kern, 3 * taps * s.f);
-  int64_t term_max = 0;  // max_j |o_j| l1 + max|b_j| is checked once l1 is known
-  std::vector<int64_t> bmax(3), omax(3);
+  const int64_t kmax = std::max<int64_t>(max_abs(kern, 3 * taps * s.f), 1);
+  int64_t limit = (kLimbExact + kmax - 1) / kmax;
   for (int64_t j = 0; j < 3; ++j) {
-    omax[static_cast<size_t>(j)] = max_abs(offsets + j, 1);
-    bmax[static_cast<size_t>(j)] = max_abs(bias + j * s.f, s.f);
+    const int64_t o = max_abs(offsets + j, 1);
+    const int64_t b = max_abs(bias + j * s.f, s.f);
+    if (o > 0) limit = std::min(limit, (kLimbExact - b + o - 1) / o);
   }
-
-  // The l1 pass: |x| < 2^31, the patch sums, which images have no negative
-  // value, and l1 = the max patch sum of |x| over the block.
-  LimbStats stats;
-  std::mutex mutex;
-  const int64_t per_image = s.h * s.w * s.c;
-  const int64_t pixels = s.out_h * s.out_w;
-  std::vector<int64_t> sums(static_cast<size_t>(s.n * pixels));
-  std::vector<uint8_t> nonneg(static_cast<size_t>(s.n));
-  parallel_for(s.n, threads, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<int64_t> abs_sums(static_cast<size_t>(pixels));
-    std::vector<int64_t> scratch(static_cast<size_t>(limb_patch_sums_scratch(s)));
-    int64_t local = 0;
-    for (int64_t img = i0; img < i1; ++img) {
-      const int64_t* xi = x + img * per_image;
-      int64_t lo = 0, hi = 0;
-      for (int64_t q = 0; q < per_image; ++q) {
-        lo = std::min(lo, xi[q]);
-        hi = std::max(hi, xi[q]);
-      }
-      if (lo <= -(int64_t{1} << 31) || hi >= (int64_t{1} << 31)) {
-        local = std::numeric_limits<int64_t>::max();
-        break;
-      }
-      int64_t* si = sums.data() + img * pixels;
-      limb_patch_sums(s, xi, false, si, scratch.data());
-      nonneg[static_cast<size_t>(img)] = lo >= 0;
-      if (lo >= 0) {
-        local = std::max(local, *std::max_element(si, si + pixels));
-      } else {
-        limb_patch_sums(s, xi, true, abs_sums.data(), scratch.data());
-        local = std::max(local, *std::max_element(abs_sums.begin(), abs_sums.end()));
-      }
-    }
-    std::lock_guard<std::mutex> lock(mutex);
-    stats.l1 = std::max(stats.l1, local);
-  });
-  if (stats.l1 >= kLimbExact) return stats;  // also covers |x| >= 2^31
-  for (size_t j = 0; j < 3; ++j) term_max = std::max(term_max, omax[j] * stats.l1 + bmax[j]);
-  if (std::max<int64_t>(kmax, 1) * stats.l1 >= kLimbExact || term_max >= kLimbExact) return stats;
-
+  LimbGate gate(s, limit);
   LimbTails tails{0, 0, 0};
   if (s.n > 0) {
     switch (isa) {
 #if defined(CIPHERFUSE_HAVE_AVX2)
       case Isa::Avx2:
-        tails = limb_block_avx2(s, x, sums.data(), nonneg.data(), kern, offsets, bias, out,
-                                  threads);
+        tails = limb_block_avx2(s, x, kern, offsets, bias, out, threads, gate);
         break;
       case Isa::Avx512:
-        tails = limb_block_avx512(s, x, sums.data(), nonneg.data(), kern, offsets, bias, out,
-                                  threads);
+        tails = limb_block_avx512(s, x, kern, offsets, bias, out, threads, gate);
         break;
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
       case Isa::Neon:
-        tails = limb_block_neon(s, x, sums.data(), nonneg.data(), kern, offsets, bias, out,
-                                  threads);
+        tails = limb_block_neon(s, x, kern, offsets, bias, out, threads, gate);
         break;
 #endif
       default:
-        tails = limb_block_scalar(s, x, sums.data(), nonneg.data(), kern, offsets, bias, out,
-                                  threads);
+        tails = limb_block_scalar(s, x, kern, offsets, bias, out, threads, gate);
     }
   }
-  stats.computed = true;
-  stats.tail_min = tails.tail_min;
-  stats.tail_max = tails.tail_max;
-  stats.pooled_tail_max = tails.pooled_tail_max;
+  LimbStats stats;
+  stats.l1 = gate.l1();
+  stats.computed = !gate.declined();
+  if (stats.computed) {
+    stats.tail_min = tails.tail_min;
+    stats.tail_max = tails.tail_max;
+    stats.pooled_tail_max = tails.pooled_tail_max;
+  }
   return stats;
 }
 

@@ -6,7 +6,8 @@
 // micro-kernel (P pixels x NV vectors of filters, one FMA per tap). The
 // epilogue (int32: exact, limb_block checked |values| < 2^25) applies the
 // offsets, biases and the ReLU predicate and keeps the tail minima/maxima; the
-// pooling sums run in int64 from two int32 planes of the image that stay in L2.
+// pooling sums run in int32 (int64 for windows of 64 or more pixels) from two
+// int32 planes of the image that stay in L2.
 //
 // Pixels whose patch is all zero (zero patch sum in an image without negative
 // values) have all three convolutions 0: the micro-kernel runs only on the
@@ -80,22 +81,49 @@ inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __
   }
 }
 
+template <typename Acc>
 inline void limb_pool_add(int64_t F, const int32_t* __restrict rh, const int32_t* __restrict rt,
-                          int64_t* __restrict high, int64_t* __restrict tail) {
+                          Acc* __restrict high, Acc* __restrict tail) {
   for (int64_t o = 0; o < F; ++o) {
     high[o] += rh[o];
     tail[o] += rt[o];
   }
 }
 
-inline void limb_max_into(int64_t F, const int64_t* __restrict v, int64_t* __restrict m) {
-  for (int64_t o = 0; o < F; ++o) m[o] = m[o] > v[o] ? m[o] : v[o];
+template <typename Acc>
+inline void limb_pool_store(int64_t F, const Acc* __restrict high, const Acc* __restrict tail,
+                            int64_t* __restrict dst, int64_t* __restrict tail_max) {
+  for (int64_t o = 0; o < F; ++o) {
+    dst[o] = high[o];
+    tail_max[o] = tail_max[o] > tail[o] ? tail_max[o] : tail[o];
+  }
+}
+
+/// Sum pooling of one image's rectified planes (out_h x out_w x F) into dst
+/// (pooled_h x pooled_w x F), and the pooled tails' maxima into tail_max. Acc
+/// int32 is exact when pool_h * pool_w < 64 (every plane value is below 2^25).
+template <typename Acc>
+void limb_pool(const LimbShape& s, const int32_t* relu_high, const int32_t* relu_tail,
+               Acc* acc, int64_t* dst, int64_t* tail_max) {
+  const int64_t F = s.f;
+  for (int64_t py = 0; py < s.pooled_h; ++py) {
+    for (int64_t px = 0; px < s.pooled_w; ++px) {
+      std::fill(acc, acc + 2 * F, Acc{0});
+      for (int64_t wy = 0; wy < s.pool_h; ++wy) {
+        for (int64_t wx = 0; wx < s.pool_w; ++wx) {
+          const int64_t pix = (py * s.pool_sh + wy) * s.out_w + px * s.pool_sw + wx;
+          limb_pool_add(F, relu_high + pix * F, relu_tail + pix * F, acc, acc + F);
+        }
+      }
+      limb_pool_store(F, acc, acc + F, dst + (py * s.pooled_w + px) * F, tail_max);
+    }
+  }
 }
 
 template <class Micro>
-LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* sums,
-                           const uint8_t* nonneg, const int64_t* kern, const int64_t* offsets,
-                           const int64_t* bias, int64_t* out, int threads) {
+LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* kern,
+                           const int64_t* offsets, const int64_t* bias, int64_t* out, int threads,
+                           LimbGate& gate) {
   static_assert(Micro::kMaxNV >= 1 && Micro::kMaxNV <= 6, "kMaxNV must be in 1..6");
   constexpr int64_t V = Micro::kLanes;
   constexpr int P = Micro::kP;
@@ -128,6 +156,8 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
   parallel_for(s.n, threads, 1, [&](int64_t i0, int64_t i1) {
     std::vector<float> xpad(static_cast<size_t>(hp * wp * s.c), 0.0f);
     std::vector<float> acc(static_cast<size_t>(P * ldk));
+    std::vector<int64_t> sums(static_cast<size_t>(pixels));
+    std::vector<int64_t> scratch(static_cast<size_t>(limb_patch_sums_scratch(s) + pixels));
     const std::vector<float> zeros(static_cast<size_t>(ldk), 0.0f);
     std::vector<int64_t> active(static_cast<size_t>(pixels));
     std::vector<int32_t> relu_high(static_cast<size_t>(pixels * F));
@@ -135,7 +165,8 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
     std::vector<int32_t> tmin(static_cast<size_t>(F), std::numeric_limits<int32_t>::max());
     std::vector<int32_t> tmax(static_cast<size_t>(F), std::numeric_limits<int32_t>::min());
     std::vector<int64_t> ptmax(static_cast<size_t>(F), std::numeric_limits<int64_t>::min());
-    std::vector<int64_t> tail_acc(static_cast<size_t>(F));
+    std::vector<int32_t> pool32(static_cast<size_t>(2 * F));
+    std::vector<int64_t> pool64(static_cast<size_t>(2 * F));
     const int32_t* bh = b32.data();
     const int32_t* bl = b32.data() + F;
     const int32_t* bt = b32.data() + 2 * F;
@@ -143,7 +174,9 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
 
     for (int64_t img = i0; img < i1; ++img) {
       const int64_t* xi = x + img * s.h * s.w * s.c;
-      const int64_t* si = sums + img * pixels;
+      const int64_t* si = sums.data();
+      bool nonneg = false;
+      if (!gate.admit(xi, sums.data(), &nonneg, scratch.data())) continue;
       for (int64_t y = 0; y < s.h; ++y) {
         float* row = xpad.data() + ((y + s.pad_top) * wp + s.pad_left) * s.c;
         const int64_t* src = xi + y * s.w * s.c;
@@ -158,7 +191,7 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
       };
       int64_t count = 0;
       for (int64_t pix = 0; pix < pixels; ++pix) {
-        if (nonneg[img] && si[pix] == 0) {
+        if (nonneg && si[pix] == 0) {
           finish(pix, zeros.data());  // an all-zero patch: every convolution is 0
         } else {
           active[static_cast<size_t>(count++)] = pix;
@@ -189,20 +222,10 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
       }
 
       int64_t* oi = out + img * s.pooled_h * s.pooled_w * F;
-      for (int64_t py = 0; py < s.pooled_h; ++py) {
-        for (int64_t px = 0; px < s.pooled_w; ++px) {
-          int64_t* dst = oi + (py * s.pooled_w + px) * F;
-          int64_t* st = tail_acc.data();
-          std::fill(dst, dst + F, 0);
-          std::fill(st, st + F, 0);
-          for (int64_t wy = 0; wy < s.pool_h; ++wy) {
-            for (int64_t wx = 0; wx < s.pool_w; ++wx) {
-              const int64_t pix = (py * s.pool_sh + wy) * s.out_w + px * s.pool_sw + wx;
-              limb_pool_add(F, relu_high.data() + pix * F, relu_tail.data() + pix * F, dst, st);
-            }
-          }
-          limb_max_into(F, st, ptmax.data());
-        }
+      if (s.pool_h * s.pool_w < 64) {
+        limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), oi, ptmax.data());
+      } else {
+        limb_pool(s, relu_high.data(), relu_tail.data(), pool64.data(), oi, ptmax.data());
       }
     }
     if (i0 < i1) {

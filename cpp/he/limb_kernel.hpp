@@ -14,10 +14,14 @@
 // integer of magnitude <= l1 * max|k| < 2^24 (l1: the largest patch sum of |x|).
 // That condition, and |o_j| l1 + max|b_j| < 2^24 (so every per-pixel value fits
 // int32), are checked by limb_block on every call: when one fails it declines
-// (LimbStats::computed = false, out untouched) and the caller uses another path.
+// (LimbStats::computed = false, out's contents unspecified) and the caller uses
+// another path. Both conditions are l1 < l1_limit for a limit known from the
+// kernels alone, so each image is checked (and then computed) in one pass.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 
 #include "he/kernels.hpp"
 
@@ -38,7 +42,7 @@ struct LimbShape {
 
 /// What limb_block reports besides the pooled features.
 struct LimbStats {
-  bool computed = false;        // false: a bound failed (see above), out untouched
+  bool computed = false;        // false: a bound failed (see above), out unspecified
   int64_t l1 = 0;               // max patch sum of |x| (INT64_MAX if some |x| >= 2^31)
   int64_t tail_min = 0;         // min T (0 when n == 0)
   int64_t tail_max = 0;         // max T (0 when n == 0)
@@ -60,35 +64,55 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
 
 /// Patch sums of one image (img: h x w x c), of |x| when `absolute`:
 /// out[oy*out_w + ox], the same windows as the convolution. `scratch` holds
-/// limb_patch_sums_scratch(s) int64. Requires |x| < 2^31 (limb_block checks it).
+/// limb_patch_sums_scratch(s) int64. Requires |x| < 2^31.
 int64_t limb_patch_sums_scratch(const LimbShape& s);
 void limb_patch_sums(const LimbShape& s, const int64_t* img, bool absolute, int64_t* out,
                      int64_t* scratch);
 
-/// Per-ISA bodies, called by limb_block after the checks and the l1 pass with
-/// the geometry filled in; they return tail_min, tail_max and pooled_tail_max.
-/// `sums` (n x out_h x out_w) are the patch sums of x from the l1 pass and
-/// `nonneg[i]` says image i has no negative value (then a zero patch sum means
-/// an all-zero patch, whose convolutions the SIMD paths skip). The scalar
-/// reference recomputes everything itself and ignores both.
+/// tail_min, tail_max, pooled_tail_max of the computed images.
 struct LimbTails {
   int64_t tail_min, tail_max, pooled_tail_max;
 };
-LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* sums,
-                            const uint8_t* nonneg, const int64_t* kern, const int64_t* offsets,
-                            const int64_t* bias, int64_t* out, int threads);
+
+/// The per-image admission shared by every ISA, so that all decline on the same
+/// inputs: admit() checks |x| < 2^31, computes the patch sums (into `sums`,
+/// out_h x out_w) and the image's l1, and returns true iff no image so far
+/// broke l1 < l1_limit. After a refusal it still measures l1 (for the report).
+class LimbGate {
+ public:
+  LimbGate(const LimbShape& s, int64_t l1_limit) : s_(s), limit_(l1_limit) {}
+  /// `nonneg` is set when the image has no negative value (a zero patch sum then
+  /// means an all-zero patch). `scratch`: limb_patch_sums_scratch(s) + out_h*out_w.
+  bool admit(const int64_t* img, int64_t* sums, bool* nonneg, int64_t* scratch);
+  bool declined() const { return declined_.load(std::memory_order_relaxed); }
+  int64_t l1() const;
+
+ private:
+  const LimbShape& s_;
+  int64_t limit_;
+  std::atomic<bool> declined_{false};
+  mutable std::mutex mutex_;
+  int64_t l1_ = 0;
+};
+
+/// Per-ISA bodies, called by limb_block after the argument checks with the
+/// geometry filled in: every image goes through gate.admit() first, and is
+/// computed only if admitted. They return tail_min, tail_max and pooled_tail_max.
+LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* kern,
+                            const int64_t* offsets, const int64_t* bias, int64_t* out,
+                            int threads, LimbGate& gate);
 #if defined(CIPHERFUSE_HAVE_AVX2)
-LimbTails limb_block_avx2(const LimbShape& s, const int64_t* x, const int64_t* sums,
-                          const uint8_t* nonneg, const int64_t* kern, const int64_t* offsets,
-                          const int64_t* bias, int64_t* out, int threads);
-LimbTails limb_block_avx512(const LimbShape& s, const int64_t* x, const int64_t* sums,
-                            const uint8_t* nonneg, const int64_t* kern, const int64_t* offsets,
-                            const int64_t* bias, int64_t* out, int threads);
+LimbTails limb_block_avx2(const LimbShape& s, const int64_t* x, const int64_t* kern,
+                          const int64_t* offsets, const int64_t* bias, int64_t* out, int threads,
+                          LimbGate& gate);
+LimbTails limb_block_avx512(const LimbShape& s, const int64_t* x, const int64_t* kern,
+                            const int64_t* offsets, const int64_t* bias, int64_t* out,
+                            int threads, LimbGate& gate);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
-LimbTails limb_block_neon(const LimbShape& s, const int64_t* x, const int64_t* sums,
-                          const uint8_t* nonneg, const int64_t* kern, const int64_t* offsets,
-                          const int64_t* bias, int64_t* out, int threads);
+LimbTails limb_block_neon(const LimbShape& s, const int64_t* x, const int64_t* kern,
+                          const int64_t* offsets, const int64_t* bias, int64_t* out, int threads,
+                          LimbGate& gate);
 #endif
 
 }  // namespace cf

@@ -11,10 +11,9 @@
 
 namespace cf {
 
-LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* /*sums*/,
-                            const uint8_t* /*nonneg*/, const int64_t* kern,
+LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* kern,
                             const int64_t* offsets, const int64_t* bias, int64_t* out,
-                            int threads) {
+                            int threads, LimbGate& gate) {
   const int64_t F = s.f;
   const int64_t taps = s.kh * s.kw * s.c;
   LimbTails total{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min(),
@@ -25,10 +24,15 @@ LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t*
     std::vector<int64_t> relu_high(static_cast<size_t>(s.out_h * s.out_w * F));
     std::vector<int64_t> relu_tail(relu_high.size());
     std::vector<int64_t> conv(static_cast<size_t>(3 * F));
+    std::vector<int64_t> gate_sums(static_cast<size_t>(s.out_h * s.out_w));
+    std::vector<int64_t> gate_scratch(
+        static_cast<size_t>(limb_patch_sums_scratch(s) + s.out_h * s.out_w));
     LimbTails local{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min(),
                     std::numeric_limits<int64_t>::min()};
     for (int64_t img = i0; img < i1; ++img) {
       const int64_t* xi = x + img * s.h * s.w * s.c;
+      bool nonneg = false;  // (the reference recomputes everything from x itself)
+      if (!gate.admit(xi, gate_sums.data(), &nonneg, gate_scratch.data())) continue;
       for (int64_t oy = 0; oy < s.out_h; ++oy) {
         for (int64_t ox = 0; ox < s.out_w; ++ox) {
           std::fill(conv.begin(), conv.end(), 0);

@@ -529,11 +529,13 @@ void test_limb_block_declines_and_rejects() {
   };
   for (cf::Isa isa : isas()) {
     CHECK(run(s, isa).computed);  // l1 = 9000, 9000 * 5 < 2^24
-    x[7] = 4000000;               // l1 * max|k| >= 2^24: declines, out untouched
-    std::fill(out.begin(), out.end(), -1);
+    x[7] = 4000000;               // l1 * max|k| >= 2^24: declines
     cf::LimbStats st = run(s, isa);
     CHECK(!st.computed && st.l1 == 4008000);
-    CHECK(std::all_of(out.begin(), out.end(), [](int64_t v) { return v == -1; }));
+    x[7] = 3355443 - 8000;  // the largest exact l1: 3355443 * 5 < 2^24 <= 3355444 * 5
+    CHECK(run(s, isa).computed);
+    x[7] = 3355444 - 8000;
+    CHECK(!run(s, isa).computed);
     x[7] = int64_t{1} << 40;  // |x| >= 2^31: declines with a saturated l1
     st = run(s, isa);
     CHECK(!st.computed && st.l1 == std::numeric_limits<int64_t>::max());
@@ -541,6 +543,10 @@ void test_limb_block_declines_and_rejects() {
     CHECK(!run(s, isa).computed);
     x[7] = 1000;
     offsets[2] = 2000;  // |o| l1 >= 2^24: declines
+    CHECK(!run(s, isa).computed);
+    offsets[2] = 1864;  // 1864 * 9000 + 1 < 2^24 <= 1865 * 9000 + 1
+    CHECK(run(s, isa).computed);
+    offsets[2] = 1865;
     CHECK(!run(s, isa).computed);
     offsets[2] = 0;
   }
@@ -617,6 +623,7 @@ int main() {
   test_limb_block({3, 12, 10, 2, 3, 3, 16, 2, 1, true, 2, 2, 2, 2, 1000, 100, false, 1});
   test_limb_block({3, 12, 10, 1, 3, 3, 24, 1, 1, true, 2, 2, 2, 2, 1000, 100, false, 2});
   test_limb_block({2, 9, 9, 3, 5, 5, 9, 1, 1, false, 2, 2, 1, 1, 1000, 100, true, 2});
+  test_limb_block({2, 10, 10, 1, 3, 3, 5, 1, 1, true, 8, 8, 1, 2, 1000, 600, false});  // int64 pool
   test_limb_block_declines_and_rejects();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
