@@ -1,4 +1,4 @@
-// AVX-512 micro-kernel of the limb block (limb_driver.hpp): 4 pixels x 6
+// AVX-512 micro-kernel of the limb block (limb_driver.hpp): 6 pixels x 4
 // vectors of 16 filters in 24 zmm accumulators, one broadcast FMA per tap.
 // Exact (float32 integers below 2^24, checked by limb_block); bit-identical to
 // limb_block_scalar (tested).
@@ -12,8 +12,8 @@ namespace {
 
 struct Avx512Micro {
   static constexpr int64_t kLanes = 16;
-  static constexpr int64_t kMaxNV = 6;
-  static constexpr int kP = 4;
+  static constexpr int64_t kMaxNV = 4;
+  static constexpr int kP = 6;
 
   template <int NV, int P>
   static void tile(const float* const* xp, const int64_t* toff, int64_t taps,

@@ -2,16 +2,18 @@
 //
 // Per image (threads over images): the image is copied once into a zero-padded
 // float32 buffer, the patch sums come from limb_patch_sums, and every output
-// pixel's 3 x f limb convolutions are computed by the ISA's register-blocked
+// pixel's limb convolutions (high and tail, f filters each) are computed by the ISA's register-blocked
 // micro-kernel (P pixels x NV vectors of filters, one FMA per tap). The
 // epilogue (int32: exact, limb_block checked |values| < 2^25) applies the
 // offsets, biases and the ReLU predicate and keeps the tail minima/maxima; the
 // pooling sums run in int32 (int64 for windows of 64 or more pixels) from two
 // int32 planes of the image that stay in L2.
 //
-// Pixels whose patch is all zero (zero patch sum in an image without negative
-// values) have all three convolutions 0: the micro-kernel runs only on the
-// others, P at a time, from a list.
+// Two kinds of work are skipped, both exactly: pixels whose patch is all zero
+// (zero patch sum in an image without negative values) have all three
+// convolutions 0, so the micro-kernel runs only on the others, P at a time,
+// from a list; and the low family is convolved only for pixels where some
+// H = 0 (elsewhere ReLU's sign test does not read L).
 //
 // A Micro provides kLanes (floats per vector), kMaxNV, kP and
 //   template <int NV, int P> static void tile(const float* const* xp,
@@ -81,6 +83,14 @@ inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __
   }
 }
 
+/// Whether some H = conv_high + os0 + b_high of one pixel is 0.
+inline bool limb_high_has_zero(int64_t F, const float* __restrict ah, int32_t os0,
+                               const int32_t* __restrict bh) {
+  int32_t zeros = 0;
+  for (int64_t o = 0; o < F; ++o) zeros += (static_cast<int32_t>(ah[o]) + (os0 + bh[o])) == 0;
+  return zeros != 0;
+}
+
 template <typename Acc>
 inline void limb_pool_add(int64_t F, const int32_t* __restrict rh, const int32_t* __restrict rt,
                           Acc* __restrict high, Acc* __restrict tail) {
@@ -135,12 +145,15 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
   const int64_t wp = s.w + s.pad_left + s.pad_right;
   const int64_t pixels = s.out_h * s.out_w;
 
-  // Kernels as float (exact: |k| < 2^24), families side by side: kf[t][j*Fp + f].
+  // Kernels as float (exact: |k| < 2^24), side by side in the order high, tail,
+  // low: kf[t][slot(j)*Fp + f]. The low family is only needed where H = 0
+  // (ReLU's sign test), so it is computed per pixel on demand.
   std::vector<float> kf(static_cast<size_t>(taps * ldk), 0.0f);
+  const int64_t slot[3] = {0, 2, 1};
   for (int64_t j = 0; j < 3; ++j)
     for (int64_t t = 0; t < taps; ++t)
       for (int64_t o = 0; o < F; ++o)
-        kf[static_cast<size_t>(t * ldk + j * Fp + o)] =
+        kf[static_cast<size_t>(t * ldk + slot[j] * Fp + o)] =
             static_cast<float>(kern[(j * taps + t) * F + o]);
   std::vector<int64_t> toff(static_cast<size_t>(taps));
   for (int64_t ky = 0; ky < s.kh; ++ky)
@@ -182,9 +195,10 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
         const int64_t* src = xi + y * s.w * s.c;
         for (int64_t q = 0; q < s.w * s.c; ++q) row[q] = static_cast<float>(src[q]);
       }
-      auto finish = [&](int64_t pix, const float* a) {
+      // acc holds high | tail | low; `low` is only read where some H is 0.
+      auto finish = [&](int64_t pix, const float* a, const float* low) {
         const int64_t sp = si[pix];
-        limb_epilogue(F, a, a + Fp, a + 2 * Fp, static_cast<int32_t>(o0 * sp),
+        limb_epilogue(F, a, low, a + Fp, static_cast<int32_t>(o0 * sp),
                       static_cast<int32_t>(o1 * sp), static_cast<int32_t>(o2 * sp), bh, bl, bt,
                       relu_high.data() + pix * F, relu_tail.data() + pix * F, tmin.data(),
                       tmax.data());
@@ -192,7 +206,7 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
       int64_t count = 0;
       for (int64_t pix = 0; pix < pixels; ++pix) {
         if (nonneg && si[pix] == 0) {
-          finish(pix, zeros.data());  // an all-zero patch: every convolution is 0
+          finish(pix, zeros.data(), zeros.data());  // an all-zero patch: every conv is 0
         } else {
           active[static_cast<size_t>(count++)] = pix;
         }
@@ -205,8 +219,8 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
           const int64_t oy = pix / s.out_w, ox = pix % s.out_w;
           xps[p] = xpad.data() + (oy * s.stride_h * wp + ox * s.stride_w) * s.c;
         }
-        for (int64_t v0 = 0; v0 < ldk / V; v0 += Micro::kMaxNV) {
-          const int64_t nv = std::min<int64_t>(Micro::kMaxNV, ldk / V - v0);
+        for (int64_t v0 = 0; v0 < 2 * Fp / V; v0 += Micro::kMaxNV) {  // high and tail
+          const int64_t nv = std::min<int64_t>(Micro::kMaxNV, 2 * Fp / V - v0);
           if (np == P) {
             limb_tile<Micro, P>(nv, xps, toff.data(), taps, kf.data() + v0 * V, ldk,
                                 acc.data() + v0 * V, ldk);
@@ -217,7 +231,18 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
           }
         }
         for (int64_t p = 0; p < np; ++p) {
-          finish(active[static_cast<size_t>(a0 + p)], acc.data() + p * ldk);
+          const int64_t pix = active[static_cast<size_t>(a0 + p)];
+          float* a = acc.data() + p * ldk;
+          const float* low = zeros.data();
+          if (limb_high_has_zero(F, a, static_cast<int32_t>(o0 * si[pix]), bh)) {
+            for (int64_t v0 = 2 * Fp / V; v0 < ldk / V; v0 += Micro::kMaxNV) {
+              const int64_t nv = std::min<int64_t>(Micro::kMaxNV, ldk / V - v0);
+              limb_tile<Micro, 1>(nv, xps + p, toff.data(), taps, kf.data() + v0 * V, ldk,
+                                  a + v0 * V, ldk);
+            }
+            low = a + 2 * Fp;
+          }
+          finish(pix, a, low);
         }
       }
 

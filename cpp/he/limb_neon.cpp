@@ -1,4 +1,4 @@
-// NEON micro-kernel of the limb block (limb_driver.hpp): 4 pixels x 6 vectors
+// NEON micro-kernel of the limb block (limb_driver.hpp): 6 pixels x 4 vectors
 // of 4 filters in 24 q-register accumulators, one FMA per tap. Exact (float32
 // integers below 2^24, checked by limb_block); bit-identical to
 // limb_block_scalar (tested under qemu-aarch64 in CI).
@@ -12,8 +12,8 @@ namespace {
 
 struct NeonMicro {
   static constexpr int64_t kLanes = 4;
-  static constexpr int64_t kMaxNV = 6;
-  static constexpr int kP = 4;
+  static constexpr int64_t kMaxNV = 4;
+  static constexpr int kP = 6;
 
   template <int NV, int P>
   static void tile(const float* const* xp, const int64_t* toff, int64_t taps,
