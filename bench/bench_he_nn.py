@@ -12,7 +12,10 @@ candidate in the same group (bench/conftest.py prints the speed-ups):
   candidate: the C++ kernels. Target: >= 10x.
 * ``he-nn-table11``: the Table XI workload, 1,000 images: plaintext model features
   (JAX) vs the encrypted interface (``cipherspace_features``); the "speed-up" the
-  summary prints is 1 / ratio_paper.
+  summary prints is 1 / ratio_paper. Side by side in the same group, the limb
+  first block alone (``LimbPlan.run``) on the XLA function and on the fused C++
+  kernel (``_core.limb_block``), each as a fraction of the whole plain model.
+  These images are uniform noise (no all-zero patches to skip, unlike MNIST).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pytest
 from cipherfuse import he
 from cipherfuse.fusion.features import quantized_features
 from cipherfuse.he.nn import cipherspace_features, decrypt_tensor, encrypt_model, encrypted_conv
+from cipherfuse.he.nn.limbs import LimbPlan, limb_plan
 from cipherfuse.nn.config import table6_config
 from cipherfuse.nn.model import TrainedModel, init_params
 from cipherfuse.nn.quantize import integer_forward, quantize_inputs, quantize_model
@@ -110,3 +114,37 @@ def test_table11_encrypted_interface_64bit_words(benchmark: Any, workload: dict[
     benchmark.extra_info.update(role="candidate")
     q = quantize_model(model, weight_scale=2**7, input_scale=1000)
     np.testing.assert_array_equal(out, quantized_features(model, q)(images))
+
+
+def _limb_plan(workload: dict[str, Any]) -> LimbPlan:
+    block = workload["enc"].block
+    plan = limb_plan(workload["enc"].weights, block.weight, block.pool)
+    assert plan is not None
+    return plan
+
+
+def _first_block_reference(workload: dict[str, Any]) -> Any:
+    q = quantize_model(workload["model"], weight_scale=2**7, input_scale=1000, n_layers=2)
+    return integer_forward(q, workload["x_int"])
+
+
+@pytest.mark.benchmark(group="he-nn-table11")
+def test_table11_limb_block_xla(benchmark: Any, workload: dict[str, Any]) -> None:
+    """The limb first block on the XLA function (the numpy reference kernels select it)."""
+    plan, x_int = _limb_plan(workload), workload["x_int"]
+    with he.use_kernels("reference"):
+        plan.run(x_int)  # JIT compilation outside the timing
+        out = benchmark.pedantic(plan.run, args=(x_int,), rounds=3, iterations=1)
+    benchmark.extra_info.update(role="candidate")
+    np.testing.assert_array_equal(out, _first_block_reference(workload))
+
+
+@pytest.mark.benchmark(group="he-nn-table11")
+def test_table11_limb_block_cpp(benchmark: Any, workload: dict[str, Any]) -> None:
+    """The limb first block on the fused C++ kernel (cpp/he/limb_kernel.hpp)."""
+    plan, x_int = _limb_plan(workload), workload["x_int"]
+    with he.use_kernels("cpp"):
+        plan.run(x_int[:8])
+        out = benchmark.pedantic(plan.run, args=(x_int,), rounds=5, iterations=1)
+    benchmark.extra_info.update(role="candidate")
+    np.testing.assert_array_equal(out, _first_block_reference(workload))
