@@ -81,11 +81,11 @@ void limb_patch_sums(const LimbShape& s, const int64_t* img, bool absolute, int6
     }
   }
   for (int64_t y = 0; y < hp; ++y) {
-    for (int64_t ox = 0; ox < s.out_w; ++ox) {
-      const int64_t* p = plane + y * wp + ox * s.stride_w;
-      int64_t sum = 0;
-      for (int64_t kx = 0; kx < s.kw; ++kx) sum += p[kx];
-      rows[y * s.out_w + ox] = sum;
+    int64_t* __restrict r = rows + y * s.out_w;
+    const int64_t* __restrict p = plane + y * wp;
+    std::fill(r, r + s.out_w, 0);
+    for (int64_t kx = 0; kx < s.kw; ++kx) {
+      for (int64_t ox = 0; ox < s.out_w; ++ox) r[ox] += p[ox * s.stride_w + kx];
     }
   }
   for (int64_t oy = 0; oy < s.out_h; ++oy) {

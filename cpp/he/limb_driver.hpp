@@ -5,9 +5,10 @@
 // pixel's limb convolutions (high and tail, f filters each) are computed by the ISA's register-blocked
 // micro-kernel (P pixels x NV vectors of filters, one FMA per tap). The
 // epilogue (int32: exact, limb_block checked |values| < 2^25) applies the
-// offsets, biases and the ReLU predicate and keeps the tail minima/maxima; the
-// pooling sums run in int32 (int64 for windows of 64 or more pixels) from two
-// int32 planes of the image that stay in L2.
+// offsets, biases and the ReLU predicate and keeps the tail minima/maxima; it
+// adds each pixel into its pooling window's int32 accumulators when windows do
+// not overlap (Table VI's 2x2 / 2), else stores two int32 planes of the image
+// that are pooled after (int64 sums for windows of 64 or more pixels).
 //
 // Two kinds of work are skipped, both exactly: pixels whose patch is all zero
 // (zero patch sum in an image without negative values) have all three
@@ -64,7 +65,9 @@ void limb_tile(int64_t nv, const float* const* xp, const int64_t* toff, int64_t 
 }
 
 // The per-pixel epilogue (restrict pointers and branch-free selects, so that the
-// compiler vectorizes it with the ISA of the including file).
+// compiler vectorizes it with the ISA of the including file). Accumulate: add R
+// and max(T, 0) into pooling accumulators instead of storing them.
+template <bool Accumulate>
 inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __restrict al,
                           const float* __restrict at, int32_t os0, int32_t os1, int32_t os2,
                           const int32_t* __restrict bh, const int32_t* __restrict bl,
@@ -75,11 +78,16 @@ inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __
     const int32_t hv = static_cast<int32_t>(ah[o]) + (os0 + bh[o]);
     const int32_t lv = static_cast<int32_t>(al[o]) + (os1 + bl[o]);
     const int32_t sign = hv != 0 ? hv : lv;  // the sign of 2^S H + L (|L| < 2^(S-1))
-    rh[o] = sign > 0 ? hv : 0;
     const int32_t tv = static_cast<int32_t>(at[o]) + (os2 + bt[o]);
     mn[o] = mn[o] < tv ? mn[o] : tv;
     mx[o] = mx[o] > tv ? mx[o] : tv;
-    rt[o] = tv > 0 ? tv : 0;
+    if (Accumulate) {
+      rh[o] += sign > 0 ? hv : 0;
+      rt[o] += tv > 0 ? tv : 0;
+    } else {
+      rh[o] = sign > 0 ? hv : 0;
+      rt[o] = tv > 0 ? tv : 0;
+    }
   }
 }
 
@@ -173,8 +181,13 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
     std::vector<int64_t> scratch(static_cast<size_t>(limb_patch_sums_scratch(s) + pixels));
     const std::vector<float> zeros(static_cast<size_t>(ldk), 0.0f);
     std::vector<int64_t> active(static_cast<size_t>(pixels));
-    std::vector<int32_t> relu_high(static_cast<size_t>(pixels * F));
-    std::vector<int32_t> relu_tail(static_cast<size_t>(pixels * F));
+    // Windows that never overlap (stride >= window) and hold under 64 pixels:
+    // each pixel is added straight into its window's int32 accumulators (exact,
+    // see limb_pool). Otherwise the rectified planes are stored and pooled after.
+    const bool fused = s.pool_sh >= s.pool_h && s.pool_sw >= s.pool_w && s.pool_h * s.pool_w < 64;
+    const int64_t pooled = s.pooled_h * s.pooled_w;
+    std::vector<int32_t> relu_high(static_cast<size_t>(fused ? (pooled + 1) * F : pixels * F), 0);
+    std::vector<int32_t> relu_tail(relu_high.size(), 0);
     std::vector<int32_t> tmin(static_cast<size_t>(F), std::numeric_limits<int32_t>::max());
     std::vector<int32_t> tmax(static_cast<size_t>(F), std::numeric_limits<int32_t>::min());
     std::vector<int64_t> ptmax(static_cast<size_t>(F), std::numeric_limits<int64_t>::min());
@@ -198,10 +211,23 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
       // acc holds high | tail | low; `low` is only read where some H is 0.
       auto finish = [&](int64_t pix, const float* a, const float* low) {
         const int64_t sp = si[pix];
-        limb_epilogue(F, a, low, a + Fp, static_cast<int32_t>(o0 * sp),
-                      static_cast<int32_t>(o1 * sp), static_cast<int32_t>(o2 * sp), bh, bl, bt,
-                      relu_high.data() + pix * F, relu_tail.data() + pix * F, tmin.data(),
-                      tmax.data());
+        const int32_t os0 = static_cast<int32_t>(o0 * sp);
+        const int32_t os1 = static_cast<int32_t>(o1 * sp);
+        const int32_t os2 = static_cast<int32_t>(o2 * sp);
+        if (!fused) {
+          limb_epilogue<false>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt,
+                               relu_high.data() + pix * F, relu_tail.data() + pix * F,
+                               tmin.data(), tmax.data());
+          return;
+        }
+        const int64_t oy = pix / s.out_w, ox = pix % s.out_w;
+        const int64_t py = oy / s.pool_sh, px = ox / s.pool_sw;
+        const bool inside = oy % s.pool_sh < s.pool_h && ox % s.pool_sw < s.pool_w &&
+                            py < s.pooled_h && px < s.pooled_w;
+        const int64_t win = inside ? py * s.pooled_w + px : pooled;  // `pooled`: discarded
+        limb_epilogue<true>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt,
+                            relu_high.data() + win * F, relu_tail.data() + win * F,
+                            tmin.data(), tmax.data());
       };
       int64_t count = 0;
       for (int64_t pix = 0; pix < pixels; ++pix) {
@@ -247,7 +273,14 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
       }
 
       int64_t* oi = out + img * s.pooled_h * s.pooled_w * F;
-      if (s.pool_h * s.pool_w < 64) {
+      if (fused) {
+        for (int64_t q = 0; q < pooled; ++q) {
+          limb_pool_store(F, relu_high.data() + q * F, relu_tail.data() + q * F, oi + q * F,
+                          ptmax.data());
+        }
+        std::fill(relu_high.begin(), relu_high.end(), 0);
+        std::fill(relu_tail.begin(), relu_tail.end(), 0);
+      } else if (s.pool_h * s.pool_w < 64) {
         limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), oi, ptmax.data());
       } else {
         limb_pool(s, relu_high.data(), relu_tail.data(), pool64.data(), oi, ptmax.data());

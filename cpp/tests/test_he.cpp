@@ -624,6 +624,8 @@ int main() {
   test_limb_block({3, 12, 10, 1, 3, 3, 24, 1, 1, true, 2, 2, 2, 2, 1000, 100, false, 2});
   test_limb_block({2, 9, 9, 3, 5, 5, 9, 1, 1, false, 2, 2, 1, 1, 1000, 100, true, 2});
   test_limb_block({2, 10, 10, 1, 3, 3, 5, 1, 1, true, 8, 8, 1, 2, 1000, 600, false});  // int64 pool
+  test_limb_block({3, 11, 12, 1, 3, 3, 20, 1, 1, true, 2, 2, 3, 3, 1000, 300, false, 1});  // gaps
+  test_limb_block({2, 9, 13, 2, 3, 2, 17, 1, 1, false, 1, 2, 2, 3, 1000, 300, false});  // gaps
   test_limb_block_declines_and_rejects();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
