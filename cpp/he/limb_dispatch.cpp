@@ -56,68 +56,7 @@ void check_limb_shape(LimbShape& s) {
   s.pooled_w = (s.out_w - s.pool_w) / s.pool_sw + 1;
 }
 
-int64_t limb_patch_sums_scratch(const LimbShape& s) {
-  const int64_t hp = s.h + s.pad_top + s.pad_bottom;
-  const int64_t wp = s.w + s.pad_left + s.pad_right;
-  return hp * wp + hp * s.out_w;
-}
-
-void limb_patch_sums(const LimbShape& s, const int64_t* img, bool absolute, int64_t* out,
-                     int64_t* scratch) {
-  const int64_t hp = s.h + s.pad_top + s.pad_bottom;
-  const int64_t wp = s.w + s.pad_left + s.pad_right;
-  int64_t* plane = scratch;  // channel sums, zero-padded: hp x wp
-  int64_t* rows = scratch + hp * wp;  // horizontal window sums: hp x out_w
-  std::fill(plane, plane + hp * wp, 0);
-  for (int64_t y = 0; y < s.h; ++y) {
-    int64_t* __restrict dst = plane + (y + s.pad_top) * wp + s.pad_left;
-    const int64_t* __restrict src = img + y * s.w * s.c;
-    for (int64_t ch = 0; ch < s.c; ++ch) {
-      if (absolute) {
-        for (int64_t q = 0; q < s.w; ++q) dst[q] += std::llabs(src[q * s.c + ch]);
-      } else {
-        for (int64_t q = 0; q < s.w; ++q) dst[q] += src[q * s.c + ch];
-      }
-    }
-  }
-  for (int64_t y = 0; y < hp; ++y) {
-    int64_t* __restrict r = rows + y * s.out_w;
-    const int64_t* __restrict p = plane + y * wp;
-    std::fill(r, r + s.out_w, 0);
-    for (int64_t kx = 0; kx < s.kw; ++kx) {
-      for (int64_t ox = 0; ox < s.out_w; ++ox) r[ox] += p[ox * s.stride_w + kx];
-    }
-  }
-  for (int64_t oy = 0; oy < s.out_h; ++oy) {
-    int64_t* dst = out + oy * s.out_w;
-    std::fill(dst, dst + s.out_w, 0);
-    for (int64_t ky = 0; ky < s.kh; ++ky) {
-      const int64_t* r = rows + (oy * s.stride_h + ky) * s.out_w;
-      for (int64_t ox = 0; ox < s.out_w; ++ox) dst[ox] += r[ox];
-    }
-  }
-}
-
-bool LimbGate::admit(const int64_t* img, int64_t* sums, bool* nonneg, int64_t* scratch) {
-  const int64_t count = s_.h * s_.w * s_.c;
-  int64_t lo = 0, hi = 0;
-  for (int64_t q = 0; q < count; ++q) {
-    lo = std::min(lo, img[q]);
-    hi = std::max(hi, img[q]);
-  }
-  int64_t l1 = std::numeric_limits<int64_t>::max();
-  if (lo > -(int64_t{1} << 31) && hi < (int64_t{1} << 31)) {
-    const int64_t pixels = s_.out_h * s_.out_w;
-    limb_patch_sums(s_, img, false, sums, scratch);
-    if (lo >= 0) {
-      l1 = *std::max_element(sums, sums + pixels);
-    } else {
-      int64_t* abs_sums = scratch + limb_patch_sums_scratch(s_);
-      limb_patch_sums(s_, img, true, abs_sums, scratch);
-      l1 = *std::max_element(abs_sums, abs_sums + pixels);
-    }
-  }
-  *nonneg = lo >= 0;
+bool LimbGate::admit(int64_t l1) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     l1_ = std::max(l1_, l1);
@@ -149,7 +88,7 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
     const int64_t b = max_abs(bias + j * s.f, s.f);
     if (o > 0) limit = std::min(limit, (kLimbExact - b + o - 1) / o);
   }
-  LimbGate gate(s, limit);
+  LimbGate gate(limit);
   LimbTails tails{0, 0, 0};
   if (s.n > 0) {
     switch (isa) {

@@ -1,9 +1,10 @@
 // The float32 limb-block driver shared by the SIMD paths (AVX2, AVX-512, NEON).
 //
 // Per image (threads over images): the image is copied once into a zero-padded
-// float32 buffer, the patch sums come from limb_patch_sums, and every output
-// pixel's limb convolutions (high and tail, f filters each) are computed by the ISA's register-blocked
-// micro-kernel (P pixels x NV vectors of filters, one FMA per tap). The
+// float32 buffer, the patch sums come from limb_sums.hpp, and every output
+// pixel's limb convolutions (high and tail, f filters each) are computed by the
+// ISA's register-blocked micro-kernel (P pixels x NV vectors of filters, one
+// FMA per tap). The
 // epilogue (int32: exact, limb_block checked |values| < 2^25) applies the
 // offsets, biases and the ReLU predicate and keeps the tail minima/maxima; it
 // adds each pixel into its pooling window's int32 accumulators when windows do
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "he/limb_kernel.hpp"
+#include "he/limb_sums.hpp"
 #include "he/parallel.hpp"
 
 namespace cf {
@@ -202,7 +204,9 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
       const int64_t* xi = x + img * s.h * s.w * s.c;
       const int64_t* si = sums.data();
       bool nonneg = false;
-      if (!gate.admit(xi, sums.data(), &nonneg, scratch.data())) continue;
+      if (!gate.admit(limb_measure_image(s, xi, sums.data(), &nonneg, scratch.data()))) {
+        continue;  // declined: later images are only measured (the reported l1)
+      }
       for (int64_t y = 0; y < s.h; ++y) {
         float* row = xpad.data() + ((y + s.pad_top) * wp + s.pad_left) * s.c;
         const int64_t* src = xi + y * s.w * s.c;

@@ -62,33 +62,23 @@ void check_limb_shape(LimbShape& s);
 LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
                      const int64_t* offsets, const int64_t* bias, int64_t* out, int threads);
 
-/// Patch sums of one image (img: h x w x c), of |x| when `absolute`:
-/// out[oy*out_w + ox], the same windows as the convolution. `scratch` holds
-/// limb_patch_sums_scratch(s) int64. Requires |x| < 2^31.
-int64_t limb_patch_sums_scratch(const LimbShape& s);
-void limb_patch_sums(const LimbShape& s, const int64_t* img, bool absolute, int64_t* out,
-                     int64_t* scratch);
-
 /// tail_min, tail_max, pooled_tail_max of the computed images.
 struct LimbTails {
   int64_t tail_min, tail_max, pooled_tail_max;
 };
 
 /// The per-image admission shared by every ISA, so that all decline on the same
-/// inputs: admit() checks |x| < 2^31, computes the patch sums (into `sums`,
-/// out_h x out_w) and the image's l1, and returns true iff no image so far
-/// broke l1 < l1_limit. After a refusal it still measures l1 (for the report).
+/// inputs: each image's l1 (limb_sums.hpp, limb_measure_image) goes through
+/// admit(), which returns true iff no image so far broke l1 < l1_limit. Bodies
+/// keep measuring (not computing) images after a refusal, for the reported l1.
 class LimbGate {
  public:
-  LimbGate(const LimbShape& s, int64_t l1_limit) : s_(s), limit_(l1_limit) {}
-  /// `nonneg` is set when the image has no negative value (a zero patch sum then
-  /// means an all-zero patch). `scratch`: limb_patch_sums_scratch(s) + out_h*out_w.
-  bool admit(const int64_t* img, int64_t* sums, bool* nonneg, int64_t* scratch);
+  explicit LimbGate(int64_t l1_limit) : limit_(l1_limit) {}
+  bool admit(int64_t l1);
   bool declined() const { return declined_.load(std::memory_order_relaxed); }
   int64_t l1() const;
 
  private:
-  const LimbShape& s_;
   int64_t limit_;
   std::atomic<bool> declined_{false};
   mutable std::mutex mutex_;
@@ -96,7 +86,7 @@ class LimbGate {
 };
 
 /// Per-ISA bodies, called by limb_block after the argument checks with the
-/// geometry filled in: every image goes through gate.admit() first, and is
+/// geometry filled in: every image goes through gate.admit(its l1) first, and is
 /// computed only if admitted. They return tail_min, tail_max and pooled_tail_max.
 LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* kern,
                             const int64_t* offsets, const int64_t* bias, int64_t* out,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "he/limb_kernel.hpp"
+#include "he/limb_sums.hpp"
 #include "he/parallel.hpp"
 
 namespace cf {
@@ -32,7 +33,9 @@ LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t*
     for (int64_t img = i0; img < i1; ++img) {
       const int64_t* xi = x + img * s.h * s.w * s.c;
       bool nonneg = false;  // (the reference recomputes everything from x itself)
-      if (!gate.admit(xi, gate_sums.data(), &nonneg, gate_scratch.data())) continue;
+      if (!gate.admit(limb_measure_image(s, xi, gate_sums.data(), &nonneg, gate_scratch.data()))) {
+        continue;
+      }
       for (int64_t oy = 0; oy < s.out_h; ++oy) {
         for (int64_t ox = 0; ox < s.out_w; ++ox) {
           std::fill(conv.begin(), conv.end(), 0);
