@@ -93,6 +93,15 @@ inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __
   }
 }
 
+inline void limb_add_scaled(int64_t F, int32_t k, const int32_t* __restrict vh,
+                            const int32_t* __restrict vt, int32_t* __restrict high,
+                            int32_t* __restrict tail) {
+  for (int64_t o = 0; o < F; ++o) {
+    high[o] += k * vh[o];
+    tail[o] += k * vt[o];
+  }
+}
+
 /// Whether some H = conv_high + os0 + b_high of one pixel is 0.
 inline bool limb_high_has_zero(int64_t F, const float* __restrict ah, int32_t os0,
                                const int32_t* __restrict bh) {
@@ -199,6 +208,15 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
     const int32_t* bl = b32.data() + F;
     const int32_t* bt = b32.data() + 2 * F;
     const int64_t o0 = offsets[0], o1 = offsets[1], o2 = offsets[2];
+    // An all-zero patch gives the same R, max(T, 0) and T at every pixel (its patch
+    // sum is 0 too): computed once here; with fused pooling those pixels are only
+    // counted per window and added as count * value at the end of the image.
+    std::vector<int32_t> zero_high(static_cast<size_t>(F)), zero_tail(static_cast<size_t>(F));
+    std::vector<int32_t> zero_t(static_cast<size_t>(F), std::numeric_limits<int32_t>::max());
+    std::vector<int32_t> zero_t_max(static_cast<size_t>(F), std::numeric_limits<int32_t>::min());
+    limb_epilogue<false>(F, zeros.data(), zeros.data(), zeros.data(), 0, 0, 0, bh, bl, bt,
+                         zero_high.data(), zero_tail.data(), zero_t.data(), zero_t_max.data());
+    std::vector<int32_t> zero_count(static_cast<size_t>(pooled + 1));
 
     for (int64_t img = i0; img < i1; ++img) {
       const int64_t* xi = x + img * s.h * s.w * s.c;
@@ -234,11 +252,28 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
                             tmin.data(), tmax.data());
       };
       int64_t count = 0;
+      bool any_zero = false;
       for (int64_t pix = 0; pix < pixels; ++pix) {
-        if (nonneg && si[pix] == 0) {
-          finish(pix, zeros.data(), zeros.data());  // an all-zero patch: every conv is 0
+        if (nonneg && si[pix] == 0) {  // an all-zero patch: every convolution is 0
+          any_zero = true;
+          if (fused) {
+            const int64_t oy = pix / s.out_w, ox = pix % s.out_w;
+            const int64_t py = oy / s.pool_sh, px = ox / s.pool_sw;
+            const bool inside = oy % s.pool_sh < s.pool_h && ox % s.pool_sw < s.pool_w &&
+                                py < s.pooled_h && px < s.pooled_w;
+            ++zero_count[static_cast<size_t>(inside ? py * s.pooled_w + px : pooled)];
+          } else {
+            std::copy(zero_high.begin(), zero_high.end(), relu_high.begin() + pix * F);
+            std::copy(zero_tail.begin(), zero_tail.end(), relu_tail.begin() + pix * F);
+          }
         } else {
           active[static_cast<size_t>(count++)] = pix;
+        }
+      }
+      if (any_zero) {
+        for (size_t o = 0; o < static_cast<size_t>(F); ++o) {
+          tmin[o] = std::min(tmin[o], zero_t[o]);
+          tmax[o] = std::max(tmax[o], zero_t[o]);
         }
       }
       const float* xps[P];
@@ -279,11 +314,17 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
       int64_t* oi = out + img * s.pooled_h * s.pooled_w * F;
       if (fused) {
         for (int64_t q = 0; q < pooled; ++q) {
+          const int32_t zc = zero_count[static_cast<size_t>(q)];
+          if (zc != 0) {  // zc * value < 64 * 2^25: exact in int32
+            limb_add_scaled(F, zc, zero_high.data(), zero_tail.data(), relu_high.data() + q * F,
+                            relu_tail.data() + q * F);
+          }
           limb_pool_store(F, relu_high.data() + q * F, relu_tail.data() + q * F, oi + q * F,
                           ptmax.data());
         }
         std::fill(relu_high.begin(), relu_high.end(), 0);
         std::fill(relu_tail.begin(), relu_tail.end(), 0);
+        std::fill(zero_count.begin(), zero_count.end(), 0);
       } else if (s.pool_h * s.pool_w < 64) {
         limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), oi, ptmax.data());
       } else {

@@ -46,7 +46,11 @@ inline void limb_patch_sums(const LimbShape& s, const int64_t* img, bool absolut
     const int64_t* __restrict p = plane + y * wp;
     std::fill(r, r + s.out_w, 0);
     for (int64_t kx = 0; kx < s.kw; ++kx) {
-      for (int64_t ox = 0; ox < s.out_w; ++ox) r[ox] += p[ox * s.stride_w + kx];
+      if (s.stride_w == 1) {
+        for (int64_t ox = 0; ox < s.out_w; ++ox) r[ox] += p[ox + kx];
+      } else {
+        for (int64_t ox = 0; ox < s.out_w; ++ox) r[ox] += p[ox * s.stride_w + kx];
+      }
     }
   }
   for (int64_t oy = 0; oy < s.out_h; ++oy) {
