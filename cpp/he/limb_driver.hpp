@@ -182,6 +182,23 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
   std::vector<int32_t> b32(static_cast<size_t>(3 * F));
   for (int64_t i = 0; i < 3 * F; ++i) b32[static_cast<size_t>(i)] = static_cast<int32_t>(bias[i]);
 
+  // Per output pixel, once: the offset of its patch in the padded image and its
+  // pooling window (pooled_h * pooled_w when it lies in none), so that the
+  // per-pixel loops do no divisions.
+  const int64_t pooled = s.pooled_h * s.pooled_w;
+  std::vector<int64_t> patch_at(static_cast<size_t>(pixels));
+  std::vector<int64_t> window_of(static_cast<size_t>(pixels));
+  for (int64_t oy = 0; oy < s.out_h; ++oy) {
+    for (int64_t ox = 0; ox < s.out_w; ++ox) {
+      const int64_t pix = oy * s.out_w + ox;
+      const int64_t py = oy / s.pool_sh, px = ox / s.pool_sw;
+      const bool inside = oy % s.pool_sh < s.pool_h && ox % s.pool_sw < s.pool_w &&
+                          py < s.pooled_h && px < s.pooled_w;
+      patch_at[static_cast<size_t>(pix)] = (oy * s.stride_h * wp + ox * s.stride_w) * s.c;
+      window_of[static_cast<size_t>(pix)] = inside ? py * s.pooled_w + px : pooled;
+    }
+  }
+
   LimbTails total{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min(),
                   std::numeric_limits<int64_t>::min()};
   std::mutex total_mutex;
@@ -196,7 +213,6 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
     // each pixel is added straight into its window's int32 accumulators (exact,
     // see limb_pool). Otherwise the rectified planes are stored and pooled after.
     const bool fused = s.pool_sh >= s.pool_h && s.pool_sw >= s.pool_w && s.pool_h * s.pool_w < 64;
-    const int64_t pooled = s.pooled_h * s.pooled_w;
     std::vector<int32_t> relu_high(static_cast<size_t>(fused ? (pooled + 1) * F : pixels * F), 0);
     std::vector<int32_t> relu_tail(relu_high.size(), 0);
     std::vector<int32_t> tmin(static_cast<size_t>(F), std::numeric_limits<int32_t>::max());
@@ -242,11 +258,7 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
                                tmin.data(), tmax.data());
           return;
         }
-        const int64_t oy = pix / s.out_w, ox = pix % s.out_w;
-        const int64_t py = oy / s.pool_sh, px = ox / s.pool_sw;
-        const bool inside = oy % s.pool_sh < s.pool_h && ox % s.pool_sw < s.pool_w &&
-                            py < s.pooled_h && px < s.pooled_w;
-        const int64_t win = inside ? py * s.pooled_w + px : pooled;  // `pooled`: discarded
+        const int64_t win = window_of[static_cast<size_t>(pix)];  // `pooled`: discarded
         limb_epilogue<true>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt,
                             relu_high.data() + win * F, relu_tail.data() + win * F,
                             tmin.data(), tmax.data());
@@ -257,11 +269,7 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
         if (nonneg && si[pix] == 0) {  // an all-zero patch: every convolution is 0
           any_zero = true;
           if (fused) {
-            const int64_t oy = pix / s.out_w, ox = pix % s.out_w;
-            const int64_t py = oy / s.pool_sh, px = ox / s.pool_sw;
-            const bool inside = oy % s.pool_sh < s.pool_h && ox % s.pool_sw < s.pool_w &&
-                                py < s.pooled_h && px < s.pooled_w;
-            ++zero_count[static_cast<size_t>(inside ? py * s.pooled_w + px : pooled)];
+            ++zero_count[static_cast<size_t>(window_of[static_cast<size_t>(pix)])];
           } else {
             std::copy(zero_high.begin(), zero_high.end(), relu_high.begin() + pix * F);
             std::copy(zero_tail.begin(), zero_tail.end(), relu_tail.begin() + pix * F);
@@ -281,8 +289,7 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
         const int64_t np = std::min<int64_t>(P, count - a0);
         for (int64_t p = 0; p < np; ++p) {
           const int64_t pix = active[static_cast<size_t>(a0 + p)];
-          const int64_t oy = pix / s.out_w, ox = pix % s.out_w;
-          xps[p] = xpad.data() + (oy * s.stride_h * wp + ox * s.stride_w) * s.c;
+          xps[p] = xpad.data() + patch_at[static_cast<size_t>(pix)];
         }
         for (int64_t v0 = 0; v0 < 2 * Fp / V; v0 += Micro::kMaxNV) {  // high and tail
           const int64_t nv = std::min<int64_t>(Micro::kMaxNV, 2 * Fp / V - v0);
