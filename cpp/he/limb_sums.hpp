@@ -14,51 +14,44 @@
 namespace cf {
 namespace {
 
-/// Scratch (int64) for limb_patch_sums and limb_measure_image.
+/// Scratch (int64) for limb_patch_sums: the integral image of the padded image.
 inline int64_t limb_patch_sums_scratch(const LimbShape& s) {
-  const int64_t hp = s.h + s.pad_top + s.pad_bottom;
-  const int64_t wp = s.w + s.pad_left + s.pad_right;
-  return hp * wp + hp * s.out_w;
+  return (s.h + s.pad_top + s.pad_bottom + 1) * (s.w + s.pad_left + s.pad_right + 1);
 }
 
 /// Patch sums of one image (img: h x w x c), of |x| when `absolute`:
-/// out[oy*out_w + ox], the convolution's windows. Requires |x| < 2^31.
+/// out[oy*out_w + ox], the convolution's windows, from an integral image (four
+/// reads per window, any stride). Requires |x| < 2^31 (so every partial sum of
+/// the at most 2^24 values stays below 2^55).
 inline void limb_patch_sums(const LimbShape& s, const int64_t* img, bool absolute, int64_t* out,
                             int64_t* scratch) {
   const int64_t hp = s.h + s.pad_top + s.pad_bottom;
   const int64_t wp = s.w + s.pad_left + s.pad_right;
-  int64_t* plane = scratch;  // channel sums, zero-padded: hp x wp
-  int64_t* rows = scratch + hp * wp;  // horizontal window sums: hp x out_w
-  std::fill(plane, plane + hp * wp, 0);
-  for (int64_t y = 0; y < s.h; ++y) {
-    int64_t* __restrict dst = plane + (y + s.pad_top) * wp + s.pad_left;
-    const int64_t* __restrict src = img + y * s.w * s.c;
-    for (int64_t ch = 0; ch < s.c; ++ch) {
-      if (absolute) {
-        for (int64_t q = 0; q < s.w; ++q) dst[q] += std::llabs(src[q * s.c + ch]);
-      } else {
-        for (int64_t q = 0; q < s.w; ++q) dst[q] += src[q * s.c + ch];
-      }
-    }
-  }
+  const int64_t ld = wp + 1;
+  int64_t* integral = scratch;  // (hp + 1) x (wp + 1); row 0 and column 0 are 0
+  std::fill(integral, integral + ld, 0);
   for (int64_t y = 0; y < hp; ++y) {
-    int64_t* __restrict r = rows + y * s.out_w;
-    const int64_t* __restrict p = plane + y * wp;
-    std::fill(r, r + s.out_w, 0);
-    for (int64_t kx = 0; kx < s.kw; ++kx) {
-      if (s.stride_w == 1) {
-        for (int64_t ox = 0; ox < s.out_w; ++ox) r[ox] += p[ox + kx];
-      } else {
-        for (int64_t ox = 0; ox < s.out_w; ++ox) r[ox] += p[ox * s.stride_w + kx];
+    int64_t* row = integral + (y + 1) * ld;
+    const int64_t* above = integral + y * ld;
+    const int64_t iy = y - s.pad_top;
+    row[0] = 0;
+    int64_t running = 0;
+    for (int64_t x = 0; x < wp; ++x) {
+      const int64_t ix = x - s.pad_left;
+      if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) {
+        const int64_t* px = img + (iy * s.w + ix) * s.c;
+        for (int64_t ch = 0; ch < s.c; ++ch) running += absolute ? std::llabs(px[ch]) : px[ch];
       }
+      row[x + 1] = above[x + 1] + running;
     }
   }
   for (int64_t oy = 0; oy < s.out_h; ++oy) {
+    const int64_t* top = integral + oy * s.stride_h * ld;
+    const int64_t* bottom = top + s.kh * ld;
     int64_t* dst = out + oy * s.out_w;
-    std::fill(dst, dst + s.out_w, 0);
-    for (int64_t ky = 0; ky < s.kh; ++ky) {
-      const int64_t* r = rows + (oy * s.stride_h + ky) * s.out_w;
-      for (int64_t ox = 0; ox < s.out_w; ++ox) dst[ox] += r[ox];
+    for (int64_t ox = 0; ox < s.out_w; ++ox) {
+      const int64_t x0 = ox * s.stride_w;
+      dst[ox] = bottom[x0 + s.kw] - top[x0 + s.kw] - bottom[x0] + top[x0];
     }
   }
 }
