@@ -276,7 +276,7 @@ py::tuple limb_block(const py::array& x_in, const py::array& kern_in, const py::
                      const py::array& bias_in, int64_t stride_h, int64_t stride_w,
                      int64_t pad_top, int64_t pad_bottom, int64_t pad_left, int64_t pad_right,
                      int64_t pool_h, int64_t pool_w, int64_t pool_sh, int64_t pool_sw,
-                     const std::string& isa, int threads) {
+                     const std::string& isa, int threads, const std::optional<py::array>& out_in) {
   const I64Array x = typed_nd<int64_t>(x_in, "x", "int64", 4);
   const I64Array kern = typed_nd<int64_t>(kern_in, "kern", "int64", 5);
   const I64Array offsets = typed_nd<int64_t>(offsets_in, "offsets", "int64", 1);
@@ -292,7 +292,19 @@ py::tuple limb_block(const py::array& x_in, const py::array& kern_in, const py::
                   pool_h, pool_w, pool_sh, pool_sw, 0, 0, 0, 0};
   cf::check_limb_shape(s);
   const cf::Isa which = cf::isa_from_name(isa);
-  I64Array out({s.n, s.pooled_h, s.pooled_w, s.f});
+  I64Array out;
+  if (out_in) {  // the caller's buffer (e.g. a slice of the whole batch's features)
+    out = typed_nd<int64_t>(*out_in, "out", "int64", 4);
+    if (out.shape(0) != s.n || out.shape(1) != s.pooled_h || out.shape(2) != s.pooled_w ||
+        out.shape(3) != s.f || !out.writeable()) {
+      throw cf::KernelArgumentError("limb_block: out must be a writeable (" +
+                                    std::to_string(s.n) + ", " + std::to_string(s.pooled_h) +
+                                    ", " + std::to_string(s.pooled_w) + ", " +
+                                    std::to_string(s.f) + ") int64 array");
+    }
+  } else {
+    out = I64Array({s.n, s.pooled_h, s.pooled_w, s.f});
+  }
   int64_t* dst = out.mutable_data();
   cf::LimbStats st;
   {
@@ -371,11 +383,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("pad_top") = 0, py::arg("pad_bottom") = 0, py::arg("pad_left") = 0,
         py::arg("pad_right") = 0, py::arg("pool_h") = 1, py::arg("pool_w") = 1,
         py::arg("pool_sh") = 1, py::arg("pool_sw") = 1, py::arg("isa") = "auto",
-        py::arg("threads") = 0,
+        py::arg("threads") = 0, py::arg("out") = py::none(),
         "The fused limb first block (cpp/he/limb_kernel.hpp) on int64 NHWC images x, limb\n"
         "kernels kern (3, kh, kw, C, F), offsets (3,) and bias (3, F), all int64 below 2^24.\n"
         "Returns (features, l1, tail_min, tail_max, pooled_tail_max): features int64\n"
-        "(n, H'', W'', F), or None when a float32 exactness bound fails for these inputs.");
+        "(n, H'', W'', F) (written into `out` when given, C-contiguous int64 of that shape),\n"
+        "or None when a float32 exactness bound fails (out's contents then unspecified).");
   m.def("best_isa", []() { return std::string(cf::isa_name(cf::best_isa())); });
   m.def("default_threads", &cf::default_threads);
 }

@@ -15,6 +15,7 @@ import pytest
 
 from cipherfuse import _core
 from cipherfuse.he import use_kernels
+from cipherfuse.he.errors import ParameterError
 from cipherfuse.he.nn.layers import _same_pads, im2col
 from cipherfuse.he.nn.limbs import _jitted, limb_plan
 from cipherfuse.nn.config import ConvSpec
@@ -265,3 +266,63 @@ def test_plan_run_is_identical_under_every_kernel(paper_keys) -> None:  # type: 
             assert plan.run(x_int[:0]) is not None
             assert plan.run(x_int[:1]) is not None
             np.testing.assert_array_equal(plan.run(x_int[:1]), want[:1])
+
+
+def test_limb_block_writes_into_a_given_out_array() -> None:
+    case = _case(2)
+    want = _call(case, "auto", 0)[0]
+    assert want is not None
+    whole = np.full((want.shape[0] + 3, *want.shape[1:]), -7, I64)
+    part = whole[1 : 1 + want.shape[0]]  # a C-contiguous slice, as a caller gathering blocks
+    got = _core.limb_block(
+        case["x"],
+        case["kern"],
+        case["offsets"],
+        case["bias"],
+        *case["stride"],
+        *case["pads"],
+        *case["window"],
+        *case["pool_stride"],
+        out=part,
+    )[0]
+    assert got is not None and np.shares_memory(got, whole)
+    np.testing.assert_array_equal(part, want)
+    assert (whole[0] == -7).all() and (whole[1 + want.shape[0] :] == -7).all()
+    bad_outs = [
+        np.zeros((want.shape[0] + 1, *want.shape[1:]), I64),  # wrong shape
+        np.zeros(want.shape, np.int32),  # wrong dtype
+        np.zeros((*want.shape[:-1], 2 * want.shape[-1]), I64)[..., ::2],  # not contiguous
+    ]
+    readonly = np.zeros(want.shape, I64)
+    readonly.flags.writeable = False
+    for out in [*bad_outs, readonly]:
+        with pytest.raises(_core.KernelArgumentError, match="out"):
+            _core.limb_block(
+                case["x"],
+                case["kern"],
+                case["offsets"],
+                case["bias"],
+                *case["stride"],
+                *case["pads"],
+                *case["window"],
+                *case["pool_stride"],
+                out=out,
+            )
+
+
+def test_plan_run_into_out_under_both_kernels(paper_keys) -> None:  # type: ignore[no-untyped-def]
+    _model, enc = _enc(paper_keys, 9)
+    block = enc.block
+    assert isinstance(block.weight, ConvSpec)
+    plan = limb_plan(enc.weights, block.weight, block.pool)
+    assert plan is not None
+    x_int = quantize_inputs(np.random.default_rng(9).random((4, 10, 10, 1)), 1000)
+    want = plan.run(x_int)
+    assert want is not None
+    for name in ("reference", "cpp"):
+        with use_kernels(name):
+            out = np.zeros_like(want)
+            assert plan.run(x_int, out=out) is out
+            np.testing.assert_array_equal(out, want)
+    with use_kernels("reference"), pytest.raises(ParameterError, match="out must be"):
+        plan.run(x_int, out=np.zeros((1, *want.shape[1:]), I64))

@@ -145,17 +145,31 @@ class LimbPlan:
             and (full[0] << self.shift) + full[1] < 1 << 63
         )
 
-    def run(self, x_int: I64Array) -> I64Array | None:
+    def run(self, x_int: I64Array, out: I64Array | None = None) -> I64Array | None:
         """Scaled-down pooled features of ``x_int``, or ``None`` if the generic path must run.
 
         With the C++ kernels active (:func:`cipherfuse.he.get_kernels`) the block
         is one fused pass of ``_core.limb_block`` (``cpp/he/limb_kernel.hpp``);
         otherwise the XLA function. Both give identical results.
+
+        Args:
+            out: optional C-contiguous int64 array of the features' shape to write
+                them into (saves an allocation and a copy for a caller that gathers
+                blocks into one array); the result is then ``out`` itself. Its
+                contents are unspecified when ``None`` is returned.
         """
         kernels = get_kernels()
         if isinstance(kernels, CppKernels):
-            return self._run_cpp(x_int, kernels)
-        return self._run_xla(x_int)
+            return self._run_cpp(x_int, kernels, out)
+        features = self._run_xla(x_int)
+        if features is None or out is None:
+            return features
+        if out.shape != features.shape or out.dtype != np.int64:
+            raise ParameterError(
+                f"out must be an int64 array of shape {features.shape}, got {out.dtype} {out.shape}"
+            )
+        out[...] = features
+        return out
 
     def _run_xla(self, x_int: I64Array) -> I64Array | None:
         geometry = (self.kernel_size, self.stride, self.spec.padding)
@@ -176,7 +190,9 @@ class LimbPlan:
         out: I64Array = np.asarray(features).astype(np.int64)
         return out
 
-    def _run_cpp(self, x_int: I64Array, kernels: CppKernels) -> I64Array | None:
+    def _run_cpp(
+        self, x_int: I64Array, kernels: CppKernels, out: I64Array | None
+    ) -> I64Array | None:
         from cipherfuse import _core
 
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
@@ -202,6 +218,7 @@ class LimbPlan:
             *self.pool_stride,
             isa=kernels.isa,
             threads=kernels.threads,
+            out=out,
         )
         if features is None or not self.exact_for(l1) or not self._noise_ok(l1):
             return None
