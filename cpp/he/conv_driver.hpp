@@ -2,24 +2,29 @@
 // (AVX2, AVX-512, NEON); conv.hpp states what it computes.
 //
 // Every kernel word is cut into `limbs` limbs (gemm_plan.hpp) and packed once
-// as float64 panels of NR columns. Each thread takes a contiguous range of
-// output pixels, converts the image it is in once to a zero-padded float64
-// copy (so that every tap is inside it), and for every block of MR pixels
-// copies their patches (kh rows of kw * c values) into an MR x K float64
-// block: no patch matrix is materialised. The ISA's micro-kernel multiplies
-// that block by a limb panel over k-blocks short enough that every partial sum
-// is an exact integer below 2^51, converts the sums to int64, shifts them into
-// place and adds them (wrapping) into an MR x f' word buffer (f' = f rounded up
-// to NR), which is then written to the output once, contiguously (the block's
-// pixels are adjacent rows of the NHWC output). A Kernel provides MR, NR,
-//   static void run(int64_t kc, const double* A, int64_t lda, const double* B, int shift,
-//                   const uint64_t* init, uint64_t* dst, int64_t ldd)
-// doing, for r < MR and c < NR, with sum = sum_p A[r*lda + p] * B[p*NR + c] (exact):
-//   dst[r*ldd + c] = (init ? init[c] : dst[r*ldd + c]) + (uint64(int64(sum)) << shift),
-// and
-//   static void store(uint64_t* dst, const uint64_t* src, int64_t count)
-//   static void finish()
-// (the copy of finished words to the output, and what a thread does after its last store).
+// as float64 panels. Each thread takes a contiguous range of output pixels,
+// converts the image it is in once to a zero-padded float64 copy (so that
+// every tap is inside it), and for every block of MR pixels copies their
+// patches (kh rows of kw * c values) into an MR x K float64 block: no patch
+// matrix is materialised. The ISA's micro-kernel multiplies that block by the
+// limb panels over k-blocks short enough that every partial sum is an exact
+// integer below 2^51, converts the sums to int64 and recombines the limbs with
+// wrapping uint64 shifts and adds. A Kernel provides MR and
+//
+// * the fused path (two 32-bit limbs, all taps in one k-block: e.g. |x| < 2^14
+//   with up to 32 taps, |x| <= 1000 with up to 512): NW and
+//     static void run_pair(int64_t taps, const double* A, int64_t lda, const double* B,
+//                          const uint64_t* bias, uint64_t* dst, int64_t ldd, int64_t rows,
+//                          int64_t cols)
+//   which, for r < rows and c < cols, with lo / hi = sum_p A[r*lda + p] * B[(2p + 0 / 1)*NW + c]
+//   (exact), writes dst[r*ldd + c] = bias[c] + lo + (hi << 32): the finished
+//   words, straight into the NHWC output;
+// * the general path (3-4 limbs or several k-blocks): NR and
+//     static void run(int64_t kc, const double* A, int64_t lda, const double* B, int shift,
+//                     const uint64_t* init, uint64_t* dst, int64_t ldd)
+//   doing, for r < MR and c < NR, with sum = sum_p A[r*lda + p] * B[p*NR + c] (exact):
+//     dst[r*ldd + c] = (init ? init[c] : dst[r*ldd + c]) + (uint64(int64(sum)) << shift)
+//   into an MR x f' buffer (f' = f rounded up to NR) that is then copied to the output.
 #pragma once
 
 #include <algorithm>
@@ -39,9 +44,108 @@ inline uint64_t conv_max_abs(const ConvShape& s, const int64_t* x) {
   return max_abs(all);
 }
 
+/// Copies the patches of MR consecutive output pixels into an MR x taps float64 block.
+template <int MR>
+class PatchPacker {
+ public:
+  PatchPacker(const ConvShape& s, const int64_t* x)
+      : s_(s),
+        x_(x),
+        taps_(s.kh * s.kw * s.c),
+        hp_((s.out_h - 1) * s.stride_h + s.kh),
+        wp_((s.out_w - 1) * s.stride_w + s.kw),
+        padded_(static_cast<size_t>(hp_ * wp_ * s.c)) {}
+
+  /// A[r * taps + p] = tap p of pixel pb + r for r < rows; rows past `rows` are zero.
+  void pack(int64_t pb, int64_t rows, double* A) {
+    const int64_t per_image = s_.out_h * s_.out_w;
+    const int64_t row_len = s_.kw * s_.c;  // one patch row: contiguous in the padded image
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t pix = pb + r;
+      const int64_t img = pix / per_image;
+      const int64_t oy = (pix - img * per_image) / s_.out_w;
+      const int64_t ox = pix - img * per_image - oy * s_.out_w;
+      if (img != loaded_) load_image(img);
+      double* dst = A + r * taps_;
+      const double* src = padded_.data() + (oy * s_.stride_h * wp_ + ox * s_.stride_w) * s_.c;
+      for (int64_t ky = 0; ky < s_.kh; ++ky) {
+        for (int64_t t = 0; t < row_len; ++t) dst[ky * row_len + t] = src[ky * wp_ * s_.c + t];
+      }
+    }
+    // Rows past the last pixel are computed but never stored: keep them finite.
+    std::fill(A + rows * taps_, A + MR * taps_, 0.0);
+  }
+
+ private:
+  // The zero-padded image covers exactly the windows of the output.
+  void load_image(int64_t img) {
+    const int64_t h = s_.h, w = s_.w, c = s_.c;
+    double* dst = padded_.data();
+    for (int64_t py = 0; py < hp_; ++py) {
+      const int64_t iy = py - s_.pad_top;
+      for (int64_t px = 0; px < wp_; ++px) {
+        const int64_t ix = px - s_.pad_left;
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+          const int64_t* src = x_ + ((img * h + iy) * w + ix) * c;
+          for (int64_t ch = 0; ch < c; ++ch) *dst++ = static_cast<double>(src[ch]);
+        } else {
+          for (int64_t ch = 0; ch < c; ++ch) *dst++ = 0.0;
+        }
+      }
+    }
+    loaded_ = img;
+  }
+
+  const ConvShape& s_;
+  const int64_t* x_;
+  int64_t taps_, hp_, wp_;
+  std::vector<double> padded_;
+  int64_t loaded_ = -1;
+};
+
+/// The fused path: two 32-bit limbs, all taps in one k-block (plan.limbs == 2, plan.kc >= taps).
 template <class Kernel>
-void conv_direct_driver(const ConvShape& s, const int64_t* x, const uint64_t* kern,
-                        const uint64_t* bias, uint64_t* out, int threads, const LimbPlan& plan) {
+void conv_direct_pair(const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                      const uint64_t* bias, uint64_t* out, int threads) {
+  constexpr int MR = Kernel::MR;
+  constexpr int NW = Kernel::NW;
+  const int64_t taps = s.kh * s.kw * s.c;
+  const int64_t f = s.f;
+  const int64_t col_blocks = (f + NW - 1) / NW;
+  // B[((jb * taps + p) * 2 + l) * NW + c] = limb l of kern[p, jb * NW + c] (0 past f).
+  std::vector<double> B(static_cast<size_t>(col_blocks * taps * 2 * NW), 0.0);
+  for (int64_t jb = 0; jb < col_blocks; ++jb) {
+    const int64_t cols = std::min<int64_t>(NW, f - jb * NW);
+    for (int64_t p = 0; p < taps; ++p) {
+      double* dst = B.data() + (jb * taps + p) * 2 * NW;
+      for (int64_t c = 0; c < cols; ++c) {
+        const uint64_t word = kern[p * f + jb * NW + c];
+        dst[c] = limb_to_double(word & 0xffffffffULL);
+        dst[NW + c] = limb_to_double(word >> 32);
+      }
+    }
+  }
+  std::vector<uint64_t> biasp(static_cast<size_t>(col_blocks * NW), 0);
+  if (bias) std::copy(bias, bias + f, biasp.begin());
+  parallel_for(s.n * s.out_h * s.out_w, threads, MR, [&](int64_t p0, int64_t p1) {
+    PatchPacker<MR> packer(s, x);
+    std::vector<double> A(static_cast<size_t>(MR * taps));
+    for (int64_t pb = p0; pb < p1; pb += MR) {
+      const int64_t rows = std::min<int64_t>(MR, p1 - pb);
+      packer.pack(pb, rows, A.data());
+      for (int64_t jb = 0; jb < col_blocks; ++jb) {
+        Kernel::run_pair(taps, A.data(), taps, B.data() + jb * taps * 2 * NW,
+                         biasp.data() + jb * NW, out + pb * f + jb * NW, f, rows,
+                         std::min<int64_t>(NW, f - jb * NW));
+      }
+    }
+  });
+}
+
+/// The general path: any limb plan, k-blocks, limbs recombined in an MR x f' buffer.
+template <class Kernel>
+void conv_direct_general(const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                         const uint64_t* bias, uint64_t* out, int threads, const LimbPlan& plan) {
   constexpr int MR = Kernel::MR;
   constexpr int NR = Kernel::NR;
   const int64_t taps = s.kh * s.kw * s.c;
@@ -70,57 +174,13 @@ void conv_direct_driver(const ConvShape& s, const int64_t* x, const uint64_t* ke
   std::vector<uint64_t> init(static_cast<size_t>(ldd), 0);  // the bias, zero padded
   if (bias) std::copy(bias, bias + f, init.begin());
 
-  // The zero-padded image covers exactly the windows of the output.
-  const int64_t h = s.h, w = s.w, c = s.c;
-  const int64_t pad_top = s.pad_top, pad_left = s.pad_left;
-  const int64_t stride_h = s.stride_h, stride_w = s.stride_w;
-  const int64_t out_w = s.out_w;
-  const int64_t kh = s.kh;
-  const int64_t hp = (s.out_h - 1) * stride_h + kh;
-  const int64_t wp = (out_w - 1) * stride_w + s.kw;
-  const int64_t per_image = s.out_h * out_w;
-  const int64_t row_len = s.kw * c;  // one patch row: contiguous in the padded image
-  const int64_t pixels = s.n * per_image;
-
-  parallel_for(pixels, threads, MR, [&](int64_t p0, int64_t p1) {
-    std::vector<double> padded(static_cast<size_t>(hp * wp * c));
-    std::vector<double> A(static_cast<size_t>(MR * taps), 0.0);
+  parallel_for(s.n * s.out_h * s.out_w, threads, MR, [&](int64_t p0, int64_t p1) {
+    PatchPacker<MR> packer(s, x);
+    std::vector<double> A(static_cast<size_t>(MR * taps));
     std::vector<uint64_t> acc(static_cast<size_t>(MR * ldd));
-    int64_t loaded = -1;
-    auto load_image = [&](int64_t img) {
-      double* dst = padded.data();
-      for (int64_t py = 0; py < hp; ++py) {
-        const int64_t iy = py - pad_top;
-        for (int64_t px = 0; px < wp; ++px) {
-          const int64_t ix = px - pad_left;
-          if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
-            const int64_t* src = x + ((img * h + iy) * w + ix) * c;
-            for (int64_t ch = 0; ch < c; ++ch) *dst++ = static_cast<double>(src[ch]);
-          } else {
-            for (int64_t ch = 0; ch < c; ++ch) *dst++ = 0.0;
-          }
-        }
-      }
-      loaded = img;
-    };
-
     for (int64_t pb = p0; pb < p1; pb += MR) {
       const int64_t rows = std::min<int64_t>(MR, p1 - pb);
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t pix = pb + r;
-        const int64_t img = pix / per_image;
-        const int64_t oy = (pix - img * per_image) / out_w;
-        const int64_t ox = pix - img * per_image - oy * out_w;
-        if (img != loaded) load_image(img);
-        double* dst = A.data() + r * taps;
-        const double* src = padded.data() + (oy * stride_h * wp + ox * stride_w) * c;
-        for (int64_t ky = 0; ky < kh; ++ky) {
-          for (int64_t t = 0; t < row_len; ++t) dst[ky * row_len + t] = src[ky * wp * c + t];
-        }
-      }
-      if (rows < MR) {  // the rows past the last pixel are never stored: keep them finite
-        std::fill(A.begin() + rows * taps, A.end(), 0.0);
-      }
+      packer.pack(pb, rows, A.data());
       for (int64_t jb = 0; jb < col_blocks; ++jb) {
         for (int l = 0; l < limbs; ++l) {
           const double* panel = B.data() + (jb * limbs + l) * taps * NR;
@@ -132,13 +192,10 @@ void conv_direct_driver(const ConvShape& s, const int64_t* x, const uint64_t* ke
           }
         }
       }
-      if (ldd == f) {
-        Kernel::store(out + pb * f, acc.data(), rows * f);
-      } else {
-        for (int64_t r = 0; r < rows; ++r) Kernel::store(out + (pb + r) * f, acc.data() + r * ldd, f);
+      for (int64_t r = 0; r < rows; ++r) {
+        std::copy(acc.data() + r * ldd, acc.data() + r * ldd + f, out + (pb + r) * f);
       }
     }
-    Kernel::finish();
   });
 }
 
@@ -152,7 +209,11 @@ void conv_direct_simd(const ConvShape& s, const int64_t* x, const uint64_t* kern
     conv_direct_scalar(s, x, kern, bias, out, threads);
     return;
   }
-  conv_direct_driver<Kernel>(s, x, kern, bias, out, threads, plan);
+  if (plan.limbs == 2 && plan.kc >= s.kh * s.kw * s.c) {
+    conv_direct_pair<Kernel>(s, x, kern, bias, out, threads);
+  } else {
+    conv_direct_general<Kernel>(s, x, kern, bias, out, threads, plan);
+  }
 }
 
 }  // namespace cf

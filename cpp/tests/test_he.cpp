@@ -588,8 +588,10 @@ int main() {
            {0, 5, 5, 1, 3, 3, 7, 1, 1, true, true, 9, 0},         // no images
            {1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, 3, 0},         // 1 x 1 everything
            {4, 1, 1, 100, 1, 1, 33, 1, 1, false, true, 127, 0},   // dense as a 1x1 conv
-           {2, 6, 6, 64, 3, 3, 18, 1, 1, true, true, 255, 0},     // 576 taps: three k-blocks
-           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 14, 0},  // 2 limbs, short k-blocks
+           // Fused path: 2 limbs, one k-block. General path: the rest.
+           {2, 6, 6, 64, 3, 3, 18, 1, 1, true, true, 255, 0},     // 576 taps: k-blocks of 256
+           {2, 6, 5, 16, 3, 3, 20, 1, 1, true, true, 1 << 12, 0}, // 2 limbs, k-blocks of 64
+           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 14, 0},  // 3 limbs
            {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 18, 0},  // 3 limbs
            {2, 7, 5, 3, 3, 3, 24, 2, 1, true, true, 1 << 24, 0},  // 4 limbs
            {2, 7, 5, 3, 3, 3, 17, 1, 2, true, true, (int64_t{1} << 31) - 1, 2},
