@@ -40,7 +40,10 @@ void check_conv_shape(const ConvShape& s, const char* who) {
     throw KernelArgumentError(who_says(who, "the output must be at least 1x1"));
   }
   // Every output window starts inside the padded image (so out_h, out_w are bounded by h, w).
-  if ((s.out_h - 1) * s.stride_h - s.pad_top >= s.h ||
+  // The first test bounds the operands of the products in the second (no overflow).
+  if (s.out_h > s.h + s.kh || s.out_w > s.w + s.kw || (s.out_h > 1 && s.stride_h > s.h + s.kh) ||
+      (s.out_w > 1 && s.stride_w > s.w + s.kw) ||
+      (s.out_h - 1) * s.stride_h - s.pad_top >= s.h ||
       (s.out_w - 1) * s.stride_w - s.pad_left >= s.w) {
     throw KernelArgumentError(who_says(who, "output size too large for the image and padding"));
   }

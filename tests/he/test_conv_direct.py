@@ -224,6 +224,8 @@ def _direct(**overrides: object) -> np.ndarray:
         ({"pad_left": -1}, "padding"),
         ({"out_h": 6}, "output size too large"),
         ({"out_w": 2**40}, "output size too large"),
+        ({"out_h": 2**62, "stride_h": 4}, "output size too large"),
+        ({"out_h": 2, "stride_h": 2**62}, "output size too large"),
         ({"out_h": 0}, "at least 1x1"),
         ({"kern": np.ones((0, 3, 1, 2), np.uint64)}, "positive kh, kw, f"),
         ({"kern": np.ones((3, 3, 1, 0), np.uint64), "bias": None}, "positive kh, kw, f"),
