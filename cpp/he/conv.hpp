@@ -37,8 +37,19 @@ void conv_direct_scalar(const ConvShape& s, const int64_t* x, const uint64_t* ke
 #if defined(CIPHERFUSE_HAVE_AVX2)
 void conv_direct_avx2(const ConvShape& s, const int64_t* x, const uint64_t* kern,
                       const uint64_t* bias, uint64_t* out, int threads);
+/// The AVX-512 path: conv_direct_avx512_vnni where the CPU has it and |x| < 2^15,
+/// else conv_direct_avx512_fma.
 void conv_direct_avx512(const ConvShape& s, const int64_t* x, const uint64_t* kern,
                         const uint64_t* bias, uint64_t* out, int threads);
+/// The split-limb float64 FMA kernel (conv_driver.hpp) on 8-lane vectors.
+void conv_direct_avx512_fma(const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                            const uint64_t* bias, uint64_t* out, int threads);
+/// int16 x (four signed 16-bit digits per word) with vpdpwssd; needs
+/// avx512_vnni_available() and |x| < 2^15 (KernelArgumentError otherwise).
+void conv_direct_avx512_vnni(const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                             const uint64_t* bias, uint64_t* out, int threads);
+/// True if this CPU has AVX-512 F, DQ, BW and VNNI.
+bool avx512_vnni_available();
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
 void conv_direct_neon(const ConvShape& s, const int64_t* x, const uint64_t* kern,

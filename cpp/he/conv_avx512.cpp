@@ -89,9 +89,19 @@ struct ConvAvx512Kernel {
 
 }  // namespace
 
+void conv_direct_avx512_fma(const ConvShape& s, const int64_t* x, const uint64_t* kern,
+                            const uint64_t* bias, uint64_t* out, int threads) {
+  conv_direct_simd<ConvAvx512Kernel>(s, x, kern, bias, out, threads);
+}
+
 void conv_direct_avx512(const ConvShape& s, const int64_t* x, const uint64_t* kern,
                         const uint64_t* bias, uint64_t* out, int threads) {
-  conv_direct_simd<ConvAvx512Kernel>(s, x, kern, bias, out, threads);
+  static const bool vnni = avx512_vnni_available();
+  if (vnni && conv_max_abs(s, x) < (uint64_t{1} << 15)) {
+    conv_direct_avx512_vnni(s, x, kern, bias, out, threads);
+  } else {
+    conv_direct_avx512_fma(s, x, kern, bias, out, threads);
+  }
 }
 
 }  // namespace cf

@@ -44,52 +44,56 @@ inline uint64_t conv_max_abs(const ConvShape& s, const int64_t* x) {
   return max_abs(all);
 }
 
-/// Copies the patches of MR consecutive output pixels into an MR x taps float64 block.
-template <int MR>
+/// Copies the patches of MR consecutive output pixels into an MR x lda block of T
+/// (float64 for the FMA kernels, int16 for the AVX-512 VNNI kernel); columns
+/// taps..lda of every row are zero.
+template <int MR, typename T = double>
 class PatchPacker {
  public:
-  PatchPacker(const ConvShape& s, const int64_t* x)
+  PatchPacker(const ConvShape& s, const int64_t* x, int64_t lda)
       : s_(s),
         x_(x),
-        taps_(s.kh * s.kw * s.c),
+        lda_(lda),
         hp_((s.out_h - 1) * s.stride_h + s.kh),
         wp_((s.out_w - 1) * s.stride_w + s.kw),
         padded_(static_cast<size_t>(hp_ * wp_ * s.c)) {}
 
-  /// A[r * taps + p] = tap p of pixel pb + r for r < rows; rows past `rows` are zero.
-  void pack(int64_t pb, int64_t rows, double* A) {
+  /// A[r * lda + p] = tap p of pixel pb + r for r < rows; rows past `rows` are zero.
+  void pack(int64_t pb, int64_t rows, T* A) {
     const int64_t per_image = s_.out_h * s_.out_w;
     const int64_t row_len = s_.kw * s_.c;  // one patch row: contiguous in the padded image
+    const int64_t taps = s_.kh * row_len;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t pix = pb + r;
       const int64_t img = pix / per_image;
       const int64_t oy = (pix - img * per_image) / s_.out_w;
       const int64_t ox = pix - img * per_image - oy * s_.out_w;
       if (img != loaded_) load_image(img);
-      double* dst = A + r * taps_;
-      const double* src = padded_.data() + (oy * s_.stride_h * wp_ + ox * s_.stride_w) * s_.c;
+      T* dst = A + r * lda_;
+      const T* src = padded_.data() + (oy * s_.stride_h * wp_ + ox * s_.stride_w) * s_.c;
       for (int64_t ky = 0; ky < s_.kh; ++ky) {
         for (int64_t t = 0; t < row_len; ++t) dst[ky * row_len + t] = src[ky * wp_ * s_.c + t];
       }
+      std::fill(dst + taps, dst + lda_, T{0});
     }
     // Rows past the last pixel are computed but never stored: keep them finite.
-    std::fill(A + rows * taps_, A + MR * taps_, 0.0);
+    std::fill(A + rows * lda_, A + MR * lda_, T{0});
   }
 
  private:
   // The zero-padded image covers exactly the windows of the output.
   void load_image(int64_t img) {
     const int64_t h = s_.h, w = s_.w, c = s_.c;
-    double* dst = padded_.data();
+    T* dst = padded_.data();
     for (int64_t py = 0; py < hp_; ++py) {
       const int64_t iy = py - s_.pad_top;
       for (int64_t px = 0; px < wp_; ++px) {
         const int64_t ix = px - s_.pad_left;
         if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
           const int64_t* src = x_ + ((img * h + iy) * w + ix) * c;
-          for (int64_t ch = 0; ch < c; ++ch) *dst++ = static_cast<double>(src[ch]);
+          for (int64_t ch = 0; ch < c; ++ch) *dst++ = static_cast<T>(src[ch]);
         } else {
-          for (int64_t ch = 0; ch < c; ++ch) *dst++ = 0.0;
+          for (int64_t ch = 0; ch < c; ++ch) *dst++ = T{0};
         }
       }
     }
@@ -98,8 +102,8 @@ class PatchPacker {
 
   const ConvShape& s_;
   const int64_t* x_;
-  int64_t taps_, hp_, wp_;
-  std::vector<double> padded_;
+  int64_t lda_, hp_, wp_;
+  std::vector<T> padded_;
   int64_t loaded_ = -1;
 };
 
@@ -128,7 +132,7 @@ void conv_direct_pair(const ConvShape& s, const int64_t* x, const uint64_t* kern
   std::vector<uint64_t> biasp(static_cast<size_t>(col_blocks * NW), 0);
   if (bias) std::copy(bias, bias + f, biasp.begin());
   parallel_for(s.n * s.out_h * s.out_w, threads, MR, [&](int64_t p0, int64_t p1) {
-    PatchPacker<MR> packer(s, x);
+    PatchPacker<MR> packer(s, x, taps);
     std::vector<double> A(static_cast<size_t>(MR * taps));
     for (int64_t pb = p0; pb < p1; pb += MR) {
       const int64_t rows = std::min<int64_t>(MR, p1 - pb);
@@ -175,7 +179,7 @@ void conv_direct_general(const ConvShape& s, const int64_t* x, const uint64_t* k
   if (bias) std::copy(bias, bias + f, init.begin());
 
   parallel_for(s.n * s.out_h * s.out_w, threads, MR, [&](int64_t p0, int64_t p1) {
-    PatchPacker<MR> packer(s, x);
+    PatchPacker<MR> packer(s, x, taps);
     std::vector<double> A(static_cast<size_t>(MR * taps));
     std::vector<uint64_t> acc(static_cast<size_t>(MR * ldd));
     for (int64_t pb = p0; pb < p1; pb += MR) {

@@ -477,6 +477,21 @@ void test_conv_direct(const ConvCase& t) {
       CHECK(out == expect);
     }
   }
+#if defined(CIPHERFUSE_HAVE_AVX2)
+  // The two AVX-512 kernels that conv_direct chooses between, each on its own.
+  for (int threads : {1, 2}) {
+    if (cf::isa_available(cf::Isa::Avx512)) {
+      std::vector<uint64_t> out(expect.size(), 0xdeadbeef);
+      cf::conv_direct_avx512_fma(s, x.data(), kern.data(), b, out.data(), threads);
+      CHECK(out == expect);
+    }
+    if (cf::avx512_vnni_available() && t.xbound < (int64_t{1} << 15)) {
+      std::vector<uint64_t> out(expect.size(), 0xdeadbeef);
+      cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), b, out.data(), threads);
+      CHECK(out == expect);
+    }
+  }
+#endif
 }
 
 void test_conv_patch_l1(const ConvCase& t) {
@@ -534,6 +549,17 @@ void test_conv_direct_rejects() {
       }));
     }
   }
+#if defined(CIPHERFUSE_HAVE_AVX2)
+  if (cf::avx512_vnni_available()) {
+    x[5] = int64_t{1} << 15;  // the VNNI kernel's domain is |x| < 2^15
+    CHECK(throws([&] {
+      cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), nullptr, out.data(), 1);
+    }));
+    x[5] = (int64_t{1} << 15) - 1;
+    cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), nullptr, out.data(), 1);
+    CHECK(out == naive_conv(s, x, kern, nullptr));
+  }
+#endif
   x[5] = int64_t{1} << 40;  // the patch bound's domain is |x| < 2^40
   CHECK(throws([&] { (void)cf::conv_patch_l1_max(s, x.data(), 1); }));
   x[5] = -(int64_t{1} << 40);
@@ -594,6 +620,9 @@ int main() {
            {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 14, 0},  // 3 limbs
            {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 18, 0},  // 3 limbs
            {2, 7, 5, 3, 3, 3, 24, 2, 1, true, true, 1 << 24, 0},  // 4 limbs
+           // VNNI: |x| < 2^15, int32 sums exact for one tap pair per block only.
+           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, (1 << 15) - 1, 2},
+           {2, 5, 6, 1, 3, 3, 5, 1, 1, true, true, 1 << 14, 3},
            {2, 7, 5, 3, 3, 3, 17, 1, 2, true, true, (int64_t{1} << 31) - 1, 2},
            {1, 6, 5, 2, 3, 3, 9, 1, 1, true, true, big - 1, 0},  // scalar fallback
            {1, 6, 5, 2, 3, 3, 9, 1, 1, true, true, top, 2},      // the int64 extremes wrap
