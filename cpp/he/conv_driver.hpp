@@ -12,7 +12,7 @@
 // wrapping uint64 shifts and adds. A Kernel provides MR and
 //
 // * the fused path (two 32-bit limbs, all taps in one k-block: e.g. |x| < 2^14
-//   with up to 32 taps, |x| <= 1000 with up to 512): NW and
+//   with up to 32 taps, |x| <= 1000 with up to 256): NW and
 //     static void run_pair(int64_t taps, const double* A, int64_t lda, const double* B,
 //                          const uint64_t* bias, uint64_t* dst, int64_t ldd, int64_t rows,
 //                          int64_t cols)
