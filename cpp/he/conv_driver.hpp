@@ -63,16 +63,29 @@ class PatchPacker {
     const int64_t per_image = s_.out_h * s_.out_w;
     const int64_t row_len = s_.kw * s_.c;  // one patch row: contiguous in the padded image
     const int64_t taps = s_.kh * row_len;
+    if (pb != next_) {  // not where the last block ended: locate pixel pb (blocks run in order)
+      img_ = pb / per_image;
+      oy_ = (pb - img_ * per_image) / s_.out_w;
+      ox_ = pb - img_ * per_image - oy_ * s_.out_w;
+    }
+    next_ = pb + rows;
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t pix = pb + r;
-      const int64_t img = pix / per_image;
-      const int64_t oy = (pix - img * per_image) / s_.out_w;
-      const int64_t ox = pix - img * per_image - oy * s_.out_w;
+      const int64_t img = img_, oy = oy_, ox = ox_;
+      if (++ox_ == s_.out_w) {  // step to the next pixel without dividing
+        ox_ = 0;
+        if (++oy_ == s_.out_h) {
+          oy_ = 0;
+          ++img_;
+        }
+      }
       if (img != loaded_) load_image(img);
       T* dst = A + r * lda_;
-      const T* src = padded_.data() + (oy * s_.stride_h * wp_ + ox * s_.stride_w) * s_.c;
+      const int64_t* src = padded_.data() + (oy * s_.stride_h * wp_ + ox * s_.stride_w) * s_.c;
+      // A converting loop (int64 -> T): short rows are not turned into memmove calls.
       for (int64_t ky = 0; ky < s_.kh; ++ky) {
-        for (int64_t t = 0; t < row_len; ++t) dst[ky * row_len + t] = src[ky * wp_ * s_.c + t];
+        for (int64_t t = 0; t < row_len; ++t) {
+          dst[ky * row_len + t] = static_cast<T>(src[ky * wp_ * s_.c + t]);
+        }
       }
       std::fill(dst + taps, dst + lda_, T{0});
     }
@@ -84,18 +97,12 @@ class PatchPacker {
   // The zero-padded image covers exactly the windows of the output.
   void load_image(int64_t img) {
     const int64_t h = s_.h, w = s_.w, c = s_.c;
-    T* dst = padded_.data();
-    for (int64_t py = 0; py < hp_; ++py) {
-      const int64_t iy = py - s_.pad_top;
-      for (int64_t px = 0; px < wp_; ++px) {
-        const int64_t ix = px - s_.pad_left;
-        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
-          const int64_t* src = x_ + ((img * h + iy) * w + ix) * c;
-          for (int64_t ch = 0; ch < c; ++ch) *dst++ = static_cast<T>(src[ch]);
-        } else {
-          for (int64_t ch = 0; ch < c; ++ch) *dst++ = T{0};
-        }
-      }
+    std::fill(padded_.begin(), padded_.end(), int64_t{0});
+    const int64_t y0 = std::max<int64_t>(0, s_.pad_top), y1 = std::min(hp_, h + s_.pad_top);
+    const int64_t x0 = std::max<int64_t>(0, s_.pad_left), x1 = std::min(wp_, w + s_.pad_left);
+    for (int64_t py = y0; py < y1; ++py) {
+      const int64_t* src = x_ + ((img * h + py - s_.pad_top) * w + x0 - s_.pad_left) * c;
+      std::copy(src, src + (x1 - x0) * c, padded_.data() + (py * wp_ + x0) * c);
     }
     loaded_ = img;
   }
@@ -103,8 +110,9 @@ class PatchPacker {
   const ConvShape& s_;
   const int64_t* x_;
   int64_t lda_, hp_, wp_;
-  std::vector<T> padded_;
+  std::vector<int64_t> padded_;
   int64_t loaded_ = -1;
+  int64_t next_ = -1, img_ = 0, oy_ = 0, ox_ = 0;  // the pixel after the last block packed
 };
 
 /// The fused path: two 32-bit limbs, all taps in one k-block (plan.limbs == 2, plan.kc >= taps).
