@@ -7,9 +7,10 @@ candidate in the same group (bench/conftest.py prints the speed-ups):
 
 * ``he-nn-conv``: the encrypted first convolution of the Table VI CNN (32 filters
   5x5, SAME, element-wise strategy, paper parameters) over 1,000 28x28 images:
-  one GEMM of 784,000 x 25 plaintext patches by 25 x 64 ciphertext words. Baseline:
-  the same computation on the numpy reference kernels (uint64 integer matmul);
-  candidate: the C++ kernels. Target: >= 10x.
+  784,000 x 25 plaintext patches times 25 x 64 ciphertext words (+ the bias words).
+  Baseline: the numpy reference kernels (im2col + one uint64 integer matmul);
+  candidate: the C++ direct convolution (patches built per block of output pixels,
+  output written once in its final layout). Target: >= 10x.
 * ``he-nn-table11``: the Table XI workload, 1,000 images: plaintext model features
   (JAX) vs the encrypted interface (``cipherspace_features``); the "speed-up" the
   summary prints is 1 / ratio_paper. Side by side in the same group, the limb

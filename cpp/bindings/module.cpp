@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "he/conv.hpp"
 #include "he/kernels.hpp"
 #include "he/limb_kernel.hpp"
 #include "he/prg.hpp"
@@ -316,6 +317,60 @@ py::tuple limb_block(const py::array& x_in, const py::array& kern_in, const py::
   return py::make_tuple(features, st.l1, st.tail_min, st.tail_max, st.pooled_tail_max);
 }
 
+// ------------------------------------------------------------ direct convolution
+cf::ConvShape conv_shape(const I64Array& x, int64_t kh, int64_t kw, int64_t f, int64_t stride_h,
+                         int64_t stride_w, int64_t pad_top, int64_t pad_left, int64_t out_h,
+                         int64_t out_w) {
+  return {x.shape(0), x.shape(1), x.shape(2), x.shape(3), kh,      kw,    f,
+          stride_h,   stride_w,   pad_top,    pad_left,   out_h,   out_w};
+}
+
+U64Array conv2d_direct(const py::array& x_in, const py::array& kern_in,
+                       const std::optional<py::array>& bias_in, int64_t stride_h,
+                       int64_t stride_w, int64_t pad_top, int64_t pad_left, int64_t out_h,
+                       int64_t out_w, const std::string& isa, int threads) {
+  const I64Array x = typed_4d<int64_t>(x_in, "x", "int64");
+  const U64Array kern = typed_4d<uint64_t>(kern_in, "kern", "uint64");
+  if (kern.shape(2) != x.shape(3)) {
+    throw cf::KernelArgumentError("conv2d_direct: kern has " + std::to_string(kern.shape(2)) +
+                                  " input channels, the images have " +
+                                  std::to_string(x.shape(3)));
+  }
+  std::optional<U64Array> bias;
+  const uint64_t* bias_ptr = nullptr;
+  if (bias_in) {
+    if (!bias_in->dtype().is(py::dtype::of<uint64_t>())) {
+      throw cf::KernelArgumentError("conv2d_direct: bias must be uint64");
+    }
+    bias = py::reinterpret_borrow<U64Array>(*bias_in);
+    require_c_contiguous(*bias, "bias", 1);
+    if (bias->shape(0) != kern.shape(3)) {
+      throw cf::KernelArgumentError("conv2d_direct: bias must have one word per output column");
+    }
+    bias_ptr = bias->data();
+  }
+  const cf::ConvShape s = conv_shape(x, kern.shape(0), kern.shape(1), kern.shape(3), stride_h,
+                                     stride_w, pad_top, pad_left, out_h, out_w);
+  cf::check_conv_shape(s, "conv2d_direct");  // before out_h x out_w is allocated
+  const cf::Isa which = cf::isa_from_name(isa);
+  U64Array out({x.shape(0), static_cast<py::ssize_t>(out_h), static_cast<py::ssize_t>(out_w),
+                kern.shape(3)});
+  uint64_t* dst = out.mutable_data();
+  py::gil_scoped_release release;
+  cf::conv_direct(which, s, x.data(), kern.data(), bias_ptr, dst, threads);
+  return out;
+}
+
+uint64_t conv2d_patch_l1_max(const py::array& x_in, int64_t kh, int64_t kw, int64_t stride_h,
+                             int64_t stride_w, int64_t pad_top, int64_t pad_left, int64_t out_h,
+                             int64_t out_w, int threads) {
+  const I64Array x = typed_4d<int64_t>(x_in, "x", "int64");
+  const cf::ConvShape s =
+      conv_shape(x, kh, kw, 1, stride_h, stride_w, pad_top, pad_left, out_h, out_w);
+  py::gil_scoped_release release;
+  return cf::conv_patch_l1_max(s, x.data(), threads);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -389,6 +444,19 @@ PYBIND11_MODULE(_core, m) {
         "Returns (features, l1, tail_min, tail_max, pooled_tail_max): features int64\n"
         "(n, H'', W'', F) (written into `out` when given, C-contiguous int64 of that shape),\n"
         "or None when a float32 exactness bound fails (out's contents then unspecified).");
+  m.def("conv2d_direct", &conv2d_direct, py::arg("x"), py::arg("kern"),
+        py::arg("bias") = py::none(), py::arg("stride_h") = 1, py::arg("stride_w") = 1,
+        py::arg("pad_top") = 0, py::arg("pad_left") = 0, py::arg("out_h") = 0,
+        py::arg("out_w") = 0, py::arg("isa") = "auto", py::arg("threads") = 0,
+        "Direct 2-D convolution bias + conv(x, kern) mod 2^64 of int64 NHWC images x (n, h, w,\n"
+        "C) and uint64 kernel words kern (kh, kw, C, F); taps outside the image are zero.\n"
+        "Returns uint64 (n, out_h, out_w, F), written once in that layout (no patch matrix).");
+  m.def("conv2d_patch_l1_max", &conv2d_patch_l1_max, py::arg("x"), py::arg("kh"), py::arg("kw"),
+        py::arg("stride_h") = 1, py::arg("stride_w") = 1, py::arg("pad_top") = 0,
+        py::arg("pad_left") = 0, py::arg("out_h") = 0, py::arg("out_w") = 0,
+        py::arg("threads") = 0,
+        "The largest l1 norm of a conv patch (taps inside the image, all channels) of int64\n"
+        "NHWC images with |x| < 2^40: the input factor of the convolution's noise bound.");
   m.def("best_isa", []() { return std::string(cf::isa_name(cf::best_isa())); });
   m.def("default_threads", &cf::default_threads);
 }

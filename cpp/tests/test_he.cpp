@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "he/conv.hpp"
 #include "he/kernels.hpp"
 #include "he/limb_kernel.hpp"
 #include "he/parallel.hpp"
@@ -399,7 +400,6 @@ void test_seeded_finish_rejects() {
   }));
 }
 
-
 // The limb block: a naive int64 reference written from the definition in
 // limb_kernel.hpp, against every ISA (scalar reference included), threads 1 and 3.
 struct LimbCase {
@@ -578,6 +578,176 @@ void test_limb_block_declines_and_rejects() {
   CHECK(run(s, cf::Isa::Scalar).computed);
 }
 
+// Direct convolution: every ISA against a naive reference written here (and, where
+// |x| < 2^31, against seeded_conv), for kernel words `words`: 0 random, 1 all zero,
+// 2 all 2^64 - 1, 3 alternating 0 / 2^64 - 1.
+struct ConvCase {
+  int64_t n, h, w, c, kh, kw, f, stride_h, stride_w;
+  bool same, with_bias;
+  int64_t xbound;
+  int words;
+};
+
+cf::ConvShape conv_case_shape(const ConvCase& t) {
+  const int64_t out_h = t.same ? (t.h + t.stride_h - 1) / t.stride_h
+                               : (t.h - t.kh) / t.stride_h + 1;
+  const int64_t out_w = t.same ? (t.w + t.stride_w - 1) / t.stride_w
+                               : (t.w - t.kw) / t.stride_w + 1;
+  const int64_t pad_top =
+      t.same ? std::max<int64_t>((out_h - 1) * t.stride_h + t.kh - t.h, 0) / 2 : 0;
+  const int64_t pad_left =
+      t.same ? std::max<int64_t>((out_w - 1) * t.stride_w + t.kw - t.w, 0) / 2 : 0;
+  return {t.n,        t.h,        t.w,     t.c,      t.kh,  t.kw, t.f,
+          t.stride_h, t.stride_w, pad_top, pad_left, out_h, out_w};
+}
+
+std::vector<uint64_t> naive_conv(const cf::ConvShape& s, const std::vector<int64_t>& x,
+                                 const std::vector<uint64_t>& kern, const uint64_t* bias) {
+  std::vector<uint64_t> out(static_cast<size_t>(s.n * s.out_h * s.out_w * s.f), 0);
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t oy = 0; oy < s.out_h; ++oy)
+      for (int64_t ox = 0; ox < s.out_w; ++ox)
+        for (int64_t o = 0; o < s.f; ++o) {
+          uint64_t acc = bias ? bias[o] : 0;
+          for (int64_t ky = 0; ky < s.kh; ++ky)
+            for (int64_t kx = 0; kx < s.kw; ++kx)
+              for (int64_t ch = 0; ch < s.c; ++ch) {
+                const int64_t iy = oy * s.stride_h - s.pad_top + ky;
+                const int64_t ix = ox * s.stride_w - s.pad_left + kx;
+                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                const size_t xi = static_cast<size_t>(((i * s.h + iy) * s.w + ix) * s.c + ch);
+                acc += static_cast<uint64_t>(x[xi]) *
+                       kern[static_cast<size_t>(((ky * s.kw + kx) * s.c + ch) * s.f + o)];
+              }
+          out[static_cast<size_t>(((i * s.out_h + oy) * s.out_w + ox) * s.f + o)] = acc;
+        }
+  return out;
+}
+
+void test_conv_direct(const ConvCase& t) {
+  const cf::ConvShape s = conv_case_shape(t);
+  auto x = random_small(static_cast<size_t>(t.n * t.h * t.w * t.c), t.xbound);
+  if (!x.empty()) {  // the extremes of the range always occur
+    x[0] = t.xbound;
+    x[x.size() - 1] = -t.xbound;
+  }
+  auto kern = random_u64(static_cast<size_t>(t.kh * t.kw * t.c * t.f));
+  for (size_t i = 0; i < kern.size(); ++i) {
+    if (t.words == 1) kern[i] = 0;
+    if (t.words == 2) kern[i] = ~uint64_t{0};
+    if (t.words == 3) kern[i] = i % 2 ? ~uint64_t{0} : 0;
+  }
+  const auto bias = random_u64(static_cast<size_t>(t.f));
+  const uint64_t* b = t.with_bias ? bias.data() : nullptr;
+  const auto expect = naive_conv(s, x, kern, b);
+  if (t.xbound < (int64_t{1} << 31)) {
+    std::vector<uint64_t> seeded(expect.size(), 1);
+    cf::seeded_conv(cf::Isa::Scalar, s, x.data(), kern.data(), b, seeded.data(), 2);
+    CHECK(seeded == expect);
+  }
+  for (cf::Isa isa : isas()) {
+    for (int threads : {1, 2, 3}) {
+      std::vector<uint64_t> out(expect.size(), 0xdeadbeef);
+      cf::conv_direct(isa, s, x.data(), kern.data(), b, out.data(), threads);
+      if (out != expect) {
+        std::fprintf(stderr, "conv_direct mismatch: isa %s threads %d n %lld h %lld f %lld\n",
+                     cf::isa_name(isa), threads, static_cast<long long>(t.n),
+                     static_cast<long long>(t.h), static_cast<long long>(t.f));
+      }
+      CHECK(out == expect);
+    }
+  }
+#if defined(CIPHERFUSE_HAVE_AVX2)
+  // The two AVX-512 kernels that conv_direct chooses between, each on its own.
+  for (int threads : {1, 2}) {
+    if (cf::isa_available(cf::Isa::Avx512)) {
+      std::vector<uint64_t> out(expect.size(), 0xdeadbeef);
+      cf::conv_direct_avx512_fma(s, x.data(), kern.data(), b, out.data(), threads);
+      CHECK(out == expect);
+    }
+    if (cf::avx512_vnni_available() && t.xbound < (int64_t{1} << 15)) {
+      std::vector<uint64_t> out(expect.size(), 0xdeadbeef);
+      cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), b, out.data(), threads);
+      CHECK(out == expect);
+    }
+  }
+#endif
+}
+
+void test_conv_patch_l1(const ConvCase& t) {
+  const cf::ConvShape s = conv_case_shape(t);
+  const auto x = random_small(static_cast<size_t>(t.n * t.h * t.w * t.c), t.xbound);
+  uint64_t expect = 0;
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t oy = 0; oy < s.out_h; ++oy)
+      for (int64_t ox = 0; ox < s.out_w; ++ox) {
+        uint64_t sum = 0;
+        for (int64_t ky = 0; ky < s.kh; ++ky)
+          for (int64_t kx = 0; kx < s.kw; ++kx)
+            for (int64_t ch = 0; ch < s.c; ++ch) {
+              const int64_t iy = oy * s.stride_h - s.pad_top + ky;
+              const int64_t ix = ox * s.stride_w - s.pad_left + kx;
+              if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+              const int64_t v = x[static_cast<size_t>(((i * s.h + iy) * s.w + ix) * s.c + ch)];
+              sum += static_cast<uint64_t>(v < 0 ? -v : v);
+            }
+        expect = std::max(expect, sum);
+      }
+  for (int threads : {1, 2, 3, 7}) CHECK(cf::conv_patch_l1_max(s, x.data(), threads) == expect);
+}
+
+void test_conv_direct_rejects() {
+  const cf::ConvShape s{1, 4, 4, 1, 3, 3, 4, 1, 1, 1, 1, 4, 4};
+  std::vector<int64_t> x(16, 1);
+  const auto kern = random_u64(36);
+  std::vector<uint64_t> out(64);
+  auto run = [&](const cf::ConvShape& g) {
+    cf::conv_direct(cf::Isa::Scalar, g, x.data(), kern.data(), nullptr, out.data(), 1);
+  };
+  run(s);
+  CHECK(out == naive_conv(s, x, kern, nullptr));
+  auto bad = [&](auto edit) {
+    cf::ConvShape g = s;
+    edit(g);
+    return throws([&] { run(g); }) && throws([&] { (void)cf::conv_patch_l1_max(g, x.data(), 1); });
+  };
+  CHECK(bad([](cf::ConvShape& g) { g.stride_h = 0; }));
+  CHECK(bad([](cf::ConvShape& g) { g.stride_w = -1; }));
+  CHECK(bad([](cf::ConvShape& g) { g.pad_top = 3; }));
+  CHECK(bad([](cf::ConvShape& g) { g.pad_left = -1; }));
+  CHECK(bad([](cf::ConvShape& g) { g.out_h = 6; }));  // window starts past the image
+  CHECK(bad([](cf::ConvShape& g) { g.out_w = 0; }));
+  CHECK(bad([](cf::ConvShape& g) { g.kh = 0; }));
+  CHECK(bad([](cf::ConvShape& g) { g.f = 0; }));
+  CHECK(bad([](cf::ConvShape& g) { g.c = 0; }));
+  CHECK(bad([](cf::ConvShape& g) { g.n = -1; }));
+  CHECK(bad([](cf::ConvShape& g) { g.kh = g.kw = int64_t{1} << 12; }));  // 2^24 taps
+  for (cf::Isa isa : {cf::Isa::Avx2, cf::Isa::Avx512, cf::Isa::Neon}) {
+    if (!cf::isa_available(isa)) {
+      CHECK(throws([&] {
+        cf::conv_direct(isa, s, x.data(), kern.data(), nullptr, out.data(), 1);
+      }));
+    }
+  }
+#if defined(CIPHERFUSE_HAVE_AVX2)
+  if (cf::avx512_vnni_available()) {
+    x[5] = int64_t{1} << 15;  // the VNNI kernel's domain is |x| < 2^15
+    CHECK(throws([&] {
+      cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), nullptr, out.data(), 1);
+    }));
+    x[5] = (int64_t{1} << 15) - 1;
+    cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), nullptr, out.data(), 1);
+    CHECK(out == naive_conv(s, x, kern, nullptr));
+  }
+#endif
+  x[5] = int64_t{1} << 40;  // the patch bound's domain is |x| < 2^40
+  CHECK(throws([&] { (void)cf::conv_patch_l1_max(s, x.data(), 1); }));
+  x[5] = -(int64_t{1} << 40);
+  CHECK(throws([&] { (void)cf::conv_patch_l1_max(s, x.data(), 1); }));
+  x[5] = (int64_t{1} << 40) - 1;
+  CHECK(cf::conv_patch_l1_max(s, x.data(), 1) == (uint64_t{1} << 40) - 1 + 8);
+}
+
 int main() {
   test_decompose();
   for (int64_t bound :
@@ -627,6 +797,43 @@ int main() {
   test_limb_block({3, 11, 12, 1, 3, 3, 20, 1, 1, true, 2, 2, 3, 3, 1000, 300, false, 1});  // gaps
   test_limb_block({2, 9, 13, 2, 3, 2, 17, 1, 1, false, 1, 2, 2, 3, 1000, 300, false});  // gaps
   test_limb_block_declines_and_rejects();
+  const int64_t big = int64_t{1} << 40;
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  for (const ConvCase& t : std::vector<ConvCase>{
+           {3, 28, 28, 1, 5, 5, 64, 1, 1, true, true, 1000, 0},   // Table VI, element-wise k = 1
+           {2, 28, 28, 1, 5, 5, 64, 1, 1, true, true, 1000, 2},   // every word 2^64 - 1
+           {2, 9, 9, 1, 5, 5, 64, 1, 1, true, true, 1000, 1},     // every word 0
+           {2, 9, 9, 2, 5, 5, 33, 1, 1, true, false, 1000, 3},    // alternating 0 / 2^64 - 1
+           {2, 9, 7, 3, 3, 2, 20, 2, 2, true, false, 1000, 0},    // Cin 3, stride 2
+           {2, 12, 17, 1, 4, 3, 40, 3, 2, false, true, 255, 0},   // VALID, strides 3 x 2
+           {1, 8, 8, 2, 3, 3, 5, 1, 1, false, true, 1, 0},        // fewer filters than lanes
+           {0, 5, 5, 1, 3, 3, 7, 1, 1, true, true, 9, 0},         // no images
+           {1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, 3, 0},         // 1 x 1 everything
+           {4, 1, 1, 100, 1, 1, 33, 1, 1, false, true, 127, 0},   // dense as a 1x1 conv
+           // Fused path: 2 limbs, one k-block. General path: the rest.
+           {2, 6, 6, 64, 3, 3, 18, 1, 1, true, true, 255, 0},     // 576 taps: k-blocks of 256
+           {2, 6, 5, 16, 3, 3, 20, 1, 1, true, true, 1 << 12, 0}, // 2 limbs, k-blocks of 64
+           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 14, 0},  // 3 limbs
+           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 18, 0},  // 3 limbs
+           {2, 7, 5, 3, 3, 3, 24, 2, 1, true, true, 1 << 24, 0},  // 4 limbs
+           // VNNI: |x| < 2^15, int32 sums exact for one tap pair per block only.
+           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, (1 << 15) - 1, 2},
+           {2, 5, 6, 1, 3, 3, 5, 1, 1, true, true, 1 << 14, 3},
+           {2, 7, 5, 3, 3, 3, 17, 1, 2, true, true, (int64_t{1} << 31) - 1, 2},
+           {1, 6, 5, 2, 3, 3, 9, 1, 1, true, true, big - 1, 0},  // scalar fallback
+           {1, 6, 5, 2, 3, 3, 9, 1, 1, true, true, top, 2},      // the int64 extremes wrap
+       }) {
+    test_conv_direct(t);
+  }
+  for (const ConvCase& t : std::vector<ConvCase>{
+           {5, 28, 28, 1, 5, 5, 1, 1, 1, true, true, 1000, 0},
+           {3, 9, 7, 3, 3, 2, 1, 2, 2, true, true, big - 1, 0},
+           {3, 12, 17, 2, 4, 3, 1, 3, 2, false, true, 255, 0},
+           {0, 5, 5, 1, 3, 3, 1, 1, 1, true, true, 9, 0},
+       }) {
+    test_conv_patch_l1(t);
+  }
+  test_conv_direct_rejects();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

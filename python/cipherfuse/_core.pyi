@@ -88,6 +88,31 @@ def limb_block(
     threads: int = 0,
     out: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64] | None, int, int, int, int]: ...
+def conv2d_direct(
+    x: npt.NDArray[np.int64],
+    kern: npt.NDArray[np.uint64],
+    bias: npt.NDArray[np.uint64] | None = None,
+    stride_h: int = 1,
+    stride_w: int = 1,
+    pad_top: int = 0,
+    pad_left: int = 0,
+    out_h: int = 0,
+    out_w: int = 0,
+    isa: str = "auto",
+    threads: int = 0,
+) -> npt.NDArray[np.uint64]: ...
+def conv2d_patch_l1_max(
+    x: npt.NDArray[np.int64],
+    kh: int,
+    kw: int,
+    stride_h: int = 1,
+    stride_w: int = 1,
+    pad_top: int = 0,
+    pad_left: int = 0,
+    out_h: int = 0,
+    out_w: int = 0,
+    threads: int = 0,
+) -> int: ...
 def stream_sum(a: npt.NDArray[np.uint64], threads: int = 0) -> int: ...
 def isa_available(name: str) -> bool: ...
 def best_isa() -> str: ...

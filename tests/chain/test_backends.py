@@ -38,6 +38,32 @@ def test_advance_time_and_mine_on_both_backends(chain: Chain) -> None:
         chain.mine(0)
 
 
+def test_wait_for_receipt_returns_mined_receipts_and_times_out(chain: Chain) -> None:
+    a, b = chain.accounts[:2]
+    tx = chain.w3.eth.send_transaction({"from": a, "to": b, "value": 1})
+    receipt = chain.wait_for_receipt(bytes(tx))
+    assert receipt["status"] == 1
+    assert receipt["transactionHash"] == tx
+    assert chain.w3.eth.get_balance(b) > 0
+    with pytest.raises(NodeError, match="not mined within 0.05 s"):
+        chain.wait_for_receipt(b"\x12" * 32, timeout=0.05)
+
+
+def test_loopback_http_chain_ignores_proxy_settings(
+    anvil_node: AnvilNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy that does not exist: a loopback node must still be reached directly.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    http = http_chain(anvil_node.url, kind="anvil")
+    with AnvilNode(accounts=1) as started_under_proxy:  # its readiness probe goes direct too
+        assert http_chain(started_under_proxy.url).block_number() == 0
+    before = http.block_number()
+    http.mine(1)
+    assert http.block_number() == before + 1
+    assert http.w3.eth.chain_id == http.w3.eth.chain_id == 31337
+
+
 def test_websocket_backend_runs_contract_calls(anvil_node: AnvilNode) -> None:
     ws = websocket_chain(anvil_node.ws_url, kind="anvil")
     tasks, receipt = TasksContract.deploy(ws, ws.accounts[0])

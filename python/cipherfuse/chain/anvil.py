@@ -72,8 +72,10 @@ def _rpc_chain_id(url: str) -> int | None:
     request = urllib.request.Request(
         url, data=payload.encode(), headers={"Content-Type": "application/json"}
     )
+    # The node is on loopback: never ask a proxy from the environment (it would not reach it).
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(request, timeout=1.0) as response:
+        with direct.open(request, timeout=1.0) as response:
             return int(json.loads(response.read())["result"], 16)
     except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
         return None

@@ -291,7 +291,7 @@ class TasksContract:
         artifact = load_artifact(cls.ARTIFACT)
         factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         tx_hash = factory.constructor().transact({"from": Web3.to_checksum_address(sender)})
-        raw = chain.w3.eth.wait_for_transaction_receipt(tx_hash)
+        raw = chain.wait_for_receipt(tx_hash)
         if raw["status"] != 1 or raw["contractAddress"] is None:
             raise ChainError(f"deployment transaction {tx_hash.hex()} failed")
         receipt = Receipt(bytes(tx_hash), int(raw["blockNumber"]), int(raw["gasUsed"]))
@@ -321,7 +321,7 @@ class TasksContract:
             tx_hash = fn.transact(tx)
         except (ContractLogicError, TransactionFailed) as exc:
             raise self.translate(exc) from exc
-        raw = self.chain.w3.eth.wait_for_transaction_receipt(tx_hash)
+        raw = self.chain.wait_for_receipt(tx_hash)
         if raw["status"] != 1:
             raise ChainError(f"{fn_name} transaction {tx_hash.hex()} reverted on chain")
         return Receipt(bytes(tx_hash), int(raw["blockNumber"]), int(raw["gasUsed"]))

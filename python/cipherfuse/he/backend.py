@@ -10,15 +10,61 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 import cipherfuse._core as _core
+from cipherfuse.he.errors import ParameterError
 
 U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
+
+
+class Conv2dGeometry(NamedTuple):
+    """Where the windows of a 2-D convolution lie: zero padding above / left, output size."""
+
+    pads: tuple[int, int]
+    out: tuple[int, int]
+
+
+def conv2d_geometry(
+    in_hw: tuple[int, ...], kernel_hw: tuple[int, ...], stride: tuple[int, ...], padding: str
+) -> Conv2dGeometry:
+    """The geometry of a 2-D convolution (SAME padding as in Flax/XLA: the odd pixel below/right).
+
+    Raises:
+        ParameterError: padding is not ``"SAME"``/``"VALID"``, a stride or kernel size is not a
+            positive integer, or a VALID input is smaller than the kernel.
+    """
+    if len(in_hw) != 2 or len(kernel_hw) != 2 or len(stride) != 2:
+        raise ParameterError(
+            f"a 2-D convolution needs (h, w) images, (kh, kw) kernels and (sh, sw) strides; got "
+            f"{tuple(in_hw)}, {tuple(kernel_hw)}, {tuple(stride)}"
+        )
+    if min(stride) < 1 or min(kernel_hw) < 1:
+        raise ParameterError(
+            f"strides {tuple(stride)} and kernel sizes {tuple(kernel_hw)} must be >= 1"
+        )
+    pads: list[int] = []
+    out: list[int] = []
+    for size, k, st in zip(in_hw, kernel_hw, stride, strict=True):
+        if padding == "SAME":
+            n_out = -(-size // st)
+            pads.append(max((n_out - 1) * st + k - size, 0) // 2)
+        elif padding == "VALID":
+            if size < k:
+                raise ParameterError(
+                    f"input {tuple(in_hw)} is smaller than the kernel {tuple(kernel_hw)} "
+                    "(VALID padding); use padding='SAME' or a larger input"
+                )
+            n_out = (size - k) // st + 1
+            pads.append(0)
+        else:
+            raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+        out.append(n_out)
+    return Conv2dGeometry((pads[0], pads[1]), (out[0], out[1]))
 
 
 class Kernels(Protocol):
@@ -50,6 +96,28 @@ class Kernels(Protocol):
 
     def tensor_round(self, a: U64Array, b: U64Array, shift: int) -> U64Array:
         """``round(vec(a b^T) / 2^shift)`` mod 2^64 over signed 128-bit products."""
+        ...
+
+    def conv2d(
+        self,
+        x: I64Array,
+        kern: U64Array,
+        bias: U64Array,
+        stride: tuple[int, int],
+        padding: str,
+    ) -> U64Array:
+        """``bias + conv(x, kern)`` mod 2^64, ``(n, h', w', cols)``.
+
+        ``x``: int64 images ``(n, h, w, c)`` with ``|x| < 2^40``; ``kern``: uint64 words
+        ``(kh, kw, c, cols)``; ``bias``: ``(cols,)`` words; geometry as
+        :func:`conv2d_geometry` (taps in the zero padding contribute nothing).
+        """
+        ...
+
+    def conv2d_patch_l1_max(
+        self, x: I64Array, kernel_hw: tuple[int, int], stride: tuple[int, int], padding: str
+    ) -> int:
+        """The largest l1 norm of a patch of :meth:`conv2d` (all channels), for ``|x| < 2^40``."""
         ...
 
 
@@ -87,6 +155,36 @@ class CppKernels:
             np.ascontiguousarray(a), np.ascontiguousarray(b), shift, self.threads
         )
 
+    def conv2d(
+        self,
+        x: I64Array,
+        kern: U64Array,
+        bias: U64Array,
+        stride: tuple[int, int],
+        padding: str,
+    ) -> U64Array:
+        """One pass of the direct (implicit-im2col) C++ kernel; output in its final layout."""
+        geo = conv2d_geometry(x.shape[1:3], kern.shape[:2], stride, padding)
+        return _core.conv2d_direct(
+            np.ascontiguousarray(x),
+            np.ascontiguousarray(kern),
+            np.ascontiguousarray(bias),
+            stride[0],
+            stride[1],
+            *geo.pads,
+            *geo.out,
+            self.isa,
+            self.threads,
+        )
+
+    def conv2d_patch_l1_max(
+        self, x: I64Array, kernel_hw: tuple[int, int], stride: tuple[int, int], padding: str
+    ) -> int:
+        geo = conv2d_geometry(x.shape[1:3], kernel_hw, stride, padding)
+        return _core.conv2d_patch_l1_max(
+            np.ascontiguousarray(x), *kernel_hw, *stride, *geo.pads, *geo.out, self.threads
+        )
+
 
 _DEFAULT_KERNELS = CppKernels()
 _current: contextvars.ContextVar[Kernels | None] = contextvars.ContextVar(
@@ -119,7 +217,6 @@ def use_kernels(kernels: Kernels | str) -> Iterator[Kernels]:
 
 def kernels_by_name(name: str) -> Kernels:
     """Builds kernels from a name (see :func:`use_kernels`)."""
-    from cipherfuse.he.errors import ParameterError
     from cipherfuse.he.reference import ReferenceKernels
 
     if name == "reference":

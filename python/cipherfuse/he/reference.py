@@ -105,3 +105,30 @@ class ReferenceKernels:
 
     def tensor_round(self, a: U64Array, b: U64Array, shift: int) -> U64Array:
         return tensor_round(a, b, shift)
+
+    def conv2d(
+        self,
+        x: I64Array,
+        kern: U64Array,
+        bias: U64Array,
+        stride: tuple[int, int],
+        padding: str,
+    ) -> U64Array:
+        """im2col (patches K-major, plus a row of ones for the bias) and one uint64 matmul."""
+        # Imported here: the layers module itself imports the kernel back ends.
+        from cipherfuse.he.nn.layers import im2col_t
+
+        kh, kw, _, cols = kern.shape
+        rows_t, lead = im2col_t(x, (kh, kw), stride, padding, ones_row=True)
+        words = np.concatenate([np.asarray(kern, np.uint64).reshape(-1, cols), bias[None, :]])
+        out_t = gemm(np.ascontiguousarray(words.T), np.asarray(rows_t, np.int64))
+        out: U64Array = out_t.T.reshape(*lead, cols)
+        return out
+
+    def conv2d_patch_l1_max(
+        self, x: I64Array, kernel_hw: tuple[int, int], stride: tuple[int, int], padding: str
+    ) -> int:
+        """An integral image of ``|x|`` summed over channels (no pass over the patches)."""
+        from cipherfuse.he.nn.layers import patch_sums
+
+        return int(patch_sums(np.abs(x), kernel_hw, stride, padding).max(initial=0))

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cipherfuse.he.backend import get_kernels
+from cipherfuse.he.backend import conv2d_geometry, get_kernels
 from cipherfuse.he.errors import ParameterError
 from cipherfuse.he.nn.errors import CipherspaceError
 from cipherfuse.he.nn.strategies import EncryptedWeights
@@ -278,7 +278,8 @@ def encrypted_conv(
 ) -> CipherTensor:
     """Encrypted kernels ``(*kernel, cin, F)`` on plaintext images ``(n, *spatial, cin)``.
 
-    im2col + one GEMM (Eq. 29). 1-D, 2-D, ... convolutions alike.
+    Eq. 29: im2col + one GEMM for 1-D, 3-D, ... convolutions; 2-D convolutions
+    run on the kernels' direct ``conv2d`` (same result, no patch matrix).
 
     Raises:
         NoiseBudgetExceeded: Eq. 33/34 fails for these inputs (checked first).
@@ -291,15 +292,33 @@ def encrypted_conv(
             f"{layer}: inputs have {xs.shape[-1]} channels, the kernel expects {enc.shape[-2]}"
         )
     st = (1,) * nd if stride is None else tuple(int(s) for s in stride)
+    if nd == 2:
+        return _encrypted_conv2d(xs, enc, st, padding, layer)
     patches_t, lead = im2col_t(xs, kernel, st, padding, ones_row=True)
     rows_t = patches_t.astype(np.int64, copy=False)
-    if nd == 2:  # the largest patch l1 norm from an integral image (no pass over the patches)
-        sums = patch_sums(np.abs(xs), (kernel[0], kernel[1]), (st[0], st[1]), padding)
-        l1 = int(sums.max(initial=0))
-        nb, vb = _noise_for_bounds(l1, enc, layer, "Eq. 34", inputs=rows_t.shape[0] - 1)
-    else:
-        nb, vb = _noise_for_rows(rows_t[:-1], enc, layer, "Eq. 34")
+    nb, vb = _noise_for_rows(rows_t[:-1], enc, layer, "Eq. 34")
     return _wrap(enc, lead, plain_times_encrypted_t(rows_t, enc), nb, vb)
+
+
+def _encrypted_conv2d(
+    xs: I64Array, enc: EncryptedWeights, stride: tuple[int, ...], padding: str, layer: str
+) -> CipherTensor:
+    """The 2-D case of :func:`encrypted_conv` on the kernels' ``conv2d``.
+
+    The C++ kernels run a direct convolution (patches built per block of output
+    pixels, output written once in its final ``(n, h', w', cols)`` layout); the
+    numpy reference kernels do im2col + one integer matmul. The noise bound
+    (Eq. 34) comes first, from the largest patch l1 norm.
+    """
+    kh, kw, cin = enc.shape[0], enc.shape[1], enc.shape[2]
+    conv2d_geometry(xs.shape[1:3], (kh, kw), stride, padding)  # ParameterError before any work
+    st = (stride[0], stride[1])
+    kernels = get_kernels()
+    l1 = kernels.conv2d_patch_l1_max(xs, (kh, kw), st, padding)
+    nb, vb = _noise_for_bounds(l1, enc, layer, "Eq. 34", inputs=kh * kw * cin)
+    words = np.ascontiguousarray(enc.matrix()).reshape(kh, kw, cin, -1)
+    out = kernels.conv2d(xs, words, np.ascontiguousarray(enc.bias_row()), st, padding)
+    return _wrap(enc, tuple(int(d) for d in out.shape[:3]), out, nb, vb)
 
 
 def encrypted_conv2d(
