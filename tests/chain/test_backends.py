@@ -45,7 +45,7 @@ def test_wait_for_receipt_returns_mined_receipts_and_times_out(chain: Chain) -> 
     assert receipt["status"] == 1
     assert receipt["transactionHash"] == tx
     assert chain.w3.eth.get_balance(b) > 0
-    with pytest.raises(NodeError, match="not mined within 0.05 s"):
+    with pytest.raises(NodeError, match=r"not mined within 0\.05 s"):
         chain.wait_for_receipt(b"\x12" * 32, timeout=0.05)
 
 

@@ -100,10 +100,32 @@ class PrefixFeatures:
         ints, scale = self.prefix(np.asarray(x, np.float32))
         if scale < 1:
             raise FusionError(f"prefix returned a non-positive scale {scale}")
-        middle = (ints.astype(np.float64) / scale).astype(np.float32)
+        middle = descale(ints, scale)
         if self.resume_layer == len(self.model.config.layers):
             return middle.reshape(middle.shape[0], -1)
         return self.model.features(middle, start_layer=self.resume_layer)
+
+
+#: float32 represents every integer of magnitude <= 2^24 exactly.
+_F32_EXACT = 1 << 24
+
+
+def descale(ints: npt.NDArray[np.int64], scale: int) -> FloatArray:
+    """``ints / scale`` rounded once to float32 (the prefix output back in float).
+
+    When every ``|ints|`` and ``scale`` are below 2^24 both are float32 numbers and
+    the quotient is computed in float32 directly: a quotient of two float32
+    numbers rounded to float64 and then to float32 equals the quotient rounded to
+    float32 once (double rounding is innocuous for division when the wider format
+    has at least 2p + 2 bits, 53 >= 2 * 24 + 2; Figueroa 1995), so this is
+    bit-identical to the float64 route and 3-4x faster. Otherwise the float64 route.
+    """
+    largest = max(-int(ints.min(initial=0)), int(ints.max(initial=0)))
+    if largest < _F32_EXACT and scale < _F32_EXACT:
+        out: FloatArray = ints.astype(np.float32)
+        np.divide(out, np.float32(scale), out=out)
+        return out
+    return (ints.astype(np.float64) / scale).astype(np.float32)
 
 
 def quantized_features(model: TrainedModel, quantized: QuantizedModel) -> PrefixFeatures:

@@ -137,9 +137,11 @@ def test_a_wrong_limb_result_is_caught_by_the_first_block_cross_check(
     model, enc = _enc(paper_keys, 7)
     real = limbs.LimbPlan.run
 
-    def off_by_one(self, x_int):  # type: ignore[no-untyped-def]
-        out = real(self, x_int)
-        return None if out is None else out + 1
+    def off_by_one(self, x_int, out=None):  # type: ignore[no-untyped-def]
+        result = real(self, x_int, out=out)
+        if result is not None:
+            result += 1  # in place: also wrong when the kernel wrote into the caller's array
+        return result
 
     monkeypatch.setattr(limbs.LimbPlan, "run", off_by_one)
     x = np.random.default_rng(7).random((5, 10, 10, 1)).astype(np.float32)

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cipherfuse.fusion.features import FeatureExtractor, PrefixFeatures
+from cipherfuse.he.backend import CppKernels, get_kernels
 from cipherfuse.he.errors import KeyMismatchError, ParameterError
 from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
 from cipherfuse.he.nn.activations import ReluReport, relu_components
@@ -304,14 +305,20 @@ def _generic_block(enc: EncryptedModel, x_int: I64Array) -> I64Array:
     return scale_down(ct)
 
 
-def _limb_block(plan: LimbPlan, x_int: I64Array) -> I64Array | None:
-    """:meth:`LimbPlan.run` on ``x_int``, padded to a multiple of LIMB_PAD images."""
+def _limb_block(plan: LimbPlan, x_int: I64Array, out: I64Array | None) -> I64Array | None:
+    """:meth:`LimbPlan.run` on ``x_int`` (into ``out`` when given and the C++ kernel runs).
+
+    The XLA function gets the block padded to a multiple of LIMB_PAD images (few
+    distinct shapes: few compilations); the C++ kernel takes any count as it is.
+    """
+    if isinstance(get_kernels(), CppKernels):
+        return plan.run(x_int, out=out)
     n = x_int.shape[0]
-    padded = -(-n // LIMB_PAD) * LIMB_PAD  # few distinct shapes: few XLA compilations
+    padded = -(-n // LIMB_PAD) * LIMB_PAD
     if padded != n:
         x_int = np.concatenate([x_int, np.zeros((padded - n, *x_int.shape[1:]), np.int64)])
-    out = plan.run(x_int)
-    return None if out is None else out[:n]
+    result = plan.run(x_int)
+    return None if result is None else result[:n]
 
 
 def _prefix(enc: EncryptedModel, limbs: bool) -> Callable[[FloatArray], tuple[I64Array, int]]:
@@ -329,10 +336,12 @@ def _prefix(enc: EncryptedModel, limbs: bool) -> Callable[[FloatArray], tuple[I6
         step = LIMB_BLOCK
         if plan is None:
             step = max(1, FEATURE_BLOCK_BYTES // _block_bytes(enc, x_int.shape[1:]))
-        outs = []
-        for start in range(0, x_int.shape[0], step):
+        n = x_int.shape[0]
+        gathered: I64Array | None = None  # allocated once the first block's shape is known
+        for start in range(0, n, step):
             chunk = x_int[start : start + step]
-            fast = None if plan is None else _limb_block(plan, chunk)
+            target = None if gathered is None else gathered[start : start + chunk.shape[0]]
+            fast = None if plan is None else _limb_block(plan, chunk, target)
             if fast is not None and not verified:
                 # Once per model, a cross-check against the 64-bit path guards the
                 # float32 exactness argument against an inexact convolution algorithm.
@@ -346,8 +355,14 @@ def _prefix(enc: EncryptedModel, limbs: bool) -> Callable[[FloatArray], tuple[I6
                         stacklevel=2,
                     )
                     plan, fast = None, None
-            outs.append(fast if fast is not None else _generic_block(enc, chunk))
-        return np.concatenate(outs), block.output_scale
+            features = fast if fast is not None else _generic_block(enc, chunk)
+            if gathered is None:
+                gathered = np.empty((n, *features.shape[1:]), np.int64)
+            if features is not target:  # the C++ limb kernel wrote into place already
+                gathered[start : start + chunk.shape[0]] = features
+        if gathered is None:  # no images
+            gathered = _generic_block(enc, x_int)
+        return gathered, block.output_scale
 
     return prefix
 
