@@ -39,7 +39,7 @@ struct Avx2Micro {
 }  // namespace
 
 LimbTails limb_block_avx2(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                          const int64_t* offsets, const int64_t* bias, int64_t* out, int threads,
+                          const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads,
                           LimbGate& gate) {
   return limb_block_float<Avx2Micro>(s, x, kern, offsets, bias, out, threads, gate);
 }

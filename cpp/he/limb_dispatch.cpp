@@ -72,6 +72,21 @@ int64_t LimbGate::l1() const {
 
 LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
                      const int64_t* offsets, const int64_t* bias, int64_t* out, int threads) {
+  LimbOut words;
+  words.words = out;
+  return limb_block(isa, s, x, kern, offsets, bias, words, threads);
+}
+
+LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
+                     const int64_t* offsets, const int64_t* bias, const LimbOut& out,
+                     int threads) {
+  require(out.words == nullptr || out.quotients == nullptr,
+          "give the int64 or the float32 output, not both");
+  require(s.n == 0 || out.words != nullptr || out.quotients != nullptr, "no output given");
+  require(out.words != nullptr ||
+              (out.scale >= 1.0f && out.scale < static_cast<float>(kLimbExact) &&
+               out.scale == static_cast<float>(static_cast<int64_t>(out.scale))),
+          "the float32 output's scale must be an integer in [1, 2^24)");
   check_limb_shape(s);
   if (threads < 1) threads = default_threads();
   if (!isa_available(isa)) {
@@ -111,7 +126,7 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
   }
   LimbStats stats;
   stats.l1 = gate.l1();
-  stats.computed = !gate.declined();
+  stats.computed = !gate.declined() && !out.inexact.load(std::memory_order_relaxed);
   if (stats.computed) {
     stats.tail_min = tails.tail_min;
     stats.tail_max = tails.tail_max;

@@ -121,11 +121,14 @@ inline void limb_pool_add(int64_t F, const int32_t* __restrict rh, const int32_t
 
 template <typename Acc>
 inline void limb_pool_store(int64_t F, const Acc* __restrict high, const Acc* __restrict tail,
-                            int64_t* __restrict dst, int64_t* __restrict tail_max) {
-  for (int64_t o = 0; o < F; ++o) {
-    dst[o] = high[o];
-    tail_max[o] = tail_max[o] > tail[o] ? tail_max[o] : tail[o];
+                            const LimbOut& out, int64_t at, int64_t* __restrict tail_max) {
+  if (out.words != nullptr) {  // the common int64 case stays a plain vectorizable loop
+    int64_t* __restrict dst = out.words + at;
+    for (int64_t o = 0; o < F; ++o) dst[o] = high[o];
+  } else {
+    for (int64_t o = 0; o < F; ++o) out.store(at + o, high[o]);
   }
+  for (int64_t o = 0; o < F; ++o) tail_max[o] = tail_max[o] > tail[o] ? tail_max[o] : tail[o];
 }
 
 /// Sum pooling of one image's rectified planes (out_h x out_w x F) into dst
@@ -133,7 +136,7 @@ inline void limb_pool_store(int64_t F, const Acc* __restrict high, const Acc* __
 /// int32 is exact when pool_h * pool_w < 64 (every plane value is below 2^25).
 template <typename Acc>
 void limb_pool(const LimbShape& s, const int32_t* relu_high, const int32_t* relu_tail,
-               Acc* acc, int64_t* dst, int64_t* tail_max) {
+               Acc* acc, const LimbOut& out, int64_t at, int64_t* tail_max) {
   const int64_t F = s.f;
   for (int64_t py = 0; py < s.pooled_h; ++py) {
     for (int64_t px = 0; px < s.pooled_w; ++px) {
@@ -144,14 +147,14 @@ void limb_pool(const LimbShape& s, const int32_t* relu_high, const int32_t* relu
           limb_pool_add(F, relu_high + pix * F, relu_tail + pix * F, acc, acc + F);
         }
       }
-      limb_pool_store(F, acc, acc + F, dst + (py * s.pooled_w + px) * F, tail_max);
+      limb_pool_store(F, acc, acc + F, out, at + (py * s.pooled_w + px) * F, tail_max);
     }
   }
 }
 
 template <class Micro>
 LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                           const int64_t* offsets, const int64_t* bias, int64_t* out, int threads,
+                           const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads,
                            LimbGate& gate) {
   static_assert(Micro::kMaxNV >= 1 && Micro::kMaxNV <= 6, "kMaxNV must be in 1..6");
   constexpr int64_t V = Micro::kLanes;
@@ -318,7 +321,7 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
         }
       }
 
-      int64_t* oi = out + img * s.pooled_h * s.pooled_w * F;
+      const int64_t oi = img * s.pooled_h * s.pooled_w * F;  // this image's first output
       if (fused) {
         for (int64_t q = 0; q < pooled; ++q) {
           const int32_t zc = zero_count[static_cast<size_t>(q)];
@@ -326,16 +329,16 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
             limb_add_scaled(F, zc, zero_high.data(), zero_tail.data(), relu_high.data() + q * F,
                             relu_tail.data() + q * F);
           }
-          limb_pool_store(F, relu_high.data() + q * F, relu_tail.data() + q * F, oi + q * F,
+          limb_pool_store(F, relu_high.data() + q * F, relu_tail.data() + q * F, out, oi + q * F,
                           ptmax.data());
         }
         std::fill(relu_high.begin(), relu_high.end(), 0);
         std::fill(relu_tail.begin(), relu_tail.end(), 0);
         std::fill(zero_count.begin(), zero_count.end(), 0);
       } else if (s.pool_h * s.pool_w < 64) {
-        limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), oi, ptmax.data());
+        limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), out, oi, ptmax.data());
       } else {
-        limb_pool(s, relu_high.data(), relu_tail.data(), pool64.data(), oi, ptmax.data());
+        limb_pool(s, relu_high.data(), relu_tail.data(), pool64.data(), out, oi, ptmax.data());
       }
     }
     if (i0 < i1) {

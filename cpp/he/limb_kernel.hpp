@@ -53,6 +53,27 @@ struct LimbStats {
 /// every ISA declines on the same inputs.
 constexpr int64_t kLimbExact = int64_t{1} << 24;
 
+/// Where the pooled features go: int64 words, or float32 quotients value / scale
+/// (the prefix output already descaled). A quotient is rounded once and equals
+/// float64 division rounded to float32, because value and scale are float32
+/// numbers: a value with |value| >= 2^24 is not, so it sets `inexact` and
+/// limb_block declines (never a silently rounded feature).
+struct LimbOut {
+  int64_t* words = nullptr;    // int64 output, or
+  float* quotients = nullptr;  // float32 output of value / scale
+  float scale = 1.0f;          // an integer in [1, 2^24)
+  mutable std::atomic<bool> inexact{false};
+
+  void store(int64_t index, int64_t value) const {
+    if (words != nullptr) {
+      words[index] = value;
+      return;
+    }
+    if (value <= -kLimbExact || value >= kLimbExact) inexact.store(true, std::memory_order_relaxed);
+    quotients[index] = static_cast<float>(value) / scale;
+  }
+};
+
 /// Fills out_h, out_w, pooled_h, pooled_w and checks every field (KernelArgumentError).
 void check_limb_shape(LimbShape& s);
 
@@ -61,6 +82,11 @@ void check_limb_shape(LimbShape& s);
 /// checked); out: n x pooled_h x pooled_w x f int64. All C-contiguous.
 LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
                      const int64_t* offsets, const int64_t* bias, int64_t* out, int threads);
+
+/// The same block writing through `out` (int64 words or float32 quotients).
+LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
+                     const int64_t* offsets, const int64_t* bias, const LimbOut& out,
+                     int threads);
 
 /// tail_min, tail_max, pooled_tail_max of the computed images.
 struct LimbTails {
@@ -89,20 +115,20 @@ class LimbGate {
 /// geometry filled in: every image goes through gate.admit(its l1) first, and is
 /// computed only if admitted. They return tail_min, tail_max and pooled_tail_max.
 LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                            const int64_t* offsets, const int64_t* bias, int64_t* out,
+                            const int64_t* offsets, const int64_t* bias, const LimbOut& out,
                             int threads, LimbGate& gate);
 #if defined(CIPHERFUSE_HAVE_AVX2)
 LimbTails limb_block_avx2(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                          const int64_t* offsets, const int64_t* bias, int64_t* out, int threads,
-                          LimbGate& gate);
+                          const int64_t* offsets, const int64_t* bias, const LimbOut& out,
+                          int threads, LimbGate& gate);
 LimbTails limb_block_avx512(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                            const int64_t* offsets, const int64_t* bias, int64_t* out,
+                            const int64_t* offsets, const int64_t* bias, const LimbOut& out,
                             int threads, LimbGate& gate);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
 LimbTails limb_block_neon(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                          const int64_t* offsets, const int64_t* bias, int64_t* out, int threads,
-                          LimbGate& gate);
+                          const int64_t* offsets, const int64_t* bias, const LimbOut& out,
+                          int threads, LimbGate& gate);
 #endif
 
 }  // namespace cf

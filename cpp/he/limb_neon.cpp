@@ -39,7 +39,7 @@ struct NeonMicro {
 }  // namespace
 
 LimbTails limb_block_neon(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                          const int64_t* offsets, const int64_t* bias, int64_t* out, int threads,
+                          const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads,
                           LimbGate& gate) {
   return limb_block_float<NeonMicro>(s, x, kern, offsets, bias, out, threads, gate);
 }

@@ -13,7 +13,7 @@
 namespace cf {
 
 LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                            const int64_t* offsets, const int64_t* bias, int64_t* out,
+                            const int64_t* offsets, const int64_t* bias, const LimbOut& out,
                             int threads, LimbGate& gate) {
   const int64_t F = s.f;
   const int64_t taps = s.kh * s.kw * s.c;
@@ -82,7 +82,7 @@ LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t*
                 tail += relu_tail[static_cast<size_t>(pix * F + o)];
               }
             }
-            out[((img * s.pooled_h + py) * s.pooled_w + px) * F + o] = high;
+            out.store(((img * s.pooled_h + py) * s.pooled_w + px) * F + o, high);
             local.pooled_tail_max = std::max(local.pooled_tail_max, tail);
           }
         }

@@ -513,8 +513,48 @@ void test_limb_block(const LimbCase& t) {
       CHECK(st.l1 == l1);
       CHECK(out == expect);
       CHECK(st.tail_min == tmin && st.tail_max == tmax && st.pooled_tail_max == ptmax);
+      // The float32 output: each feature divided by the scale, rounded once (as
+      // float64 division rounded to float32), or a decline when a feature is not
+      // a float32 number (|v| >= 2^24).
+      bool representable = true;
+      for (int64_t v : expect) representable = representable && v > -(1 << 24) && v < (1 << 24);
+      for (float scale : {1.0f, 3.0f, 1000.0f, 128000.0f}) {
+        std::vector<float> quotients(expect.size(), -7.0f);
+        cf::LimbOut fout;
+        fout.quotients = quotients.data();
+        fout.scale = scale;
+        const cf::LimbStats fs = cf::limb_block(isa, s, x.data(), kern.data(), offsets.data(),
+                                                bias.data(), fout, threads);
+        CHECK(fs.computed == representable);
+        if (!representable) continue;
+        for (size_t k = 0; k < expect.size(); ++k) {
+          CHECK(quotients[k] ==
+                static_cast<float>(static_cast<double>(expect[k]) / static_cast<double>(scale)));
+        }
+      }
     }
   }
+}
+
+void test_limb_out_rejects_bad_outputs() {
+  cf::LimbShape s{1, 4, 4, 1, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+  std::vector<int64_t> x(16, 1), kern(3 * 9 * 2, 1), offsets(3, 0), bias(6, 0), words(32);
+  std::vector<float> quotients(32);
+  const auto run = [&](bool with_words, bool with_quotients, float scale) {
+    cf::LimbOut out;
+    out.words = with_words ? words.data() : nullptr;
+    out.quotients = with_quotients ? quotients.data() : nullptr;
+    out.scale = scale;
+    return cf::limb_block(cf::Isa::Scalar, s, x.data(), kern.data(), offsets.data(), bias.data(),
+                          out, 1);
+  };
+  CHECK(run(true, false, 1.0f).computed);
+  CHECK(run(false, true, 7.0f).computed);
+  CHECK(throws([&] { run(true, true, 1.0f); }));
+  CHECK(throws([&] { run(false, false, 1.0f); }));
+  CHECK(throws([&] { run(false, true, 0.0f); }));
+  CHECK(throws([&] { run(false, true, 2.5f); }));
+  CHECK(throws([&] { run(false, true, 16777216.0f); }));
 }
 
 void test_limb_block_declines_and_rejects() {
@@ -797,6 +837,7 @@ int main() {
   test_limb_block({3, 11, 12, 1, 3, 3, 20, 1, 1, true, 2, 2, 3, 3, 1000, 300, false, 1});  // gaps
   test_limb_block({2, 9, 13, 2, 3, 2, 17, 1, 1, false, 1, 2, 2, 3, 1000, 300, false});  // gaps
   test_limb_block_declines_and_rejects();
+  test_limb_out_rejects_bad_outputs();
   const int64_t big = int64_t{1} << 40;
   const int64_t top = std::numeric_limits<int64_t>::max();
   for (const ConvCase& t : std::vector<ConvCase>{

@@ -86,8 +86,9 @@ def limb_block(
     pool_sw: int = 1,
     isa: str = "auto",
     threads: int = 0,
-    out: npt.NDArray[np.int64] | None = None,
-) -> tuple[npt.NDArray[np.int64] | None, int, int, int, int]: ...
+    out: npt.NDArray[np.int64] | npt.NDArray[np.float32] | None = None,
+    scale: int = 0,
+) -> tuple[npt.NDArray[np.int64] | npt.NDArray[np.float32] | None, int, int, int, int]: ...
 def conv2d_direct(
     x: npt.NDArray[np.int64],
     kern: npt.NDArray[np.uint64],

@@ -77,6 +77,9 @@ class PrefixFeatures:
     prefix: PrefixFn
     resume_layer: int
     quantized: QuantizedModel | None = None
+    #: Optional: ``prefix``'s output already descaled (float32, bit-identical to
+    #: :func:`descale` of it), for a prefix that can produce it more cheaply.
+    descaled_prefix: Callable[[FloatArray], FloatArray] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.resume_layer <= len(self.model.config.layers):
@@ -97,10 +100,13 @@ class PrefixFeatures:
 
     def __call__(self, x: FloatArray) -> FloatArray:
         """Descale the prefix's integer output and finish the forward pass in float."""
-        ints, scale = self.prefix(np.asarray(x, np.float32))
-        if scale < 1:
-            raise FusionError(f"prefix returned a non-positive scale {scale}")
-        middle = descale(ints, scale)
+        if self.descaled_prefix is not None:
+            middle = self.descaled_prefix(np.asarray(x, np.float32))
+        else:
+            ints, scale = self.prefix(np.asarray(x, np.float32))
+            if scale < 1:
+                raise FusionError(f"prefix returned a non-positive scale {scale}")
+            middle = descale(ints, scale)
         if self.resume_layer == len(self.model.config.layers):
             return middle.reshape(middle.shape[0], -1)
         return self.model.features(middle, start_layer=self.resume_layer)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cipherfuse import _core
+from cipherfuse.fusion.features import descale
 from cipherfuse.he import use_kernels
 from cipherfuse.he.errors import ParameterError
 from cipherfuse.he.nn.layers import _same_pads, im2col
@@ -326,3 +327,99 @@ def test_plan_run_into_out_under_both_kernels(paper_keys) -> None:  # type: igno
             np.testing.assert_array_equal(out, want)
     with use_kernels("reference"), pytest.raises(ParameterError, match="out must be"):
         plan.run(x_int, out=np.zeros((1, *want.shape[1:]), I64))
+
+
+def _call_scaled(case: dict[str, Any], isa: str, threads: int, scale: int, out: Any = None) -> Any:
+    return _core.limb_block(
+        case["x"],
+        case["kern"],
+        case["offsets"],
+        case["bias"],
+        *case["stride"],
+        *case["pads"],
+        *case["window"],
+        *case["pool_stride"],
+        isa=isa,
+        threads=threads,
+        out=out,
+        scale=scale,
+    )
+
+
+@pytest.mark.parametrize("seed", range(0, 24, 3))
+def test_float32_output_is_descale_of_the_int64_output(seed: int) -> None:
+    """scale > 0: features / scale rounded once, bit-identical to descale, or a decline."""
+    case = _case(seed)
+    words = _call(case, "scalar", 1)[0]
+    assert words is not None
+    representable = int(np.abs(words).max(initial=0)) < 1 << 24
+    for scale in (1, 3, 1000, 128_000):
+        want = descale(words, scale)
+        for isa in CPP_ISAS:
+            for threads in (1, 3):
+                got, *stats = _call_scaled(case, isa, threads, scale)
+                assert tuple(stats) == tuple(_call(case, isa, threads)[1:])
+                if not representable:
+                    assert got is None, (isa, threads, scale)
+                    continue
+                assert got is not None and got.dtype == np.float32
+                np.testing.assert_array_equal(got, want)
+
+
+def test_float32_output_declines_when_a_feature_is_not_a_float32_number() -> None:
+    case = _case(2)
+    case["x"] = case["x"] * 0  # all-zero images: every feature is the pooled bias term
+    case["bias"] = case["bias"].copy()
+    case["bias"][0] = (1 << 24) - 1  # H > 0 everywhere: pooled sums reach 2^24 and beyond
+    words = _call(case, "scalar", 1)[0]
+    assert words is not None and int(np.abs(words).max()) >= 1 << 24
+    for isa in CPP_ISAS:
+        assert _call_scaled(case, isa, 1, 7)[0] is None
+
+
+def test_float32_output_arguments() -> None:
+    case = _case(2)
+    want = _call_scaled(case, "auto", 0, 1000)[0]
+    assert want is not None
+    whole = np.full((want.shape[0] + 2, *want.shape[1:]), -7.0, np.float32)
+    got = _call_scaled(case, "auto", 0, 1000, out=whole[1:-1])[0]
+    assert got is not None and np.shares_memory(got, whole)
+    np.testing.assert_array_equal(whole[1:-1], want)
+    assert (whole[0] == -7.0).all() and (whole[-1] == -7.0).all()
+    with pytest.raises(_core.KernelArgumentError, match="out"):
+        _call_scaled(case, "auto", 0, 1000, out=np.zeros(want.shape, I64))  # int64 for float
+    with pytest.raises(_core.KernelArgumentError, match="out"):  # int64 into float32
+        _core.limb_block(
+            case["x"],
+            case["kern"],
+            case["offsets"],
+            case["bias"],
+            *case["stride"],
+            *case["pads"],
+            *case["window"],
+            *case["pool_stride"],
+            out=np.zeros(want.shape, np.float32),
+        )
+    for scale in (-1, 1 << 24):
+        with pytest.raises(_core.KernelArgumentError, match="scale"):
+            _call_scaled(case, "auto", 0, scale)
+
+
+def test_plan_run_descaled_under_both_kernels(paper_keys) -> None:  # type: ignore[no-untyped-def]
+    _model, enc = _enc(paper_keys, 9)
+    block = enc.block
+    assert isinstance(block.weight, ConvSpec)
+    plan = limb_plan(enc.weights, block.weight, block.pool)
+    assert plan is not None
+    x_int = quantize_inputs(np.random.default_rng(9).random((4, 10, 10, 1)), 1000)
+    words = plan.run(x_int)
+    assert words is not None
+    want = descale(words, block.output_scale)
+    for name in ("reference", "cpp", *(f"cpp-{isa}" for isa in CPP_ISAS)):
+        with use_kernels(name):
+            got = plan.run(x_int, scale=block.output_scale)
+            assert got is not None, name
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, want)
+    with pytest.raises(ParameterError, match="scale"):
+        plan.run(x_int, scale=1 << 24)

@@ -137,8 +137,8 @@ def test_a_wrong_limb_result_is_caught_by_the_first_block_cross_check(
     model, enc = _enc(paper_keys, 7)
     real = limbs.LimbPlan.run
 
-    def off_by_one(self, x_int, out=None):  # type: ignore[no-untyped-def]
-        result = real(self, x_int, out=out)
+    def off_by_one(self, x_int, out=None, scale=0):  # type: ignore[no-untyped-def]
+        result = real(self, x_int, out=out, scale=scale)
         if result is not None:
             result += 1  # in place: also wrong when the kernel wrote into the caller's array
         return result

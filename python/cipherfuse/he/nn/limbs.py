@@ -145,7 +145,9 @@ class LimbPlan:
             and (full[0] << self.shift) + full[1] < 1 << 63
         )
 
-    def run(self, x_int: I64Array, out: I64Array | None = None) -> I64Array | None:
+    def run(
+        self, x_int: I64Array, out: npt.NDArray[Any] | None = None, scale: int = 0
+    ) -> npt.NDArray[Any] | None:
         """Scaled-down pooled features of ``x_int``, or ``None`` if the generic path must run.
 
         With the C++ kernels active (:func:`cipherfuse.he.get_kernels`) the block
@@ -153,22 +155,40 @@ class LimbPlan:
         otherwise the XLA function. Both give identical results.
 
         Args:
-            out: optional C-contiguous int64 array of the features' shape to write
-                them into (saves an allocation and a copy for a caller that gathers
-                blocks into one array); the result is then ``out`` itself. Its
-                contents are unspecified when ``None`` is returned.
+            out: optional C-contiguous array of the features' shape (int64, or
+                float32 with ``scale``) to write them into (saves an allocation and a
+                copy for a caller that gathers blocks into one array); the result is
+                then ``out`` itself. Its contents are unspecified when ``None`` is
+                returned.
+            scale: 0 for the int64 features; an integer in [1, 2^24) for float32
+                ``features / scale`` rounded once, exactly
+                :func:`cipherfuse.fusion.features.descale` of the int64 features (the
+                C++ kernel divides as it stores; ``None`` when a feature is not a
+                float32 number).
         """
+        if isinstance(scale, bool) or not isinstance(scale, int) or not 0 <= scale < F32_EXACT:
+            raise ParameterError(f"scale must be 0 or an integer in [1, 2^24), got {scale!r}")
         kernels = get_kernels()
         if isinstance(kernels, CppKernels):
-            return self._run_cpp(x_int, kernels, out)
+            return self._run_cpp(x_int, kernels, out, scale)
         features = self._run_xla(x_int)
-        if features is None or out is None:
-            return features
-        if out.shape != features.shape or out.dtype != np.int64:
+        if features is None:
+            return None
+        result: npt.NDArray[Any] = features
+        if scale:
+            from cipherfuse.fusion.features import descale
+
+            if int(np.abs(features).max(initial=0)) >= F32_EXACT:
+                return None  # as the C++ kernel: only float32-exact features
+            result = descale(features, scale)
+        if out is None:
+            return result
+        if out.shape != result.shape or out.dtype != result.dtype:
             raise ParameterError(
-                f"out must be an int64 array of shape {features.shape}, got {out.dtype} {out.shape}"
+                f"out must be a {result.dtype} array of shape {result.shape}, "
+                f"got {out.dtype} {out.shape}"
             )
-        out[...] = features
+        out[...] = result
         return out
 
     def _run_xla(self, x_int: I64Array) -> I64Array | None:
@@ -191,8 +211,8 @@ class LimbPlan:
         return out
 
     def _run_cpp(
-        self, x_int: I64Array, kernels: CppKernels, out: I64Array | None
-    ) -> I64Array | None:
+        self, x_int: I64Array, kernels: CppKernels, out: npt.NDArray[Any] | None, scale: int
+    ) -> npt.NDArray[Any] | None:
         from cipherfuse import _core
 
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
@@ -219,6 +239,7 @@ class LimbPlan:
             isa=kernels.isa,
             threads=kernels.threads,
             out=out,
+            scale=scale,
         )
         if features is None or not self.exact_for(l1) or not self._noise_ok(l1):
             return None

@@ -12,7 +12,6 @@ the verifier; see docs/he-nn.md for what that means for each parameter set.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from cipherfuse.fusion.features import FeatureExtractor, PrefixFeatures
+from cipherfuse.fusion.features import FeatureExtractor, PrefixFeatures, descale
 from cipherfuse.he.backend import CppKernels, get_kernels
 from cipherfuse.he.errors import KeyMismatchError, ParameterError
 from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
@@ -305,66 +304,98 @@ def _generic_block(enc: EncryptedModel, x_int: I64Array) -> I64Array:
     return scale_down(ct)
 
 
-def _limb_block(plan: LimbPlan, x_int: I64Array, out: I64Array | None) -> I64Array | None:
+def _limb_block(
+    plan: LimbPlan, x_int: I64Array, out: npt.NDArray[Any] | None, scale: int
+) -> npt.NDArray[Any] | None:
     """:meth:`LimbPlan.run` on ``x_int`` (into ``out`` when given and the C++ kernel runs).
 
     The XLA function gets the block padded to a multiple of LIMB_PAD images (few
     distinct shapes: few compilations); the C++ kernel takes any count as it is.
     """
     if isinstance(get_kernels(), CppKernels):
-        return plan.run(x_int, out=out)
+        return plan.run(x_int, out=out, scale=scale)
     n = x_int.shape[0]
     padded = -(-n // LIMB_PAD) * LIMB_PAD
     if padded != n:
         x_int = np.concatenate([x_int, np.zeros((padded - n, *x_int.shape[1:]), np.int64)])
-    result = plan.run(x_int)
+    result = plan.run(x_int, scale=scale)
     return None if result is None else result[:n]
 
 
-def _prefix(enc: EncryptedModel, limbs: bool) -> Callable[[FloatArray], tuple[I64Array, int]]:
+@dataclass
+class _Prefix:
+    """The cipherspace first block of ``enc`` over a batch, as integers or descaled floats.
+
+    ``integers(x)`` returns the scaled-down features and their scale (the
+    :class:`PrefixFeatures` contract); ``descaled(x)`` returns them already divided
+    by that scale in float32, which the limb kernel does as it stores (one pass
+    and a float32 array instead of an int64 one plus a conversion; bit-identical
+    to :func:`cipherfuse.fusion.features.descale` of the integers).
+    """
+
+    enc: EncryptedModel
+    plan: LimbPlan | None
+    verified: bool = False  # the limb path agreed with the 64-bit one on a first block
+
+    def integers(self, x: FloatArray) -> tuple[I64Array, int]:
+        out: I64Array = self._gather(x, 0)
+        return out, self.enc.block.output_scale
+
+    def descaled(self, x: FloatArray) -> FloatArray:
+        scale = self.enc.block.output_scale
+        if not 1 <= scale < 1 << 24:
+            ints, _ = self.integers(x)
+            return descale(ints, scale)
+        out: FloatArray = self._gather(x, scale)
+        return out
+
+    def _generic(self, chunk: I64Array, scale: int) -> npt.NDArray[Any]:
+        ints = _generic_block(self.enc, chunk)
+        return descale(ints, scale) if scale else ints
+
+    def _gather(self, x: FloatArray, scale: int) -> npt.NDArray[Any]:
+        enc = self.enc
+        x_int = quantize_inputs(x, enc.input_scale)
+        step = LIMB_BLOCK
+        if self.plan is None:
+            step = max(1, FEATURE_BLOCK_BYTES // _block_bytes(enc, x_int.shape[1:]))
+        n = x_int.shape[0]
+        gathered: npt.NDArray[Any] | None = None  # allocated once the first block is known
+        for start in range(0, n, step):
+            chunk = x_int[start : start + step]
+            target = None if gathered is None else gathered[start : start + chunk.shape[0]]
+            fast = None if self.plan is None else _limb_block(self.plan, chunk, target, scale)
+            if fast is not None and not self.verified:
+                # Once per model, a cross-check against the 64-bit path guards the
+                # float32 exactness argument against an inexact convolution algorithm.
+                if np.array_equal(fast[:2], self._generic(chunk[:2], scale)):
+                    self.verified = True
+                else:
+                    warnings.warn(
+                        "the limb evaluation of the first block disagrees with the 64-bit "
+                        "path on this machine; using the 64-bit path",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                    self.plan, fast = None, None
+            features = fast if fast is not None else self._generic(chunk, scale)
+            if gathered is None:
+                gathered = np.empty((n, *features.shape[1:]), features.dtype)
+            if features is not target:  # the C++ limb kernel wrote into place already
+                gathered[start : start + chunk.shape[0]] = features
+        if gathered is None:  # no images
+            gathered = self._generic(x_int, scale)
+        return gathered
+
+
+def _prefix(enc: EncryptedModel, limbs: bool) -> _Prefix:
     block = enc.block
     plan = (
         limb_plan(enc.weights, block.weight, block.pool)
         if limbs and isinstance(block.weight, ConvSpec)
         else None
     )
-    verified: list[bool] = []  # the limb path agreed with the generic one on a first block
-
-    def prefix(x: FloatArray) -> tuple[I64Array, int]:
-        nonlocal plan
-        x_int = quantize_inputs(x, enc.input_scale)
-        step = LIMB_BLOCK
-        if plan is None:
-            step = max(1, FEATURE_BLOCK_BYTES // _block_bytes(enc, x_int.shape[1:]))
-        n = x_int.shape[0]
-        gathered: I64Array | None = None  # allocated once the first block's shape is known
-        for start in range(0, n, step):
-            chunk = x_int[start : start + step]
-            target = None if gathered is None else gathered[start : start + chunk.shape[0]]
-            fast = None if plan is None else _limb_block(plan, chunk, target)
-            if fast is not None and not verified:
-                # Once per model, a cross-check against the 64-bit path guards the
-                # float32 exactness argument against an inexact convolution algorithm.
-                if np.array_equal(fast[:2], _generic_block(enc, chunk[:2])):
-                    verified.append(True)
-                else:
-                    warnings.warn(
-                        "the limb evaluation of the first block disagrees with the 64-bit "
-                        "path on this machine; using the 64-bit path",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
-                    plan, fast = None, None
-            features = fast if fast is not None else _generic_block(enc, chunk)
-            if gathered is None:
-                gathered = np.empty((n, *features.shape[1:]), np.int64)
-            if features is not target:  # the C++ limb kernel wrote into place already
-                gathered[start : start + chunk.shape[0]] = features
-        if gathered is None:  # no images
-            gathered = _generic_block(enc, x_int)
-        return gathered, block.output_scale
-
-    return prefix
+    return _Prefix(enc, plan)
 
 
 def _block_bytes(enc: EncryptedModel, sample_shape: tuple[int, ...]) -> int:
@@ -408,6 +439,10 @@ def cipherspace_features(enc: EncryptedModel, *, limbs: bool = True) -> FeatureE
         )
     block = enc.block
     partial = TrainedModel(config=enc.config, params=_to_jax(enc.plain_params), labels=enc.labels)
+    first_block = _prefix(enc, limbs)
     return PrefixFeatures(
-        model=partial, prefix=_prefix(enc, limbs), resume_layer=block.resume_layer
+        model=partial,
+        prefix=first_block.integers,
+        resume_layer=block.resume_layer,
+        descaled_prefix=first_block.descaled,
     )
