@@ -123,7 +123,8 @@ def _case(seed: int) -> dict[str, Any]:
     }
 
 
-def _call(case: dict[str, Any], isa: str, threads: int) -> Any:
+def _call(case: dict[str, Any], isa: str, threads: int, **output: Any) -> Any:
+    """``_core.limb_block`` on ``case``; ``output``: ``out=`` and/or ``scale=``."""
     return _core.limb_block(
         case["x"],
         case["kern"],
@@ -135,6 +136,7 @@ def _call(case: dict[str, Any], isa: str, threads: int) -> Any:
         *case["pool_stride"],
         isa=isa,
         threads=threads,
+        **output,
     )
 
 
@@ -275,17 +277,7 @@ def test_limb_block_writes_into_a_given_out_array() -> None:
     assert want is not None
     whole = np.full((want.shape[0] + 3, *want.shape[1:]), -7, I64)
     part = whole[1 : 1 + want.shape[0]]  # a C-contiguous slice, as a caller gathering blocks
-    got = _core.limb_block(
-        case["x"],
-        case["kern"],
-        case["offsets"],
-        case["bias"],
-        *case["stride"],
-        *case["pads"],
-        *case["window"],
-        *case["pool_stride"],
-        out=part,
-    )[0]
+    got = _call(case, "auto", 0, out=part)[0]
     assert got is not None and np.shares_memory(got, whole)
     np.testing.assert_array_equal(part, want)
     assert (whole[0] == -7).all() and (whole[1 + want.shape[0] :] == -7).all()
@@ -298,17 +290,7 @@ def test_limb_block_writes_into_a_given_out_array() -> None:
     readonly.flags.writeable = False
     for out in [*bad_outs, readonly]:
         with pytest.raises(_core.KernelArgumentError, match="out"):
-            _core.limb_block(
-                case["x"],
-                case["kern"],
-                case["offsets"],
-                case["bias"],
-                *case["stride"],
-                *case["pads"],
-                *case["window"],
-                *case["pool_stride"],
-                out=out,
-            )
+            _call(case, "auto", 0, out=out)
 
 
 def test_plan_run_into_out_under_both_kernels(paper_keys) -> None:  # type: ignore[no-untyped-def]
@@ -329,23 +311,6 @@ def test_plan_run_into_out_under_both_kernels(paper_keys) -> None:  # type: igno
         plan.run(x_int, out=np.zeros((1, *want.shape[1:]), I64))
 
 
-def _call_scaled(case: dict[str, Any], isa: str, threads: int, scale: int, out: Any = None) -> Any:
-    return _core.limb_block(
-        case["x"],
-        case["kern"],
-        case["offsets"],
-        case["bias"],
-        *case["stride"],
-        *case["pads"],
-        *case["window"],
-        *case["pool_stride"],
-        isa=isa,
-        threads=threads,
-        out=out,
-        scale=scale,
-    )
-
-
 @pytest.mark.parametrize("seed", range(0, 24, 3))
 def test_float32_output_is_descale_of_the_int64_output(seed: int) -> None:
     """scale > 0: features / scale rounded once, bit-identical to descale, or a decline."""
@@ -357,7 +322,7 @@ def test_float32_output_is_descale_of_the_int64_output(seed: int) -> None:
         want = descale(words, scale)
         for isa in CPP_ISAS:
             for threads in (1, 3):
-                got, *stats = _call_scaled(case, isa, threads, scale)
+                got, *stats = _call(case, isa, threads, scale=scale)
                 assert tuple(stats) == tuple(_call(case, isa, threads)[1:])
                 if not representable:
                     assert got is None, (isa, threads, scale)
@@ -374,35 +339,25 @@ def test_float32_output_declines_when_a_feature_is_not_a_float32_number() -> Non
     words = _call(case, "scalar", 1)[0]
     assert words is not None and int(np.abs(words).max()) >= 1 << 24
     for isa in CPP_ISAS:
-        assert _call_scaled(case, isa, 1, 7)[0] is None
+        assert _call(case, isa, 1, scale=7)[0] is None
 
 
 def test_float32_output_arguments() -> None:
     case = _case(2)
-    want = _call_scaled(case, "auto", 0, 1000)[0]
+    want = _call(case, "auto", 0, scale=1000)[0]
     assert want is not None
     whole = np.full((want.shape[0] + 2, *want.shape[1:]), -7.0, np.float32)
-    got = _call_scaled(case, "auto", 0, 1000, out=whole[1:-1])[0]
+    got = _call(case, "auto", 0, scale=1000, out=whole[1:-1])[0]
     assert got is not None and np.shares_memory(got, whole)
     np.testing.assert_array_equal(whole[1:-1], want)
     assert (whole[0] == -7.0).all() and (whole[-1] == -7.0).all()
     with pytest.raises(_core.KernelArgumentError, match="out"):
-        _call_scaled(case, "auto", 0, 1000, out=np.zeros(want.shape, I64))  # int64 for float
+        _call(case, "auto", 0, scale=1000, out=np.zeros(want.shape, I64))  # int64 for float
     with pytest.raises(_core.KernelArgumentError, match="out"):  # int64 into float32
-        _core.limb_block(
-            case["x"],
-            case["kern"],
-            case["offsets"],
-            case["bias"],
-            *case["stride"],
-            *case["pads"],
-            *case["window"],
-            *case["pool_stride"],
-            out=np.zeros(want.shape, np.float32),
-        )
+        _call(case, "auto", 0, out=np.zeros(want.shape, np.float32))
     for scale in (-1, 1 << 24):
         with pytest.raises(_core.KernelArgumentError, match="scale"):
-            _call_scaled(case, "auto", 0, scale)
+            _call(case, "auto", 0, scale=scale)
 
 
 def test_plan_run_descaled_under_both_kernels(paper_keys) -> None:  # type: ignore[no-untyped-def]
