@@ -293,13 +293,19 @@ def test_limb_block_writes_into_a_given_out_array() -> None:
             _call(case, "auto", 0, out=out)
 
 
-def test_plan_run_into_out_under_both_kernels(paper_keys) -> None:  # type: ignore[no-untyped-def]
+def _plan_and_images(paper_keys: Any) -> tuple[Any, np.ndarray, int]:
+    """A Table-VI-like model's limb plan, 4 quantized 10x10 images, the block's output scale."""
     _model, enc = _enc(paper_keys, 9)
     block = enc.block
     assert isinstance(block.weight, ConvSpec)
     plan = limb_plan(enc.weights, block.weight, block.pool)
     assert plan is not None
     x_int = quantize_inputs(np.random.default_rng(9).random((4, 10, 10, 1)), 1000)
+    return plan, x_int, block.output_scale
+
+
+def test_plan_run_into_out_under_both_kernels(paper_keys) -> None:  # type: ignore[no-untyped-def]
+    plan, x_int, _scale = _plan_and_images(paper_keys)
     want = plan.run(x_int)
     assert want is not None
     for name in ("reference", "cpp"):
@@ -361,18 +367,13 @@ def test_float32_output_arguments() -> None:
 
 
 def test_plan_run_descaled_under_both_kernels(paper_keys) -> None:  # type: ignore[no-untyped-def]
-    _model, enc = _enc(paper_keys, 9)
-    block = enc.block
-    assert isinstance(block.weight, ConvSpec)
-    plan = limb_plan(enc.weights, block.weight, block.pool)
-    assert plan is not None
-    x_int = quantize_inputs(np.random.default_rng(9).random((4, 10, 10, 1)), 1000)
+    plan, x_int, output_scale = _plan_and_images(paper_keys)
     words = plan.run(x_int)
     assert words is not None
-    want = descale(words, block.output_scale)
+    want = descale(words, output_scale)
     for name in ("reference", "cpp", *(f"cpp-{isa}" for isa in CPP_ISAS)):
         with use_kernels(name):
-            got = plan.run(x_int, scale=block.output_scale)
+            got = plan.run(x_int, scale=output_scale)
             assert got is not None, name
             assert got.dtype == np.float32
             np.testing.assert_array_equal(got, want)
