@@ -7,7 +7,7 @@
   fusing more models helps and Fig. 12's Strategy II >= Strategy I, on the mean.
 * Case Study III (Table VII): fused accuracy with 1, 2, 3 models, plain and with
   the first layer quantized at p = 2^7 and 2^5, against the paper's figures
-  (contributors: 60 epochs with shift augmentation on their 1,000 samples;
+  (contributors: 100 epochs with shift augmentation on their 1,000 samples;
   fusion on the fusing party's 1,000 samples plus 4 shifted copies), the mean
   over 5 fusion seeds.
 * The quantized integer forward: exact int64 matmul (baseline) against the

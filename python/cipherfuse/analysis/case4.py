@@ -223,6 +223,7 @@ def run_one_shot(split: CaseSplit, settings: Case4Settings, seed: int) -> OneSho
         "II",
         jax.random.key(seed + 7),
         settings.fusion,
+        block_weights=[e.output_weights() for e in extractors],
     )
     pred = head.predict_from_features([e(split.test.images) for e in extractors])
     return OneShotResult(

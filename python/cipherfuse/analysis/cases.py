@@ -322,6 +322,7 @@ def _fused_accuracy(
         jax.random.key(seed + k),
         fusion,
         num_classes=2,
+        block_weights=[e.output_weights() for e in extractors[:k]],
     )
     pred = head.predict_from_features([e(verifier.test_x) for e in extractors[:k]])
     return float(np.mean(pred == verifier.test_y))

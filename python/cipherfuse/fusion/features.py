@@ -42,6 +42,9 @@ class FeatureExtractor(Protocol):
     def __call__(self, x: FloatArray) -> FloatArray:
         """Features ``(n, feature_dim)`` for inputs ``x``."""
 
+    def output_weights(self) -> FloatArray:
+        """The private model's output-layer weights for its labels, ``(feature_dim, |l_i|)``."""
+
 
 @dataclass(frozen=True)
 class PlainFeatures:
@@ -62,6 +65,10 @@ class PlainFeatures:
     def __call__(self, x: FloatArray) -> FloatArray:
         """Features of ``x``."""
         return self.model.features(x)
+
+    def output_weights(self) -> FloatArray:
+        """The model's output-layer weights for its labels (Strategy II's ``W_i``)."""
+        return self.model.label_output_weights()
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,10 @@ class PrefixFeatures:
         if self.resume_layer == len(self.model.config.layers):
             return middle.reshape(middle.shape[0], -1)
         return self.model.features(middle, start_layer=self.resume_layer)
+
+    def output_weights(self) -> FloatArray:
+        """The model's (plaintext) output-layer weights for its labels (Strategy II's ``W_i``)."""
+        return self.model.label_output_weights()
 
 
 #: float32 represents every integer of magnitude <= 2^24 exactly.

@@ -8,8 +8,8 @@ and standard deviation first (the paper is silent; without it the features of
 different models live on unrelated scales).
 
 * Strategy I: ``A`` and ``B`` random (LeCun normal), all weights trained.
-* Strategy II (gradual): ``A`` starts block-diagonal (block ``i``: random
-  ``|f_i| x |l_i|``, zero elsewhere, Eq. 10), ``B`` starts as the stacked
+* Strategy II (gradual): ``A`` starts block-diagonal (block ``i``: ``W_i`` of
+  size ``|f_i| x |l_i|``, zero elsewhere, Eq. 10), ``B`` starts as the stacked
   label-selection identities (Eq. 11: hidden unit ``j`` of block ``i`` stands for
   model ``i``'s ``j``-th label and feeds that class's output with weight 1).
   The effective weights are ``A * (M_A + gamma (1 - M_A))`` and
@@ -17,6 +17,16 @@ different models live on unrelated scales).
   pattern (Eqs. 12-13). Stage one uses ``gamma = 0``: off-block weights do not
   act and, multiplied by zero, get zero gradients, so Adam leaves them unchanged;
   stage two uses ``gamma = 1`` and trains everything (with a fresh Adam state).
+
+The paper does not say what ``W_i`` is. Its Fig. 7 notes that ``f_i`` is the
+input of private model ``i``'s output layer, whose weights for model ``i``'s
+labels are exactly a ``|f_i| x |l_i|`` matrix; :func:`fuse` (and every fusion in
+the package) therefore starts ``W_i`` from those weights (``block_weights``,
+rescaled for the standardized features), so stage one starts from the sum of
+the private models' own logits (bias and the constant ``mean @ W_i`` left out,
+the head has no bias) and learns from there. Without ``block_weights`` the
+blocks are random (LeCun normal), a reading measured to fuse slightly worse
+(docs/models.md).
 """
 
 from __future__ import annotations
@@ -204,23 +214,61 @@ def _concat(features: Sequence[FloatArray], layout: FusionLayout) -> FloatArray:
     return np.concatenate([np.asarray(f, np.float32) for f in features], axis=1)
 
 
-def initial_params(layout: FusionLayout, strategy: Strategy, key: jax.Array) -> Any:
-    """Strategy I: random ``A``, ``B``. Strategy II: Eq. 10 block-diagonal ``A``, Eq. 11 ``B``."""
+def initial_params(
+    layout: FusionLayout,
+    strategy: Strategy,
+    key: jax.Array,
+    blocks: Sequence[npt.ArrayLike] | None = None,
+) -> Any:
+    """Strategy I: random ``A``, ``B``. Strategy II: Eq. 10 block-diagonal ``A``, Eq. 11 ``B``.
+
+    ``blocks``: Strategy II's ``W_i`` as given, one ``(|f_i|, |l_i|)`` array per
+    model (in the units of the head's input); ``None``: random (LeCun normal over
+    ``|f_i|``). Strategy I ignores it.
+    """
     params = _init_fn(layout.feature_dim, layout.hidden, layout.num_classes)(key)
     if strategy == "I":
         return params
     if strategy != "II":
         raise FusionError(f"strategy must be 'I' or 'II', got {strategy!r}")
-    a = np.asarray(params["A"], np.float32)
-    # re-draw each block with its own fan-in (LeCun normal over |f_i|)
-    blocks = np.zeros_like(a)
+    given = _check_blocks(blocks, layout) if blocks is not None else None
+    a = np.zeros((layout.feature_dim, layout.hidden), np.float32)
     r = c = 0
     keys = jax.random.split(key, len(layout.feature_dims))
-    for k, dim, labels in zip(keys, layout.feature_dims, layout.label_sets, strict=True):
-        w = jax.random.normal(k, (dim, len(labels))) / np.sqrt(dim)
-        blocks[r : r + dim, c : c + len(labels)] = np.asarray(w)
+    for i, (k, dim, labels) in enumerate(
+        zip(keys, layout.feature_dims, layout.label_sets, strict=True)
+    ):
+        if given is not None:
+            w = given[i]
+        else:  # each block with its own fan-in
+            w = np.asarray(jax.random.normal(k, (dim, len(labels))) / np.sqrt(dim))
+        a[r : r + dim, c : c + len(labels)] = w
         r, c = r + dim, c + len(labels)
-    return {"A": jnp.asarray(blocks), "B": jnp.asarray(layout.selection_b())}
+    return {"A": jnp.asarray(a), "B": jnp.asarray(layout.selection_b())}
+
+
+def _check_blocks(blocks: Sequence[npt.ArrayLike], layout: FusionLayout) -> list[FloatArray]:
+    """``blocks`` as float32 arrays of the layout's block shapes, or :class:`FusionError`."""
+    if len(blocks) != len(layout.feature_dims):
+        raise FusionError(
+            f"block_weights: expected one array per model ({len(layout.feature_dims)}), "
+            f"got {len(blocks)}"
+        )
+    out = []
+    for i, (w, dim, labels) in enumerate(
+        zip(blocks, layout.feature_dims, layout.label_sets, strict=True)
+    ):
+        arr = np.asarray(w, np.float32)
+        if arr.shape != (dim, len(labels)):
+            raise FusionError(
+                f"block_weights[{i}] must have shape (|f_i|, |l_i|) = ({dim}, {len(labels)}), "
+                f"got {arr.shape}: pass the model's output-layer weights for its own labels "
+                "(FeatureExtractor.output_weights())"
+            )
+        if not np.isfinite(arr).all():
+            raise FusionError(f"block_weights[{i}] has non-finite values")
+        out.append(arr)
+    return out
 
 
 @functools.cache
@@ -346,6 +394,7 @@ def train_fusion_head(
     config: FusionConfig | None = None,
     *,
     num_classes: int = 10,
+    block_weights: Sequence[npt.ArrayLike] | None = None,
 ) -> FusedHead:
     """Train the fusion layer on precomputed per-model features.
 
@@ -355,6 +404,11 @@ def train_fusion_head(
         label_sets: each model's label set ``l_i``.
         strategy: ``"I"`` or ``"II"``.
         key: PRNG key for initialization and shuffling.
+        block_weights: Strategy II's ``W_i``: each model's output-layer weights
+            for its own labels, ``(|f_i|, |l_i|)``, acting on the raw features
+            (:meth:`FeatureExtractor.output_weights`); they are rescaled by the
+            features' standard deviations for the standardized input. ``None``:
+            random blocks. Strategy I ignores them.
     """
     cfg = config if config is not None else FusionConfig()
     cfg.validate()
@@ -374,7 +428,12 @@ def train_fusion_head(
     x_dev = jnp.asarray(((fc - mean) / std).astype(np.float32))
     y_dev = jnp.asarray(labels)
     init_key, key1, key2 = jax.random.split(key, 3)
-    params = initial_params(layout, strategy, init_key)
+    blocks = None
+    if block_weights is not None and strategy == "II":
+        raw = _check_blocks(block_weights, layout)
+        stds = np.split(std, np.cumsum(layout.feature_dims)[:-1])
+        blocks = [s[:, None] * w for s, w in zip(stds, raw, strict=True)]
+    params = initial_params(layout, strategy, init_key, blocks)
     start = time.perf_counter()
     ones = (
         jnp.ones((layout.feature_dim, layout.hidden)),
@@ -441,9 +500,21 @@ def fuse(
     key: jax.Array,
     config: FusionConfig | None = None,
 ) -> MetaModel:
-    """Build a MetaModel from feature extractors (plaintext or cipherspace alike)."""
+    """Build a MetaModel from feature extractors (plaintext or cipherspace alike).
+
+    Strategy II starts each block ``W_i`` from the extractor's
+    :meth:`~FeatureExtractor.output_weights` (the private model's output layer).
+    """
     if not extractors:
         raise FusionError("fuse at least one model")
     feats = [e(x) for e in extractors]
-    head = train_fusion_head(feats, y, [e.labels for e in extractors], strategy, key, config)
+    head = train_fusion_head(
+        feats,
+        y,
+        [e.labels for e in extractors],
+        strategy,
+        key,
+        config,
+        block_weights=[e.output_weights() for e in extractors],
+    )
     return MetaModel(extractors=tuple(extractors), head=head)

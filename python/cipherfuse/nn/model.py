@@ -151,6 +151,15 @@ class TrainedModel:
             self.config, self.params, np.asarray(x, np.float32), batch_size, True, start_layer
         )
 
+    def label_output_weights(self) -> npt.NDArray[np.float32]:
+        """The output layer's kernel columns of the model's own labels, ``(feature_dim, |l_i|)``.
+
+        Column ``j`` maps the feature vector ``f_i`` to the logit of label
+        ``labels[j]`` (bias excluded); Strategy II fusion starts its block ``W_i`` here.
+        """
+        kernel = np.asarray(self.params["head"]["kernel"], np.float32)
+        return np.ascontiguousarray(kernel[:, list(self.labels)])
+
     def predict(
         self, x: npt.ArrayLike, *, restrict_to_labels: bool = False
     ) -> npt.NDArray[np.int64]:

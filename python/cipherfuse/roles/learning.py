@@ -112,6 +112,7 @@ def fuse_plain(
         "II",
         fusion_key(tag),
         fusion,
+        block_weights=[e.output_weights() for e in extractors],
     )
     pred = head.predict_from_features([e(test[0]) for e in extractors])
     return float(np.mean(pred == test[1]))

@@ -6,6 +6,8 @@ and :mod:`cipherfuse.he.nn`; the agents in this package only move bytes and mone
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from cipherfuse import he
@@ -49,6 +51,17 @@ def parse_payload(payload: bytes, manifest: TaskManifest) -> EncryptedModel:
     return enc
 
 
+@dataclass(frozen=True)
+class _Member:
+    """One model in the verifier's MetaModel: its labels, cached features and ``W_i``."""
+
+    labels: tuple[int, ...]
+    fit: FloatArray
+    check: FloatArray
+    #: The model's plaintext output-layer weights for its labels (Strategy II's ``W_i``).
+    weights: FloatArray
+
+
 class CipherspaceJudge:
     """A verifier's MetaModel in cipherspace, built from the models it has accepted.
 
@@ -59,8 +72,8 @@ class CipherspaceJudge:
     def __init__(self, manifest: TaskManifest, data: VerificationData) -> None:
         self.manifest = manifest
         self.data = data
-        self.accepted: dict[int, tuple[tuple[int, ...], FloatArray, FloatArray]] = {}
-        self.pending: dict[int, tuple[tuple[int, ...], FloatArray, FloatArray]] = {}
+        self.accepted: dict[int, _Member] = {}
+        self.pending: dict[int, _Member] = {}
         s1, s2 = manifest.fusion_epochs
         self.fusion = FusionConfig(stage1_epochs=s1, stage2_epochs=s2, progress=False)
 
@@ -68,18 +81,22 @@ class CipherspaceJudge:
         """Features of the fit and check parts."""
         return extractor(self.data.fit_x), extractor(self.data.check_x)
 
-    def _meta_accuracy(
-        self, members: list[tuple[tuple[int, ...], FloatArray, FloatArray]], tag: str
-    ) -> float:
+    def _member(self, enc: EncryptedModel) -> _Member:
+        extractor = cipherspace_features(enc)
+        fit, check = self.features(extractor)
+        return _Member(tuple(enc.labels), fit, check, extractor.output_weights())
+
+    def _meta_accuracy(self, members: list[_Member], tag: str) -> float:
         head = train_fusion_head(
-            [m[1] for m in members],
+            [m.fit for m in members],
             self.data.fit_y,
-            [m[0] for m in members],
+            [m.labels for m in members],
             "II",
             fusion_key(tag),
             self.fusion,
+            block_weights=[m.weights for m in members],
         )
-        pred = head.predict_from_features([m[2] for m in members])
+        pred = head.predict_from_features([m.check for m in members])
         return float(np.mean(pred == self.data.check_y))
 
     def own_accuracy(self, enc: EncryptedModel, check_features: FloatArray) -> float:
@@ -103,10 +120,9 @@ class CipherspaceJudge:
         must also improve the MetaModel's accuracy on all check samples.
         """
         enc = parse_payload(payload, self.manifest)
-        feats = self.features(cipherspace_features(enc))
-        entry = (tuple(enc.labels), feats[0], feats[1])
+        entry = self._member(enc)
         self.pending[claim_id] = entry
-        own = self.own_accuracy(enc, feats[1])
+        own = self.own_accuracy(enc, entry.check)
         criterion = self.manifest.threshold
         if own < criterion:
             why = f"own-label accuracy {own:.3f} below the criterion {criterion:.2f}"
@@ -127,9 +143,7 @@ class CipherspaceJudge:
         if claim_id in self.pending:
             self.accepted[claim_id] = self.pending.pop(claim_id)
             return
-        enc = parse_payload(payload, self.manifest)
-        fit, check = self.features(cipherspace_features(enc))
-        self.accepted[claim_id] = (tuple(enc.labels), fit, check)
+        self.accepted[claim_id] = self._member(parse_payload(payload, self.manifest))
 
 
 def decrypt_payload(payload: bytes, manifest: TaskManifest, sk: he.SecretKey) -> TrainedModel:
