@@ -58,7 +58,7 @@ from cipherfuse.data.partition import (
 )
 from cipherfuse.fusion.features import PlainFeatures
 from cipherfuse.fusion.head import FusedHead, FusionConfig, train_fusion_head
-from cipherfuse.fusion.reproduce import shifted_copies
+from cipherfuse.fusion.reproduce import FUSION, shifted_copies
 from cipherfuse.nn.config import ModelConfig, table2_config
 from cipherfuse.nn.serialize import model_to_bytes
 from cipherfuse.nn.train import TrainConfig, train_classifier
@@ -82,7 +82,8 @@ class Case4Settings:
             node, 100 pre-training epochs vs 5 rounds x 20 local epochs; see
             docs/case4.md).
         train: optimizer, batch size and augmentation, shared by all nodes.
-        fusion: Strategy II fusion-layer training at the verifier.
+        fusion: Strategy II fusion-layer training at the verifier (the
+            reproductions' cross-validated :data:`~cipherfuse.fusion.reproduce.FUSION`).
         fusion_shift_copies: shifted copies of the verifier's samples for fusion.
         train_per_node: training samples per node (paper: 1,000).
         verify_per_node: each node's local verification samples (only logged).
@@ -98,11 +99,7 @@ class Case4Settings:
             learning_rate=1e-3, max_shift=2, target_accuracy=None, progress=False
         )
     )
-    fusion: FusionConfig = field(
-        default_factory=lambda: FusionConfig(
-            stage1_epochs=6, stage2_epochs=12, stage2_learning_rate=3e-4, progress=False
-        )
-    )
+    fusion: FusionConfig = field(default_factory=lambda: replace(FUSION, progress=False))
     fusion_shift_copies: int = 4
     train_per_node: int = 1000
     verify_per_node: int = 100

@@ -36,10 +36,12 @@ WHY_THEY_DIFFER: dict[str, str] = {
     "case1": (
         "Same data budget (1,000 MNIST samples per contributor); differences come from training"
         " details the paper leaves out (optimizer, epochs, seeds) and from CPU-only training."
+        " Strategy II's blocks W_i start from the private models' output layers (the paper"
+        " does not define W_i; see docs/models.md)."
     ),
     "case3": (
         "Same data budget and quantization (p = 2^7, 2^5, q = 1000); training details the paper"
-        " leaves out are ours (see docs/models.md)."
+        " leaves out are ours (see docs/models.md); contributors train Table VI's 100 epochs."
     ),
     "case4": (
         "The paper has no federated-learning baseline; FedAvg runs with Flower on this machine,"

@@ -62,7 +62,7 @@ def inspect_model(path: Path) -> None:
     "--max-epochs",
     type=click.IntRange(1, 1000),
     default=None,
-    help="Epoch cap for the contributors (default: Case I 20, Case III 60).",
+    help="Epoch cap for the contributors (default: Case I 20, Case III 100).",
 )
 @click.option(
     "--fusion-train-size",
@@ -94,6 +94,11 @@ def inspect_model(path: Path) -> None:
     help="Train the contributors once and repeat every fusion with this many seeds;"
     " report mean and std.",
 )
+@click.option(
+    "--random-blocks",
+    is_flag=True,
+    help="Strategy II with random blocks W_i instead of the private models' output layers.",
+)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 def reproduce(
     case: str,
@@ -105,6 +110,7 @@ def reproduce(
     fusion_shift_copies: int,
     test_size: int,
     fusion_seeds: int,
+    random_blocks: bool,
     json_out: Path | None,
 ) -> None:
     """Reproduce Case Study I (Figure 12) or III (Table VII) on MNIST."""
@@ -128,6 +134,7 @@ def reproduce(
             fusion_shift_copies=fusion_shift_copies,
             test_size=test_size,
             fusion_seeds=fusion_seeds,
+            random_blocks=random_blocks,
         )
     else:
         result = run_case3(
@@ -138,6 +145,7 @@ def reproduce(
             fusion_shift_copies=fusion_shift_copies,
             test_size=test_size,
             fusion_seeds=fusion_seeds,
+            random_blocks=random_blocks,
         )
     for line in result.rows():
         click.echo(line)

@@ -161,10 +161,15 @@ def _fuse_prefixes(
     variant: str,
     result: CaseResult,
     fusion_copies: int = 0,
+    random_blocks: bool = False,
 ) -> None:
-    """Fuse the first 1..n extractors once per fusion seed; append to ``result.runs``."""
+    """Fuse the first 1..n extractors once per fusion seed; append to ``result.runs``.
+
+    Strategy II's blocks ``W_i`` start from the models' output layers, or are
+    random with ``random_blocks``.
+    """
     test_feats = [e(split.test.images) for e in extractors]
-    blocks = [e.output_weights() for e in extractors]
+    blocks = None if random_blocks else [e.output_weights() for e in extractors]
     seconds: dict[int, list[float]] = {}
     for s in range(result.fusion_seeds):
         base = seed + FUSION_SEED_STRIDE * s
@@ -178,7 +183,7 @@ def _fuse_prefixes(
                 strategy,
                 jax.random.key(base + k),
                 fusion_config,
-                block_weights=blocks[:k],
+                block_weights=None if blocks is None else blocks[:k],
             )
             pred = head.predict_from_features(test_feats[:k])
             acc = float((pred == split.test.labels).mean())
@@ -203,12 +208,15 @@ def run_case1(
     test_size: int = 1000,
     fusion_shift_copies: int = FUSION_SHIFT_COPIES,
     fusion_seeds: int = 1,
+    random_blocks: bool = False,
 ) -> CaseResult:
     """Case Study I: Table II models on Table III data; Strategies I and II.
 
     ``fusion_shift_copies``: the fusing party adds this many randomly shifted
     (up to 2 pixels) copies of its fusion training samples. ``fusion_seeds``:
     repeat every fusion with this many seeds (contributors trained once).
+    ``random_blocks``: Strategy II with random blocks ``W_i`` instead of the
+    private models' output layers (for comparison; see docs/models.md).
     """
     _check_fusion_seeds(fusion_seeds)
     split = split_by_labels(
@@ -236,6 +244,7 @@ def run_case1(
             f"strategy {strategy}",
             result,
             fusion_shift_copies,
+            random_blocks,
         )
     result.contributor_epochs = [r.epochs for r in trained]
     result.contributor_verify_accuracy = [r.verify_accuracy[-1] for r in trained]
@@ -254,10 +263,11 @@ def run_case3(
     test_size: int = 1000,
     fusion_shift_copies: int = FUSION_SHIFT_COPIES,
     fusion_seeds: int = 1,
+    random_blocks: bool = False,
 ) -> CaseResult:
     """Case Study III: Table VI models on Table V data; plain and quantized first layer.
 
-    ``fusion_shift_copies`` and ``fusion_seeds`` as in :func:`run_case1`.
+    ``fusion_shift_copies``, ``fusion_seeds`` and ``random_blocks`` as in :func:`run_case1`.
     """
     _check_fusion_seeds(fusion_seeds)
     split = split_by_labels(
@@ -278,12 +288,12 @@ def run_case3(
     result.contributor_verify_accuracy = [r.verify_accuracy[-1] for r in trained]
     plain: list[FeatureExtractor] = [PlainFeatures(m) for m in models]
     copies = fusion_shift_copies
-    _fuse_prefixes(plain, split, "II", fcfg, seed, "plain", result, copies)
+    _fuse_prefixes(plain, split, "II", fcfg, seed, "plain", result, copies, random_blocks)
     _fuse_prefixes(plain, split, "I", fcfg, seed, "plain (I)", result, copies)
     for p in weight_scales:
         quantized: list[FeatureExtractor] = [
             quantized_features(m, quantize_model(m, weight_scale=p, input_scale=input_scale))
             for m in models
         ]
-        _fuse_prefixes(quantized, split, "II", fcfg, seed, f"p={p}", result, copies)
+        _fuse_prefixes(quantized, split, "II", fcfg, seed, f"p={p}", result, copies, random_blocks)
     return result
