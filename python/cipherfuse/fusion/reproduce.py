@@ -46,7 +46,7 @@ from cipherfuse.nn.train import TrainConfig, TrainResult, train_classifier
 CASE1_TRAIN = TrainConfig(max_epochs=20)
 #: Case III contributors: Table VI's cap of 100 epochs, with random shifts of up to 2
 #: pixels (same 1,000 samples each; see docs/models.md: at Adam 1e-4 the local
-#: verification accuracy still rises at epoch 100).
+#: verification accuracy was still rising at epoch 60 and levels off towards 100).
 CASE3_TRAIN = TrainConfig(max_epochs=100, target_accuracy=None, max_shift=2)
 #: Fusion of the reproductions: trained on the fusing party's 1,000 samples plus
 #: ``FUSION_SHIFT_COPIES`` shifted copies, so 5 x 1,000 inputs per epoch. Chosen by
