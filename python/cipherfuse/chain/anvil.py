@@ -17,8 +17,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from cipherfuse.chain.compiler import EVM_VERSION
 from cipherfuse.chain.errors import ChainParameterError, NodeError
@@ -81,6 +83,18 @@ def _rpc_chain_id(url: str) -> int | None:
         return None
 
 
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM ``proc`` by PID, SIGKILL after 5 s; a process already gone is left alone."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 class AnvilNode:
     """A running anvil process on 127.0.0.1.
 
@@ -121,6 +135,7 @@ class AnvilNode:
         self._timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._reaper: weakref.finalize[Any, AnvilNode] | None = None
 
     @property
     def url(self) -> str:
@@ -169,6 +184,10 @@ class AnvilNode:
         self._proc = subprocess.Popen(
             argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
+        # Stops the process if this object is dropped or the interpreter exits without
+        # stop() (an unhandled exception, sys.exit, or SIGTERM in the cipherfuse CLI,
+        # which turns it into SystemExit); holds the process, not ``self``.
+        self._reaper = weakref.finalize(self, _terminate, self._proc)
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -192,17 +211,14 @@ class AnvilNode:
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        _terminate(proc)
         self._cleanup()
 
     def _cleanup(self) -> None:
         self._proc = None
+        if self._reaper is not None:
+            self._reaper.detach()
+            self._reaper = None
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -6,7 +6,12 @@ error and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import click
 
@@ -48,10 +53,43 @@ cli.add_command(verifier_command)
 cli.add_command(testbed_command)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and turn cipherfuse errors into one-line messages."""
+#: Exit status of a command stopped by SIGTERM (128 + signal number, as a shell reports it).
+SIGTERM_EXIT_STATUS = 128 + signal.SIGTERM
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(SIGTERM_EXIT_STATUS)
+
+
+@contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """While active, SIGTERM raises :class:`SystemExit` (status 143) instead of killing.
+
+    Python's default SIGTERM action ends the process without unwinding, so nodes a
+    command started (anvil, IPFS daemons, network namespaces) would outlive it;
+    raised as ``SystemExit`` it runs their ``with``/``finally`` clean-up like
+    Ctrl-C does. Only the main thread can install handlers; elsewhere this does
+    nothing. The previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        cli.main(args=argv, prog_name="cipherfuse", standalone_mode=False)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn cipherfuse errors into one-line messages.
+
+    SIGTERM ends a command like Ctrl-C does, cleaning up what it started
+    (:func:`sigterm_as_exit`), with exit status 143.
+    """
+    try:
+        with sigterm_as_exit():
+            cli.main(args=argv, prog_name="cipherfuse", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:

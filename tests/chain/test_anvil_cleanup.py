@@ -1,0 +1,102 @@
+"""An anvil node never outlives the Python process that started it.
+
+Each test runs the owner in a child interpreter, lets it end without calling
+``stop()`` (a normal exit, or SIGTERM under the CLI's handler) and checks that the
+anvil process it printed is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.chain.conftest import anvil_binary_or_skip
+
+_OWNER = """
+import sys, time
+from pathlib import Path
+from cipherfuse.chain import AnvilNode
+from cipherfuse.cli.main import sigterm_as_exit
+
+binary, mode = Path(sys.argv[1]), sys.argv[2]
+if mode == "exit":
+    node = AnvilNode(accounts=1, binary=binary).start()
+    print(node.pid, flush=True)
+else:
+    with sigterm_as_exit(), AnvilNode(accounts=1, binary=binary) as node:
+        print(node.pid, flush=True)
+        time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _start_owner(mode: str) -> tuple[subprocess.Popen[str], int]:
+    binary = anvil_binary_or_skip()
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER, str(binary), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert owner.stdout is not None
+    line = owner.stdout.readline()
+    if not line:
+        owner.wait(timeout=30)
+        assert owner.stderr is not None
+        pytest.fail(f"owner did not start anvil: {owner.stderr.read()[-2000:]}")
+    return owner, int(line)
+
+
+def _assert_gone(pid: int) -> None:
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"anvil pid {pid} outlived its owner")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_anvil_is_stopped_when_its_owner_exits_without_stop() -> None:
+    owner, pid = _start_owner("exit")
+    assert owner.wait(timeout=30) == 0
+    _assert_gone(pid)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_sigterm_under_the_cli_handler_unwinds_and_stops_anvil() -> None:
+    owner, pid = _start_owner("sigterm")
+    try:
+        assert _alive(pid)
+        owner.send_signal(signal.SIGTERM)
+        assert owner.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+    _assert_gone(pid)
+
+
+def test_sigterm_as_exit_restores_the_previous_handler() -> None:
+    from cipherfuse.cli.main import sigterm_as_exit
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_as_exit():
+        assert signal.getsignal(signal.SIGTERM) is not before
+        with pytest.raises(SystemExit) as exc:
+            signal.raise_signal(signal.SIGTERM)
+        assert exc.value.code == 143
+    assert signal.getsignal(signal.SIGTERM) is before
