@@ -18,15 +18,15 @@ different models live on unrelated scales).
   act and, multiplied by zero, get zero gradients, so Adam leaves them unchanged;
   stage two uses ``gamma = 1`` and trains everything (with a fresh Adam state).
 
-The paper does not say what ``W_i`` is. Its Fig. 7 notes that ``f_i`` is the
-input of private model ``i``'s output layer, whose weights for model ``i``'s
-labels are exactly a ``|f_i| x |l_i|`` matrix; :func:`fuse` (and every fusion in
-the package) therefore starts ``W_i`` from those weights (``block_weights``,
-rescaled for the standardized features), so stage one starts from the sum of
-the private models' own logits (bias and the constant ``mean @ W_i`` left out,
-the head has no bias) and learns from there. Without ``block_weights`` the
-blocks are random (LeCun normal), a reading measured to fuse slightly worse
-(docs/models.md).
+The paper initializes ``W_i`` randomly (text under Eq. 10). By default we
+depart from that: its Fig. 7 notes that ``f_i`` is the input of private model
+``i``'s output layer, whose weights for model ``i``'s labels are exactly a
+``|f_i| x |l_i|`` matrix; :func:`fuse` (and every fusion in the package)
+therefore starts ``W_i`` from those weights (``block_weights``, rescaled for the
+standardized features), so stage one starts from the sum of the private models'
+own logits (bias and the constant ``mean @ W_i`` left out, the head has no bias)
+and learns from there. Without ``block_weights`` the blocks are random (LeCun
+normal), the paper's reading, measured to fuse slightly worse (docs/models.md).
 """
 
 from __future__ import annotations
