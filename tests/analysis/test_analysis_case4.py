@@ -208,10 +208,20 @@ def test_quick_experiment_fedavg_needs_more_rounds_and_bytes(mnist: Dataset) -> 
     raw = sum(a.nbytes for a in cnn)
     assert r["iid: FedAvg bytes per round"] == 2 * 4 * per_model
     assert r["iid: FedAvg bytes, all rounds"] == settings.rounds * 2 * 4 * per_model
-    # one-shot: three model files (raw weights + a small header) and the fusion layer:
+    # one-shot: three model files (raw weights + a small header), once, to the verifier
+    assert 3 * raw < r["iid: one-shot bytes"] < 3 * raw + 3 * 4096
+    # handed on to an initiator: the three models again plus the fusion layer:
     # A (3 x 32 features x 30 hidden), B (30 x 10), mean and std (96 each), float32
     head = 4 * (96 * 30 + 30 * 10 + 2 * 96)
-    assert 3 * raw + head < r["iid: one-shot bytes"] < 3 * raw + head + 3 * 4096
+    delivered = r["iid: one-shot bytes, MetaModel also delivered to an initiator"]
+    assert delivered == 2 * r["iid: one-shot bytes"] + head
+    need = r["iid: FedAvg bytes to reach one-shot accuracy"]
+    assert r["iid: byte ratio, FedAvg to reach / one-shot"] == pytest.approx(
+        need / r["iid: one-shot bytes"], abs=0.01
+    )
+    assert r["iid: byte ratio with delivery to an initiator on both sides"] == pytest.approx(
+        (need + per_model) / delivered, abs=0.01
+    )
 
     # time on the paper's star, by hand: per phase 4 models over the hub's link + 2 x 5 ms
     wire = per_model + math.ceil(per_model / 1448) * 66

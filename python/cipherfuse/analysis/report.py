@@ -36,16 +36,19 @@ WHY_THEY_DIFFER: dict[str, str] = {
     "case1": (
         "Same data budget (1,000 MNIST samples per contributor); differences come from training"
         " details the paper leaves out (optimizer, epochs, seeds) and from CPU-only training."
-        " Strategy II's blocks W_i start from the private models' output layers (the paper"
-        " does not define W_i; see docs/models.md)."
+        " Strategy II's blocks W_i start from the private models' output layers where the"
+        " paper initializes them randomly (random blocks measured worse; see docs/models.md)."
     ),
     "case3": (
         "Same data budget and quantization (p = 2^7, 2^5, q = 1000); training details the paper"
         " leaves out are ours (see docs/models.md); contributors train Table VI's 100 epochs."
     ),
     "case4": (
-        "The paper has no federated-learning baseline; FedAvg runs with Flower on this machine,"
-        " and network times come from a model of the paper's star network (50 Mbps, 5 ms)."
+        "The paper shows its federated-learning comparison only as plots (Figs. 13-14), so few"
+        " rows have a paper value; FedAvg runs with Flower on this machine, and network times"
+        " come from a model of the paper's star network (50 Mbps, 5 ms). Bytes count until the"
+        " final model exists at the aggregator (FedAvg's server, our verifier); the 'delivery"
+        " to an initiator' rows charge both sides for handing it on (see docs/case4.md)."
     ),
     "case5": (
         "The NASA Glenn link-power data are not public; the fading-channel task is synthetic,"
