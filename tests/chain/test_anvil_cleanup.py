@@ -1,8 +1,8 @@
 """An anvil node never outlives the Python process that started it.
 
 Each test runs the owner in a child interpreter, lets it end without calling
-``stop()`` (a normal exit, or SIGTERM under the CLI's handler) and checks that the
-anvil process it printed is gone.
+``stop()`` (a normal exit, or SIGTERM to a command run through the CLI's ``main``)
+and checks that the anvil process it printed is gone.
 """
 
 from __future__ import annotations
@@ -21,27 +21,33 @@ from tests.chain.conftest import anvil_binary_or_skip
 _OWNER = """
 import sys, time
 from pathlib import Path
+import click
 from cipherfuse.chain import AnvilNode
-from cipherfuse.cli.main import sigterm_as_exit
+from cipherfuse.cli.main import cli, main
 
 binary, mode = Path(sys.argv[1]), sys.argv[2]
 if mode == "exit":
     node = AnvilNode(accounts=1, binary=binary).start()
     print(node.pid, flush=True)
-else:
-    with sigterm_as_exit(), AnvilNode(accounts=1, binary=binary) as node:
-        print(node.pid, flush=True)
-        time.sleep(120)
+else:  # a CLI command run through main(), as the console script runs it
+    @cli.command("hold-anvil")
+    def hold_anvil() -> None:
+        with AnvilNode(accounts=1, binary=binary) as node:
+            print(node.pid, flush=True)
+            time.sleep(120)
+
+    sys.exit(main(["hold-anvil"]))
 """
 
 
-def _alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
+def _is_anvil(pid: int) -> bool:
+    """True while ``pid`` is a live (not zombie) anvil process (never a reused PID)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return state != "Z"
+    return state != "Z" and b"anvil" in cmdline
 
 
 def _start_owner(mode: str) -> tuple[subprocess.Popen[str], int]:
@@ -49,7 +55,7 @@ def _start_owner(mode: str) -> tuple[subprocess.Popen[str], int]:
     owner = subprocess.Popen(
         [sys.executable, "-c", _OWNER, str(binary), mode],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # read only when the owner fails early
         text=True,
     )
     assert owner.stdout is not None
@@ -63,9 +69,9 @@ def _start_owner(mode: str) -> tuple[subprocess.Popen[str], int]:
 
 def _assert_gone(pid: int) -> None:
     deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:
+    while _is_anvil(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(pid):
+    if _is_anvil(pid):
         os.kill(pid, signal.SIGKILL)
         pytest.fail(f"anvil pid {pid} outlived its owner")
 
@@ -73,24 +79,28 @@ def _assert_gone(pid: int) -> None:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_anvil_is_stopped_when_its_owner_exits_without_stop() -> None:
     owner, pid = _start_owner("exit")
-    assert owner.wait(timeout=30) == 0
-    _assert_gone(pid)
+    try:
+        assert owner.wait(timeout=30) == 0
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        _assert_gone(pid)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-def test_sigterm_under_the_cli_handler_unwinds_and_stops_anvil() -> None:
-    owner, pid = _start_owner("sigterm")
+def test_sigterm_to_a_cli_command_unwinds_and_stops_its_anvil() -> None:
+    owner, pid = _start_owner("cli")
     try:
-        assert _alive(pid)
+        assert _is_anvil(pid)
         owner.send_signal(signal.SIGTERM)
         assert owner.wait(timeout=30) == 128 + signal.SIGTERM
     finally:
         if owner.poll() is None:
             owner.kill()
-    _assert_gone(pid)
+        _assert_gone(pid)
 
 
-def test_sigterm_as_exit_restores_the_previous_handler() -> None:
+def test_sigterm_as_exit_ignores_repeats_and_restores_the_previous_handler() -> None:
     from cipherfuse.cli.main import sigterm_as_exit
 
     before = signal.getsignal(signal.SIGTERM)
@@ -99,4 +109,7 @@ def test_sigterm_as_exit_restores_the_previous_handler() -> None:
         with pytest.raises(SystemExit) as exc:
             signal.raise_signal(signal.SIGTERM)
         assert exc.value.code == 143
+        # while the clean-up runs, a second SIGTERM is ignored
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        signal.raise_signal(signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is before

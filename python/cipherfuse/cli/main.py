@@ -58,6 +58,9 @@ SIGTERM_EXIT_STATUS = 128 + signal.SIGTERM
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Further SIGTERMs (a supervisor repeating itself, or one sent to the whole process
+    # group) must not interrupt the clean-up this one starts.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(SIGTERM_EXIT_STATUS)
 
 
@@ -68,8 +71,11 @@ def sigterm_as_exit() -> Iterator[None]:
     Python's default SIGTERM action ends the process without unwinding, so nodes a
     command started (anvil, IPFS daemons, network namespaces) would outlive it;
     raised as ``SystemExit`` it runs their ``with``/``finally`` clean-up like
-    Ctrl-C does. Only the main thread can install handlers; elsewhere this does
-    nothing. The previous handler is restored on exit.
+    Ctrl-C does. Later SIGTERMs are ignored while that clean-up runs. The exit
+    is not instantaneous: Python runs the handler when the main thread is back in
+    bytecode (a long C++ or JAX call finishes first) and waits for non-daemon
+    threads before exiting. Only the main thread can install handlers; elsewhere
+    this does nothing. The previous handler is restored on exit.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -78,14 +84,16 @@ def sigterm_as_exit() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # None: the previous handler was not installed from Python; use the default.
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn cipherfuse errors into one-line messages.
 
     SIGTERM ends a command like Ctrl-C does, cleaning up what it started
-    (:func:`sigterm_as_exit`), with exit status 143.
+    (:func:`sigterm_as_exit`), with exit status 143; ``cipherfuse chain node``
+    installs its own handler and stops its node with status 0.
     """
     try:
         with sigterm_as_exit():
