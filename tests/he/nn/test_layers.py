@@ -22,6 +22,7 @@ from cipherfuse.he.nn import (
     relu_components,
     sum_pool,
 )
+from cipherfuse.he.nn.layers import im2col, im2col_t
 from cipherfuse.nn.config import table6_config
 from cipherfuse.nn.quantize import (
     QuantizedConv,
@@ -232,3 +233,20 @@ def test_secure_parameters_decrypt_exactly_and_kernels_agree(secure_keys, strate
         np.testing.assert_array_equal(other.data, outs[0].data)
     ref = _reference(x, _conv(w, b, (1, 1), "SAME"), QuantizedPool("sum", (2, 2), (2, 2), 1, 1))
     np.testing.assert_array_equal(decrypt_tensor(sk, outs[0]), ref)
+
+
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+@pytest.mark.parametrize("shape", [(28, 28, 1), (10, 3), (9, 9, 2)])
+def test_im2col_of_an_empty_batch_has_the_patch_shape_of_a_full_one(
+    padding: str, shape: tuple[int, ...]
+) -> None:
+    kernel = (3,) * (len(shape) - 1)
+    stride = (2,) * (len(shape) - 1)
+    one = np.arange(np.prod(shape), dtype=np.int64).reshape(1, *shape)
+    empty = one[:0]
+    full = im2col(one, kernel, stride, padding)
+    assert im2col(empty, kernel, stride, padding).shape == (0, *full.shape[1:])
+    patches_t, lead = im2col_t(empty, kernel, stride, padding, ones_row=True)
+    full_t, full_lead = im2col_t(one, kernel, stride, padding, ones_row=True)
+    assert lead == (0, *full_lead[1:])
+    assert patches_t.shape == (full_t.shape[0], 0)

@@ -116,7 +116,8 @@ def im2col(
     order = (0, *range(1, 1 + nd), *range(2 + nd, 2 + 2 * nd), 1 + nd)
     patches = view.transpose(order)  # (n, *out, *kernel, cin)
     lead = patches.shape[: 1 + nd]
-    return np.ascontiguousarray(patches).reshape(*lead, -1)
+    # the patch length is explicit: ``-1`` cannot be inferred from an empty batch
+    return np.ascontiguousarray(patches).reshape(*lead, int(np.prod(patches.shape[1 + nd :])))
 
 
 def im2col_t(
