@@ -230,6 +230,12 @@ def test_quick_experiment_fedavg_needs_more_rounds_and_bytes(mnist: Dataset) -> 
     assert r["iid: FedAvg communication time, all rounds (model)"] == pytest.approx(
         settings.rounds * round_s, abs=1e-3
     )
+    # the one exchange is one phase: three equal model files into the verifier's link
+    model_file = int(r["iid: one-shot bytes"]) // 3
+    wire_file = model_file + math.ceil(model_file / 1448) * 66
+    assert r["iid: one-shot communication time (model)"] == pytest.approx(
+        3 * wire_file * 8 / 50e6 + 0.01, abs=1e-4
+    )
     assert r["iid: FedAvg test accuracy (last round)"] == pytest.approx(100 * curve[-1], abs=0.01)
     if result.meta["emulation"]["ran"]:
         # the emulated links agree with the model of those links

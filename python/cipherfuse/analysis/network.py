@@ -152,8 +152,8 @@ def one_shot_fusion(
     fusion_bytes: int,
     recipient: str,
 ) -> list[list[Transfer]]:
-    """This paradigm: every contributor's model to the verifier once, then the fusion layer
-    from the verifier to ``recipient`` (the task's initiator) once."""
+    """This paradigm: every contributor's model to the verifier once, then, when
+    ``fusion_bytes`` > 0, the fusion layer from the verifier to ``recipient`` once."""
     if not contributors or len(contributors) != len(model_bytes):
         raise NetworkError("need one model size per contributor, and at least one contributor")
     phases: list[list[Transfer]] = [
