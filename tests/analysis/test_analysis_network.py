@@ -84,11 +84,11 @@ def test_busiest_link_decides_a_phase() -> None:
 
 def test_one_shot_schedule_by_hand() -> None:
     net = StarNetwork(header_bytes=0)
-    phases = one_shot_fusion("v", ["a", "b", "c"], [100_000, 200_000, 300_000], 50_000, "i")
-    assert payload_bytes(phases) == 650_000
-    # upload: 600,000 B into v -> 0.096 s + 0.01; fusion layer 50,000 B -> 0.008 s + 0.01
-    assert net.schedule_seconds(phases) == pytest.approx(0.106 + 0.018)
-    assert len(one_shot_fusion("v", ["a"], [10], 0, "i")) == 1
+    phases = one_shot_fusion("v", ["a", "b", "c"], [100_000, 200_000, 300_000])
+    assert payload_bytes(phases) == 600_000
+    assert len(phases) == 1
+    # one phase: 600,000 B share v's downlink -> 0.096 s, plus 2 x 5 ms
+    assert net.schedule_seconds(phases) == pytest.approx(0.106)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_one_shot_schedule_by_hand() -> None:
         lambda: StarNetwork(delay_s=-1),
         lambda: StarNetwork(mss=0),
         lambda: fedavg_round("s", [], 10),
-        lambda: one_shot_fusion("v", ["a", "b"], [1], 0, "i"),
+        lambda: one_shot_fusion("v", ["a", "b"], [1]),
         lambda: StarEmulation(["only"]),
         lambda: StarEmulation(["a", "a"]),
     ],

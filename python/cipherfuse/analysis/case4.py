@@ -271,7 +271,7 @@ def fedavg_phases(result: FedAvgResult) -> list[list[Transfer]]:
 
 def one_shot_phases(result: OneShotResult) -> list[list[Transfer]]:
     """The one exchange: contributors 1-3 -> the verifier (at the hub, as FedAvg's server)."""
-    return one_shot_fusion(HUB, NODES[:3], result.model_bytes, 0, NODES[3])
+    return one_shot_fusion(HUB, NODES[:3], result.model_bytes)
 
 
 @dataclass

@@ -149,19 +149,14 @@ def one_shot_fusion(
     verifier: str,
     contributors: Sequence[str],
     model_bytes: Sequence[int],
-    fusion_bytes: int,
-    recipient: str,
 ) -> list[list[Transfer]]:
-    """This paradigm: every contributor's model to the verifier once, then, when
-    ``fusion_bytes`` > 0, the fusion layer from the verifier to ``recipient`` once."""
+    """This paradigm's one exchange: every contributor's model to the verifier, once.
+
+    The MetaModel then exists at the verifier, as FedAvg's global model exists at its
+    server after a round (Case IV counts both sides to that point)."""
     if not contributors or len(contributors) != len(model_bytes):
         raise NetworkError("need one model size per contributor, and at least one contributor")
-    phases: list[list[Transfer]] = [
-        [Transfer(c, verifier, int(b)) for c, b in zip(contributors, model_bytes, strict=True)]
-    ]
-    if fusion_bytes:
-        phases.append([Transfer(verifier, recipient, fusion_bytes)])
-    return phases
+    return [[Transfer(c, verifier, int(b)) for c, b in zip(contributors, model_bytes, strict=True)]]
 
 
 # --------------------------------------------------------------------------- emulation
