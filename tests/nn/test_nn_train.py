@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,6 +82,18 @@ def test_shift_augmentation_is_reproducible_and_changes_training(mnist: Dataset)
     assert not np.array_equal(a.model.params[k[0]][k[1]], c.model.params[k[0]][k[1]])
 
 
+def test_affine_augmentation_is_reproducible_and_changes_training(mnist: Dataset) -> None:
+    tx, ty = _subset(mnist, (3, 5), 100, 0)
+    shifted = TrainConfig(max_epochs=1, target_accuracy=None, progress=False, max_shift=2)
+    warped = replace(shifted, max_rotation=10.0, max_scale=0.1)
+    a = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(4), warped)
+    b = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(4), warped)
+    c = train_classifier(table6_config(), tx, ty, tx, ty, jax.random.key(4), shifted)
+    k = ("head", "kernel")
+    assert np.array_equal(a.model.params[k[0]][k[1]], b.model.params[k[0]][k[1]])
+    assert not np.array_equal(a.model.params[k[0]][k[1]], c.model.params[k[0]][k[1]])
+
+
 def test_step_is_pure_and_uses_the_paper_optimizer() -> None:
     config = table6_config()
     params = init_params(config, jax.random.key(0))
@@ -107,6 +121,9 @@ def test_step_is_pure_and_uses_the_paper_optimizer() -> None:
         ({"target_accuracy": 1.5}, "target_accuracy"),
         ({"max_shift": -1}, "max_shift"),
         ({"max_shift": 9}, "max_shift"),
+        ({"max_rotation": -1.0}, "max_rotation"),
+        ({"max_rotation": 46.0}, "max_rotation"),
+        ({"max_scale": 0.6}, "max_scale"),
     ],
 )
 def test_bad_train_config(kwargs: dict[str, float], match: str) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import optax  # type: ignore[import-untyped]
 
-from cipherfuse.nn.augment import random_shifts, shift_images
+from cipherfuse.nn.augment import random_affine, random_shifts, shift_images
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError
 from cipherfuse.nn.model import ConfigCNN, Params, TrainedModel, init_params
@@ -43,6 +43,11 @@ class TrainConfig:
             translated by a random offset in ``-max_shift..max_shift`` pixels
             per axis (zero fill; images only). ``0`` (default) trains on the
             data as given.
+        max_rotation: augmentation: each epoch, every image is also rotated by a
+            random angle in ``±max_rotation`` degrees (bilinear, zero fill;
+            images only; ``0`` = no rotation).
+        max_scale: augmentation: ... and scaled by a random factor in
+            ``1 ± max_scale`` about its centre (``0`` = no scaling).
     """
 
     learning_rate: float = 1e-4
@@ -52,11 +57,24 @@ class TrainConfig:
     min_epochs: int = 1
     progress: bool | None = None
     max_shift: int = 0
+    max_rotation: float = 0.0
+    max_scale: float = 0.0
+
+    @property
+    def augments(self) -> bool:
+        """Whether training images are transformed each epoch."""
+        return bool(self.max_shift or self.max_rotation or self.max_scale)
 
     def validate(self) -> None:
         """Raise :class:`ModelConfigError` naming the first bad field."""
         if not 0 <= self.max_shift <= 8:
             raise ModelConfigError(f"max_shift must be in 0..8 pixels, got {self.max_shift}")
+        if not 0 <= self.max_rotation <= 45:
+            raise ModelConfigError(
+                f"max_rotation must be in 0..45 degrees, got {self.max_rotation}"
+            )
+        if not 0 <= self.max_scale <= 0.5:
+            raise ModelConfigError(f"max_scale must be in 0..0.5, got {self.max_scale}")
         if not self.learning_rate > 0:
             raise ModelConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.batch_size < 1:
@@ -158,8 +176,10 @@ def train_classifier(
         raise ModelConfigError(f"need at least batch_size={cfg.batch_size} training samples")
     if ty.min() < 0 or ty.max() >= config.num_classes:
         raise ModelConfigError(f"train_y must be in 0..{config.num_classes - 1}")
-    if cfg.max_shift and len(config.input_shape) != 3:
-        raise ModelConfigError("max_shift augments images only (input shape (h, w, c))")
+    if cfg.augments and len(config.input_shape) != 3:
+        raise ModelConfigError(
+            "max_shift, max_rotation and max_scale augment images only (input shape (h, w, c))"
+        )
     own = labels if labels is not None else tuple(int(v) for v in np.unique(ty))
 
     init_key, shuffle_key = jax.random.split(key)
@@ -178,10 +198,13 @@ def train_classifier(
         epoch_key = jax.random.fold_in(shuffle_key, epoch)
         order = np.asarray(jax.random.permutation(epoch_key, tx.shape[0]))
         epoch_x = tx
-        if cfg.max_shift:
+        if cfg.augments:
             seed = int(jax.random.randint(jax.random.fold_in(epoch_key, 1), (), 0, 2**31 - 1))
-            offsets = random_shifts(np.random.default_rng(seed), tx.shape[0], cfg.max_shift)
-            epoch_x = shift_images(tx, offsets)
+            rng = np.random.default_rng(seed)
+            if cfg.max_rotation or cfg.max_scale:
+                epoch_x = random_affine(rng, tx, cfg.max_shift, cfg.max_rotation, cfg.max_scale)
+            else:
+                epoch_x = shift_images(tx, random_shifts(rng, tx.shape[0], cfg.max_shift))
         for b in range(steps):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             params, opt_state, _ = step(
