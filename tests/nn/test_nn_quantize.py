@@ -64,6 +64,20 @@ def test_integer_conv_is_exact(stride: tuple[int, int]) -> None:
     np.testing.assert_array_equal(integer_forward(qm, x), expected)
 
 
+def test_batches_larger_than_a_block_are_exact_and_checked() -> None:
+    from cipherfuse.nn.quantize import FORWARD_CHUNK
+
+    config = ModelConfig("t", (7, 6, 2), (ConvSpec(3, (3, 2), activation="none"), FlattenSpec()))
+    qm = quantize_model(_model(config), weight_scale=2**7, input_scale=1000, n_layers=1)
+    n = 2 * FORWARD_CHUNK + 5
+    x = np.random.default_rng(2).integers(-1000, 1000, size=(n, 7, 6, 2))
+    expected = _naive_conv_same(x, qm.layers[0].weight, qm.layers[0].bias, (1, 1))  # type: ignore[union-attr]
+    np.testing.assert_array_equal(integer_forward(qm, x), expected)
+    x[n - 1, 0, 0, 0] = 2**58  # one sample in the last block would overflow int64
+    with pytest.raises(QuantizationError, match="overflow"):
+        integer_forward(qm, x)
+
+
 def test_int64_path_equals_float_path_for_large_values() -> None:
     config = ModelConfig("t", (5, 5, 1), (ConvSpec(2, (3, 3), activation="none"), FlattenSpec()))
     qm = quantize_model(_model(config), weight_scale=2**20, input_scale=2**20, n_layers=1)
