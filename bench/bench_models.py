@@ -7,12 +7,14 @@
   fusing more models helps and Fig. 12's Strategy II >= Strategy I, on the mean.
 * Case Study III (Table VII): fused accuracy with 1, 2, 3 models, plain and with
   the first layer quantized at p = 2^7 and 2^5, against the paper's figures
-  (contributors: 100 epochs with shift augmentation on their 1,000 samples;
-  fusion on the fusing party's 1,000 samples plus 4 shifted copies), the mean
-  over 5 fusion seeds.
+  (contributors: 100 epochs on their 1,000 samples randomly shifted, rotated and
+  scaled each epoch; fusion on the fusing party's 1,000 samples plus 12 augmented
+  copies), the mean over 5 fusion seeds.
 * The quantized integer forward: exact int64 matmul (baseline) against the
   float64 BLAS path the reference uses when every partial sum is provably
-  below 2^53 (candidate); both must give identical integers.
+  below 2^53 (candidate); both must give identical integers. And the whole batch
+  in one pass (baseline) against 64-sample blocks (candidate), on 5,000 images
+  (one Case III fusion seed's inputs before session 7; 13,000 since).
 
 MNIST comes from ``$CIPHERFUSE_MNIST_DIR`` or ``<repo>/../shared/data/mnist``.
 """
@@ -121,9 +123,8 @@ def test_case3_table7(benchmark: Any, mnist: Dataset) -> None:
     for k in (1, 2):
         # The plain MetaModel reaches the paper's 91.5 / 94.8 % with 1 and 2 models.
         assert acc[("plain", k)] >= PAPER_CASE3_PLAIN[k], k
-    # Not met on the mean with the cross-validated FUSION (95.50 +- 0.17 % vs the paper's
-    # 95.8 % with 3 models, seed 0; 95.90 % with the previous settings, which missed
-    # Fig. 12; see docs/models.md): reported, visibly, instead of failing.
+    # Met on seed 0 (95.96 % against the paper's 95.8 %), but within the seed-to-seed
+    # spread (see docs/models.md): a shortfall is reported, visibly, instead of failing.
     if acc[("plain", 3)] < PAPER_CASE3_PLAIN[3]:
         pytest.xfail(
             f"plain x3: mean {acc[('plain', 3)]:.4f} < paper {PAPER_CASE3_PLAIN[3]}"
@@ -158,6 +159,38 @@ def test_integer_forward_exact_blas_candidate(
     qm, x = quantized_block
     with monkeypatch.context() as m:
         m.setattr(quantize_module, "EXACT_FLOAT_LIMIT", 0)
+        expected = integer_forward(qm, x)
+    got = benchmark(integer_forward, qm, x)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.fixture(scope="module")
+def quantized_batch() -> tuple[Any, np.ndarray]:
+    config = table6_config()
+    model = TrainedModel(config, init_params(config, jax.random.key(1)), tuple(range(10)))
+    qm = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    x = np.random.default_rng(1).random((5000, 28, 28, 1)).astype(np.float32)
+    return qm, quantize_inputs(x, 1000)
+
+
+@pytest.mark.benchmark(group="integer-forward-blocks")
+def test_integer_forward_one_pass_baseline(
+    benchmark: Any, quantized_batch: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    qm, x = quantized_batch
+    expected = integer_forward(qm, x)
+    monkeypatch.setattr(quantize_module, "FORWARD_CHUNK", x.shape[0])  # no blocks
+    got = benchmark(integer_forward, qm, x)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.benchmark(group="integer-forward-blocks")
+def test_integer_forward_blocks_candidate(
+    benchmark: Any, quantized_batch: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    qm, x = quantized_batch
+    with monkeypatch.context() as m:
+        m.setattr(quantize_module, "FORWARD_CHUNK", x.shape[0])
         expected = integer_forward(qm, x)
     got = benchmark(integer_forward, qm, x)
     np.testing.assert_array_equal(got, expected)
