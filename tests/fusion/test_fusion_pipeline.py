@@ -120,13 +120,13 @@ def test_prefix_features_validation(trained: tuple[list[TrainedModel], object]) 
 def test_shifted_copies_augment_only_the_fusing_partys_samples() -> None:
     from cipherfuse.data.partition import Subset
     from cipherfuse.fusion import FusionError
-    from cipherfuse.fusion.reproduce import shifted_copies
+    from cipherfuse.fusion.reproduce import FusionAugment
 
     rng = np.random.default_rng(0)
     images = np.zeros((40, 28, 28, 1), np.float32)
     images[:, 4:24, 4:24] = rng.random((40, 20, 20, 1))  # MNIST-like empty border
     subset = Subset(images, rng.integers(0, 10, 40), np.arange(40))
-    x, y = shifted_copies(subset, 3, 2, seed=1)
+    x, y = FusionAugment(copies=3).apply(subset, seed=1)
     assert x.shape == (160, 28, 28, 1)
     np.testing.assert_array_equal(x[:40], images)
     np.testing.assert_array_equal(y, np.tile(subset.labels, 4))
@@ -136,4 +136,31 @@ def test_shifted_copies_augment_only_the_fusing_partys_samples() -> None:
     )
     assert not np.array_equal(x[40:80], images)
     with pytest.raises(FusionError, match="copies"):
-        shifted_copies(subset, -1, 2, seed=1)
+        FusionAugment(copies=-1).apply(subset, seed=1)
+
+
+def test_warped_copies_are_the_seeded_affine_warps_of_the_samples() -> None:
+    from cipherfuse.data.partition import Subset
+    from cipherfuse.fusion import FusionError
+    from cipherfuse.fusion.reproduce import FUSION_AUGMENT, FusionAugment
+    from cipherfuse.nn.augment import random_affine
+
+    rng = np.random.default_rng(5)
+    images = rng.random((30, 28, 28, 1)).astype(np.float32)
+    subset = Subset(images, rng.integers(0, 10, 30), np.arange(30))
+    augment = FusionAugment(copies=2, max_shift=1, max_rotation=10.0, max_scale=0.1)
+    x, y = augment.apply(subset, seed=3)
+    # the reference: the same generator drawn copy after copy
+    ref_rng = np.random.default_rng(3)
+    expected = [images] + [random_affine(ref_rng, images, 1, 10.0, 0.1) for _ in range(2)]
+    np.testing.assert_array_equal(x, np.concatenate(expected))
+    np.testing.assert_array_equal(y, np.tile(subset.labels, 3))
+    assert FUSION_AUGMENT.copies == 12 and FUSION_AUGMENT.max_rotation == 10.0
+    for bad, match in (
+        ({"max_rotation": 50.0}, "max_rotation"),
+        ({"max_scale": 0.7}, "max_scale"),
+        ({"max_shift": 9}, "max_shift"),
+        ({"copies": True}, "copies"),
+    ):
+        with pytest.raises(FusionError, match=match):
+            FusionAugment(**bad).apply(subset, seed=0)  # type: ignore[arg-type]

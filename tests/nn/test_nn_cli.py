@@ -35,3 +35,31 @@ def test_inspect_corrupt_file_is_a_one_line_error(tmp_path: Path, capsys: object
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert err.startswith("error:")
     assert "checksum" in err
+
+
+def test_models_reproduce_writes_the_case_json(tmp_path: Path) -> None:
+    mnist_dir = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist").resolve()
+    out = tmp_path / "sub" / "case3.json"
+    args = ["models", "reproduce", "--case", "3", "--mnist-dir", str(mnist_dir)]
+    args += ["--max-epochs", "1", "--max-rotation", "10", "--max-scale", "0.1"]
+    args += ["--fusion-train-size", "200", "--test-size", "200", "--fusion-copies", "0"]
+    args += ["--fusion-seeds", "2", "--json-out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    body = json.loads(out.read_text())
+    assert body["fusion_seeds"] == 2
+    assert body["contributor_epochs"] == [1, 1, 1]
+    assert len(body["contributor_verify_accuracy"]) == 3
+    assert all(0.0 <= a <= 1.0 for a in body["contributor_verify_accuracy"])
+    variants = {"plain", "plain (I)", "p=128", "p=32"}
+    assert set(body["runs"]) == {f"{v}|{k}" for v in variants for k in (1, 2, 3)}
+    for key, runs in body["runs"].items():
+        assert len(runs) == 2
+        assert body["accuracy"][key] == sum(runs) / 2
+    assert not list(out.parent.glob(".*.tmp"))  # written atomically, no temp left
+
+
+def test_models_reproduce_rejects_an_out_of_range_rotation() -> None:
+    result = CliRunner().invoke(cli, ["models", "reproduce", "--case", "3", "--max-rotation", "90"])
+    assert result.exit_code == 2
+    assert "--max-rotation" in result.output

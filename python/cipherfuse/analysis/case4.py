@@ -62,7 +62,7 @@ from cipherfuse.data.partition import (
 )
 from cipherfuse.fusion.features import PlainFeatures
 from cipherfuse.fusion.head import FusedHead, FusionConfig, train_fusion_head
-from cipherfuse.fusion.reproduce import FUSION, shifted_copies
+from cipherfuse.fusion.reproduce import FUSION, FusionAugment
 from cipherfuse.nn.config import ModelConfig, table2_config
 from cipherfuse.nn.serialize import model_to_bytes
 from cipherfuse.nn.train import TrainConfig, train_classifier
@@ -220,7 +220,7 @@ def run_one_shot(split: CaseSplit, settings: Case4Settings, seed: int) -> OneSho
         models.append(trained.model)
         local_acc.append(trained.verify_accuracy[-1])
     verifier = split.contributors[3]
-    fx, fy = shifted_copies(verifier.train, settings.fusion_shift_copies, 2, seed + 1)
+    fx, fy = FusionAugment(copies=settings.fusion_shift_copies).apply(verifier.train, seed + 1)
     extractors = [PlainFeatures(m) for m in models]
     head = train_fusion_head(
         [e(fx) for e in extractors],

@@ -40,8 +40,9 @@ from cipherfuse.fusion.reproduce import (
     CASE1_TRAIN,
     CASE3_TRAIN,
     FUSION,
-    FUSION_SHIFT_COPIES,
+    FUSION_AUGMENT,
     CaseResult,
+    FusionAugment,
     run_case1,
     run_case3,
 )
@@ -147,15 +148,15 @@ def _add_contributor_rows(out: ExperimentResult, case: CaseResult, paper: float 
 
 def _mnist_settings(
     base_train: TrainConfig, quick: bool, quick_epochs: int, fusion_seeds: int | None
-) -> tuple[int, TrainConfig, FusionConfig, int]:
-    """Fusion seeds, training and fusion settings and shifted copies of a Case I/III run."""
+) -> tuple[int, TrainConfig, FusionConfig, FusionAugment]:
+    """Fusion seeds, training and fusion settings and augmentation of a Case I/III run."""
     n_seeds = fusion_seeds if fusion_seeds is not None else (1 if quick else FULL_FUSION_SEEDS)
     _check_seeds(n_seeds)
     if quick:
         train = replace(base_train, **QUICK_TRAIN, max_epochs=quick_epochs, progress=False)
-        return n_seeds, train, replace(QUICK_FUSION, progress=False), 0
+        return n_seeds, train, replace(QUICK_FUSION, progress=False), FusionAugment()
     train = replace(base_train, progress=False)
-    return n_seeds, train, replace(FUSION, progress=False), FUSION_SHIFT_COPIES
+    return n_seeds, train, replace(FUSION, progress=False), FUSION_AUGMENT
 
 
 def reproduce_case1(
@@ -166,7 +167,7 @@ def reproduce_case1(
     ``fusion_seeds`` defaults to :data:`FULL_FUSION_SEEDS` (``quick``: 1).
     """
     # Table II CNNs are the slow ones: 1 quick epoch.
-    n_seeds, train, fusion, copies = _mnist_settings(CASE1_TRAIN, quick, 1, fusion_seeds)
+    n_seeds, train, fusion, augment = _mnist_settings(CASE1_TRAIN, quick, 1, fusion_seeds)
     start = time.perf_counter()
     case = run_case1(
         data,
@@ -175,7 +176,7 @@ def reproduce_case1(
         test_size=QUICK_SAMPLES if quick else 1000,
         train_config=train,
         fusion_config=fusion,
-        fusion_shift_copies=copies,
+        fusion_augment=augment,
         fusion_seeds=n_seeds,
     )
     out = ExperimentResult("case1", seed=seed, quick=quick)
@@ -198,7 +199,7 @@ def reproduce_case1(
         better="lower",
     )
     size = QUICK_SAMPLES if quick else 1000
-    out.meta = _meta(start, data.source, size, size, n_seeds, train, fusion, copies)
+    out.meta = _meta(start, data.source, size, size, n_seeds, train, fusion, augment)
     return out
 
 
@@ -206,7 +207,7 @@ def reproduce_case3(
     data: Dataset, *, seed: int = 0, quick: bool = False, fusion_seeds: int | None = None
 ) -> ExperimentResult:
     """Case Study III (Table VII) as experiment rows (Strategy II; Strategy I for comparison)."""
-    n_seeds, train, fusion, copies = _mnist_settings(CASE3_TRAIN, quick, 2, fusion_seeds)
+    n_seeds, train, fusion, augment = _mnist_settings(CASE3_TRAIN, quick, 2, fusion_seeds)
     start = time.perf_counter()
     case = run_case3(
         data,
@@ -215,7 +216,7 @@ def reproduce_case3(
         test_size=QUICK_SAMPLES if quick else 1000,
         train_config=train,
         fusion_config=fusion,
-        fusion_shift_copies=copies,
+        fusion_augment=augment,
         fusion_seeds=n_seeds,
         input_scale=1000,
         weight_scales=(2**7, 2**5),
@@ -241,7 +242,7 @@ def reproduce_case3(
         )
     out.add("contributor training time", round(case.train_seconds, 1), "s")
     size = QUICK_SAMPLES if quick else 1000
-    out.meta = _meta(start, data.source, size, size, n_seeds, train, fusion, copies)
+    out.meta = _meta(start, data.source, size, size, n_seeds, train, fusion, augment)
     return out
 
 
@@ -253,7 +254,7 @@ def _meta(
     fusion_seeds: int,
     train: TrainConfig,
     fusion: FusionConfig,
-    copies: int,
+    augment: FusionAugment,
 ) -> dict[str, object]:
     return {
         "wall_seconds": round(time.perf_counter() - start, 1),
@@ -261,6 +262,8 @@ def _meta(
         "fusion_seeds": fusion_seeds,
         "contributor_max_epochs": train.max_epochs,
         "contributor_max_shift": train.max_shift,
+        "contributor_max_rotation": train.max_rotation,
+        "contributor_max_scale": train.max_scale,
         "fusion_epochs": [fusion.stage1_epochs, fusion.stage2_epochs],
         "fusion_learning_rates": [
             fusion.learning_rate,
@@ -269,7 +272,10 @@ def _meta(
             else fusion.stage2_learning_rate,
         ],
         "fusion_weight_decay": fusion.weight_decay,
-        "fusion_shift_copies": copies,
+        "fusion_copies": augment.copies,
+        "fusion_copies_max_shift": augment.max_shift,
+        "fusion_copies_max_rotation": augment.max_rotation,
+        "fusion_copies_max_scale": augment.max_scale,
         "fusion_train_size": fusion_train_size,
         "test_size": test_size,
     }

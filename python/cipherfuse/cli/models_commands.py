@@ -79,11 +79,40 @@ def inspect_model(path: Path) -> None:
     " (default: Case I 0, Case III 2).",
 )
 @click.option(
+    "--max-rotation",
+    type=click.FloatRange(0, 45),
+    default=None,
+    help="Contributors' augmentation: random rotations of up to this many degrees per epoch"
+    " (default: Case I 0, Case III 10).",
+)
+@click.option(
+    "--max-scale",
+    type=click.FloatRange(0, 0.5),
+    default=None,
+    help="Contributors' augmentation: random scaling by 1 +- this per epoch"
+    " (default: Case I 0, Case III 0.1).",
+)
+@click.option(
+    "--fusion-copies",
     "--fusion-shift-copies",
-    type=click.IntRange(0, 20),
-    default=4,
-    show_default=True,
-    help="Fusing party's augmentation: shifted copies of its fusion training samples.",
+    "fusion_copies",
+    type=click.IntRange(0, 50),
+    default=None,
+    help="Fusing party's augmentation: augmented copies of its fusion training samples"
+    " (default 12).",
+)
+@click.option(
+    "--fusion-max-rotation",
+    type=click.FloatRange(0, 45),
+    default=None,
+    help="Rotation of the fusion copies, up to this many degrees (default 10; 0 with"
+    " --fusion-max-scale 0 gives pure shifts).",
+)
+@click.option(
+    "--fusion-max-scale",
+    type=click.FloatRange(0, 0.5),
+    default=None,
+    help="Scaling of the fusion copies by 1 +- this (default 0.1).",
 )
 @click.option("--test-size", type=int, default=1000, show_default=True)
 @click.option(
@@ -107,7 +136,11 @@ def reproduce(
     max_epochs: int | None,
     fusion_train_size: int,
     max_shift: int | None,
-    fusion_shift_copies: int,
+    max_rotation: float | None,
+    max_scale: float | None,
+    fusion_copies: int | None,
+    fusion_max_rotation: float | None,
+    fusion_max_scale: float | None,
     test_size: int,
     fusion_seeds: int,
     random_blocks: bool,
@@ -116,13 +149,30 @@ def reproduce(
     """Reproduce Case Study I (Figure 12) or III (Table VII) on MNIST."""
     from dataclasses import replace
 
-    from cipherfuse.fusion.reproduce import CASE1_TRAIN, CASE3_TRAIN, run_case1, run_case3
+    from cipherfuse.fusion.reproduce import (
+        CASE1_TRAIN,
+        CASE3_TRAIN,
+        FUSION_AUGMENT,
+        run_case1,
+        run_case3,
+    )
 
     train_config = CASE1_TRAIN if case == "1" else CASE3_TRAIN
     if max_epochs is not None:
         train_config = replace(train_config, max_epochs=max_epochs)
     if max_shift is not None:
         train_config = replace(train_config, max_shift=max_shift)
+    if max_rotation is not None:
+        train_config = replace(train_config, max_rotation=max_rotation)
+    if max_scale is not None:
+        train_config = replace(train_config, max_scale=max_scale)
+    augment = FUSION_AUGMENT
+    if fusion_copies is not None:
+        augment = replace(augment, copies=fusion_copies)
+    if fusion_max_rotation is not None:
+        augment = replace(augment, max_rotation=fusion_max_rotation)
+    if fusion_max_scale is not None:
+        augment = replace(augment, max_scale=fusion_max_scale)
     data = load_mnist(path=mnist_dir)
     start = time.perf_counter()
     if case == "1":
@@ -131,7 +181,7 @@ def reproduce(
             seed=seed,
             train_config=train_config,
             fusion_train_size=fusion_train_size,
-            fusion_shift_copies=fusion_shift_copies,
+            fusion_augment=augment,
             test_size=test_size,
             fusion_seeds=fusion_seeds,
             random_blocks=random_blocks,
@@ -142,7 +192,7 @@ def reproduce(
             seed=seed,
             train_config=train_config,
             fusion_train_size=fusion_train_size,
-            fusion_shift_copies=fusion_shift_copies,
+            fusion_augment=augment,
             test_size=test_size,
             fusion_seeds=fusion_seeds,
             random_blocks=random_blocks,
@@ -151,7 +201,10 @@ def reproduce(
         click.echo(line)
     click.echo(f"total wall time {time.perf_counter() - start:.1f} s (data source: {data.source})")
     if json_out is not None:
-        json_out.write_text(
+        from cipherfuse.roles.state import atomic_write_bytes
+
+        atomic_write_bytes(
+            json_out,
             json.dumps(
                 {
                     "accuracy": {f"{v}|{k}": a for (v, k), a in result.accuracy.items()},
@@ -163,7 +216,9 @@ def reproduce(
                         f"{v}|{k}": s for (v, k), s in result.fusion_seconds.items()
                     },
                     "contributor_epochs": result.contributor_epochs,
+                    "contributor_verify_accuracy": result.contributor_verify_accuracy,
                 },
                 indent=2,
-            )
+            ).encode(),
+            mode=0o644,
         )
