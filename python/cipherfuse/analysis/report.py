@@ -41,7 +41,8 @@ WHY_THEY_DIFFER: dict[str, str] = {
     ),
     "case3": (
         "Same data budget and quantization (p = 2^7, 2^5, q = 1000); training details the paper"
-        " leaves out are ours (see docs/models.md); contributors train Table VI's 100 epochs."
+        " leaves out are ours (see docs/models.md); contributors train Table VI's 100 epochs"
+        " on their 1,000 samples randomly shifted, rotated and scaled each epoch."
     ),
     "case4": (
         "The paper shows its federated-learning comparison only as plots (Figs. 13-14), so few"
