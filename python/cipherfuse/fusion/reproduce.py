@@ -36,7 +36,7 @@ from cipherfuse.data.partition import (
 from cipherfuse.fusion.errors import FusionError
 from cipherfuse.fusion.features import FeatureExtractor, PlainFeatures, quantized_features
 from cipherfuse.fusion.head import FusionConfig, Strategy, train_fusion_head
-from cipherfuse.nn.augment import random_affine, random_shifts, shift_images
+from cipherfuse.nn.augment import augment_images, augment_range_problem
 from cipherfuse.nn.config import ModelConfig, table2_config, table6_config
 from cipherfuse.nn.model import TrainedModel
 from cipherfuse.nn.quantize import quantize_model
@@ -81,14 +81,9 @@ class FusionAugment:
         """Raise :class:`FusionError` naming the first bad field."""
         if isinstance(self.copies, bool) or not isinstance(self.copies, int) or self.copies < 0:
             raise FusionError(f"fusion copies must be an integer >= 0, got {self.copies!r}")
-        if not 0 <= self.max_shift <= 8:
-            raise FusionError(f"fusion max_shift must be in 0..8 pixels, got {self.max_shift}")
-        if not 0 <= self.max_rotation <= 45:
-            raise FusionError(
-                f"fusion max_rotation must be in 0..45 degrees, got {self.max_rotation}"
-            )
-        if not 0 <= self.max_scale <= 0.5:
-            raise FusionError(f"fusion max_scale must be in 0..0.5, got {self.max_scale}")
+        problem = augment_range_problem(self.max_shift, self.max_rotation, self.max_scale)
+        if problem is not None:
+            raise FusionError(f"fusion {problem}")
 
     def apply(
         self, data: Subset, seed: int
@@ -96,18 +91,10 @@ class FusionAugment:
         """``data`` followed by its ``copies`` augmented copies, and the matching labels."""
         self.validate()
         rng = np.random.default_rng(seed)
-        images = [data.images]
-        for _ in range(self.copies):
-            if self.max_rotation or self.max_scale:
-                images.append(
-                    random_affine(
-                        rng, data.images, self.max_shift, self.max_rotation, self.max_scale
-                    )
-                )
-            else:
-                images.append(
-                    shift_images(data.images, random_shifts(rng, len(data), self.max_shift))
-                )
+        images = [data.images] + [
+            augment_images(rng, data.images, self.max_shift, self.max_rotation, self.max_scale)
+            for _ in range(self.copies)
+        ]
         return np.concatenate(images), np.tile(data.labels, self.copies + 1)
 
 

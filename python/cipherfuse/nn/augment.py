@@ -142,3 +142,37 @@ def random_affine(
     angles = np.asarray(rng.uniform(-max_rotation, max_rotation, n), np.float64)
     scales = np.asarray(rng.uniform(1 - max_scale, 1 + max_scale, n), np.float64)
     return affine_images(images, angles, scales, shifts)
+
+
+#: Upper bounds on the augmentation parameters: pixels, degrees, scale fraction.
+MAX_SHIFT_LIMIT = 8
+MAX_ROTATION_LIMIT = 45.0
+MAX_SCALE_LIMIT = 0.5
+
+
+def augment_range_problem(max_shift: int, max_rotation: float, max_scale: float) -> str | None:
+    """What is wrong with these augmentation bounds, or ``None`` when they are valid."""
+    if not 0 <= max_shift <= MAX_SHIFT_LIMIT:
+        return f"max_shift must be in 0..{MAX_SHIFT_LIMIT} pixels, got {max_shift}"
+    if not 0 <= max_rotation <= MAX_ROTATION_LIMIT:
+        return f"max_rotation must be in 0..{MAX_ROTATION_LIMIT:g} degrees, got {max_rotation}"
+    if not 0 <= max_scale <= MAX_SCALE_LIMIT:
+        return f"max_scale must be in 0..{MAX_SCALE_LIMIT:g}, got {max_scale}"
+    return None
+
+
+def augment_images(
+    rng: np.random.Generator,
+    images: npt.NDArray[np.float32],
+    max_shift: int,
+    max_rotation: float = 0.0,
+    max_scale: float = 0.0,
+) -> npt.NDArray[np.float32]:
+    """One random augmentation of every image, drawn from ``rng``.
+
+    Pure whole-pixel shifts (:func:`shift_images`, no interpolation) when there is no
+    rotation and no scaling; otherwise :func:`random_affine`.
+    """
+    if max_rotation or max_scale:
+        return random_affine(rng, images, max_shift, max_rotation, max_scale)
+    return shift_images(images, random_shifts(rng, np.asarray(images).shape[0], max_shift))

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import optax  # type: ignore[import-untyped]
 
-from cipherfuse.nn.augment import random_affine, random_shifts, shift_images
+from cipherfuse.nn.augment import augment_images, augment_range_problem
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError
 from cipherfuse.nn.model import ConfigCNN, Params, TrainedModel, init_params
@@ -67,14 +67,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`ModelConfigError` naming the first bad field."""
-        if not 0 <= self.max_shift <= 8:
-            raise ModelConfigError(f"max_shift must be in 0..8 pixels, got {self.max_shift}")
-        if not 0 <= self.max_rotation <= 45:
-            raise ModelConfigError(
-                f"max_rotation must be in 0..45 degrees, got {self.max_rotation}"
-            )
-        if not 0 <= self.max_scale <= 0.5:
-            raise ModelConfigError(f"max_scale must be in 0..0.5, got {self.max_scale}")
+        problem = augment_range_problem(self.max_shift, self.max_rotation, self.max_scale)
+        if problem is not None:
+            raise ModelConfigError(problem)
         if not self.learning_rate > 0:
             raise ModelConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.batch_size < 1:
@@ -200,11 +195,9 @@ def train_classifier(
         epoch_x = tx
         if cfg.augments:
             seed = int(jax.random.randint(jax.random.fold_in(epoch_key, 1), (), 0, 2**31 - 1))
-            rng = np.random.default_rng(seed)
-            if cfg.max_rotation or cfg.max_scale:
-                epoch_x = random_affine(rng, tx, cfg.max_shift, cfg.max_rotation, cfg.max_scale)
-            else:
-                epoch_x = shift_images(tx, random_shifts(rng, tx.shape[0], cfg.max_shift))
+            epoch_x = augment_images(
+                np.random.default_rng(seed), tx, cfg.max_shift, cfg.max_rotation, cfg.max_scale
+            )
         for b in range(steps):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             params, opt_state, _ = step(
