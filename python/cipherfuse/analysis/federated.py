@@ -33,7 +33,7 @@ import numpy.typing as npt
 import optax  # type: ignore[import-untyped]
 
 from cipherfuse.analysis.experiment import ExperimentError
-from cipherfuse.nn.augment import random_shifts, shift_images
+from cipherfuse.nn.augment import augment_images
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.model import TrainedModel, init_params
 from cipherfuse.nn.train import TrainConfig, make_train_step
@@ -122,12 +122,12 @@ class LocalTrainer:
             epoch_key = jax.random.fold_in(key, epoch)
             order = np.asarray(jax.random.permutation(epoch_key, x.shape[0]))
             ex = x
-            if self.train.max_shift:
+            if self.train.augments:
                 seed = int(jax.random.randint(jax.random.fold_in(epoch_key, 1), (), 0, 2**31 - 1))
-                offsets = random_shifts(
-                    np.random.default_rng(seed), x.shape[0], self.train.max_shift
+                cfg = self.train
+                ex = augment_images(
+                    np.random.default_rng(seed), x, cfg.max_shift, cfg.max_rotation, cfg.max_scale
                 )
-                ex = shift_images(x, offsets)
             for b in range(steps):
                 idx = order[b * batch : (b + 1) * batch]
                 params, opt_state, _ = self.step(
