@@ -205,3 +205,61 @@ def test_weight_decay_shrinks_weights_and_keeps_stage_one_blocks() -> None:
     assert np.count_nonzero(a[layout.mask_a() == 1]) == (layout.mask_a() == 1).sum()
     with pytest.raises(FusionError, match="weight_decay"):
         train_fusion_head(feats, y, sets, "II", jax.random.key(0), FusionConfig(weight_decay=-1))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.25])
+def test_final_lr_fraction_is_textbook_adam_with_cosine_step_sizes(fraction: float) -> None:
+    """One full batch per epoch, so the head must follow Adam (Kingma & Ba, eps outside
+    the root) with step sizes lr * (f + (1 - f) * (1 + cos(pi t / T)) / 2), in numpy."""
+    feats, y = _separable_features(8, 6)
+    sets = ((0, 1, 2), (2, 3, 4))
+    epochs, lr = 5, 1e-2
+    cfg = FusionConfig(
+        epochs, 0, learning_rate=lr, batch_size=8, final_lr_fraction=fraction, progress=False
+    )
+    head = train_fusion_head(feats, y, sets, "I", jax.random.key(3), cfg)
+
+    fc = np.concatenate(feats, axis=1)
+    x = ((fc - fc.mean(0)) / np.maximum(fc.std(0), 1e-6)).astype(np.float32)
+    params = initial_params(head.layout, "I", jax.random.split(jax.random.key(3), 3)[0])
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+
+    def loss(q: dict[str, jax.Array]) -> jax.Array:
+        logits = (jnp.asarray(x) @ q["A"]) @ q["B"]
+        return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(y)).mean()
+
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    v2 = {k: np.zeros_like(v) for k, v in p.items()}
+    for t in range(epochs):
+        g = jax.grad(loss)({k: jnp.asarray(v, jnp.float32) for k, v in p.items()})
+        step = lr * (fraction + (1 - fraction) * 0.5 * (1 + np.cos(np.pi * t / epochs)))
+        for k in p:
+            gk = np.asarray(g[k], np.float64)
+            m[k] = 0.9 * m[k] + 0.1 * gk
+            v2[k] = 0.999 * v2[k] + 0.001 * gk**2
+            mhat, vhat = m[k] / (1 - 0.9 ** (t + 1)), v2[k] / (1 - 0.999 ** (t + 1))
+            p[k] = p[k] - step * mhat / (np.sqrt(vhat) + 1e-8)
+    for k in p:
+        np.testing.assert_allclose(np.asarray(head.params[k]), p[k], rtol=1e-4, atol=1e-5)
+
+
+def test_final_lr_fraction_decays_only_the_last_stage() -> None:
+    feats, y = _separable_features(200, 7)
+    sets = ((0, 1, 2), (2, 3, 4))
+
+    def run(stage2: int, fraction: float | None) -> np.ndarray:
+        cfg = FusionConfig(2, stage2, final_lr_fraction=fraction, progress=False)
+        head = train_fusion_head(feats, y, sets, "II", jax.random.key(0), cfg)
+        return np.asarray(head.params["A"])
+
+    np.testing.assert_allclose(run(2, 1.0), run(2, None), rtol=1e-6, atol=1e-7)  # cos * 0
+    stage1, decayed, constant = run(0, None), run(2, 0.0), run(2, None)
+    assert not np.allclose(decayed, constant)
+    # a cosine to zero moves stage two's weights less than a constant step size does
+    assert np.abs(decayed - stage1).max() < np.abs(constant - stage1).max()
+    # decaying stage one (the last stage when there is no stage two) keeps Eq. 12's zeros
+    mask_a = FusionLayout((6, 6), sets, 10).mask_a()
+    np.testing.assert_array_equal(run(0, 0.0)[mask_a == 0], 0.0)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(FusionError, match="final_lr_fraction"):
+            FusionConfig(final_lr_fraction=bad).validate()

@@ -157,7 +157,7 @@ class OneShotResult:
     @property
     def delivery_bytes(self) -> int:
         """Handing the MetaModel on to an initiator: the private models and the fusion layer."""
-        return sum(self.model_bytes) + self.fusion_bytes
+        return self.exchange_bytes + self.fusion_bytes
 
 
 @dataclass

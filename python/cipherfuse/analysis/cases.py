@@ -272,6 +272,7 @@ def _meta(
             else fusion.stage2_learning_rate,
         ],
         "fusion_weight_decay": fusion.weight_decay,
+        "fusion_final_lr_fraction": fusion.final_lr_fraction,
         "fusion_copies": augment.copies,
         "fusion_copies_max_shift": augment.max_shift,
         "fusion_copies_max_rotation": augment.max_rotation,

@@ -136,6 +136,11 @@ class FusionConfig:
             Adam. Each step shrinks every weight by ``learning_rate *
             weight_decay`` of itself; weights that are zero stay zero, so
             Strategy II's stage one still leaves the off-block weights untouched.
+        final_lr_fraction: ``None``: constant step sizes. Otherwise the last
+            stage that trains (Strategy I's only stage, Strategy II's stage two)
+            decays its step size along a cosine, per minibatch, from its start
+            value to ``final_lr_fraction`` times it (``0``: to zero), so the
+            head settles instead of ending on whichever minibatch came last.
     """
 
     stage1_epochs: int = 30
@@ -145,6 +150,7 @@ class FusionConfig:
     progress: bool | None = None
     stage2_learning_rate: float | None = None
     weight_decay: float = 0.0
+    final_lr_fraction: float | None = None
 
     def validate(self) -> None:
         """Raise :class:`FusionError` naming the first bad field."""
@@ -159,6 +165,11 @@ class FusionConfig:
         if not 0 <= self.weight_decay <= 100:
             raise FusionError(
                 f"weight_decay must be in 0..100 (0: plain Adam), got {self.weight_decay}"
+            )
+        if self.final_lr_fraction is not None and not 0 <= self.final_lr_fraction <= 1:
+            raise FusionError(
+                "final_lr_fraction must be in 0..1 (or None for a constant step size), "
+                f"got {self.final_lr_fraction}"
             )
 
 
@@ -308,8 +319,13 @@ def _epoch_fn(
     learning_rate: float,
     weight_decay: float,
     batch: int,
+    decay: tuple[float, int] | None = None,
 ) -> tuple[optax.GradientTransformation, Any]:
     """Adam (AdamW with ``weight_decay > 0``) and a jitted epoch for one head shape.
+
+    ``decay = (fraction, steps)``: the step size follows a cosine from
+    ``learning_rate`` to ``fraction * learning_rate`` over ``steps`` minibatches
+    (counted by the optimizer state, so it runs on across epochs); ``None``: constant.
 
     The epoch shuffles the data with its key and runs all full minibatches in one
     ``lax.scan`` (the last partial batch is dropped). Cached, so fusing many times
@@ -317,10 +333,13 @@ def _epoch_fn(
     Strategy II stages share the compiled epoch.
     """
     head = FusionHead(feature_dim, hidden, num_classes)
+    step_size: float | optax.Schedule = learning_rate
+    if decay is not None:
+        step_size = optax.cosine_decay_schedule(learning_rate, decay[1], alpha=decay[0])
     if weight_decay > 0:
-        optimizer = optax.adamw(learning_rate, weight_decay=weight_decay)
+        optimizer = optax.adamw(step_size, weight_decay=weight_decay)
     else:
-        optimizer = optax.adam(learning_rate)
+        optimizer = optax.adam(step_size)
 
     def loss_fn(
         p: Any, xb: jax.Array, yb: jax.Array, gate_a: jax.Array, gate_b: jax.Array
@@ -367,8 +386,14 @@ def _train_stage(
     key: jax.Array,
     desc: str,
     learning_rate: float,
+    last: bool,
 ) -> Any:
+    if epochs == 0:
+        return params
     batch = min(cfg.batch_size, int(fc.shape[0]))
+    decay = None
+    if last and cfg.final_lr_fraction is not None:
+        decay = (cfg.final_lr_fraction, epochs * (int(fc.shape[0]) // batch))
     optimizer, epoch_fn = _epoch_fn(
         layout.feature_dim,
         layout.hidden,
@@ -376,6 +401,7 @@ def _train_stage(
         learning_rate,
         cfg.weight_decay,
         batch,
+        decay,
     )
     opt_state = optimizer.init(params)
     for epoch in progress(range(epochs), desc=desc, total=epochs, enabled=cfg.progress):
@@ -442,7 +468,17 @@ def train_fusion_head(
     if strategy == "I":
         total = cfg.stage1_epochs + cfg.stage2_epochs
         params = _train_stage(
-            params, layout, x_dev, y_dev, ones, total, cfg, key1, "fusion I", cfg.learning_rate
+            params,
+            layout,
+            x_dev,
+            y_dev,
+            ones,
+            total,
+            cfg,
+            key1,
+            "fusion I",
+            cfg.learning_rate,
+            last=True,
         )
     else:
         gates = gamma_gates(layout, 0.0)
@@ -457,6 +493,7 @@ def train_fusion_head(
             key1,
             "fusion II gamma=0",
             cfg.learning_rate,
+            last=cfg.stage2_epochs == 0,
         )
         lr2 = cfg.stage2_learning_rate
         lr2 = cfg.learning_rate if lr2 is None else lr2
@@ -471,6 +508,7 @@ def train_fusion_head(
             key2,
             "fusion II gamma=1",
             lr2,
+            last=True,
         )
     return FusedHead(
         layout=layout,
