@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import jax
+import pytest
 from click.testing import CliRunner
 
 from cipherfuse.cli.main import cli, main
@@ -43,7 +44,7 @@ def test_models_reproduce_writes_the_case_json(tmp_path: Path) -> None:
     args = ["models", "reproduce", "--case", "3", "--mnist-dir", str(mnist_dir)]
     args += ["--max-epochs", "1", "--max-rotation", "10", "--max-scale", "0.1"]
     args += ["--fusion-train-size", "200", "--test-size", "200", "--fusion-copies", "0"]
-    args += ["--fusion-seeds", "2", "--json-out", str(out)]
+    args += ["--fusion-seeds", "2", "--fusion-final-lr-fraction", "1", "--json-out", str(out)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     body = json.loads(out.read_text())
@@ -59,7 +60,10 @@ def test_models_reproduce_writes_the_case_json(tmp_path: Path) -> None:
     assert not list(out.parent.glob(".*.tmp"))  # written atomically, no temp left
 
 
-def test_models_reproduce_rejects_an_out_of_range_rotation() -> None:
-    result = CliRunner().invoke(cli, ["models", "reproduce", "--case", "3", "--max-rotation", "90"])
+@pytest.mark.parametrize(
+    ("option", "value"), [("--max-rotation", "90"), ("--fusion-final-lr-fraction", "1.5")]
+)
+def test_models_reproduce_rejects_out_of_range_options(option: str, value: str) -> None:
+    result = CliRunner().invoke(cli, ["models", "reproduce", "--case", "3", option, value])
     assert result.exit_code == 2
-    assert "--max-rotation" in result.output
+    assert option in result.output

@@ -114,6 +114,13 @@ def inspect_model(path: Path) -> None:
     default=None,
     help="Scaling of the fusion copies by 1 +- this (default 0.1).",
 )
+@click.option(
+    "--fusion-final-lr-fraction",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Cosine decay of the last fusion stage's step size to this fraction of it"
+    " (default 0.1; 1 keeps it constant).",
+)
 @click.option("--test-size", type=int, default=1000, show_default=True)
 @click.option(
     "--fusion-seeds",
@@ -141,6 +148,7 @@ def reproduce(
     fusion_copies: int | None,
     fusion_max_rotation: float | None,
     fusion_max_scale: float | None,
+    fusion_final_lr_fraction: float | None,
     test_size: int,
     fusion_seeds: int,
     random_blocks: bool,
@@ -152,6 +160,7 @@ def reproduce(
     from cipherfuse.fusion.reproduce import (
         CASE1_TRAIN,
         CASE3_TRAIN,
+        FUSION,
         FUSION_AUGMENT,
         run_case1,
         run_case3,
@@ -173,6 +182,9 @@ def reproduce(
         augment = replace(augment, max_rotation=fusion_max_rotation)
     if fusion_max_scale is not None:
         augment = replace(augment, max_scale=fusion_max_scale)
+    fusion_config = FUSION
+    if fusion_final_lr_fraction is not None:
+        fusion_config = replace(fusion_config, final_lr_fraction=fusion_final_lr_fraction)
     data = load_mnist(path=mnist_dir)
     start = time.perf_counter()
     if case == "1":
@@ -182,6 +194,7 @@ def reproduce(
             train_config=train_config,
             fusion_train_size=fusion_train_size,
             fusion_augment=augment,
+            fusion_config=fusion_config,
             test_size=test_size,
             fusion_seeds=fusion_seeds,
             random_blocks=random_blocks,
@@ -193,6 +206,7 @@ def reproduce(
             train_config=train_config,
             fusion_train_size=fusion_train_size,
             fusion_augment=augment,
+            fusion_config=fusion_config,
             test_size=test_size,
             fusion_seeds=fusion_seeds,
             random_blocks=random_blocks,
