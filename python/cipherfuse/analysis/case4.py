@@ -507,6 +507,7 @@ def run_case4(
             "batch_size": cfg.train.batch_size,
             "max_shift": cfg.train.max_shift,
             "fusion_epochs": [cfg.fusion.stage1_epochs, cfg.fusion.stage2_epochs],
+            "fusion_final_lr_fraction": cfg.fusion.final_lr_fraction,
             "fusion_shift_copies": cfg.fusion_shift_copies,
             "train_per_node": cfg.train_per_node,
             "test_size": cfg.test_size,
