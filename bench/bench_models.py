@@ -138,13 +138,18 @@ def test_case3_table7(benchmark: Any, mnist: Dataset) -> None:
         pytest.xfail(f"over {FUSION_SEEDS} fusion seeds: " + "; ".join(shortfalls))
 
 
+def _random_quantized(seed: int, n: int) -> tuple[Any, np.ndarray]:
+    """A randomly initialized Table VI model at p = 2^7 and ``n`` random images at q = 1000."""
+    config = table6_config()
+    model = TrainedModel(config, init_params(config, jax.random.key(seed)), tuple(range(10)))
+    qm = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    x = np.random.default_rng(seed).random((n, 28, 28, 1)).astype(np.float32)
+    return qm, quantize_inputs(x, 1000)
+
+
 @pytest.fixture(scope="module")
 def quantized_block() -> tuple[Any, np.ndarray]:
-    config = table6_config()
-    model = TrainedModel(config, init_params(config, jax.random.key(0)), tuple(range(10)))
-    qm = quantize_model(model, weight_scale=2**7, input_scale=1000)
-    x = np.random.default_rng(0).random((200, 28, 28, 1)).astype(np.float32)
-    return qm, quantize_inputs(x, 1000)
+    return _random_quantized(0, 200)
 
 
 @pytest.mark.benchmark(group="integer-forward")
@@ -172,11 +177,7 @@ def test_integer_forward_exact_blas_candidate(
 
 @pytest.fixture(scope="module")
 def quantized_batch() -> tuple[Any, np.ndarray]:
-    config = table6_config()
-    model = TrainedModel(config, init_params(config, jax.random.key(1)), tuple(range(10)))
-    qm = quantize_model(model, weight_scale=2**7, input_scale=1000)
-    x = np.random.default_rng(1).random((5000, 28, 28, 1)).astype(np.float32)
-    return qm, quantize_inputs(x, 1000)
+    return _random_quantized(1, 5000)
 
 
 @pytest.mark.benchmark(group="integer-forward-blocks")
