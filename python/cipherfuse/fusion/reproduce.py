@@ -320,13 +320,13 @@ def run_case3(
     result.contributor_epochs = [r.epochs for r in trained]
     result.contributor_verify_accuracy = [r.verify_accuracy[-1] for r in trained]
     plain: list[FeatureExtractor] = [PlainFeatures(m) for m in models]
-    copies = fusion_augment
-    _fuse_prefixes(plain, split, "II", fcfg, seed, "plain", result, copies, random_blocks)
-    _fuse_prefixes(plain, split, "I", fcfg, seed, "plain (I)", result, copies)
+    augment = fusion_augment
+    _fuse_prefixes(plain, split, "II", fcfg, seed, "plain", result, augment, random_blocks)
+    _fuse_prefixes(plain, split, "I", fcfg, seed, "plain (I)", result, augment)
     for p in weight_scales:
         quantized: list[FeatureExtractor] = [
             quantized_features(m, quantize_model(m, weight_scale=p, input_scale=input_scale))
             for m in models
         ]
-        _fuse_prefixes(quantized, split, "II", fcfg, seed, f"p={p}", result, copies, random_blocks)
+        _fuse_prefixes(quantized, split, "II", fcfg, seed, f"p={p}", result, augment, random_blocks)
     return result
