@@ -1,0 +1,120 @@
+"""Local share arithmetic on uint64 arrays: the primitives every 3PC protocol step uses.
+
+Each function here is exact: ring results are mod 2^64, boolean results bitwise on
+packed 64-bit words. These are the numpy reference implementations; C++ kernels with
+the same contract (scalar reference + SIMD paths, GIL released) replace the bodies
+where the extension provides them, and tests compare both bit for bit.
+
+Conventions: arrays are C-contiguous ``numpy.uint64``; shapes of the operands of an
+element-wise function must be equal; nothing is modified in place unless ``out`` says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+U64Array = npt.NDArray[np.uint64]
+
+WORD_BITS = 64
+
+
+def _u64(a: npt.ArrayLike, name: str) -> U64Array:
+    arr = np.asarray(a)
+    if arr.dtype != np.uint64:
+        raise TypeError(f"{name} must be a uint64 array, got {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+def _same_shape(*arrays: U64Array) -> None:
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"operands must have one shape, got {sorted(shapes)}")
+
+
+def ring_matmul(a: npt.ArrayLike, b: npt.ArrayLike) -> U64Array:
+    """``a @ b mod 2^64`` for uint64 matrices ``(m, k) @ (k, n)``."""
+    a64, b64 = _u64(a, "a"), _u64(b, "b")
+    if a64.ndim != 2 or b64.ndim != 2 or a64.shape[1] != b64.shape[0]:
+        raise ValueError(f"need (m, k) @ (k, n), got {a64.shape} @ {b64.shape}")
+    with np.errstate(over="ignore"):
+        product: U64Array = np.matmul(a64, b64)
+    return product
+
+
+def rss_mul_local(
+    x0: npt.ArrayLike,
+    x1: npt.ArrayLike,
+    y0: npt.ArrayLike,
+    y1: npt.ArrayLike,
+    mask: npt.ArrayLike,
+) -> U64Array:
+    """One party's local step of replicated multiplication, element-wise, mod 2^64.
+
+    With the party's shares ``(x_i, x_{i+1}) = (x0, x1)`` and ``(y0, y1)``, returns
+    ``x0*y0 + x0*y1 + x1*y0 + mask``: the three parties' results are an additive
+    (3-out-of-3) sharing of ``x*y`` when the masks are a sharing of zero.
+    """
+    a, b, c, d, m = (
+        _u64(v, n) for v, n in ((x0, "x0"), (x1, "x1"), (y0, "y0"), (y1, "y1"), (mask, "mask"))
+    )
+    _same_shape(a, b, c, d, m)
+    with np.errstate(over="ignore"):
+        z: U64Array = a * (c + d) + b * c + m
+    return z
+
+
+def rss_and_local(
+    x0: npt.ArrayLike,
+    x1: npt.ArrayLike,
+    y0: npt.ArrayLike,
+    y1: npt.ArrayLike,
+    mask: npt.ArrayLike,
+) -> U64Array:
+    """The boolean counterpart of :func:`rss_mul_local` on bit-packed words.
+
+    Returns ``(x0 & y0) ^ (x0 & y1) ^ (x1 & y0) ^ mask``: 64 AND gates per word.
+    """
+    a, b, c, d, m = (
+        _u64(v, n) for v, n in ((x0, "x0"), (x1, "x1"), (y0, "y0"), (y1, "y1"), (mask, "mask"))
+    )
+    _same_shape(a, b, c, d, m)
+    z: U64Array = (a & (c ^ d)) ^ (b & c) ^ m
+    return z
+
+
+def bitslice(x: npt.ArrayLike, bits: int = WORD_BITS) -> U64Array:
+    """Transpose ``n`` ring elements into ``bits`` bit planes of ``ceil(n / 64)`` words.
+
+    ``planes[b, w]`` has bit ``j`` equal to bit ``b`` of ``x[64 * w + j]`` (elements past
+    ``n`` are zero). Only the low ``bits`` bits of each element are kept.
+    """
+    flat = _u64(x, "x").reshape(-1)
+    if not 1 <= bits <= WORD_BITS:
+        raise ValueError(f"bits must be in 1..64, got {bits}")
+    words = -(-flat.size // WORD_BITS)
+    padded = np.zeros(words * WORD_BITS, dtype=np.uint64)
+    padded[: flat.size] = flat
+    lanes = padded.reshape(words, WORD_BITS)
+    shifts = np.arange(WORD_BITS, dtype=np.uint64)
+    planes = np.empty((bits, words), dtype=np.uint64)
+    for b in range(bits):
+        bit = (lanes >> np.uint64(b)) & np.uint64(1)
+        planes[b] = np.bitwise_or.reduce(bit << shifts, axis=1)
+    return planes
+
+
+def unbitslice(planes: npt.ArrayLike, n: int) -> U64Array:
+    """Inverse of :func:`bitslice`: ``n`` elements from ``(bits, ceil(n / 64))`` planes."""
+    p = _u64(planes, "planes")
+    if p.ndim != 2 or not 1 <= p.shape[0] <= WORD_BITS:
+        raise ValueError(f"planes must have shape (bits <= 64, words), got {p.shape}")
+    words = p.shape[1]
+    if not 0 <= n <= words * WORD_BITS:
+        raise ValueError(f"n must be in 0..{words * WORD_BITS}, got {n}")
+    shifts = np.arange(WORD_BITS, dtype=np.uint64)
+    out = np.zeros((words, WORD_BITS), dtype=np.uint64)
+    for b in range(p.shape[0]):
+        bit = (p[b][:, None] >> shifts[None, :]) & np.uint64(1)
+        out |= bit << np.uint64(b)
+    return out.reshape(-1)[:n].copy()
