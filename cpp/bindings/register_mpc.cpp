@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,13 @@ std::vector<py::ssize_t> shape_of(const py::array& a) {
   return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
 }
 
-std::string shape_str(const py::array& a) { return std::string(py::str(py::tuple(py::cast(shape_of(a))))); }
+std::string shape_str(const py::array& a) {
+  std::string out = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    out += (d ? ", " : "") + std::to_string(a.shape(d));
+  }
+  return out + (a.ndim() == 1 ? ",)" : ")");
+}
 
 cf::mpc::GemmVariant gemm_variant(const std::string& name) {
   if (name == "default") return cf::mpc::GemmVariant::Default;
@@ -77,7 +84,13 @@ U64Array rss_local(ElementKernel kernel, const char* name, const py::array& x0_i
     }
   }
   const cf::Isa which = cf::isa_from_name(isa);
-  U64Array z(shape);
+  std::vector<py::ssize_t> strides(shape.size());  // C order; explicit so 0-d stays 0-d
+  py::ssize_t step = static_cast<py::ssize_t>(sizeof(uint64_t));
+  for (size_t d = shape.size(); d-- > 0;) {
+    strides[d] = step;
+    step *= std::max<py::ssize_t>(shape[d], 1);
+  }
+  U64Array z(shape, strides);
   {
     py::gil_scoped_release release;
     kernel(which, x0.data(), x1.data(), y0.data(), y1.data(), mask.data(), z.mutable_data(),

@@ -117,7 +117,7 @@ def bitslice_reference(x: npt.ArrayLike, bits: int = WORD_BITS) -> U64Array:
 
 
 def unbitslice_reference(planes: npt.ArrayLike, n: int) -> U64Array:
-    """Inverse of :func:`bitslice_reference`: ``n`` elements from ``(bits, ceil(n / 64))`` planes."""
+    """Inverse of :func:`bitslice_reference`: ``n`` elements from ``(bits, words)`` planes."""
     p = _u64(planes, "planes")
     if p.ndim != 2 or not 1 <= p.shape[0] <= WORD_BITS:
         raise ValueError(f"planes must have shape (bits <= 64, words), got {p.shape}")
@@ -210,9 +210,7 @@ def bitslice(
     return _core.bitslice(x=flat, bits=bits, isa=isa, threads=threads)
 
 
-def unbitslice(
-    planes: npt.ArrayLike, n: int, *, isa: str = "auto", threads: int = 0
-) -> U64Array:
+def unbitslice(planes: npt.ArrayLike, n: int, *, isa: str = "auto", threads: int = 0) -> U64Array:
     """Inverse of :func:`bitslice`: ``n`` elements from ``(bits, ceil(n / 64))`` planes.
 
     Bits ``>= bits`` of every element are zero. Same contract and result as
