@@ -11,12 +11,14 @@ speed-ups over numpy, GB/s against the memory-read roofline measured in the same
 per-core compute floor the large shapes are compared with, docs/mpc-kernels.md).
 
 Shapes: the secret x secret layers of the Case I CNN, scaled from 1,000 images to
-``IMAGES`` so that each group runs in seconds: the second convolution as a GEMM
-(images * 14 * 14, 288) @ (288, 64) and the dense layer (images, 3136) @ (3136, 128).
+``IMAGES`` (20; set ``CIPHERFUSE_BENCH_IMAGES=1000`` for the full sizes) so that each group
+runs in seconds: the second convolution as a GEMM (images * 14 * 14, 288) @ (288, 64) and
+the dense layer (max(images, 64), 3136) @ (3136, 128).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,7 @@ import cipherfuse._core as _core
 from cipherfuse.mpc import kernels
 
 RNG_SEED = 20260
-IMAGES = 20
+IMAGES = int(os.environ.get("CIPHERFUSE_BENCH_IMAGES", "20"))
 ISAS = [name for name in ("scalar", "avx2", "avx512", "neon") if _core.isa_available(name)]
 THREADS = _core.default_threads()
 # ISA, ring_gemm variant: AVX-512 twice (vpmullq and the 32-bit split product).
@@ -35,7 +37,7 @@ GEMM_PATHS = [(isa, "default") for isa in ISAS] + (
 )
 GEMM_SHAPES = {
     "conv2": (IMAGES * 196, 288, 64),
-    "dense": (64 * IMAGES // 20, 3136, 128),
+    "dense": (max(IMAGES, 64), 3136, 128),
     "in-cache": (192, 128, 64),
 }
 # The in-cache shape runs on one thread: a thread start would dominate its 0.1 ms.
