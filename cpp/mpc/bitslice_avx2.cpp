@@ -76,7 +76,8 @@ void unbitslice_groups_avx2(const uint64_t* planes, int bits, int64_t words, int
   __m256i r[64];
   int64_t g = 0;
   for (; g + 4 <= groups; g += 4) {
-    for (int b = 0; b < 64; ++b) r[b] = b < bits ? load(planes + b * words + g) : _mm256_setzero_si256();
+    for (int b = 0; b < 64; ++b)
+      r[b] = b < bits ? load(planes + b * words + g) : _mm256_setzero_si256();
     transpose64_lanes<Avx2Ops>(r);
     uint64_t* dst = x + 64 * g;
     for (int i = 0; i < 64; i += 4) {

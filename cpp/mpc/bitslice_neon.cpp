@@ -53,7 +53,8 @@ void unbitslice_groups_neon(const uint64_t* planes, int bits, int64_t words, int
   uint64x2_t r[64];
   int64_t g = 0;
   for (; g + 2 <= groups; g += 2) {
-    for (int b = 0; b < 64; ++b) r[b] = b < bits ? vld1q_u64(planes + b * words + g) : vdupq_n_u64(0);
+    for (int b = 0; b < 64; ++b)
+      r[b] = b < bits ? vld1q_u64(planes + b * words + g) : vdupq_n_u64(0);
     transpose64_lanes<NeonOps>(r);
     uint64_t* dst = x + 64 * g;
     for (int i = 0; i < 64; i += 2) {

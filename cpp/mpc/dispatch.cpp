@@ -22,8 +22,10 @@ struct KernelTable {
   decltype(&unbitslice_groups_scalar) unbitslice_groups;
 };
 
-#define CF_MPC_TABLE(X) \
-  KernelTable { ring_gemm_##X, rss_mul_##X, rss_and_##X, bitslice_groups_##X, unbitslice_groups_##X }
+#define CF_MPC_TABLE(X)                                                                \
+  KernelTable {                                                                        \
+    ring_gemm_##X, rss_mul_##X, rss_and_##X, bitslice_groups_##X, unbitslice_groups_##X \
+  }
 
 const KernelTable& table_for(Isa isa, const char* kernel) {
   static const KernelTable scalar = CF_MPC_TABLE(scalar);
@@ -122,7 +124,8 @@ int64_t plane_words(int64_t n) { return n <= 0 ? 0 : (n - 1) / 64 + 1; }
 
 void bitslice(Isa isa, const uint64_t* x, int64_t n, int bits, uint64_t* planes, int threads) {
   require(n >= 0, "bitslice", "negative size");
-  require(bits >= 1 && bits <= 64, "bitslice", "bits must be in 1..64, got " + std::to_string(bits));
+  require(bits >= 1 && bits <= 64, "bitslice",
+          "bits must be in 1..64, got " + std::to_string(bits));
   const auto kernel = table_for(isa, "bitslice").bitslice_groups;
   const int64_t words = plane_words(n);
   const int64_t full = n / 64;

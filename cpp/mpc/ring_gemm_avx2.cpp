@@ -16,7 +16,8 @@ namespace {
 
 inline __m256i fold_cross(__m256i lo, __m256i cross) {
   // cross = L + H 2^32 (two 32-bit sums); result lo + ((L + H) << 32).
-  return _mm256_add_epi64(lo, _mm256_slli_epi64(_mm256_add_epi64(cross, _mm256_srli_epi64(cross, 32)), 32));
+  const __m256i sum = _mm256_add_epi64(cross, _mm256_srli_epi64(cross, 32));
+  return _mm256_add_epi64(lo, _mm256_slli_epi64(sum, 32));
 }
 
 struct Avx2Kernel {
