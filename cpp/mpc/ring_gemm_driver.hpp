@@ -26,6 +26,10 @@ namespace mpc {
 
 constexpr int64_t kRingKC = 128;  // KC x NR x 8 bytes = 16 KiB at NR = 16 (L1)
 constexpr int64_t kRingMC = 192;  // MC x KC x 8 bytes = 192 KiB (L2)
+// Least work per thread (products; ~0.1 ms at 10 GMAC/s) and least words of B
+// per packing thread, so that small products do not pay for thread starts.
+constexpr int64_t kRingMinMacsPerThread = int64_t{1} << 20;
+constexpr int64_t kRingMinPackPerThread = int64_t{1} << 16;
 
 template <class Kernel>
 void ring_gemm_driver(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m, int64_t k,
@@ -43,7 +47,9 @@ void ring_gemm_driver(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t
   // Packed B: block p0 (depth kc) starts at p0 * npad; panel jp of it at
   // jp * kc * NR, element (p, c) at p * NR + c. Columns past n are zero.
   std::vector<uint64_t> Bp(static_cast<size_t>(k * npad));
-  parallel_for(panels, threads, 1, [&](int64_t j0, int64_t j1) {
+  const int pack_threads = static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(threads, k * npad / kRingMinPackPerThread)));
+  parallel_for(panels, pack_threads, 1, [&](int64_t j0, int64_t j1) {
     for (int64_t p0 = 0; p0 < k; p0 += kRingKC) {
       const int64_t kc = std::min(kRingKC, k - p0);
       for (int64_t jp = j0; jp < j1; ++jp) {
@@ -58,7 +64,9 @@ void ring_gemm_driver(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t
     }
   });
 
-  parallel_for(m, threads, MR, [&](int64_t r0, int64_t r1) {
+  // Row chunks: multiples of MR, each at least kRingMinMacsPerThread products.
+  const int64_t min_rows = (kRingMinMacsPerThread / (k * n) + MR - 1) / MR * MR;
+  parallel_for(m, threads, std::max<int64_t>(MR, min_rows), [&](int64_t r0, int64_t r1) {
     std::vector<uint64_t> Ap(static_cast<size_t>((kRingMC + MR - 1) / MR * MR * kRingKC));
     alignas(64) uint64_t tile[MR * NR];
     for (int64_t ic = r0; ic < r1; ic += kRingMC) {

@@ -76,7 +76,7 @@ void test_ring_gemm() {
   // and MC (192) block boundaries.
   const int64_t shapes[][3] = {{1, 1, 1},   {2, 3, 5},    {7, 5, 3},    {8, 16, 16},
                                {9, 17, 33}, {13, 129, 17}, {193, 130, 20}, {50, 257, 65},
-                               {385, 40, 7}, {6, 300, 4}};
+                               {385, 40, 7}, {6, 300, 4},   {200, 300, 70}};  // last: 4 row chunks
   for (const auto& s : shapes) {
     const int64_t m = s[0], k = s[1], n = s[2];
     const Words A = random_words(rng, m * k), B = random_words(rng, k * n);
