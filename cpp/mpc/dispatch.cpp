@@ -27,33 +27,43 @@ struct KernelTable {
     ring_gemm_##X, rss_mul_##X, rss_and_##X, bitslice_groups_##X, unbitslice_groups_##X \
   }
 
-const KernelTable& table_for(Isa isa, const char* kernel) {
-  static const KernelTable scalar = CF_MPC_TABLE(scalar);
+const KernelTable kScalar = CF_MPC_TABLE(scalar);
 #if defined(CIPHERFUSE_HAVE_AVX2)
-  static const KernelTable avx2 = CF_MPC_TABLE(avx2);
-  static const KernelTable avx512 = CF_MPC_TABLE(avx512);
+const KernelTable kAvx2 = CF_MPC_TABLE(avx2);
+const KernelTable kAvx512 = CF_MPC_TABLE(avx512);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
-  static const KernelTable neon = CF_MPC_TABLE(neon);
+const KernelTable kNeon = CF_MPC_TABLE(neon);
 #endif
-  if (!isa_available(isa)) {
+
+// Indexed by Isa (Scalar = 0, Avx2 = 1, Neon = 2, Avx512 = 3); null where not built.
+const KernelTable* const kTables[] = {
+    &kScalar,
+#if defined(CIPHERFUSE_HAVE_AVX2)
+    &kAvx2,
+#else
+    nullptr,
+#endif
+#if defined(CIPHERFUSE_HAVE_NEON)
+    &kNeon,
+#else
+    nullptr,
+#endif
+#if defined(CIPHERFUSE_HAVE_AVX2)
+    &kAvx512,
+#else
+    nullptr,
+#endif
+};
+
+const KernelTable& table_for(Isa isa, const char* kernel) {
+  const auto index = static_cast<size_t>(isa);
+  if (index >= sizeof(kTables) / sizeof(kTables[0]) || kTables[index] == nullptr ||
+      !isa_available(isa)) {
     throw KernelArgumentError(std::string(kernel) + ": isa '" + isa_name(isa) +
                               "' is not available on this CPU/build; use 'auto' or 'scalar'");
   }
-  switch (isa) {
-#if defined(CIPHERFUSE_HAVE_AVX2)
-    case Isa::Avx2:
-      return avx2;
-    case Isa::Avx512:
-      return avx512;
-#endif
-#if defined(CIPHERFUSE_HAVE_NEON)
-    case Isa::Neon:
-      return neon;
-#endif
-    default:
-      return scalar;
-  }
+  return *kTables[index];
 }
 
 #undef CF_MPC_TABLE
