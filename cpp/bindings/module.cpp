@@ -16,6 +16,8 @@
 
 namespace py = pybind11;
 
+void register_mpc(py::module_& m);  // register_mpc.cpp: the 3PC share kernels
+
 namespace {
 
 using U64Array = py::array_t<uint64_t, 0>;
@@ -474,4 +476,5 @@ PYBIND11_MODULE(_core, m) {
         "NHWC images with |x| < 2^40: the input factor of the convolution's noise bound.");
   m.def("best_isa", []() { return std::string(cf::isa_name(cf::best_isa())); });
   m.def("default_threads", &cf::default_threads);
+  register_mpc(m);
 }

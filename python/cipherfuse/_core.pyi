@@ -118,3 +118,36 @@ def stream_sum(a: npt.NDArray[np.uint64], threads: int = 0) -> int: ...
 def isa_available(name: str) -> bool: ...
 def best_isa() -> str: ...
 def default_threads() -> int: ...
+
+# 3PC share kernels (cpp/mpc/, bindings in cpp/bindings/register_mpc.cpp)
+def ring_gemm(
+    a: npt.NDArray[np.uint64],
+    b: npt.NDArray[np.uint64],
+    isa: str = "auto",
+    threads: int = 0,
+    variant: str = "default",
+) -> npt.NDArray[np.uint64]: ...
+def rss_mul_local(
+    x0: npt.NDArray[np.uint64],
+    x1: npt.NDArray[np.uint64],
+    y0: npt.NDArray[np.uint64],
+    y1: npt.NDArray[np.uint64],
+    mask: npt.NDArray[np.uint64],
+    isa: str = "auto",
+    threads: int = 0,
+) -> npt.NDArray[np.uint64]: ...
+def rss_and_local(
+    x0: npt.NDArray[np.uint64],
+    x1: npt.NDArray[np.uint64],
+    y0: npt.NDArray[np.uint64],
+    y1: npt.NDArray[np.uint64],
+    mask: npt.NDArray[np.uint64],
+    isa: str = "auto",
+    threads: int = 0,
+) -> npt.NDArray[np.uint64]: ...
+def bitslice(
+    x: npt.NDArray[np.uint64], bits: int = 64, isa: str = "auto", threads: int = 0
+) -> npt.NDArray[np.uint64]: ...
+def unbitslice(
+    planes: npt.NDArray[np.uint64], n: int, isa: str = "auto", threads: int = 0
+) -> npt.NDArray[np.uint64]: ...
