@@ -134,3 +134,26 @@ def random_images(config: ModelConfig, n: int, seed: int, q: int = 100) -> np.nd
     """Public images: int64 in ``0..q`` (``round(q * x)`` of pixels in [0, 1])."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, q + 1, size=(n, *config.input_shape)).astype(np.int64)
+
+
+def member_outcomes(
+    bundles: Any, transports: list[Transport], images: np.ndarray, labels: Any, **kwargs: Any
+) -> list[Any]:
+    """Each member's result or the exception it raised (members run in threads)."""
+    from cipherfuse.mpc.runtime import run_member
+
+    out: list[Any] = [None] * 3
+
+    def work(i: int) -> None:
+        try:
+            out[i] = run_member(bundles[i], transports[i], images, labels, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            out[i] = exc
+            transports[i].close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
