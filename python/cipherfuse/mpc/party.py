@@ -18,6 +18,7 @@ deviation of its (authenticated) sender and raises :class:`ProtocolAbort` naming
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -34,10 +35,11 @@ U64Array = npt.NDArray[np.uint64]
 
 @dataclass
 class PhaseCost:
-    """Rounds and payload bytes this party sent in one phase."""
+    """Rounds, payload bytes sent and wall seconds of this party in one phase."""
 
     rounds: int = 0
     bytes_sent: int = 0
+    seconds: float = 0.0
 
 
 @dataclass
@@ -96,12 +98,15 @@ class Party:
 
     @contextlib.contextmanager
     def phase(self, label: str) -> Iterator[None]:
-        """Charge the costs inside the block to ``label``."""
+        """Charge the costs (and wall time) inside the block to ``label``."""
         saved = self.cost.phase
         self.cost.phase = label
+        self.cost.phases.setdefault(label, PhaseCost())
+        start = time.perf_counter()
         try:
             yield
         finally:
+            self.cost.phases[label].seconds += time.perf_counter() - start
             self.cost.phase = saved
 
     # -- raw word exchange -------------------------------------------------------------
