@@ -96,3 +96,26 @@ def test_argmax_hits_match_numpy_argmax_with_ties(n, classes, spread, seed):
     want = np.argmax(logits, axis=1) == labels
     np.testing.assert_array_equal(hits, want.astype(np.int64))
     np.testing.assert_array_equal(plaintext_argmax(logits), np.argmax(logits, axis=1))
+
+
+@FAST
+@given(n=st.integers(1, 130), reps=st.integers(1, 3), calls=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_select_mul_with_rotating_leaders(n, reps, calls, seed):
+    from cipherfuse.mpc.shares import BoolRSS
+
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2, size=n).astype(np.uint64)
+    packed = kernels.bitslice(bits, 1)[0]
+    r1, r2 = (rng.integers(0, 2**64, size=packed.shape, dtype=np.uint64) for _ in range(2))
+    parts = (packed ^ r1 ^ r2, r1, r2)
+    cs = [BoolRSS(parts[i], parts[(i + 1) % 3]) for i in range(3)]
+    d = rng.integers(-(2**62), 2**62, size=reps * n)
+    ds = share(d, rng)
+
+    def run(p):
+        return [boolean.select_mul(p, cs[p.index], n, ds[p.index]) for _ in range(calls)]
+
+    out = run3(run)
+    want = np.tile(bits.astype(np.int64), reps) * d
+    for t in range(calls):  # each call has another leader
+        np.testing.assert_array_equal(opened([o[t] for o in out]), want)

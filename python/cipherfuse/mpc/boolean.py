@@ -152,6 +152,55 @@ def bit_to_arith(party: Party, b: BoolRSS, n: int) -> RSS:
         return d + b2 - prod.scale(2)
 
 
+def select_mul(party: Party, c: BoolRSS, n: int, d: RSS) -> RSS:
+    """Ring shares of ``c * d`` for ``n`` packed shared bits ``c`` and ``d`` of ``k * n`` elements.
+
+    (``d`` is ``k`` stacked tensors of ``n`` elements, each multiplied by the same bits.)
+    Two rounds. A leader ``L`` (rotating) holds ``(c_L, c_{L+1})`` and so knows
+    ``e = c_L ^ c_{L+1}``; the other two know ``g = c_{L+2}``, and
+    ``c = e (1 - 2g) + g``. Then ``g d`` is local to the two others, and
+    ``e (1 - 2g) d = (1 - 2g) [e (d_L + d_{L+1})] + (1 - 2g) d_{L+2} e`` needs only
+    ``w = e (d_L + d_{L+1})`` and ``e`` from the leader, sent to party ``L + 2`` masked by
+    words it shares with ``L + 1`` (``2 k n`` words, leader only); the resulting
+    additive sharing is reshared (``k n`` words each). Party ``L + 2`` sees only masked
+    words; party ``L + 1`` receives nothing in the first round.
+    """
+    first = kernels.unbitslice(c.first.reshape(1, -1), n)
+    second = kernels.unbitslice(c.second.reshape(1, -1), n)
+    size = int(np.prod(d.shape))
+    if size % n:
+        raise ValueError(f"{size} values do not stack over {n} bits")
+    reps = size // n
+    leader = party.next_leader()
+    role = (party.index - leader) % 3  # 0: leader, 1: L+1, 2: L+2
+    d_first, d_second = d.first.reshape(-1), d.second.reshape(-1)
+    with np.errstate(over="ignore"):
+        if role == 0:
+            e = np.tile(first ^ second, reps)
+            w = e * (d_first + d_second)
+            masks = party.rand.with_next(2 * size)
+            party.send_words((leader + 2) % 3, np.concatenate([w - masks[:size], e - masks[size:]]))
+            party.round()
+            z = np.zeros(size, dtype=np.uint64)
+        elif role == 1:
+            g = np.tile(second, reps)  # c_{L+2} is this party's second share
+            f = np.uint64(1) - np.uint64(2) * g
+            masks = party.rand.with_prev(2 * size)
+            party.round()
+            # holds (d_{L+1}, d_{L+2}): g (d_{L+1} + d_{L+2}) + f r_w + f d_{L+2} r_e
+            z = g * (d_first + d_second) + f * masks[:size] + f * d_second * masks[size:]
+        else:
+            g = np.tile(first, reps)  # c_{L+2} is this party's first share
+            f = np.uint64(1) - np.uint64(2) * g
+            party.rand.pair(0)
+            got = party.recv_words(leader, 2 * size)
+            party.round()
+            # holds (d_{L+2}, d_L): g d_L + f (w - r_w) + f d_{L+2} (e - r_e)
+            z = g * d_second + f * got[:size] + f * d_first * got[size:]
+        z = z + party.rand.zero_share(size)
+    return party.reshare(z.reshape(d.shape))
+
+
 def is_negative(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
     """Ring shares of ``[x < 0]`` per element (for ``-2^bit <= x < 2^bit``)."""
     n = int(np.prod(x.shape))
@@ -159,32 +208,31 @@ def is_negative(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
 
 
 def relu(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
-    """``max(x, 0)`` = ``x - [x < 0] * x``."""
-    return x - mul(party, is_negative(party, x, bit), x)
+    """``max(x, 0)`` = ``x - [x < 0] * x`` (a sign test and one :func:`select_mul`)."""
+    n = int(np.prod(x.shape))
+    return x - select_mul(party, sign_bit(party, x, bit), n, x)
 
 
-def select_right(party: Party, lefts: RSS, rights: RSS, bit: int, carry: list[tuple[RSS, RSS]]) -> tuple[RSS, list[RSS]]:
+def select_right(
+    party: Party, lefts: RSS, rights: RSS, bit: int, carry: list[tuple[RSS, RSS]]
+) -> tuple[RSS, list[RSS]]:
     """Per element, keep ``rights`` where ``rights > lefts`` (else ``lefts``); ties keep left.
 
-    ``carry`` pairs (left, right) of tensors of the same shape travel with the choice
-    (one product round for all of them).
+    ``lefts``, ``rights`` are flat; ``carry`` pairs (left, right) of flat tensors of the
+    same size travel with the choice (one :func:`select_mul` for all of them).
     """
-    right_wins = is_negative(party, lefts - rights, bit)
+    n = lefts.shape[0]
+    right_wins = sign_bit(party, lefts - rights, bit)
     diffs = [rights - lefts] + [r - lft for lft, r in carry]
-    k = len(diffs)
-    stacked_c = RSS(
-        np.concatenate([right_wins.first] * k), np.concatenate([right_wins.second] * k)
-    )
-    stacked_d = RSS(
+    stacked = RSS(
         np.concatenate([d.first for d in diffs]), np.concatenate([d.second for d in diffs])
     )
-    prod = mul(party, stacked_c, stacked_d)
-    size = lefts.first.shape[0]
+    prod = select_mul(party, right_wins, n, stacked)
     outs = [lefts] + [lft for lft, _ in carry]
-    chosen = []
-    for t, base in enumerate(outs):
-        part = RSS(prod.first[t * size : (t + 1) * size], prod.second[t * size : (t + 1) * size])
-        chosen.append(base + part)
+    chosen = [
+        base + RSS(prod.first[t * n : (t + 1) * n], prod.second[t * n : (t + 1) * n])
+        for t, base in enumerate(outs)
+    ]
     return chosen[0], chosen[1:]
 
 

@@ -85,6 +85,17 @@ class Party:
         self.transport = transport
         self.rand = randomness
         self.cost = CostMeter()
+        self._turn = 0
+
+    def next_leader(self) -> int:
+        """A rotating party index (0, 1, 2, 0, ...), the same at all three parties.
+
+        Protocols whose traffic falls mostly on one party take turns with it, so the
+        busiest party's load is the average.
+        """
+        leader = self._turn % PARTIES
+        self._turn += 1
+        return leader
 
     @property
     def next(self) -> int:
