@@ -36,7 +36,7 @@ def run3(
         try:
             party = Party(transports[i], setup_randomness(transports[i], seed=seed))
             results[i] = fn(party)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors[i] = exc
             transports[i].close()
 
@@ -86,11 +86,9 @@ class RecordingTransport:
 
 
 class TamperingTransport(RecordingTransport):
-    """A deviating party: ``tamper(to, frame_number, data)`` rewrites (or drops: None) its frames."""
+    """A deviating party: ``tamper(to, frame_number, data)`` rewrites or drops (None) frames."""
 
-    def __init__(
-        self, inner: Transport, tamper: Callable[[int, int, bytes], bytes | None]
-    ) -> None:
+    def __init__(self, inner: Transport, tamper: Callable[[int, int, bytes], bytes | None]) -> None:
         super().__init__(inner)
         self.tamper = tamper
         self.sent_frames = 0
@@ -147,7 +145,7 @@ def member_outcomes(
     def work(i: int) -> None:
         try:
             out[i] = run_member(bundles[i], transports[i], images, labels, **kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out[i] = exc
             transports[i].close()
 

@@ -103,8 +103,8 @@ def test_secret_and_public_dense(n, k, f, seed):
     seed=st.integers(0, 2**32 - 1),
 )
 def test_secret_and_public_conv(size, cin, cout, padding, seed):
-    from cipherfuse.nn.quantize import QuantizedModel, integer_forward
     from cipherfuse.nn.config import DenseSpec, ModelConfig
+    from cipherfuse.nn.quantize import QuantizedModel, integer_forward
 
     rng = np.random.default_rng(seed)
     x = rng.integers(-1000, 1000, size=(2, size, size, cin))

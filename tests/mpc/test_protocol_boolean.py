@@ -64,7 +64,7 @@ def test_relu_and_maximum(shape, magnitude, seed):
     a = rng.integers(-(2**magnitude), 2**magnitude, size=shape)
     b = rng.integers(-(2**magnitude), 2**magnitude, size=shape)
     b.reshape(-1)[0] = a.reshape(-1)[0]  # a tie
-    as_, bs = share(a, rng), share(b, rng)
+    as_, _bs = share(a, rng), share(b, rng)
     relu = run3(lambda p: boolean.relu(p, as_[p.index]))
     np.testing.assert_array_equal(opened(relu), np.maximum(a, 0))
     flat_a, flat_b = share(a.reshape(-1), rng), share(b.reshape(-1), rng)
@@ -99,7 +99,12 @@ def test_argmax_hits_match_numpy_argmax_with_ties(n, classes, spread, seed):
 
 
 @FAST
-@given(n=st.integers(1, 130), reps=st.integers(1, 3), calls=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 130),
+    reps=st.integers(1, 3),
+    calls=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_select_mul_with_rotating_leaders(n, reps, calls, seed):
     from cipherfuse.mpc.shares import BoolRSS
 

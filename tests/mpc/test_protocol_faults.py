@@ -7,8 +7,8 @@ import pytest
 
 from cipherfuse.mpc.errors import PeerTimeout, ProtocolAbort
 from cipherfuse.mpc.party import Party
-from cipherfuse.mpc.sharing import share_model
 from cipherfuse.mpc.shares import share
+from cipherfuse.mpc.sharing import share_model
 from cipherfuse.mpc.transport import in_memory_network
 from tests.mpc.protocol_util import (
     RecordingTransport,

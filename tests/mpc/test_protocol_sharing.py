@@ -79,8 +79,10 @@ def test_verify_model_binds_the_judged_model(model):
     assert verify_model(model, (s[0], s[1]), shared.commitments)
     changed = dataclasses.replace(
         model,
-        layers=(dataclasses.replace(model.layers[0], bias=model.layers[0].bias + 1),)
-        + model.layers[1:],
+        layers=(
+            dataclasses.replace(model.layers[0], bias=model.layers[0].bias + 1),
+            *model.layers[1:],
+        ),
     )
     assert not verify_model(changed, (s[0], s[1]), shared.commitments)
 

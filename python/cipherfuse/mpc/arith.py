@@ -64,9 +64,7 @@ def public_dense(x: IntArray, weight: RSS, bias: RSS | None) -> RSS:
     return _with_bias(RSS(np.ascontiguousarray(y[:, :f]), np.ascontiguousarray(y[:, f:])), bias)
 
 
-def secret_conv(
-    party: Party, x: RSS, weight: RSS, bias: RSS | None, layer: QuantizedConv
-) -> RSS:
+def secret_conv(party: Party, x: RSS, weight: RSS, bias: RSS | None, layer: QuantizedConv) -> RSS:
     """``conv(x, W) + b`` for shared ``x`` and ``W``: one round, output-sized traffic.
 
     ``x_i * (W_i + W_{i+1}) + x_{i+1} * W_i`` is one convolution of the inputs stacked

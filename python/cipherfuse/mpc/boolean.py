@@ -29,6 +29,7 @@ import numpy.typing as npt
 from cipherfuse.mpc import kernels
 from cipherfuse.mpc.arith import mul
 from cipherfuse.mpc.party import Party
+from cipherfuse.mpc.plan import tournament
 from cipherfuse.mpc.shares import RSS, BoolRSS, public_as_shares
 
 U64Array = npt.NDArray[np.uint64]
@@ -250,24 +251,34 @@ def argmax_hits(
     A tournament over the classes carries, with each running maximum, the public
     indicator ``[class == label]`` of its class; ``ceil(log2(classes))`` sign-test levels.
     """
-    from cipherfuse.mpc.plan import tournament  # noqa: PLC0415
-
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)
     n, classes = logits.shape
     cands: list[tuple[RSS, RSS]] = []
     for j in range(classes):
-        col = RSS(np.ascontiguousarray(logits.first[:, j]), np.ascontiguousarray(logits.second[:, j]))
+        col = RSS(
+            np.ascontiguousarray(logits.first[:, j]), np.ascontiguousarray(logits.second[:, j])
+        )
         hit = public_as_shares(party.index, (lab == j).astype(np.int64))
         cands.append((col, hit))
 
-    def level(
-        lefts: list[tuple[RSS, RSS]], rights: list[tuple[RSS, RSS]]
-    ) -> list[tuple[RSS, RSS]]:
+    def level(lefts: list[tuple[RSS, RSS]], rights: list[tuple[RSS, RSS]]) -> list[tuple[RSS, RSS]]:
         m = len(lefts)
-        lv = RSS(np.concatenate([a.first for a, _ in lefts]), np.concatenate([a.second for a, _ in lefts]))
-        rv = RSS(np.concatenate([a.first for a, _ in rights]), np.concatenate([a.second for a, _ in rights]))
-        lh = RSS(np.concatenate([h.first for _, h in lefts]), np.concatenate([h.second for _, h in lefts]))
-        rh = RSS(np.concatenate([h.first for _, h in rights]), np.concatenate([h.second for _, h in rights]))
+        lv = RSS(
+            np.concatenate([a.first for a, _ in lefts]),
+            np.concatenate([a.second for a, _ in lefts]),
+        )
+        rv = RSS(
+            np.concatenate([a.first for a, _ in rights]),
+            np.concatenate([a.second for a, _ in rights]),
+        )
+        lh = RSS(
+            np.concatenate([h.first for _, h in lefts]),
+            np.concatenate([h.second for _, h in lefts]),
+        )
+        rh = RSS(
+            np.concatenate([h.first for _, h in rights]),
+            np.concatenate([h.second for _, h in rights]),
+        )
         best, (hit,) = select_right(party, lv, rv, bit, [(lh, rh)])
         return [
             (

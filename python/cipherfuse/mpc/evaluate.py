@@ -13,13 +13,26 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from cipherfuse.mpc.arith import public_conv, public_dense, secret_conv, secret_dense, taylor_sigmoid
+from cipherfuse.mpc.arith import (
+    public_conv,
+    public_dense,
+    secret_conv,
+    secret_dense,
+    taylor_sigmoid,
+)
 from cipherfuse.mpc.boolean import DEFAULT_SIGN_BIT, argmax_hits, maximum, relu
 from cipherfuse.mpc.errors import EncodingError
 from cipherfuse.mpc.party import Party
-from cipherfuse.mpc.plan import Relu, TaylorSigmoid, evaluation_plan, pool_windows, tournament
-from cipherfuse.mpc.sharing import parameter_shapes
+from cipherfuse.mpc.plan import (
+    STEP_SOURCE,
+    Relu,
+    TaylorSigmoid,
+    evaluation_plan,
+    pool_windows,
+    tournament,
+)
 from cipherfuse.mpc.shares import RSS
+from cipherfuse.mpc.sharing import parameter_shapes
 from cipherfuse.nn.quantize import (
     IntArray,
     QuantizedConv,
@@ -70,7 +83,8 @@ def _sum_pool(x: RSS | IntArray, layer: QuantizedPool) -> RSS | IntArray:
             first = np.sum(pool_windows(x.first, layer), axis=0, dtype=np.uint64)
             second = np.sum(pool_windows(x.second, layer), axis=0, dtype=np.uint64)
         return RSS(np.ascontiguousarray(first), np.ascontiguousarray(second))
-    return np.sum(pool_windows(x, layer), axis=0, dtype=np.int64)
+    pooled: IntArray = np.sum(pool_windows(x, layer), axis=0, dtype=np.int64)
+    return pooled
 
 
 def secure_logits(
@@ -86,7 +100,9 @@ def secure_logits(
     linear_index = 0
     x: RSS | IntArray = np.ascontiguousarray(images, dtype=np.int64)
     if x.shape[1:] != skeleton.input_shape:
-        raise EncodingError(f"images of shape {x.shape[1:]}, the model takes {skeleton.input_shape}")
+        raise EncodingError(
+            f"images of shape {x.shape[1:]}, the model takes {skeleton.input_shape}"
+        )
     for t, step in enumerate(evaluation_plan(skeleton)):
         kind = type(step).__name__.removeprefix("Quantized").lower()
         if isinstance(step, QuantizedPool):
@@ -129,9 +145,7 @@ def secure_logits(
 
 
 def _public_step(step: QuantizedPool, x: IntArray) -> IntArray:
-    from cipherfuse.mpc.plan import _NO_SOURCE  # noqa: PLC0415
-
-    model = QuantizedModel(x.shape[1:], 1, 1, (step,), 1, 1, _NO_SOURCE)
+    model = QuantizedModel(x.shape[1:], 1, 1, (step,), 1, 1, STEP_SOURCE)
     return integer_forward(model, x)
 
 

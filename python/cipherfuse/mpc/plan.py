@@ -153,7 +153,7 @@ def plaintext_plan_logits(
                 layers=(step,),
                 output_scale=1,
                 resume_layer=1,
-                source=_NO_SOURCE,
+                source=STEP_SOURCE,
             )
             x = integer_forward(model, np.ascontiguousarray(x))
     return x
@@ -182,4 +182,4 @@ def plaintext_argmax(
 
 
 #: ``integer_forward`` never reads ``source``; one-step models carry this placeholder.
-_NO_SOURCE = ModelConfig("mpc-step", (1,), (DenseSpec(1),))
+STEP_SOURCE = ModelConfig("mpc-step", (1,), (DenseSpec(1),))

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cipherfuse import _core
-from cipherfuse.mpc.errors import ChannelError, ProtocolAbort
+from cipherfuse.mpc.errors import ProtocolAbort
 from cipherfuse.mpc.transport import PARTIES, Transport
 
 U64Array = npt.NDArray[np.uint64]
@@ -126,7 +126,6 @@ def setup_randomness(transport: Transport, *, seed: bytes | None = None) -> Pair
 
 __all__ = [
     "KEY_BYTES",
-    "ChannelError",
     "PairwiseRandomness",
     "derive_key",
     "prg_words",

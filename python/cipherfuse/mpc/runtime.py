@@ -31,8 +31,8 @@ from cipherfuse.mpc.errors import ChannelError, EncodingError, MpcError, ShareIn
 from cipherfuse.mpc.evaluate import secure_hits
 from cipherfuse.mpc.party import CostMeter, Party
 from cipherfuse.mpc.randomness import setup_randomness
-from cipherfuse.mpc.sharing import MemberBundle, share_model
 from cipherfuse.mpc.shares import RSS
+from cipherfuse.mpc.sharing import MemberBundle, share_model
 from cipherfuse.mpc.transport import PARTIES, Transport, in_memory_network
 from cipherfuse.nn.quantize import IntArray, QuantizedModel
 
@@ -69,7 +69,9 @@ def check_consistency(party: Party, bundle: MemberBundle) -> tuple[QuantizedMode
         raise failure
     for peer, reply in replies.items():
         if len(reply) != len(message):
-            raise ShareInconsistency(f"member {peer} sent a malformed commitment triple", blamed=peer)
+            raise ShareInconsistency(
+                f"member {peer} sent a malformed commitment triple", blamed=peer
+            )
         if reply[:1] != b"\x01":
             raise ShareInconsistency(
                 f"member {peer} reports shares that do not match the commitments", blamed=None
@@ -113,7 +115,9 @@ def run_member(
     if isinstance(bundle, bytes):
         bundle = MemberBundle.from_bytes(bundle)
     if bundle.party != transport.party:
-        raise EncodingError(f"bundle of member {bundle.party} on party {transport.party}'s transport")
+        raise EncodingError(
+            f"bundle of member {bundle.party} on party {transport.party}'s transport"
+        )
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)
     x = np.ascontiguousarray(images, dtype=np.int64)
     if x.shape[0] != lab.shape[0] or x.shape[0] == 0:
@@ -130,15 +134,23 @@ def run_member(
     totals: RSS | None = None
     for start in range(0, x.shape[0], batch):
         hits = secure_hits(
-            party, skeleton, params, x[start : start + batch], lab[start : start + batch],
+            party,
+            skeleton,
+            params,
+            x[start : start + batch],
+            lab[start : start + batch],
             sign_bit=sign_bit,
         )
         onehot = (lab[start : start + batch, None] == np.arange(classes)[None, :]).astype(np.uint64)
         with np.errstate(over="ignore"):
             rows = [hits.first.sum(dtype=np.uint64)[None], hits.second.sum(dtype=np.uint64)[None]]
             if per_label:
-                rows[0] = np.concatenate([rows[0], (hits.first[:, None] * onehot).sum(axis=0, dtype=np.uint64)])
-                rows[1] = np.concatenate([rows[1], (hits.second[:, None] * onehot).sum(axis=0, dtype=np.uint64)])
+                rows[0] = np.concatenate(
+                    [rows[0], (hits.first[:, None] * onehot).sum(axis=0, dtype=np.uint64)]
+                )
+                rows[1] = np.concatenate(
+                    [rows[1], (hits.second[:, None] * onehot).sum(axis=0, dtype=np.uint64)]
+                )
             part = RSS(rows[0], rows[1])
             totals = part if totals is None else totals + part
     assert totals is not None
@@ -171,18 +183,22 @@ def run_three_members(
     def work(i: int) -> None:
         try:
             results[i] = run_member(bundles[i], transports[i], images, labels, **kwargs)  # type: ignore[arg-type]
-        except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+        except BaseException as exc:
             errors[i] = exc
             transports[i].close()
 
-    threads = [threading.Thread(target=work, args=(i,), name=f"mpc-party-{i}") for i in range(PARTIES)]
+    threads = [
+        threading.Thread(target=work, args=(i,), name=f"mpc-party-{i}") for i in range(PARTIES)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     raised = [e for e in errors if e is not None]
     if raised:
-        specific = [e for e in raised if isinstance(e, MpcError) and not isinstance(e, ChannelError)]
+        specific = [
+            e for e in raised if isinstance(e, MpcError) and not isinstance(e, ChannelError)
+        ]
         raise (specific or raised)[0]
     return results[0], results[1], results[2]  # type: ignore[return-value]
 

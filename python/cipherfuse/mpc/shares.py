@@ -106,11 +106,11 @@ class BoolRSS:
     def __xor__(self, other: BoolRSS) -> BoolRSS:
         return BoolRSS(self.first ^ other.first, self.second ^ other.second)
 
-    def index(self, key: object) -> BoolRSS:
+    def index(self, key: int | slice) -> BoolRSS:
         """The same sub-array of both shares."""
         return BoolRSS(
-            np.ascontiguousarray(self.first[key]),  # type: ignore[index]
-            np.ascontiguousarray(self.second[key]),  # type: ignore[index]
+            np.ascontiguousarray(self.first[key]),
+            np.ascontiguousarray(self.second[key]),
         )
 
 
@@ -124,9 +124,7 @@ def xor_public(party: int, x: BoolRSS, value: npt.ArrayLike) -> BoolRSS:
     return x
 
 
-def share(
-    values: npt.ArrayLike, rng: np.random.Generator
-) -> tuple[RSS, RSS, RSS]:
+def share(values: npt.ArrayLike, rng: np.random.Generator) -> tuple[RSS, RSS, RSS]:
     """Split ``values`` (int64 or uint64) into the three parties' :class:`RSS` (dealer view)."""
     v = np.asarray(values)
     v64 = np.ascontiguousarray(v.astype(np.int64).view(np.uint64) if v.dtype != np.uint64 else v)

@@ -26,6 +26,7 @@ a little-endian u32 header length, a UTF-8 JSON header (at most
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -37,11 +38,12 @@ import numpy as np
 import numpy.typing as npt
 
 from cipherfuse.mpc.errors import EncodingError, ShareInconsistency
+from cipherfuse.mpc.plan import evaluation_plan
 from cipherfuse.mpc.randomness import KEY_BYTES, derive_key, prg_words
 from cipherfuse.mpc.shares import RSS
 from cipherfuse.mpc.transport import PARTIES
 from cipherfuse.nn.config import ModelConfig
-from cipherfuse.nn.errors import ModelConfigError
+from cipherfuse.nn.errors import ModelConfigError, QuantizationError
 from cipherfuse.nn.quantize import (
     QuantizedConv,
     QuantizedDense,
@@ -49,6 +51,7 @@ from cipherfuse.nn.quantize import (
     QuantizedLayer,
     QuantizedModel,
     QuantizedPool,
+    integer_forward,
 )
 
 U64Array = npt.NDArray[np.uint64]
@@ -244,13 +247,10 @@ def skeleton_from_layout(layout: Any) -> QuantizedModel:
 
 def _check_geometry(model: QuantizedModel) -> None:
     """Run the layout on one zero input: shapes must chain (else :class:`EncodingError`)."""
-    from cipherfuse.mpc.plan import evaluation_plan  # noqa: PLC0415
 
     shape = model.input_shape
     if int(np.prod(shape)) > 1 << 24:
         raise EncodingError("input shape too large")
-    from cipherfuse.nn.quantize import integer_forward  # noqa: PLC0415
-    from cipherfuse.nn.errors import QuantizationError  # noqa: PLC0415
 
     try:
         evaluation_plan(model)
@@ -370,7 +370,13 @@ class MemberBundle:
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise EncodingError(f"bundle header is not JSON: {exc}") from exc
         if not isinstance(header, dict) or set(header) != {
-            "format", "party", "layout", "commitments", "seeds", "explicit", "words",
+            "format",
+            "party",
+            "layout",
+            "commitments",
+            "seeds",
+            "explicit",
+            "words",
         }:
             raise EncodingError("bundle header has the wrong fields")
         if header["format"] != FORMAT_VERSION:
@@ -399,7 +405,9 @@ class MemberBundle:
         count = _int(header["words"], "words", 0, max_bytes // 8)
         body = data[start + hlen :]
         if len(body) != 8 * count * len(explicit):
-            raise EncodingError(f"bundle body has {len(body)} bytes, expected {8 * count * len(explicit)}")
+            raise EncodingError(
+                f"bundle body has {len(body)} bytes, expected {8 * count * len(explicit)}"
+            )
         words = {
             e: np.frombuffer(body, dtype="<u8", count=count, offset=8 * count * t).astype(np.uint64)
             for t, e in enumerate(sorted(explicit))
@@ -481,7 +489,6 @@ def reconstruct_model(a: MemberBundle, b: MemberBundle) -> QuantizedModel:
 
 
 def _fill(skeleton: QuantizedModel, w: npt.NDArray[np.int64]) -> QuantizedModel:
-    import dataclasses  # noqa: PLC0415
 
     layers: list[QuantizedLayer] = []
     offset = 0
@@ -497,7 +504,9 @@ def _fill(skeleton: QuantizedModel, w: npt.NDArray[np.int64]) -> QuantizedModel:
     return dataclasses.replace(skeleton, layers=tuple(layers))
 
 
-def verify_model(model: QuantizedModel, seeds: tuple[bytes, bytes], commitments: tuple[bytes, bytes, bytes]) -> bool:
+def verify_model(
+    model: QuantizedModel, seeds: tuple[bytes, bytes], commitments: tuple[bytes, bytes, bytes]
+) -> bool:
     """Whether ``model`` with seeds ``(s_0, s_1)`` opens ``commitments`` (the model judged)."""
     layout = model_layout(model)
     w = flatten_parameters(model)
