@@ -64,7 +64,9 @@ class SimulatedPeers:
         remaining = len(self._schedule) - self._recvs
         if self._recvs in (2, 3):  # the commitment triples: the member's own public ones
             frame = b"\x01" + b"".join(self._bundle.commitments)
-        elif remaining < 2:  # the opening: both peers send x_{i+2} = count - x_i - x_{i+1}
+        elif remaining < 2:  # the outcome: both peers accept
+            frame = b"\x01"
+        elif remaining < 4:  # the opening: both peers send x_{i+2} = count - x_i - x_{i+1}
             first = int.from_bytes(self._sent[-2][1], "little")
             second = int.from_bytes(self._sent[-1][1], "little")
             frame = ((self._count - first - second) % 2**64).to_bytes(8, "little")
@@ -86,8 +88,8 @@ def _real_views(qm, x, labels, seed: bytes):
 
 
 def _protocol_words(view: list[tuple[int, bytes]]) -> np.ndarray:
-    """Every word received during the evaluation (not the own commitments, not the opening)."""
-    body = b"".join(frame for _, frame in view[3:-2])
+    """Every word received during the evaluation (not the commitments, opening, outcome)."""
+    body = b"".join(frame for _, frame in view[3:-4])
     return np.frombuffer(body, dtype="<u8")
 
 

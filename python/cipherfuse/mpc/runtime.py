@@ -10,7 +10,9 @@ verification set. The steps are:
    :class:`ShareInconsistency` at every honest member before anything is computed;
 3. the secure evaluation in batches of images (:func:`cipherfuse.mpc.evaluate.secure_hits`),
    the per-image hits summed locally (and, if asked, per label);
-4. one cross-checked opening of the count(s) only (:meth:`Party.open`).
+4. one cross-checked opening of the count(s) only (:meth:`Party.open`), and one byte
+   each way confirming the outcome (:func:`confirm_outcome`), so that the honest
+   members agree on an abort.
 
 :func:`secure_count_in_process` runs the three members in threads over
 :func:`~cipherfuse.mpc.transport.in_memory_network`; :func:`plaintext_count` (from
@@ -27,7 +29,13 @@ import numpy.typing as npt
 
 from cipherfuse.mpc.boolean import DEFAULT_SIGN_BIT
 from cipherfuse.mpc.encoding import check_classifier, plaintext_count
-from cipherfuse.mpc.errors import ChannelError, EncodingError, MpcError, ShareInconsistency
+from cipherfuse.mpc.errors import (
+    ChannelError,
+    EncodingError,
+    MpcError,
+    ProtocolAbort,
+    ShareInconsistency,
+)
 from cipherfuse.mpc.evaluate import secure_hits
 from cipherfuse.mpc.party import CostMeter, Party
 from cipherfuse.mpc.randomness import setup_randomness
@@ -81,6 +89,29 @@ def check_consistency(party: Party, bundle: MemberBundle) -> tuple[QuantizedMode
                 f"members {party.index} and {peer} hold different commitments", blamed=None
             )
     return skeleton, params
+
+
+def confirm_outcome(party: Party, *, ok: bool) -> None:
+    """Tell both peers whether this member accepted the opening; abort if either did not.
+
+    One round of one byte each way. With at most one deviating member, an honest member
+    that detected a wrong opened share makes the other honest member abort too, so the
+    honest members agree on the outcome (a deviating member can always force an abort).
+
+    Raises:
+        ProtocolAbort: a peer reported an abort or sent something other than one status byte.
+    """
+    status = b"\x01" if ok else b"\x00"
+    for peer in (party.next, party.prev):
+        party.transport.send(peer, status)
+        party.cost.charge(0, 1)
+    replies = {peer: party.transport.recv(peer) for peer in (party.next, party.prev)}
+    party.round()
+    for peer, reply in replies.items():
+        if reply not in (b"\x00", b"\x01"):
+            raise ProtocolAbort(f"member {peer} sent a malformed outcome", blamed=peer)
+        if ok and reply == b"\x00":
+            raise ProtocolAbort(f"member {peer} detected a deviation at the opening", blamed=None)
 
 
 def run_member(
@@ -155,7 +186,12 @@ def run_member(
             totals = part if totals is None else totals + part
     assert totals is not None
     with party.phase("open"):
-        opened = party.open(totals).view(np.int64)
+        try:
+            opened = party.open(totals).view(np.int64)
+        except ProtocolAbort as exc:
+            confirm_outcome(party, ok=False)
+            raise exc
+        confirm_outcome(party, ok=True)
     counts = tuple(int(v) for v in opened)
     return MemberResult(
         party=party.index,
@@ -222,6 +258,7 @@ __all__ = [
     "DEFAULT_BATCH",
     "MemberResult",
     "check_consistency",
+    "confirm_outcome",
     "plaintext_count",
     "run_member",
     "run_three_members",
