@@ -123,3 +123,17 @@ def test_count_rejects_mismatched_labels():
     x = random_images(tiny_config(), 3, seed=0)
     with pytest.raises(EncodingError):
         plaintext_count(qm, x, [1, 2])
+
+
+def test_cost_meter_accounts_for_every_byte_sent():
+    from cipherfuse.mpc.runtime import run_three_members
+    from cipherfuse.mpc.transport import in_memory_network
+
+    config = tiny_config()
+    qm = random_classifier(config, key=4)
+    x = random_images(config, 5, seed=2)
+    transports = in_memory_network(30.0)
+    results = run_three_members(share_model(qm).bundles, transports, x, np.arange(5))
+    for r, t in zip(results, transports, strict=True):
+        assert r.cost.bytes_sent == t.bytes_sent
+        assert r.cost.phases["0:conv"].bytes_sent == 0  # public images x secret weights

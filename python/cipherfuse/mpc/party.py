@@ -35,11 +35,16 @@ U64Array = npt.NDArray[np.uint64]
 
 @dataclass
 class PhaseCost:
-    """Rounds, payload bytes sent and wall seconds of this party in one phase."""
+    """Rounds, payload bytes sent, wall seconds and this thread's CPU seconds in one phase.
+
+    CPU seconds count this party's own work (its kernels run on its thread), so they
+    stay meaningful on a loaded machine where wall seconds include waiting for a core.
+    """
 
     rounds: int = 0
     bytes_sent: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -113,11 +118,12 @@ class Party:
         saved = self.cost.phase
         self.cost.phase = label
         self.cost.phases.setdefault(label, PhaseCost())
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             self.cost.phases[label].seconds += time.perf_counter() - start
+            self.cost.phases[label].cpu_seconds += time.thread_time() - cpu_start
             self.cost.phase = saved
 
     # -- raw word exchange -------------------------------------------------------------
