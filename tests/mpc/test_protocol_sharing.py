@@ -168,3 +168,10 @@ def test_oversized_bundle_is_refused_before_parsing(model):
     data = share_model(model, seed=b"s").bundles[1].to_bytes()
     with pytest.raises(EncodingError):
         MemberBundle.from_bytes(data, max_bytes=len(data) - 1)
+
+
+def test_deeply_nested_header_is_a_typed_error():
+    text = b'{"format": 1, "layout": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    data = MAGIC + struct.pack("<I", len(text)) + text
+    with pytest.raises(EncodingError):
+        MemberBundle.from_bytes(data)
