@@ -124,3 +124,11 @@ def test_select_mul_with_rotating_leaders(n, reps, calls, seed):
     want = np.tile(bits.astype(np.int64), reps) * d
     for t in range(calls):  # each call has another leader
         np.testing.assert_array_equal(opened([o[t] for o in out]), want)
+
+
+def test_is_negative_gives_ring_shares_of_the_sign():
+    rng = np.random.default_rng(8)
+    x = rng.integers(-(2**62), 2**62, size=(3, 7))
+    xs = share(x, rng)
+    out = run3(lambda p: boolean.is_negative(p, xs[p.index]))
+    np.testing.assert_array_equal(opened(out), (x < 0).astype(np.int64))
