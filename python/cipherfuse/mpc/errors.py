@@ -36,3 +36,7 @@ class ProtocolAbort(MpcError):
 
 class ShareInconsistency(ProtocolAbort):
     """Two members holding the same share hold different values (or digests) of it."""
+
+
+class EncodingError(MpcError):
+    """A model, input or share bundle cannot be encoded or decoded exactly (typed, never silent)."""

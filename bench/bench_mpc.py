@@ -1,0 +1,114 @@
+"""Secure three-party judging of the Case I CNN (run with ``pytest bench/bench_mpc.py``).
+
+The Case I (Table II) contributor-1 CNN (215,678 weights, every one secret) is trained
+briefly (one epoch, Adam 1e-3, fixed seed) on MNIST test images 1,000..9,999 and
+quantized as a whole classifier (p = 2^5, q = 255: the images are their raw bytes).
+On the first ``N`` test images (``CIPHERFUSE_MPC_BENCH_IMAGES``, default 100) one group
+times, side by side:
+
+* baseline: the plaintext integer forward and its count (``plaintext_count``);
+* candidate: the semi-honest-with-abort three-party count, three parties as threads of
+  this process over the in-memory network (``secure_count_in_process``), with the
+  sign tests at bit 63 (exact for any int64) and at the bit measured for this model
+  and input set (``required_sign_bits``, a public bound chosen by the task).
+
+Correctness is asserted (the opened count equals the plaintext count). Bytes and
+rounds per layer and the wall and CPU time per phase (party 0) are printed; on a loaded
+machine the CPU seconds are the meaningful figure (wall time includes waiting for a core).
+MNIST comes from ``$CIPHERFUSE_MNIST_DIR`` or ``<repo>/../shared/data/mnist``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+
+from cipherfuse.data import MNIST_DIR_ENV, load_mnist
+from cipherfuse.mpc.encoding import plaintext_count, quantize_classifier, required_sign_bits
+from cipherfuse.mpc.runtime import MemberResult, secure_count_in_process
+from cipherfuse.nn import table2_config
+from cipherfuse.nn.quantize import QuantizedModel, quantize_inputs
+from cipherfuse.nn.train import TrainConfig, train_classifier
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WEIGHT_SCALE, INPUT_SCALE = 2**5, 255
+IMAGES = int(os.environ.get("CIPHERFUSE_MPC_BENCH_IMAGES", "100"))
+
+
+@pytest.fixture(scope="module")
+def case1() -> tuple[QuantizedModel, np.ndarray, np.ndarray]:
+    env = os.environ.get(MNIST_DIR_ENV)
+    path = Path(env) if env else (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
+    data = load_mnist(path=path)
+    config = table2_config(1)
+    train = slice(1000, None)
+    result = train_classifier(
+        config,
+        data.images[train],
+        data.labels[train],
+        data.images[:IMAGES],
+        data.labels[:IMAGES],
+        jax.random.key(0),
+        TrainConfig(learning_rate=1e-3, max_epochs=1, target_accuracy=None, progress=False),
+        desc="case1-contributor1",
+    )
+    qm = quantize_classifier(result.model, weight_scale=WEIGHT_SCALE, input_scale=INPUT_SCALE)
+    x = quantize_inputs(data.images[:IMAGES], INPUT_SCALE)
+    return qm, x, data.labels[:IMAGES]
+
+
+def _report(benchmark: Any, results: tuple[MemberResult, ...], n: int) -> None:
+    cost = results[0].cost
+    worst = max(r.cost.bytes_sent for r in results)
+    benchmark.extra_info["mb_per_party_per_image"] = round(worst / n / 1e6, 3)
+    benchmark.extra_info["rounds"] = cost.rounds
+    print(f"\n{n} images, count {results[0].count}; party 0 per phase:")
+    print(f"  {'phase':14} {'rounds':>6} {'KB/image':>10} {'wall s':>8} {'CPU s':>8}")
+    for label, phase in cost.phases.items():
+        print(
+            f"  {label:14} {phase.rounds:6d} {phase.bytes_sent / n / 1e3:10.1f} "
+            f"{phase.seconds:8.2f} {phase.cpu_seconds:8.2f}"
+        )
+    cpu = [sum(p.cpu_seconds for p in r.cost.phases.values()) for r in results]
+    benchmark.extra_info["cpu_seconds_per_party"] = [round(c, 2) for c in cpu]
+    print(
+        f"  total: {cost.rounds} rounds, busiest party {worst / n / 1e6:.3f} MB per image, "
+        f"{sum(p.seconds for p in cost.phases.values()):.2f} s wall in phases; CPU seconds "
+        f"of parties 0, 1, 2: {', '.join(f'{c:.2f}' for c in cpu)}"
+    )
+
+
+@pytest.mark.benchmark(group="mpc-count-case1")
+def test_plaintext_integer_count(benchmark: Any, case1: Any) -> None:
+    qm, x, labels = case1
+    benchmark.extra_info["role"] = "baseline"
+    start = time.process_time()
+    count = benchmark.pedantic(lambda: plaintext_count(qm, x, labels), rounds=3, iterations=1)
+    cpu = (time.process_time() - start) / 3
+    benchmark.extra_info["cpu_seconds"] = round(cpu, 2)
+    print(f"\nplaintext integer count {count} / {len(labels)}, {cpu:.2f} CPU s per run")
+    assert count > 0.8 * len(labels)  # a trained model
+
+
+@pytest.mark.benchmark(group="mpc-count-case1")
+@pytest.mark.parametrize("sign", ["bit63", "measured"])
+def test_three_party_count(benchmark: Any, case1: Any, sign: str) -> None:
+    qm, x, labels = case1
+    bit = 63 if sign == "bit63" else required_sign_bits(qm, x)
+    benchmark.extra_info["role"] = "candidate"
+    benchmark.extra_info["sign_bit"] = bit
+    results = benchmark.pedantic(
+        lambda: secure_count_in_process(qm, x, labels, seed=b"bench", sign_bit=bit),
+        rounds=1,
+        iterations=1,
+    )
+    want = plaintext_count(qm, x, labels)
+    assert [r.count for r in results] == [want] * 3
+    print(f"\nsign bit {bit}")
+    _report(benchmark, results, len(labels))

@@ -1,0 +1,291 @@
+"""Sign tests on shared values: MSB extraction on bit-packed boolean shares, and its uses.
+
+:func:`sign_bit` returns XOR shares of bit ``k`` of ``x = x_0 + x_1 + x_2 mod 2^64``,
+which is the sign of ``x`` whenever ``-2^k <= x < 2^k`` (``k = 63``: every int64 value).
+It reads only the ``k + 1`` low bits of the shares:
+
+1. each party bit-slices its two components (64 elements per word, one word array per
+   bit plane); the components ``x_0, x_1, x_2`` are boolean sharings known to two parties;
+2. a carry-save adder turns three addends into two, ``s = x_0 ^ x_1 ^ x_2`` and
+   ``c = maj(x_0, x_1, x_2) << 1``: ``k`` AND gates per element, one round;
+3. bit ``k`` of ``s + c`` is ``s_k ^ c_k ^ carry_k``; the carry into bit ``k`` is the
+   generate signal of bits ``1 .. k-1`` (bit 0 of ``c`` is zero), computed by a
+   parallel-prefix (Kogge-Stone style) tree: one round for ``g = s & c``, then
+   ``ceil(log2(k - 1))`` rounds of ``(G, P) o (G', P') = (G ^ (P & G'), P & P')``.
+
+Each AND gate costs every party one bit sent; a sign test costs ``~4k`` bits per element
+and ``2 + ceil(log2(k - 1))`` rounds. :func:`bit_to_arith` converts a shared bit to a
+ring sharing (two rounds: party 0 inputs ``b_0 ^ b_1``, then one product with ``b_2``);
+:func:`relu`, :func:`maximum` and :func:`argmax_hits` build on both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from cipherfuse.mpc import kernels
+from cipherfuse.mpc.arith import mul
+from cipherfuse.mpc.party import Party
+from cipherfuse.mpc.plan import tournament
+from cipherfuse.mpc.shares import RSS, BoolRSS, public_as_shares
+
+U64Array = npt.NDArray[np.uint64]
+
+#: Sign bit used when the task states no smaller bound: exact for all int64 values.
+DEFAULT_SIGN_BIT = 63
+
+
+def and_gates(party: Party, x: BoolRSS, y: BoolRSS) -> BoolRSS:
+    """``x & y`` word-wise (64 AND gates per word): one round, one word per word sent."""
+    mask = party.rand.zero_share_xor(x.first.size).reshape(x.first.shape)
+    z = kernels.rss_and_local(x.first, x.second, y.first, y.second, mask)
+    return party.reshare_bool(z)
+
+
+def _addends(party: Party, x: RSS, planes: int) -> tuple[BoolRSS, BoolRSS, BoolRSS]:
+    """Boolean sharings of the components ``x_0, x_1, x_2`` (bit planes ``0 .. planes-1``)."""
+    mine = kernels.bitslice(x.first.reshape(-1), planes)
+    nxt = kernels.bitslice(x.second.reshape(-1), planes)
+    zero = np.zeros_like(mine)
+    i = party.index
+    out: list[BoolRSS] = []
+    for j in range(3):
+        first = mine if j == i else zero
+        second = nxt if j == (i + 1) % 3 else zero
+        out.append(BoolRSS(first, second))
+    return out[0], out[1], out[2]
+
+
+def sign_bit(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> BoolRSS:
+    """XOR shares of bit ``bit`` of ``x`` (packed: word ``w`` bit ``j`` is element ``64w+j``).
+
+    Equals the sign (1 for negative) of every element with ``-2^bit <= x < 2^bit``.
+    """
+    if not 1 <= bit <= 63:
+        raise ValueError(f"bit must be in 1..63, got {bit}")
+    k = bit
+    a0, a1, a2 = _addends(party, x, k + 1)
+    # carry-save: s = a0 ^ a1 ^ a2, maj = ((a0 ^ a2) & (a1 ^ a2)) ^ a2 (bits 0..k-1 needed)
+    s = a0 ^ a1 ^ a2
+    u, v = a0 ^ a2, a1 ^ a2
+    maj = and_gates(party, u.index(slice(0, k)), v.index(slice(0, k))) ^ a2.index(slice(0, k))
+    # second addend c = maj << 1: c_j = maj_{j-1}; top bit of the result s_k ^ c_k ^ carry_k
+    top = s.index(k) ^ maj.index(k - 1)
+    if k == 1:
+        return top  # carry into bit 1 is g_0 = s_0 & c_0 = 0
+    # bits 1..k-1: g_j = s_j & maj_{j-1}, p_j = s_j ^ maj_{j-1}
+    s_mid, c_mid = s.index(slice(1, k)), maj.index(slice(0, k - 1))
+    g = and_gates(party, s_mid, c_mid)
+    p = s_mid ^ c_mid
+    while g.first.shape[0] > 1:
+        m = g.first.shape[0]
+        h = m // 2
+        g_lo, g_hi = g.index(slice(0, 2 * h, 2)), g.index(slice(1, 2 * h, 2))
+        p_lo, p_hi = p.index(slice(0, 2 * h, 2)), p.index(slice(1, 2 * h, 2))
+        # P of the lowest segment is never needed: h + (h - 1) AND planes in one round
+        lhs = BoolRSS(
+            np.concatenate([p_hi.first, p_hi.first[1:]]),
+            np.concatenate([p_hi.second, p_hi.second[1:]]),
+        )
+        rhs = BoolRSS(
+            np.concatenate([g_lo.first, p_lo.first[1:]]),
+            np.concatenate([g_lo.second, p_lo.second[1:]]),
+        )
+        prod = and_gates(party, lhs, rhs)
+        g_new = g_hi ^ prod.index(slice(0, h))
+        p_new = BoolRSS(
+            np.concatenate([p_lo.first[:1], prod.first[h:]]),
+            np.concatenate([p_lo.second[:1], prod.second[h:]]),
+        )
+        if m % 2:
+            g_new = BoolRSS(
+                np.concatenate([g_new.first, g.first[-1:]]),
+                np.concatenate([g_new.second, g.second[-1:]]),
+            )
+            p_new = BoolRSS(
+                np.concatenate([p_new.first, p.first[-1:]]),
+                np.concatenate([p_new.second, p.second[-1:]]),
+            )
+        g, p = g_new, p_new
+    return top ^ g.index(0)
+
+
+def sign_test_rounds(bit: int) -> int:
+    """Rounds of :func:`sign_bit` for ``bit``: ``2 + ceil(log2(bit - 1))`` (1 for bit 1)."""
+    if bit == 1:
+        return 1
+    return 2 + (math.ceil(math.log2(bit - 1)) if bit > 2 else 0)
+
+
+def bit_to_arith(party: Party, b: BoolRSS, n: int) -> RSS:
+    """Ring shares of the ``n`` packed shared bits ``b`` (values 0/1): two rounds.
+
+    ``b = d ^ b_2`` with ``d = b_0 ^ b_1`` known to party 0: party 0 shares ``d`` as
+    ``(d - r, r, 0)`` (``r`` from its key with party 1; it sends ``d - r`` to party 2),
+    ``b_2`` is the public-to-two sharing ``(0, 0, b_2)``, and ``b = d + b_2 - 2 d b_2``.
+    """
+    first = kernels.unbitslice(b.first.reshape(1, -1), n)
+    second = kernels.unbitslice(b.second.reshape(1, -1), n)
+    i = party.index
+    zero = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        if i == 0:
+            r = party.rand.with_next(n)
+            d_minus_r = (first ^ second) - r
+            party.send_words(2, d_minus_r)
+            party.round()
+            d = RSS(d_minus_r, r)
+            b2 = RSS(zero, zero)
+        elif i == 1:
+            r = party.rand.with_prev(n)
+            party.round()
+            d = RSS(r, zero)
+            b2 = RSS(zero, second)
+        else:
+            party.rand.pair(0)
+            d = RSS(zero, party.recv_words(0, n))
+            party.round()
+            b2 = RSS(first, zero)
+        prod = mul(party, d, b2)
+        return d + b2 - prod.scale(2)
+
+
+def select_mul(party: Party, c: BoolRSS, n: int, d: RSS) -> RSS:
+    """Ring shares of ``c * d`` for ``n`` packed shared bits ``c`` and ``d`` of ``k * n`` elements.
+
+    (``d`` is ``k`` stacked tensors of ``n`` elements, each multiplied by the same bits.)
+    Two rounds. A leader ``L`` (rotating) holds ``(c_L, c_{L+1})`` and so knows
+    ``e = c_L ^ c_{L+1}``; the other two know ``g = c_{L+2}``, and
+    ``c = e (1 - 2g) + g``. Then ``g d`` is local to the two others, and
+    ``e (1 - 2g) d = (1 - 2g) [e (d_L + d_{L+1})] + (1 - 2g) d_{L+2} e`` needs only
+    ``w = e (d_L + d_{L+1})`` and ``e`` from the leader, sent to party ``L + 2`` masked by
+    words it shares with ``L + 1`` (``2 k n`` words, leader only); the resulting
+    additive sharing is reshared (``k n`` words each). Party ``L + 2`` sees only masked
+    words; party ``L + 1`` receives nothing in the first round.
+    """
+    first = kernels.unbitslice(c.first.reshape(1, -1), n)
+    second = kernels.unbitslice(c.second.reshape(1, -1), n)
+    size = int(np.prod(d.shape))
+    if size % n:
+        raise ValueError(f"{size} values do not stack over {n} bits")
+    reps = size // n
+    leader = party.next_leader()
+    role = (party.index - leader) % 3  # 0: leader, 1: L+1, 2: L+2
+    d_first, d_second = d.first.reshape(-1), d.second.reshape(-1)
+    with np.errstate(over="ignore"):
+        if role == 0:
+            e = np.tile(first ^ second, reps)
+            w = e * (d_first + d_second)
+            masks = party.rand.with_next(2 * size)
+            party.send_words((leader + 2) % 3, np.concatenate([w - masks[:size], e - masks[size:]]))
+            party.round()
+            z = np.zeros(size, dtype=np.uint64)
+        elif role == 1:
+            g = np.tile(second, reps)  # c_{L+2} is this party's second share
+            f = np.uint64(1) - np.uint64(2) * g
+            masks = party.rand.with_prev(2 * size)
+            party.round()
+            # holds (d_{L+1}, d_{L+2}): g (d_{L+1} + d_{L+2}) + f r_w + f d_{L+2} r_e
+            z = g * (d_first + d_second) + f * masks[:size] + f * d_second * masks[size:]
+        else:
+            g = np.tile(first, reps)  # c_{L+2} is this party's first share
+            f = np.uint64(1) - np.uint64(2) * g
+            party.rand.pair(0)
+            got = party.recv_words(leader, 2 * size)
+            party.round()
+            # holds (d_{L+2}, d_L): g d_L + f (w - r_w) + f d_{L+2} (e - r_e)
+            z = g * d_second + f * got[:size] + f * d_first * got[size:]
+        z = z + party.rand.zero_share(size)
+    return party.reshare(z.reshape(d.shape))
+
+
+def is_negative(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
+    """Ring shares of ``[x < 0]`` per element (for ``-2^bit <= x < 2^bit``)."""
+    n = int(np.prod(x.shape))
+    return bit_to_arith(party, sign_bit(party, x, bit), n).reshape(*x.shape)
+
+
+def relu(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
+    """``max(x, 0)`` = ``x - [x < 0] * x`` (a sign test and one :func:`select_mul`)."""
+    n = int(np.prod(x.shape))
+    return x - select_mul(party, sign_bit(party, x, bit), n, x)
+
+
+def select_right(
+    party: Party, lefts: RSS, rights: RSS, bit: int, carry: list[tuple[RSS, RSS]]
+) -> tuple[RSS, list[RSS]]:
+    """Per element, keep ``rights`` where ``rights > lefts`` (else ``lefts``); ties keep left.
+
+    ``lefts``, ``rights`` are flat; ``carry`` pairs (left, right) of flat tensors of the
+    same size travel with the choice (one :func:`select_mul` for all of them).
+    """
+    n = lefts.shape[0]
+    right_wins = sign_bit(party, lefts - rights, bit)
+    diffs = [rights - lefts] + [r - lft for lft, r in carry]
+    stacked = RSS(
+        np.concatenate([d.first for d in diffs]), np.concatenate([d.second for d in diffs])
+    )
+    prod = select_mul(party, right_wins, n, stacked)
+    outs = [lefts] + [lft for lft, _ in carry]
+    chosen = [
+        base + RSS(prod.first[t * n : (t + 1) * n], prod.second[t * n : (t + 1) * n])
+        for t, base in enumerate(outs)
+    ]
+    return chosen[0], chosen[1:]
+
+
+def maximum(party: Party, lefts: RSS, rights: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
+    """Element-wise ``max(lefts, rights)``."""
+    best, _ = select_right(party, lefts, rights, bit, [])
+    return best
+
+
+def argmax_hits(
+    party: Party, logits: RSS, labels: npt.ArrayLike, bit: int = DEFAULT_SIGN_BIT
+) -> RSS:
+    """Ring shares of ``[argmax(logits[n]) == labels[n]]`` per row (first maximum wins ties).
+
+    A tournament over the classes carries, with each running maximum, the public
+    indicator ``[class == label]`` of its class; ``ceil(log2(classes))`` sign-test levels.
+    """
+    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    n, classes = logits.shape
+    cands: list[tuple[RSS, RSS]] = []
+    for j in range(classes):
+        col = RSS(
+            np.ascontiguousarray(logits.first[:, j]), np.ascontiguousarray(logits.second[:, j])
+        )
+        hit = public_as_shares(party.index, (lab == j).astype(np.int64))
+        cands.append((col, hit))
+
+    def level(lefts: list[tuple[RSS, RSS]], rights: list[tuple[RSS, RSS]]) -> list[tuple[RSS, RSS]]:
+        m = len(lefts)
+        lv = RSS(
+            np.concatenate([a.first for a, _ in lefts]),
+            np.concatenate([a.second for a, _ in lefts]),
+        )
+        rv = RSS(
+            np.concatenate([a.first for a, _ in rights]),
+            np.concatenate([a.second for a, _ in rights]),
+        )
+        lh = RSS(
+            np.concatenate([h.first for _, h in lefts]),
+            np.concatenate([h.second for _, h in lefts]),
+        )
+        rh = RSS(
+            np.concatenate([h.first for _, h in rights]),
+            np.concatenate([h.second for _, h in rights]),
+        )
+        best, (hit,) = select_right(party, lv, rv, bit, [(lh, rh)])
+        return [
+            (
+                RSS(best.first[t * n : (t + 1) * n], best.second[t * n : (t + 1) * n]),
+                RSS(hit.first[t * n : (t + 1) * n], hit.second[t * n : (t + 1) * n]),
+            )
+            for t in range(m)
+        ]
+
+    return tournament(cands, level)[1]
