@@ -73,5 +73,5 @@ def test_atomic_file_cache_round_trip_and_first_write_wins(tmp_path: Path) -> No
     cache.put("k1", b"other")  # an existing entry is kept
     assert cache.get("k1") == b"executable"
     assert [p.name for p in tmp_path.iterdir()] == ["k1-cache"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid compilation cache key"):
         cache.put("../escape", b"x")
