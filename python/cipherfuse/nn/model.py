@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -105,9 +106,27 @@ def _apply_layer(spec: LayerSpec, x: jax.Array, name: str) -> jax.Array:
 
 
 def init_params(config: ModelConfig, key: jax.Array) -> Params:
-    """Fresh parameters for ``config`` from PRNG ``key``."""
-    dummy = jnp.zeros((1, *config.input_shape), jnp.float32)
-    return ConfigCNN(config).init(key, dummy)["params"]
+    """Fresh parameters for ``config`` from PRNG ``key``.
+
+    Jitted, and compiled once per architecture (the values equal Flax's eager
+    ``init``, tested): run eagerly, the initialization would compile every layer's
+    operations one by one for each new shape.
+    """
+    params: Params = _init_fn(config)(key)
+    return params
+
+
+@functools.cache
+def _init_fn(config: ModelConfig) -> Any:
+    """The jitted ``init`` of one architecture."""
+    module = ConfigCNN(config)
+
+    def init(key: jax.Array) -> Params:
+        dummy = jnp.zeros((1, *config.input_shape), jnp.float32)
+        params: Params = module.init(key, dummy)["params"]
+        return params
+
+    return jax.jit(init)
 
 
 def param_shapes(config: ModelConfig) -> Any:
