@@ -128,6 +128,44 @@ def test_encrypt_batch_secure(benchmark: Any, secure_keys: dict[str, Any], kerne
     np.testing.assert_array_equal(he.decrypt(secure_keys["sk"], ct), secure_keys["x"])
 
 
+@pytest.fixture(scope="module", params=[1, 2, 4, 8], ids=lambda b: f"batch{b}")
+def small_batch(request: pytest.FixtureRequest, secure_keys: dict[str, Any]) -> dict[str, Any]:
+    """The first ``batch`` vectors of the 64 (a single vector is passed as shape (784,))."""
+    batch = request.param
+    x = secure_keys["x"][0] if batch == 1 else secure_keys["x"][:batch]
+    return {"batch": batch, "x": x}
+
+
+def test_encrypt_small_batch_read_roofline(
+    benchmark: Any, secure_keys: dict[str, Any], small_batch: dict[str, Any]
+) -> None:
+    """The memory-read floor of an encryption: reading the public matrix P once."""
+    benchmark.group = f"encrypt-secure-{small_batch['batch']}x784"
+    flat = secure_keys["pk"].P.reshape(-1)
+    benchmark.extra_info.update(role="roofline", bytes=flat.nbytes)
+    assert benchmark(_core.stream_sum, flat) == int(flat.sum(dtype=np.uint64))
+
+
+@pytest.mark.parametrize("kernels", ["reference", "cpp"])
+def test_encrypt_small_batch_secure(
+    benchmark: Any, secure_keys: dict[str, Any], small_batch: dict[str, Any], kernels: str
+) -> None:
+    """1-8 vectors: a matrix-vector product with P, which must read P only once."""
+    benchmark.group = f"encrypt-secure-{small_batch['batch']}x784"
+    pk = secure_keys["pk"]
+    benchmark.extra_info.update(
+        role="baseline" if kernels == "reference" else "candidate", bytes=pk.P.nbytes
+    )
+    with he.use_kernels(kernels):
+        ct = benchmark.pedantic(
+            he.encrypt, args=(pk, small_batch["x"]), kwargs={"seed": _seed(3)}, rounds=5
+        )
+    with he.use_kernels("reference"):
+        expected = he.encrypt(pk, small_batch["x"], seed=_seed(3))
+    np.testing.assert_array_equal(ct.data, expected.data)
+    np.testing.assert_array_equal(he.decrypt(secure_keys["sk"], ct), small_batch["x"])
+
+
 @pytest.mark.parametrize("kernels", ["reference", "cpp"])
 def test_weighted_sums_secure(benchmark: Any, secure_keys: dict[str, Any], kernels: str) -> None:
     """Plaintext-weighted inner products (paper Eq. 21): 784 weight rows over 64 ciphertexts."""
@@ -223,3 +261,55 @@ def test_gil_released(benchmark: Any, switch_case: dict[str, Any], count: int) -
     )
     for r in results:
         np.testing.assert_array_equal(r, switch_case["expected"])
+
+
+def encrypt_side_by_side(rounds: int = 9) -> dict[int, str]:
+    """Per-round ratios of the C++ encryption to numpy and to reading P, interleaved.
+
+    ``cpp-scalar`` is the scalar reference GEMM, the route batches of at most 4
+    vectors took before the narrow path (one accumulator store per multiply-add).
+    """
+    from cipherfuse.analysis.timing import interleaved_times, paired_ratio
+
+    sk = he.keygen(he.SECURE, M_PLAIN, seed=_seed(1))
+    pk = he.public_keygen(sk, seed=_seed(2))
+    xs = np.random.default_rng(RNG_SEED).integers(-1000, 1000, size=(64, M_PLAIN))
+    flat = pk.P.reshape(-1)
+    lines = {}
+    for batch in (1, 2, 4, 8, 64):
+        x = xs[0] if batch == 1 else xs[:batch]
+
+        def encrypt(kernels: str, x: Any = x) -> Any:
+            with he.use_kernels(kernels):
+                return he.encrypt(pk, x, seed=_seed(3)).data
+
+        expected = encrypt("reference")
+
+        def check(name: str, out: Any, expected: Any = expected) -> None:
+            if name != "read-P":
+                np.testing.assert_array_equal(out, expected)
+
+        times = interleaved_times(
+            {
+                "numpy": lambda: encrypt("reference"),
+                "cpp-scalar": lambda: encrypt("cpp-scalar"),  # the former route of batch <= 4
+                "cpp": lambda: encrypt("cpp"),
+                "read-P": lambda: _core.stream_sum(flat),
+            },
+            rounds,
+            check=check,
+        )
+        lines[batch] = (
+            f"cpp {1e3 * min(times['cpp']):7.2f} ms min; cpp-scalar/numpy "
+            f"{paired_ratio(times['cpp-scalar'], times['numpy'])}; cpp/numpy "
+            f"{paired_ratio(times['cpp'], times['numpy'])}; cpp/read-P "
+            f"{paired_ratio(times['cpp'], times['read-P'])}"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    import sys
+
+    for batch, line in encrypt_side_by_side(int(sys.argv[1]) if len(sys.argv) > 1 else 9).items():
+        print(f"batch {batch:3}: {line}")

@@ -17,6 +17,12 @@ candidate in the same group (bench/conftest.py prints the speed-ups):
   first block alone (``LimbPlan.run``) on the XLA function and on the fused C++
   kernel (``_core.limb_block``), each as a fraction of the whole plain model.
   These images are uniform noise (no all-zero patches to skip, unlike MNIST).
+  ``test_table11_encrypted_interface_unpipelined`` is the former composition (the
+  cipherspace first block over all images, then the remaining layers), against the
+  pipelined ``PrefixFeatures`` of ``test_table11_encrypted_interface``.
+
+Per-round ratios (interleaved plain / unpipelined / pipelined, median and range):
+``python bench/bench_he_nn.py [rounds]``.
 """
 
 from __future__ import annotations
@@ -105,6 +111,27 @@ def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -
     np.testing.assert_array_equal(out, quantized_features(model, q)(images))
 
 
+def _unpipelined(fx: Any) -> Any:
+    """The encrypted interface without the block pipeline: prefix on all, then the rest."""
+
+    def run(x: Any) -> Any:
+        middle = fx.descaled_prefix(x)
+        return fx.model.features(middle, start_layer=fx.resume_layer)
+
+    return run
+
+
+@pytest.mark.benchmark(group="he-nn-table11")
+def test_table11_encrypted_interface_unpipelined(benchmark: Any, workload: dict[str, Any]) -> None:
+    model, images = workload["model"], workload["images"]
+    run = _unpipelined(cipherspace_features(workload["enc"]))
+    run(images[:10])
+    out = benchmark.pedantic(run, args=(images,), rounds=3, iterations=1)
+    benchmark.extra_info.update(role="candidate")
+    q = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    np.testing.assert_array_equal(out, quantized_features(model, q)(images))
+
+
 @pytest.mark.benchmark(group="he-nn-table11")
 def test_table11_encrypted_interface_64bit_words(benchmark: Any, workload: dict[str, Any]) -> None:
     """The same interface on whole 64-bit words (C++ GEMM), without the limb path."""
@@ -149,3 +176,42 @@ def test_table11_limb_block_cpp(benchmark: Any, workload: dict[str, Any]) -> Non
         out = benchmark.pedantic(plan.run, args=(x_int,), rounds=5, iterations=1)
     benchmark.extra_info.update(role="candidate")
     np.testing.assert_array_equal(out, _first_block_reference(workload))
+
+
+def side_by_side(rounds: int = 9) -> dict[str, str]:
+    """Interleaved plain model, unpipelined and pipelined encrypted interface (noise images)."""
+    from cipherfuse.analysis.timing import interleaved_times, paired_ratio
+
+    cfg = table6_config()
+    model = TrainedModel(cfg, init_params(cfg, jax.random.key(SEED)), tuple(range(10)))
+    sk = he.keygen(he.PAPER, m=1, seed=bytes([1]) * 32)
+    enc = encrypt_model(model, he.identity_switch_key(sk, seed=bytes([2]) * 32))
+    images = np.random.default_rng(SEED).random((N_IMAGES, 28, 28, 1)).astype(np.float32)
+    fx = cipherspace_features(enc)
+    q = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    expected = quantized_features(model, q)(images)
+
+    def check(name: str, out: Any) -> None:
+        if name != "plain":
+            np.testing.assert_array_equal(out, expected)
+
+    times = interleaved_times(
+        {
+            "plain": lambda: model.features(images),
+            "unpipelined": lambda: _unpipelined(fx)(images),
+            "pipelined": lambda: fx(images),
+        },
+        rounds,
+        check=check,
+    )
+    return {
+        name: f"{1e3 * min(t):7.1f} ms min, {paired_ratio(t, times['plain'])} of plain"
+        for name, t in times.items()
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name, line in side_by_side(int(sys.argv[1]) if len(sys.argv) > 1 else 9).items():
+        print(f"{name:12} {line}")

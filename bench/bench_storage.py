@@ -2,7 +2,9 @@
 
 Each result is reported next to raw ``hashlib.sha256`` over the same bytes, in the
 same run (pytest-benchmark group "storage-100MB"); MB/s = 100 MB / mean time.
-Run: ``pytest bench/bench_storage.py --benchmark-only``
+Run: ``pytest bench/bench_storage.py --benchmark-only``; the per-pair ratios of
+``Store.get`` (candidate) and the former ``b"".join`` over the stream (baseline) to
+sha256, interleaved in one process: ``python bench/bench_storage.py [rounds]``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from cipherfuse.analysis.timing import interleaved_times, paired_ratio
 from cipherfuse.storage import LocalStore, blockstore, compute_cid
 
 SIZE = 100 * 1000 * 1000
@@ -97,3 +100,68 @@ def test_local_verified_get(
 
     assert benchmark.pedantic(read_all, rounds=5) == SIZE
     assert store.get(cid) == data
+
+
+@pytest.fixture(scope="module")
+def stored(
+    payload: tuple[bytes, Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[LocalStore, bytes, str]:
+    data, _, cid = payload
+    store = LocalStore(tmp_path_factory.mktemp("get") / "store", durable=False)
+    assert store.put(data) == cid
+    return store, data, cid
+
+
+def test_get_joined_stream_baseline(
+    benchmark: BenchmarkFixture, stored: tuple[LocalStore, bytes, str]
+) -> None:
+    """The former ``Store.get``: ``b"".join`` over the verified stream."""
+    store, data, cid = stored
+    benchmark.group = GROUP
+    benchmark.extra_info.update(role="baseline")
+    assert benchmark.pedantic(lambda: b"".join(store.stream(cid)), rounds=5) == data
+
+
+def test_get_preallocated(
+    benchmark: BenchmarkFixture, stored: tuple[LocalStore, bytes, str]
+) -> None:
+    """``LocalStore.get``: the verified blocks copied into one preallocated buffer."""
+    store, data, cid = stored
+    benchmark.group = GROUP
+    benchmark.extra_info.update(role="candidate")
+    assert benchmark.pedantic(store.get, args=(cid,), rounds=5) == data
+
+
+def side_by_side(rounds: int = 9) -> dict[str, str]:
+    """Per-round ratios to sha256 of the joined stream and of ``get``, interleaved."""
+    import tempfile
+
+    data = np.random.default_rng(2024).integers(0, 256, SIZE, dtype=np.uint8).tobytes()
+    with tempfile.TemporaryDirectory() as root:
+        store = LocalStore(Path(root) / "store", durable=False)
+        cid = store.put(data)
+
+        def check(name: str, out: object) -> None:
+            if name != "sha256":
+                assert out == data, name
+
+        times = interleaved_times(
+            {
+                "sha256": lambda: hashlib.sha256(data).digest(),
+                "join-stream": lambda: b"".join(store.stream(cid)),
+                "get": lambda: store.get(cid),
+            },
+            rounds,
+            check=check,
+        )
+    return {
+        name: f"{1e3 * min(t):7.1f} ms min, {paired_ratio(t, times['sha256'])} of sha256"
+        for name, t in times.items()
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name, line in side_by_side(int(sys.argv[1]) if len(sys.argv) > 1 else 9).items():
+        print(f"{name:12} {line}")

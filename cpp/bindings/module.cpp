@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "he/limb_kernel.hpp"
 #include "he/prg.hpp"
 #include "he/seeded.hpp"
+#include "storage/buffer.hpp"
 
 namespace py = pybind11;
 
@@ -387,6 +389,37 @@ uint64_t conv2d_patch_l1_max(const py::array& x_in, int64_t kh, int64_t kw, int6
   return cf::conv_patch_l1_max(s, x.data(), threads);
 }
 
+// Concatenates an iterable of bytes-like parts into one bytes object of exactly
+// `size` bytes, allocated once (huge-page advised) and filled as the parts arrive.
+py::bytes gather_bytes(const py::iterable& parts, py::ssize_t size) {
+  if (size < 0) throw cf::KernelArgumentError("gather_bytes: size must be >= 0");
+  py::bytes out = py::reinterpret_steal<py::bytes>(PyBytes_FromStringAndSize(nullptr, size));
+  if (!out) throw py::error_already_set();
+  char* dst = PyBytes_AS_STRING(out.ptr());
+  cf::advise_huge_pages(dst, static_cast<std::size_t>(size));
+  py::ssize_t pos = 0;
+  for (py::handle item : parts) {
+    const py::object part = py::reinterpret_borrow<py::object>(item);
+    Py_buffer view;
+    if (PyObject_GetBuffer(part.ptr(), &view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    const py::ssize_t n = view.len;
+    if (n > size - pos) {
+      PyBuffer_Release(&view);
+      throw cf::KernelArgumentError("gather_bytes: the parts hold more than size bytes");
+    }
+    if (n >= (py::ssize_t{1} << 16)) {
+      py::gil_scoped_release release;  // `out` is not shared yet; `part` is held
+      std::memcpy(dst + pos, view.buf, static_cast<std::size_t>(n));
+    } else if (n > 0) {
+      std::memcpy(dst + pos, view.buf, static_cast<std::size_t>(n));
+    }
+    PyBuffer_Release(&view);
+    pos += n;
+  }
+  if (pos != size) throw cf::KernelArgumentError("gather_bytes: the parts hold fewer than size bytes");
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -418,6 +451,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("chacha20", &chacha20, py::arg("key"), py::arg("nonce"), py::arg("counter"),
         py::arg("nblocks"), py::arg("threads") = 0,
         "ChaCha20 (RFC 8439) keystream: nblocks 64-byte blocks from block `counter`.");
+  m.def("gather_bytes", &gather_bytes, py::arg("parts"), py::arg("size"),
+        "The bytes-like parts concatenated into one bytes object of exactly `size` bytes,\n"
+        "allocated once (huge-page advised); ValueError if they hold more or fewer bytes.");
   m.def(
       "stream_sum",
       [](const U64Array& a, int threads) {

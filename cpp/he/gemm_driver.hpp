@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "he/gemm_narrow.hpp"
 #include "he/gemm_plan.hpp"
 #include "he/kernels.hpp"
 #include "he/parallel.hpp"
@@ -174,9 +175,14 @@ void gemm_region(const Block& g, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
 template <class Kernel>
 void gemm_driver(View2D<const uint64_t> W, View2D<const int64_t> S, View2D<uint64_t> C,
                  int threads) {
-  // Matrix-vector shapes are bandwidth-bound: the scalar wrapping multiply
-  // reads W once, while the float64 path would pad panels and convert limbs.
-  if (C.cols <= 4 || C.rows <= 2) {
+  // Matrix-vector shapes are bandwidth-bound: wrapping multiplies into register
+  // accumulators read W once, while the float64 path would pad panels and
+  // convert limbs.
+  if (C.cols <= kNarrowCols) {
+    gemm_narrow<Kernel>(W, S, C, threads);
+    return;
+  }
+  if (C.rows <= 2) {
     gemm_wide_small_scalar(W, S, C, threads);
     return;
   }

@@ -799,8 +799,14 @@ int main() {
   test_gemm(6, 0, 8, 1, false);
   test_gemm(97, 517, 33, 3, true);
   test_gemm(2, 2600, 130, 1, false);
-  test_gemm(50, 300, 1, 1, false);  // matrix-vector shapes take the scalar path
+  // Matrix-vector shapes (n <= 4) take the narrow path of the SIMD drivers.
+  test_gemm(50, 300, 1, 1, false);
   test_gemm(50, 300, 4, 7, true);
+  for (int64_t n = 1; n <= 5; ++n) {
+    test_gemm(37, 2561, n, 1, false);                 // the encryption shape, ternary r
+    test_gemm(19, 67, n, int64_t{1} << 40, n % 2 == 0);  // the largest small operand
+  }
+  test_gemm(5, 0, 1, 1, false);
   test_gemm(1, 300, 50, 3, false);
   test_gemm(3, 300, 5, 3, false);
   test_keyswitch();

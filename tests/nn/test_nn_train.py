@@ -141,3 +141,21 @@ def test_bad_data_shapes() -> None:
     good = np.zeros((10, 28, 28, 1), np.float32)
     with pytest.raises(ModelConfigError, match="batch_size"):
         train_classifier(table6_config(), good, y[:10], good, y[:10], jax.random.key(0))
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_init_params_equals_flax_eager_init(seed: int) -> None:
+    """The jitted, once-per-architecture init gives Flax's eager ``init`` values bit for bit."""
+    from cipherfuse.nn import ConfigCNN, table6_config
+    from cipherfuse.roles.learning import case1_config
+
+    for config in (table6_config(), case1_config(1), case1_config(3)):
+        key = jax.random.key(seed)
+        dummy = jnp.zeros((1, *config.input_shape), jnp.float32)
+        eager = ConfigCNN(config).init(key, dummy)["params"]
+        jitted = init_params(config, key)
+        assert jax.tree_util.tree_structure(eager) == jax.tree_util.tree_structure(jitted)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted), strict=True
+        ):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -21,7 +21,14 @@ from cipherfuse.storage import (
     ObjectTooLargeError,
     compute_cid,
 )
-from cipherfuse.storage.protobuf import decode_pbnode
+from cipherfuse.storage.protobuf import (
+    UNIXFS_FILE,
+    PBNode,
+    UnixFSData,
+    decode_pbnode,
+    encode_pbnode,
+    encode_unixfs,
+)
 
 
 @pytest.fixture
@@ -113,6 +120,22 @@ def test_non_file_node_is_rejected(store: LocalStore) -> None:
     store.blocks.put(cid, [block])
     with pytest.raises(MalformedNodeError, match="not a file"):
         store.get(str(cid))
+
+
+@pytest.mark.parametrize("declared", [1, 10])
+def test_get_rejects_a_root_whose_size_disagrees_with_its_data(
+    store: LocalStore, declared: int
+) -> None:
+    """``get`` preallocates the size the root declares; a DAG holding fewer or more
+    bytes than that raises instead of returning a short or clipped object."""
+    unixfs = encode_unixfs(UnixFSData(UNIXFS_FILE, data=b"abc", filesize=declared))
+    block = encode_pbnode(PBNode(data=unixfs))
+    cid = CID.for_block(block, 0x70, 0)
+    store.blocks.put(cid, [block])
+    with pytest.raises(MalformedNodeError):
+        store.get(str(cid))
+    with pytest.raises(MalformedNodeError):
+        b"".join(store.stream(str(cid)))
 
 
 def test_size_limits(tmp_path: Path) -> None:
@@ -218,3 +241,21 @@ def test_bad_cid_argument(store: LocalStore) -> None:
     with pytest.raises(ParameterError):
         store.get("not-a-cid")
     assert os.path.isdir(store.blocks.root)
+
+
+def test_gather_bytes_concatenates_exactly_size_bytes() -> None:
+    import cipherfuse._core as _core
+
+    big = make_data(5 * 2**20, seed=3)  # above the huge-page advice threshold
+    parts = [b"", b"ab", bytearray(b"cd"), memoryview(big)]
+    out = _core.gather_bytes(iter(parts), 4 + len(big))
+    assert type(out) is bytes and out == b"abcd" + big
+    assert _core.gather_bytes([], 0) == b""
+    with pytest.raises(ValueError, match="more than size"):
+        _core.gather_bytes([b"abc"], 2)
+    with pytest.raises(ValueError, match="fewer than size"):
+        _core.gather_bytes([b"abc"], 4)
+    with pytest.raises(ValueError, match="size must be"):
+        _core.gather_bytes([], -1)
+    with pytest.raises(TypeError):
+        _core.gather_bytes([123], 3)  # type: ignore[list-item]

@@ -25,6 +25,9 @@ from cipherfuse.nn.quantize import QuantizedModel, integer_forward, quantize_inp
 FloatArray = npt.NDArray[np.float32]
 #: Maps float inputs to (integer outputs of the cipherspace layers, their scale).
 PrefixFn = Callable[[FloatArray], tuple[npt.NDArray[np.int64], int]]
+#: Inputs per block of :class:`PrefixFeatures`' pipelined forward pass: the prefix of
+#: one block (e.g. the C++ cipherspace first block) overlaps the XLA layers of the last.
+PIPELINE_BLOCK = 256
 
 
 @runtime_checkable
@@ -106,17 +109,37 @@ class PrefixFeatures:
         return self.model.labels
 
     def __call__(self, x: FloatArray) -> FloatArray:
-        """Descale the prefix's integer output and finish the forward pass in float."""
-        if self.descaled_prefix is not None:
-            middle = self.descaled_prefix(np.asarray(x, np.float32))
-        else:
-            ints, scale = self.prefix(np.asarray(x, np.float32))
-            if scale < 1:
-                raise FusionError(f"prefix returned a non-positive scale {scale}")
-            middle = descale(ints, scale)
+        """Descale the prefix's integer output and finish the forward pass in float.
+
+        In blocks of :data:`PIPELINE_BLOCK` inputs: each block's remaining layers are
+        dispatched to XLA, which runs them while the prefix computes the next block
+        (the same values as one call on all inputs: every block goes through the same
+        compiled function, padded to the same size).
+        """
+        x = np.asarray(x, np.float32)
         if self.resume_layer == len(self.model.config.layers):
+            middle = self._middle(x)
             return middle.reshape(middle.shape[0], -1)
-        return self.model.features(middle, start_layer=self.resume_layer)
+        if x.shape[0] == 0:
+            return self.model.features(self._middle(x), start_layer=self.resume_layer)
+        pending = [
+            self.model.features_async(
+                self._middle(x[start : start + PIPELINE_BLOCK]),
+                start_layer=self.resume_layer,
+                batch_size=PIPELINE_BLOCK,
+            )
+            for start in range(0, x.shape[0], PIPELINE_BLOCK)
+        ]
+        return np.concatenate([wait() for wait in pending])
+
+    def _middle(self, x: FloatArray) -> FloatArray:
+        """The prefix's output for ``x``, descaled to float32."""
+        if self.descaled_prefix is not None:
+            return self.descaled_prefix(x)
+        ints, scale = self.prefix(x)
+        if scale < 1:
+            raise FusionError(f"prefix returned a non-positive scale {scale}")
+        return descale(ints, scale)
 
     def output_weights(self) -> FloatArray:
         """The model's (plaintext) output-layer weights for its labels (Strategy II's ``W_i``)."""

@@ -1,5 +1,11 @@
-"""Contributors' CNNs in Flax Linen: configs, training, quantization and model files."""
+"""Contributors' CNNs in Flax Linen: configs, training, quantization and model files.
 
+Importing this package turns on JAX's persistent compilation cache in the user
+cache folder (:mod:`cipherfuse.nn.compilation_cache`; ``CIPHERFUSE_JAX_CACHE_DIR=off``
+disables it).
+"""
+
+from cipherfuse.nn.compilation_cache import enable_compilation_cache
 from cipherfuse.nn.config import (
     ConvSpec,
     DenseSpec,
@@ -58,6 +64,7 @@ __all__ = [
     "TrainedModel",
     "accuracy",
     "case5_config",
+    "enable_compilation_cache",
     "first_block_end",
     "first_layer_error_bound",
     "init_params",
@@ -73,3 +80,5 @@ __all__ = [
     "taylor_sigmoid",
     "train_classifier",
 ]
+
+enable_compilation_cache()

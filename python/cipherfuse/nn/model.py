@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,9 +106,27 @@ def _apply_layer(spec: LayerSpec, x: jax.Array, name: str) -> jax.Array:
 
 
 def init_params(config: ModelConfig, key: jax.Array) -> Params:
-    """Fresh parameters for ``config`` from PRNG ``key``."""
-    dummy = jnp.zeros((1, *config.input_shape), jnp.float32)
-    return ConfigCNN(config).init(key, dummy)["params"]
+    """Fresh parameters for ``config`` from PRNG ``key``.
+
+    Jitted, and compiled once per architecture (the values equal Flax's eager
+    ``init``, tested): run eagerly, the initialization would compile every layer's
+    operations one by one for each new shape.
+    """
+    params: Params = _init_fn(config)(key)
+    return params
+
+
+@functools.cache
+def _init_fn(config: ModelConfig) -> Any:
+    """The jitted ``init`` of one architecture."""
+    module = ConfigCNN(config)
+
+    def init(key: jax.Array) -> Params:
+        dummy = jnp.zeros((1, *config.input_shape), jnp.float32)
+        params: Params = module.init(key, dummy)["params"]
+        return params
+
+    return jax.jit(init)
 
 
 def param_shapes(config: ModelConfig) -> Any:
@@ -150,6 +170,20 @@ class TrainedModel:
         return _batched(
             self.config, self.params, np.asarray(x, np.float32), batch_size, True, start_layer
         )
+
+    def features_async(
+        self, x: npt.ArrayLike, *, start_layer: int = 0, batch_size: int = 500
+    ) -> Callable[[], npt.NDArray[np.float32]]:
+        """:meth:`features`, dispatched to XLA without waiting for it.
+
+        Returns at once a function that waits for and returns the features (the same
+        values as :meth:`features` with the same ``batch_size``), so the caller can
+        compute something else, e.g. the next block's first layers, meanwhile.
+        """
+        pending = _dispatch(
+            self.config, self.params, np.asarray(x, np.float32), batch_size, True, start_layer
+        )
+        return lambda: _collect(pending)
 
     def label_output_weights(self) -> npt.NDArray[np.float32]:
         """The output layer's kernel columns of the model's own labels, ``(feature_dim, |l_i|)``.
@@ -207,17 +241,36 @@ def _batched(
     stop_layer: int | None = None,
 ) -> npt.NDArray[np.float32]:
     """Apply in fixed-size batches (the last one zero-padded) so jit compiles once."""
+    return _collect(
+        _dispatch(config, params, x, batch_size, features_only, start_layer, stop_layer)
+    )
+
+
+def _dispatch(
+    config: ModelConfig,
+    params: Params,
+    x: npt.NDArray[np.float32],
+    batch_size: int,
+    features_only: bool,
+    start_layer: int,
+    stop_layer: int | None = None,
+) -> list[tuple[jax.Array, int]]:
+    """Start every fixed-size batch on XLA (asynchronous); (output, valid rows) each."""
     fn = _apply_fn(config, features_only, start_layer, stop_layer)
     n = x.shape[0]
     if n == 0:
         raise ModelConfigError("cannot run a model on an empty batch")
     size = min(batch_size, n)
-    outs = []
+    pending = []
     for start in range(0, n, size):
         chunk = x[start : start + size]
         pad = size - chunk.shape[0]
         if pad:
             chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        out = np.asarray(fn(params, jnp.asarray(chunk)))
-        outs.append(out[: size - pad])
-    return np.concatenate(outs).astype(np.float32)
+        pending.append((fn(params, jnp.asarray(chunk)), size - pad))
+    return pending
+
+
+def _collect(pending: list[tuple[jax.Array, int]]) -> npt.NDArray[np.float32]:
+    """Wait for dispatched batches and concatenate their valid rows."""
+    return np.concatenate([np.asarray(out)[:valid] for out, valid in pending]).astype(np.float32)

@@ -10,17 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import cipherfuse._core as _core
 from cipherfuse.errors import ParameterError
 from cipherfuse.storage.blockstore import FileBlockstore
 from cipherfuse.storage.cid import CID, RAW
-from cipherfuse.storage.errors import BlockNotFoundError, ObjectTooLargeError
+from cipherfuse.storage.errors import (
+    BlockNotFoundError,
+    MalformedNodeError,
+    ObjectTooLargeError,
+)
 from cipherfuse.storage.importer import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_LINKS,
     FileImporter,
     check_layout_params,
 )
-from cipherfuse.storage.reader import iter_file, iter_links
+from cipherfuse.storage.reader import iter_file, iter_links, object_size
 from cipherfuse.storage.source import Content, iter_chunks
 
 DEFAULT_MAX_OBJECT_SIZE = 4 * 1024**3  # 4 GiB
@@ -184,6 +189,25 @@ class LocalStore(Store):
         """
         root = CID.parse(cid)
         return iter_file(root, self._get_block, max_size=self.max_object_size)
+
+    def get(self, cid: str) -> bytes:
+        """The whole object as bytes (at most ``max_object_size``); see :meth:`stream`.
+
+        The verified blocks are copied into one output buffer of the size the root
+        declares, allocated once (huge-page advised, so filling it costs few page
+        faults); an object whose blocks hold more or fewer bytes than that raises
+        :class:`MalformedNodeError`.
+        """
+        root = CID.parse(cid)
+        size = object_size(root, self._get_block)
+        if size > self.max_object_size:
+            raise too_large(f"{root} of {size} bytes", self.max_object_size)
+        try:
+            return _core.gather_bytes(self.stream(cid), size)
+        except _core.KernelArgumentError as exc:
+            raise MalformedNodeError(
+                f"{root}: its blocks do not hold the {size} bytes the root declares"
+            ) from exc
 
     def has(self, cid: str) -> bool:
         """True when every block of the object is present (leaf contents are checked on read)."""
