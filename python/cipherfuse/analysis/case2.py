@@ -318,7 +318,7 @@ def run_on_chain(
     from cipherfuse.chain.backends import http_chain
 
     with AnvilNode(accounts=accounts_needed) as node:
-        chain = http_chain(node.url, kind="anvil")
+        chain = http_chain(node.url, kind="anvil", dev_accounts=accounts_needed)
         return _run_on(chain, scenarios, trials, seed, store_dir, committee)
 
 

@@ -120,7 +120,9 @@ def gas_report_command(backend: str, verifiers: int, contributors: int) -> None:
     else:
         with AnvilNode(accounts=accounts) as node:
             report = run_reference_lifecycle(
-                http_chain(node.url, kind="anvil"), verifiers=verifiers, contributors=contributors
+                http_chain(node.url, kind="anvil", dev_accounts=accounts),
+                verifiers=verifiers,
+                contributors=contributors,
             )
     click.echo(report.table())
     over = report.over_target()
