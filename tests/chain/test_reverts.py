@@ -7,8 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hexbytes import HexBytes
 from eth_tester.exceptions import TransactionFailed
+from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError
 
 from cipherfuse.chain import (

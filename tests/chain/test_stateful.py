@@ -45,6 +45,7 @@ from cipherfuse.chain import (
     vote_commitment,
 )
 
+from .conftest import ACCOUNTS
 from .helpers import DEFAULT_PARAMS, ClaimHandle, Scenario, det_bytes
 
 N_CONTRIBUTORS = 4

@@ -283,10 +283,8 @@ class LocalSigner:
                     self._broadcast(entry.raw[-1])
                     last_sent = time.monotonic()
                 elif time.monotonic() - last_sent > self.policy.resend_after_s:
-                    if self._replace(entry):
-                        last_sent = time.monotonic()
-                    else:
-                        last_sent = time.monotonic()  # at the cap: keep waiting
+                    self._replace(entry)  # at the fee cap it logs and keeps waiting
+                    last_sent = time.monotonic()
             except _TRANSIENT as exc:
                 self._log(f"node unreachable while waiting for nonce {nonce}: {exc}; retrying")
             if time.monotonic() > deadline:

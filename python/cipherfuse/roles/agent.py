@@ -27,6 +27,7 @@ from cipherfuse.chain import (
     EventPoller,
     TasksContract,
 )
+from cipherfuse.chain.errors import ForbiddenRpcError, GasLimitError, InsufficientFundsError
 from cipherfuse.chain.tasks import TaskInfo
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.mailbox import Mailbox
@@ -131,6 +132,8 @@ class Agent(abc.ABC):
         """
         try:
             action()
+        except (InsufficientFundsError, GasLimitError, ForbiddenRpcError):
+            raise  # the account cannot send at all: the process must stop, not retry
         except ChainError as exc:
             self.log(f"{what}: not done ({exc})")
             return False
