@@ -199,7 +199,13 @@ class LocalSigner:
             if to is not None:
                 call["to"] = Web3.to_checksum_address(to)
             nonce = self.journal.next_nonce(self._node_nonce("pending"))
+            fees = fees or suggest_fees(self.w3, self.policy.fees)
+            # Every transaction costs at least a transfer's gas: an account that cannot pay
+            # even that is refused before the estimate (some nodes fail it with a generic
+            # error when the sender cannot afford the gas).
+            balance = self.balance()
             if gas is None:
+                self._check_funds(balance, value, TRANSFER_GAS, fees, label, exact=False)
                 estimate = int(self.w3.eth.estimate_gas(cast(Any, call)))
                 with_margin = estimate + estimate * self.policy.gas_margin_percent // 100
                 # The margin never pushes a transaction that fits the cap over it.
@@ -213,8 +219,7 @@ class LocalSigner:
                     f"{label or 'transaction'} needs {gas} gas, above the configured limit "
                     f"{self.policy.gas_limit_cap}; raise gas_limit_cap if that is expected"
                 )
-            fees = fees or suggest_fees(self.w3, self.policy.fees)
-            self._check_funds(value, gas, fees, label)
+            self._check_funds(balance, value, gas, fees, label, exact=True)
             tx = {**call, "nonce": nonce, "gas": gas, "chainId": self.chain_id, **fees.fields()}
             del tx["from"]
             if fees.gas_price is None:
@@ -329,13 +334,15 @@ class LocalSigner:
     def _node_nonce(self, block: str) -> int:
         return int(self.w3.eth.get_transaction_count(self.address, cast(Any, block)))
 
-    def _check_funds(self, value: int, gas: int, fees: Fees, label: str) -> None:
-        balance = self.balance()
+    def _check_funds(
+        self, balance: int, value: int, gas: int, fees: Fees, label: str, *, exact: bool
+    ) -> None:
         gas_cost = gas * fees.worst_case_per_gas
         if balance < value + gas_cost:
+            least = "" if exact else "at least "
             raise InsufficientFundsError(
                 f"{self.address} has {balance} wei but {label or 'the transaction'} needs "
-                f"{value + gas_cost} wei (value {value} + gas {gas} x "
+                f"{least}{value + gas_cost} wei (value {value} + gas {least}{gas} x "
                 f"{fees.worst_case_per_gas} wei); fund the account",
                 balance=balance,
                 needed=value + gas_cost,
