@@ -193,7 +193,7 @@ def network_config_from(body: Mapping[str, Any], base: Path | None = None) -> Ne
             raise NetworkConfigError(f"missing required key {key!r}")
     for key in ("keystore", "password_file"):
         if values.get(key) is not None:
-            if not isinstance(values[key], str):
+            if not isinstance(values[key], str | Path):
                 raise NetworkConfigError(f"{key} must be a path string, got {values[key]!r}")
             path = Path(values[key]).expanduser()
             values[key] = path if path.is_absolute() or base is None else base / path

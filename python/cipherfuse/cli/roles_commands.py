@@ -230,6 +230,8 @@ def _run(role: str, config_path: Path | None, **flags: Any) -> None:
         cfg = load_role_config(config_path, role=role, **flags)
     else:
         network_values = {k: flags.pop(k) for k in list(flags) if k in ROLE_NETWORK_KEYS}
+        if network_values.get("keystore") is not None and flags.get("account") is None:
+            flags["account"] = 0  # only names the role's status file
         missing = [k for k in ("rpc_url", "contract", "account", "workdir") if flags.get(k) is None]
         if missing:
             names = ", ".join("--" + m.replace("_", "-") for m in missing)

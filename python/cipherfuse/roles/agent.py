@@ -107,6 +107,9 @@ class Agent(abc.ABC):
         self.poller = EventPoller(
             ctx.tasks,
             start_block=start_block,
+            # Events are read only this deep: a reorg up to the signers' depth never
+            # shows the role an event that is later undone.
+            confirmations=ctx.tasks.chain.policy.confirmations,
             cursor_path=self.state_dir / f"{self.role}-{account}.cursor",
         )
         self.done = False
