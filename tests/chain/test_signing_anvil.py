@@ -15,7 +15,11 @@ from web3.exceptions import TransactionNotFound
 
 from cipherfuse.chain import AnvilNode, NodeError, http_chain
 from cipherfuse.chain.backends import Chain
-from cipherfuse.chain.errors import ChainIdMismatchError
+from cipherfuse.chain.errors import (
+    ChainIdMismatchError,
+    NodeUnreachableError,
+    TransactionTimeoutError,
+)
 from cipherfuse.chain.gasreport import run_reference_lifecycle
 from cipherfuse.chain.signer import SendPolicy
 
@@ -178,7 +182,7 @@ def test_a_reorg_that_removes_the_block_is_survived(node: AnvilNode, chain: Chai
     target = chain.accounts[4]
     before = chain.w3.eth.get_balance(target)
     sent = signer.send(target, value=777, gas=21_000)  # automine: in a block at once
-    mined = chain.w3.eth.get_transaction_receipt(sent.tx_hash)
+    mined = chain.wait_for_receipt(sent.tx_hash)
     chain._rpc("anvil_reorg", [1, []])  # that block is replaced by an empty one
     assert chain.w3.eth.get_block(mined["blockNumber"])["hash"] != mined["blockHash"]
     with pytest.raises(TransactionNotFound):
@@ -196,3 +200,20 @@ def test_the_node_chain_id_is_checked_before_signing(node: AnvilNode) -> None:
     with pytest.raises(ChainIdMismatchError, match="serves chain id 31337, not the configured 1"):
         http_chain(node.url, chain_id=1)
     assert http_chain(node.url, chain_id=31337).chain_id == 31337
+
+
+def test_a_node_that_goes_away_gives_one_line_errors_and_a_bounded_wait() -> None:
+    node = AnvilNode(accounts=1, binary=anvil_binary_or_skip()).start()
+    try:
+        chain = http_chain(node.url, kind="anvil", timeout=2)
+        signer = chain.add_account(_fresh_account(chain, 11), policy=SendPolicy(timeout_s=0.5))
+        chain._rpc("evm_setAutomine", [False])
+        sent = signer.send(signer.address, value=1, gas=21_000)
+    finally:
+        node.stop()
+    with pytest.raises(NodeUnreachableError, match="stopped answering"):
+        chain.block_number()
+    # Waiting retries the lost node until the deadline, then says what happened.
+    with pytest.raises(TransactionTimeoutError, match="stays journaled"):
+        signer.wait(sent)
+    assert set(signer.journal.entries) == {sent.nonce}

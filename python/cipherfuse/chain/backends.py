@@ -34,6 +34,7 @@ from cipherfuse.chain.errors import (
     ChainParameterError,
     ForbiddenRpcError,
     NodeError,
+    NodeUnreachableError,
 )
 from cipherfuse.chain.signer import TRANSFER_GAS, LocalSigner, SendPolicy
 
@@ -62,7 +63,24 @@ DEV_BALANCE_WEI = 10_000 * 10**18
 
 
 class NodeAccountGuard(Web3Middleware):
-    """web3 middleware that refuses :data:`NODE_ACCOUNT_METHODS` before they are sent."""
+    """web3 middleware that refuses :data:`NODE_ACCOUNT_METHODS` before they are sent, and
+    turns a lost connection into :class:`NodeUnreachableError` (one line, not a traceback).
+    """
+
+    def wrap_make_request(self, make_request: Any) -> Any:
+        """Wrap the request chain (see :class:`web3.middleware.Web3Middleware`)."""
+        inner = super().wrap_make_request(make_request)
+
+        def middleware(method: RPCEndpoint, params: Any) -> Any:
+            try:
+                return inner(method, params)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise NodeUnreachableError(
+                    f"the node stopped answering ({method}): {type(exc).__name__}; is it "
+                    "running and reachable?"
+                ) from exc
+
+        return middleware
 
     def request_processor(self, method: RPCEndpoint, params: Any) -> Any:
         """Raise :class:`ForbiddenRpcError` for a node-managed account method."""

@@ -76,6 +76,10 @@ class GasLimitError(ChainError):
     """A transaction needs more gas than the configured limit; nothing was sent."""
 
 
+class NodeUnreachableError(NodeError):
+    """The node stopped answering (connection refused or timed out) during a request."""
+
+
 class TransactionDroppedError(ChainError):
     """A sent transaction is gone and cannot be resent (its nonce was used by another one)."""
 

@@ -43,7 +43,7 @@ from cipherfuse.chain.errors import (
     ChainParameterError,
     GasLimitError,
     InsufficientFundsError,
-    NodeError,
+    NodeUnreachableError,
     TransactionDroppedError,
     TransactionTimeoutError,
 )
@@ -52,7 +52,13 @@ from cipherfuse.chain.nonces import JournalEntry, NonceJournal
 
 #: Gas of a plain ETH transfer.
 TRANSFER_GAS = 21_000
-_TRANSIENT = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
+_TRANSIENT = (
+    NodeUnreachableError,
+    requests.ConnectionError,
+    requests.Timeout,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 @dataclass(frozen=True)
@@ -358,7 +364,10 @@ class LocalSigner:
                 return
             raise
         except _TRANSIENT as exc:
-            raise NodeError(f"the node did not take the transaction: {exc}") from exc
+            raise NodeUnreachableError(
+                f"the node did not take the transaction ({exc}); it is journaled and resent "
+                "when the node answers again"
+            ) from exc
 
     def _receipt(self, entry: JournalEntry) -> TxReceipt | None:
         for tx_hash in reversed(entry.hashes):
