@@ -155,7 +155,10 @@ class Chain:
         policy: SendPolicy | None = None,
         log: Callable[[str], None] | None = None,
     ) -> LocalSigner:
-        """Sign for ``account`` from now on; returns its signer (one per address).
+        """Sign for ``account`` from now on; returns its signer.
+
+        There is one signer per address: adding an address again returns the first signer
+        unchanged (its policy and journal stay as they were).
 
         ``journal_path`` persists its nonce journal (a role's work folder), so a restart
         resends and confirms what a crash left pending.
