@@ -42,7 +42,7 @@ def test_lifecycle_anvil(benchmark) -> None:  # type: ignore[no-untyped-def]
     except NodeError as exc:
         pytest.skip(str(exc))
     with AnvilNode(accounts=ACCOUNTS, binary=binary) as node:
-        chain = http_chain(node.url, kind="anvil")
+        chain = http_chain(node.url, kind="anvil", dev_accounts=ACCOUNTS)
 
         def setup() -> tuple[tuple[Chain], dict[str, object]]:
             return (chain,), {}  # each round deploys a fresh contract on the running node

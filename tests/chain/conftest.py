@@ -41,7 +41,7 @@ def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
         yield embedded_chain(ACCOUNTS)
         return
     node: AnvilNode = request.getfixturevalue("anvil_node")
-    anvil = http_chain(node.url, kind="anvil")
+    anvil = http_chain(node.url, kind="anvil", dev_accounts=ACCOUNTS)
     snap = anvil.snapshot()
     yield anvil
     anvil.revert(snap)

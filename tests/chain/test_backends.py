@@ -40,11 +40,12 @@ def test_advance_time_and_mine_on_both_backends(chain: Chain) -> None:
 
 def test_wait_for_receipt_returns_mined_receipts_and_times_out(chain: Chain) -> None:
     a, b = chain.accounts[:2]
-    tx = chain.w3.eth.send_transaction({"from": a, "to": b, "value": 1})
+    before = chain.w3.eth.get_balance(b)
+    tx = chain.signer(a).send(b, value=1, gas=21_000).tx_hash
     receipt = chain.wait_for_receipt(bytes(tx))
     assert receipt["status"] == 1
     assert receipt["transactionHash"] == tx
-    assert chain.w3.eth.get_balance(b) > 0
+    assert chain.w3.eth.get_balance(b) == before + 1
     with pytest.raises(NodeError, match=r"not mined within 0\.05 s"):
         chain.wait_for_receipt(b"\x12" * 32, timeout=0.05)
 
@@ -66,6 +67,7 @@ def test_loopback_http_chain_ignores_proxy_settings(
 
 def test_websocket_backend_runs_contract_calls(anvil_node: AnvilNode) -> None:
     ws = websocket_chain(anvil_node.ws_url, kind="anvil")
+    ws.add_dev_accounts(1)
     tasks, receipt = TasksContract.deploy(ws, ws.accounts[0])
     assert receipt.gas_used > 1_000_000
     assert tasks.task_count() == 0
@@ -98,8 +100,11 @@ def test_anvil_node_lifecycle_and_validation() -> None:
     pid = node.pid
     assert pid is not None
     try:
-        chain = http_chain(node.url, kind="anvil")
+        chain = http_chain(node.url, kind="anvil", dev_accounts=2)
         assert len(chain.accounts) == 2
+        # anvil holds no accounts of its own; the two development keys are funded.
+        assert chain._rpc("eth_accounts", []) == []
+        assert all(chain.signer(a).balance() == 10_000 * 10**18 for a in chain.accounts)
         with pytest.raises(NodeError, match="already running"):
             node.start()
     finally:
@@ -108,7 +113,7 @@ def test_anvil_node_lifecycle_and_validation() -> None:
     assert node.pid is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    for kwargs in ({"accounts": 0}, {"balance_eth": 0}, {"port": 70_000}):
+    for kwargs in ({"accounts": -1}, {"balance_eth": 0}, {"port": 70_000}):
         with pytest.raises(ChainParameterError):
             AnvilNode(**kwargs)  # type: ignore[arg-type]
 

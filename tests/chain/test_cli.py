@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from cipherfuse.chain.devkeys import dev_accounts
 from cipherfuse.cli.main import main
 
 from .conftest import REPO_ROOT, anvil_binary_or_skip
@@ -91,13 +92,20 @@ def test_node_command_serves_rpc_and_stops_on_sigterm() -> None:
         first = proc.stdout.readline()
         assert "listening on http://127.0.0.1:" in first, first
         url = first.split("listening on ")[1].split()[0]
-        request = urllib.request.Request(
-            url,
-            data=b'{"jsonrpc":"2.0","id":1,"method":"eth_accounts","params":[]}',
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request) as response:
-            assert len(json.loads(response.read())["result"]) == 2
+
+        def ask(method: str, params: list[str]) -> object:
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+            request = urllib.request.Request(
+                url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request) as response:
+                return json.loads(response.read())["result"]
+
+        # No node-managed accounts; the two development keys are funded instead.
+        assert ask("eth_accounts", []) == []
+        for account in dev_accounts(2):
+            assert int(str(ask("eth_getBalance", [account.address, "latest"])), 16) == 10**22
+        assert int(str(ask("eth_getBalance", [dev_accounts(3)[2].address, "latest"])), 16) == 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert "stopping anvil" in proc.stdout.read()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from eth_tester.exceptions import TransactionFailed
+from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError
 
 from cipherfuse.chain import (
@@ -325,9 +326,19 @@ def _probe(chain: Chain, tasks: TasksContract) -> Any:
 
     art = load_artifact("ReentrancyProbe")
     factory = chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    tx = factory.constructor(tasks.address).transact({"from": chain.accounts[0]})
-    address = chain.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
-    return chain.w3.eth.contract(address=address, abi=art.abi)
+    init_code = HexBytes(factory.constructor(tasks.address).data_in_transaction)
+    receipt = chain.signer(chain.accounts[0]).transact(None, bytes(init_code))
+    return chain.w3.eth.contract(address=receipt["contractAddress"], abi=art.abi)
+
+
+def _signed_call(
+    chain: Chain, sender: str, contract: Any, fn: str, *args: Any, value: int = 0
+) -> Any:
+    """Call ``fn`` on a probe contract as ``sender`` through its local signer."""
+    data = bytes(HexBytes(contract.encode_abi(fn, args=list(args))))
+    receipt = chain.signer(sender).transact(contract.address, data, value=value, label=fn)
+    assert receipt["status"] == 1
+    return receipt
 
 
 def test_withdraw_is_reentrancy_safe(chain: Chain, tasks: TasksContract) -> None:
@@ -335,12 +346,10 @@ def test_withdraw_is_reentrancy_safe(chain: Chain, tasks: TasksContract) -> None
     probe = _probe(chain, tasks)
     attacker = chain.accounts[35]
     deposit = s.params.contributor_deposit
-    tx = probe.functions.joinAndLeave(s.task_id).transact({"from": attacker, "value": deposit})
-    chain.w3.eth.wait_for_transaction_receipt(tx)
+    _signed_call(chain, attacker, probe, "joinAndLeave", s.task_id, value=deposit)
     assert tasks.credit_of(probe.address) == deposit
     balance_before = tasks.balance()
-    tx = probe.functions.attack().transact({"from": attacker})
-    chain.w3.eth.wait_for_transaction_receipt(tx)
+    _signed_call(chain, attacker, probe, "attack")
     assert probe.functions.reentryAttempts().call() == 1
     assert probe.functions.reentrySucceeded().call() is False
     reentrancy_selector = next(
@@ -359,14 +368,12 @@ def test_withdraw_to_rejecting_payee_reverts_and_keeps_credit(
     probe = _probe(chain, tasks)
     attacker = chain.accounts[35]
     deposit = s.params.contributor_deposit
-    for call, value in (
-        (probe.functions.joinAndLeave(s.task_id), deposit),
-        (probe.functions.setRejectPayments(True), 0),
-    ):
-        chain.w3.eth.wait_for_transaction_receipt(call.transact({"from": attacker, "value": value}))
-    # The probe, not our client, sends this one: web3 (anvil) or eth-tester raises.
+    _signed_call(chain, attacker, probe, "joinAndLeave", s.task_id, value=deposit)
+    _signed_call(chain, attacker, probe, "setRejectPayments", True)
+    # The probe, not our client, sends this one: the gas estimate (web3 on anvil, or
+    # eth-tester) raises before anything is signed.
     with pytest.raises((ContractLogicError, TransactionFailed)) as info:
-        probe.functions.attack().transact({"from": attacker})
+        _signed_call(chain, attacker, probe, "attack")
     typed = tasks.translate(info.value)
     assert isinstance(typed, PaymentError)
     assert typed.error_name == "TransferFailed"

@@ -45,6 +45,7 @@ from cipherfuse.chain import (
     vote_commitment,
 )
 
+from .conftest import ACCOUNTS
 from .helpers import DEFAULT_PARAMS, ClaimHandle, Scenario, det_bytes
 
 N_CONTRIBUTORS = 4
@@ -444,7 +445,7 @@ def test_contract_invariants(request: pytest.FixtureRequest, backend: str, examp
         chain = embedded_chain(12)
     else:
         node = request.getfixturevalue("anvil_node")
-        chain = http_chain(node.url, kind="anvil")
+        chain = http_chain(node.url, kind="anvil", dev_accounts=ACCOUNTS)
     tasks, _ = TasksContract.deploy(chain, chain.accounts[0])
     _DEPLOYMENT.append(Deployment(chain, tasks, chain.snapshot()))
     _OUTCOMES.clear()

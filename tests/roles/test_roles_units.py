@@ -152,3 +152,46 @@ def test_role_config_from_toml_and_flag_errors(
         == 2
     )
     assert "http(s) URL" in capsys.readouterr().err
+
+
+def test_role_network_keys_from_toml_and_their_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cipherfuse.chain.keystore import LIGHT_SCRYPT_N, create_keystore
+
+    key = tmp_path / "keys" / "c.json"
+    create_keystore(key, "right", scrypt_n=LIGHT_SCRYPT_N)
+    (tmp_path / "pw").write_text("wrong\n")
+    path = tmp_path / "role.toml"
+    head = (
+        'rpc_url = "http://127.0.0.1:9"\ncontract = "0x' + "00" * 20 + '"\n'
+        'account = 2\nworkdir = "w"\ntask_id = 1\nindex = 2\n'
+    )
+    path.write_text(
+        head + 'keystore = "keys/c.json"\nchain_id = 31337\npassword_file = "pw"\n'
+        "confirmations = 4\nmax_fee_gwei = 30\n"
+    )
+    cfg = load_role_config(path, role="contributor")
+    assert cfg.network is not None
+    assert cfg.network.keystore == key and cfg.network.password_file == tmp_path / "pw"
+    assert cfg.network.confirmations == 4 and cfg.network.max_fee_gwei == 30
+    path.write_text(head + 'keystore = "keys/c.json"\n')
+    with pytest.raises(RoleConfigError, match="chain_id is required"):
+        load_role_config(path, role="contributor")
+    path.write_text(head + "confirmations = 2\n")
+    with pytest.raises(RoleConfigError, match="need a keystore"):
+        load_role_config(path, role="contributor")
+    path.write_text(head + 'keystore = "k"\nchain_id = 1\nconfirmations = -1\n')
+    with pytest.raises(RoleConfigError, match="confirmations must be an integer"):
+        load_role_config(path, role="contributor")
+    # A wrong password stops the role before it touches the node: one line, exit 2.
+    base = ["contributor", "--rpc-url", "http://127.0.0.1:9", "--contract", "0x" + "00" * 20]
+    base += ["--workdir", str(tmp_path / "w"), "--task-id", "1", "--keystore", str(key)]
+    base += ["--chain-id", "31337", "--password-file", str(tmp_path / "pw")]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "wrong password" in err
+    (tmp_path / "pw").write_text("right\n")
+    assert main(base) == 2  # the node is unreachable
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not answer" in err

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
+from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
@@ -43,6 +44,7 @@ from cipherfuse.chain import (
     seed_commitment,
     vote_commitment,
 )
+from cipherfuse.chain.fees import Fees
 from cipherfuse.errors import ParameterError
 from cipherfuse.storage import LocalStore
 
@@ -148,30 +150,29 @@ def case2_task_params(max_claims: int, committee_size: int) -> TaskParams:
 
 
 class _Driver:
-    """Sends the trial transactions with a fixed gas limit, translating reverts."""
+    """Sends the trial transactions with a fixed gas limit and fees, translating reverts."""
 
     def __init__(self, chain: Chain, tasks: TasksContract) -> None:
         self.chain = chain
         self.tasks = tasks
-        # Fixed fees: without them web3 reads the latest block for every transaction. The
-        # base fee only falls on these one-transaction blocks, so twice today's stays valid.
+        # Fixed fees: the base fee only falls on these one-transaction blocks, so twice
+        # today's stays valid, and no fee history is read per transaction.
         base_fee = int(chain.w3.eth.get_block("latest").get("baseFeePerGas", 0))
-        self.fees = {"maxPriorityFeePerGas": 1, "maxFeePerGas": 2 * base_fee + 1}
-        # That middleware only applies a legacy gas-price strategy (none is set) and checks
-        # the fee fields, but reads the latest block for every transaction to do so.
-        if "gas_price_strategy" in chain.w3.middleware_onion:
-            chain.w3.middleware_onion.remove("gas_price_strategy")
+        self.fees = Fees(max_fee_per_gas=2 * base_fee + 1, max_priority_fee_per_gas=1)
 
     def send(self, fn_name: str, sender: str, *args: Any, value: int = 0) -> Any:
-        fn = getattr(self.tasks.contract.functions, fn_name)(*args)
-        tx = {"from": sender, "value": value, "gas": TX_GAS, **self.fees}
+        data = bytes(HexBytes(self.tasks.contract.encode_abi(fn_name, args=list(args))))
+        signer = self.chain.signer(sender)
         try:
-            tx_hash = fn.transact(tx)
+            receipt = signer.transact(
+                self.tasks.address, data, value=value, gas=TX_GAS, fees=self.fees, label=fn_name
+            )
         except (ContractLogicError, TransactionFailed) as exc:
             raise self.tasks.translate(exc) from exc
-        receipt = self.chain.wait_for_receipt(tx_hash)
         if receipt["status"] != 1:
-            raise ChainError(f"{fn_name} transaction {tx_hash.hex()} failed on chain")
+            raise ChainError(
+                f"{fn_name} transaction 0x{bytes(receipt['transactionHash']).hex()} failed"
+            )
         return receipt
 
 
@@ -318,7 +319,7 @@ def run_on_chain(
     from cipherfuse.chain.backends import http_chain
 
     with AnvilNode(accounts=accounts_needed) as node:
-        chain = http_chain(node.url, kind="anvil")
+        chain = http_chain(node.url, kind="anvil", dev_accounts=accounts_needed)
         return _run_on(chain, scenarios, trials, seed, store_dir, committee)
 
 

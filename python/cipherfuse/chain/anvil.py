@@ -3,6 +3,11 @@
 :class:`AnvilNode` binds 127.0.0.1 on a free port, pins the hardfork to the one the
 contracts are compiled for, waits until the JSON-RPC endpoint answers, and stops the
 process by its PID.
+
+anvil runs with no accounts of its own (``--accounts 0``: ``eth_accounts`` is empty and
+nothing can be sent unsigned); instead the first ``accounts`` development keys of
+:mod:`~cipherfuse.chain.devkeys` are funded with ``anvil_setBalance`` right after start,
+and clients sign for them locally (``http_chain(url, kind="anvil", dev_accounts=n)``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from types import TracebackType
 from typing import Any
 
 from cipherfuse.chain.compiler import EVM_VERSION
+from cipherfuse.chain.devkeys import dev_accounts
 from cipherfuse.chain.errors import ChainParameterError, NodeError
 
 _NPM_BINARY = Path("node_modules") / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -69,17 +75,24 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _rpc_chain_id(url: str) -> int | None:
-    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+def _loopback_rpc(url: str, method: str, params: list[Any], timeout: float = 1.0) -> Any:
+    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
     request = urllib.request.Request(
         url, data=payload.encode(), headers={"Content-Type": "application/json"}
     )
     # The node is on loopback: never ask a proxy from the environment (it would not reach it).
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with direct.open(request, timeout=timeout) as response:
+        body = json.loads(response.read())
+    if "error" in body:
+        raise NodeError(f"{method} failed: {body['error']}")
+    return body["result"]
+
+
+def _rpc_chain_id(url: str) -> int | None:
     try:
-        with direct.open(request, timeout=1.0) as response:
-            return int(json.loads(response.read())["result"], 16)
-    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+        return int(_loopback_rpc(url, "eth_chainId", []), 16)
+    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError, NodeError):
         return None
 
 
@@ -101,8 +114,9 @@ class AnvilNode:
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
 
     Args:
-        accounts: number of funded dev accounts (1..1000).
-        balance_eth: balance of each dev account, in ether.
+        accounts: number of development keys funded at start (0..1000; anvil's own
+            accounts are disabled).
+        balance_eth: balance of each development key, in ether.
         port: TCP port; 0 picks a free one. A port already in use is refused.
         chain_id: chain id the node reports; readiness requires this exact answer.
         binary: anvil binary; default :func:`find_anvil`.
@@ -119,8 +133,8 @@ class AnvilNode:
         binary: Path | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
-        if not 1 <= accounts <= 1000:
-            raise ChainParameterError(f"accounts must be in [1, 1000], got {accounts}")
+        if not 0 <= accounts <= 1000:
+            raise ChainParameterError(f"accounts must be in [0, 1000], got {accounts}")
         if balance_eth <= 0:
             raise ChainParameterError(f"balance_eth must be positive, got {balance_eth}")
         if not 0 <= port <= 65535:
@@ -175,9 +189,7 @@ class AnvilNode:
             "--hardfork",
             EVM_VERSION,
             "--accounts",
-            str(self._accounts),
-            "--balance",
-            str(self._balance),
+            "0",
             "--chain-id",
             str(self._chain_id),
         ]
@@ -195,10 +207,26 @@ class AnvilNode:
                 self._cleanup()
                 raise NodeError(f"anvil exited at startup: {log[-500:]}")
             if _rpc_chain_id(self.url) == self._chain_id and self._proc.poll() is None:
+                try:
+                    self._fund_dev_keys()
+                except (OSError, urllib.error.URLError, NodeError):
+                    self.stop()
+                    raise
                 return self
             time.sleep(0.05)
         self.stop()
         raise NodeError(f"anvil did not answer on {self.url} within {self._timeout} s")
+
+    @property
+    def accounts(self) -> int:
+        """How many development keys were funded at start."""
+        return self._accounts
+
+    def _fund_dev_keys(self) -> None:
+        for account in dev_accounts(self._accounts):
+            _loopback_rpc(
+                self.url, "anvil_setBalance", [account.address, hex(self._balance * 10**18)], 5.0
+            )
 
     def _read_log(self) -> str:
         if self._log is None:

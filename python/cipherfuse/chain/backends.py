@@ -1,45 +1,213 @@
 """Connections to a chain: embedded py-evm (default), or a node over HTTP/WebSocket.
 
-:class:`Chain` wraps a connected :class:`web3.Web3` and adds the development controls the
-tests and tools need (move time, mine blocks, snapshots) for both the embedded
-``EthereumTesterProvider`` and anvil.
+:class:`Chain` wraps a connected :class:`web3.Web3`, reads and checks the node's chain id,
+holds the local signing accounts (:class:`~cipherfuse.chain.signer.LocalSigner`, one per
+key) and adds the development controls the tests and tools need (move time, mine blocks,
+snapshots) for both the embedded ``EthereumTesterProvider`` and anvil.
+
+Every connection refuses node-managed account methods (``eth_accounts``,
+``eth_sendTransaction``, ``eth_sign``...) before they reach the node: transactions are
+signed locally, so the same code runs on a dev node and on a public network.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import requests
+from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
 from eth_typing import ChecksumAddress
 from web3 import EthereumTesterProvider, Web3
 from web3.exceptions import TransactionNotFound
-from web3.types import RPCEndpoint, TxReceipt, Wei
+from web3.middleware import Web3Middleware
+from web3.types import RPCEndpoint, TxReceipt
 
-from cipherfuse.chain.errors import ChainError, ChainParameterError, NodeError
+from cipherfuse.chain.devkeys import dev_accounts
+from cipherfuse.chain.errors import (
+    ChainError,
+    ChainIdMismatchError,
+    ChainParameterError,
+    ForbiddenRpcError,
+    NodeError,
+    NodeUnreachableError,
+)
+from cipherfuse.chain.signer import TRANSFER_GAS, LocalSigner, SendPolicy
 
 BackendKind = Literal["embedded", "anvil", "rpc"]
 
+#: JSON-RPC methods that use accounts the node holds; cipherfuse never calls them.
+NODE_ACCOUNT_METHODS = frozenset(
+    {
+        "eth_accounts",
+        "eth_sendTransaction",
+        "eth_sign",
+        "eth_signTransaction",
+        "eth_signTypedData",
+        "eth_signTypedData_v4",
+        "personal_sign",
+        "personal_sendTransaction",
+        "personal_unlockAccount",
+        "personal_listAccounts",
+    }
+)
 
-class Chain:
-    """A web3 connection plus development controls.
+ZERO_ADDRESS = "0x" + "00" * 20
 
-    Build one with :func:`embedded_chain`, :func:`http_chain` or :func:`websocket_chain`.
+#: Balance each development account gets (10 000 ETH).
+DEV_BALANCE_WEI = 10_000 * 10**18
+
+
+class NodeAccountGuard(Web3Middleware):
+    """web3 middleware that refuses :data:`NODE_ACCOUNT_METHODS` before they are sent, and
+    turns a lost connection into :class:`NodeUnreachableError` (one line, not a traceback).
     """
 
-    def __init__(self, w3: Web3, kind: BackendKind, tester: EthereumTester | None = None) -> None:
+    def wrap_make_request(self, make_request: Any) -> Any:
+        """Wrap the request chain (see :class:`web3.middleware.Web3Middleware`)."""
+        inner = super().wrap_make_request(make_request)
+
+        def middleware(method: RPCEndpoint, params: Any) -> Any:
+            try:
+                return inner(method, params)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise NodeUnreachableError(
+                    f"the node stopped answering ({method}): {type(exc).__name__}; is it "
+                    "running and reachable?"
+                ) from exc
+
+        return middleware
+
+    def request_processor(self, method: RPCEndpoint, params: Any) -> Any:
+        """Raise :class:`ForbiddenRpcError` for a node-managed account method."""
+        if method in NODE_ACCOUNT_METHODS:
+            raise ForbiddenRpcError(
+                f"{method} uses node-managed accounts; cipherfuse signs locally (LocalSigner)"
+            )
+        return method, params
+
+
+class Chain:
+    """A web3 connection, its local signing accounts, and development controls.
+
+    Build one with :func:`embedded_chain`, :func:`http_chain` or :func:`websocket_chain`.
+
+    Args:
+        w3: the connection.
+        kind: ``"embedded"``, ``"anvil"`` (dev controls over JSON-RPC) or ``"rpc"``.
+        tester: the in-process tester of an embedded chain.
+        chain_id: the chain id the caller expects; a node serving another raises
+            :class:`ChainIdMismatchError` before anything is signed.
+        policy: default send policy of the signers added later.
+        endpoint: the node's URL, for messages.
+
+    Raises:
+        NodeError: the node does not answer.
+        ChainIdMismatchError: see ``chain_id``.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        kind: BackendKind,
+        tester: EthereumTester | None = None,
+        *,
+        chain_id: int | None = None,
+        policy: SendPolicy | None = None,
+        endpoint: str = "",
+    ) -> None:
+        where = f" at {endpoint}" if endpoint else ""
         if not w3.is_connected():
-            raise NodeError("the JSON-RPC endpoint does not answer; is the node running?")
+            raise NodeError(
+                f"the JSON-RPC endpoint{where} does not answer; is the node running and the "
+                "URL right?"
+            )
+        w3.middleware_onion.inject(NodeAccountGuard, name="cipherfuse_account_guard", layer=0)
+        # Read-only calls name a sender explicitly; otherwise web3's eth-tester middleware
+        # would ask the node for its accounts to fill one in.
+        w3.eth.default_account = Web3.to_checksum_address(ZERO_ADDRESS)
         self.w3 = w3
         self.kind: BackendKind = kind
         self._tester = tester
+        self.chain_id = int(w3.eth.chain_id)
+        if chain_id is not None and chain_id != self.chain_id:
+            raise ChainIdMismatchError(
+                f"the node{where} serves chain id {self.chain_id}, not the configured "
+                f"{chain_id}; check rpc_url and chain_id"
+            )
+        self.policy = policy or SendPolicy()
+        self._signers: dict[ChecksumAddress, LocalSigner] = {}
 
     @property
     def accounts(self) -> list[ChecksumAddress]:
-        """Unlocked accounts of the node."""
-        return list(self.w3.eth.accounts)
+        """Addresses of the local keys this connection signs for, in the order added."""
+        return list(self._signers)
+
+    def add_account(
+        self,
+        account: LocalAccount,
+        *,
+        journal_path: Path | None = None,
+        policy: SendPolicy | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> LocalSigner:
+        """Sign for ``account`` from now on; returns its signer.
+
+        There is one signer per address: adding an address again returns the first signer
+        unchanged (its policy and journal stay as they were).
+
+        ``journal_path`` persists its nonce journal (a role's work folder), so a restart
+        resends and confirms what a crash left pending.
+        """
+        address = Web3.to_checksum_address(account.address)
+        existing = self._signers.get(address)
+        if existing is not None:
+            return existing
+        signer = LocalSigner(
+            self.w3,
+            account,
+            chain_id=self.chain_id,
+            policy=policy or self.policy,
+            journal_path=journal_path,
+            log=log,
+        )
+        self._signers[address] = signer
+        if self.w3.eth.default_account == ZERO_ADDRESS:
+            # Read-only calls from a funded local account (eth-tester checks call gas).
+            self.w3.eth.default_account = address
+        return signer
+
+    def signer(self, address: str) -> LocalSigner:
+        """The signer of ``address``.
+
+        Raises:
+            ChainError: no local key for it (unlock its keystore with :meth:`add_account`).
+        """
+        try:
+            return self._signers[Web3.to_checksum_address(address)]
+        except KeyError:
+            raise ChainError(
+                f"no local key for {address}: unlock its keystore (cipherfuse never uses "
+                "node-managed accounts)"
+            ) from None
+
+    def add_dev_accounts(self, count: int) -> list[ChecksumAddress]:
+        """Add the first ``count`` development keys (:mod:`~cipherfuse.chain.devkeys`).
+
+        On anvil, a key whose balance is zero is given :data:`DEV_BALANCE_WEI` with
+        ``anvil_setBalance``; the embedded chain funds them at genesis.
+        """
+        added = []
+        for account in dev_accounts(count):
+            signer = self.add_account(account)
+            if self.kind == "anvil" and signer.balance() == 0:
+                self._rpc("anvil_setBalance", [signer.address, hex(DEV_BALANCE_WEI)])
+            added.append(signer.address)
+        return added
 
     def block_number(self) -> int:
         """Number of the latest block."""
@@ -88,12 +256,15 @@ class Chain:
         else:
             self._rpc("evm_revert", [snapshot_id])
 
+    def transfer(self, sender: str, to: str, wei: int) -> TxReceipt:
+        """Send ``wei`` from the local account ``sender`` to ``to`` (a signed transfer)."""
+        return self.signer(sender).transact(to, value=wei, gas=TRANSFER_GAS, label="transfer")
+
     def fund(self, account: str, wei: int) -> None:
-        """Send ``wei`` from the first dev account to ``account``."""
-        tx = self.w3.eth.send_transaction(
-            {"from": self.accounts[0], "to": Web3.to_checksum_address(account), "value": Wei(wei)}
-        )
-        self.wait_for_receipt(tx)
+        """Send ``wei`` from the first local account to ``account``."""
+        if not self._signers:
+            raise ChainError("no local account to fund from")
+        self.transfer(self.accounts[0], account, wei)
 
     def wait_for_receipt(self, tx_hash: bytes, timeout: float = 120.0) -> TxReceipt:
         """The receipt of ``tx_hash`` once mined, polled with a short back-off.
@@ -131,21 +302,46 @@ class Chain:
         return response.get("result")
 
 
-def embedded_chain(accounts: int = 10) -> Chain:
-    """A fresh in-process py-evm chain (prague rules) with ``accounts`` funded accounts."""
+def embedded_chain(accounts: int = 10, *, policy: SendPolicy | None = None) -> Chain:
+    """A fresh in-process py-evm chain (prague rules) whose first ``accounts`` development
+    keys (:mod:`~cipherfuse.chain.devkeys`) are funded at genesis and signed for locally."""
     if not 1 <= accounts <= 1000:
         raise ChainParameterError(f"accounts must be in [1, 1000], got {accounts}")
-    genesis = PyEVMBackend.generate_genesis_state(num_accounts=accounts)
+    keys = dev_accounts(accounts)
+    genesis = {
+        bytes.fromhex(k.address[2:]): {
+            "balance": DEV_BALANCE_WEI,
+            "nonce": 0,
+            "code": b"",
+            "storage": {},
+        }
+        for k in keys
+    }
     tester = EthereumTester(backend=PyEVMBackend(genesis_state=genesis))
-    return Chain(Web3(EthereumTesterProvider(tester)), "embedded", tester)
+    chain = Chain(Web3(EthereumTesterProvider(tester)), "embedded", tester, policy=policy)
+    for key in keys:
+        chain.add_account(key)
+    return chain
 
 
 #: Host names that always mean this machine.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def http_chain(url: str, kind: BackendKind = "rpc", timeout: float = 30.0) -> Chain:
-    """Connect to a node's HTTP JSON-RPC endpoint (``kind="anvil"`` enables dev controls)."""
+def http_chain(
+    url: str,
+    kind: BackendKind = "rpc",
+    timeout: float = 30.0,
+    *,
+    chain_id: int | None = None,
+    policy: SendPolicy | None = None,
+    dev_accounts: int = 0,
+) -> Chain:
+    """Connect to a node's HTTP JSON-RPC endpoint (``kind="anvil"`` enables dev controls).
+
+    ``chain_id`` is checked against the node's; ``dev_accounts`` adds that many
+    development keys (anvil only; see :meth:`Chain.add_dev_accounts`).
+    """
     if not url.startswith(("http://", "https://")):
         raise ChainParameterError(f"url must start with http:// or https://, got {url!r}")
     session = requests.Session()
@@ -162,14 +358,27 @@ def http_chain(url: str, kind: BackendKind = "rpc", timeout: float = 30.0) -> Ch
         cache_allowed_requests=True,
         cacheable_requests={RPCEndpoint("eth_chainId")},
     )
-    return Chain(Web3(provider), kind)
+    chain = Chain(Web3(provider), kind, chain_id=chain_id, policy=policy, endpoint=url)
+    if dev_accounts:
+        if kind != "anvil":
+            raise ChainParameterError("development accounts exist only on anvil")
+        chain.add_dev_accounts(dev_accounts)
+    return chain
 
 
-def websocket_chain(url: str, kind: BackendKind = "rpc", timeout: float = 30.0) -> Chain:
+def websocket_chain(
+    url: str,
+    kind: BackendKind = "rpc",
+    timeout: float = 30.0,
+    *,
+    chain_id: int | None = None,
+    policy: SendPolicy | None = None,
+) -> Chain:
     """Connect to a node's WebSocket JSON-RPC endpoint."""
     if not url.startswith(("ws://", "wss://")):
         raise ChainParameterError(f"url must start with ws:// or wss://, got {url!r}")
     # Imported here: the module emits a DeprecationWarning (websockets.legacy) on import.
     from web3.providers.legacy_websocket import LegacyWebSocketProvider
 
-    return Chain(Web3(LegacyWebSocketProvider(url, websocket_timeout=int(timeout))), kind)
+    w3 = Web3(LegacyWebSocketProvider(url, websocket_timeout=int(timeout)))
+    return Chain(w3, kind, chain_id=chain_id, policy=policy, endpoint=url)

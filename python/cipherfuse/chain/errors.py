@@ -27,7 +27,71 @@ class EventDecodeError(ChainError, ValueError):
 
 
 class NodeError(ChainError):
-    """A local node (anvil) could not be found, started or reached."""
+    """A node could not be found, started or reached, or answered a request with an error."""
+
+
+class KeystoreError(ChainError):
+    """An encrypted key file is missing, unreadable, corrupt, or its password is wrong."""
+
+
+class KeystoreNotFoundError(KeystoreError, FileNotFoundError):
+    """The keystore file does not exist (create one with ``cipherfuse account new``)."""
+
+
+class WrongPasswordError(KeystoreError, ValueError):
+    """The password does not decrypt the keystore (its MAC does not match)."""
+
+
+class KeystoreFormatError(KeystoreError, ValueError):
+    """The file is not a version-3 Ethereum JSON keystore."""
+
+
+class PasswordSourceError(KeystoreError):
+    """The password could not be read (empty file, unset environment variable...)."""
+
+
+class ChainIdMismatchError(ChainError):
+    """The node serves another chain than the configured one (checked before signing)."""
+
+
+class InsufficientFundsError(ChainError):
+    """The account cannot pay the value plus the worst-case gas cost of a transaction.
+
+    Attributes:
+        balance: the account's balance, in wei.
+        needed: value + gas limit x max fee per gas, in wei.
+    """
+
+    def __init__(self, message: str, *, balance: int, needed: int) -> None:
+        super().__init__(message)
+        self.balance = balance
+        self.needed = needed
+
+
+class FeeCapError(ChainError):
+    """The network's fee is above the configured cap; nothing was sent."""
+
+
+class GasLimitError(ChainError):
+    """A transaction needs more gas than the configured limit; nothing was sent."""
+
+
+class NodeUnreachableError(NodeError):
+    """The node stopped answering (connection refused or timed out) during a request."""
+
+
+class TransactionDroppedError(ChainError):
+    """A sent transaction is gone and cannot be resent (its nonce was used by another one)."""
+
+
+class TransactionTimeoutError(NodeError):
+    """A transaction was not mined and confirmed in time (it stays in the nonce journal and
+    is resent when the account's signer next starts)."""
+
+
+class ForbiddenRpcError(ChainError):
+    """A node-managed account method (``eth_sendTransaction``, ``eth_accounts``...) was
+    called; cipherfuse signs every transaction locally."""
 
 
 class ArtifactError(ChainError):

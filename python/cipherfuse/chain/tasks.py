@@ -1,7 +1,10 @@
 """Typed client of the ``CipherfuseTasks`` contract.
 
-Every transaction method takes the sending account first, waits for the receipt, and
-returns a :class:`Receipt` (plus the new id for :meth:`TasksContract.publish_task` and
+Every transaction method takes the sending account first (an address the
+:class:`~cipherfuse.chain.backends.Chain` holds a local key for), signs and sends it
+through that account's :class:`~cipherfuse.chain.signer.LocalSigner` (:meth:`TasksContract._send`
+is the one place a contract call becomes a raw transaction), waits for the confirmed
+receipt, and returns a :class:`Receipt` (plus the new id for :meth:`TasksContract.publish_task` and
 :meth:`TasksContract.submit_claim`). A contract revert becomes a
 :class:`~cipherfuse.chain.errors.ContractRevertError` subclass with an actionable message.
 """
@@ -287,14 +290,14 @@ class TasksContract:
 
     @classmethod
     def deploy(cls, chain: Chain, sender: str) -> tuple[TasksContract, Receipt]:
-        """Deploy a fresh contract from ``sender``."""
+        """Deploy a fresh contract from ``sender`` (a signed contract-creation transaction)."""
         artifact = load_artifact(cls.ARTIFACT)
-        factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx_hash = factory.constructor().transact({"from": Web3.to_checksum_address(sender)})
-        raw = chain.wait_for_receipt(tx_hash)
+        init_code = bytes(HexBytes(artifact.bytecode))
+        raw = chain.signer(sender).transact(None, init_code, label=f"deploy {cls.ARTIFACT}")
+        tx_hash = bytes(raw["transactionHash"])
         if raw["status"] != 1 or raw["contractAddress"] is None:
-            raise ChainError(f"deployment transaction {tx_hash.hex()} failed")
-        receipt = Receipt(bytes(tx_hash), int(raw["blockNumber"]), int(raw["gasUsed"]))
+            raise ChainError(f"deployment transaction 0x{tx_hash.hex()} failed")
+        receipt = Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"]))
         return cls(chain, raw["contractAddress"], artifact), receipt
 
     # -------------------------------------------------------------- plumbing
@@ -313,18 +316,23 @@ class TasksContract:
         return ChainError(f"contract call reverted: {exc}")
 
     def _send(self, fn_name: str, sender: str, *args: Any, value: int = 0) -> Receipt:
+        """Encode ``fn_name(*args)``, sign it as ``sender`` and send it; the confirmed receipt.
+
+        A revert found by the gas estimate (before anything is signed) becomes a typed
+        :class:`~cipherfuse.chain.errors.ContractRevertError`.
+        """
         if value < 0:
             raise ChainParameterError(f"value must be >= 0 wei, got {value}")
-        fn = getattr(self.contract.functions, fn_name)(*args)
-        tx: dict[str, Any] = {"from": Web3.to_checksum_address(sender), "value": value}
+        data = bytes(HexBytes(self.contract.encode_abi(fn_name, args=list(args))))
+        signer = self.chain.signer(sender)
         try:
-            tx_hash = fn.transact(tx)
+            raw = signer.transact(self.address, data, value=value, label=fn_name)
         except (ContractLogicError, TransactionFailed) as exc:
             raise self.translate(exc) from exc
-        raw = self.chain.wait_for_receipt(tx_hash)
+        tx_hash = bytes(raw["transactionHash"])
         if raw["status"] != 1:
-            raise ChainError(f"{fn_name} transaction {tx_hash.hex()} reverted on chain")
-        return Receipt(bytes(tx_hash), int(raw["blockNumber"]), int(raw["gasUsed"]))
+            raise ChainError(f"{fn_name} transaction 0x{tx_hash.hex()} reverted on chain")
+        return Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"]))
 
     def _call(self, fn_name: str, *args: Any) -> Any:
         try:

@@ -72,9 +72,19 @@ def info_command() -> None:
 
 @chain_group.command("node")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
-@click.option("--accounts", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option(
+    "--accounts",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="Development keys to fund (anvil itself holds no accounts).",
+)
 def node_command(port: int, accounts: int) -> None:
-    """Run anvil on 127.0.0.1 (hardfork pinned) until Ctrl-C or SIGTERM."""
+    """Run anvil on 127.0.0.1 (hardfork pinned) until Ctrl-C or SIGTERM.
+
+    anvil runs without accounts of its own; the first ``--accounts`` cipherfuse
+    development keys (publicly known: local use only) are funded with 10 000 ETH each.
+    """
     from cipherfuse.chain.anvil import AnvilNode
     from cipherfuse.chain.compiler import EVM_VERSION
 
@@ -120,7 +130,9 @@ def gas_report_command(backend: str, verifiers: int, contributors: int) -> None:
     else:
         with AnvilNode(accounts=accounts) as node:
             report = run_reference_lifecycle(
-                http_chain(node.url, kind="anvil"), verifiers=verifiers, contributors=contributors
+                http_chain(node.url, kind="anvil", dev_accounts=accounts),
+                verifiers=verifiers,
+                contributors=contributors,
             )
     click.echo(report.table())
     over = report.over_target()

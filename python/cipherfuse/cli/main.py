@@ -16,6 +16,7 @@ from types import FrameType
 import click
 
 from cipherfuse import __version__
+from cipherfuse.cli.account_commands import account_group, deploy_command
 from cipherfuse.cli.chain_commands import chain_group
 from cipherfuse.cli.he_commands import he_group
 from cipherfuse.cli.models_commands import models_group
@@ -51,6 +52,8 @@ cli.add_command(initiator_command)
 cli.add_command(contributor_command)
 cli.add_command(verifier_command)
 cli.add_command(testbed_command)
+cli.add_command(account_group)
+cli.add_command(deploy_command)
 
 
 #: Exit status of a command stopped by SIGTERM (128 + signal number, as a shell reports it).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -164,7 +165,35 @@ def _role_options(fn: Any) -> Any:
         ),
         click.option("--rpc-url", default=None, help="JSON-RPC URL of the node (http://...)."),
         click.option("--contract", default=None, help="CipherfuseTasks address."),
-        click.option("--account", type=int, default=None, help="Index of the node account."),
+        click.option(
+            "--account",
+            type=int,
+            default=None,
+            help="Role number for file names; without --keystore also the development key "
+            "index (anvil only).",
+        ),
+        click.option(
+            "--keystore",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="V3 keystore of the account this role signs with.",
+        ),
+        click.option(
+            "--password-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="File whose first line is the keystore password.",
+        ),
+        click.option(
+            "--password-env", default=None, metavar="NAME", help="Variable holding the password."
+        ),
+        click.option("--chain-id", type=click.IntRange(1), default=None, help="Expected chain id."),
+        click.option(
+            "--confirmations",
+            type=click.IntRange(0, 1000),
+            default=None,
+            help="Blocks on top of a transaction before it counts.",
+        ),
         click.option(
             "--workdir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -187,18 +216,30 @@ def _role_options(fn: Any) -> Any:
 
 def _run(role: str, config_path: Path | None, **flags: Any) -> None:
     from cipherfuse.roles.errors import RoleConfigError
-    from cipherfuse.roles.process import RoleConfig, load_role_config, run_role
+    from cipherfuse.roles.process import (
+        ROLE_NETWORK_KEYS,
+        RoleConfig,
+        load_role_config,
+        network_from,
+        run_role,
+    )
 
     full = flags.pop("full", False)
     flags["quick"] = None if not full else False
     if config_path is not None:
         cfg = load_role_config(config_path, role=role, **flags)
     else:
+        network_values = {k: flags.pop(k) for k in list(flags) if k in ROLE_NETWORK_KEYS}
+        if network_values.get("keystore") is not None and flags.get("account") is None:
+            flags["account"] = 0  # only names the role's status file
         missing = [k for k in ("rpc_url", "contract", "account", "workdir") if flags.get(k) is None]
         if missing:
             names = ", ".join("--" + m.replace("_", "-") for m in missing)
             raise RoleConfigError(f"{role}: give {names} (or --config FILE)")
         cfg = RoleConfig(role=role, **{k: v for k, v in flags.items() if v is not None})
+        network = network_from(cfg.rpc_url, cfg.contract, network_values)
+        if network is not None:
+            cfg = dataclasses.replace(cfg, network=network)
     cfg.validate()
     run_role(cfg, click.echo)
 

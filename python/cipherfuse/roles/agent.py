@@ -27,6 +27,7 @@ from cipherfuse.chain import (
     EventPoller,
     TasksContract,
 )
+from cipherfuse.chain.errors import ForbiddenRpcError, GasLimitError, InsufficientFundsError
 from cipherfuse.chain.tasks import TaskInfo
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.mailbox import Mailbox
@@ -106,6 +107,9 @@ class Agent(abc.ABC):
         self.poller = EventPoller(
             ctx.tasks,
             start_block=start_block,
+            # Events are read only this deep: a reorg up to the signers' depth never
+            # shows the role an event that is later undone.
+            confirmations=ctx.tasks.chain.policy.confirmations,
             cursor_path=self.state_dir / f"{self.role}-{account}.cursor",
         )
         self.done = False
@@ -131,6 +135,8 @@ class Agent(abc.ABC):
         """
         try:
             action()
+        except (InsufficientFundsError, GasLimitError, ForbiddenRpcError):
+            raise  # the account cannot send at all: the process must stop, not retry
         except ChainError as exc:
             self.log(f"{what}: not done ({exc})")
             return False

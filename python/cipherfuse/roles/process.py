@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from cipherfuse.chain import AnvilNode, TasksContract, Withdrawn, http_chain
+from cipherfuse.chain.devkeys import dev_accounts
 from cipherfuse.chain.events import EventPoller
+from cipherfuse.chain.keystore import LIGHT_SCRYPT_N, create_keystore
+from cipherfuse.chain.netconfig import NETWORK_KEYS, NetworkConfig, network_config_from
+from cipherfuse.errors import ParameterError
 from cipherfuse.roles.agent import Agent, RoleContext
 from cipherfuse.roles.errors import RoleConfigError, RolesError
 from cipherfuse.roles.state import atomic_write_bytes
@@ -47,6 +51,7 @@ class RoleConfig:
     max_epochs: int | None = None
     mnist_dir: Path | None = None
     poll_seconds: float = 0.5
+    network: NetworkConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -61,17 +66,49 @@ class RoleConfig:
             raise RoleConfigError(f"--index must be 1, 2 or 3 (Case I subset), got {self.index}")
         if self.account < 0:
             raise RoleConfigError(
-                f"--account must be a node account index >= 0, got {self.account}"
+                f"--account must be a role number (or development key index) >= 0, got "
+                f"{self.account}"
             )
 
 
+#: Network keys a role TOML or the role flags may give (rpc_url is a role key too).
+ROLE_NETWORK_KEYS = NETWORK_KEYS - {"rpc_url", "contract"}
+
+
+def network_from(
+    rpc_url: str, contract: str, values: dict[str, Any], base: Path | None = None
+) -> NetworkConfig | None:
+    """The role's :class:`NetworkConfig` from its network keys (None without a keystore).
+
+    Without ``keystore`` the role signs with development key ``account`` (anvil only).
+    """
+    given = {k: v for k, v in values.items() if v is not None}
+    if "keystore" not in given:
+        if given:
+            raise RoleConfigError(f"{sorted(given)} need a keystore (--keystore / keystore = ...)")
+        return None
+    if "chain_id" not in given:
+        raise RoleConfigError("chain_id is required with a keystore (--chain-id / chain_id = ...)")
+    try:
+        return network_config_from({"rpc_url": rpc_url, "contract": contract, **given}, base)
+    except ParameterError as exc:
+        raise RoleConfigError(str(exc)) from exc
+
+
 def load_role_config(path: Path, **overrides: Any) -> RoleConfig:
-    """Read a TOML file (keys as in :class:`RoleConfig`); flags given override it."""
+    """Read a TOML file (keys as in :class:`RoleConfig` and
+    :class:`~cipherfuse.chain.netconfig.NetworkConfig`); flags given override it."""
     try:
         body = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RoleConfigError(f"cannot read config {path}: {exc}") from exc
-    known = {f.name for f in fields(RoleConfig)} - {"extra"}
+    network_values = {k: body.pop(k) for k in list(body) if k in ROLE_NETWORK_KEYS}
+    for key in list(overrides):
+        if key in ROLE_NETWORK_KEYS:
+            value = overrides.pop(key)
+            if value is not None:
+                network_values[key] = value
+    known = {f.name for f in fields(RoleConfig)} - {"extra", "network"}
     unknown = set(body) - known
     if unknown:
         raise RoleConfigError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
@@ -80,15 +117,38 @@ def load_role_config(path: Path, **overrides: Any) -> RoleConfig:
         if body.get(key) is not None:
             body[key] = Path(body[key])
     try:
-        return RoleConfig(**body)
+        cfg = RoleConfig(**body)
     except TypeError as exc:
         raise RoleConfigError(f"{path}: {exc}") from exc
+    if network_values:
+        try:
+            network = network_from(cfg.rpc_url, cfg.contract, network_values, path.parent)
+        except RoleConfigError as exc:
+            raise RoleConfigError(f"{path}: {exc}") from exc
+        cfg = replace(cfg, network=network)
+    return cfg
 
 
-def _context(cfg: RoleConfig, log: Callable[[str], None]) -> RoleContext:
-    chain = http_chain(cfg.rpc_url, kind="anvil" if cfg.extra.get("anvil", True) else "rpc")
+def _context(cfg: RoleConfig, log: Callable[[str], None]) -> tuple[RoleContext, str]:
+    """The role's context and the address it signs for (keystore, or a dev key on anvil)."""
+    journal_dir = cfg.workdir / "state"
+    if cfg.network is not None:
+        chain, signer = cfg.network.open(journal_dir=journal_dir, log=log)
+        # Dev controls (mining on demand) only where the node is anvil.
+        if str(chain.w3.client_version).lower().startswith("anvil"):
+            chain.kind = "anvil"
+    else:
+        chain = http_chain(cfg.rpc_url, kind="anvil")
+        if not str(chain.w3.client_version).lower().startswith("anvil"):
+            raise RoleConfigError("give --keystore (development keys exist only on anvil)")
+        signer = chain.add_account(
+            dev_accounts(cfg.account + 1)[cfg.account],
+            journal_path=journal_dir / f"nonces-dev{cfg.account}-{chain.chain_id}.json",
+            log=log,
+        )
     tasks = TasksContract(chain, cfg.contract)
-    return RoleContext(tasks, LocalStore(cfg.workdir / "store"), cfg.workdir / "mailbox", log)
+    ctx = RoleContext(tasks, LocalStore(cfg.workdir / "store"), cfg.workdir / "mailbox", log)
+    return ctx, signer.address
 
 
 def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
@@ -108,8 +168,7 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
     from cipherfuse.roles.workload import CipherspaceJudge
 
     cfg.validate()
-    ctx = _context(cfg, log)
-    account = ctx.tasks.chain.accounts[cfg.account]
+    ctx, account = _context(cfg, log)
     state_dir = cfg.workdir / "state"
     demo = DemoConfig.quick(seed=cfg.seed) if cfg.quick else DemoConfig(seed=cfg.seed)
     if cfg.max_epochs is not None:
@@ -231,7 +290,38 @@ def _role_argv(cfg: RoleConfig) -> list[str]:
         argv += ["--mnist-dir", str(cfg.mnist_dir)]
     if not cfg.quick:
         argv += ["--full"]
+    net = cfg.network
+    if net is not None:
+        argv += ["--keystore", str(net.keystore), "--chain-id", str(net.chain_id)]
+        argv += ["--confirmations", str(net.confirmations)]
+        if net.password_file is not None:
+            argv += ["--password-file", str(net.password_file)]
+        if net.password_env is not None:
+            argv += ["--password-env", net.password_env]
     return argv
+
+
+def testbed_keys(workdir: Path, slots: Sequence[int]) -> tuple[Path, dict[int, Path]]:
+    """One keystore per role slot under ``workdir/keys`` and the password file opening them.
+
+    The password is random (written once, mode 0600); the keystores use light scrypt, as
+    befits throw-away keys on a local node. Existing files are reused, so a testbed run
+    can resume in the same folder.
+    """
+    import secrets
+
+    keys = workdir / "keys"
+    password_file = keys / "password"
+    if not password_file.exists():
+        atomic_write_bytes(password_file, secrets.token_hex(16).encode() + b"\n", mode=0o600)
+    password = password_file.read_text(encoding="utf-8").splitlines()[0]
+    paths = {}
+    for slot in slots:
+        path = keys / f"role-{slot}.json"
+        if not path.exists():
+            create_keystore(path, password, scrypt_n=LIGHT_SCRYPT_N)
+        paths[slot] = path
+    return password_file, paths
 
 
 def _read_status(path: Path) -> dict[str, Any] | None:
@@ -257,12 +347,34 @@ def run_testbed(
     ``kill_after_claim=i`` SIGKILLs contributor ``i``'s process once its claim is on chain
     and starts it again (a crash and restart; the outcome must not change).
     """
+    from cipherfuse.chain.keystore import keystore_address
+
     workdir.mkdir(parents=True, exist_ok=True)
     procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]] = []
-    with AnvilNode(accounts=10) as node:
-        chain = http_chain(node.url, kind="anvil")
+    password_file, keystores = testbed_keys(workdir, range(1, 8))
+    with AnvilNode(accounts=1) as node:
+        # The deployer signs with development key 0; each role with its own keystore.
+        chain = http_chain(node.url, kind="anvil", dev_accounts=1)
+        addresses: list[str] = [chain.accounts[0]]
+        for slot in range(1, 8):
+            address = keystore_address(keystores[slot])
+            if address is None:
+                raise RolesError(f"{keystores[slot]} does not name its address")
+            chain._rpc("anvil_setBalance", [address, hex(10_000 * 10**18)])
+            addresses.append(address)
         tasks, _ = TasksContract.deploy(chain, chain.accounts[0])
         log(f"anvil {node.url}; CipherfuseTasks at {tasks.address}")
+
+        def network(slot: int) -> NetworkConfig:
+            return NetworkConfig(
+                rpc_url=node.url,
+                chain_id=chain.chain_id,
+                contract=tasks.address,
+                keystore=keystores[slot],
+                password_file=password_file,
+                confirmations=0,
+            )
+
         base = RoleConfig(
             role="initiator",
             rpc_url=node.url,
@@ -271,6 +383,7 @@ def run_testbed(
             workdir=workdir,
             max_epochs=max_epochs,
             mnist_dir=mnist_dir,
+            network=network(1),
         )
 
         def start(cfg: RoleConfig) -> None:
@@ -296,7 +409,15 @@ def run_testbed(
                 time.sleep(0.5)
             log(f"task {task_id} published")
             for i in range(3):
-                start(replace(base, role="verifier", account=5 + i, task_id=task_id))
+                start(
+                    replace(
+                        base,
+                        role="verifier",
+                        account=5 + i,
+                        task_id=task_id,
+                        network=network(5 + i),
+                    )
+                )
             for i in range(3):
                 start(
                     replace(
@@ -306,18 +427,21 @@ def run_testbed(
                         task_id=task_id,
                         index=i + 1,
                         behaviour=behaviours[i],
+                        network=network(2 + i),
                     )
                 )
             drill: Callable[[], bool] | None = None
             if kill_after_claim is not None:
-                drill = _kill_after_claim(tasks, int(task_id), procs, kill_after_claim, start, log)
+                drill = _kill_after_claim(
+                    tasks, int(task_id), procs, kill_after_claim, start, log, addresses
+                )
             _drive_clock(chain, workdir, procs, deadline, log, drill)
         finally:
             for _, proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
                     proc.wait(timeout=10)
-        return testbed_outcome(tasks, int(task_id), chain.accounts)
+        return testbed_outcome(tasks, int(task_id), addresses)
 
 
 def _kill_after_claim(
@@ -327,10 +451,11 @@ def _kill_after_claim(
     index: int,
     start: Callable[[RoleConfig], None],
     log: Callable[[str], None],
+    addresses: Sequence[str],
 ) -> Callable[[], bool]:
     """A clock hook: once contributor ``index`` has claimed, SIGKILL and restart it."""
     cfg, proc = next((c, p) for c, p in procs if c.role == "contributor" and c.index == index)
-    account = tasks.chain.accounts[cfg.account]
+    account = addresses[cfg.account]
     fired = False
 
     def tick() -> bool:
