@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import struct
 import threading
 from collections.abc import Callable
@@ -59,6 +60,7 @@ from cipherfuse.he.errors import (
 from cipherfuse.he.keys import SecretKey
 from cipherfuse.he.params import HEParams
 from cipherfuse.he.sampling import SEED_BYTES, Sampler, fresh_seed
+from cipherfuse.untrusted import parse_json
 
 if TYPE_CHECKING:
     from cipherfuse.nn.quantize import QuantizedModel, QuantizedPool
@@ -75,6 +77,8 @@ _DIGEST = 32
 _MASK_LABEL = "seeded-matrix/A"
 _NOISE_LABEL = "seeded-matrix/e"
 _X_LIMIT = 1 << 31
+#: Largest kernel dimension or output count (the b-part rows are ``prod(kernel_shape)``).
+_MAX_DIM = 1 << 24
 
 
 class SeedReuseError(HEError, ValueError):
@@ -119,7 +123,7 @@ class SeededMatrix:
         if not isinstance(self.seed, bytes) or len(self.seed) != SEED_BYTES:
             raise ParameterError(f"seed must be {SEED_BYTES} bytes")
         if len(self.kernel_shape) not in (1, 3) or any(
-            type(v) is not int or v < 1 for v in self.kernel_shape
+            type(v) is not int or not 1 <= v <= _MAX_DIM for v in self.kernel_shape
         ):
             raise ParameterError(
                 f"kernel_shape must be (d,) or (kh, kw, C) of positive ints, got "
@@ -142,7 +146,7 @@ class SeededMatrix:
     @property
     def fan_in(self) -> int:
         """``d``: weights per output (``prod(kernel_shape)``)."""
-        return int(np.prod(self.kernel_shape))
+        return math.prod(self.kernel_shape)
 
     @property
     def rows(self) -> int:
@@ -697,7 +701,9 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
     The SHA-256 detects corruption, not a malicious sender (anyone can
     recompute it); authenticate the bytes separately if that matters.
     """
-    view = memoryview(blob)
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise SerializationError(f"expected bytes, got {type(blob).__name__}")
+    view = memoryview(blob).cast("B")
     if len(view) < _PREFIX.size + _DIGEST:
         raise SerializationError(f"data is truncated ({len(view)} bytes)")
     magic, version, hlen = _PREFIX.unpack_from(view)
@@ -711,12 +717,14 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
         raise SerializationError("checksum mismatch: the data is corrupted or was modified")
     if hlen > MAX_HEADER_BYTES or _PREFIX.size + hlen > len(view) - _DIGEST:
         raise SerializationError(f"header length {hlen} is out of range")
-    try:
-        header = json.loads(bytes(view[_PREFIX.size : _PREFIX.size + hlen]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerializationError(f"header is not valid JSON: {exc}") from None
+    header = parse_json(
+        view[_PREFIX.size : _PREFIX.size + hlen], what="header", max_bytes=MAX_HEADER_BYTES
+    )
     if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
         raise SerializationError(f"header must have exactly the fields {sorted(_HEADER_KEYS)}")
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    if canonical != bytes(view[_PREFIX.size : _PREFIX.size + hlen]):
+        raise SerializationError("header is not in the canonical encoding to_bytes() writes")
     try:
         stored = HEParams.from_dict(_field(header, "params", dict))
     except ParameterError as exc:
@@ -730,9 +738,16 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
     kernel_shape = _field(header, "kernel_shape", list)
     outputs = _field(header, "outputs", int)
     has_bias = _field(header, "has_bias", bool)
-    if not all(type(v) is int and v >= 1 for v in kernel_shape) or outputs < 1:
-        raise SerializationError("kernel_shape and outputs must be positive ints")
-    rows = int(np.prod(kernel_shape)) + int(has_bias)
+    if (
+        len(kernel_shape) not in (1, 3)
+        or not all(type(v) is int and 1 <= v <= _MAX_DIM for v in kernel_shape)
+        or not 1 <= outputs <= _MAX_DIM
+    ):
+        raise SerializationError(
+            f"kernel_shape must be 1 or 3 ints and outputs an int, each in [1, {_MAX_DIM}]"
+        )
+    # Exact integer product: numpy's int64 product would wrap for a hostile shape.
+    rows = math.prod(kernel_shape) + int(has_bias)
     if array != {"dtype": "<u8", "shape": [rows, outputs]}:
         raise SerializationError(f"array must be <u8 of shape [{rows}, {outputs}], got {array}")
     data = view[_PREFIX.size + hlen : -_DIGEST]
