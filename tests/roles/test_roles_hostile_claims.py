@@ -103,9 +103,7 @@ class HostileWorld(World):
     def contributor(self, i: int) -> ContributorAgent:
         kind = (ContributorAgent, LowOrderBoxContributor, DagBombContributor)[i]
         make = deep_json_model if i == 0 else super().contributor(i).make_payload
-        return kind(
-            self.ctx, self.accounts[2 + i], self.root / "state", self.task_id, make
-        )
+        return kind(self.ctx, self.accounts[2 + i], self.root / "state", self.task_id, make)
 
     def verifier(self, i: int) -> VerifierAgent:
         return VerifierAgent(

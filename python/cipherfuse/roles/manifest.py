@@ -126,7 +126,9 @@ class VerificationData:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, max_bytes: int = MAX_VERIFICATION_BYTES) -> VerificationData:
+    def from_bytes(
+        cls, data: bytes, *, max_bytes: int = MAX_VERIFICATION_BYTES
+    ) -> VerificationData:
         """Load with ``allow_pickle=False`` and check names, dtypes and shapes.
 
         Hostile archives are refused before numpy allocates anything: the archive and the

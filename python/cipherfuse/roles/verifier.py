@@ -19,7 +19,6 @@ from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.sealing import box_public_bytes, build_envelope, open_key_box, open_sealed
 
-
 #: Default bound on a claimed model's sealed blob (the largest demo payload is far below).
 DEFAULT_MAX_MODEL_BYTES = 1 << 30
 
@@ -258,7 +257,7 @@ class VerifierAgent(Agent):
             return self.judge.judge(claim_id, payload), key.hex()
         except CipherfuseError as exc:
             return Judgement(False, 0.0, None, f"unusable model: {exc}"), ""
-        except Exception as exc:  # noqa: BLE001 - hostile input must end as a reject vote
+        except Exception as exc:
             why = f"unusable model (unexpected {type(exc).__name__}: {exc})"
             return Judgement(False, 0.0, None, why[:500]), ""
 
@@ -271,7 +270,7 @@ class VerifierAgent(Agent):
                 self.fetch_model(claim), bytes.fromhex(str(d["key"])), model_hash=claim.model_hash
             )
             self.judge.remember(claim_id, payload)
-        except Exception as exc:  # noqa: BLE001 - the claimant's data must not kill the judge
+        except Exception as exc:
             self.log(f"cannot add accepted claim {claim_id} to the MetaModel: {exc}")
 
     def wakeups(self) -> list[int]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from cipherfuse.storage.cid import CID, RAW
 from cipherfuse.errors import ParameterError
+from cipherfuse.storage.cid import CID, RAW
 from cipherfuse.storage.errors import DagTooLargeError, MalformedNodeError, ObjectTooLargeError
 from cipherfuse.storage.protobuf import (
     UNIXFS_FILE,
