@@ -59,6 +59,8 @@ _KEYS = {
     "plain_params": bytes,
 }
 MAX_BYTES = 1 << 34
+#: The quantizer's bound on p and q (larger scales would overflow int64 arithmetic).
+MAX_SCALE = 1 << 31
 
 
 def _pack_params(tree: dict[str, Any]) -> bytes:
@@ -201,6 +203,9 @@ def _encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
         strategy = check_strategy(tree["strategy"])
     except (ValueError, TypeError, ModelConfigError, ParameterError) as exc:
         raise SerializationError(f"invalid config or strategy: {exc}") from None
+    for name in ("weight_scale", "input_scale"):
+        if not 1 <= tree[name] <= MAX_SCALE:
+            raise SerializationError(f"{name} must be in [1, 2^31], got {tree[name]}")
     labels = tree["labels"]
     if (
         not labels
