@@ -74,9 +74,10 @@ class StateFile:
             raw = self.path.read_bytes()
         except OSError as exc:
             raise RoleStateError(f"state file {self.path} is unreadable: {exc}") from exc
-        body = parse_json(
-            raw, what=f"state file {self.path}", max_bytes=MAX_STATE_BYTES, error=RoleStateError
-        )
+        try:
+            body = parse_json(raw, what="it", max_bytes=MAX_STATE_BYTES, error=RoleStateError)
+        except RoleStateError as exc:
+            raise RoleStateError(f"state file {self.path} is unreadable: {exc}") from None
         if (
             not isinstance(body, dict)
             or body.get("format") != STATE_FORMAT
