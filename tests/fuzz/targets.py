@@ -341,6 +341,23 @@ def _zero_dag() -> bytes:
     return pack_blocks(blocks)
 
 
+def _zip_variants() -> list[bytes]:
+    """Found by fuzzing: a member needing zip version 6.4 (NotImplementedError), an
+    unsupported compression method (NotImplementedError), an encrypted member
+    (RuntimeError). Each patches the local and central headers of every member."""
+    base = verification_samples()[0]
+    out = []
+    for offset_local, offset_central, value in ((4, 6, 64), (8, 10, 99), (6, 8, 1)):
+        buf = bytearray(base)
+        for sig, off in ((b"PK\x03\x04", offset_local), (b"PK\x01\x02", offset_central)):
+            pos = buf.find(sig)
+            while pos >= 0:
+                struct.pack_into("<H", buf, pos + off, value)
+                pos = buf.find(sig, pos + 4)
+        out.append(bytes(buf))
+    return out
+
+
 def hostile_corpus() -> dict[str, list[bytes]]:
     """Known-hostile inputs per target: deep nesting, DAG bombs, wrapped products, huge or
     truncated length fields."""
@@ -379,10 +396,13 @@ def hostile_corpus() -> dict[str, list[bytes]]:
             verification_bytes({"fit_x": huge_npy.getvalue() + bytes(16)}),
             verification_samples()[0][:-30],
             b"PK\x05\x06" + bytes(18),
+            *_zip_variants(),
         ],
         "parse_idx": [
             bytes([0, 0, 8, 4]) + struct.pack(">4I", 1 << 16, 1 << 16, 1 << 16, 1 << 16),
             bytes([0, 0, 8, 255]) + b"\xff" * 1020,
+            # Found by fuzzing: a zero dim made the count 0, numpy refused the reshape.
+            bytes([0, 0, 8, 4]) + struct.pack(">4I", 0, 1 << 31, 1 << 31, 1 << 31),
         ],
         "parse_json": [deep, b'"' + b"\\" * 10_001, b"1" * 5000],
         "open_key_box": [BOX_MAGIC + bytes(92), BOX_MAGIC + b"\x01" + bytes(91)],

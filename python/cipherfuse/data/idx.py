@@ -81,7 +81,8 @@ def parse_idx(data: bytes, *, name: str = "<bytes>") -> npt.NDArray[np.generic]:
         raise DatasetError(f"IDX file {name} is truncated inside its header")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     count = math.prod(dims)  # exact: an int64 product of hostile dims would wrap
-    if count > MAX_ELEMENTS:
+    # Zero dims do not bound the others: numpy still refuses (0, 2^32, 2^32, 2^32).
+    if count > MAX_ELEMENTS or math.prod(max(d, 1) for d in dims) > MAX_ELEMENTS:
         raise DatasetError(f"IDX file {name} declares {count} elements; refusing (corrupt header?)")
     expected = header_len + count * dtype.itemsize
     if len(data) != expected:

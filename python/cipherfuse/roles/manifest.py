@@ -13,7 +13,9 @@ import io
 import json
 import math
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -145,7 +147,18 @@ class VerificationData:
                 arrays = {k: npz[k] for k in npz.files}
         except RoleConfigError:
             raise
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, MemoryError) as exc:
+        except (
+            OSError,
+            ValueError,  # also UnicodeDecodeError of member names
+            zipfile.BadZipFile,
+            EOFError,
+            KeyError,
+            MemoryError,
+            NotImplementedError,  # unsupported zip version or compression method
+            RuntimeError,  # an encrypted member
+            zlib.error,
+            struct.error,
+        ) as exc:
             raise RoleConfigError(f"verification data is not a valid .npz archive: {exc}") from exc
         if set(arrays) != {"fit_x", "fit_y", "check_x", "check_y"}:
             raise RoleConfigError(f"verification data holds {sorted(arrays)}, expected 4 arrays")
