@@ -381,6 +381,8 @@ def hostile_corpus() -> dict[str, list[bytes]]:
             _cfhe_header(b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
             _cfhe_header(b"{}", kind=5)[:-40],
             struct.pack("<4sHHI", b"CFHE", 1, 5, 0xFFFFFFFF) + bytes(40),
+            # Found by fuzzing: "value_bound" renamed "walue_bound" was ignored and accepted.
+            reseal(he_samples()[2].replace(b'"value_bound"', b'"walue_bound"')),
         ],
         "seeded.from_bytes": [_cfsm_header(wrapped), seeded_samples()[0][:20]],
         "EncryptedModel.from_bytes": [

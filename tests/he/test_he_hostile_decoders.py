@@ -185,3 +185,14 @@ def test_truncated_and_huge_length_fields_are_typed() -> None:
     header["arrays"] = [{"name": "M", "dtype": "<u8", "shape": [1 << 39, 1 << 39, 1 << 39]}]
     with pytest.raises(SerializationError, match="truncated"):
         he.loads(_cfhe(header, 4))
+
+
+def test_unknown_header_field_is_refused() -> None:
+    """Found by fuzzing: a renamed optional field was ignored, so bytes that differ from
+    what dumps() writes were accepted."""
+    sk = he.keygen(he.PAPER, 2, seed=bytes(32))
+    ct = he.encrypt_symmetric(sk, np.array([1, 2]), seed=bytes([1]) * 32)
+    blob = he.dumps(ct)
+    body = blob[:-32].replace(b'"value_bound"', b'"walue_bound"')
+    with pytest.raises(SerializationError, match="not the one dumps"):
+        he.loads(body + hashlib.sha256(body).digest())

@@ -151,3 +151,35 @@ def test_honest_verifiers_are_never_slashed_and_are_paid(hostile: HostileWorld) 
         assert me.state != ParticipantState.SLASHED
         assert hostile.withdrawn(v) == PARAMS.verifier_deposit + 3 * PARAMS.verifier_fee
     assert hostile.tasks.balance() == 0
+
+
+class ExhaustedJudge:
+    """A judge whose cipherspace evaluation runs out of memory on the claimant's model."""
+
+    def judge(self, claim_id: int, payload: bytes) -> object:
+        raise MemoryError("numpy could not allocate the claimant's feature maps")
+
+    def remember(self, claim_id: int, payload: bytes) -> None:
+        raise RecursionError("a dependency recursed on the claimant's data")
+
+
+def test_an_unexpected_exception_while_judging_is_a_reject_vote(hostile: HostileWorld) -> None:
+    """Anything escaping the judge on a claimant's data (not a CipherfuseError) is still a
+    reject vote with the reason recorded, never an exception out of the verifier."""
+    claim_id = _claim_id(hostile, 0)
+    claim = hostile.tasks.get_claim(claim_id)
+    agent = VerifierAgent(
+        hostile.ctx, hostile.accounts[5], hostile.root / "state", hostile.task_id, ExhaustedJudge()
+    )
+    decision = agent._decide(claim_id, claim, hostile.chain.timestamp())
+    assert decision is not None and decision["accept"] is False
+    assert "unexpected MemoryError" in str(decision["reason"])
+    # Remembering an accepted model with the true sealing key: the judge's RecursionError
+    # is logged, not raised.
+    key = hostile.contributor(0).state.data["sealing_key"]
+    agent.state.data["decisions"][str(claim_id)]["key"] = key
+    before = len(hostile.log_lines)
+    agent._remember(claim_id, claim)
+    assert any(
+        "RecursionError" in line or "recursed" in line for line in hostile.log_lines[before:]
+    )

@@ -74,10 +74,10 @@ def _fields(obj: Serializable) -> tuple[str, HEParams, dict[str, Any], list[tupl
     raise SerializationError(f"cannot serialize objects of type {type(obj).__name__}")
 
 
-def dumps(obj: Serializable) -> bytes:
-    """Serializes a parameter set, key or ciphertext."""
+def _header(obj: Serializable) -> tuple[str, dict[str, Any], list[tuple[str, Any]]]:
+    """The kind, the JSON header and the arrays :func:`dumps` writes for ``obj``."""
     kind, params, scalars, arrays = _fields(obj)
-    header = {
+    header: dict[str, Any] = {
         "kind": kind,
         "params": params.to_dict(),
         "fields": scalars,
@@ -90,6 +90,12 @@ def dumps(obj: Serializable) -> bytes:
             for name, a in arrays
         ],
     }
+    return kind, header, arrays
+
+
+def dumps(obj: Serializable) -> bytes:
+    """Serializes a parameter set, key or ciphertext."""
+    kind, header, arrays = _header(obj)
     hbytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     parts = [_PREFIX.pack(MAGIC, FORMAT_VERSION, _KIND_IDS[kind], len(hbytes)), hbytes]
     for _, a in arrays:
@@ -158,12 +164,16 @@ def loads(
         )
     arrays = _read_arrays(header["arrays"], body, _PREFIX.size + hlen)
     try:
-        return _build(kind, stored, header["fields"], arrays)
+        obj = _build(kind, stored, header["fields"], arrays)
     except (ParameterError, KeyError, TypeError, ValueError, ArithmeticError, IndexError) as exc:
         # ArithmeticError: e.g. a switch key declaring base_bits=0 (ZeroDivisionError).
         if isinstance(exc, SerializationError):
             raise
         raise SerializationError(f"invalid {kind}: {exc}") from None
+    if _header(obj)[1] != header:
+        # e.g. an unknown extra field, or an array dtype the object does not keep.
+        raise SerializationError(f"the header is not the one dumps() writes for this {kind}")
+    return obj
 
 
 def _require(obj: dict[str, Any], schema: dict[str, type | tuple[type, ...]], where: str) -> None:
