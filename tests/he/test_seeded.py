@@ -154,9 +154,11 @@ def test_stored_rows_are_lwe_samples_under_the_key() -> None:
     sk = _key(4, 5)
     w = rng.integers(-100, 100, (12, 4))
     sm = seeded.seeded_encrypt_matrix(sk, w, seed=seed(7), noise_seed=seed(8))
-    a = seeded.expand_masks(he.SECURE, seed(7), 12)
+    bound = seeded.bind_mask_seed(seed(7), seed(8), sk.key_id, w, he.SECURE.plaintext_bits)
+    assert sm.seed == bound != seed(7)  # the stored seed is bound to the secret and content
+    a = seeded.expand_masks(he.SECURE, sm.seed, 12)
     assert a.shape == (12, he.SECURE.lwe_dim)
-    np.testing.assert_array_equal(a, seeded.expand_masks(he.SECURE, seed(7), 12))
+    np.testing.assert_array_equal(a, seeded.expand_masks(he.SECURE, sm.seed, 12))
     assert not np.array_equal(a, seeded.expand_masks(he.SECURE, seed(9), 12))
     u = a @ sk.T.T.astype(np.uint64)
     e = (sm.b + u - w.astype(np.uint64) * np.uint64(sm.w)).view(np.int64)
@@ -238,28 +240,116 @@ def test_schema_is_checked_even_with_a_valid_checksum() -> None:
         seeded.from_bytes(body + hashlib.sha256(body).digest())
 
 
-def test_same_seed_same_key_leaks_the_difference_and_is_refused() -> None:
-    """The design rule: one (key, mask seed) pair encrypts one matrix."""
+def _difference_estimate(b1: npt.NDArray[np.uint64], b2: npt.NDArray[np.uint64]) -> I64:
+    """The attack on shared masks: round (b1 - b2) / w, centred mod t."""
+    scale = 1 << (64 - he.SECURE.plaintext_bits)
+    diff = ((b1 - b2 + np.uint64(scale // 2)) // np.uint64(scale)).astype(np.int64)
+    diff[diff >= 1 << 23] -= 1 << 24
+    return diff
+
+
+def test_shared_masks_leak_the_difference() -> None:
+    """The design rule: one (key, mask seed) pair encrypts one matrix; shared masks give
+    b1 - b2 = w (W1 - W2) + (e1 - e2), and rounding by the public w recovers W1 - W2."""
     rng = _rng(9)
     sk = _key(8, 9)
     w1 = rng.integers(-127, 128, (30, 8))
     w2 = rng.integers(-127, 128, (30, 8))
-    s = seed(11)
-    seeded.seeded_encrypt_matrix(sk, w1, seed=s)
-    with pytest.raises(seeded.SeedReuseError):
-        seeded.seeded_encrypt_matrix(sk, w2, seed=s)
-    # What the refusal prevents: with shared masks, b1 - b2 = w (W1 - W2) + (e1 - e2),
-    # and rounding by w (public) recovers W1 - W2 without the key.
     scale = 1 << (64 - he.SECURE.plaintext_bits)
-    b1 = seeded._encrypt_rows(sk, w1, scale, s, seed(12))
-    b2 = seeded._encrypt_rows(sk, w2, scale, s, seed(13))
-    diff = ((b1 - b2 + np.uint64(scale // 2)) // np.uint64(scale)).astype(np.int64)
-    diff[diff >= 1 << 23] -= 1 << 24
-    np.testing.assert_array_equal(diff, w1 - w2)
-    # With independent seeds the same estimator finds nothing.
+    b1 = seeded._encrypt_rows(sk, w1, scale, seed(11), seed(12))
+    b2 = seeded._encrypt_rows(sk, w2, scale, seed(11), seed(13))
+    np.testing.assert_array_equal(_difference_estimate(b1, b2), w1 - w2)
     b3 = seeded._encrypt_rows(sk, w2, scale, seed(14), seed(13))
-    guess = ((b1 - b3 + np.uint64(scale // 2)) // np.uint64(scale)).astype(np.int64)
-    assert np.mean(guess == (w1 - w2)) < 0.05
+    assert np.mean(_difference_estimate(b1, b3) == (w1 - w2)) < 0.05
+
+
+SEED_REUSE_SCRIPT = """
+import sys
+import numpy as np
+from cipherfuse import he
+from cipherfuse.he import seeded
+sk = he.keygen(he.SECURE, 8, seed=bytes([109]) * 32)
+w = np.random.default_rng(int(sys.argv[1])).integers(-127, 128, (30, 8))
+noise = bytes([13]) * 32 if sys.argv[2] == "same-noise" else None
+sm = seeded.seeded_encrypt_matrix(sk, w, seed=bytes([11]) * 32, noise_seed=noise)
+sys.stdout.buffer.write(seeded.to_bytes(sm))
+"""
+
+
+@pytest.mark.parametrize("noise", ["same-noise", "fresh-noise"])
+def test_a_seed_reused_in_two_processes_does_not_share_masks(noise: str) -> None:
+    """Two processes (no shared state) encrypt different W under one key with the same
+    caller seed (and the same noise seed): before, the masks were shared and the estimator
+    above returned W1 - W2 exactly; now the stored seeds differ and it finds nothing."""
+    import subprocess
+    import sys
+
+    def run(matrix_seed: int) -> seeded.SeededMatrix:
+        out = subprocess.run(
+            [sys.executable, "-c", SEED_REUSE_SCRIPT, str(matrix_seed), noise],
+            capture_output=True,
+            check=True,
+            timeout=300,
+        ).stdout
+        return seeded.from_bytes(out)
+
+    first, second = run(1), run(2)
+    w1 = np.random.default_rng(1).integers(-127, 128, (30, 8))
+    w2 = np.random.default_rng(2).integers(-127, 128, (30, 8))
+    assert first.seed != second.seed
+    assert np.mean(_difference_estimate(first.b, second.b) == (w1 - w2)) < 0.05
+    # Both still decrypt to their own matrix.
+    sk = he.keygen(he.SECURE, 8, seed=bytes([109]) * 32)
+    eye = np.eye(30, dtype=np.int64)
+    assert np.array_equal(
+        seeded.SeededDecryptor(sk, first).decrypt_dense(eye, seeded.evaluate_dense(first, eye)),
+        w1,
+    )
+
+
+def test_reused_noise_seed_gives_independent_noise() -> None:
+    """With one noise seed for two matrices under fresh mask seeds, b - b' mod w would be
+    an error-free equation in T if the noise repeated; the noise streams differ."""
+    sk = _key(8, 15)
+    rng = _rng(16)
+    w1, w2 = rng.integers(-127, 128, (30, 8)), rng.integers(-127, 128, (30, 8))
+    a = seeded.seeded_encrypt_matrix(sk, w1, noise_seed=seed(17))
+    b = seeded.seeded_encrypt_matrix(sk, w2, noise_seed=seed(17))
+    params = sk.params
+    e1 = seeded.Sampler(seed(17)).child(f"seeded-matrix/e/{a.seed.hex()}").error(params, (30, 8))
+    e2 = seeded.Sampler(seed(17)).child(f"seeded-matrix/e/{b.seed.hex()}").error(params, (30, 8))
+    assert not np.array_equal(e1, e2)
+
+
+def test_exact_duplicate_encryption_is_refused_within_a_process() -> None:
+    sk = _key(8, 18)
+    w = _rng(19).integers(-127, 128, (30, 8))
+    seeded.seeded_encrypt_matrix(sk, w, seed=seed(20), noise_seed=seed(21))
+    with pytest.raises(seeded.SeedReuseError):
+        seeded.seeded_encrypt_matrix(sk, w, seed=seed(20), noise_seed=seed(21))
+
+
+def test_paper_keys_are_refused_because_the_b_parts_give_w_away() -> None:
+    """With k = 1 and T in {0..7}, b = w W + e - T a: trying the 8 values of T[o] against
+    the public masks finds the one leaving residues in {0, 1} mod w, and W with it."""
+    sk = he.keygen(he.PAPER, 4, seed=seed(22))
+    w = _rng(23).integers(-127, 128, (40, 4))
+    with pytest.raises(he.ParameterError, match="insecure"):
+        seeded.seeded_encrypt_matrix(sk, w)
+    # The attack the refusal prevents, on the raw primitive.
+    scale = 1 << (64 - 32)
+    mask_seed = seed(24)
+    b = seeded._encrypt_rows(sk, w, scale, mask_seed, seed(25))
+    a = seeded.expand_masks(he.PAPER, mask_seed, 40)[:, 0]
+    recovered = np.zeros_like(w)
+    for o in range(4):
+        for t in range(8):
+            phase = b[:, o] + a * np.uint64(t)
+            if np.all(phase % np.uint64(scale) <= np.uint64(he.PAPER.error_bound)):
+                centred = (phase // np.uint64(scale)).astype(np.int64)
+                centred[centred >= 1 << 31] -= 1 << 32
+                recovered[:, o] = centred
+    np.testing.assert_array_equal(recovered, w)
 
 
 def test_bad_inputs_raise_typed_errors() -> None:

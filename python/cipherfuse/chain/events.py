@@ -30,6 +30,7 @@ from cipherfuse.chain.errors import ChainParameterError
 from cipherfuse.chain.tasks import TasksContract
 from cipherfuse.chain.typed_events import ContractEvent, EventDecoder, default_decoder
 from cipherfuse.errors import SerializationError
+from cipherfuse.untrusted import parse_json
 
 CURSOR_FORMAT = "cipherfuse-event-cursor"
 CURSOR_VERSION = 1
@@ -83,14 +84,15 @@ def load_cursor(path: Path, contract_address: str) -> int | None:
     if not path.exists():
         return None
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise SerializationError(f"event cursor {path} is unreadable: {exc}") from exc
+    body = parse_json(raw, what=f"event cursor {path}", max_bytes=1 << 16)
     if (
         not isinstance(body, dict)
         or body.get("format") != CURSOR_FORMAT
         or body.get("version") != CURSOR_VERSION
-        or not isinstance(body.get("next_block"), int)
+        or type(body.get("next_block")) is not int
         or not isinstance(body.get("contract"), str)
     ):
         raise SerializationError(f"{path} is not a {CURSOR_FORMAT} v{CURSOR_VERSION} file")

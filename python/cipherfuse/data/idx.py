@@ -8,7 +8,7 @@ Every field is validated; a short, long or corrupt file raises
 
 from __future__ import annotations
 
-import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -28,6 +28,8 @@ _DTYPES: dict[int, np.dtype[np.generic]] = {
 
 #: Refuse absurd headers instead of allocating gigabytes from a corrupt file.
 MAX_ELEMENTS = 1 << 31
+#: Largest decompressed file: the most elements times the widest type, plus a header.
+MAX_FILE_BYTES = MAX_ELEMENTS * 8 + 4 + 4 * 255
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -37,7 +39,13 @@ def _read_bytes(path: Path) -> bytes:
         raise DatasetError(f"cannot read IDX file {path}: {exc}") from exc
     if raw[:2] == b"\x1f\x8b":
         try:
-            return gzip.decompress(raw)
+            inflater = zlib.decompressobj(wbits=31)  # gzip framing
+            out = inflater.decompress(raw, MAX_FILE_BYTES + 1)
+            if len(out) > MAX_FILE_BYTES:
+                raise DatasetError(f"IDX file {path} inflates to more than {MAX_FILE_BYTES} bytes")
+            if not inflater.eof:
+                raise EOFError("compressed stream ended before the end-of-stream marker")
+            return out
         except (OSError, EOFError, zlib.error) as exc:
             raise DatasetError(
                 f"IDX file {path} is not a valid gzip stream ({exc}); "
@@ -72,8 +80,9 @@ def parse_idx(data: bytes, *, name: str = "<bytes>") -> npt.NDArray[np.generic]:
     if len(data) < header_len:
         raise DatasetError(f"IDX file {name} is truncated inside its header")
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    count = int(np.prod(dims, dtype=np.int64))
-    if count > MAX_ELEMENTS:
+    count = math.prod(dims)  # exact: an int64 product of hostile dims would wrap
+    # Zero dims do not bound the others: numpy still refuses (0, 2^32, 2^32, 2^32).
+    if count > MAX_ELEMENTS or math.prod(max(d, 1) for d in dims) > MAX_ELEMENTS:
         raise DatasetError(f"IDX file {name} declares {count} elements; refusing (corrupt header?)")
     expected = header_len + count * dtype.itemsize
     if len(data) != expected:

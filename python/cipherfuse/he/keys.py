@@ -123,6 +123,11 @@ class KeySwitchKey:
     added_noise: int
 
     def __post_init__(self) -> None:
+        if type(self.base_bits) is not int or not 1 <= self.base_bits <= 16:
+            raise ParameterError(f"base_bits must be an int in [1, 16], got {self.base_bits!r}")
+        for name, value in (("n_in", self.n_in), ("m_out", self.m_out)):
+            if type(value) is not int or value < 1:
+                raise ParameterError(f"{name} must be a positive int, got {value!r}")
         l = -(-64 // self.base_bits)
         shape = (self.m_out + self.params.lwe_dim, self.n_in * l)
         if self.M.dtype != np.uint64 or self.M.shape != shape:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -104,14 +105,14 @@ class HEParams:
         elif self.mask_bound != 0:
             raise ParameterError("mask_bound must be 0 when mask_dist is 'uniform' (all of Z_q)")
         _check_int("security_bits", self.security_bits, 0, 512)
-        if self.security_bits > 0 and (
-            self.mask_dist != "uniform" or self.lwe_dim < 2426 or self.error_dist != "cbd"
-        ):
-            raise ParameterError(
-                "security_bits > 0 requires uniform A, a centred-binomial error and "
-                "lwe_dim >= 2426 (128-bit at q = 2^64 by the HE standard's table); "
-                "set security_bits=0 for an insecure set"
-            )
+        if self.security_bits > 0:
+            supported = estimated_security_bits(self)
+            if self.security_bits > supported:
+                raise ParameterError(
+                    f"security_bits={self.security_bits} is not supported: the HE standard's "
+                    f"ternary-secret table gives {supported} bits for this set "
+                    f"({security_shortfall(self)}); set security_bits=0 for an insecure set"
+                )
         if self.fresh_noise_bound() >= self.half_w:
             raise ParameterError(
                 f"plaintext_bits={self.plaintext_bits} leaves w/2 = 2^{63 - self.plaintext_bits}, "
@@ -206,6 +207,71 @@ class HEParams:
 
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+#: HomomorphicEncryption.org standard (2018), classical security, ternary secret,
+#: error sigma = 3.2: the largest log2 q for each ring dimension n, per security level.
+HE_STANDARD_TERNARY = {
+    128: {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881},
+    192: {1024: 19, 2048: 37, 4096: 75, 8192: 152, 16384: 305, 32768: 611},
+    256: {1024: 14, 2048: 29, 4096: 58, 8192: 118, 16384: 237, 32768: 476},
+}
+#: The standard's error width; the table's bounds assume at least this sigma.
+MIN_ERROR_SIGMA = 3.2
+
+
+def required_dimension(level: int, modulus_bits: int = MODULUS_BITS) -> int:
+    """Smallest n the table supports at ``level`` bits for ``log2 q = modulus_bits``.
+
+    Uses the most demanding ratio ``n / log2 q`` over the table's rows (a conservative
+    interpolation: 37.93 for 128 bits, 55.35 for 192, 73.14 for 256).
+    """
+    ratio = max(n / bits for n, bits in HE_STANDARD_TERNARY[level].items())
+    return math.ceil(ratio * modulus_bits)
+
+
+def error_sigma(params: HEParams) -> float:
+    """Standard deviation of one error sample (CBD(eta): sqrt(eta / 2))."""
+    if params.error_dist == "cbd":
+        return math.sqrt(params.error_bound / 2)
+    span = params.error_bound + 1  # uniform over {0..B}: not centred
+    return math.sqrt((span * span - 1) / 12)
+
+
+def security_shortfall(params: HEParams) -> str:
+    """Why a parameter set falls short of the table's assumptions ("" if it does not)."""
+    problems = []
+    if params.mask_dist != "uniform":
+        problems.append("A is not uniform mod q")
+    if params.secret_dist != "ternary":
+        problems.append(
+            f"the secret is {params.secret_dist} in 0..{params.secret_bound}, not ternary "
+            "(binary and wide non-centred secrets are outside the table)"
+        )
+    if params.error_dist != "cbd":
+        problems.append("the error is not a centred binomial")
+    elif error_sigma(params) < MIN_ERROR_SIGMA:
+        problems.append(
+            f"error sigma {error_sigma(params):.2f} (eta={params.error_bound}) is below "
+            f"{MIN_ERROR_SIGMA}; eta >= 21 is needed"
+        )
+    if params.lwe_dim < required_dimension(128):
+        problems.append(
+            f"lwe_dim={params.lwe_dim} < {required_dimension(128)} (128-bit at q = 2^64)"
+        )
+    return "; ".join(problems)
+
+
+def estimated_security_bits(params: HEParams) -> int:
+    """The security level (0, 128, 192 or 256) the HE standard's table supports.
+
+    0 unless the set matches the table's assumptions: uniform ``A`` mod ``q = 2^64``, a
+    ternary secret, a centred-binomial error with sigma >= 3.2 (eta >= 21); then the
+    highest level whose required dimension ``lwe_dim`` reaches.
+    """
+    if security_shortfall(params):
+        return 0
+    return max(level for level in (128, 192, 256) if params.lwe_dim >= required_dimension(level))
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:

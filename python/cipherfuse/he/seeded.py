@@ -20,11 +20,16 @@ the seed, so the evaluator computes only the b-part -- the plaintext layer in
 uint64 arithmetic mod 2^64. The key holder decrypts with the precomputed
 ``U = A T^T`` (``d x O``): ``x^T b + x^T U = w x^T W + x^T E``, rounded by ``w``.
 
-Design rules (tested): a (key, seed) pair encrypts ONE matrix -- two
-matrices under the same key and seed have the same ``a``'s, so ``b - b'`` is
-``w (W - W') + (e - e')`` and leaks the difference (:class:`SeedReuseError`
-refuses it within a process; fresh ``os.urandom`` seeds are the default). The
-noise seed is secret and never derived from the public seed.
+Design rules (tested): a (key, mask seed) pair encrypts ONE matrix -- two
+matrices under the same key and mask seed have the same ``a``'s, so ``b - b'`` is
+``w (W - W') + (e - e')`` and leaks the difference. The stored mask seed is
+therefore never the caller's: :func:`bind_mask_seed` derives it from the caller's
+seed, the secret noise seed and the content, so a seed reused across calls or
+processes still gives two matrices independent masks; the noise stream is
+labelled with the derived seed, so a reused noise seed gives independent noise
+too. Fresh ``os.urandom`` seeds are the default. The noise seed is secret and
+never derived from the public seed. Insecure parameter sets (``paper``, k = 1)
+are refused: with one small secret column, W follows from the b-parts alone.
 
 Noise: ``|x^T E| <= (||x||_1 + [bias]) * eta`` per output, checked before
 computing against ``w / 2`` (:class:`NoiseBudgetExceeded`); the plaintext
@@ -37,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import struct
 import threading
 from collections.abc import Callable
@@ -59,6 +65,7 @@ from cipherfuse.he.errors import (
 from cipherfuse.he.keys import SecretKey
 from cipherfuse.he.params import HEParams
 from cipherfuse.he.sampling import SEED_BYTES, Sampler, fresh_seed
+from cipherfuse.untrusted import parse_json
 
 if TYPE_CHECKING:
     from cipherfuse.nn.quantize import QuantizedModel, QuantizedPool
@@ -75,6 +82,8 @@ _DIGEST = 32
 _MASK_LABEL = "seeded-matrix/A"
 _NOISE_LABEL = "seeded-matrix/e"
 _X_LIMIT = 1 << 31
+#: Largest kernel dimension or output count (the b-part rows are ``prod(kernel_shape)``).
+_MAX_DIM = 1 << 24
 
 
 class SeedReuseError(HEError, ValueError):
@@ -119,7 +128,7 @@ class SeededMatrix:
         if not isinstance(self.seed, bytes) or len(self.seed) != SEED_BYTES:
             raise ParameterError(f"seed must be {SEED_BYTES} bytes")
         if len(self.kernel_shape) not in (1, 3) or any(
-            type(v) is not int or v < 1 for v in self.kernel_shape
+            type(v) is not int or not 1 <= v <= _MAX_DIM for v in self.kernel_shape
         ):
             raise ParameterError(
                 f"kernel_shape must be (d,) or (kh, kw, C) of positive ints, got "
@@ -142,7 +151,7 @@ class SeededMatrix:
     @property
     def fan_in(self) -> int:
         """``d``: weights per output (``prod(kernel_shape)``)."""
-        return int(np.prod(self.kernel_shape))
+        return math.prod(self.kernel_shape)
 
     @property
     def rows(self) -> int:
@@ -216,6 +225,26 @@ _used_lock = threading.Lock()
 _used_seeds: set[tuple[str, bytes]] = set()
 
 
+def bind_mask_seed(
+    seed: bytes, noise_seed: bytes, key_id: str, rows: I64Array, plaintext_bits: int
+) -> bytes:
+    """The public mask seed actually used: ``seed`` bound to the secret noise seed and content.
+
+    ``SHAKE-256(label | seed | noise_seed | key id | tau | shape | SHA-256(rows))``. Two
+    different matrices can never share their masks, whichever seeds the callers chose and
+    in however many processes (no state is needed); publishing it reveals nothing about
+    the rows while ``noise_seed`` is secret (it is a hash keyed by 32 secret bytes).
+    """
+    xof = hashlib.shake_256()
+    xof.update(b"cipherfuse-seeded-mask-seed-v1\x00")
+    xof.update(seed)
+    xof.update(noise_seed)
+    xof.update(key_id.encode())
+    xof.update(struct.pack("<B2Q", plaintext_bits, *rows.shape))
+    xof.update(hashlib.sha256(np.ascontiguousarray(rows, dtype="<i8").tobytes()).digest())
+    return xof.digest(SEED_BYTES)
+
+
 def expand_masks(params: HEParams, seed: bytes, rows: int) -> U64Array:
     """The masks ``a_j`` (``rows x k``, uniform mod 2^64) expanded from the public seed."""
     if type(rows) is not int or rows < 1:
@@ -229,7 +258,9 @@ def _encrypt_rows(
     """``b = w P + E - A T^T`` for plaintext rows ``P`` (no checks, no seed bookkeeping)."""
     params = sk.params
     a = expand_masks(params, seed, rows_plain.shape[0])
-    e = Sampler(noise_seed).child(_NOISE_LABEL).error(params, rows_plain.shape)
+    # The noise stream is labelled with the (content-bound) mask seed: one noise seed
+    # reused for two matrices still gives independent noise.
+    e = Sampler(noise_seed).child(f"{_NOISE_LABEL}/{seed.hex()}").error(params, rows_plain.shape)
     at = get_kernels().gemm_wide_small(a, np.ascontiguousarray(sk.T.T))
     b: U64Array = rows_plain.astype(np.uint64) * np.uint64(w) + e.astype(np.uint64) - at
     return b
@@ -251,17 +282,28 @@ def seeded_encrypt_matrix(
     Args:
         sk: secret key with ``m = O`` (one plaintext slot per output).
         weights: integer weights.
-        seed: public 32-byte mask seed; must be fresh for this key (default: os.urandom).
+        seed: 32 bytes the public mask seed is derived from (default: os.urandom). The
+            stored seed is :func:`bind_mask_seed` of it, the secret noise seed and the
+            content, so a reused ``seed`` never makes two matrices share masks.
         bias: optional integer bias of length ``O``, encrypted as one more row.
-        noise_seed: SECRET seed of the noise (default: os.urandom; set only in tests).
+        noise_seed: SECRET seed of the noise (default: os.urandom; set only in tests: a
+            known noise seed lets anyone test guesses of the rows against the stored seed).
         plaintext_bits: tau (default: the parameter set's); see :func:`plaintext_bits_for`.
         weight_bound / bias_bound: declared public bounds (default: 2^bitwidth - 1).
 
     Raises:
-        ParameterError: wrong shapes/dtypes, values above the declared bounds.
-        SeedReuseError: this key already encrypted a matrix with this seed.
+        ParameterError: an insecure parameter set (``paper``), wrong shapes/dtypes, values
+            above the declared bounds.
+        SeedReuseError: this process already made this exact encryption (same key, seeds
+            and content).
     """
     params = sk.params
+    if params.insecure or params.lwe_dim < 2:
+        raise ParameterError(
+            f"seeded encryption needs a secure parameter set; {params.name!r} is insecure "
+            f"(k = {params.lwe_dim}): with one small secret column the weights are recovered "
+            "from the b-parts and the public masks alone. Use the 'secure' set"
+        )
     wt = np.asarray(weights)
     if wt.dtype.kind not in "iu" or wt.ndim not in (2, 4):
         raise ParameterError(
@@ -298,17 +340,20 @@ def seeded_encrypt_matrix(
     half_t = 1 << (tau - 1)
     if int(np.abs(rows).max()) >= half_t:
         raise ParameterError(f"weights and bias must lie in (-2^{tau - 1}, 2^{tau - 1})")
-    mask_seed = fresh_seed() if seed is None else seed
-    if not isinstance(mask_seed, bytes) or len(mask_seed) != SEED_BYTES:
+    caller_seed = fresh_seed() if seed is None else seed
+    if not isinstance(caller_seed, bytes) or len(caller_seed) != SEED_BYTES:
         raise ParameterError(f"seed must be {SEED_BYTES} bytes")
     secret_seed = fresh_seed() if noise_seed is None else noise_seed
-    if secret_seed == mask_seed:
+    if not isinstance(secret_seed, bytes) or len(secret_seed) != SEED_BYTES:
+        raise ParameterError(f"noise_seed must be {SEED_BYTES} bytes")
+    if secret_seed == caller_seed:
         raise ParameterError("noise_seed must be secret and different from the public seed")
+    mask_seed = bind_mask_seed(caller_seed, secret_seed, sk.key_id, rows, tau)
     with _used_lock:
         if (sk.key_id, mask_seed) in _used_seeds:
             raise SeedReuseError(
-                "this key already encrypted a matrix with this seed; the two ciphertexts would "
-                "share their masks and leak W - W'. Use a fresh seed (leave seed=None)"
+                "this key already encrypted this very matrix with these seeds in this "
+                "process (a deterministic duplicate); leave seed and noise_seed unset"
             )
         _used_seeds.add((sk.key_id, mask_seed))
     b = _encrypt_rows(sk, rows, 1 << (64 - tau), mask_seed, secret_seed)
@@ -697,7 +742,9 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
     The SHA-256 detects corruption, not a malicious sender (anyone can
     recompute it); authenticate the bytes separately if that matters.
     """
-    view = memoryview(blob)
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise SerializationError(f"expected bytes, got {type(blob).__name__}")
+    view = memoryview(blob).cast("B")
     if len(view) < _PREFIX.size + _DIGEST:
         raise SerializationError(f"data is truncated ({len(view)} bytes)")
     magic, version, hlen = _PREFIX.unpack_from(view)
@@ -711,12 +758,14 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
         raise SerializationError("checksum mismatch: the data is corrupted or was modified")
     if hlen > MAX_HEADER_BYTES or _PREFIX.size + hlen > len(view) - _DIGEST:
         raise SerializationError(f"header length {hlen} is out of range")
-    try:
-        header = json.loads(bytes(view[_PREFIX.size : _PREFIX.size + hlen]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerializationError(f"header is not valid JSON: {exc}") from None
+    header = parse_json(
+        view[_PREFIX.size : _PREFIX.size + hlen], what="header", max_bytes=MAX_HEADER_BYTES
+    )
     if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
         raise SerializationError(f"header must have exactly the fields {sorted(_HEADER_KEYS)}")
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    if canonical != bytes(view[_PREFIX.size : _PREFIX.size + hlen]):
+        raise SerializationError("header is not in the canonical encoding to_bytes() writes")
     try:
         stored = HEParams.from_dict(_field(header, "params", dict))
     except ParameterError as exc:
@@ -730,9 +779,16 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
     kernel_shape = _field(header, "kernel_shape", list)
     outputs = _field(header, "outputs", int)
     has_bias = _field(header, "has_bias", bool)
-    if not all(type(v) is int and v >= 1 for v in kernel_shape) or outputs < 1:
-        raise SerializationError("kernel_shape and outputs must be positive ints")
-    rows = int(np.prod(kernel_shape)) + int(has_bias)
+    if (
+        len(kernel_shape) not in (1, 3)
+        or not all(type(v) is int and 1 <= v <= _MAX_DIM for v in kernel_shape)
+        or not 1 <= outputs <= _MAX_DIM
+    ):
+        raise SerializationError(
+            f"kernel_shape must be 1 or 3 ints and outputs an int, each in [1, {_MAX_DIM}]"
+        )
+    # Exact integer product: numpy's int64 product would wrap for a hostile shape.
+    rows = math.prod(kernel_shape) + int(has_bias)
     if array != {"dtype": "<u8", "shape": [rows, outputs]}:
         raise SerializationError(f"array must be <u8 of shape [{rows}, {outputs}], got {array}")
     data = view[_PREFIX.size + hlen : -_DIGEST]

@@ -30,6 +30,7 @@ from cipherfuse.he.ciphertext import Ciphertext
 from cipherfuse.he.errors import ParameterError, SerializationError
 from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
 from cipherfuse.he.params import HEParams
+from cipherfuse.untrusted import parse_json
 
 MAGIC = b"CFHE"
 FORMAT_VERSION = 1
@@ -73,10 +74,10 @@ def _fields(obj: Serializable) -> tuple[str, HEParams, dict[str, Any], list[tupl
     raise SerializationError(f"cannot serialize objects of type {type(obj).__name__}")
 
 
-def dumps(obj: Serializable) -> bytes:
-    """Serializes a parameter set, key or ciphertext."""
+def _header(obj: Serializable) -> tuple[str, dict[str, Any], list[tuple[str, Any]]]:
+    """The kind, the JSON header and the arrays :func:`dumps` writes for ``obj``."""
     kind, params, scalars, arrays = _fields(obj)
-    header = {
+    header: dict[str, Any] = {
         "kind": kind,
         "params": params.to_dict(),
         "fields": scalars,
@@ -89,6 +90,12 @@ def dumps(obj: Serializable) -> bytes:
             for name, a in arrays
         ],
     }
+    return kind, header, arrays
+
+
+def dumps(obj: Serializable) -> bytes:
+    """Serializes a parameter set, key or ciphertext."""
+    kind, header, arrays = _header(obj)
     hbytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     parts = [_PREFIX.pack(MAGIC, FORMAT_VERSION, _KIND_IDS[kind], len(hbytes)), hbytes]
     for _, a in arrays:
@@ -104,8 +111,16 @@ def dumps(obj: Serializable) -> bytes:
 def loads(
     blob: bytes, *, expected_kind: str | None = None, params: HEParams | None = None
 ) -> Serializable:
-    """Parses :func:`dumps` output; ``expected_kind``/``params`` reject the wrong data."""
-    view = memoryview(blob)
+    """Parses :func:`dumps` output; ``expected_kind``/``params`` reject the wrong data.
+
+    Untrusted input is safe: the header is size- and depth-bounded before it is parsed and
+    must be byte for byte the canonical encoding :func:`dumps` writes, arrays are sized
+    against the data before anything is allocated, and every failure is a
+    :class:`SerializationError`.
+    """
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise SerializationError(f"expected bytes, got {type(blob).__name__}")
+    view = memoryview(blob).cast("B")
     if len(view) < _PREFIX.size + _DIGEST:
         raise SerializationError(
             f"data is truncated: {len(view)} bytes is shorter than the fixed header and checksum"
@@ -127,10 +142,14 @@ def loads(
         raise SerializationError("checksum mismatch: the data is corrupt or truncated")
     if hlen > MAX_HEADER_BYTES or _PREFIX.size + hlen > len(body):
         raise SerializationError(f"header length {hlen} is out of range")
-    try:
-        header = json.loads(bytes(body[_PREFIX.size : _PREFIX.size + hlen]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerializationError(f"header is not valid JSON: {exc}") from None
+    header = parse_json(
+        body[_PREFIX.size : _PREFIX.size + hlen], what="header", max_bytes=MAX_HEADER_BYTES
+    )
+    if not isinstance(header, dict):
+        raise SerializationError("header must be a JSON object")
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    if canonical != bytes(body[_PREFIX.size : _PREFIX.size + hlen]):
+        raise SerializationError("header is not in the canonical encoding dumps() writes")
     _require(header, {"kind": str, "params": dict, "fields": dict, "arrays": list}, "header")
     if header["kind"] != kind:
         raise SerializationError("header kind disagrees with the prefix")
@@ -145,11 +164,16 @@ def loads(
         )
     arrays = _read_arrays(header["arrays"], body, _PREFIX.size + hlen)
     try:
-        return _build(kind, stored, header["fields"], arrays)
-    except (ParameterError, KeyError, TypeError, ValueError) as exc:
+        obj = _build(kind, stored, header["fields"], arrays)
+    except (ParameterError, KeyError, TypeError, ValueError, ArithmeticError, IndexError) as exc:
+        # ArithmeticError: e.g. a switch key declaring base_bits=0 (ZeroDivisionError).
         if isinstance(exc, SerializationError):
             raise
         raise SerializationError(f"invalid {kind}: {exc}") from None
+    if _header(obj)[1] != header:
+        # e.g. an unknown extra field, or an array dtype the object does not keep.
+        raise SerializationError(f"the header is not the one dumps() writes for this {kind}")
+    return obj
 
 
 def _require(obj: dict[str, Any], schema: dict[str, type | tuple[type, ...]], where: str) -> None:

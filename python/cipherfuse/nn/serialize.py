@@ -35,6 +35,7 @@ from cipherfuse.errors import SerializationError
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError, ModelFileError
 from cipherfuse.nn.model import TrainedModel, param_shapes
+from cipherfuse.untrusted import parse_json
 
 MAGIC = b"CFMODEL\x00"
 FORMAT = "cipherfuse.model"
@@ -158,9 +159,28 @@ def model_from_bytes(
 ) -> tuple[TrainedModel, QuantizationSpec | None]:
     """Parse and fully validate a model file's bytes.
 
+    Safe on hostile bytes: the config's JSON is size- and depth-bounded, the file must be
+    exactly the bytes :func:`model_to_bytes` writes for the model it describes (so nothing
+    is accepted that differs from what was written), and every failure is typed.
+
     Raises:
         ModelFileError: anything wrong, with the file ``name`` and what to do.
     """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ModelFileError(f"{name}: expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    try:
+        model, spec = _model_from_bytes(data, name)
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, OverflowError, ArithmeticError, KeyError, IndexError) as exc:
+        raise ModelFileError(f"{name}: invalid model file: {type(exc).__name__}: {exc}") from None
+    if model_to_bytes(model, spec) != data:
+        raise ModelFileError(f"{name}: not the canonical encoding of the model it describes")
+    return model, spec
+
+
+def _model_from_bytes(data: bytes, name: str) -> tuple[TrainedModel, QuantizationSpec | None]:
     tree = open_envelope(
         data,
         name,
@@ -172,14 +192,16 @@ def model_from_bytes(
         error=ModelFileError,
     )
     try:
-        config = ModelConfig.from_dict(json.loads(tree["config"]))
+        config = ModelConfig.from_dict(
+            parse_json(tree["config"], what=f"{name}: config", error=ModelFileError)
+        )
     except (TypeError, ValueError, ModelConfigError) as exc:
         raise ModelFileError(f"{name}: invalid architecture config: {exc}") from exc
     labels = tree["labels"]
     if (
         not isinstance(labels, list)
         or not labels
-        or not all(isinstance(v, int) and 0 <= v < config.num_classes for v in labels)
+        or not all(type(v) is int and 0 <= v < config.num_classes for v in labels)
         or len(set(labels)) != len(labels)
     ):
         raise ModelFileError(f"{name}: labels must be distinct ints in 0..{config.num_classes - 1}")
@@ -189,7 +211,7 @@ def model_from_bytes(
         raise ModelFileError(f"{name}: quantization must be a map")
     if quant:
         if set(quant) != {"weight_scale", "input_scale", "n_layers"} or not all(
-            isinstance(v, int) and v >= 1 for v in quant.values()
+            type(v) is int and v >= 1 for v in quant.values()
         ):
             raise ModelFileError(f"{name}: quantization needs positive ints p, q, n_layers")
         if quant["n_layers"] > len(config.layers):

@@ -15,10 +15,14 @@ from pathlib import Path
 
 from web3 import Web3
 
+from cipherfuse.errors import SerializationError
 from cipherfuse.roles.errors import SealError
 from cipherfuse.roles.state import atomic_write_bytes
+from cipherfuse.untrusted import parse_json
 
 CARD_FORMAT = "cipherfuse-verifier-card"
+#: More than any key box is long; longer files are refused unread.
+MAX_BOX_BYTES = 4096
 
 
 class Mailbox:
@@ -54,7 +58,7 @@ class Mailbox:
         if not path.exists():
             return None
         try:
-            body = json.loads(path.read_text(encoding="utf-8"))
+            body = parse_json(path.read_bytes(), what=f"verifier card {path}", max_bytes=4096)
             ok = (
                 body["format"] == CARD_FORMAT
                 and body["version"] == 1
@@ -62,7 +66,7 @@ class Mailbox:
                 and body["verifier"] == Web3.to_checksum_address(verifier)
             )
             public = bytes.fromhex(body["box_public"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, SerializationError) as exc:
             raise SealError(f"verifier card {path} is malformed: {exc}") from exc
         if not ok or len(public) != 32:
             raise SealError(f"verifier card {path} does not belong to {verifier}, task {task_id}")
@@ -75,6 +79,16 @@ class Mailbox:
             atomic_write_bytes(path, box, mode=0o644)
 
     def box(self, claim_id: int, member: str) -> bytes | None:
-        """The key box for ``member`` of ``claim_id``, or None."""
+        """The key box for ``member`` of ``claim_id``, or None.
+
+        Only the first :data:`MAX_BOX_BYTES` bytes are read (a key box is 98 bytes), so a
+        huge file planted in the folder cannot exhaust a verifier's memory.
+        """
         path = self._box_path(claim_id, member)
-        return path.read_bytes() if path.exists() else None
+        try:
+            with open(path, "rb") as fh:
+                return fh.read(MAX_BOX_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SealError(f"key box {path} is unreadable: {exc}") from exc

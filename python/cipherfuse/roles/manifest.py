@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import struct
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,10 +24,14 @@ import numpy.typing as npt
 
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.storage import Store
+from cipherfuse.untrusted import parse_json
 
 MANIFEST_FORMAT = "cipherfuse-task-manifest"
 MANIFEST_VERSION = 1
 PARAM_SETS = ("paper", "secure")
+#: Bounds on what a verifier or contributor accepts from the store.
+MAX_MANIFEST_BYTES = 64 << 10
+MAX_VERIFICATION_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -57,11 +65,14 @@ class TaskManifest:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TaskManifest:
-        """Parse and validate; raises :class:`RoleConfigError` naming what is wrong."""
-        try:
-            body = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RoleConfigError(f"the task manifest is not JSON: {exc}") from exc
+        """Parse and validate; raises :class:`RoleConfigError` naming what is wrong.
+
+        Size and nesting are bounded before parsing, and the bytes must be the canonical
+        encoding :meth:`to_bytes` writes for the manifest they describe.
+        """
+        body = parse_json(
+            data, what="the task manifest", max_bytes=MAX_MANIFEST_BYTES, error=RoleConfigError
+        )
         fields = {
             "params": str,
             "key_cid": str,
@@ -83,14 +94,17 @@ class TaskManifest:
                 f"not a {MANIFEST_FORMAT} v{MANIFEST_VERSION} document; is the task id right?"
             )
         for name, kind in fields.items():
-            if not isinstance(body[name], kind):
+            if type(body[name]) is not kind:
                 raise RoleConfigError(f"task manifest field {name} must be {kind.__name__}")
         epochs = body["fusion_epochs"]
         if len(epochs) != 2 or not all(isinstance(e, int) and 0 <= e <= 1000 for e in epochs):
             raise RoleConfigError("task manifest fusion_epochs must be two integers in 0..1000")
         body["fusion_epochs"] = (epochs[0], epochs[1])
         del body["format"], body["version"]
-        return cls(**body)
+        manifest = cls(**body)
+        if manifest.to_bytes() != bytes(data):
+            raise RoleConfigError("the task manifest is not in its canonical encoding")
+        return manifest
 
 
 def new_nonce() -> str:
@@ -114,12 +128,37 @@ class VerificationData:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> VerificationData:
-        """Load with ``allow_pickle=False`` and check names, dtypes and shapes."""
+    def from_bytes(
+        cls, data: bytes, *, max_bytes: int = MAX_VERIFICATION_BYTES
+    ) -> VerificationData:
+        """Load with ``allow_pickle=False`` and check names, dtypes and shapes.
+
+        Hostile archives are refused before numpy allocates anything: the archive and the
+        sum of its members' uncompressed sizes must stay within ``max_bytes``, and each
+        member's ``.npy`` header must describe exactly the bytes the member holds.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise RoleConfigError(f"verification data must be bytes, got {type(data).__name__}")
+        if len(data) > max_bytes:
+            raise RoleConfigError(f"verification data is {len(data)} bytes, over {max_bytes}")
         try:
+            _check_npz_members(bytes(data), max_bytes)
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as exc:
+        except RoleConfigError:
+            raise
+        except (
+            OSError,
+            ValueError,  # also UnicodeDecodeError of member names
+            zipfile.BadZipFile,
+            EOFError,
+            KeyError,
+            MemoryError,
+            NotImplementedError,  # unsupported zip version or compression method
+            RuntimeError,  # an encrypted member
+            zlib.error,
+            struct.error,
+        ) as exc:
             raise RoleConfigError(f"verification data is not a valid .npz archive: {exc}") from exc
         if set(arrays) != {"fit_x", "fit_y", "check_x", "check_y"}:
             raise RoleConfigError(f"verification data holds {sorted(arrays)}, expected 4 arrays")
@@ -139,6 +178,34 @@ class VerificationData:
         return cls(**arrays)
 
 
+def _check_npz_members(data: bytes, max_bytes: int) -> None:
+    """Every member a plain ``.npy`` whose header matches its size; sizes within bounds."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+        if len(members) > 16:
+            raise RoleConfigError(f"verification data holds {len(members)} members, expected 4")
+        if sum(m.file_size for m in members) > max_bytes:
+            raise RoleConfigError(f"verification data unpacks to more than {max_bytes} bytes")
+        for member in members:
+            with archive.open(member) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    raise RoleConfigError(f"member {member.filename} has .npy version {version}")
+                header_len = fh.tell()
+            if dtype.hasobject:
+                raise RoleConfigError(f"member {member.filename} holds Python objects")
+            need = math.prod(shape) * dtype.itemsize
+            if header_len + need != member.file_size:
+                raise RoleConfigError(
+                    f"member {member.filename} declares {need} data bytes but holds "
+                    f"{member.file_size - header_len}"
+                )
+
+
 def fetch_manifest(store: Store, cid: str) -> TaskManifest:
-    """Fetch and parse a manifest by CID (the store verifies the bytes)."""
-    return TaskManifest.from_bytes(store.get(cid))
+    """Fetch and parse a manifest by CID (the store verifies the bytes and bounds the size)."""
+    return TaskManifest.from_bytes(store.get(cid, max_bytes=MAX_MANIFEST_BYTES))

@@ -163,7 +163,11 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
         verification_data,
     )
     from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
-    from cipherfuse.roles.manifest import VerificationData, fetch_manifest
+    from cipherfuse.roles.manifest import (
+        MAX_VERIFICATION_BYTES,
+        VerificationData,
+        fetch_manifest,
+    )
     from cipherfuse.roles.verifier import VerifierAgent
     from cipherfuse.roles.workload import CipherspaceJudge
 
@@ -179,7 +183,9 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
     if cfg.role == "verifier":
         cid = _manifest_cid(ctx.tasks, cfg.task_id)
         manifest = fetch_manifest(ctx.store, cid)
-        vdata = VerificationData.from_bytes(ctx.store.get(manifest.verification_cid))
+        vdata = VerificationData.from_bytes(
+            ctx.store.get(manifest.verification_cid, max_bytes=MAX_VERIFICATION_BYTES)
+        )
         return VerifierAgent(
             ctx,
             account,

@@ -129,6 +129,18 @@ def box_public_bytes(private: X25519PrivateKey) -> bytes:
     return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+def _exchange(private: X25519PrivateKey, public: bytes, what: str) -> bytes:
+    """X25519 shared secret; a low-order (e.g. all-zero) public key raises :class:`SealError`.
+
+    Such a key makes the shared secret all zeros, known to everyone (RFC 7748, section 6.1);
+    ``cryptography`` refuses it with a bare ``ValueError``.
+    """
+    try:
+        return private.exchange(X25519PublicKey.from_public_bytes(public))
+    except ValueError as exc:
+        raise SealError(f"{what} is a low-order X25519 point (no shared secret): {exc}") from None
+
+
 def _box_key(shared: bytes, context: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=context).derive(shared)
 
@@ -145,7 +157,7 @@ def make_key_box(recipient_pub: bytes, key: bytes, *, claim_id: int, member: str
         raise SealError("a box public key is 32 bytes")
     ephemeral = X25519PrivateKey.generate()
     eph_pub = box_public_bytes(ephemeral)
-    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient_pub))
+    shared = _exchange(ephemeral, recipient_pub, "the recipient's box key")
     context = _box_context(claim_id, member, recipient_pub, eph_pub)
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(_box_key(shared, context)).encrypt(nonce, key, context)
@@ -159,7 +171,7 @@ def open_key_box(box: bytes, private: X25519PrivateKey, *, claim_id: int, member
         raise SealError(f"a key box is {expected} bytes starting with {BOX_MAGIC!r}")
     body = box[len(BOX_MAGIC) :]
     eph_pub, nonce, sealed = body[:32], body[32 : 32 + NONCE_BYTES], body[32 + NONCE_BYTES :]
-    shared = private.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+    shared = _exchange(private, bytes(eph_pub), f"the ephemeral key of claim {claim_id}'s box")
     context = _box_context(claim_id, member, box_public_bytes(private), eph_pub)
     try:
         return AESGCM(_box_key(shared, context)).decrypt(nonce, sealed, context)

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from cipherfuse.roles.errors import RoleStateError
+from cipherfuse.untrusted import parse_json
 
 STATE_FORMAT = "cipherfuse-role-state"
 STATE_VERSION = 1
+#: A state file holds a few keys per claim; anything larger is not one of ours.
+MAX_STATE_BYTES = 64 << 20
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
@@ -68,9 +71,13 @@ class StateFile:
         if not self.path.exists():
             return {}
         try:
-            body = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            raw = self.path.read_bytes()
+        except OSError as exc:
             raise RoleStateError(f"state file {self.path} is unreadable: {exc}") from exc
+        try:
+            body = parse_json(raw, what="it", max_bytes=MAX_STATE_BYTES, error=RoleStateError)
+        except RoleStateError as exc:
+            raise RoleStateError(f"state file {self.path} is unreadable: {exc}") from None
         if (
             not isinstance(body, dict)
             or body.get("format") != STATE_FORMAT

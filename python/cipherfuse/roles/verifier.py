@@ -19,6 +19,9 @@ from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.sealing import box_public_bytes, build_envelope, open_key_box, open_sealed
 
+#: Default bound on a claimed model's sealed blob (the largest demo payload is far below).
+DEFAULT_MAX_MODEL_BYTES = 1 << 30
+
 
 class Judge(Protocol):
     """Decides on a claimed model's payload (see :class:`~.workload.CipherspaceJudge`)."""
@@ -39,6 +42,8 @@ class VerifierAgent(Agent):
             ``1 - vote_probability`` the vote is a coin flip instead of the judgement
             (1.0: always honest).
         stop_after_commit: fault injection: commit votes but never reveal them.
+        max_model_bytes: the most bytes read for one claimed model (default
+            :data:`DEFAULT_MAX_MODEL_BYTES`); larger models are rejected unread.
     """
 
     role = "verifier"
@@ -54,9 +59,13 @@ class VerifierAgent(Agent):
         vote_probability: float = 1.0,
         stop_after_commit: bool = False,
         start_block: int = 0,
+        max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES,
     ) -> None:
         if not 0.0 <= vote_probability <= 1.0:
             raise RoleConfigError(f"vote_probability must be in [0, 1], got {vote_probability}")
+        if type(max_model_bytes) is not int or max_model_bytes < 1:
+            raise RoleConfigError(f"max_model_bytes must be a positive int, got {max_model_bytes}")
+        self.max_model_bytes = max_model_bytes
         super().__init__(ctx, account, state_dir, start_block=start_block)
         self.task_id = task_id
         self.judge = judge
@@ -221,16 +230,36 @@ class VerifierAgent(Agent):
             "key": key_hex,
         }
 
+    def fetch_model(self, claim: ClaimInfo, *, expected_size: int | None = None) -> bytes:
+        """The claim's sealed blob, read with a byte limit (a DAG bomb fails fast).
+
+        ``expected_size``, when known (a size the claim commits to), must match exactly;
+        otherwise at most :attr:`max_model_bytes` bytes are read.
+        """
+        return self.ctx.store.get(
+            claim.model_cid, max_bytes=self.max_model_bytes, expected_size=expected_size
+        )
+
     def _judge(self, claim_id: int, claim: ClaimInfo, box: bytes) -> tuple[Judgement, str]:
+        """Judge untrusted input: whatever it is, the outcome is a vote, never a dead judge.
+
+        Every decoder raises a typed :class:`CipherfuseError` on hostile bytes; anything
+        else that escapes decoding the claimant's data (a bug in a dependency, memory
+        exhaustion) is also a reject vote, so a poisoned claim cannot stop its committee
+        from committing and get them slashed.
+        """
         try:
             key = open_key_box(box, self.box_key, claim_id=claim_id, member=self.account)
             if keccak(build_envelope(key, claim.model_hash)) != claim.envelope_commitment:
                 return Judgement(False, 0.0, None, "boxed key does not match the commitment"), ""
-            blob = self.ctx.store.get(claim.model_cid)
+            blob = self.fetch_model(claim)
             payload = open_sealed(blob, key, model_hash=claim.model_hash)
             return self.judge.judge(claim_id, payload), key.hex()
         except CipherfuseError as exc:
             return Judgement(False, 0.0, None, f"unusable model: {exc}"), ""
+        except Exception as exc:
+            why = f"unusable model (unexpected {type(exc).__name__}: {exc})"
+            return Judgement(False, 0.0, None, why[:500]), ""
 
     def _remember(self, claim_id: int, claim: ClaimInfo) -> None:
         d = self.state.data.get("decisions", {}).get(str(claim_id))
@@ -238,12 +267,10 @@ class VerifierAgent(Agent):
             return
         try:
             payload = open_sealed(
-                self.ctx.store.get(claim.model_cid),
-                bytes.fromhex(str(d["key"])),
-                model_hash=claim.model_hash,
+                self.fetch_model(claim), bytes.fromhex(str(d["key"])), model_hash=claim.model_hash
             )
             self.judge.remember(claim_id, payload)
-        except CipherfuseError as exc:
+        except Exception as exc:
             self.log(f"cannot add accepted claim {claim_id} to the MetaModel: {exc}")
 
     def wakeups(self) -> list[int]:

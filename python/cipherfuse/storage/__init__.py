@@ -19,6 +19,7 @@ from cipherfuse.storage.cid import CID
 from cipherfuse.storage.errors import (
     BackendUnavailableError,
     BlockNotFoundError,
+    DagTooLargeError,
     IntegrityError,
     InvalidCIDError,
     MalformedNodeError,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_MAX_LINKS",
     "BackendUnavailableError",
     "BlockNotFoundError",
+    "DagTooLargeError",
     "FileImporter",
     "GCResult",
     "IntegrityError",

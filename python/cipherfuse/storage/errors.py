@@ -39,6 +39,10 @@ class ObjectTooLargeError(StorageError, ValueError):
     """An object exceeds the store's configured ``max_object_size``."""
 
 
+class DagTooLargeError(ObjectTooLargeError):
+    """A DAG spans more nodes than the reader's ``max_nodes`` (e.g. links repeating a child)."""
+
+
 class MalformedNodeError(SerializationError):
     """A block that verified against its CID is not a well-formed dag-pb/UnixFS file node."""
 

@@ -38,6 +38,7 @@ from cipherfuse.storage.errors import (
     BackendUnavailableError,
     BlockNotFoundError,
     IntegrityError,
+    ObjectTooLargeError,
     StorageError,
 )
 from cipherfuse.storage.hashing import compute_cid
@@ -241,9 +242,17 @@ class IpfsNodeStore(Store):
             self.unpin(cid)
         return cid
 
-    def stream(self, cid: str) -> Iterator[bytes]:
-        """Fetch (from this node or its peers), verify the whole object, then yield it."""
+    def stream(
+        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
+    ) -> Iterator[bytes]:
+        """Fetch (from this node or its peers), verify the whole object, then yield it.
+
+        The size limit is checked on the downloaded file; Kubo's own download is not
+        bounded by it (use :class:`LocalStore` or :class:`KuboHttpStore`, which walk the
+        DAG themselves, where a DAG bomb is a concern).
+        """
         parsed = CID.parse(cid)
+        limit = self.read_limit(max_bytes)
         if parsed.version != 0:
             raise ParameterError("IpfsNodeStore reads CIDv0 objects only")
         work = Path(tempfile.mkdtemp(dir=self._staging))
@@ -254,8 +263,11 @@ class IpfsNodeStore(Store):
             )
             if not reply["ok"] or not dest.is_file():
                 raise BlockNotFoundError(str(parsed), f"the embedded Kubo node {self.peer_id}")
-            if dest.stat().st_size > self.max_object_size:
-                raise too_large(f"{parsed}", self.max_object_size)
+            size = dest.stat().st_size
+            if size > limit:
+                raise too_large(f"{parsed}", limit)
+            if expected_size is not None and size != expected_size:
+                raise ObjectTooLargeError(f"{parsed} holds {size} bytes, not {expected_size}")
             actual = compute_cid(dest)
             if actual != str(parsed):
                 raise IntegrityError(str(parsed), f"downloaded bytes hash to {actual}")

@@ -190,9 +190,17 @@ class KuboHttpStore(Store):
             )
         return got
 
-    def stream(self, cid: str) -> Iterator[bytes]:
+    def stream(
+        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
+    ) -> Iterator[bytes]:
         """Walk the DAG over ``block/get``; every block is verified before use."""
-        return iter_file(CID.parse(cid), self.block_get, max_size=self.max_object_size)
+        return iter_file(
+            CID.parse(cid),
+            self.block_get,
+            max_size=self.read_limit(max_bytes),
+            max_nodes=self.max_nodes,
+            expected_size=expected_size,
+        )
 
     def cat(self, cid: str) -> bytes:
         """``/api/v0/cat``, accepted only if the bytes re-hash to ``cid`` (Kubo layout)."""

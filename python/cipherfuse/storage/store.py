@@ -25,7 +25,7 @@ from cipherfuse.storage.importer import (
     FileImporter,
     check_layout_params,
 )
-from cipherfuse.storage.reader import iter_file, iter_links, object_size
+from cipherfuse.storage.reader import DEFAULT_MAX_NODES, iter_file, iter_links, object_size
 from cipherfuse.storage.source import Content, iter_chunks
 
 DEFAULT_MAX_OBJECT_SIZE = 4 * 1024**3  # 4 GiB
@@ -71,14 +71,24 @@ class Store(abc.ABC):
 
     cid_version: int
     max_object_size: int
+    #: Most blocks one object may span when read (see :func:`~.reader.iter_file`).
+    max_nodes: int = DEFAULT_MAX_NODES
 
     @abc.abstractmethod
     def put(self, content: Content, *, pin: bool = True) -> str:
         """Store ``content`` (bytes, a path or a binary file) and return its CID."""
 
     @abc.abstractmethod
-    def stream(self, cid: str) -> Iterator[bytes]:
-        """Yield the object's bytes chunk by chunk, each verified before it is yielded."""
+    def stream(
+        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
+    ) -> Iterator[bytes]:
+        """Yield the object's bytes chunk by chunk, each verified before it is yielded.
+
+        At most ``min(max_object_size, max_bytes)`` bytes are ever produced, counted on
+        the bytes themselves, not on the sizes the DAG declares; with ``expected_size``
+        (e.g. a size committed on chain) any other size raises
+        :class:`ObjectTooLargeError` before the object's leaves are fetched.
+        """
 
     @abc.abstractmethod
     def has(self, cid: str) -> bool:
@@ -96,9 +106,23 @@ class Store(abc.ABC):
     def gc(self) -> GCResult:
         """Delete every block not reachable from a pin."""
 
-    def get(self, cid: str) -> bytes:
-        """The whole object as bytes (at most ``max_object_size``); see :meth:`stream`."""
-        return b"".join(self.stream(cid))
+    def get(
+        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
+    ) -> bytes:
+        """The whole object as bytes (at most ``max_object_size`` and ``max_bytes``).
+
+        Pass ``max_bytes`` whenever the CID comes from another party: a DAG bomb then
+        fails with :class:`ObjectTooLargeError` after at most that many bytes. See
+        :meth:`stream`.
+        """
+        return b"".join(self.stream(cid, max_bytes=max_bytes, expected_size=expected_size))
+
+    def read_limit(self, max_bytes: int | None) -> int:
+        """The effective byte limit of one read: ``max_object_size`` or ``max_bytes``."""
+        if max_bytes is None:
+            return self.max_object_size
+        check_max_object_size(max_bytes)
+        return min(self.max_object_size, max_bytes)
 
     def get_to_file(self, cid: str, destination: BinaryIO) -> int:
         """Stream the object into an open binary file; return the bytes written.
@@ -181,29 +205,44 @@ class LocalStore(Store):
     def _get_block(self, cid: CID) -> bytes:
         return self.blocks.get(cid)
 
-    def stream(self, cid: str) -> Iterator[bytes]:
+    def stream(
+        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
+    ) -> Iterator[bytes]:
         """Yield the object's bytes; every block is verified against its CID on read.
 
         Raises :class:`BlockNotFoundError`, :class:`IntegrityError` (naming the bad
-        block's CID), :class:`MalformedNodeError` or :class:`ObjectTooLargeError`.
+        block's CID), :class:`MalformedNodeError` or :class:`ObjectTooLargeError`
+        (:class:`DagTooLargeError` for too many nodes).
         """
         root = CID.parse(cid)
-        return iter_file(root, self._get_block, max_size=self.max_object_size)
+        return iter_file(
+            root,
+            self._get_block,
+            max_size=self.read_limit(max_bytes),
+            max_nodes=self.max_nodes,
+            expected_size=expected_size,
+        )
 
-    def get(self, cid: str) -> bytes:
-        """The whole object as bytes (at most ``max_object_size``); see :meth:`stream`.
+    def get(
+        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
+    ) -> bytes:
+        """The whole object as bytes (limits as in :meth:`stream`).
 
         The verified blocks are copied into one output buffer of the size the root
         declares, allocated once (huge-page advised, so filling it costs few page
-        faults); an object whose blocks hold more or fewer bytes than that raises
-        :class:`MalformedNodeError`.
+        faults); a declared size over the read limit raises :class:`ObjectTooLargeError`
+        before anything is allocated, and an object whose blocks hold more or fewer
+        bytes than the root declares raises :class:`MalformedNodeError`.
         """
         root = CID.parse(cid)
+        limit = self.read_limit(max_bytes)
         size = object_size(root, self._get_block)
-        if size > self.max_object_size:
-            raise too_large(f"{root} of {size} bytes", self.max_object_size)
+        if size > limit:
+            raise too_large(f"{root} of {size} bytes", limit)
         try:
-            return _core.gather_bytes(self.stream(cid), size)
+            return _core.gather_bytes(
+                self.stream(cid, max_bytes=max_bytes, expected_size=expected_size), size
+            )
         except _core.KernelArgumentError as exc:
             raise MalformedNodeError(
                 f"{root}: its blocks do not hold the {size} bytes the root declares"

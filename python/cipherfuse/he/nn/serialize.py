@@ -36,6 +36,7 @@ from cipherfuse.he.serialize import dumps, loads
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError
 from cipherfuse.nn.model import param_shapes
+from cipherfuse.untrusted import parse_json
 
 if TYPE_CHECKING:
     from cipherfuse.he.nn.model import EncryptedModel
@@ -58,6 +59,8 @@ _KEYS = {
     "plain_params": bytes,
 }
 MAX_BYTES = 1 << 34
+#: The quantizer's bound on p and q (larger scales would overflow int64 arithmetic).
+MAX_SCALE = 1 << 31
 
 
 def _pack_params(tree: dict[str, Any]) -> bytes:
@@ -114,6 +117,8 @@ def _expected_shapes(config: ModelConfig, skip: str) -> dict[str, Any]:
 
 def _unpack_params(blob: bytes, expected: dict[str, Any], where: str = "") -> dict[str, Any]:
     tree = _unpack(blob, "plain_params")
+    if msgpack.packb(tree, use_bin_type=True) != blob:
+        raise SerializationError("plain_params is not in the canonical msgpack encoding")
     out: dict[str, Any] = _check_tree(tree, expected, where)
     return out
 
@@ -143,14 +148,31 @@ def _check_tree(got: Any, expected: Any, where: str) -> Any:
 
 
 def encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
-    """Parse and fully validate; raises :class:`SerializationError` naming the problem."""
+    """Parse and fully validate; raises :class:`SerializationError` naming the problem.
+
+    Safe on hostile bytes: the size is bounded, msgpack and JSON nesting are bounded, the
+    payload, the config and the plaintext parameters must be the canonical encodings the
+    writer produces, and any failure of a component decoder (type, overflow, arithmetic)
+    comes out as a :class:`SerializationError`.
+    """
+    try:
+        return _encrypted_model_from_bytes(data)
+    except (HEError, SerializationError):
+        raise
+    except (TypeError, ValueError, OverflowError, ArithmeticError, KeyError, IndexError) as exc:
+        raise SerializationError(f"invalid encrypted model: {type(exc).__name__}: {exc}") from None
+
+
+def _encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
     from cipherfuse.he.nn.model import EncryptedModel, first_block
     from cipherfuse.he.nn.strategies import EncryptedWeights, check_strategy
 
     if not isinstance(data, bytes | bytearray | memoryview):
         raise SerializationError(f"expected bytes, got {type(data).__name__}")
-    data = bytes(data)
+    data = bytes(data)  # after the type check: bytes(int) would allocate int zero bytes
     head = len(MAGIC) + 32
+    if len(data) > MAX_BYTES:
+        raise SerializationError("encrypted model is larger than 16 GiB")
     if len(data) < head or data[: len(MAGIC) - 1] != MAGIC[:-1]:
         raise SerializationError("not a cipherfuse encrypted model (bad magic or truncated)")
     if data[len(MAGIC) - 1] != VERSION:
@@ -158,14 +180,14 @@ def encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
             f"unsupported encrypted-model format version {data[len(MAGIC) - 1]}; this build "
             f"reads version {VERSION}"
         )
-    if len(data) > MAX_BYTES:
-        raise SerializationError("encrypted model is larger than 16 GiB")
     digest, payload = data[len(MAGIC) : head], data[head:]
     if hashlib.sha256(payload).digest() != digest:
         raise SerializationError("checksum mismatch: the data is corrupt or truncated")
     tree = _unpack(payload, "payload")
     if not isinstance(tree, dict) or set(tree) != set(_KEYS):
         raise SerializationError(f"payload must be a map with exactly the keys {sorted(_KEYS)}")
+    if msgpack.packb(tree, use_bin_type=True) != payload:
+        raise SerializationError("payload is not in the canonical msgpack encoding")
     for name, typ in _KEYS.items():
         if not isinstance(tree[name], typ) or isinstance(tree[name], bool):
             raise SerializationError(f"field {name!r} must be {typ.__name__}")
@@ -175,10 +197,15 @@ def encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
             f"version {VERSION}"
         )
     try:
-        config = ModelConfig.from_dict(json.loads(tree["config"]))
+        config = ModelConfig.from_dict(parse_json(tree["config"], what="config"))
+        if json.dumps(config.to_dict(), sort_keys=True) != tree["config"]:
+            raise SerializationError("config is not the canonical JSON of a model config")
         strategy = check_strategy(tree["strategy"])
     except (ValueError, TypeError, ModelConfigError, ParameterError) as exc:
         raise SerializationError(f"invalid config or strategy: {exc}") from None
+    for name in ("weight_scale", "input_scale"):
+        if not 1 <= tree[name] <= MAX_SCALE:
+            raise SerializationError(f"{name} must be in [1, 2^31], got {tree[name]}")
     labels = tree["labels"]
     if (
         not labels
