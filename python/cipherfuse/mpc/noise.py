@@ -74,7 +74,7 @@ def dh(private: X25519PrivateKey, public: bytes, *, what: str, peer: int | None 
 
 
 def check_public_key(public: bytes, *, what: str = "public key", peer: int | None = None) -> bytes:
-    """Return ``public`` (32 bytes) if it is a usable X25519 key, else raise :class:`HandshakeError`.
+    """``public`` (32 bytes) if it is a usable X25519 key, else :class:`HandshakeError`.
 
     A low-order point gives the all-zero secret with every private key, so one exchange
     with a throwaway key decides it (:class:`LowOrderPoint`).
