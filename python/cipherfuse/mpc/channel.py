@@ -52,6 +52,7 @@ __all__ = [
     "MAX_FRAME_LIMIT",
     "ChannelConfig",
     "HandshakeError",
+    "HandshakeInterrupted",
     "LowOrderPoint",
     "MemberEndpoint",
     "StaticKey",
@@ -198,18 +199,25 @@ def _read_exact(sock: socket.socket, view: memoryview, peer: int, what: str) -> 
     return True
 
 
+class HandshakeInterrupted(HandshakeError):
+    """The connection closed, reset or stalled during the handshake (a dialer retries)."""
+
+
 def _recv_exact(sock: socket.socket, n: int, peer: int | None, what: str) -> bytes:
     who = "the peer" if peer is None else f"party {peer}"
     buf = bytearray(n)
     try:
-        if not _read_exact(sock, memoryview(buf), -1 if peer is None else peer, what):
-            raise HandshakeError(
-                f"{who} closed the connection before {what} (handshake refused)", peer=peer
-            )
+        complete = _read_exact(sock, memoryview(buf), -1 if peer is None else peer, what)
     except TimeoutError:
-        raise HandshakeError(f"{who} sent no {what} in time", peer=peer) from None
-    except ChannelError:
-        raise HandshakeError(f"{who} closed the connection inside {what}", peer=peer) from None
+        raise HandshakeInterrupted(f"{who} sent no {what} in time", peer=peer) from None
+    except (ChannelError, OSError):
+        raise HandshakeInterrupted(
+            f"{who} closed the connection inside {what}", peer=peer
+        ) from None
+    if not complete:
+        raise HandshakeInterrupted(
+            f"{who} closed the connection before {what} (handshake refused)", peer=peer
+        )
     return bytes(buf)
 
 
@@ -589,10 +597,17 @@ def _dial_loop(
                 config,
                 min(max(deadline - time.monotonic(), 0.001), config.handshake_timeout),
             )
-        except (ChannelError, OSError) as exc:
+        except (HandshakeInterrupted, OSError) as exc:
+            # the listener closed, reset or did not answer: it may not be accepting yet,
+            # or it refused us; retry until the deadline, which reports the last reason
             sock.close()
-            error = exc if isinstance(exc, ChannelError) else HandshakeError(str(exc), peer=peer)
-            rendezvous.offer(peer, error)
+            rendezvous.note(peer, f"handshake with {member.host}:{member.port}: {exc}")
+            time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+            backoff = min(2 * backoff, _BACKOFF_MAX_S)
+            continue
+        except ChannelError as exc:  # the peer failed authentication: not the member
+            sock.close()
+            rendezvous.offer(peer, exc)
             return
         if not rendezvous.offer(peer, link):
             link.start_close()
@@ -649,6 +664,19 @@ def _respond_one(
         link.finish_close(time.monotonic())
 
 
+def _summary(notes: list[str], keep: int = 3) -> str:
+    """The last ``keep`` distinct reasons, oldest first, and how many attempts there were."""
+    if not notes:
+        return "no connection attempt"
+    distinct: list[str] = []
+    for text in reversed(notes):
+        if text not in distinct:
+            distinct.append(text)
+        if len(distinct) == keep:
+            break
+    return " | ".join(reversed(distinct)) + f" ({len(notes)} attempts or refusals)"
+
+
 def connect_committee(
     party: int,
     static_key: StaticKey | bytes,
@@ -672,9 +700,10 @@ def connect_committee(
     with backoff until ``config.connect_timeout``. A peer that fails authentication is
     refused and does not count; the member keeps waiting for the real one. Raises
     :class:`PeerTimeout` (naming the first missing peer; the message lists every
-    refusal) when a channel is not up by the deadline, :class:`HandshakeError` when a
-    peer this member dialed refuses or fails its handshake, :class:`LowOrderPoint` for
-    a low-order key.
+    refusal) when a channel is not up by the deadline (a dialer whose handshake is
+    refused, reset or unanswered retries until then), :class:`HandshakeError` when a
+    peer this member dialed fails authentication (it does not hold the registered key),
+    :class:`LowOrderPoint` for a low-order key.
     """
     cfg = ChannelConfig() if config is None else config
     if isinstance(party, bool) or party not in range(PARTIES):
@@ -754,11 +783,7 @@ def connect_committee(
         link.finish_close(time.monotonic())
     if failure is not None:
         raise failure
-    details = "; ".join(
-        f"party {p}: {notes[-1] if notes else 'no connection'}"
-        + (f" ({len(notes)} attempts/refusals)" if len(notes) > 1 else "")
-        for p, notes in ((p, rendezvous.notes[p]) for p in missing)
-    )
+    details = "; ".join(f"party {p}: {_summary(rendezvous.notes[p])}" for p in missing)
     stray = f"; other refusals: {rendezvous.stray[-3:]}" if rendezvous.stray else ""
     raise PeerTimeout(
         f"party {party} has no channel to part{'ies' if len(missing) > 1 else 'y'} "

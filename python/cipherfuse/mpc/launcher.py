@@ -87,7 +87,11 @@ class PartyFailure:
 
 
 class CommitteeRunError(MpcError):
-    """At least one party failed, or the run timed out; ``failures`` says who and why."""
+    """At least one party failed, or the run timed out; ``failures`` says who and why.
+
+    ``results`` holds the parties that did finish; ``pids`` the children's process ids
+    (all of them killed and reaped by the time this is raised).
+    """
 
     def __init__(
         self,
@@ -95,18 +99,21 @@ class CommitteeRunError(MpcError):
         *,
         failures: Mapping[int, PartyFailure],
         results: Mapping[int, PartyResult],
+        pids: Sequence[int] = (),
     ) -> None:
         super().__init__(message)
         self.failures = dict(failures)
         self.results = dict(results)
+        self.pids = tuple(pids)
 
 
 @dataclass(frozen=True)
 class CommitteeRun:
-    """The three parties' results (by party index) and the run's wall time."""
+    """The three parties' results (by party index), the run's wall time, the children's pids."""
 
     parties: tuple[PartyResult, ...]
     wall_seconds: float
+    pids: tuple[int, ...] = ()
 
     @property
     def results(self) -> list[Any]:
@@ -344,7 +351,11 @@ def run_committee(
             return CommitteeRun(
                 parties=tuple(results[p] for p in range(PARTIES)),
                 wall_seconds=time.monotonic() - start,
+                pids=tuple(c.process.pid for c in children),
             )
+        except CommitteeRunError as exc:
+            exc.pids = tuple(c.process.pid for c in children)
+            raise
         finally:
             for child in children:
                 child.kill()
