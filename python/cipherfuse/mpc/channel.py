@@ -296,6 +296,7 @@ class _Link:
     def _read_loop(self) -> None:
         header = bytearray(HEADER_LEN)
         header_view = memoryview(header)
+        buffer = bytearray()  # the body buffer, allocated once per size class and reused
         limit = self._config.max_frame_bytes
         try:
             while True:
@@ -313,13 +314,15 @@ class _Link:
                         peer=self.peer,
                     )
                 self._wait_for_budget(size)
-                body = bytearray(size + TAG_LEN)
-                if not _read_exact(self.sock, memoryview(body), self.peer, "a frame body"):
+                if len(buffer) < size + TAG_LEN:  # grow the reused body buffer (<= the limit)
+                    buffer = bytearray(size + TAG_LEN)
+                body = memoryview(buffer)[: size + TAG_LEN]
+                if not _read_exact(self.sock, body, self.peer, "a frame body"):
                     raise ChannelError(
                         f"party {self.peer} closed the connection inside a frame", peer=self.peer
                     )
                 payload = self._recv_cipher.decrypt(_AD_BODY, body, peer=self.peer)
-                del body
+                body.release()
                 with self._budget:
                     if self._closing:
                         continue
