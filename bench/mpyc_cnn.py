@@ -206,6 +206,25 @@ def _bytes_sent(mpc: Any) -> int:
     return sum(p.protocol.nbytes_sent for p in mpc.parties if p.pid != mpc.pid and p.protocol)
 
 
+def _free_base_port(parties: int = 3) -> int:
+    """A base port with ``parties`` consecutive free ports (MPyC's default, 11365, is shared
+    by every MPyC run on the host, so two runs at once would connect to each other)."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(100):
+        base = rng.randrange(20000, 60000)
+        try:
+            for port in range(base, base + parties):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range for MPyC")
+
+
 def run_mpyc_cnn(images: int = 1, timeout: float = 600.0) -> list[dict[str, Any]]:
     """Run the secure forward on ``images`` MNIST test images with ``-M3``; per-party reports."""
     mnist = os.environ.get("CIPHERFUSE_MNIST_DIR", "/work/shared/data/mnist")
@@ -214,6 +233,8 @@ def run_mpyc_cnn(images: int = 1, timeout: float = 600.0) -> list[dict[str, Any]
             sys.executable,
             str(Path(__file__).resolve()),
             "-M3",
+            "-B",
+            str(_free_base_port()),
             "--no-log",
             "--images",
             str(images),
