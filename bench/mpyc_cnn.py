@@ -170,10 +170,14 @@ async def _secure_main(args: argparse.Namespace) -> None:
                 flat = mpc.np_concatenate((x, secfxp.array(np.zeros(1))))
                 y = mpc.np_matmul(flat[indices[(size, channels, kernel)]], w) + b
             x = mpc.np_maximum(y, 0).reshape(-1)
+            # synchronize the parties at each layer: without these barriers the -M3 run
+            # stalled (all three parties idle) at the second convolution
+            await mpc.barrier(f"conv {i}")
             channels = filters
             if i < 2:
                 a, bq, c, d = (x[idx] for idx in pools[(size, channels)])
                 x = mpc.np_maximum(mpc.np_maximum(a, bq), mpc.np_maximum(c, d))
+                await mpc.barrier(f"pool {i}")
                 size //= 2
         w, b = layers[3]
         x = mpc.np_maximum(mpc.np_matmul(x, w) + b, 0)
