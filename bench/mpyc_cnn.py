@@ -15,6 +15,7 @@ Run with MPyC's local processes (each party writes ``party-<i>.json`` to ``--rep
     python bench/mpyc_cnn.py -M3 --images 2 --report-dir /tmp/mpyc-cnn
 
 or from Python: :func:`run_mpyc_cnn` (spawns the command above, returns the figures).
+MNIST is read from ``$CIPHERFUSE_MNIST_DIR`` or ``<repo>/../shared/data/mnist``.
 """
 
 from __future__ import annotations
@@ -231,7 +232,8 @@ def _free_base_port(parties: int = 3) -> int:
 
 def run_mpyc_cnn(images: int = 1, timeout: float = 600.0) -> list[dict[str, Any]]:
     """Run the secure forward on ``images`` MNIST test images with ``-M3``; per-party reports."""
-    mnist = os.environ.get("CIPHERFUSE_MNIST_DIR", "/work/shared/data/mnist")
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+    mnist = os.environ.get("CIPHERFUSE_MNIST_DIR", str(default))
     with tempfile.TemporaryDirectory() as out:
         command = [
             sys.executable,
