@@ -87,7 +87,10 @@ def load_cursor(path: Path, contract_address: str) -> int | None:
         raw = path.read_bytes()
     except OSError as exc:
         raise SerializationError(f"event cursor {path} is unreadable: {exc}") from exc
-    body = parse_json(raw, what=f"event cursor {path}", max_bytes=1 << 16)
+    try:
+        body = parse_json(raw, what="its content", max_bytes=1 << 16)
+    except SerializationError as exc:
+        raise SerializationError(f"event cursor {path} is unreadable: {exc}") from exc
     if (
         not isinstance(body, dict)
         or body.get("format") != CURSOR_FORMAT
