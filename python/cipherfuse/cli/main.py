@@ -6,6 +6,7 @@ error and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -31,6 +32,7 @@ from cipherfuse.cli.roles_commands import (
 )
 from cipherfuse.cli.storage_commands import storage_group
 from cipherfuse.errors import CipherfuseError
+from cipherfuse.shutdown import INTERRUPT_EXIT_STATUS, interrupt_handling
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,28 +90,55 @@ def sigterm_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and turn cipherfuse errors into one-line messages.
-
-    SIGTERM ends a command like Ctrl-C does, cleaning up what it started
-    (:func:`sigterm_as_exit`), with exit status 143; ``cipherfuse chain node``
-    installs its own handler and stops its node with status 0.
-    """
+def _run(argv: list[str] | None) -> int:
     try:
         with sigterm_as_exit():
             cli.main(args=argv, prog_name="cipherfuse", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except click.UsageError as exc:
+        # One line, lower-case "error:", the fix named by the option's own message.
+        hint = ""
+        if exc.ctx is not None:
+            hint = f" (see `{exc.ctx.command_path} --help`)"
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            return INTERRUPT_EXIT_STATUS
+        click.echo("aborted", err=True)
         return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return INTERRUPT_EXIT_STATUS
     except CipherfuseError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn cipherfuse errors into one-line messages.
+
+    Ctrl-C stops a command with status 130 and no traceback; if the clean-up does not
+    finish within a second or two, :mod:`cipherfuse.shutdown` kills what the command
+    started and exits. SIGTERM ends a command like Ctrl-C does (:func:`sigterm_as_exit`),
+    with exit status 143; ``cipherfuse chain node`` installs its own handler and stops
+    its node with status 0. Called as the ``cipherfuse`` program (``argv`` is ``None``),
+    an interrupted command ends the process at once, skipping interpreter teardown (the
+    place where an interrupted XLA computation can crash).
+    """
+    with interrupt_handling() as interrupt:
+        code = _run(argv)
+    if argv is None and (code == INTERRUPT_EXIT_STATUS or interrupt.requested.is_set()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(INTERRUPT_EXIT_STATUS)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

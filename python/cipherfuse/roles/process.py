@@ -22,7 +22,7 @@ from typing import Any
 from cipherfuse.chain import AnvilNode, TasksContract, Withdrawn, http_chain
 from cipherfuse.chain.events import EventPoller
 from cipherfuse.roles.agent import Agent, RoleContext
-from cipherfuse.roles.errors import RoleConfigError, RolesError
+from cipherfuse.roles.errors import RoleConfigError, RolesError, StaleWorkdirError
 from cipherfuse.roles.state import atomic_write_bytes
 from cipherfuse.storage import LocalStore
 
@@ -47,6 +47,8 @@ class RoleConfig:
     max_epochs: int | None = None
     mnist_dir: Path | None = None
     poll_seconds: float = 0.5
+    #: While idle, say what the role waits for at most this often (seconds).
+    wait_report_seconds: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -100,16 +102,24 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
         demo_split,
         load_demo_data,
         make_contributor_payload,
+        make_judge,
+        sizes_for,
         verification_data,
     )
     from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
     from cipherfuse.roles.manifest import VerificationData, fetch_manifest
     from cipherfuse.roles.verifier import VerifierAgent
-    from cipherfuse.roles.workload import CipherspaceJudge
 
     cfg.validate()
     ctx = _context(cfg, log)
-    account = ctx.tasks.chain.accounts[cfg.account]
+    accounts = ctx.tasks.chain.accounts
+    if cfg.account >= len(accounts):
+        raise RoleConfigError(
+            f"--account {cfg.account}: the node has {len(accounts)} accounts "
+            f"(give 0..{len(accounts) - 1})"
+        )
+    check_workdir_chain(cfg.workdir, ctx.tasks)
+    account = accounts[cfg.account]
     state_dir = cfg.workdir / "state"
     demo = DemoConfig.quick(seed=cfg.seed) if cfg.quick else DemoConfig(seed=cfg.seed)
     if cfg.max_epochs is not None:
@@ -126,10 +136,14 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
             account,
             state_dir,
             cfg.task_id,
-            CipherspaceJudge(manifest, vdata),
+            make_judge(demo.judging, manifest, vdata),
             vote_probability=cfg.vote_probability,
         )
-    split = demo_split(load_demo_data(cfg.mnist_dir), demo)
+    loaded = load_demo_data(cfg.mnist_dir)
+    if loaded.warning:
+        log(loaded.warning)
+    demo = sizes_for(demo, loaded.data)
+    split = demo_split(loaded.data, demo)
     if cfg.role == "initiator":
         return InitiatorAgent(
             ctx,
@@ -155,6 +169,103 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
     )
 
 
+#: The file that ties a shared work folder to one chain and one contract deployment.
+CHAIN_MARKER = "cipherfuse-chain.json"
+
+
+def check_workdir_chain(workdir: Path, tasks: TasksContract) -> None:
+    """Resume a work folder only on the chain and contract it was started on.
+
+    The first role process writes ``cipherfuse-chain.json`` (chain id, genesis block hash,
+    contract address); later ones, and restarts, must see the same, because the state
+    files refer to that deployment's tasks and claims. A node that persists its chain
+    (a real network, anvil left running) resumes; a restarted anvil does not.
+
+    Raises:
+        StaleWorkdirError: the folder belongs to another chain or deployment, or the
+            contract has no code on this node.
+    """
+    w3 = tasks.chain.w3
+    address = str(tasks.address)
+    if not bytes(w3.eth.get_code(tasks.address)):
+        raise StaleWorkdirError(
+            f"--contract {address}: no contract deployed there on this node; check the "
+            "address the deployment printed (and that the node is the one it used)"
+        )
+    here = {
+        "chain_id": int(w3.eth.chain_id),
+        "genesis": bytes(w3.eth.get_block(0)["hash"]).hex(),
+        "contract": address,
+    }
+    marker = workdir / CHAIN_MARKER
+    try:
+        before = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        atomic_write_bytes(marker, json.dumps(here).encode(), mode=0o644)
+        return
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StaleWorkdirError(f"{marker} is unreadable ({exc}); use a new --workdir") from exc
+    if not isinstance(before, dict) or any(before.get(k) != v for k, v in here.items()):
+        owner = before.get("contract", "?") if isinstance(before, dict) else "?"
+        raise StaleWorkdirError(
+            f"{workdir} belongs to contract {owner} on another chain or deployment "
+            "(a restarted anvil starts a new chain): "
+            "use a new --workdir for this one"
+        )
+
+
+def describe_wait(agent: Agent) -> str:
+    """What an idle agent waits for, and until when (chain time, as UTC)."""
+    now = agent.now()
+    times = sorted(t for t in agent.wakeups() if t > now)
+    if not times:
+        return "waiting for other parties (claims, votes, key boxes, releases)"
+    target = times[0]
+    what = f"chain time {target}"
+    task_id = getattr(agent, "task_id", None)
+    if task_id:
+        task = agent.task(int(task_id))
+        named = {
+            task.join_end: "the join window to close",
+            task.claim_end: "the claim window to close",
+            task.expiry: "the task to expire",
+            task.expiry + 1: "the task to expire",
+        }
+        claim_ids = [int(c) for c in agent.state.data.get("claims", [])]
+        if "claim_id" in agent.state.data:
+            claim_ids.append(int(agent.state.data["claim_id"]))
+        for claim_id in claim_ids:
+            claim = agent.claim(claim_id)
+            named.setdefault(
+                claim.claimed_at + task.draw_window + 1,
+                f"claim {claim_id}'s committee-draw window to close",
+            )
+            named.setdefault(
+                claim.commit_deadline + 1, f"claim {claim_id}'s commit window to close"
+            )
+            named.setdefault(
+                claim.commit_deadline - task.commit_window // 2,
+                f"claim {claim_id}'s key box (half of the commit window)",
+            )
+            named.setdefault(
+                claim.reveal_deadline + 1, f"claim {claim_id}'s reveal window to close"
+            )
+            named.setdefault(
+                claim.release_deadline + 1, f"claim {claim_id}'s release deadline to pass"
+            )
+        what = named.get(target, what)
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(target))
+    return f"waiting for {what} at {when} (in {_duration(target - now)})"
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _manifest_cid(tasks: TasksContract, task_id: int) -> str:
     from cipherfuse.roles.agent import objective_uri
 
@@ -172,6 +283,8 @@ def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
     status = status_path(cfg.workdir, cfg.role, cfg.account)
 
     last_idle = False
+    last_wait_report = float("-inf")
+    last_wait_text = ""
 
     def report(idle: bool, stepping: bool = False) -> None:
         body = {
@@ -194,6 +307,12 @@ def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
         last_idle = not acted
         report(last_idle)
         if not acted:
+            text = describe_wait(agent) if not agent.done else ""
+            due = time.monotonic() - last_wait_report >= cfg.wait_report_seconds
+            changed = text.split(" (in ")[0] != last_wait_text
+            if text and (due or changed):
+                log(f"[{cfg.role} {agent.account[:8]}] {text}")
+                last_wait_report, last_wait_text = time.monotonic(), text.split(" (in ")[0]
             time.sleep(cfg.poll_seconds)
     report(True)
     return agent
