@@ -26,7 +26,6 @@ from cipherfuse.cli.roles_commands import (
     contributor_command,
     demo_command,
     initiator_command,
-    node_command,
     testbed_command,
     verifier_command,
 )
@@ -48,7 +47,8 @@ cli.add_command(chain_group)
 cli.add_command(reproduce_group)
 cli.add_command(report_command)
 cli.add_command(demo_command)
-cli.add_command(node_command)
+# `cipherfuse node` is the same command as `cipherfuse chain node` (an alias, not a copy).
+cli.add_command(chain_group.commands["node"], "node")
 cli.add_command(initiator_command)
 cli.add_command(contributor_command)
 cli.add_command(verifier_command)

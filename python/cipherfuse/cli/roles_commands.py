@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from cipherfuse.cli.params import ACCOUNT_INDEX, ADDRESS, HTTP_URL, SEED, TASK_ID
+
 # The role modules pull in JAX and web3; they are imported inside the commands.
 
 
@@ -56,7 +58,6 @@ def save_report(report_path: Path, report: dict[str, Any]) -> int:
 
 
 _BEHAVIOURS = click.Choice(["honest", "lazy", "dishonest", "never-release"])
-_SEED = click.IntRange(0, 2**32 - 1)
 _MNIST_DIR_HELP = (
     "Folder with the MNIST IDX files. Default: $CIPHERFUSE_MNIST_DIR if set, else the "
     "download cache, else the 10,000-image test set shipped with cipherfuse."
@@ -100,7 +101,7 @@ _MNIST_DIR_HELP = (
     default=None,
     help="Cap on each contributor's epochs (default 10, --quick 2).",
 )
-@click.option("--seed", type=_SEED, default=0, show_default=True, help="Data and training seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Data and training seed.")
 @click.option(
     "--mnist-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -197,15 +198,7 @@ def demo_command(
         raise SystemExit(code)
 
 
-@click.command("node")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
-@click.option("--accounts", type=click.IntRange(1, 1000), default=10, show_default=True)
-@click.pass_context
-def node_command(ctx: click.Context, port: int, accounts: int) -> None:
-    """Start anvil on 127.0.0.1 for a local testbed (same as `cipherfuse chain node`)."""
-    from cipherfuse.cli.chain_commands import node_command as chain_node
-
-    ctx.invoke(chain_node, port=port, accounts=accounts)
+_REQUIRED = "[required unless --config gives it]"
 
 
 def _role_options(fn: Any) -> Any:
@@ -217,23 +210,47 @@ def _role_options(fn: Any) -> Any:
             default=None,
             help="TOML file with any of these settings (flags override it).",
         ),
-        click.option("--rpc-url", default=None, help="JSON-RPC URL of the node (http://...)."),
-        click.option("--contract", default=None, help="CipherfuseTasks address."),
-        click.option("--account", type=int, default=None, help="Index of the node account."),
+        click.option(
+            "--rpc-url", type=HTTP_URL, default=None, help=f"JSON-RPC URL of the node. {_REQUIRED}"
+        ),
+        click.option(
+            "--contract",
+            type=ADDRESS,
+            default=None,
+            help=f"CipherfuseTasks address (0x + 40 hex digits). {_REQUIRED}",
+        ),
+        click.option(
+            "--account",
+            type=ACCOUNT_INDEX,
+            default=None,
+            help=f"Index of the node account this role uses (0-based). {_REQUIRED}",
+        ),
         click.option(
             "--workdir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Shared folder: store/, mailbox/, state/, status/.",
+            help=f"Shared folder: store/, mailbox/, state/, status/. {_REQUIRED}",
         ),
-        click.option("--seed", type=int, default=None, help="Data split seed (same everywhere)."),
-        click.option("--max-epochs", type=click.IntRange(1, 100), default=None),
+        click.option(
+            "--seed", type=SEED, default=None, help="Data split seed, the same everywhere [0]."
+        ),
+        click.option(
+            "--max-epochs",
+            type=click.IntRange(1, 100),
+            default=None,
+            help="Cap on a contributor's epochs.",
+        ),
         click.option(
             "--mnist-dir",
             type=click.Path(file_okay=False, exists=True, path_type=Path),
             default=None,
+            help=_MNIST_DIR_HELP,
         ),
-        click.option("--full", is_flag=True, help="Full-size data (default: the --quick sizes)."),
+        click.option(
+            "--full",
+            is_flag=True,
+            help="The demo's full sizes (default: the sizes of `cipherfuse demo --quick`).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -249,7 +266,9 @@ def _run(role: str, config_path: Path | None, **flags: Any) -> None:
     if config_path is not None:
         cfg = load_role_config(config_path, role=role, **flags)
     else:
-        missing = [k for k in ("rpc_url", "contract", "account", "workdir") if flags.get(k) is None]
+        needed = ["rpc_url", "contract", "account", "workdir"]
+        needed += [] if role == "initiator" else ["task_id"]
+        missing = [k for k in needed if flags.get(k) is None]
         if missing:
             names = ", ".join("--" + m.replace("_", "-") for m in missing)
             raise RoleConfigError(f"{role}: give {names} (or --config FILE)")
@@ -267,13 +286,11 @@ def initiator_command(config_path: Path | None, **flags: Any) -> None:
 
 @click.command("contributor")
 @_role_options
-@click.option("--task-id", type=int, default=None, help="The task to join.")
-@click.option("--index", type=click.IntRange(1, 3), default=None, help="Case I label subset.")
+@click.option("--task-id", type=TASK_ID, default=None, help=f"The task to join (>= 1). {_REQUIRED}")
 @click.option(
-    "--behaviour",
-    type=click.Choice(["honest", "lazy", "dishonest", "never-release"]),
-    default=None,
+    "--index", type=click.IntRange(1, 3), default=None, help="Case I label subset (1-3) [1]."
 )
+@click.option("--behaviour", type=_BEHAVIOURS, default=None, help="Case II behaviour [honest].")
 def contributor_command(config_path: Path | None, **flags: Any) -> None:
     """Run a computing contributor until its claim is settled and paid."""
     _run("contributor", config_path, **flags)
@@ -281,8 +298,15 @@ def contributor_command(config_path: Path | None, **flags: Any) -> None:
 
 @click.command("verifier")
 @_role_options
-@click.option("--task-id", type=int, default=None, help="The task to verify for.")
-@click.option("--vote-probability", type=click.FloatRange(0.0, 1.0), default=None)
+@click.option(
+    "--task-id", type=TASK_ID, default=None, help=f"The task to verify for (>= 1). {_REQUIRED}"
+)
+@click.option(
+    "--vote-probability",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Chance that a vote follows the judgement (else random) [1.0].",
+)
 def verifier_command(config_path: Path | None, **flags: Any) -> None:
     """Run a verification contributor until the task expires and its deposit is back."""
     _run("verifier", config_path, **flags)
@@ -296,18 +320,29 @@ def verifier_command(config_path: Path | None, **flags: Any) -> None:
     type=click.Choice(["honest", "lazy", "dishonest", "never-release"]),
     help="Behaviour of contributors 1, 2, 3 (repeat three times; default honest).",
 )
-@click.option("--max-epochs", type=click.IntRange(1, 100), default=None)
 @click.option(
-    "--mnist-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None
+    "--max-epochs", type=click.IntRange(1, 100), default=None, help="Cap on contributors' epochs."
 )
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--mnist-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help=_MNIST_DIR_HELP,
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Shared folder of the 7 processes (default: a temporary folder); its logs/ "
+    "hold each process's output.",
+)
 @click.option(
     "--kill-after-claim",
     type=click.IntRange(1, 3),
     default=None,
     help="Fault drill: SIGKILL contributor N once it has claimed, then restart it.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of text.")
 def testbed_command(
     behaviours: tuple[str, ...],
     max_epochs: int | None,
@@ -316,7 +351,11 @@ def testbed_command(
     kill_after_claim: int | None,
     as_json: bool,
 ) -> None:
-    """The paper's 1 + 3 + 3 testbed: anvil and 7 role processes; prints the outcome."""
+    """The paper's 1 + 3 + 3 testbed: anvil and 7 role processes.
+
+    Prints each claim's outcome, the withdrawals and the initiator's MetaModel accuracy.
+    Needs anvil (see `cipherfuse chain node`).
+    """
     from cipherfuse.roles.errors import RoleConfigError
     from cipherfuse.roles.process import run_testbed
 
@@ -343,4 +382,25 @@ def testbed_command(
             kill_after_claim=kill_after_claim,
             log=log,
         )
-    click.echo(json.dumps(outcome, indent=1))
+    if as_json:
+        click.echo(json.dumps(outcome, indent=1))
+        return
+    for c in outcome["claims"]:
+        votes = f"{c.get('accept', '-')}/{c.get('reject', '-')}"
+        click.echo(
+            f"contributor {c['contributor']}: {c.get('outcome', c['state'])} "
+            f"(claim {c.get('claim_id', '-')}, votes a/r {votes})"
+        )
+    for name, wei in outcome["withdrawn_wei"].items():
+        click.echo(f"{name:<14} withdrew {wei / 1e18:.4f} ETH")
+    steps = outcome["metamodel_accuracy"]
+    for step in steps:
+        acc = step["accuracy"]
+        shown = f"{acc:.3f}" if isinstance(acc, float) else "n/a"
+        click.echo(f"after claim {step['claim_id']}: MetaModel test accuracy {shown}")
+    final = steps[-1]["accuracy"] if steps else None
+    click.echo(
+        "MetaModel accuracy: "
+        + (f"{final:.3f}" if isinstance(final, float) else "no model was accepted")
+        + f" ({len(steps)} model(s) fused); contract balance {outcome['contract_balance_wei']} wei"
+    )

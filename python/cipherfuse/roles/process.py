@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from web3.exceptions import BlockNotFound
 
 from cipherfuse.chain import AnvilNode, TasksContract, Withdrawn, http_chain
 from cipherfuse.chain.events import EventPoller
@@ -53,18 +56,76 @@ class RoleConfig:
 
     def validate(self) -> None:
         """Raise :class:`RoleConfigError` naming the first bad setting."""
+        from cipherfuse.roles.behaviour import BEHAVIOURS
+
         if self.role not in ROLES:
             raise RoleConfigError(f"role must be one of {ROLES}, got {self.role!r}")
         if not self.rpc_url.startswith(("http://", "https://")):
             raise RoleConfigError(f"--rpc-url must be an http(s) URL, got {self.rpc_url!r}")
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", self.contract):
+            raise RoleConfigError(
+                f"--contract must be a contract address (0x and 40 hex digits), "
+                f"got {self.contract!r}"
+            )
         if self.role != "initiator" and self.task_id < 1:
-            raise RoleConfigError("--task-id is required (the id the initiator printed)")
+            raise RoleConfigError(
+                f"--task-id must be >= 1 (the id the initiator printed), got {self.task_id}"
+            )
         if not 1 <= self.index <= 3:
             raise RoleConfigError(f"--index must be 1, 2 or 3 (Case I subset), got {self.index}")
         if self.account < 0:
             raise RoleConfigError(
                 f"--account must be a node account index >= 0, got {self.account}"
             )
+        if not 0 <= self.seed < 2**32:
+            raise RoleConfigError(f"--seed must be in 0..{2**32 - 1}, got {self.seed}")
+        if self.behaviour not in BEHAVIOURS:
+            raise RoleConfigError(
+                f"--behaviour must be one of {', '.join(BEHAVIOURS)}, got {self.behaviour!r}"
+            )
+        if not 0.0 <= self.vote_probability <= 1.0:
+            raise RoleConfigError(
+                f"--vote-probability must be in [0, 1], got {self.vote_probability}"
+            )
+        if self.max_epochs is not None and not 1 <= self.max_epochs <= 100:
+            raise RoleConfigError(f"--max-epochs must be in 1..100, got {self.max_epochs}")
+        if self.poll_seconds <= 0 or self.wait_report_seconds <= 0:
+            raise RoleConfigError("poll_seconds and wait_report_seconds must be > 0")
+
+
+#: The TOML type each setting must have (paths are strings in TOML).
+_TOML_TYPES: dict[str, tuple[type, ...]] = {
+    "role": (str,),
+    "rpc_url": (str,),
+    "contract": (str,),
+    "account": (int,),
+    "workdir": (str,),
+    "task_id": (int,),
+    "index": (int,),
+    "behaviour": (str,),
+    "vote_probability": (int, float),
+    "seed": (int,),
+    "quick": (bool,),
+    "max_epochs": (int,),
+    "mnist_dir": (str,),
+    "poll_seconds": (int, float),
+    "wait_report_seconds": (int, float),
+}
+
+
+def _check_toml_types(path: Path, body: dict[str, Any]) -> None:
+    for key, value in body.items():
+        allowed = _TOML_TYPES[key]
+        ok = isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool))
+        if not ok:
+            want = "a number" if float in allowed else _TYPE_WORDS[allowed[0]]
+            raise RoleConfigError(
+                f"{path}: {key} must be {want}, got {value!r} "
+                f"(write it {'without' if str not in allowed else 'with'} quotes)"
+            )
+
+
+_TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
 
 
 def load_role_config(path: Path, **overrides: Any) -> RoleConfig:
@@ -77,6 +138,7 @@ def load_role_config(path: Path, **overrides: Any) -> RoleConfig:
     unknown = set(body) - known
     if unknown:
         raise RoleConfigError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+    _check_toml_types(path, body)
     body.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("workdir", "mnist_dir"):
         if body.get(key) is not None:
@@ -192,10 +254,15 @@ def check_workdir_chain(workdir: Path, tasks: TasksContract) -> None:
             f"--contract {address}: no contract deployed there on this node; check the "
             "address the deployment printed (and that the node is the one it used)"
         )
+    head = w3.eth.get_block("latest")
     here = {
         "chain_id": int(w3.eth.chain_id),
         "genesis": bytes(w3.eth.get_block(0)["hash"]).hex(),
         "contract": address,
+        # A block seen when the folder was first used: a restarted dev node (same genesis,
+        # same deployer, same contract address) no longer has it.
+        "anchor_block": int(head["number"]),
+        "anchor_hash": bytes(head["hash"]).hex(),
     }
     marker = workdir / CHAIN_MARKER
     try:
@@ -205,12 +272,21 @@ def check_workdir_chain(workdir: Path, tasks: TasksContract) -> None:
         return
     except (OSError, json.JSONDecodeError) as exc:
         raise StaleWorkdirError(f"{marker} is unreadable ({exc}); use a new --workdir") from exc
-    if not isinstance(before, dict) or any(before.get(k) != v for k, v in here.items()):
+    same = isinstance(before, dict) and all(
+        before.get(k) == here[k] for k in ("chain_id", "genesis", "contract")
+    )
+    if same:
+        anchor = before.get("anchor_block")
+        try:
+            block = w3.eth.get_block(int(anchor)) if isinstance(anchor, int) else None
+        except BlockNotFound:  # the chain is shorter than when the folder was first used
+            block = None
+        same = block is not None and bytes(block["hash"]).hex() == before.get("anchor_hash")
+    if not same:
         owner = before.get("contract", "?") if isinstance(before, dict) else "?"
         raise StaleWorkdirError(
             f"{workdir} belongs to contract {owner} on another chain or deployment "
-            "(a restarted anvil starts a new chain): "
-            "use a new --workdir for this one"
+            "(a restarted anvil starts a new chain): use a new --workdir for this one"
         )
 
 
@@ -376,9 +452,22 @@ def run_testbed(
     ``kill_after_claim=i`` SIGKILLs contributor ``i``'s process once its claim is on chain
     and starts it again (a crash and restart; the outcome must not change).
     """
+    from cipherfuse.shutdown import on_hard_exit
+
     workdir.mkdir(parents=True, exist_ok=True)
     procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]] = []
-    with AnvilNode(accounts=10) as node:
+    nodes: list[AnvilNode] = []
+
+    def kill_everything() -> None:  # Ctrl-C's hard exit: nothing may outlive us
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        for node in nodes:
+            if node.pid is not None:
+                os.kill(node.pid, 9)
+
+    with on_hard_exit(kill_everything), AnvilNode(accounts=10) as node:
+        nodes.append(node)
         chain = http_chain(node.url, kind="anvil")
         tasks, _ = TasksContract.deploy(chain, chain.accounts[0])
         log(f"anvil {node.url}; CipherfuseTasks at {tasks.address}")
@@ -435,8 +524,27 @@ def run_testbed(
             for _, proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
+            for _, proc in procs:
+                try:
                     proc.wait(timeout=10)
-        return testbed_outcome(tasks, int(task_id), chain.accounts)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        outcome = testbed_outcome(tasks, int(task_id), chain.accounts)
+        outcome["metamodel_accuracy"] = initiator_accuracies(workdir, chain.accounts[1])
+        return outcome
+
+
+def initiator_accuracies(workdir: Path, account: str) -> list[dict[str, Any]]:
+    """The initiator process's MetaModel test accuracy after each released claim."""
+    from cipherfuse.roles.state import StateFile
+
+    state = StateFile(workdir / "state" / f"initiator-{account}.json", "initiator", account)
+    processed = state.data.get("processed", {})
+    return [
+        {"claim_id": int(k), "accuracy": v.get("accuracy")}
+        for k, v in sorted(processed.items(), key=lambda kv: int(kv[0]))
+    ]
 
 
 def _kill_after_claim(
