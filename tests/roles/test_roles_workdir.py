@@ -123,3 +123,15 @@ def test_a_contract_address_without_code_is_refused(
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "not the packaged CipherfuseTasks" in err
     assert not (tmp_path / CHAIN_MARKER).exists()
+
+
+def test_an_account_index_beyond_the_node_is_one_line(
+    deployment: tuple[AnvilNode, TasksContract], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cipherfuse.cli.main import main
+
+    node, tasks = deployment
+    argv = ["initiator", "--rpc-url", node.url, "--contract", str(tasks.address)]
+    assert main([*argv, "--account", "50", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --account 50: the node has 10 accounts (give 0..9)\n"

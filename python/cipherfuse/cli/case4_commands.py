@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from cipherfuse.analysis.case4 import SCENARIOS, run_case4
+from cipherfuse.cli.params import SEED
 from cipherfuse.data.mnist import load_mnist
 
 
 @click.command("case4")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--quick", is_flag=True, help="A few rounds and epochs (same code paths), for CI.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from cipherfuse.cli.params import SEED
+
 _MNIST_HELP = "Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, the cache)."
 
 
@@ -20,7 +22,7 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")(f)
     f = click.option("--quick", is_flag=True, help="Few epochs, same code paths.")(f)
-    f = click.option("--seed", type=int, default=0, show_default=True)(f)
+    f = click.option("--seed", type=SEED, default=0, show_default=True)(f)
     return f
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cipherfuse.cli.params import SEED
 from cipherfuse.data.mnist import DEFAULT_MIRRORS, default_cache_dir, download_mnist, load_mnist
 
 
@@ -57,7 +58,7 @@ def inspect_model(path: Path) -> None:
     default=None,
     help="Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, cache).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--max-epochs",
     type=click.IntRange(1, 1000),
