@@ -243,3 +243,39 @@ def test_python_dash_m_cipherfuse_works() -> None:
         [sys.executable, "-m", "cipherfuse", "--version"], capture_output=True, text=True
     )
     assert res.returncode == 0 and "cipherfuse" in res.stdout
+
+
+def _groups(command: click.Command, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if not isinstance(command, click.Group):
+        return []
+    found = [path]
+    for name, sub in sorted(command.commands.items()):
+        found += _groups(sub, (*path, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _groups(cli, ()), ids=lambda p: " ".join(p) or "cipherfuse")
+def test_command_summaries_are_not_cut(
+    path: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main([*path, "--help"], prog_name="cipherfuse", standalone_mode=True)
+    assert info.value.code == 0
+    listing = capsys.readouterr().out.split("Commands:", 1)[1]
+    assert "..." not in listing
+    if path == ("reproduce",):
+        assert "Case Study I (Figs. 11-12): local accuracies" in " ".join(listing.split())
+
+
+@pytest.mark.parametrize("role", ["initiator", "contributor", "verifier"])
+def test_required_role_options_are_marked(role: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main([role, "--help"], prog_name="cipherfuse", standalone_mode=True)
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--rpc-url", "--contract", "--account", "--workdir"):
+        assert option in text
+    assert text.count("[required unless --config gives it]") == (4 if role == "initiator" else 5)
+
+
+def test_node_is_an_alias_of_chain_node() -> None:
+    assert cli.commands["node"] is cli.commands["chain"].commands["node"]  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cipherfuse.analysis.case4 import SCENARIOS, run_case4
-from cipherfuse.cli.params import SEED
+from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
 from cipherfuse.data.mnist import load_mnist
 
 
@@ -38,7 +38,7 @@ from cipherfuse.data.mnist import load_mnist
     "--mnist-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, then the cache).",
+    help=MNIST_DIR_HELP,
 )
 def case4_command(
     seed: int,

@@ -8,9 +8,7 @@ from typing import Any
 
 import click
 
-from cipherfuse.cli.params import SEED
-
-_MNIST_HELP = "Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, the cache)."
+from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
 
 
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,7 +36,7 @@ def _mnist_options(f: Callable[..., Any]) -> Callable[..., Any]:
         "--mnist-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help=_MNIST_HELP,
+        help=MNIST_DIR_HELP,
     )(f)
     return f
 

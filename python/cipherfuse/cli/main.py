@@ -33,8 +33,13 @@ from cipherfuse.cli.storage_commands import storage_group
 from cipherfuse.errors import CipherfuseError
 from cipherfuse.shutdown import INTERRUPT_EXIT_STATUS, interrupt_handling
 
+#: Help is laid out for a 120-column terminal (narrower ones wrap, nothing is cut).
+HELP_WIDTH = 120
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_WIDTH}
+)
 @click.version_option(__version__, prog_name="cipherfuse")
 def cli() -> None:
     """Decentralized, verifiable, privacy-preserving model building."""
@@ -53,6 +58,23 @@ cli.add_command(initiator_command)
 cli.add_command(contributor_command)
 cli.add_command(verifier_command)
 cli.add_command(testbed_command)
+
+
+def _full_short_help(command: click.Command) -> None:
+    """Show each command's whole first docstring line in listings.
+
+    Click's default summary stops at the first full stop, so "Case Study I (Figs. 11-12)"
+    became "Case Study I (Figs."; the first line is written to stand alone instead.
+    """
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _full_short_help(sub)
+    if command.short_help is None and command.help:
+        first = command.help.strip().split("\n\n", 1)[0]
+        command.short_help = " ".join(first.split())
+
+
+_full_short_help(cli)
 
 
 #: Exit status of a command stopped by SIGTERM (128 + signal number, as a shell reports it).

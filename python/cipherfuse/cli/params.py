@@ -57,3 +57,10 @@ HTTP_URL = HttpUrlType()
 SEED = click.IntRange(0, MAX_SEED)
 ACCOUNT_INDEX = click.IntRange(min=0)
 TASK_ID = click.IntRange(min=1)
+
+#: The one description of ``--mnist-dir`` every command uses.
+MNIST_DIR_HELP = (
+    "Folder with the MNIST IDX files. Default: $CIPHERFUSE_MNIST_DIR if set, else the "
+    "download cache (`cipherfuse models fetch-mnist`), else the 10,000-image test set "
+    "shipped with cipherfuse."
+)

@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from cipherfuse.cli.params import ACCOUNT_INDEX, ADDRESS, HTTP_URL, SEED, TASK_ID
+from cipherfuse.cli.params import (
+    ACCOUNT_INDEX,
+    ADDRESS,
+    HTTP_URL,
+    MNIST_DIR_HELP,
+    SEED,
+    TASK_ID,
+)
 
 # The role modules pull in JAX and web3; they are imported inside the commands.
 
@@ -58,10 +65,6 @@ def save_report(report_path: Path, report: dict[str, Any]) -> int:
 
 
 _BEHAVIOURS = click.Choice(["honest", "lazy", "dishonest", "never-release"])
-_MNIST_DIR_HELP = (
-    "Folder with the MNIST IDX files. Default: $CIPHERFUSE_MNIST_DIR if set, else the "
-    "download cache, else the 10,000-image test set shipped with cipherfuse."
-)
 
 
 @click.command("demo")
@@ -106,7 +109,7 @@ _MNIST_DIR_HELP = (
     "--mnist-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
-    help=_MNIST_DIR_HELP,
+    help=MNIST_DIR_HELP,
 )
 @click.option(
     "--workdir",
@@ -120,6 +123,7 @@ _MNIST_DIR_HELP = (
 )
 @click.option(
     "--report",
+    "--json-out",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("cipherfuse-demo-report.json"),
@@ -244,7 +248,7 @@ def _role_options(fn: Any) -> Any:
             "--mnist-dir",
             type=click.Path(file_okay=False, exists=True, path_type=Path),
             default=None,
-            help=_MNIST_DIR_HELP,
+            help=MNIST_DIR_HELP,
         ),
         click.option(
             "--full",
@@ -327,7 +331,7 @@ def verifier_command(config_path: Path | None, **flags: Any) -> None:
     "--mnist-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
-    help=_MNIST_DIR_HELP,
+    help=MNIST_DIR_HELP,
 )
 @click.option(
     "--workdir",
