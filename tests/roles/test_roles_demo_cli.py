@@ -57,3 +57,22 @@ def test_the_demo_prints_its_summary_then_writes_0644_files(
     assert '"salt"' not in (tmp_path / "cipherfuse-demo-report.json").read_text()
     # the default work folder was temporary and is gone; a second run is not refused
     assert not list(tmp_path.glob("cipherfuse-demo-*/"))
+
+
+def test_the_top_level_api_is_lazy_and_documented(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import cipherfuse
+    from cipherfuse.errors import CipherfuseError
+
+    assert "run_demo" in cipherfuse.__all__ and cipherfuse.run_demo.__doc__
+    assert cipherfuse.DemoResult.summary.__doc__
+    # importing the package alone does not pull in JAX or web3
+    probe = "import sys, cipherfuse; print('jax' in sys.modules, 'web3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "False"]
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "initiator-0x1.json").write_text("{}")
+    with pytest.raises(CipherfuseError, match="--fresh"):
+        cipherfuse.run_demo(workdir=tmp_path)
