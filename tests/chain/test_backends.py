@@ -141,5 +141,32 @@ def test_find_anvil_honours_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path) -
         find_anvil()
     monkeypatch.delenv("CIPHERFUSE_ANVIL")
     monkeypatch.setenv("PATH", "")
-    with pytest.raises(NodeError, match="npm ci"):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(NodeError, match="npm install -g @foundry-rs/anvil") as info:
         find_anvil(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_find_anvil_looks_on_path_then_in_foundry_bin(  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.delenv("CIPHERFUSE_ANVIL", raising=False)
+    home_bin = tmp_path / "home" / ".foundry" / "bin"
+    home_bin.mkdir(parents=True)
+    foundry = home_bin / "anvil"
+    foundry.write_text("#!/bin/sh\n")
+    foundry.chmod(0o755)
+    on_path_dir = tmp_path / "bin"
+    on_path_dir.mkdir()
+    on_path = on_path_dir / "anvil"
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PATH", str(on_path_dir))
+    assert find_anvil(tmp_path / "no-checkout") == on_path
+    monkeypatch.setenv("PATH", "")
+    assert find_anvil(tmp_path / "no-checkout") == foundry
+    # the current directory is not searched
+    (tmp_path / "cwd" / "contracts").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert find_anvil(tmp_path / "no-checkout") == foundry

@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 
 from cipherfuse.data import MNIST_DIR_ENV, Dataset, load_mnist
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from cipherfuse.data.mnist import bundled_mnist_dir
 
 
 def mnist_dir() -> Path:
-    """``$CIPHERFUSE_MNIST_DIR`` or ``<repo>/../shared/data/mnist``."""
+    """``$CIPHERFUSE_MNIST_DIR``, else the test set shipped in the package."""
     env = os.environ.get(MNIST_DIR_ENV)
-    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
+    return Path(env) if env else bundled_mnist_dir()
 
 
 @pytest.fixture(scope="session")

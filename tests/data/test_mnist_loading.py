@@ -19,6 +19,7 @@ from cipherfuse.data import (
     DatasetError,
     DownloadError,
     FallbackDatasetWarning,
+    download_mnist,
     load_mnist,
     parse_idx,
     read_idx,
@@ -119,7 +120,10 @@ def test_download_from_loopback_mirror(
     bad = serve_dir(bad_dir)
     cache = tmp_path / "cache"
     missing = good + "does-not-exist/"
-    data = load_mnist(cache_dir=cache, mirrors=[missing, bad, good], timeout=5)
+    # (load_mnist serves the test split from the shipped copy; the downloader is direct)
+    download_mnist(cache, "test", mirrors=[missing, bad, good], timeout=5)
+    data = load_mnist(cache_dir=cache, download=False)
+    assert data.source == str(cache)
     assert len(data) == 10_000
     assert sorted(p.name for p in cache.iterdir()) == sorted(
         [MNIST_FILES["test"][0], MNIST_FILES["test"][2]]
@@ -138,7 +142,7 @@ def test_download_rejects_bad_md5_and_leaves_no_partial_file(
         (bad_dir / name).write_bytes(b"tampered")
     cache = tmp_path / "cache"
     with pytest.raises(DatasetError, match="md5"):
-        load_mnist(cache_dir=cache, mirrors=[serve_dir(bad_dir)], timeout=5)
+        download_mnist(cache, "test", mirrors=[serve_dir(bad_dir)], timeout=5)
     assert list(cache.iterdir()) == []
 
 
@@ -151,13 +155,11 @@ def _closed_port() -> int:
 def test_unreachable_without_fallback_raises(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/"
     with pytest.raises(DatasetError, match="allow_fallback") as info:
-        load_mnist(cache_dir=tmp_path, mirrors=[url], timeout=2)
+        load_mnist("train", cache_dir=tmp_path, mirrors=[url], timeout=2)
     assert "127.0.0.1" in str(info.value)
 
 
 def test_download_error_type(tmp_path: Path) -> None:
-    from cipherfuse.data import download_mnist
-
     with pytest.raises(DownloadError) as info:
         download_mnist(tmp_path, mirrors=[f"http://127.0.0.1:{_closed_port()}/"], timeout=2)
     assert isinstance(info.value, OSError)
@@ -166,7 +168,9 @@ def test_download_error_type(tmp_path: Path) -> None:
 def test_sklearn_fallback_is_reported(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/"
     with pytest.warns(FallbackDatasetWarning, match="scikit-learn"):
-        data = load_mnist(cache_dir=tmp_path, mirrors=[url], timeout=2, allow_fallback=True)
+        data = load_mnist(
+            "train", cache_dir=tmp_path, mirrors=[url], timeout=2, allow_fallback=True
+        )
     assert data.source == "sklearn-digits"
     assert data.images.shape == (1797, 28, 28, 1)
     assert set(data.labels.tolist()) == set(range(10))

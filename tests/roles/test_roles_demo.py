@@ -13,12 +13,22 @@ from cipherfuse.cli.main import main
 from cipherfuse.roles.config import demo_task_params
 from cipherfuse.roles.demo import DemoConfig, run_demo
 
-MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 PARAMS = demo_task_params()
 
 
+def party(report: dict[str, Any], name: str) -> dict[str, Any]:
+    """The balance entry of ``"contributor 1"`` etc. (keys also carry the address)."""
+    (entry,) = [v for k, v in report["balances"].items() if k.startswith(name + " ")]
+    return entry
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo")
+
+
+@pytest.fixture(scope="module")
+def report(workdir: Path) -> dict[str, Any]:
     cfg = DemoConfig.quick(
         train_size=200,
         verify_size=100,
@@ -29,10 +39,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         fusion_epochs=(2, 2),
         threshold=0.5,
         behaviours=("honest", "honest", "lazy"),
-        mnist_dir=MNIST if MNIST.is_dir() else None,
     )
     lines: list[str] = []
-    result = run_demo(cfg, tmp_path_factory.mktemp("demo"), lines.append)
+    result = run_demo(cfg, workdir, lines.append, metamodel_path=workdir / "meta.bin")
     result["log"] = lines
     return result
 
@@ -42,7 +51,7 @@ def test_honest_models_are_accepted_released_and_paid(report: dict[str, Any]) ->
     for i in (1, 2):
         assert claims[i]["outcome"] == "RELEASED"
         assert claims[i]["accept_votes"] == 3
-        assert report["balances"][f"contributor {i}"]["withdrawn_wei"] == (
+        assert party(report, f"contributor {i}")["withdrawn_wei"] == (
             PARAMS.contributor_deposit + PARAMS.reward_per_model
         )
 
@@ -50,7 +59,7 @@ def test_honest_models_are_accepted_released_and_paid(report: dict[str, Any]) ->
 def test_lazy_untrained_model_is_rejected_in_cipherspace(report: dict[str, Any]) -> None:
     lazy = next(c for c in report["claims"] if c["behaviour"] == "lazy")
     assert lazy["outcome"] == "REJECTED" and lazy["reject_votes"] == 3
-    assert report["balances"]["contributor 3"]["withdrawn_wei"] == 0
+    assert party(report, "contributor 3")["withdrawn_wei"] == 0
     for decisions in report["judgements"].values():
         verdict = decisions[str(lazy["claim_id"])]
         assert verdict["accept"] is False and verdict["accuracy"] < 0.5
@@ -60,9 +69,12 @@ def test_money_adds_up_and_the_contract_is_empty(report: dict[str, Any]) -> None
     b = report["balances"]
     fee = PARAMS.verifier_fee
     for i in (1, 2, 3):
-        assert b[f"verifier {i}"]["withdrawn_wei"] == PARAMS.verifier_deposit + 3 * fee
+        assert party(report, f"verifier {i}")["withdrawn_wei"] == PARAMS.verifier_deposit + 3 * fee
     paid = 2 * PARAMS.reward_per_model + 9 * fee
-    assert b["initiator"]["withdrawn_wei"] == PARAMS.budget - paid + PARAMS.contributor_deposit
+    assert (
+        party(report, "initiator")["withdrawn_wei"]
+        == PARAMS.budget - paid + PARAMS.contributor_deposit
+    )
     assert report["contract_balance_wei"] == 0 and report["task_holdings_wei"] == 0
     assert all(v["credit_left_wei"] == 0 for v in b.values())
 
@@ -102,7 +114,6 @@ def dishonest_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
         fusion_epochs=(2, 2),
         threshold=0.5,
         behaviours=("honest", "dishonest", "honest"),
-        mnist_dir=MNIST if MNIST.is_dir() else None,
     )
     return run_demo(cfg, tmp_path_factory.mktemp("demo-dishonest"), lambda _line: None)
 
@@ -114,10 +125,94 @@ def test_dishonest_model_on_permuted_labels_is_rejected(
     bad = claims[2]
     assert bad["behaviour"] == "dishonest"
     assert bad["outcome"] == "REJECTED" and bad["reject_votes"] == 3
-    assert dishonest_report["balances"]["contributor 2"]["withdrawn_wei"] == 0
+    assert party(dishonest_report, "contributor 2")["withdrawn_wei"] == 0
     for decisions in dishonest_report["judgements"].values():
         verdict = decisions[str(bad["claim_id"])]
         assert verdict["accept"] is False and verdict["accuracy"] < 0.5
     for i in (1, 3):
         assert claims[i]["outcome"] == "RELEASED" and claims[i]["accept_votes"] == 3
     assert dishonest_report["contract_balance_wei"] == 0
+
+
+def test_the_report_holds_no_sealing_key_or_vote_salt(
+    report: dict[str, Any], workdir: Path
+) -> None:
+    text = json.dumps({k: v for k, v in report.items() if k != "log"})
+    secrets: list[str] = []
+    for state in (workdir / "state").glob("*.json"):
+        data = json.loads(state.read_text(encoding="utf-8"))["data"]
+        if "sealing_key" in data:
+            secrets.append(data["sealing_key"])
+        for decision in data.get("decisions", {}).values():
+            secrets.append(decision["salt"])
+            if decision.get("key"):
+                secrets.append(decision["key"])
+    assert len(secrets) >= 3 + 9  # 3 sealing keys, 9 votes' salts (and the boxed keys)
+    assert all(len(s) >= 64 for s in secrets)
+    assert not [s for s in secrets if s in text]
+    for decisions in report["judgements"].values():
+        for d in decisions.values():
+            assert "salt" not in d and "key" not in d
+
+
+def test_the_metamodel_file_is_the_initiators_final_model(
+    report: dict[str, Any], workdir: Path
+) -> None:
+    from cipherfuse.data.mnist import load_bundled_mnist
+    from cipherfuse.fusion.serialize import load_metamodel
+    from cipherfuse.roles.demo import demo_split
+
+    assert report["metamodel_file"] == str(workdir / "meta.bin")
+    meta = load_metamodel(workdir / "meta.bin")
+    assert len(meta.extractors) == report["accepted_models"] == 2
+    cfg = DemoConfig.quick(
+        **{
+            k: report["config"][k]
+            for k in ("train_size", "verify_size", "fit_size", "check_size", "test_size")
+        }
+    )
+    test = demo_split(load_bundled_mnist(), cfg).test
+    assert meta.accuracy(test.images, test.labels) == pytest.approx(report["final_accuracy"])
+
+
+def test_a_used_workdir_is_refused_with_the_fix(report: dict[str, Any], workdir: Path) -> None:
+    from cipherfuse.roles.errors import StaleWorkdirError
+
+    with pytest.raises(StaleWorkdirError, match="new --workdir or add --fresh"):
+        run_demo(DemoConfig.quick(), workdir, lambda _line: None)
+
+
+def test_fresh_clears_only_the_demos_own_parts(tmp_path: Path) -> None:
+    from cipherfuse.roles.demo import WORKDIR_MARKER, prepare_workdir
+    from cipherfuse.roles.errors import StaleWorkdirError
+
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "initiator-0x1.json").write_text("{}")
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(StaleWorkdirError):
+        prepare_workdir(tmp_path)
+    prepare_workdir(tmp_path, fresh=True)
+    assert not (tmp_path / "state").exists()
+    assert (tmp_path / "mine.txt").read_text() == "keep"
+    assert (tmp_path / WORKDIR_MARKER).is_file()
+    with pytest.raises(StaleWorkdirError):  # the marker alone marks it as used
+        prepare_workdir(tmp_path)
+
+
+def test_the_summary_explains_the_accuracies(report: dict[str, Any]) -> None:
+    from cipherfuse.roles.demo_summary import format_summary
+
+    text = format_summary(report)
+    for phrase in (
+        "own-label acc:",
+        "judged acc:",
+        "MetaModel accuracy:",
+        "reduced run",
+        "INSECURE",
+    ):
+        assert phrase in text
+    names = [c["name"] for c in report["claims"]]
+    assert all(n in text for n in names)
+    # one naming of a party: the log uses the same names as the summary
+    assert any(line.startswith(f"[{names[0]}]") for line in report["log"])
+    assert not any("reclaim: not done" in line for line in report["log"])

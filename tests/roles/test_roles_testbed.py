@@ -14,7 +14,6 @@ from cipherfuse.roles.config import demo_task_params
 from cipherfuse.roles.process import run_testbed
 
 REPO = Path(__file__).resolve().parents[2]
-MNIST = REPO.parent / "shared" / "data" / "mnist"
 PARAMS = demo_task_params()
 
 
@@ -31,7 +30,6 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         tmp_path_factory.mktemp("testbed"),
         behaviours=("honest", "honest", "lazy"),
         max_epochs=3,
-        mnist_dir=MNIST if MNIST.is_dir() else None,
         timeout=900,
         kill_after_claim=1,
         log=lines.append,
@@ -45,6 +43,9 @@ def test_seven_processes_reach_the_defined_outcomes(outcome: dict[str, Any]) -> 
     assert claims[1]["outcome"] == "RELEASED" and claims[2]["outcome"] == "RELEASED"
     assert claims[3]["outcome"] == "REJECTED"
     assert any("killed contributor 1" in line for line in outcome["log"])
+    steps = outcome["metamodel_accuracy"]
+    assert [s["claim_id"] for s in steps] == [claims[1]["claim_id"], claims[2]["claim_id"]]
+    assert all(isinstance(s["accuracy"], float) and s["accuracy"] > 0.3 for s in steps)
 
 
 def test_testbed_money_is_as_defined_and_nothing_is_left(outcome: dict[str, Any]) -> None:

@@ -226,6 +226,7 @@ def plot_fused_accuracy(results: dict[str, ExperimentResult], out_dir: Path) -> 
     ax.set_xlabel("number of fused private models")
     ax.set_ylabel("MetaModel accuracy (%)")
     ax.set_xticks([1, 2, 3])
+    ax.set_title("Cases I and III: MetaModel accuracy vs number of fused models")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, out_dir / "fused_accuracy.png")
@@ -270,38 +271,46 @@ def plot_pow_risk(results: dict[str, ExperimentResult], out_dir: Path) -> Path |
     return _save(fig, out_dir / "pow_risk.png")
 
 
+#: Factors that turn each time unit into milliseconds.
+_TO_MS = {"s": 1e3, "ms": 1.0, "us": 1e-3, "µs": 1e-3, "ns": 1e-6, "min": 6e4}
+
+
 def plot_overhead(results: dict[str, ExperimentResult], out_dir: Path) -> Path | None:
-    """Bars of the time rows of ``table11`` (ours next to the paper's)."""
+    """Table XI's time rows in milliseconds on one log axis, ours next to the paper's."""
     from matplotlib.figure import Figure
 
     if "table11" not in results:
         return None
-    rows = [r for r in results["table11"].rows if r.unit in _TIME_UNITS]
+    rows = [r for r in results["table11"].rows if r.unit in _TIME_UNITS and r.ours > 0]
     if not rows:
         return None
-    fig = Figure(figsize=(8, 0.6 * len(rows) + 1.6))
+    fig = Figure(figsize=(9, 0.55 * len(rows) + 1.8))
     ax = fig.add_subplot()
-    # Rows have different units and magnitudes: each pair of bars is scaled to the larger
-    # of its two values, and the bars are labelled with the values themselves.
+    values = []
     for y, r in enumerate(rows):
-        scale = max(abs(r.ours), abs(r.paper or 0.0)) or 1.0
-        pairs = [("ours", r.ours, 0.2, "C0")]
-        if r.paper is not None:
-            pairs.append(("paper", r.paper, -0.2, "C1"))
+        ours = r.ours * _TO_MS[r.unit]
+        pairs = [("ours", ours, 0.2 if r.paper is not None else 0.0, "C0")]
+        if r.paper is not None and r.paper > 0:
+            pairs.append(("paper (Table XI)", r.paper * _TO_MS[r.unit], -0.2, "C1"))
         for label, value, offset, colour in pairs:
-            ax.barh(
-                y + offset, value / scale, height=0.4, color=colour, label=label if y == 0 else None
-            )
-            ax.text(value / scale, y + offset, f" {_fmt(value)} {r.unit}", va="center", fontsize=7)
+            values.append(value)
+            ax.barh(y + offset, value, height=0.4, color=colour, label=label)
+            ax.text(value, y + offset, f" {_fmt(value)} ms", va="center", fontsize=7)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
+    ax.set_xscale("log")
+    ax.set_xlim(min(values) / 3, max(values) * 20)  # room for the value labels
     ax.set_yticks(range(len(rows)), [r.name for r in rows], fontsize=7)
-    ax.set_xlim(0, 1.35)
-    ax.set_xlabel("relative to the larger of ours and the paper's (values on the bars)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlabel("time per operation (ms, log scale; rows without a paper value: ours only)")
+    ax.set_title("Table XI: encryption and encrypted-inference time, ours vs the paper")
+    ax.grid(True, axis="x", which="major", alpha=0.3)
     return _save(fig, out_dir / "overhead.png")
 
 
 def plot_fl_vs_ours(results: dict[str, ExperimentResult], out_dir: Path) -> Path | None:
-    """Case IV: accuracy rows ``<series>, round N`` as curves, other ``%`` rows as lines."""
+    """Case IV: accuracy rows ``<series>, round N`` as curves; otherwise the ``%`` rows named
+    ``<setting>: <what>`` as grouped bars on a zoomed axis with their values."""
     from matplotlib.figure import Figure
 
     if "case4" not in results:
@@ -318,7 +327,7 @@ def plot_fl_vs_ours(results: dict[str, ExperimentResult], out_dir: Path) -> Path
             flat.append(r)
     if not curves and not flat:
         return None
-    fig = Figure(figsize=(7.5, 4.8))
+    fig = Figure(figsize=(8, 4.8))
     ax = fig.add_subplot()
     if curves:
         for series, points in sorted(curves.items()):
@@ -331,12 +340,33 @@ def plot_fl_vs_ours(results: dict[str, ExperimentResult], out_dir: Path) -> Path
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("communication rounds")
         ax.set_ylabel("test accuracy (%)")
+        ax.legend(fontsize=6)
     else:
-        ax.barh(range(len(flat)), [r.ours for r in flat])
-        ax.set_yticks(range(len(flat)), [r.name for r in flat], fontsize=7)
-        ax.set_xlabel("test accuracy (%)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=6)
+        groups: dict[str, dict[str, float]] = defaultdict(dict)
+        for r in flat:
+            setting, _, what = r.name.partition(": ")
+            groups[setting if what else ""][what or setting] = r.ours
+        kinds = list(dict.fromkeys(k for g in groups.values() for k in g))
+        width = 0.8 / max(len(kinds), 1)
+        for k, kind in enumerate(kinds):
+            xs = [g for g, members in enumerate(groups.values()) if kind in members]
+            ys = [members[kind] for members in groups.values() if kind in members]
+            bars = ax.bar(
+                [x + (k - (len(kinds) - 1) / 2) * width for x in xs],
+                ys,
+                width,
+                label=kind,
+                color=f"C{k}",
+            )
+            ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+        ax.set_xticks(range(len(groups)), [g or "-" for g in groups])
+        low = min(r.ours for r in flat)
+        ax.set_ylim(max(0.0, low - 3.0), min(100.0, max(r.ours for r in flat) + 1.5))
+        ax.set_ylabel("test accuracy (%, zoomed axis)")
+        ax.set_xlabel("data partition")
+        ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("Case IV: FedAvg vs one-shot fusion, MNIST test accuracy")
+    ax.grid(True, axis="y", alpha=0.3)
     return _save(fig, out_dir / "fl_vs_ours.png")
 
 

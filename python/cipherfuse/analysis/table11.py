@@ -338,7 +338,7 @@ def run_table11(
 
 
 @click.command("table11")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--quick", is_flag=True, help="100 samples, 2 timed rounds (smoke run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")
 @click.option(

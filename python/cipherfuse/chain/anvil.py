@@ -34,14 +34,29 @@ from cipherfuse.chain.errors import ChainParameterError, NodeError
 _NPM_BINARY = Path("node_modules") / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 
 
+#: The one-line install commands the "not found" error names.
+ANVIL_INSTALL_HINT = (
+    "install it with `npm install -g @foundry-rs/anvil` or "
+    "`curl -L https://foundry.paradigm.xyz | bash && foundryup`, or set CIPHERFUSE_ANVIL "
+    "to its path"
+)
+
+
+def _source_checkout() -> Path:
+    """The repository root when cipherfuse runs from a source checkout (editable install)."""
+    return Path(__file__).resolve().parents[3]
+
+
 def find_anvil(search_from: Path | None = None) -> Path:
     """Locate the anvil binary.
 
-    Order: ``$CIPHERFUSE_ANVIL``; ``contracts/node_modules/...`` in ``search_from`` (default:
-    the current directory) or any parent; ``anvil`` on ``PATH``.
+    Order: ``$CIPHERFUSE_ANVIL``; the pinned npm copy in ``contracts/node_modules`` of
+    ``search_from`` (default: the source checkout cipherfuse runs from, if any);
+    ``anvil`` on ``PATH``; ``~/.foundry/bin/anvil`` (where foundryup installs it).
+    The current directory plays no part.
 
     Raises:
-        NodeError: not found (the message says how to install it).
+        NodeError: not found (the message gives the one-line install command).
     """
     env = os.environ.get("CIPHERFUSE_ANVIL")
     if env:
@@ -49,17 +64,20 @@ def find_anvil(search_from: Path | None = None) -> Path:
         if path.is_file() and os.access(path, os.X_OK):
             return path
         raise NodeError(f"CIPHERFUSE_ANVIL={env} is not an executable file")
-    start = (search_from or Path.cwd()).resolve()
-    for base in (start, *start.parents):
-        for candidate in (base / "contracts" / _NPM_BINARY, base / _NPM_BINARY):
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return candidate
+    base = (search_from or _source_checkout()).resolve()
+    for candidate in (base / "contracts" / _NPM_BINARY, base / _NPM_BINARY):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
+    foundry = Path.home() / ".foundry" / "bin" / "anvil"
+    if foundry.is_file() and os.access(foundry, os.X_OK):
+        return foundry
     raise NodeError(
-        "anvil not found: run `npm ci` in contracts/ (pins @foundry-rs/anvil-linux-amd64), "
-        "put anvil on PATH, or set CIPHERFUSE_ANVIL to its path"
+        f"anvil not found (looked in CIPHERFUSE_ANVIL, {base / 'contracts' / _NPM_BINARY}, "
+        f"PATH, {foundry}): {ANVIL_INSTALL_HINT}; in a source checkout `npm ci` in "
+        "contracts/ installs the pinned version"
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from cipherfuse.analysis.experiment import ExperimentResult
+from cipherfuse.cli.params import SEED
 
 
 def _common(fn: click.decorators.FC) -> click.decorators.FC:
@@ -24,7 +25,7 @@ def _common(fn: click.decorators.FC) -> click.decorators.FC:
     )(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="Print the JSON rows.")(fn)
     fn = click.option("--quick", is_flag=True, help="Fewer trials (same code paths), for CI.")(fn)
-    fn = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(fn)
+    fn = click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")(fn)
     return fn
 
 

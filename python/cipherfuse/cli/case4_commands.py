@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from cipherfuse.analysis.case4 import SCENARIOS, run_case4
+from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
 from cipherfuse.data.mnist import load_mnist
 
 
 @click.command("case4")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--quick", is_flag=True, help="A few rounds and epochs (same code paths), for CI.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
@@ -37,7 +38,7 @@ from cipherfuse.data.mnist import load_mnist
     "--mnist-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, then the cache).",
+    help=MNIST_DIR_HELP,
 )
 def case4_command(
     seed: int,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-_MNIST_HELP = "Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, the cache)."
+from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
 
 
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -20,7 +20,7 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")(f)
     f = click.option("--quick", is_flag=True, help="Few epochs, same code paths.")(f)
-    f = click.option("--seed", type=int, default=0, show_default=True)(f)
+    f = click.option("--seed", type=SEED, default=0, show_default=True)(f)
     return f
 
 
@@ -36,7 +36,7 @@ def _mnist_options(f: Callable[..., Any]) -> Callable[..., Any]:
         "--mnist-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help=_MNIST_HELP,
+        help=MNIST_DIR_HELP,
     )(f)
     return f
 

@@ -64,13 +64,18 @@ def selftest(names: tuple[str, ...], m: int, as_json: bool) -> None:
 def show_params(name: str, as_json: bool) -> None:
     """Show a named parameter set and its security status."""
     p = get_params(name)
+    shown = {
+        **p.to_dict(),
+        "w_log2": 64 - p.plaintext_bits,
+        "fresh_noise_bound": int(p.fresh_noise_bound()),
+    }
     if as_json:
-        click.echo(json.dumps(p.to_dict(), indent=2))
+        click.echo(json.dumps(shown, indent=2))
         return
     for key, value in p.to_dict().items():
         click.echo(f"{key:15} {value}")
-    click.echo(f"{'w':15} 2^{64 - p.plaintext_bits}")
-    click.echo(f"{'fresh noise':15} <= {p.fresh_noise_bound()}")
+    click.echo(f"{'w':15} 2^{shown['w_log2']}")
+    click.echo(f"{'fresh noise':15} <= {shown['fresh_noise_bound']}")
     if p.insecure:
         click.echo("WARNING: this parameter set is INSECURE (reproduction only).")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
 from cipherfuse.data.mnist import DEFAULT_MIRRORS, default_cache_dir, download_mnist, load_mnist
 
 
@@ -55,9 +56,9 @@ def inspect_model(path: Path) -> None:
     "--mnist-dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, cache).",
+    help=MNIST_DIR_HELP,
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--max-epochs",
     type=click.IntRange(1, 1000),
@@ -135,7 +136,12 @@ def inspect_model(path: Path) -> None:
     is_flag=True,
     help="Strategy II with random blocks W_i instead of the private models' output layers.",
 )
-@click.option("--json-out", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--json-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the accuracies and timings to this JSON file.",
+)
 def reproduce(
     case: str,
     mnist_dir: Path | None,
@@ -154,7 +160,11 @@ def reproduce(
     random_blocks: bool,
     json_out: Path | None,
 ) -> None:
-    """Reproduce Case Study I (Figure 12) or III (Table VII) on MNIST."""
+    """Case Study I or III with every training and fusion setting exposed.
+
+    The same runs as `cipherfuse reproduce case1` / `case3` (which use the documented
+    defaults and write the standard result JSON); this command is for tuning them.
+    """
     from dataclasses import replace
 
     from cipherfuse.fusion.reproduce import (

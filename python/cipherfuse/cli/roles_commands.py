@@ -4,54 +4,76 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
+from cipherfuse.cli.params import (
+    ACCOUNT_INDEX,
+    ADDRESS,
+    HTTP_URL,
+    MNIST_DIR_HELP,
+    SEED,
+    TASK_ID,
+)
+
 # The role modules pull in JAX and web3; they are imported inside the commands.
 
 
-def _summary(report: dict[str, Any]) -> str:
-    lines = [
-        "",
-        f"{'contributor':<12} {'labels':<17} {'behaviour':<14} {'claim':>5} "
-        f"{'votes a/r':>9} {'outcome':<10} {'epochs':>6} {'local acc':>9}",
-    ]
-    for c in report["claims"]:
-        labels = ",".join(str(v) for v in c.get("labels", [])) or "-"
-        acc = c.get("local_accuracy")
-        lines.append(
-            f"{c['contributor']:<12} {labels:<17} {c['behaviour']:<14} "
-            f"{c.get('claim_id', '-')!s:>5} "
-            f"{str(c.get('accept_votes', '-')) + '/' + str(c.get('reject_votes', '-')):>9} "
-            f"{c.get('outcome', c['participant_state']):<10} {c.get('epochs', '-')!s:>6} "
-            f"{(f'{acc:.3f}' if isinstance(acc, float) and acc == acc else '-'):>9}"
+def check_writable(path: Path, what: str) -> None:
+    """Refuse, before any work, an output file that cannot be written (one-line error)."""
+    from cipherfuse.roles.errors import RoleConfigError
+
+    if path.is_dir():
+        raise RoleConfigError(f"{what} {path} is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise RoleConfigError(f"{what} {path}: folder {parent} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise RoleConfigError(f"{what} {path} is not writable")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", delete=True):
+            pass
+    except OSError as exc:
+        raise RoleConfigError(
+            f"{what} {path}: cannot write in {parent} ({exc.strerror}); choose another path"
+        ) from exc
+
+
+def save_report(report_path: Path, report: dict[str, Any]) -> int:
+    """Write the report (mode 0644); on failure keep it in a temporary file and say where."""
+    from cipherfuse.roles.state import atomic_write_bytes
+
+    body = json.dumps(report, indent=1).encode()
+    try:
+        atomic_write_bytes(report_path, body, mode=0o644)
+    except OSError as exc:
+        fd, rescue = tempfile.mkstemp(prefix="cipherfuse-demo-report-", suffix=".json")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        os.chmod(rescue, 0o644)
+        click.echo(
+            f"error: cannot write the report to {report_path} ({exc.strerror}); "
+            f"it was saved to {rescue} instead",
+            err=True,
         )
-    lines.append("")
-    lines.append(f"{'party':<14} {'withdrawn ETH':>14} {'balance change ETH (incl. gas)':>31}")
-    for name, b in report["balances"].items():
-        lines.append(
-            f"{name:<14} {b['withdrawn_wei'] / 1e18:>14.4f} {b['balance_change_wei'] / 1e18:>31.4f}"
-        )
-    lines.append("")
-    for step in report["metamodel_accuracy"]:
-        acc = step["accuracy"]
-        shown = f"{acc:.3f}" if isinstance(acc, float) else "n/a"
-        lines.append(f"after claim {step['claim_id']}: MetaModel test accuracy {shown}")
-    final = report["final_accuracy"]
-    lines.append(
-        "MetaModel accuracy: "
-        + (f"{final:.3f}" if isinstance(final, float) else "no model was accepted")
-        + f" ({report['accepted_models']} model(s)); contract balance "
-        f"{report['contract_balance_wei']} wei; {report['seconds']} s"
-    )
-    return "\n".join(lines)
+        return 1
+    return 0
+
+
+_BEHAVIOURS = click.Choice(["honest", "lazy", "dishonest", "never-release"])
 
 
 @click.command("demo")
-@click.option("--quick", is_flag=True, help="Small data and few epochs (CI-sized).")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A smaller, faster run (300 training images per contributor, 2 epochs).",
+)
 @click.option(
     "--params",
     "he_params",
@@ -59,14 +81,16 @@ def _summary(report: dict[str, Any]) -> str:
     default="paper",
     show_default=True,
     help="HE parameter set. paper is the paper's protocol and INSECURE (k = 1: the secret "
-    "key falls to least squares, tests/he/test_security.py).",
+    "key falls to least squares, tests/he/test_security.py); secure cannot be judged "
+    "in cipherspace and is refused.",
 )
 @click.option(
     "--behaviour",
     "behaviours",
     multiple=True,
-    type=click.Choice(["honest", "lazy", "dishonest", "never-release"]),
-    help="Case II: behaviour of contributors 1, 2, 3 in order (repeat; default honest).",
+    type=_BEHAVIOURS,
+    help="Case II: behaviour of contributors 1, 2, 3 in order (give it three times; "
+    "default honest).",
 )
 @click.option(
     "--vote-probability",
@@ -75,28 +99,45 @@ def _summary(report: dict[str, Any]) -> str:
     show_default=True,
     help="Case II unreliable verifiers: chance that a vote follows the judgement (else random).",
 )
-@click.option("--max-epochs", type=click.IntRange(1, 100), default=None, help="Epoch cap.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--max-epochs",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Cap on each contributor's epochs (default 10, --quick 2).",
+)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Data and training seed.")
 @click.option(
     "--mnist-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
-    help="MNIST IDX folder (default: $CIPHERFUSE_MNIST_DIR, then ../shared/data/mnist, then "
-    "scikit-learn's digits).",
+    help=MNIST_DIR_HELP,
 )
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where store, mailbox and state go (default: a temporary folder).",
+    help="Where store, mailbox and state go (default: a temporary folder, removed "
+    "afterwards). A folder of an earlier run is refused unless --fresh.",
+)
+@click.option(
+    "--fresh", is_flag=True, help="Clear an earlier run's state in --workdir and start anew."
 )
 @click.option(
     "--report",
+    "--json-out",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("cipherfuse-demo-report.json"),
     show_default=True,
-    help="JSON report file.",
+    help="JSON report file (no keys or salts in it).",
+)
+@click.option(
+    "--metamodel-out",
+    "metamodel_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("cipherfuse-demo-metamodel.bin"),
+    show_default=True,
+    help="File for the fused MetaModel (cipherfuse.fusion.serialize.load_metamodel reads it).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of text.")
 def demo_command(
@@ -108,14 +149,22 @@ def demo_command(
     seed: int,
     mnist_dir: Path | None,
     workdir: Path | None,
+    fresh: bool,
     report_path: Path,
+    metamodel_path: Path,
     as_json: bool,
 ) -> None:
-    """The whole paradigm in one process: embedded chain and store, 1 initiator,
-    3 contributors (Case I), 3 verifiers, MNIST."""
+    """Run the whole paradigm in one process (a reduced Case I run).
+
+    An embedded chain and store, 1 initiator, 3 computing contributors on the paper's
+    Case I label subsets, 3 verifiers, MNIST's test set (shipped; no network needed).
+    Prints each step, a summary table and the MetaModel's accuracy, and writes the JSON
+    report and the fused MetaModel.
+    """
     from cipherfuse.roles.demo import DemoConfig, run_demo
+    from cipherfuse.roles.demo_summary import format_summary
     from cipherfuse.roles.errors import RoleConfigError
-    from cipherfuse.roles.state import atomic_write_bytes
+    from cipherfuse.shutdown import on_hard_exit
 
     if behaviours and len(behaviours) != 3:
         raise RoleConfigError(
@@ -129,29 +178,32 @@ def demo_command(
         overrides["max_epochs"] = max_epochs
     cfg = DemoConfig.quick(**overrides) if quick else DemoConfig(**overrides)
     cfg.validate()
+    check_writable(report_path, "--report")
+    check_writable(metamodel_path, "--metamodel-out")
+    if fresh and workdir is None:
+        raise RoleConfigError("--fresh needs --workdir (the default folder is always new)")
     log = (lambda _m: None) if as_json else click.echo
     if workdir is None:
-        with tempfile.TemporaryDirectory(prefix="cipherfuse-demo-") as tmp:
-            report = run_demo(cfg, Path(tmp), log)
+        tmp = tempfile.mkdtemp(prefix="cipherfuse-demo-")
+        try:
+            with on_hard_exit(lambda: shutil.rmtree(tmp, ignore_errors=True)):
+                report = run_demo(cfg, Path(tmp), log, metamodel_path=metamodel_path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     else:
-        report = run_demo(cfg, workdir, log)
-    atomic_write_bytes(report_path, json.dumps(report, indent=1).encode(), mode=0o644)
+        report = run_demo(cfg, workdir, log, fresh=fresh, metamodel_path=metamodel_path)
     if as_json:
         click.echo(json.dumps(report, indent=1))
     else:
-        click.echo(_summary(report))
+        click.echo(format_summary(report))
+    code = save_report(report_path, report)
+    if code == 0 and not as_json:
         click.echo(f"report: {report_path}")
+    if code:
+        raise SystemExit(code)
 
 
-@click.command("node")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
-@click.option("--accounts", type=click.IntRange(1, 1000), default=10, show_default=True)
-@click.pass_context
-def node_command(ctx: click.Context, port: int, accounts: int) -> None:
-    """Start anvil on 127.0.0.1 for a local testbed (same as `cipherfuse chain node`)."""
-    from cipherfuse.cli.chain_commands import node_command as chain_node
-
-    ctx.invoke(chain_node, port=port, accounts=accounts)
+_REQUIRED = "[required unless --config gives it]"
 
 
 def _role_options(fn: Any) -> Any:
@@ -163,11 +215,18 @@ def _role_options(fn: Any) -> Any:
             default=None,
             help="TOML file with any of these settings (flags override it).",
         ),
-        click.option("--rpc-url", default=None, help="JSON-RPC URL of the node (http://...)."),
-        click.option("--contract", default=None, help="CipherfuseTasks address."),
+        click.option(
+            "--rpc-url", type=HTTP_URL, default=None, help=f"JSON-RPC URL of the node. {_REQUIRED}"
+        ),
+        click.option(
+            "--contract",
+            type=ADDRESS,
+            default=None,
+            help=f"CipherfuseTasks address (0x + 40 hex digits). {_REQUIRED}",
+        ),
         click.option(
             "--account",
-            type=int,
+            type=ACCOUNT_INDEX,
             default=None,
             help="Role number for file names; without --keystore also the development key "
             "index (anvil only).",
@@ -198,16 +257,28 @@ def _role_options(fn: Any) -> Any:
             "--workdir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Shared folder: store/, mailbox/, state/, status/.",
+            help=f"Shared folder: store/, mailbox/, state/, status/. {_REQUIRED}",
         ),
-        click.option("--seed", type=int, default=None, help="Data split seed (same everywhere)."),
-        click.option("--max-epochs", type=click.IntRange(1, 100), default=None),
+        click.option(
+            "--seed", type=SEED, default=None, help="Data split seed, the same everywhere [0]."
+        ),
+        click.option(
+            "--max-epochs",
+            type=click.IntRange(1, 100),
+            default=None,
+            help="Cap on a contributor's epochs.",
+        ),
         click.option(
             "--mnist-dir",
             type=click.Path(file_okay=False, exists=True, path_type=Path),
             default=None,
+            help=MNIST_DIR_HELP,
         ),
-        click.option("--full", is_flag=True, help="Full-size data (default: the --quick sizes)."),
+        click.option(
+            "--full",
+            is_flag=True,
+            help="The demo's full sizes (default: the sizes of `cipherfuse demo --quick`).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -232,7 +303,9 @@ def _run(role: str, config_path: Path | None, **flags: Any) -> None:
         network_values = {k: flags.pop(k) for k in list(flags) if k in ROLE_NETWORK_KEYS}
         if network_values.get("keystore") is not None and flags.get("account") is None:
             flags["account"] = 0  # only names the role's status file
-        missing = [k for k in ("rpc_url", "contract", "account", "workdir") if flags.get(k) is None]
+        needed = ["rpc_url", "contract", "account", "workdir"]
+        needed += [] if role == "initiator" else ["task_id"]
+        missing = [k for k in needed if flags.get(k) is None]
         if missing:
             names = ", ".join("--" + m.replace("_", "-") for m in missing)
             raise RoleConfigError(f"{role}: give {names} (or --config FILE)")
@@ -253,13 +326,11 @@ def initiator_command(config_path: Path | None, **flags: Any) -> None:
 
 @click.command("contributor")
 @_role_options
-@click.option("--task-id", type=int, default=None, help="The task to join.")
-@click.option("--index", type=click.IntRange(1, 3), default=None, help="Case I label subset.")
+@click.option("--task-id", type=TASK_ID, default=None, help=f"The task to join (>= 1). {_REQUIRED}")
 @click.option(
-    "--behaviour",
-    type=click.Choice(["honest", "lazy", "dishonest", "never-release"]),
-    default=None,
+    "--index", type=click.IntRange(1, 3), default=None, help="Case I label subset (1-3) [1]."
 )
+@click.option("--behaviour", type=_BEHAVIOURS, default=None, help="Case II behaviour [honest].")
 def contributor_command(config_path: Path | None, **flags: Any) -> None:
     """Run a computing contributor until its claim is settled and paid."""
     _run("contributor", config_path, **flags)
@@ -267,8 +338,15 @@ def contributor_command(config_path: Path | None, **flags: Any) -> None:
 
 @click.command("verifier")
 @_role_options
-@click.option("--task-id", type=int, default=None, help="The task to verify for.")
-@click.option("--vote-probability", type=click.FloatRange(0.0, 1.0), default=None)
+@click.option(
+    "--task-id", type=TASK_ID, default=None, help=f"The task to verify for (>= 1). {_REQUIRED}"
+)
+@click.option(
+    "--vote-probability",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Chance that a vote follows the judgement (else random) [1.0].",
+)
 def verifier_command(config_path: Path | None, **flags: Any) -> None:
     """Run a verification contributor until the task expires and its deposit is back."""
     _run("verifier", config_path, **flags)
@@ -282,18 +360,29 @@ def verifier_command(config_path: Path | None, **flags: Any) -> None:
     type=click.Choice(["honest", "lazy", "dishonest", "never-release"]),
     help="Behaviour of contributors 1, 2, 3 (repeat three times; default honest).",
 )
-@click.option("--max-epochs", type=click.IntRange(1, 100), default=None)
 @click.option(
-    "--mnist-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None
+    "--max-epochs", type=click.IntRange(1, 100), default=None, help="Cap on contributors' epochs."
 )
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--mnist-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help=MNIST_DIR_HELP,
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Shared folder of the 7 processes (default: a temporary folder); its logs/ "
+    "hold each process's output.",
+)
 @click.option(
     "--kill-after-claim",
     type=click.IntRange(1, 3),
     default=None,
     help="Fault drill: SIGKILL contributor N once it has claimed, then restart it.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of text.")
 def testbed_command(
     behaviours: tuple[str, ...],
     max_epochs: int | None,
@@ -302,7 +391,11 @@ def testbed_command(
     kill_after_claim: int | None,
     as_json: bool,
 ) -> None:
-    """The paper's 1 + 3 + 3 testbed: anvil and 7 role processes; prints the outcome."""
+    """The paper's 1 + 3 + 3 testbed: anvil and 7 role processes.
+
+    Prints each claim's outcome, the withdrawals and the initiator's MetaModel accuracy.
+    Needs anvil (see `cipherfuse chain node`).
+    """
     from cipherfuse.roles.errors import RoleConfigError
     from cipherfuse.roles.process import run_testbed
 
@@ -329,4 +422,25 @@ def testbed_command(
             kill_after_claim=kill_after_claim,
             log=log,
         )
-    click.echo(json.dumps(outcome, indent=1))
+    if as_json:
+        click.echo(json.dumps(outcome, indent=1))
+        return
+    for c in outcome["claims"]:
+        votes = f"{c.get('accept', '-')}/{c.get('reject', '-')}"
+        click.echo(
+            f"contributor {c['contributor']}: {c.get('outcome', c['state'])} "
+            f"(claim {c.get('claim_id', '-')}, votes a/r {votes})"
+        )
+    for name, wei in outcome["withdrawn_wei"].items():
+        click.echo(f"{name:<14} withdrew {wei / 1e18:.4f} ETH")
+    steps = outcome["metamodel_accuracy"]
+    for step in steps:
+        acc = step["accuracy"]
+        shown = f"{acc:.3f}" if isinstance(acc, float) else "n/a"
+        click.echo(f"after claim {step['claim_id']}: MetaModel test accuracy {shown}")
+    final = steps[-1]["accuracy"] if steps else None
+    click.echo(
+        "MetaModel accuracy: "
+        + (f"{final:.3f}" if isinstance(final, float) else "no model was accepted")
+        + f" ({len(steps)} model(s) fused); contract balance {outcome['contract_balance_wei']} wei"
+    )

@@ -49,11 +49,19 @@ def add_command(file: Path, only_hash: bool, cid_version: int, store_dir: str | 
 @storage_group.command("get")
 @click.argument("cid")
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file."
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (an existing file only with --force).",
 )
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
 @click.option("--store", "store_dir", type=click.Path(file_okay=False), help=_STORE_HELP)
-def get_command(cid: str, output: Path | None, store_dir: str | None) -> None:
+def get_command(cid: str, output: Path | None, force: bool, store_dir: str | None) -> None:
     """Write the verified content of CID to stdout or --output (all or nothing)."""
+    if output is not None and output.exists() and not force:
+        raise click.UsageError(f"{output} exists; add --force to replace it")
+    if output is not None and not output.resolve().parent.is_dir():
+        raise click.UsageError(f"folder {output.resolve().parent} does not exist")
     store = LocalStore(_store_dir(store_dir))
     if output is None:
         data = store.get(cid)  # verified completely before anything is printed

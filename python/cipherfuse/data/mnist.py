@@ -1,14 +1,17 @@
-"""MNIST loading: a given path, then a cache directory, then md5-verified download.
+"""MNIST loading: a given path, the cache, the copy shipped in the package, a download.
 
-Sources are tried in that order (:func:`load_mnist`). When none works and the
-caller allows it, scikit-learn's bundled 8x8 digits, resampled to 28x28, are
-the offline fallback; the returned :class:`Dataset` says so in ``source`` and a
-:class:`FallbackDatasetWarning` is emitted.
+Sources are tried in that order (:func:`load_mnist`). The package ships MNIST's
+10,000-image test set (``t10k-*.gz``, CC BY-SA 3.0, see ``mnist_t10k/LICENSE.txt``),
+md5-checked at every load (:func:`load_bundled_mnist`), so the test split needs no
+network. When no source works and the caller allows it, scikit-learn's 8x8 digits,
+resampled to 28x28, are the last resort; the returned :class:`Dataset` says so in
+``source`` and a :class:`FallbackDatasetWarning` is emitted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import tempfile
 import urllib.error
@@ -55,6 +58,11 @@ MNIST_FILES: dict[str, tuple[str, str, str, str]] = {
 }
 
 Split = Literal["train", "test"]
+
+#: ``Dataset.source`` of the test set shipped inside the package.
+BUNDLED_SOURCE = "MNIST test set shipped with cipherfuse"
+#: ``Dataset.source`` of the scikit-learn fallback.
+FALLBACK_SOURCE = "sklearn-digits"
 
 
 class FallbackDatasetWarning(UserWarning):
@@ -140,6 +148,34 @@ def load_mnist_dir(directory: str | os.PathLike[str], split: Split = "test") -> 
     return _validate_pair(images, labels, str(directory))
 
 
+def bundled_mnist_dir() -> Path:
+    """The package folder holding MNIST's test set (``t10k-*-ubyte.gz`` and its licence)."""
+    return Path(str(importlib.resources.files("cipherfuse.data") / "mnist_t10k"))
+
+
+def load_bundled_mnist() -> Dataset:
+    """MNIST's 10,000-image test set shipped in the package, md5-checked before parsing.
+
+    Raises:
+        DatasetError: a file is missing or its md5 differs from the published one
+            (a damaged installation; reinstall cipherfuse).
+    """
+    directory = bundled_mnist_dir()
+    img_name, img_md5, lbl_name, lbl_md5 = MNIST_FILES["test"]
+    for name, md5 in ((img_name, img_md5), (lbl_name, lbl_md5)):
+        path = directory / name
+        if not path.is_file():
+            raise DatasetError(f"the shipped MNIST file {path} is missing; reinstall cipherfuse")
+        actual = md5_of(path)
+        if actual != md5:
+            raise DatasetError(
+                f"the shipped MNIST file {path} has md5 {actual}, expected {md5}; "
+                "reinstall cipherfuse"
+            )
+    data = load_mnist_dir(directory, "test")
+    return Dataset(images=data.images, labels=data.labels, source=BUNDLED_SOURCE)
+
+
 def _fetch_one(name: str, md5: str, dest_dir: Path, mirrors: Sequence[str], timeout: float) -> Path:
     dest = dest_dir / name
     if dest.is_file() and md5_of(dest) == md5:
@@ -203,7 +239,7 @@ def load_sklearn_digits() -> Dataset:
     return Dataset(
         images=big[..., None].astype(np.float32),
         labels=np.asarray(bunch.target, dtype=np.int64),
-        source="sklearn-digits",
+        source=FALLBACK_SOURCE,
     )
 
 
@@ -217,7 +253,8 @@ def load_mnist(
     allow_fallback: bool = False,
     timeout: float = 30.0,
 ) -> Dataset:
-    """Load MNIST, trying in order: ``path`` (or ``$CIPHERFUSE_MNIST_DIR``), the cache, a download.
+    """Load MNIST, trying in order: ``path`` (or ``$CIPHERFUSE_MNIST_DIR``), the cache,
+    the shipped copy (test split only), a download.
 
     Args:
         split: ``"test"`` (10,000 images) or ``"train"`` (60,000).
@@ -245,6 +282,11 @@ def load_mnist(
         return load_mnist_dir(cache, split)
     except DatasetError as exc:
         problems.append(f"cache: {exc}")
+    if split == "test":
+        try:
+            return load_bundled_mnist()
+        except DatasetError as exc:
+            problems.append(f"shipped copy: {exc}")
     if download:
         try:
             download_mnist(cache, split, mirrors=mirrors, timeout=timeout)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_utils.crypto import keccak
@@ -77,6 +77,9 @@ class RoleContext:
     store: Store
     mailbox_root: Path
     log: Logger
+    #: account -> how log lines name its party (e.g. ``"contributor 1 0x6813Eb"``);
+    #: accounts not listed are named by role and the first 8 characters of the address.
+    party_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def mailbox(self) -> Mailbox:
@@ -120,7 +123,8 @@ class Agent(abc.ABC):
     # ------------------------------------------------------------ helpers
     def log(self, message: str) -> None:
         """Print one step, prefixed with the role and account."""
-        self.ctx.log(f"[{self.role} {self.account[:8]}] {message}")
+        name = self.ctx.party_names.get(self.account) or f"{self.role} {self.account[:8]}"
+        self.ctx.log(f"[{name}] {message}")
 
     def now(self) -> int:
         """Timestamp of the latest block."""

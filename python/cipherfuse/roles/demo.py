@@ -9,7 +9,9 @@ them and skips idle chain time.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -31,20 +33,24 @@ from cipherfuse.data import (
     TABLE_III_LABELS,
     CaseSplit,
     Dataset,
+    DatasetError,
     FallbackDatasetWarning,
     load_mnist,
     split_by_labels,
 )
+from cipherfuse.data.mnist import FALLBACK_SOURCE
+from cipherfuse.fusion.serialize import save_metamodel
 from cipherfuse.nn import TrainConfig
 from cipherfuse.roles.agent import RoleContext
 from cipherfuse.roles.behaviour import BEHAVIOURS
 from cipherfuse.roles.clock import run_agents
 from cipherfuse.roles.config import demo_task_params
 from cipherfuse.roles.contributor import ContributorAgent
-from cipherfuse.roles.errors import RoleConfigError
+from cipherfuse.roles.errors import RoleConfigError, StaleWorkdirError
 from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
 from cipherfuse.roles.learning import case1_config, load_published_key, train_private_model
 from cipherfuse.roles.manifest import TaskManifest, VerificationData, fetch_manifest
+from cipherfuse.roles.state import atomic_write_bytes
 from cipherfuse.roles.verifier import VerifierAgent
 from cipherfuse.roles.workload import CipherspaceJudge, encrypt_for_task
 from cipherfuse.storage import LocalStore, Store
@@ -53,9 +59,37 @@ REPORT_FORMAT = "cipherfuse-demo-report"
 Logger = Callable[[str], None]
 
 
+#: Judging modes the demo can run; the first is the default. The verifiers judge a claimed
+#: model in cipherspace (paper parameters). Switching the default is a one-line change here.
+JUDGING_MODES: tuple[str, ...] = ("cipherspace",)
+DEFAULT_JUDGING = JUDGING_MODES[0]
+
+#: Printed once at the start of every run with the paper's parameters.
+PAPER_PARAMS_WARNING = (
+    "WARNING: --params paper is the paper's INSECURE parameter set (k = 1: the secret key "
+    "falls to least squares); use it to reproduce the paper, never for private data."
+)
+
+#: Sizes used when MNIST is unavailable and scikit-learn's 1,797 digits stand in.
+FALLBACK_SIZES: dict[str, int] = {
+    "train_size": 200,
+    "verify_size": 100,
+    "fit_size": 150,
+    "check_size": 150,
+    "test_size": 300,
+}
+
+
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes and behaviours of a demo run (``quick()`` for CI-sized runs)."""
+    """Sizes and behaviours of a demo run (``quick()`` for CI-sized runs).
+
+    The default sizes use 6,500 of the 10,000 images of MNIST's test set that ships with
+    the package: per contributor 1,000 training and 500 local verification images, 1,000
+    verification samples (500 to fit, 500 to check) and a held-out test set of 1,000.
+    The paper's Case I uses 1,000 + 1,000 per contributor and the 60,000-image training
+    split; this is a reduced run.
+    """
 
     he_params: str = "paper"
     seed: int = 0
@@ -71,22 +105,33 @@ class DemoConfig:
     fusion_epochs: tuple[int, int] = (6, 12)
     behaviours: tuple[str, str, str] = ("honest", "honest", "honest")
     vote_probability: float = 1.0
+    judging: str = DEFAULT_JUDGING
     mnist_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:
-        """Small data and few epochs (about a minute of training on 2 cores)."""
+        """Small data and few epochs (CI-sized)."""
         base = cls(
-            train_size=300,
-            verify_size=150,
+            train_size=500,
+            verify_size=200,
             fit_size=200,
             check_size=200,
             test_size=500,
-            max_epochs=4,
-            fusion_epochs=(4, 6),
+            max_epochs=3,
+            fusion_epochs=(3, 6),
         )
         return dataclasses.replace(base, **overrides)
+
+    @property
+    def images_needed(self) -> int:
+        """Images the Case I split draws: 3 contributors' train + verify, fusion, test."""
+        return (
+            3 * (self.train_size + self.verify_size)
+            + self.fit_size
+            + self.check_size
+            + self.test_size
+        )
 
     def validate(self) -> None:
         """Raise :class:`RoleConfigError` naming the first bad field."""
@@ -99,6 +144,12 @@ class DemoConfig:
                 "docs/protocol.md), so the paradigm's keyless verification cannot run; "
                 "use --params paper"
             )
+        if self.judging not in JUDGING_MODES:
+            raise RoleConfigError(
+                f"judging must be one of {', '.join(JUDGING_MODES)}, got {self.judging!r}"
+            )
+        if not 0 <= self.seed < 2**32:
+            raise RoleConfigError(f"--seed must be in 0..{2**32 - 1}, got {self.seed}")
         for name in ("train_size", "verify_size", "fit_size", "check_size", "test_size"):
             if getattr(self, name) < 10:
                 raise RoleConfigError(f"{name} must be >= 10, got {getattr(self, name)}")
@@ -115,23 +166,61 @@ class DemoConfig:
                 raise RoleConfigError(f"behaviour must be one of {BEHAVIOURS}, got {b!r}")
 
 
-def load_demo_data(mnist_dir: Path | None) -> Dataset:
-    """MNIST's test set from ``mnist_dir``, ``$CIPHERFUSE_MNIST_DIR`` or ``../shared/data/mnist``;
-    scikit-learn's digits (with a warning) when none is there."""
+@dataclass(frozen=True)
+class DemoData:
+    """The demo's dataset and, when a stand-in was used, the warning that says so."""
+
+    data: Dataset
+    warning: str | None = None
+
+
+def load_demo_data(mnist_dir: Path | None) -> DemoData:
+    """The demo's images: ``mnist_dir``, else ``$CIPHERFUSE_MNIST_DIR``, else the download
+    cache, else MNIST's test set shipped in the package (md5-checked).
+
+    Nothing is downloaded. Only when the shipped copy is missing or damaged are
+    scikit-learn's 8x8 digits used; :attr:`DemoData.warning` then says so (and the
+    :class:`FallbackDatasetWarning` is re-emitted for API callers).
+    """
     if mnist_dir is not None:
-        return load_mnist(path=mnist_dir)
-    if os.environ.get("CIPHERFUSE_MNIST_DIR"):
-        return load_mnist(download=False)
-    shared = Path("../shared/data/mnist")
-    if shared.is_dir():
-        return load_mnist(path=shared)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FallbackDatasetWarning)
-        return load_mnist(download=False, allow_fallback=True)
+        return DemoData(load_mnist(path=mnist_dir))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FallbackDatasetWarning)
+        data = load_mnist(download=False, allow_fallback=True)
+    fallback = [w for w in caught if issubclass(w.category, FallbackDatasetWarning)]
+    if not fallback:
+        return DemoData(data)
+    text = str(fallback[0].message)
+    warnings.warn(text, FallbackDatasetWarning, stacklevel=2)
+    return DemoData(data, f"WARNING: {text} The demo uses reduced sizes to fit.")
+
+
+def sizes_for(cfg: DemoConfig, data: Dataset) -> DemoConfig:
+    """``cfg``, shrunk to :data:`FALLBACK_SIZES` when scikit-learn's digits stand in."""
+    if data.source != FALLBACK_SOURCE:
+        return cfg
+    smaller = {k: min(v, getattr(cfg, k)) for k, v in FALLBACK_SIZES.items()}
+    return dataclasses.replace(cfg, **smaller)
 
 
 def demo_split(data: Dataset, cfg: DemoConfig) -> CaseSplit:
-    """Case I split: contributors' private data, the verification sample set, a test set."""
+    """Case I split: contributors' private data, the verification sample set, a test set.
+
+    Raises:
+        RoleConfigError: the dataset is too small for ``cfg``'s sizes.
+    """
+    if cfg.images_needed > len(data):
+        raise RoleConfigError(
+            f"the demo needs {cfg.images_needed} images but {data.source} has {len(data)}; "
+            "give --mnist-dir a folder with the full MNIST set or use --quick"
+        )
+    try:
+        return _split(data, cfg)
+    except DatasetError as exc:
+        raise RoleConfigError(f"{exc}; use --quick or a larger --mnist-dir") from exc
+
+
+def _split(data: Dataset, cfg: DemoConfig) -> CaseSplit:
     return split_by_labels(
         data,
         TABLE_III_LABELS,
@@ -149,14 +238,31 @@ def verification_data(split: CaseSplit, fit_size: int) -> VerificationData:
     return VerificationData(x[:fit_size], y[:fit_size], x[fit_size:], y[fit_size:])
 
 
+def party_name(role: str, index: int, account: str) -> str:
+    """How the demo names a party everywhere: ``"contributor 1 0x6813Eb"``."""
+    return f"{role} {index} {account[:8]}"
+
+
 def make_contributor_payload(
-    split: CaseSplit, index: int, cfg: DemoConfig, behaviour: str, log: Logger, info: dict[str, Any]
+    split: CaseSplit,
+    index: int,
+    cfg: DemoConfig,
+    behaviour: str,
+    log: Logger,
+    info: dict[str, Any],
+    name: str | None = None,
 ) -> Callable[[TaskManifest, bytes], bytes]:
     """The payload maker of contributor ``index`` (train, then HE-encrypt the first layer)."""
     part = split.contributors[index]
+    who = name or f"contributor {index + 1}"
 
     def make(manifest: TaskManifest, key_blob: bytes) -> bytes:
         started = time.perf_counter()
+        log(
+            f"[{who}] training on {len(part.train)} images of labels {list(part.label_set)}: "
+            f"at most {cfg.max_epochs} epoch(s), stopping early once its own-label "
+            f"accuracy reaches {cfg.target_accuracy:.2f}"
+        )
         model, epochs, acc = train_private_model(
             case1_config(index + 1),
             tuple(part.label_set),
@@ -167,39 +273,106 @@ def make_contributor_payload(
                 learning_rate=cfg.learning_rate,
                 max_epochs=cfg.max_epochs,
                 target_accuracy=cfg.target_accuracy,
-                progress=None,
+                progress=False,
             ),
         )
+        seconds = round(time.perf_counter() - started, 1)
         info.update(
             labels=list(part.label_set),
             epochs=epochs,
             local_accuracy=acc,
-            train_seconds=round(time.perf_counter() - started, 1),
+            train_seconds=seconds,
         )
         log(
-            f"[contributor {index + 1}] {model.config.name} on labels {list(part.label_set)}: "
-            f"{epochs} epoch(s), local verification accuracy {acc:.3f}"
+            f"[{who}] {model.config.name}: {epochs} epoch(s) in {seconds} s, own-label "
+            f"accuracy {acc:.3f} on its {len(part.verify)} held-out images"
         )
         payload = encrypt_for_task(model, manifest, load_published_key(manifest.params, key_blob))
-        log(f"[contributor {index + 1}] encrypted first layer: {len(payload)} bytes")
+        log(f"[{who}] encrypted first layer: {len(payload)} bytes")
         return payload
 
     return make
 
 
-def run_demo(cfg: DemoConfig, workdir: Path, log: Logger = print) -> dict[str, Any]:
-    """Run the whole paradigm; returns the JSON report (also written to workdir/report.json)."""
+#: The marker file that says a work folder belongs to a demo run on an embedded chain.
+WORKDIR_MARKER = "cipherfuse-demo-run.json"
+#: What a demo run writes into its work folder (cleared by ``fresh=True``).
+WORKDIR_PARTS = ("state", "mailbox", "store")
+
+
+def prepare_workdir(workdir: Path, *, fresh: bool = False) -> None:
+    """Claim ``workdir`` for a new demo run.
+
+    The demo's chain lives in its process, so the state of an earlier run (finished or
+    interrupted) refers to claims and tasks that no longer exist: such a folder is
+    refused (:class:`StaleWorkdirError`), or cleared when ``fresh`` is true. Only the
+    demo's own parts (``state/``, ``mailbox/``, ``store/``, the marker) are removed.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    marker = workdir / WORKDIR_MARKER
+    used = [p for p in WORKDIR_PARTS if (workdir / p).is_dir() and any((workdir / p).iterdir())]
+    if marker.exists() or used:
+        if not fresh:
+            raise StaleWorkdirError(
+                f"{workdir} holds an earlier demo run; its embedded chain ended with that "
+                "process, so it cannot be resumed: use a new --workdir or add --fresh to "
+                "clear it"
+            )
+        for part in WORKDIR_PARTS:
+            shutil.rmtree(workdir / part, ignore_errors=True)
+        marker.unlink(missing_ok=True)
+    body = {"format": "cipherfuse-demo-run", "chain": "embedded", "pid": os.getpid()}
+    atomic_write_bytes(marker, json.dumps(body).encode(), mode=0o644)
+
+
+def run_demo(
+    cfg: DemoConfig,
+    workdir: Path,
+    log: Logger = print,
+    *,
+    fresh: bool = False,
+    metamodel_path: Path | None = None,
+) -> dict[str, Any]:
+    """Run the whole paradigm; returns the JSON report (free of keys and salts).
+
+    Args:
+        cfg: sizes, behaviours and parameters.
+        workdir: where store, mailbox and state go; must be unused (see
+            :func:`prepare_workdir`) unless ``fresh``.
+        log: receives one line per step.
+        fresh: clear an earlier run's state in ``workdir`` instead of refusing it.
+        metamodel_path: where to write the initiator's final MetaModel (none written
+            when ``None`` or when no model was accepted).
+    """
     cfg.validate()
     started = time.perf_counter()
-    data = load_demo_data(cfg.mnist_dir)
+    prepare_workdir(workdir, fresh=fresh)
+    if cfg.he_params == "paper":
+        log(PAPER_PARAMS_WARNING)
+    loaded = load_demo_data(cfg.mnist_dir)
+    data = loaded.data
+    if loaded.warning:
+        log(loaded.warning)
+    cfg = sizes_for(cfg, data)
     split = demo_split(data, cfg)
-    log(f"data: {data.source} ({len(data.labels)} images), Case I label subsets {TABLE_III_LABELS}")
+    log(
+        f"data: {data.source} ({len(data.labels)} images); reduced Case I run: "
+        f"{cfg.train_size} training images per contributor (the paper uses 1,000 of the "
+        f"60,000-image training split), {cfg.test_size} held-out test images"
+    )
     chain = embedded_chain(accounts=8)
     accounts = chain.accounts
     tasks, _ = TasksContract.deploy(chain, accounts[0])
     log(f"deployed CipherfuseTasks at {tasks.address} on the embedded chain")
+    names: dict[str, str] = {accounts[1]: f"initiator {accounts[1][:8]}"}
+    names.update(
+        {accounts[2 + i]: party_name("contributor", i + 1, accounts[2 + i]) for i in range(3)}
+    )
+    names.update(
+        {accounts[5 + i]: party_name("verifier", i + 1, accounts[5 + i]) for i in range(3)}
+    )
     store: Store = LocalStore(workdir / "store")
-    ctx = RoleContext(tasks, store, workdir / "mailbox", log)
+    ctx = RoleContext(tasks, store, workdir / "mailbox", log, party_names=names)
     start_balances: dict[str, int] = {a: int(chain.w3.eth.get_balance(a)) for a in accounts[1:8]}
     params = demo_task_params(threshold=cfg.threshold)
     initiator = InitiatorAgent(
@@ -227,7 +400,9 @@ def run_demo(cfg: DemoConfig, workdir: Path, log: Logger = print) -> dict[str, A
             accounts[2 + i],
             workdir / "state",
             task_id,
-            make_contributor_payload(split, i, cfg, cfg.behaviours[i], log, infos[i]),
+            make_contributor_payload(
+                split, i, cfg, cfg.behaviours[i], log, infos[i], names[accounts[2 + i]]
+            ),
             behaviour=cfg.behaviours[i],
         )
         for i in range(3)
@@ -238,7 +413,7 @@ def run_demo(cfg: DemoConfig, workdir: Path, log: Logger = print) -> dict[str, A
             accounts[5 + i],
             workdir / "state",
             task_id,
-            CipherspaceJudge(manifest, vdata),
+            make_judge(cfg.judging, manifest, vdata),
             vote_probability=cfg.vote_probability,
         )
         for i in range(3)
@@ -249,8 +424,23 @@ def run_demo(cfg: DemoConfig, workdir: Path, log: Logger = print) -> dict[str, A
         k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()
     }
     report["data_source"] = data.source
+    report["data_images"] = len(data)
+    report["data_warning"] = loaded.warning
+    report["insecure_params"] = cfg.he_params == "paper"
+    report["metamodel_file"] = None
+    if metamodel_path is not None and initiator.metamodel is not None:
+        save_metamodel(metamodel_path, initiator.metamodel)
+        os.chmod(metamodel_path, 0o644)
+        report["metamodel_file"] = str(metamodel_path)
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def make_judge(mode: str, manifest: TaskManifest, vdata: VerificationData) -> CipherspaceJudge:
+    """The verifiers' judge for ``mode`` (one of :data:`JUDGING_MODES`)."""
+    if mode == "cipherspace":
+        return CipherspaceJudge(manifest, vdata)
+    raise RoleConfigError(f"judging must be one of {', '.join(JUDGING_MODES)}, got {mode!r}")
 
 
 def _balance(tasks: TasksContract, account: str) -> int:
@@ -277,6 +467,7 @@ def build_report(
         p = tasks.get_participant(task_id, c.account)
         entry: dict[str, Any] = {
             "contributor": i + 1,
+            "name": party_name("contributor", i + 1, c.account),
             "account": c.account,
             "behaviour": c.behaviour,
             **{k: v for k, v in infos[i].items()},
@@ -304,9 +495,13 @@ def build_report(
     accuracies = [
         {"claim_id": int(k), "accuracy": v.get("accuracy")} for k, v in sorted(processed.items())
     ]
-    roles = [("initiator", initiator.account)]
-    roles += [(f"contributor {i + 1}", c.account) for i, c in enumerate(contributors)]
-    roles += [(f"verifier {i + 1}", v.account) for i, v in enumerate(verifiers)]
+    roles = [(f"initiator {initiator.account[:8]}", initiator.account)]
+    roles += [
+        (party_name("contributor", i + 1, c.account), c.account) for i, c in enumerate(contributors)
+    ]
+    roles += [
+        (party_name("verifier", i + 1, v.account), v.account) for i, v in enumerate(verifiers)
+    ]
     balances = {
         name: {
             "account": account,
@@ -332,6 +527,19 @@ def build_report(
         "contract_balance_wei": tasks.balance(),
         "task_holdings_wei": tasks.task_holdings(task_id),
         "judgements": {
-            f"verifier {i + 1}": v.state.data.get("decisions", {}) for i, v in enumerate(verifiers)
+            party_name("verifier", i + 1, v.account): {
+                claim: public_decision(d) for claim, d in v.state.data.get("decisions", {}).items()
+            }
+            for i, v in enumerate(verifiers)
         },
     }
+
+
+#: The fields of a verifier's decision that a report may show. The vote salt and the
+#: claim's sealing key stay in the verifier's state file.
+PUBLIC_DECISION_FIELDS = ("accept", "accuracy", "baseline", "reason", "honest")
+
+
+def public_decision(decision: dict[str, Any]) -> dict[str, Any]:
+    """A verifier's decision without its secrets (vote salt, sealing key)."""
+    return {k: decision[k] for k in PUBLIC_DECISION_FIELDS if k in decision}

@@ -19,3 +19,7 @@ class SealError(RolesError, ValueError):
 
 class RoleStateError(RolesError, ValueError):
     """A persisted role state file is corrupt, of another version or of another role."""
+
+
+class StaleWorkdirError(RoleConfigError):
+    """A work folder holds state that cannot be resumed (its chain is gone or differs)."""

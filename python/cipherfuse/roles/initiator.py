@@ -11,11 +11,12 @@ import numpy as np
 
 from cipherfuse import he
 from cipherfuse.chain import ClaimStatus, ClaimSubmitted, TaskParams, TaskPublished
+from cipherfuse.chain.errors import ChainError, ContractRevertError
 from cipherfuse.errors import CipherfuseError
-from cipherfuse.fusion import FusionConfig
+from cipherfuse.fusion import FusionConfig, MetaModel
 from cipherfuse.nn import TrainedModel
 from cipherfuse.roles.agent import FINAL, Agent, RoleContext
-from cipherfuse.roles.learning import FloatArray, IntArray, fuse_plain, he_keys
+from cipherfuse.roles.learning import FloatArray, IntArray, fuse_plain_model, he_keys
 from cipherfuse.roles.manifest import TaskManifest, VerificationData, new_nonce
 from cipherfuse.roles.sealing import open_with_envelope
 
@@ -57,6 +58,8 @@ class InitiatorAgent(Agent):
         self.setup = setup
         self.decrypt = decrypt
         self.models: dict[int, TrainedModel] = {}
+        #: The latest MetaModel fused from the decrypted models (None before the first).
+        self.metamodel: MetaModel | None = None
         self.sk_path = self.state_dir / f"initiator-{account}.sk"
 
     @property
@@ -162,13 +165,27 @@ class InitiatorAgent(Agent):
         task = self.task(task_id)
         if self.now() > task.expiry and final:
             if not self.state.data.get("reclaimed"):
-                if self.try_tx("reclaim", lambda: self.tasks.reclaim_budget(self.account, task_id)):
-                    self.log("reclaimed the unspent budget")
+                self._reclaim(task_id)
                 self.state.update(reclaimed=True)
                 acted = True
             acted = self.withdraw_credit() or acted
             self.done = self.tasks.credit_of(self.account) == 0
         return acted
+
+    def _reclaim(self, task_id: int) -> None:
+        """Reclaim the unspent budget; a fully spent budget is the normal case, not an error."""
+        try:
+            self.tasks.reclaim_budget(self.account, task_id)
+        except ContractRevertError as exc:
+            if exc.error_name == "NothingToReclaim":
+                self.log("reclaim: nothing to reclaim (no unspent escrow left)")
+                return
+            self.log(f"reclaim: not done ({exc})")
+            return
+        except ChainError as exc:
+            self.log(f"reclaim: not done ({exc})")
+            return
+        self.log("reclaimed the unspent budget")
 
     def _receive(self, claim_id: int) -> None:
         claim = self.claim(claim_id)
@@ -209,7 +226,10 @@ class InitiatorAgent(Agent):
         s1, s2 = self.setup.fusion_epochs
         fusion = FusionConfig(stage1_epochs=s1, stage2_epochs=s2, progress=False)
         models = [self.models[c] for c in sorted(self.models)]
-        return fuse_plain(models, fit, self.setup.test, fusion, f"initiator-{sorted(self.models)}")
+        self.metamodel, accuracy = fuse_plain_model(
+            models, fit, self.setup.test, fusion, f"initiator-{sorted(self.models)}"
+        )
+        return accuracy
 
     def wakeups(self) -> list[int]:
         """Per-claim deadlines and the task's expiry."""

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cipherfuse import he
-from cipherfuse.fusion import FusionConfig, PlainFeatures, train_fusion_head
+from cipherfuse.fusion import FusionConfig, MetaModel, PlainFeatures, train_fusion_head
 from cipherfuse.nn import ModelConfig, PoolSpec, TrainConfig, TrainedModel, table2_config
 from cipherfuse.nn.model import init_params
 from cipherfuse.nn.train import train_classifier
@@ -104,6 +104,18 @@ def fuse_plain(
     tag: str,
 ) -> float:
     """Fuse decrypted models (Strategy II, plaintext features) and test the MetaModel."""
+    return fuse_plain_model(models, fit, test, fusion, tag)[1]
+
+
+def fuse_plain_model(
+    models: list[TrainedModel],
+    fit: tuple[FloatArray, IntArray],
+    test: tuple[FloatArray, IntArray],
+    fusion: FusionConfig,
+    tag: str,
+) -> tuple[MetaModel, float]:
+    """Fuse decrypted models (Strategy II, plaintext features): the MetaModel and its
+    accuracy on ``test``."""
     extractors = [PlainFeatures(m) for m in models]
     head = train_fusion_head(
         [e(fit[0]) for e in extractors],
@@ -114,5 +126,5 @@ def fuse_plain(
         fusion,
         block_weights=[e.output_weights() for e in extractors],
     )
-    pred = head.predict_from_features([e(test[0]) for e in extractors])
-    return float(np.mean(pred == test[1]))
+    meta = MetaModel(extractors=tuple(extractors), head=head)
+    return meta, meta.accuracy(test[0], test[1])

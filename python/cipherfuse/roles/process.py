@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from web3.exceptions import BlockNotFound
+
 from cipherfuse.chain import AnvilNode, TasksContract, Withdrawn, http_chain
 from cipherfuse.chain.devkeys import dev_accounts
 from cipherfuse.chain.events import EventPoller
@@ -26,7 +29,7 @@ from cipherfuse.chain.keystore import LIGHT_SCRYPT_N, create_keystore
 from cipherfuse.chain.netconfig import NETWORK_KEYS, NetworkConfig, network_config_from
 from cipherfuse.errors import ParameterError
 from cipherfuse.roles.agent import Agent, RoleContext
-from cipherfuse.roles.errors import RoleConfigError, RolesError
+from cipherfuse.roles.errors import RoleConfigError, RolesError, StaleWorkdirError
 from cipherfuse.roles.state import atomic_write_bytes
 from cipherfuse.storage import LocalStore
 
@@ -52,16 +55,27 @@ class RoleConfig:
     mnist_dir: Path | None = None
     poll_seconds: float = 0.5
     network: NetworkConfig | None = None
+    #: While idle, say what the role waits for at most this often (seconds).
+    wait_report_seconds: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise :class:`RoleConfigError` naming the first bad setting."""
+        from cipherfuse.roles.behaviour import BEHAVIOURS
+
         if self.role not in ROLES:
             raise RoleConfigError(f"role must be one of {ROLES}, got {self.role!r}")
         if not self.rpc_url.startswith(("http://", "https://")):
             raise RoleConfigError(f"--rpc-url must be an http(s) URL, got {self.rpc_url!r}")
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", self.contract):
+            raise RoleConfigError(
+                f"--contract must be a contract address (0x and 40 hex digits), "
+                f"got {self.contract!r}"
+            )
         if self.role != "initiator" and self.task_id < 1:
-            raise RoleConfigError("--task-id is required (the id the initiator printed)")
+            raise RoleConfigError(
+                f"--task-id must be >= 1 (the id the initiator printed), got {self.task_id}"
+            )
         if not 1 <= self.index <= 3:
             raise RoleConfigError(f"--index must be 1, 2 or 3 (Case I subset), got {self.index}")
         if self.account < 0:
@@ -69,6 +83,55 @@ class RoleConfig:
                 f"--account must be a role number (or development key index) >= 0, got "
                 f"{self.account}"
             )
+        if not 0 <= self.seed < 2**32:
+            raise RoleConfigError(f"--seed must be in 0..{2**32 - 1}, got {self.seed}")
+        if self.behaviour not in BEHAVIOURS:
+            raise RoleConfigError(
+                f"--behaviour must be one of {', '.join(BEHAVIOURS)}, got {self.behaviour!r}"
+            )
+        if not 0.0 <= self.vote_probability <= 1.0:
+            raise RoleConfigError(
+                f"--vote-probability must be in [0, 1], got {self.vote_probability}"
+            )
+        if self.max_epochs is not None and not 1 <= self.max_epochs <= 100:
+            raise RoleConfigError(f"--max-epochs must be in 1..100, got {self.max_epochs}")
+        if self.poll_seconds <= 0 or self.wait_report_seconds <= 0:
+            raise RoleConfigError("poll_seconds and wait_report_seconds must be > 0")
+
+
+#: The TOML type each setting must have (paths are strings in TOML).
+_TOML_TYPES: dict[str, tuple[type, ...]] = {
+    "role": (str,),
+    "rpc_url": (str,),
+    "contract": (str,),
+    "account": (int,),
+    "workdir": (str,),
+    "task_id": (int,),
+    "index": (int,),
+    "behaviour": (str,),
+    "vote_probability": (int, float),
+    "seed": (int,),
+    "quick": (bool,),
+    "max_epochs": (int,),
+    "mnist_dir": (str,),
+    "poll_seconds": (int, float),
+    "wait_report_seconds": (int, float),
+}
+
+
+def _check_toml_types(path: Path, body: dict[str, Any]) -> None:
+    for key, value in body.items():
+        allowed = _TOML_TYPES[key]
+        ok = isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool))
+        if not ok:
+            want = "a number" if float in allowed else _TYPE_WORDS[allowed[0]]
+            raise RoleConfigError(
+                f"{path}: {key} must be {want}, got {value!r} "
+                f"(write it {'without' if str not in allowed else 'with'} quotes)"
+            )
+
+
+_TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
 
 
 #: Network keys a role TOML or the role flags may give (rpc_url is a role key too).
@@ -112,6 +175,7 @@ def load_role_config(path: Path, **overrides: Any) -> RoleConfig:
     unknown = set(body) - known
     if unknown:
         raise RoleConfigError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+    _check_toml_types(path, body)
     body.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("workdir", "mnist_dir"):
         if body.get(key) is not None:
@@ -160,6 +224,8 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
         demo_split,
         load_demo_data,
         make_contributor_payload,
+        make_judge,
+        sizes_for,
         verification_data,
     )
     from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
@@ -169,10 +235,10 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
         fetch_manifest,
     )
     from cipherfuse.roles.verifier import VerifierAgent
-    from cipherfuse.roles.workload import CipherspaceJudge
 
     cfg.validate()
     ctx, account = _context(cfg, log)
+    check_workdir_chain(cfg.workdir, ctx.tasks)
     state_dir = cfg.workdir / "state"
     demo = DemoConfig.quick(seed=cfg.seed) if cfg.quick else DemoConfig(seed=cfg.seed)
     if cfg.max_epochs is not None:
@@ -191,10 +257,14 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
             account,
             state_dir,
             cfg.task_id,
-            CipherspaceJudge(manifest, vdata),
+            make_judge(demo.judging, manifest, vdata),
             vote_probability=cfg.vote_probability,
         )
-    split = demo_split(load_demo_data(cfg.mnist_dir), demo)
+    loaded = load_demo_data(cfg.mnist_dir)
+    if loaded.warning:
+        log(loaded.warning)
+    demo = sizes_for(demo, loaded.data)
+    split = demo_split(loaded.data, demo)
     if cfg.role == "initiator":
         return InitiatorAgent(
             ctx,
@@ -220,6 +290,117 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
     )
 
 
+#: The file that ties a shared work folder to one chain and one contract deployment.
+CHAIN_MARKER = "cipherfuse-chain.json"
+
+
+def check_workdir_chain(workdir: Path, tasks: TasksContract) -> None:
+    """Resume a work folder only on the chain and contract it was started on.
+
+    The first role process writes ``cipherfuse-chain.json`` (chain id, genesis block hash,
+    contract address); later ones, and restarts, must see the same, because the state
+    files refer to that deployment's tasks and claims. A node that persists its chain
+    (a real network, anvil left running) resumes; a restarted anvil does not.
+
+    Raises:
+        StaleWorkdirError: the folder belongs to another chain or deployment, or the
+            contract has no code on this node.
+    """
+    w3 = tasks.chain.w3
+    address = str(tasks.address)
+    if not bytes(w3.eth.get_code(tasks.address)):
+        raise StaleWorkdirError(
+            f"--contract {address}: no contract deployed there on this node; check the "
+            "address the deployment printed (and that the node is the one it used)"
+        )
+    head = w3.eth.get_block("latest")
+    here = {
+        "chain_id": int(w3.eth.chain_id),
+        "genesis": bytes(w3.eth.get_block(0)["hash"]).hex(),
+        "contract": address,
+        # A block seen when the folder was first used: a restarted dev node (same genesis,
+        # same deployer, same contract address) no longer has it.
+        "anchor_block": int(head["number"]),
+        "anchor_hash": bytes(head["hash"]).hex(),
+    }
+    marker = workdir / CHAIN_MARKER
+    try:
+        before = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        atomic_write_bytes(marker, json.dumps(here).encode(), mode=0o644)
+        return
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StaleWorkdirError(f"{marker} is unreadable ({exc}); use a new --workdir") from exc
+    same = isinstance(before, dict) and all(
+        before.get(k) == here[k] for k in ("chain_id", "genesis", "contract")
+    )
+    if same:
+        anchor = before.get("anchor_block")
+        try:
+            block = w3.eth.get_block(int(anchor)) if isinstance(anchor, int) else None
+        except BlockNotFound:  # the chain is shorter than when the folder was first used
+            block = None
+        same = block is not None and bytes(block["hash"]).hex() == before.get("anchor_hash")
+    if not same:
+        owner = before.get("contract", "?") if isinstance(before, dict) else "?"
+        raise StaleWorkdirError(
+            f"{workdir} belongs to contract {owner} on another chain or deployment "
+            "(a restarted anvil starts a new chain): use a new --workdir for this one"
+        )
+
+
+def describe_wait(agent: Agent) -> str:
+    """What an idle agent waits for, and until when (chain time, as UTC)."""
+    now = agent.now()
+    times = sorted(t for t in agent.wakeups() if t > now)
+    if not times:
+        return "waiting for other parties (claims, votes, key boxes, releases)"
+    target = times[0]
+    what = f"chain time {target}"
+    task_id = getattr(agent, "task_id", None)
+    if task_id:
+        task = agent.task(int(task_id))
+        named = {
+            task.join_end: "the join window to close",
+            task.claim_end: "the claim window to close",
+            task.expiry: "the task to expire",
+            task.expiry + 1: "the task to expire",
+        }
+        claim_ids = [int(c) for c in agent.state.data.get("claims", [])]
+        if "claim_id" in agent.state.data:
+            claim_ids.append(int(agent.state.data["claim_id"]))
+        for claim_id in claim_ids:
+            claim = agent.claim(claim_id)
+            named.setdefault(
+                claim.claimed_at + task.draw_window + 1,
+                f"claim {claim_id}'s committee-draw window to close",
+            )
+            named.setdefault(
+                claim.commit_deadline + 1, f"claim {claim_id}'s commit window to close"
+            )
+            named.setdefault(
+                claim.commit_deadline - task.commit_window // 2,
+                f"claim {claim_id}'s key box (half of the commit window)",
+            )
+            named.setdefault(
+                claim.reveal_deadline + 1, f"claim {claim_id}'s reveal window to close"
+            )
+            named.setdefault(
+                claim.release_deadline + 1, f"claim {claim_id}'s release deadline to pass"
+            )
+        what = named.get(target, what)
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(target))
+    return f"waiting for {what} at {when} (in {_duration(target - now)})"
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _manifest_cid(tasks: TasksContract, task_id: int) -> str:
     from cipherfuse.roles.agent import objective_uri
 
@@ -237,6 +418,8 @@ def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
     status = status_path(cfg.workdir, cfg.role, cfg.account)
 
     last_idle = False
+    last_wait_report = float("-inf")
+    last_wait_text = ""
 
     def report(idle: bool, stepping: bool = False) -> None:
         body = {
@@ -259,6 +442,12 @@ def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
         last_idle = not acted
         report(last_idle)
         if not acted:
+            text = describe_wait(agent) if not agent.done else ""
+            due = time.monotonic() - last_wait_report >= cfg.wait_report_seconds
+            changed = text.split(" (in ")[0] != last_wait_text
+            if text and (due or changed):
+                log(f"[{cfg.role} {agent.account[:8]}] {text}")
+                last_wait_report, last_wait_text = time.monotonic(), text.split(" (in ")[0]
             time.sleep(cfg.poll_seconds)
     report(True)
     return agent
@@ -354,11 +543,23 @@ def run_testbed(
     and starts it again (a crash and restart; the outcome must not change).
     """
     from cipherfuse.chain.keystore import keystore_address
+    from cipherfuse.shutdown import on_hard_exit
 
     workdir.mkdir(parents=True, exist_ok=True)
     procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]] = []
+    nodes: list[AnvilNode] = []
+
+    def kill_everything() -> None:  # Ctrl-C's hard exit: nothing may outlive us
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        for node in nodes:
+            if node.pid is not None:
+                os.kill(node.pid, 9)
+
     password_file, keystores = testbed_keys(workdir, range(1, 8))
-    with AnvilNode(accounts=1) as node:
+    with on_hard_exit(kill_everything), AnvilNode(accounts=1) as node:
+        nodes.append(node)
         # The deployer signs with development key 0; each role with its own keystore.
         chain = http_chain(node.url, kind="anvil", dev_accounts=1)
         addresses: list[str] = [chain.accounts[0]]
@@ -446,8 +647,27 @@ def run_testbed(
             for _, proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
+            for _, proc in procs:
+                try:
                     proc.wait(timeout=10)
-        return testbed_outcome(tasks, int(task_id), addresses)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        outcome = testbed_outcome(tasks, int(task_id), addresses)
+        outcome["metamodel_accuracy"] = initiator_accuracies(workdir, addresses[1])
+        return outcome
+
+
+def initiator_accuracies(workdir: Path, account: str) -> list[dict[str, Any]]:
+    """The initiator process's MetaModel test accuracy after each released claim."""
+    from cipherfuse.roles.state import StateFile
+
+    state = StateFile(workdir / "state" / f"initiator-{account}.json", "initiator", account)
+    processed = state.data.get("processed", {})
+    return [
+        {"claim_id": int(k), "accuracy": v.get("accuracy")}
+        for k, v in sorted(processed.items(), key=lambda kv: int(kv[0]))
+    ]
 
 
 def _kill_after_claim(
