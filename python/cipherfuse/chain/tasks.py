@@ -202,17 +202,22 @@ def _bytes32(value: bytes, name: str) -> bytes:
 
 
 def _bytes_literal(message: str) -> bytes | None:
-    """The ``b'...'`` literal eth-tester puts in some revert messages (parsed, not eval'd)."""
-    start = message.find("b'")
-    if start < 0:
-        start = message.find('b"')
-    if start < 0:
-        return None
-    try:
-        value = ast.literal_eval(message[start:])
-    except (ValueError, SyntaxError):
-        return None
-    return value if isinstance(value, bytes) else None
+    """The ``b'...'`` literal eth-tester puts in some revert messages (parsed, not eval'd).
+
+    Every ``b'``/``b"`` position is tried in order: the escaped bytes of a literal can
+    themselves contain ``b'`` (``\\x8b'``), which is not where the literal starts.
+    """
+    starts = sorted(
+        i for i in range(len(message) - 1) if message[i] == "b" and message[i + 1] in "'\""
+    )
+    for start in starts:
+        try:
+            value = ast.literal_eval(message[start:])
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, bytes):
+            return value
+    return None
 
 
 def _revert_data(exc: BaseException) -> bytes | None:
@@ -507,17 +512,21 @@ class TasksContract:
         """Lock the release of an accepted claim (no forfeit afterwards); send no secret."""
         return self._send("commitRelease", sender, claim_id, gas=gas_limit("commitRelease"))
 
-    def release_envelope(self, sender: str, claim_id: int, envelope: bytes) -> Receipt:
+    def release_envelope(
+        self, sender: str, claim_id: int, envelope: bytes, *, require_lock: bool = True
+    ) -> Receipt:
         """Release the model-decryption envelope of a claim whose release is locked.
 
         Send this only after :meth:`commit_release` (or settling one's own accepted claim)
         was mined: until then the claim can still be forfeited, and an envelope seen in the
-        mempool would hand over the model anyway.
+        mempool would hand over the model anyway. The client refuses to send it earlier
+        (``require_lock=False`` skips that check; only tests of the contract's own refusal
+        need it).
         """
         if not envelope:
             raise ChainParameterError("envelope must be non-empty bytes")
         claim = self.get_claim(claim_id)
-        if claim.status != ClaimStatus.RELEASE_PENDING:
+        if require_lock and claim.status != ClaimStatus.RELEASE_PENDING:
             raise ChainParameterError(
                 f"claim {claim_id} is {claim.status.name}, not RELEASE_PENDING: lock the release "
                 "with commit_release first (the envelope must not be sent before that)"
