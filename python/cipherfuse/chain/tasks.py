@@ -721,7 +721,7 @@ class TasksContract:
         commitment, state = self._call("ballotOf", claim_id, Web3.to_checksum_address(voter))
         return bytes(commitment), BallotState(state)
 
-    def key_boxes_of(self, claim_id: int) -> dict[ChecksumAddress, bytes]:
+    def key_boxes_of(self, claim_id: int) -> dict[str, bytes]:
         """Key boxes the claimant posted, by committee member (empty before they are posted).
 
         Read from the claim's ``KeyBoxesPosted`` event (the contract accepts one such event per
