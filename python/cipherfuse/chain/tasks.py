@@ -302,6 +302,10 @@ class TasksContract:
 
     ARTIFACT = "CipherfuseTasks"
 
+    #: Send transactions with the fixed limits of :mod:`cipherfuse.chain.gaslimits` (False:
+    #: let the node estimate every transaction, as a baseline for benchmarks).
+    fixed_gas_limits: bool = True
+
     def __init__(self, chain: Chain, address: str, artifact: Artifact | None = None) -> None:
         self.chain = chain
         self.artifact = artifact or load_artifact(self.ARTIFACT)
@@ -362,7 +366,7 @@ class TasksContract:
             raise ChainParameterError(f"value must be >= 0 wei, got {value}")
         fn = getattr(self.contract.functions, fn_name)(*args)
         tx: dict[str, Any] = {"from": Web3.to_checksum_address(sender), "value": value}
-        if gas is not None:
+        if gas is not None and self.fixed_gas_limits:
             tx["gas"] = gas
         try:
             tx_hash = fn.transact(tx)
