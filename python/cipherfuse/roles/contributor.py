@@ -149,7 +149,9 @@ class ContributorAgent(Agent):
             claim = self.claim(claim_id)
         if claim.status == ClaimStatus.VOTING and not claim.boxes_posted:
             acted = self._deliver_boxes(claim_id) or acted
-        if self.settle_if_due(claim_id, claim):  # settling one's own accepted claim locks it
+        # Settling one's own accepted claim locks its release, so a contributor that means to
+        # withhold the envelope (Case II never-release) leaves settling to the others.
+        if self.behaviour != "never-release" and self.settle_if_due(claim_id, claim):
             acted = True
             claim = self.claim(claim_id)
         if claim.status == ClaimStatus.ACCEPTED:
