@@ -185,8 +185,8 @@ def test_valid_args_decode_with_checksummed_address() -> None:
         ("VoteCommitted", {"claimId": 1, "verifier": _ALICE, "commitment": b"x"}, "32 bytes"),
         (
             "ClaimSettled",
-            {"claimId": 1, "outcome": 9, "acceptVotes": 0, "rejectVotes": 0},
-            "9 is no ClaimStatus value",
+            {"claimId": 1, "outcome": 10, "acceptVotes": 0, "rejectVotes": 0},
+            "10 is no ClaimStatus value",
         ),
         (
             "ClaimSettled",

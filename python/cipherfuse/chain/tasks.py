@@ -319,7 +319,6 @@ class TasksContract:
         self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.artifact.abi)
         self.errors = ErrorDecoder(self.artifact.abi)
         self._committee_sizes: dict[int, int] = {}
-        self._claim_events: dict[int, Any] = {}
 
     @classmethod
     def deploy(cls, chain: Chain, sender: str) -> tuple[TasksContract, Receipt]:
@@ -676,21 +675,18 @@ class TasksContract:
         )
 
     def _find_claim_event(self, claim_id: int, draw_block: int) -> Any:
-        cached = self._claim_events.get(claim_id)
-        if cached is not None:
-            return cached
+        """The claim's event: in the block before its draw block, or (after a re-anchor moved
+        the draw block) anywhere in the history, found by its indexed claim id. Not cached:
+        a reorg or a snapshot revert may replace the claim behind an id."""
         try:
-            args = self._claim_event(claim_id, draw_block - 1)
+            return self._claim_event(claim_id, draw_block - 1)
         except ChainError:
-            # Re-anchored: search the whole history once (the claim id is an indexed topic).
             logs = self.contract.events.ClaimSubmitted().get_logs(
                 argument_filters={"claimId": claim_id}, from_block=0, to_block="latest"
             )
             if len(logs) != 1:
                 raise
-            args = logs[0]["args"]
-        self._claim_events[claim_id] = args
-        return args
+            return logs[0]["args"]
 
     def get_participant(self, task_id: int, account: str) -> ParticipantInfo:
         """A participant's record (all zero if the account has no role)."""
