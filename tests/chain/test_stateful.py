@@ -503,11 +503,13 @@ class ContractMachine(RuleBasedStateMachine):
         assert self.tasks.get_claim(m.handle.claim_id).status == m.status
 
     def _check_fairness(self, m: ClaimModel, outcome: ClaimStatus) -> None:
-        """Honest majority (all honest members revealed) decides by the truth; an honest
-        member who revealed is never slashed."""
+        """Honest majority (all honest members revealed) decides by the truth; a member who
+        revealed on every committee it sat on so far is never slashed (an honest verifier
+        whose round never ran before the deadline did not reveal in time, and may be)."""
         honest = [v for v in m.committee if self.kind[v] == "honest"]
-        for v in honest:
-            if v in m.revealed:
+        for v in m.committee:
+            seats = [c for c in self.claims if v in c.committee and c.status != ClaimStatus.VOTING]
+            if all(v in c.revealed for c in [*seats, m]):
                 assert self.state[v] != ParticipantState.SLASHED
         if len(honest) > HALF and all(v in m.revealed for v in honest):
             truth = m.honest_model and m.boxes
