@@ -19,7 +19,7 @@ ACCOUNTS = 7  # 1 initiator + 3 verifiers + 3 contributors
 
 
 def _check(report: GasReport) -> None:
-    assert report.transactions == 47
+    assert report.transactions == 50
     assert report.over_target() == {}, report.table()
 
 
@@ -66,3 +66,29 @@ def test_anvil_startup(benchmark) -> None:  # type: ignore[no-untyped-def]
         return chain_id
 
     assert benchmark.pedantic(start_stop, rounds=5, iterations=1) == 31337
+
+
+def _gas_limit_case(benchmark, fixed: bool) -> None:  # type: ignore[no-untyped-def]
+    from cipherfuse.chain.tasks import TasksContract
+
+    def setup() -> tuple[tuple[Chain], dict[str, object]]:
+        return (embedded_chain(ACCOUNTS),), {}  # a fresh chain per round, outside the timing
+
+    TasksContract.fixed_gas_limits = fixed
+    try:
+        report = benchmark.pedantic(run_reference_lifecycle, setup=setup, rounds=3, iterations=1)
+    finally:
+        TasksContract.fixed_gas_limits = True
+    _check(report)
+
+
+@pytest.mark.benchmark(group="chain-gas-limits-embedded")
+def test_lifecycle_embedded_estimating_every_transaction(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Baseline: the node estimates the gas of every transaction (eth-tester bisects)."""
+    _gas_limit_case(benchmark, fixed=False)
+
+
+@pytest.mark.benchmark(group="chain-gas-limits-embedded")
+def test_lifecycle_embedded_fixed_gas_limits(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Candidate: fixed per-function limits from the gas report (no estimation)."""
+    _gas_limit_case(benchmark, fixed=True)

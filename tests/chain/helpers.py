@@ -18,6 +18,7 @@ from cipherfuse.chain import (
 
 ETHER = 10**18
 WINDOW = 100
+MODEL_SIZE = 4096
 
 DEFAULT_PARAMS = TaskParams(
     min_accuracy_bps=9_000,
@@ -25,7 +26,7 @@ DEFAULT_PARAMS = TaskParams(
     max_claims=2,
     reward_per_model=ETHER,
     verifier_fee=ETHER // 100,
-    contributor_deposit=ETHER // 10,
+    contributor_deposit=ETHER,
     verifier_deposit=ETHER // 5,
     join_window=WINDOW,
     claim_window=WINDOW,
@@ -96,8 +97,9 @@ class Scenario:
             self.task_id,
             f"bafy-{tag[-8:]}",
             model_hash,
+            MODEL_SIZE,
             seed_commitment(self.task_id, contributor, seed),
-            envelope_commitment(envelope),
+            envelope_commitment(self.task_id, contributor, envelope),
         )
         return ClaimHandle(claim_id, contributor, seed, envelope, model_hash, receipt)
 
@@ -106,6 +108,11 @@ class Scenario:
         self.chain.mine(2)
         self.tasks.reveal_seed(handle.claimant, handle.claim_id, handle.seed)
         return list(self.tasks.committee_of(handle.claim_id))
+
+    def release(self, handle: ClaimHandle) -> None:
+        """Lock the release of an accepted claim, then release its envelope."""
+        self.tasks.commit_release(handle.claimant, handle.claim_id)
+        self.tasks.release_envelope(handle.claimant, handle.claim_id, handle.envelope)
 
     def commit(self, handle: ClaimHandle, votes: dict[str, bool]) -> None:
         """Commit the given votes (member -> accept)."""
@@ -156,12 +163,39 @@ def setup_task(
     cons = accounts[1 : 1 + contributors]
     vers = accounts[1 + contributors : 1 + contributors + verifiers]
     for v in vers:
-        tasks.join_as_verifier(v, task_id)
+        tasks.join_as_verifier(v, task_id, box_key_of(v), b"127.0.0.1:7400")
     for c in cons:
         tasks.join_as_contributor(c, task_id)
     return Scenario(chain, tasks, task_id, params, initiator, list(cons), list(vers))
 
 
+def box_key_of(account: str) -> bytes:
+    """A deterministic non-zero 32-byte box key for an account."""
+    return det_bytes(f"box-key{account}")
+
+
 def all_credits(tasks: TasksContract, accounts: list[str]) -> int:
     """Sum of withdrawable credits over ``accounts``."""
     return sum(tasks.credit_of(a) for a in accounts)
+
+
+def reference_committee(
+    pool: list[str], eligible: set[str], randomness: bytes, size: int, max_steps: int = 64
+) -> list[str]:
+    """The contract's draw, written independently: a partial Fisher-Yates shuffle of a real
+    list of pool positions; step s swaps position s with ``s + keccak(randomness, s) % (n - s)``
+    and keeps the verifier that lands at s if it is eligible. Empty if incomplete."""
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    order = list(range(len(pool)))
+    members: list[str] = []
+    for s in range(min(len(pool), max_steps)):
+        if len(members) == size:
+            break
+        r = int.from_bytes(keccak(encode(["bytes32", "uint256"], [randomness, s])), "big")
+        j = s + r % (len(pool) - s)
+        order[s], order[j] = order[j], order[s]
+        if pool[order[s]] in eligible:
+            members.append(pool[order[s]])
+    return members if len(members) == size else []

@@ -25,6 +25,8 @@ def _measure(
     chain.mine(2)
     gas["revealSeed"] = tasks.reveal_seed(h.claimant, h.claim_id, h.seed).gas_used
     committee = list(tasks.committee_of(h.claim_id))
+    boxes = [det_bytes(f"box{m}") * 3 for m in committee]
+    gas["boxes"] = tasks.post_key_boxes(h.claimant, h.claim_id, boxes).gas_used
     commits, reveals = [], []
     for m in committee:
         h.salts[m] = det_bytes(f"salt{m}")
@@ -35,8 +37,8 @@ def _measure(
         reveals.append(tasks.reveal_vote(m, h.claim_id, True, h.salts[m]).gas_used)
     gas["commit"] = max(commits)
     gas["reveal"] = max(reveals)
-    gas["settle"] = tasks.settle_claim(s.initiator, h.claim_id).gas_used
-    assert tasks.get_claim(h.claim_id).status == ClaimStatus.ACCEPTED
+    gas["settle"] = tasks.settle_claim(h.claimant, h.claim_id).gas_used
+    assert tasks.get_claim(h.claim_id).status == ClaimStatus.RELEASE_PENDING
     gas["release"] = tasks.release_envelope(h.claimant, h.claim_id, h.envelope).gas_used
     gas["withdraw"] = tasks.withdraw(h.claimant).gas_used
     return gas
@@ -47,10 +49,10 @@ def test_per_participant_gas_is_independent_of_participant_count(chain: Chain) -
     small = _measure(chain, small_tasks, verifiers=3, contributors=2)
     large_tasks, _ = TasksContract.deploy(chain, chain.accounts[0])
     large = _measure(chain, large_tasks, verifiers=30, contributors=8)
-    for call in ("claim", "commit", "reveal", "settle", "release", "withdraw"):
+    for call in ("claim", "boxes", "commit", "reveal", "settle", "release", "withdraw"):
         assert large[call] == pytest.approx(small[call], rel=0.01), (call, small, large)
-    # The committee draw probes at most committee_size slots per member whatever the pool.
-    assert large["revealSeed"] == pytest.approx(small["revealSeed"], rel=0.05)
+    # The draw visits committee_size pool positions (nobody slashed) whatever the pool size.
+    assert large["revealSeed"] == pytest.approx(small["revealSeed"], rel=0.01)
 
 
 def test_reference_lifecycle_meets_gas_targets(chain: Chain) -> None:
@@ -60,4 +62,24 @@ def test_reference_lifecycle_meets_gas_targets(chain: Chain) -> None:
     report = run_reference_lifecycle(chain)
     assert report.over_target() == {}, report.table()
     assert set(REFERENCE_GAS) <= set(report.calls)
-    assert report.transactions == 47
+    assert report.transactions == 50
+
+
+def test_gas_per_added_claim_within_1_3x_of_minimal_contract(chain: Chain) -> None:
+    """Issue 26 item 4: one more claim (join, claim, draw, key boxes, 3 commits, 3 reveals,
+    settle, release, withdraw) costs at most 1.3x the minimal contract's 631,000 gas."""
+    from cipherfuse.chain.gasreport import (
+        MINIMAL_GAS_PER_CLAIM,
+        PER_CLAIM_TARGET_FACTOR,
+        gas_per_added_claim,
+        run_reference_lifecycle,
+    )
+
+    snap = chain.snapshot()
+    three = run_reference_lifecycle(chain, contributors=3)
+    chain.revert(snap)
+    four = run_reference_lifecycle(chain, contributors=4)
+    per_claim = gas_per_added_claim(three, four)
+    assert MINIMAL_GAS_PER_CLAIM == 631_000
+    assert per_claim <= PER_CLAIM_TARGET_FACTOR * MINIMAL_GAS_PER_CLAIM, per_claim
+    assert four.transactions - three.transactions == 13

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cipherfuse.chain import (
     ClaimStatus,
     ParticipantState,
+    StateError,
     TasksContract,
     envelope_commitment,
 )
 from cipherfuse.chain.backends import Chain
 
-from .helpers import Scenario, all_credits, setup_task
+from .helpers import (
+    MODEL_SIZE,
+    ClaimHandle,
+    Scenario,
+    all_credits,
+    reference_committee,
+    setup_task,
+)
 
 
 def _assert_conserved(s: Scenario) -> None:
@@ -49,7 +59,8 @@ def test_accepted_claim_pays_reward_fees_and_releases_envelope(
     claim = tasks.get_claim(h.claim_id)
     assert claim.status == ClaimStatus.AWAITING_SEED
     assert claim.model_hash == h.model_hash
-    assert claim.envelope_commitment == envelope_commitment(h.envelope)
+    assert claim.envelope_commitment == envelope_commitment(s.task_id, h.claimant, h.envelope)
+    assert claim.model_size == MODEL_SIZE
     committee = s.draw(h)
     assert sorted(committee) == sorted(s.verifiers)  # 3 of 3: everyone sits
     outcome = s.vote_and_settle(h, dict.fromkeys(committee, True))
@@ -57,9 +68,10 @@ def test_accepted_claim_pays_reward_fees_and_releases_envelope(
     for v in committee:
         assert tasks.credit_of(v) == p.verifier_fee
     before = chain.w3.eth.get_balance(s.contributors[0])
-    tasks.release_envelope(s.contributors[0], h.claim_id, h.envelope)
+    s.release(h)
     assert tasks.envelope_of(h.claim_id) == h.envelope
-    assert envelope_commitment(tasks.envelope_of(h.claim_id)) == claim.envelope_commitment
+    released = tasks.envelope_of(h.claim_id)
+    assert envelope_commitment(s.task_id, h.claimant, released) == claim.envelope_commitment
     assert tasks.get_claim(h.claim_id).status == ClaimStatus.RELEASED
     assert tasks.credit_of(s.contributors[0]) == p.reward_per_model + p.contributor_deposit
     receipt = tasks.withdraw(s.contributors[0])
@@ -85,14 +97,19 @@ def test_rejected_claim_slashes_contributor_into_escrow(chain: Chain, tasks: Tas
     votes = {committee[0]: True, committee[1]: False, committee[2]: False}
     assert s.vote_and_settle(h, votes) == ClaimStatus.REJECTED
     info = tasks.get_task(s.task_id)
-    # Escrow regains the reward and gains the contributor's deposit (Case II).
-    assert info.escrow == p.reward_per_model + p.contributor_deposit
+    # Escrow regains the reward and the minority's fee and gains the deposit (Case II).
+    assert info.escrow == p.reward_per_model + p.contributor_deposit + p.verifier_fee
     assert tasks.credit_of(s.contributors[0]) == 0
-    for v in committee:  # everyone revealed, so everyone is paid, whatever they voted
+    # Fees follow the majority: the accept vote in the minority is not paid, nor slashed.
+    assert tasks.credit_of(committee[0]) == 0
+    assert tasks.get_participant(s.task_id, committee[0]).state == ParticipantState.ACTIVE
+    for v in committee[1:]:
         assert tasks.credit_of(v) == p.verifier_fee
     s.to_expiry()
     tasks.reclaim_budget(s.initiator, s.task_id)
-    assert tasks.credit_of(s.initiator) == p.reward_per_model + p.contributor_deposit
+    assert tasks.credit_of(s.initiator) == (
+        p.reward_per_model + p.contributor_deposit + p.verifier_fee
+    )
     _finish(s)
 
 
@@ -152,7 +169,7 @@ def test_unrevealed_seed_voids_claim_and_slashes_deposit(
     _finish(s)
 
 
-def test_unreleased_envelope_forfeits_reward_and_deposit_to_initiator(
+def test_unreleased_envelope_forfeits_reward_and_deposit_to_escrow(
     chain: Chain, tasks: TasksContract
 ) -> None:
     s = setup_task(chain, tasks, contributors=1, max_claims=1)
@@ -164,7 +181,9 @@ def test_unreleased_envelope_forfeits_reward_and_deposit_to_initiator(
     s.past(tasks.get_claim(h.claim_id).release_deadline)
     tasks.forfeit_unreleased(s.verifiers[0], h.claim_id)
     assert tasks.get_claim(h.claim_id).status == ClaimStatus.FORFEITED
-    assert tasks.credit_of(s.initiator) == p.reward_per_model + p.contributor_deposit
+    info = tasks.get_task(s.task_id)
+    assert info.escrow == p.reward_per_model + p.contributor_deposit
+    assert info.open_claims == 0  # the forfeited claim's slot is free again
     assert tasks.credit_of(s.contributors[0]) == 0
     assert tasks.envelope_of(h.claim_id) == b""
     _finish(s)
@@ -197,7 +216,7 @@ def test_two_claims_settle_independently(chain: Chain, tasks: TasksContract) -> 
     tasks.settle_claim(s.initiator, h2.claim_id)
     assert tasks.get_claim(h1.claim_id).status == ClaimStatus.ACCEPTED
     assert tasks.get_claim(h2.claim_id).status == ClaimStatus.REJECTED
-    tasks.release_envelope(s.contributors[0], h1.claim_id, h1.envelope)
+    s.release(h1)
     assert tasks.credit_of(s.contributors[0]) == p.reward_per_model + p.contributor_deposit
     assert tasks.credit_of(s.contributors[1]) == 0
     fees = {v: 0 for v in s.verifiers}
@@ -208,24 +227,40 @@ def test_two_claims_settle_independently(chain: Chain, tasks: TasksContract) -> 
     _finish(s)
 
 
-def test_committee_shrunk_by_slashing_settles_without_committee(
-    chain: Chain, tasks: TasksContract
-) -> None:
-    s = setup_task(chain, tasks, contributors=2, verifiers=3, draw_window=2_000)
-    p = s.params
+def test_draw_uses_the_pool_fixed_at_claim_time(chain: Chain, tasks: TasksContract) -> None:
+    """A verifier slashed after a claim still counts for that claim's draw: a slash elsewhere
+    gives the claimant no re-draw (issue 22, finding 5)."""
+    s = setup_task(
+        chain,
+        tasks,
+        contributors=3,
+        verifiers=3,
+        max_claims=3,
+        draw_window=2_000,
+        claim_window=2_000,
+    )
     s.to_claim_window()
     h1 = s.claim(s.contributors[0])
-    h2 = s.claim(s.contributors[1])  # claimed while 3 verifiers were active
+    h2 = s.claim(s.contributors[1])  # claimed while all 3 verifiers were eligible
     c1 = s.draw(h1)
     s.vote_and_settle(h1, dict.fromkeys(c1, True), reveal=set(c1[:2]))
+    slashed = c1[2]
+    assert tasks.get_participant(s.task_id, slashed).state == ParticipantState.SLASHED
     assert tasks.active_verifier_count(s.task_id) == 2
-    s.chain.mine(2)
-    tasks.reveal_seed(h2.claimant, h2.claim_id, h2.seed)
-    assert tasks.get_claim(h2.claim_id).status == ClaimStatus.INCONCLUSIVE
-    assert tasks.committee_of(h2.claim_id) == []
-    assert tasks.credit_of(s.contributors[1]) == p.contributor_deposit
-    tasks.release_envelope(s.contributors[0], h1.claim_id, h1.envelope)
+    assert tasks.get_claim(h2.claim_id).pool_epoch == 0
+    c2 = s.draw(h2)
+    assert tasks.get_claim(h2.claim_id).status == ClaimStatus.VOTING
+    assert sorted(c2) == sorted(s.verifiers)  # the pool of claim time, slashed member included
+    # A claim after the slash sees the smaller pool: too few for a committee of 3.
+    with pytest.raises(StateError, match="NotEnoughVerifiers"):
+        s.claim(s.contributors[2])
+    s.release(h1)
+    _finish_votes(s, h2, c2)
     _finish(s)
+
+
+def _finish_votes(s: Scenario, h: ClaimHandle, committee: list[str]) -> None:
+    s.vote_and_settle(h, dict.fromkeys(committee, False))
 
 
 def test_committee_draw_is_reproducible_from_public_data(
@@ -243,13 +278,7 @@ def test_committee_draw_is_reproducible_from_public_data(
     block_hash = bytes(chain.w3.eth.get_block(claim.draw_block)["hash"])
     randomness = keccak(encode(["bytes32", "bytes32", "uint256"], [h.seed, block_hash, h.claim_id]))
     pool = list(s.verifiers)  # join order; nobody slashed yet
-    expected: list[str] = []
-    for i in range(3):
-        idx = int.from_bytes(keccak(encode(["bytes32", "uint256"], [randomness, i])), "big")
-        idx %= len(pool)
-        while pool[idx] in expected:
-            idx = (idx + 1) % len(pool)
-        expected.append(pool[idx])
+    expected = reference_committee(pool, set(pool), randomness, 3)
     assert committee == expected
     (event,) = tasks.contract.events.CommitteeDrawn().get_logs(
         argument_filters={"claimId": h.claim_id}, from_block=0

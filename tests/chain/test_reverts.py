@@ -27,7 +27,15 @@ from cipherfuse.chain import (
 )
 from cipherfuse.chain.errors import ERROR_TABLE, TaskParameterError
 
-from .helpers import DEFAULT_PARAMS, ClaimHandle, Scenario, det_bytes, setup_task
+from .helpers import (
+    DEFAULT_PARAMS,
+    MODEL_SIZE,
+    ClaimHandle,
+    Scenario,
+    box_key_of,
+    det_bytes,
+    setup_task,
+)
 
 
 def expect(name: str, cls: type[ContractRevertError], fn: Callable[[], Any]) -> None:
@@ -94,7 +102,11 @@ def test_publish_and_join_require_exact_payment(chain: Chain, tasks: TasksContra
     )
     s = setup_task(chain, tasks, contributors=0, verifiers=0)
     expect("WrongPayment", PaymentError, lambda: tasks.join_as_contributor(a[1], s.task_id, 1))
-    expect("WrongPayment", PaymentError, lambda: tasks.join_as_verifier(a[1], s.task_id, 0))
+    expect(
+        "WrongPayment",
+        PaymentError,
+        lambda: tasks.join_as_verifier(a[1], s.task_id, box_key_of(a[1]), deposit=0),
+    )
 
 
 def test_client_rejects_out_of_range_params_before_sending() -> None:
@@ -117,16 +129,23 @@ def test_join_window_closes(chain: Chain, tasks: TasksContract) -> None:
     s.to_claim_window()
     late = chain.accounts[20]
     expect("JoinWindowClosed", WindowError, lambda: tasks.join_as_contributor(late, s.task_id))
-    expect("JoinWindowClosed", WindowError, lambda: tasks.join_as_verifier(late, s.task_id))
+    expect(
+        "JoinWindowClosed",
+        WindowError,
+        lambda: tasks.join_as_verifier(late, s.task_id, box_key_of(late)),
+    )
 
 
 def test_registration_roles_are_exclusive(chain: Chain, tasks: TasksContract) -> None:
     s = setup_task(chain, tasks, contributors=1, verifiers=1)
     c, v = s.contributors[0], s.verifiers[0]
     expect("AlreadyRegistered", RoleError, lambda: tasks.join_as_contributor(c, s.task_id))
-    expect("AlreadyRegistered", RoleError, lambda: tasks.join_as_verifier(c, s.task_id))
+    key = box_key_of(c)
+    expect("AlreadyRegistered", RoleError, lambda: tasks.join_as_verifier(c, s.task_id, key))
     expect("AlreadyRegistered", RoleError, lambda: tasks.join_as_contributor(v, s.task_id))
-    expect("AlreadyRegistered", RoleError, lambda: tasks.join_as_verifier(s.initiator, s.task_id))
+    expect(
+        "AlreadyRegistered", RoleError, lambda: tasks.join_as_verifier(s.initiator, s.task_id, key)
+    )
 
 
 def test_claim_window_and_claim_preconditions(chain: Chain, tasks: TasksContract) -> None:
@@ -141,7 +160,9 @@ def test_claim_window_and_claim_preconditions(chain: Chain, tasks: TasksContract
     expect(
         "ZeroCommitment",
         CommitmentError,
-        lambda: tasks.submit_claim(c0, s.task_id, "cid", zero, det_bytes("a"), det_bytes("b")),
+        lambda: tasks.submit_claim(
+            c0, s.task_id, "cid", zero, MODEL_SIZE, det_bytes("a"), det_bytes("b")
+        ),
     )
     s.claim(c0)
     expect("NotActiveContributor", RoleError, lambda: s.claim(c0))  # one claim each
@@ -205,9 +226,13 @@ def test_vote_commit_paths(chain: Chain, tasks: TasksContract) -> None:
     member = committee[0]
     good = vote_commitment(h.claim_id, member, True, det_bytes("salt"))
     expect("NotCommitteeMember", RoleError, lambda: tasks.commit_vote(outsider, h.claim_id, good))
-    expect(
-        "ZeroCommitment", CommitmentError, lambda: tasks.commit_vote(member, h.claim_id, b"\0" * 32)
-    )
+    for marker in (0, 1, 2, 3):  # zero and the ballot markers are no commitments
+        bad = marker.to_bytes(32, "big")
+        expect(
+            "ZeroCommitment",
+            CommitmentError,
+            lambda bad=bad: tasks.commit_vote(member, h.claim_id, bad),  # type: ignore[misc]
+        )
     tasks.commit_vote(member, h.claim_id, good)
     expect("AlreadyCommitted", StateError, lambda: tasks.commit_vote(member, h.claim_id, good))
     expect(
@@ -266,16 +291,31 @@ def test_release_and_forfeit_paths(chain: Chain, tasks: TasksContract) -> None:
     s = setup_task(chain, tasks, contributors=2, verifiers=3)
     s.to_claim_window()
     h = s.claim(s.contributors[0])
+    unlocked = {"require_lock": False}
     expect(
         "WrongClaimStatus",
         StateError,
-        lambda: tasks.release_envelope(h.claimant, h.claim_id, h.envelope),
+        lambda: tasks.release_envelope(h.claimant, h.claim_id, h.envelope, **unlocked),
     )
     expect(
         "WrongClaimStatus", StateError, lambda: tasks.forfeit_unreleased(s.initiator, h.claim_id)
     )
+    with pytest.raises(ChainParameterError, match="commit_release first"):
+        tasks.release_envelope(h.claimant, h.claim_id, h.envelope)  # refused before sending
     committee = s.draw(h)
     s.vote_and_settle(h, dict.fromkeys(committee, True))
+    # Accepted but not locked: the contract refuses the envelope too.
+    expect(
+        "WrongClaimStatus",
+        StateError,
+        lambda: tasks.release_envelope(h.claimant, h.claim_id, h.envelope, **unlocked),
+    )
+    expect("NotClaimant", RoleError, lambda: tasks.commit_release(s.initiator, h.claim_id))
+    expect(
+        "ReleaseWindowOpen", WindowError, lambda: tasks.forfeit_unreleased(s.initiator, h.claim_id)
+    )
+    tasks.commit_release(h.claimant, h.claim_id)
+    expect("WrongClaimStatus", StateError, lambda: tasks.commit_release(h.claimant, h.claim_id))
     expect(
         "NotClaimant",
         RoleError,
@@ -286,15 +326,20 @@ def test_release_and_forfeit_paths(chain: Chain, tasks: TasksContract) -> None:
         CommitmentError,
         lambda: tasks.release_envelope(h.claimant, h.claim_id, h.envelope + b"x"),
     )
+    lapse = tasks.get_claim(h.claim_id).release_deadline + s.params.release_window
     expect(
         "ReleaseWindowOpen", WindowError, lambda: tasks.forfeit_unreleased(s.initiator, h.claim_id)
     )
     s.past(tasks.get_claim(h.claim_id).release_deadline)
-    expect(
-        "ReleaseWindowClosed",
-        WindowError,
-        lambda: tasks.release_envelope(h.claimant, h.claim_id, h.envelope),
-    )
+    # Locked: a release after the deadline still works (no forfeit race).
+    snap = chain.snapshot()
+    tasks.release_envelope(h.claimant, h.claim_id, h.envelope)
+    chain.revert(snap)
+    tasks.get_claim(h.claim_id)
+    s.past(lapse)
+    tasks.forfeit_unreleased(s.initiator, h.claim_id)  # lapsed: reward back, deposit burned
+    assert tasks.burned() == s.params.contributor_deposit
+    assert tasks.get_claim(h.claim_id).status == ClaimStatus.FORFEITED
 
 
 def test_reclaim_retire_and_withdraw_paths(chain: Chain, tasks: TasksContract) -> None:
@@ -389,9 +434,11 @@ def test_seed_commitment_binds_task_and_claimant(chain: Chain) -> None:
         seed_commitment(1, a[1], b"short")
 
 
-def test_seed_reveal_expires_after_blockhash_horizon(chain: Chain, tasks: TasksContract) -> None:
-    """blockhash() only sees 256 blocks: past that the seed cannot be revealed (it would
-    draw from a zero hash) and the claim can be voided at once, before the time window ends."""
+def test_seed_reveal_past_blockhash_horizon_needs_a_reanchor(
+    chain: Chain, tasks: TasksContract
+) -> None:
+    """blockhash() only sees 256 blocks: past that the seed cannot be revealed (it would draw
+    from a zero hash); the draw is re-anchored to a fresh block instead of voided."""
     s = setup_task(chain, tasks, contributors=1, max_claims=1, draw_window=10_000)
     s.to_claim_window()
     h = s.claim(s.contributors[0])
@@ -403,9 +450,16 @@ def test_seed_reveal_expires_after_blockhash_horizon(chain: Chain, tasks: TasksC
     chain.revert(snap)
     chain.mine(2)  # latest is now past the horizon on both backends
     expect(
-        "SeedRevealTooLate",
+        "DrawBlockExpired",
         WindowError,
         lambda: tasks.reveal_seed(h.claimant, h.claim_id, h.seed),
     )
-    tasks.settle_claim(s.initiator, h.claim_id)
-    assert tasks.get_claim(h.claim_id).status == ClaimStatus.VOID
+    expect("SettlementTooEarly", WindowError, lambda: tasks.settle_claim(s.initiator, h.claim_id))
+    expect(
+        "DrawBlockExpired", WindowError, lambda: tasks.capture_draw_hash(s.initiator, h.claim_id)
+    )
+    tasks.reanchor_draw(s.initiator, h.claim_id)
+    assert tasks.get_claim(h.claim_id).draw_block > draw_block + 256
+    expect("DrawBlockNotExpired", StateError, lambda: tasks.reanchor_draw(s.initiator, h.claim_id))
+    s.draw(h)
+    assert tasks.get_claim(h.claim_id).status == ClaimStatus.VOTING

@@ -1,18 +1,32 @@
-"""Hypothesis stateful test of the contract's money invariants (embedded py-evm).
+"""Hypothesis stateful test of the contract's money and fairness invariants.
 
-Random sequences of joins, leaves, claims, seed reveals, vote commits and reveals, time
-moves, settlements, releases, forfeits, reclaims, retirements and withdrawals run against
-the real contract. A small independent Python model of the payout rules predicts every
-credit; after each step:
+Random sequences of joins (honest, lazy and Sybil verifiers), leaves, honest and junk claims,
+copied claims, seed reveals and withheld seeds, key boxes (and forged ones), votes, block
+floods past the blockhash horizon, settlements, locked and delayed releases, forfeits,
+reclaims, retirements and withdrawals run against the real contract. A small independent
+Python model of the payout rules predicts every credit; after each step:
 
-- ETH is conserved: contract balance == sum of credits + escrow + reserved + deposits;
-- every account's credit equals the model's, and the task escrow equals the model's,
-  so nobody is paid twice or paid what the rules do not give;
-- votes are unreadable before reveal: the tallies count only revealed votes and a
-  committed ballot shows nothing but its salted commitment.
+- ETH is conserved: contract balance == sum of credits + escrow + reserved + deposits +
+  burned;
+- every account's credit, the escrow, the open claim slots and the pool epoch equal the
+  model's, so nobody is paid twice or paid what the rules do not give;
+- votes are unreadable before reveal (tallies count only revealed votes; a committed ballot
+  shows nothing but its salted commitment);
+- the committee is the independent reference draw over the pool fixed at claim time.
+
+Economic invariants, checked where they apply:
+
+- an honest contributor whose model meets an honest majority (every honest member
+  revealed) is accepted, and once it locks and releases it is paid reward + deposit;
+  a junk claim meeting an honest majority is rejected;
+- an honest verifier who reveals in time is never slashed (every slashed verifier on chain
+  sat on a committee and did not reveal);
+- no party profits from another's failure it caused: a block flood by the initiator voids
+  nothing and moves no wei; an initiator delaying a locked release cannot forfeit it; a
+  copied claim is refused; a forged key box is refused; a lapsed release is burned, not paid.
 
 At the end of every run the task is driven to expiry and wound up; the contract must then
-hold exactly zero (no funds stuck after settlement).
+hold exactly the burned wei (no funds stuck after settlement).
 """
 
 from __future__ import annotations
@@ -41,19 +55,31 @@ from cipherfuse.chain import (
     ParticipantState,
     TasksContract,
     embedded_chain,
+    envelope_commitment,
     http_chain,
     vote_commitment,
 )
 
 from .conftest import ACCOUNTS
-from .helpers import DEFAULT_PARAMS, ClaimHandle, Scenario, det_bytes
+from .helpers import (
+    DEFAULT_PARAMS,
+    MODEL_SIZE,
+    ClaimHandle,
+    Scenario,
+    box_key_of,
+    det_bytes,
+    reference_committee,
+)
 
 N_CONTRIBUTORS = 4
 N_VERIFIERS = 5
 PARAMS = DEFAULT_PARAMS.__class__(**{**vars(DEFAULT_PARAMS), "max_claims": 3})
-# Accepting twice as likely as each other action, so accepted claims are common.
-VOTE_ACTIONS = ["accept", "accept", "reject", "hidden", "silent"]
+#: What a verifier does when drawn: honest judges truthfully and reveals; a Sybil (of the
+#: initiator, say) votes against the truth and reveals; a lazy one follows the random plan.
+KINDS = ["honest", "honest", "sybil", "lazy"]
+LAZY_ACTIONS = ["accept", "reject", "hidden", "silent"]
 COST = PARAMS.reward_per_model + PARAMS.committee_size * PARAMS.verifier_fee
+HALF = PARAMS.committee_size // 2
 
 
 @dataclass
@@ -72,9 +98,12 @@ _OUTCOMES: Counter[str] = Counter()
 @dataclass
 class ClaimModel:
     handle: ClaimHandle
+    honest_model: bool
+    epoch: int
     committee: list[str] = field(default_factory=list)
     votes: dict[str, bool] = field(default_factory=dict)  # committed
     revealed: dict[str, bool] = field(default_factory=dict)
+    boxes: bool = False
     status: ClaimStatus = ClaimStatus.AWAITING_SEED
 
 
@@ -97,77 +126,101 @@ class ContractMachine(RuleBasedStateMachine):
         )
         self.credit = dict.fromkeys(self.everyone, 0)
         self.escrow = PARAMS.budget
+        self.burned = self.tasks.burned()  # other runs on this deployment may have burned
         self.role: dict[str, str] = {}
         self.state: dict[str, ParticipantState] = {}
-        self.duties = dict.fromkeys(self.verifiers, 0)
+        self.kind: dict[str, str] = {}
+        self.pool: list[str] = []
+        self.slash_seq: dict[str, int] = {}
         self.claims: list[ClaimModel] = []
         self.chain_credit = dict.fromkeys(self.everyone, 0)
         self.dirty: set[str] = set()
 
     # ------------------------------------------------------------ helpers
-    def _try(self, fn, *args) -> bool:  # type: ignore[no-untyped-def]
-        """Run a transaction; a revert must be a typed contract error and change nothing."""
-        self.dirty.update(self.everyone if fn == self.tasks.settle_claim else [])
-        self.dirty.update(a for a in args if isinstance(a, str) and a in self.credit)
-        self.dirty.add(self.initiator)
+    def _try(self, fn, *args) -> str | None:  # type: ignore[no-untyped-def]
+        """Run a transaction: None if it went through, else the contract error's name (a
+        revert must be a typed contract error)."""
+        self.dirty.update(self.everyone)
         try:
             fn(*args)
-        except ContractRevertError:
-            return False
-        return True
+        except ContractRevertError as exc:
+            return exc.error_name
+        return None
 
-    def _active_verifiers(self) -> int:
-        return sum(1 for v in self.verifiers if self.state.get(v) == ParticipantState.ACTIVE)
+    def _in(self, *statuses: ClaimStatus) -> list[ClaimModel]:
+        return [m for m in self.claims if m.status in statuses]
 
-    # ------------------------------------------------------------ rules
+    def _pick(self, k: int, *statuses: ClaimStatus) -> ClaimModel:
+        found = self._in(*statuses)
+        return found[k % len(found)]
+
+    def _eligible_at(self, epoch: int) -> set[str]:
+        return {v for v in self.pool if self.slash_seq.get(v, epoch + 1) > epoch}
+
+    def _open_claims(self) -> int:
+        open_statuses = (
+            ClaimStatus.AWAITING_SEED,
+            ClaimStatus.VOTING,
+            ClaimStatus.ACCEPTED,
+            ClaimStatus.RELEASE_PENDING,
+            ClaimStatus.RELEASED,
+        )
+        return len(self._in(*open_statuses))
+
+    # ------------------------------------------------------------ registration
     @initialize(
-        verifiers=st.integers(2, N_VERIFIERS),
+        kinds=st.lists(st.sampled_from(KINDS), min_size=2, max_size=N_VERIFIERS),
         contributors=st.integers(1, N_CONTRIBUTORS),
-        claimers=st.integers(0, N_CONTRIBUTORS),
+        claimers=st.lists(st.booleans(), max_size=N_CONTRIBUTORS),
         draw=st.booleans(),
-        plan=st.none() | st.lists(st.sampled_from(VOTE_ACTIONS), min_size=3, max_size=3),
+        vote=st.booleans(),
     )
     def register_some(
-        self, verifiers: int, contributors: int, claimers: int, draw: bool, plan: list[str] | None
+        self, kinds: list[str], contributors: int, claimers: list[bool], draw: bool, vote: bool
     ) -> None:
         """Start runs with participants (and often claims), so the random steps reach the
         per-claim life cycle instead of spending the whole run before the claim window."""
-        for i in range(verifiers):
-            self.join_verifier(i)
+        for i, kind in enumerate(kinds):
+            self.join_verifier(i, kind)
         for i in range(contributors):
             self.join_contributor(i)
         if claimers:
             self.scenario.to_claim_window()
-            for i in range(claimers):
-                self.claim(i)
+            for i, junk in enumerate(claimers):
+                self.claim(i, junk)
         if draw:
-            for _ in range(len(self.claims)):
+            for k in range(len(self.claims)):
                 if self._in(ClaimStatus.AWAITING_SEED):
-                    self.reveal_seed(0)
-        if plan is not None:
-            while any(not m.votes for m in self._in(ClaimStatus.VOTING)):
+                    self.reveal_seed(k)
+        if vote:
+            while any(not m.votes and m.committee for m in self._in(ClaimStatus.VOTING)):
                 before = sum(len(m.votes) for m in self.claims)
-                self.vote_round(0, plan)
+                self.vote_round(0, ["silent"] * 3, True)
                 if sum(len(m.votes) for m in self.claims) == before:
-                    break  # every member silent: nothing more to do here
+                    break
 
     def join_contributor(self, i: int) -> None:
         c = self.contributors[i]
-        if self._try(self.tasks.join_as_contributor, c, self.task_id):
+        if self._try(self.tasks.join_as_contributor, c, self.task_id) is None:
             assert c not in self.role
             self.role[c] = "contributor"
             self.state[c] = ParticipantState.ACTIVE
 
-    def join_verifier(self, i: int) -> None:
+    def join_verifier(self, i: int, kind: str) -> None:
+        """Register verifier ``i``; a "sybil" is one more address of a single party."""
         v = self.verifiers[i]
-        if self._try(self.tasks.join_as_verifier, v, self.task_id):
+        key = box_key_of(v)
+        if self._try(self.tasks.join_as_verifier, v, self.task_id, key, b"10.0.0.1:7400") is None:
             assert v not in self.role
             self.role[v] = "verifier"
             self.state[v] = ParticipantState.ACTIVE
+            self.kind[v] = kind
+            self.pool.append(v)
+            assert self.tasks.verifier_key_of(self.task_id, v) == (key, b"10.0.0.1:7400")
 
     def leave(self, i: int) -> None:
         c = self.contributors[i]
-        if self._try(self.tasks.leave_as_contributor, c, self.task_id):
+        if self._try(self.tasks.leave_as_contributor, c, self.task_id) is None:
             assert self.state.get(c) == ParticipantState.ACTIVE
             self.state[c] = ParticipantState.LEFT
             self.credit[c] += PARAMS.contributor_deposit
@@ -175,12 +228,15 @@ class ContractMachine(RuleBasedStateMachine):
     @rule(
         action=st.sampled_from(["join_contributor", "join_verifier", "leave", "reclaim", "retire"]),
         i=st.integers(0, min(N_CONTRIBUTORS, N_VERIFIERS) - 1),
+        kind=st.sampled_from(KINDS),
     )
-    def housekeeping(self, action: str, i: int) -> None:
-        """Registration and wind-up calls, folded into one rule so that the claim life cycle
-        gets most of the random steps."""
+    def housekeeping(self, action: str, i: int, kind: str) -> None:
+        """Registration (Sybil ones included) and wind-up calls, folded into one rule so
+        that the claim life cycle gets most of the random steps."""
         if action == "reclaim":
             self.reclaim()
+        elif action == "join_verifier":
+            self.join_verifier(i, kind)
         else:
             getattr(self, action)(i)
 
@@ -188,67 +244,174 @@ class ContractMachine(RuleBasedStateMachine):
     def advance(self, seconds: int) -> None:
         self.chain.advance_time(seconds)
 
-    @rule(i=st.integers(0, N_CONTRIBUTORS - 1))
-    def claim(self, i: int) -> None:
+    # ------------------------------------------------------------ claims
+    @rule(i=st.integers(0, N_CONTRIBUTORS - 1), junk=st.booleans())
+    def claim(self, i: int, junk: bool) -> None:
+        """An honest claim, or a junk one (a model no honest judge accepts)."""
         c = self.contributors[i]
+        open_before = self._open_claims()
         try:
             handle = self.scenario.claim(c)
-        except ContractRevertError:
+        except ContractRevertError as exc:
+            if exc.error_name == "BudgetExhausted":
+                assert open_before >= PARAMS.max_claims
+            if exc.error_name == "NotEnoughVerifiers":
+                assert len(self._eligible_at(len(self.slash_seq))) < PARAMS.committee_size
             return
+        # maxClaims counts only claims that can still be paid (finding 6).
+        assert open_before < PARAMS.max_claims
         assert self.state.get(c) == ParticipantState.ACTIVE
         self.state[c] = ParticipantState.CLAIMED
         self.escrow -= COST
-        self.claims.append(ClaimModel(handle))
+        self.claims.append(ClaimModel(handle, not junk, len(self.slash_seq)))
 
-    def _in(self, *statuses: ClaimStatus) -> list[ClaimModel]:
-        return [m for m in self.claims if m.status in statuses]
+    @precondition(lambda self: self.claims)
+    @rule(i=st.integers(0, N_CONTRIBUTORS - 1), k=st.integers(0, 10), fresh_hash=st.booleans())
+    def copy_claim(self, i: int, k: int, fresh_hash: bool) -> None:
+        """Re-submit someone else's claim (finding 4): the same model hash is refused; with a
+        fresh hash the copied envelope commitment cannot match the copier's own."""
+        m = self.claims[k % len(self.claims)]
+        copier = self.contributors[i]
+        original = self.tasks.get_claim(m.handle.claim_id)
+        model_hash = det_bytes(f"copy{copier}{k}") if fresh_hash else original.model_hash
+        error = self._try(
+            self.tasks.submit_claim,
+            copier,
+            self.task_id,
+            original.model_cid,
+            model_hash,
+            MODEL_SIZE,
+            original.seed_commitment,
+            original.envelope_commitment,
+        )
+        if not fresh_hash:
+            assert error is not None
+            if self.state.get(copier) == ParticipantState.ACTIVE and error not in (
+                "ClaimWindowNotOpen",
+                "BudgetExhausted",
+                "NotEnoughVerifiers",
+            ):
+                assert error == "ModelAlreadyClaimed", error
+            return
+        # What judges check: the commitment recomputed for the copier never matches.
+        own = envelope_commitment(self.task_id, copier, m.handle.envelope)
+        assert own != original.envelope_commitment or copier == m.handle.claimant
+        if error is None:  # accepted on chain as a claim of its own: a junk claim
+            self.state[copier] = ParticipantState.CLAIMED
+            self.escrow -= COST
+            handle = ClaimHandle(
+                self.tasks.get_participant(self.task_id, copier).claim_id,
+                copier,
+                det_bytes("unknown seed"),
+                m.handle.envelope,
+                model_hash,
+                m.handle.receipt,
+            )
+            self.claims.append(ClaimModel(handle, False, len(self.slash_seq)))
 
     @precondition(lambda self: self._in(ClaimStatus.AWAITING_SEED))
     @rule(k=st.integers(0, 10))
     def reveal_seed(self, k: int) -> None:
-        waiting = self._in(ClaimStatus.AWAITING_SEED)
-        m = waiting[k % len(waiting)]
+        m = self._pick(k, ClaimStatus.AWAITING_SEED)
         self.chain.mine(2)
-        active_before = self._active_verifiers()
-        if not self._try(
+        error = self._try(
             self.tasks.reveal_seed, m.handle.claimant, m.handle.claim_id, m.handle.seed
-        ):
+        )
+        if error == "DrawBlockExpired":
+            assert self._try(self.tasks.reanchor_draw, self.initiator, m.handle.claim_id) is None
             return
-        assert m.status == ClaimStatus.AWAITING_SEED
-        if active_before < PARAMS.committee_size:
-            m.status = ClaimStatus.INCONCLUSIVE
-            self.escrow += COST
-            self.credit[m.handle.claimant] += PARAMS.contributor_deposit
+        if error is not None:
             return
+        claim = self.tasks.get_claim(m.handle.claim_id)
+        expected = reference_committee(
+            self.pool, self._eligible_at(m.epoch), claim.entropy, PARAMS.committee_size
+        )
+        assert expected, "a pool of at most 5 always completes the draw"
         m.status = ClaimStatus.VOTING
         m.committee = list(self.tasks.committee_of(m.handle.claim_id))
-        assert len(set(m.committee)) == PARAMS.committee_size
-        for v in m.committee:
-            assert self.state[v] == ParticipantState.ACTIVE
-            self.duties[v] += 1
+        assert m.committee == expected  # the pool fixed at claim time, no neighbour bias
+        assert claim.pool_epoch == m.epoch
+
+    @precondition(lambda self: self._in(ClaimStatus.AWAITING_SEED))
+    @rule(k=st.integers(0, 10), capture=st.booleans())
+    def flood_blocks(self, k: int, capture: bool) -> None:
+        """The initiator floods the chain past the 256-block horizon (finding 9): no void, no
+        wei moves; the draw is re-anchored unless someone captured the hash in time."""
+        m = self._pick(k, ClaimStatus.AWAITING_SEED)
+        claim = self.tasks.get_claim(m.handle.claim_id)
+        if capture and self.chain.block_number() < claim.draw_block + 200:
+            self.chain.mine(2)
+            self._try(self.tasks.capture_draw_hash, self.initiator, m.handle.claim_id)
+        escrow = self.tasks.get_task(self.task_id).escrow
+        initiator_credit = self.tasks.credit_of(self.initiator)
+        self.chain.mine(260)
+        within_window = self.chain.timestamp() + 1 <= claim.claimed_at + PARAMS.draw_window
+        error = self._try(self.tasks.settle_claim, self.initiator, m.handle.claim_id)
+        if within_window:
+            assert error == "SettlementTooEarly"
+        elif error is None:
+            self._apply_settlement(m, self.initiator)
+            return
+        if self.tasks.get_claim(m.handle.claim_id).entropy == b"\0" * 32 and within_window:
+            assert self._try(self.tasks.reanchor_draw, self.initiator, m.handle.claim_id) is None
+        assert self.tasks.get_task(self.task_id).escrow == escrow
+        assert self.tasks.credit_of(self.initiator) == initiator_credit
 
     @precondition(lambda self: self._in(ClaimStatus.VOTING))
-    @rule(k=st.integers(0, 10), j=st.integers(0, 2), accept=st.booleans())
-    def commit(self, k: int, j: int, accept: bool) -> None:
-        voting = self._in(ClaimStatus.VOTING)
-        self._commit_one(voting[k % len(voting)], j, accept)
+    @rule(k=st.integers(0, 10), forger=st.integers(0, N_VERIFIERS - 1))
+    def forge_key_boxes(self, k: int, forger: int) -> None:
+        """Someone other than the claimant posts boxes (finding 3): refused."""
+        m = self._pick(k, ClaimStatus.VOTING)
+        attacker = (self.verifiers + self.contributors + [self.initiator])[forger]
+        if attacker == m.handle.claimant:
+            return
+        boxes = [b"\x01" * 98] * PARAMS.committee_size
+        assert self._try(self.tasks.post_key_boxes, attacker, m.handle.claim_id, boxes) == (
+            "NotClaimant"
+        )
+
+    def _post_boxes(self, m: ClaimModel) -> None:
+        boxes = [det_bytes(f"box{m.handle.claim_id}{v}") * 3 for v in m.committee]
+        error = self._try(self.tasks.post_key_boxes, m.handle.claimant, m.handle.claim_id, boxes)
+        if error is None:
+            assert not m.boxes
+            m.boxes = True
+            assert self.tasks.key_boxes_of(m.handle.claim_id) == dict(
+                zip(m.committee, boxes, strict=True)
+            )
+        elif m.boxes:
+            assert error == "KeyBoxesAlreadyPosted"
+
+    def _vote_of(self, m: ClaimModel, member: str, lazy_action: str) -> str:
+        truth = m.honest_model and m.boxes  # an honest judge rejects without a key box
+        kind = self.kind[member]
+        if kind == "honest":
+            return "accept" if truth else "reject"
+        if kind == "sybil":
+            return "reject" if truth else "accept"
+        return lazy_action
 
     @precondition(lambda self: any(not m.votes for m in self._in(ClaimStatus.VOTING)))
     @rule(
         k=st.integers(0, 10),
-        plan=st.lists(st.sampled_from(VOTE_ACTIONS), min_size=3, max_size=3),
+        plan=st.lists(st.sampled_from(LAZY_ACTIONS), min_size=3, max_size=3),
+        boxes=st.booleans(),
     )
-    def vote_round(self, k: int, plan: list[str]) -> None:
-        """A whole round: members commit (or stay silent), then reveal (or keep it hidden)."""
+    def vote_round(self, k: int, plan: list[str], boxes: bool) -> None:
+        """A whole round: the claimant posts its key boxes (or withholds them), members commit
+        (or stay silent), then reveal (or keep it hidden), each by its kind."""
         fresh = [m for m in self._in(ClaimStatus.VOTING) if not m.votes]
         m = fresh[k % len(fresh)]
-        for j, action in enumerate(plan):
+        if boxes and not m.boxes:
+            self._post_boxes(m)
+        actions = [self._vote_of(m, v, plan[j]) for j, v in enumerate(m.committee)]
+        for j, action in enumerate(actions):
             if action != "silent":
-                self._commit_one(m, j, accept=action != "reject")
+                self._commit_one(m, j, accept=action in ("accept", "hidden"))
         claim = self.tasks.get_claim(m.handle.claim_id)
         if self.chain.timestamp() <= claim.commit_deadline:
             self.scenario.past(claim.commit_deadline)
-        for j, action in enumerate(plan):
+        for j, action in enumerate(actions):
             member = m.committee[j]
             if action in ("accept", "reject") and member in m.votes:
                 self._reveal_one(m, member)
@@ -258,15 +421,18 @@ class ContractMachine(RuleBasedStateMachine):
         salt = det_bytes(f"salt{m.handle.claim_id}{member}{accept}")
         m.handle.salts[member] = salt
         commitment = vote_commitment(m.handle.claim_id, member, accept, salt)
-        if self._try(self.tasks.commit_vote, member, m.handle.claim_id, commitment):
+        if self._try(self.tasks.commit_vote, member, m.handle.claim_id, commitment) is None:
             assert member not in m.votes
             m.votes[member] = accept
             self._check_votes_hidden(m)
 
     def _reveal_one(self, m: ClaimModel, member: str) -> None:
         accept = m.votes[member]
-        if self._try(
-            self.tasks.reveal_vote, member, m.handle.claim_id, accept, m.handle.salts[member]
+        if (
+            self._try(
+                self.tasks.reveal_vote, member, m.handle.claim_id, accept, m.handle.salts[member]
+            )
+            is None
         ):
             assert member not in m.revealed
             m.revealed[member] = accept
@@ -275,14 +441,17 @@ class ContractMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(m.votes for m in self._in(ClaimStatus.VOTING)))
     @rule(k=st.integers(0, 10), j=st.integers(0, 2))
     def reveal_vote(self, k: int, j: int) -> None:
+        """A late reveal of a committed vote (hidden ones included)."""
         voting = [m for m in self._in(ClaimStatus.VOTING) if m.votes]
         m = voting[k % len(voting)]
         self._reveal_one(m, list(m.votes)[j % len(m.votes)])
 
+    # ------------------------------------------------------------ settlement
     @precondition(lambda self: self.claims)
-    @rule(k=st.integers(0, 10), wait=st.booleans())
-    def settle(self, k: int, wait: bool) -> None:
-        """Settle any claim; with ``wait``, first move past the deadline that allows it."""
+    @rule(k=st.integers(0, 10), wait=st.booleans(), by_claimant=st.booleans())
+    def settle(self, k: int, wait: bool, by_claimant: bool) -> None:
+        """Settle any claim; with ``wait``, first move past the deadline that allows it (a
+        withheld seed ends void)."""
         m = self.claims[k % len(self.claims)]
         if wait and m.status in (ClaimStatus.AWAITING_SEED, ClaimStatus.VOTING):
             claim = self.tasks.get_claim(m.handle.claim_id)
@@ -290,10 +459,11 @@ class ContractMachine(RuleBasedStateMachine):
                 self.scenario.past(claim.claimed_at + PARAMS.draw_window)
             else:
                 self.scenario.past(claim.reveal_deadline)
-        if self._try(self.tasks.settle_claim, self.initiator, m.handle.claim_id):
-            self._apply_settlement(m)
+        settler = m.handle.claimant if by_claimant else self.initiator
+        if self._try(self.tasks.settle_claim, settler, m.handle.claim_id) is None:
+            self._apply_settlement(m, settler)
 
-    def _apply_settlement(self, m: ClaimModel) -> None:
+    def _apply_settlement(self, m: ClaimModel, settler: str) -> None:
         p = PARAMS
         if m.status == ClaimStatus.AWAITING_SEED:
             m.status = ClaimStatus.VOID
@@ -302,64 +472,121 @@ class ContractMachine(RuleBasedStateMachine):
             assert m.status == ClaimStatus.VOTING
             accepts = sum(m.revealed.values())
             rejects = len(m.revealed) - accepts
-            half = p.committee_size // 2
-            if accepts > half:
-                m.status = ClaimStatus.ACCEPTED
-            elif rejects > half:
-                m.status = ClaimStatus.REJECTED
+            if accepts > HALF:
+                outcome = ClaimStatus.ACCEPTED
+            elif rejects > HALF:
+                outcome = ClaimStatus.REJECTED
             else:
-                m.status = ClaimStatus.INCONCLUSIVE
+                outcome = ClaimStatus.INCONCLUSIVE
+            self._check_fairness(m, outcome)
+            winning = {ClaimStatus.ACCEPTED: True, ClaimStatus.REJECTED: False}.get(outcome)
             for v in m.committee:
-                self.duties[v] -= 1
                 if v in m.revealed:
-                    self.credit[v] += p.verifier_fee
+                    if winning is None or m.revealed[v] == winning:
+                        self.credit[v] += p.verifier_fee
+                    else:
+                        self.escrow += p.verifier_fee  # minority: unpaid, not slashed
                 else:
                     self.escrow += p.verifier_fee
                     if self.state[v] == ParticipantState.ACTIVE:
                         self.state[v] = ParticipantState.SLASHED
+                        self.slash_seq[v] = len(self.slash_seq) + 1
                         self.escrow += p.verifier_deposit
-            if m.status != ClaimStatus.ACCEPTED:
+            if outcome != ClaimStatus.ACCEPTED:
                 self.escrow += p.reward_per_model
-            if m.status == ClaimStatus.REJECTED:
+            if outcome == ClaimStatus.REJECTED:
                 self.escrow += p.contributor_deposit
-            if m.status == ClaimStatus.INCONCLUSIVE:
+            if outcome == ClaimStatus.INCONCLUSIVE:
                 self.credit[m.handle.claimant] += p.contributor_deposit
+            m.status = outcome
+            if outcome == ClaimStatus.ACCEPTED and settler == m.handle.claimant:
+                m.status = ClaimStatus.RELEASE_PENDING
         assert self.tasks.get_claim(m.handle.claim_id).status == m.status
 
+    def _check_fairness(self, m: ClaimModel, outcome: ClaimStatus) -> None:
+        """Honest majority (all honest members revealed) decides by the truth; a member who
+        revealed on every committee it sat on so far is never slashed (an honest verifier
+        whose round never ran before the deadline did not reveal in time, and may be)."""
+        honest = [v for v in m.committee if self.kind[v] == "honest"]
+        for v in m.committee:
+            seats = [c for c in self.claims if v in c.committee and c.status != ClaimStatus.VOTING]
+            if all(v in c.revealed for c in [*seats, m]):
+                assert self.state[v] != ParticipantState.SLASHED
+        if len(honest) > HALF and all(v in m.revealed for v in honest):
+            truth = m.honest_model and m.boxes
+            assert outcome == (ClaimStatus.ACCEPTED if truth else ClaimStatus.REJECTED)
+
+    # ------------------------------------------------------------ release
     @precondition(lambda self: self._in(ClaimStatus.ACCEPTED))
+    @rule(k=st.integers(0, 10), delay=st.booleans())
+    def lock_and_release(self, k: int, delay: bool) -> None:
+        """The claimant locks its release; with ``delay``, the initiator then holds the
+        envelope back past the release deadline (finding 8) and tries to forfeit: refused, and
+        the late release still pays."""
+        m = self._pick(k, ClaimStatus.ACCEPTED)
+        h = m.handle
+        if self._try(self.tasks.commit_release, h.claimant, h.claim_id) is not None:
+            return
+        m.status = ClaimStatus.RELEASE_PENDING
+        if delay:
+            deadline = self.tasks.get_claim(h.claim_id).release_deadline
+            self.scenario.past(deadline)
+            assert self._try(self.tasks.forfeit_unreleased, self.initiator, h.claim_id) == (
+                "ReleaseWindowOpen"
+            )
+        self._release(m)
+
+    def _release(self, m: ClaimModel) -> None:
+        h = m.handle
+        if self._try(self.tasks.release_envelope, h.claimant, h.claim_id, h.envelope) is None:
+            assert m.status == ClaimStatus.RELEASE_PENDING
+            m.status = ClaimStatus.RELEASED
+            # An honest contributor accepted by the committee is paid reward + deposit.
+            self.credit[h.claimant] += PARAMS.reward_per_model + PARAMS.contributor_deposit
+            assert self.tasks.envelope_of(h.claim_id) == h.envelope
+
+    @precondition(lambda self: self._in(ClaimStatus.RELEASE_PENDING))
     @rule(k=st.integers(0, 10))
     def release(self, k: int) -> None:
-        accepted = self._in(ClaimStatus.ACCEPTED)
-        m = accepted[k % len(accepted)]
-        h = m.handle
-        if self._try(self.tasks.release_envelope, h.claimant, h.claim_id, h.envelope):
-            assert m.status == ClaimStatus.ACCEPTED
-            m.status = ClaimStatus.RELEASED
-            self.credit[h.claimant] += PARAMS.reward_per_model + PARAMS.contributor_deposit
+        self._release(self._pick(k, ClaimStatus.RELEASE_PENDING))
 
-    @precondition(lambda self: self._in(ClaimStatus.ACCEPTED))
+    @precondition(lambda self: self._in(ClaimStatus.ACCEPTED, ClaimStatus.RELEASE_PENDING))
     @rule(k=st.integers(0, 10), wait=st.booleans())
     def forfeit(self, k: int, wait: bool) -> None:
-        accepted = self._in(ClaimStatus.ACCEPTED)
-        m = accepted[k % len(accepted)]
+        """Forfeit an unlocked release after its deadline (to the escrow, the model stays
+        sealed) or a locked one after its lapse (reward to the escrow, deposit burned)."""
+        m = self._pick(k, ClaimStatus.ACCEPTED, ClaimStatus.RELEASE_PENDING)
+        deadline = self.tasks.get_claim(m.handle.claim_id).release_deadline
+        if m.status == ClaimStatus.RELEASE_PENDING:
+            deadline += PARAMS.release_window
         if wait:
-            self.scenario.past(self.tasks.get_claim(m.handle.claim_id).release_deadline)
-        if self._try(self.tasks.forfeit_unreleased, self.verifiers[0], m.handle.claim_id):
-            assert m.status == ClaimStatus.ACCEPTED
-            m.status = ClaimStatus.FORFEITED
-            self.credit[self.initiator] += PARAMS.reward_per_model + PARAMS.contributor_deposit
+            self.scenario.past(deadline)
+        if self._try(self.tasks.forfeit_unreleased, self.verifiers[0], m.handle.claim_id) is None:
+            self._apply_forfeit(m)
 
+    def _apply_forfeit(self, m: ClaimModel) -> None:
+        p = PARAMS
+        if m.status == ClaimStatus.ACCEPTED:
+            self.escrow += p.reward_per_model + p.contributor_deposit
+        else:
+            assert m.status == ClaimStatus.RELEASE_PENDING
+            self.escrow += p.reward_per_model
+            self.burned += p.contributor_deposit
+        m.status = ClaimStatus.FORFEITED
+        assert self.tasks.envelope_of(m.handle.claim_id) == b""  # no model handed over
+
+    # ------------------------------------------------------------ wind-up
     def reclaim(self) -> None:
-        if self._try(self.tasks.reclaim_budget, self.initiator, self.task_id):
+        if self._try(self.tasks.reclaim_budget, self.initiator, self.task_id) is None:
             assert self.escrow > 0
             self.credit[self.initiator] += self.escrow
             self.escrow = 0
 
     def retire(self, i: int) -> None:
         v = self.verifiers[i]
-        if self._try(self.tasks.retire_verifier, v, self.task_id):
+        if self._try(self.tasks.retire_verifier, v, self.task_id) is None:
             assert self.state.get(v) == ParticipantState.ACTIVE
-            assert self.duties[v] == 0
+            assert not self._in(ClaimStatus.AWAITING_SEED, ClaimStatus.VOTING)
             self.state[v] = ParticipantState.RETIRED
             self.credit[v] += PARAMS.verifier_deposit
 
@@ -367,7 +594,7 @@ class ContractMachine(RuleBasedStateMachine):
     def withdraw(self, i: int) -> None:
         a = self.everyone[i]
         before = self.chain.w3.eth.get_balance(self.tasks.address)
-        if self._try(self.tasks.withdraw, a):
+        if self._try(self.tasks.withdraw, a) is None:
             assert self.credit[a] > 0
             assert self.chain.w3.eth.get_balance(self.tasks.address) == before - self.credit[a]
             self.credit[a] = 0
@@ -377,19 +604,21 @@ class ContractMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ invariants
     @invariant()
     def eth_conserved_and_credits_match_model(self) -> None:
-        """Balance == credits + task holdings; touched credits and the escrow match the model.
-
-        (eth_call is slow on py-evm, so each step re-reads the credits of the accounts the
-        step could have touched; teardown re-reads every account.)
-        """
+        """Balance == credits + task holdings + burned; credits, escrow, open claim slots and
+        the pool epoch match the model; every slashed verifier missed a reveal."""
         for a in self.dirty:
             self.chain_credit[a] = self.tasks.credit_of(a)
             assert self.chain_credit[a] == self.credit[a], a
         self.dirty.clear()
         task = self.tasks.get_task(self.task_id)
         assert task.escrow == self.escrow
+        assert task.open_claims == self._open_claims()
+        assert task.slash_count == len(self.slash_seq)
+        assert self.tasks.burned() == self.burned
         holdings = task.escrow + task.reserved + task.deposits_held
-        assert self.tasks.balance() == sum(self.chain_credit.values()) + holdings
+        assert self.tasks.balance() == sum(self.chain_credit.values()) + holdings + self.burned
+        for v in self.slash_seq:
+            assert any(v in m.committee and v not in m.revealed for m in self.claims)
 
     def _check_votes_hidden(self, m: ClaimModel) -> None:
         """Tallies count only revealed votes; a committed ballot shows only its commitment."""
@@ -406,17 +635,19 @@ class ContractMachine(RuleBasedStateMachine):
                 assert commitment != vote_commitment(m.handle.claim_id, member, guess, b"\0" * 32)
 
     def teardown(self) -> None:
-        """Wind the task up after expiry: nothing may stay stuck in the contract."""
+        """Wind the task up after expiry: nothing but burned wei may stay in the contract."""
         s = self.scenario
         s.to_expiry()
         for m in self.claims:
             if m.status in (ClaimStatus.AWAITING_SEED, ClaimStatus.VOTING):
                 self.tasks.settle_claim(self.initiator, m.handle.claim_id)
-                self._apply_settlement(m)
+                self._apply_settlement(m, self.initiator)
             if m.status == ClaimStatus.ACCEPTED:
                 self.tasks.forfeit_unreleased(self.initiator, m.handle.claim_id)
-                m.status = ClaimStatus.FORFEITED
-                self.credit[self.initiator] += PARAMS.reward_per_model + PARAMS.contributor_deposit
+                self._apply_forfeit(m)
+            if m.status == ClaimStatus.RELEASE_PENDING:
+                self._release(m)
+        self.dirty.update(self.everyone)
         if self.escrow:
             self.reclaim()
         for v in self.verifiers:
@@ -435,7 +666,7 @@ class ContractMachine(RuleBasedStateMachine):
         for a in self.everyone:
             if self.credit[a]:
                 self.tasks.withdraw(a)
-        assert self.tasks.balance() == 0
+        assert self.tasks.balance() == self.burned
 
 
 @pytest.mark.parametrize(("backend", "examples"), [("embedded", 3), ("anvil", 12)])

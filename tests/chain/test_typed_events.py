@@ -27,11 +27,15 @@ from cipherfuse.chain import (
     ContributorJoined,
     ContributorLeft,
     Credited,
+    DrawHashCaptured,
+    DrawReanchored,
     EnvelopeReleased,
     EventDecodeError,
     EventDecoder,
     EventPoller,
+    KeyBoxesPosted,
     ParticipantState,
+    ReleaseCommitted,
     TaskPublished,
     TasksContract,
     VerifierJoined,
@@ -49,7 +53,7 @@ from cipherfuse.chain.events import load_cursor
 from cipherfuse.chain.typed_events import POSITION_FIELDS, argument_fields
 
 from .conftest import REPO_ROOT
-from .helpers import setup_task
+from .helpers import MODEL_SIZE, box_key_of, det_bytes, setup_task
 
 ABI = load_artifact("CipherfuseTasks").abi
 
@@ -65,6 +69,7 @@ def _expected_python_type(entry: dict[str, Any]) -> object:
     table: dict[str, object] = {
         "address": ChecksumAddress,
         "address[]": tuple[ChecksumAddress, ...],
+        "bytes[]": tuple[bytes, ...],
         "bool": bool,
         "string": str,
         "bytes": bytes,
@@ -102,7 +107,7 @@ def test_classes_mirror_every_abi_event_and_argument() -> None:
 def test_classes_cover_every_event_declared_in_the_solidity_source() -> None:
     source = (REPO_ROOT / "contracts" / "src" / "CipherfuseTasks.sol").read_text()
     declared = set(re.findall(r"^\s*event\s+(\w+)\s*\(", source, flags=re.MULTILINE))
-    assert len(declared) == 16
+    assert len(declared) == 20
     assert declared == set(EVENT_CLASSES)
 
 
@@ -180,8 +185,8 @@ def test_valid_args_decode_with_checksummed_address() -> None:
         ("VoteCommitted", {"claimId": 1, "verifier": _ALICE, "commitment": b"x"}, "32 bytes"),
         (
             "ClaimSettled",
-            {"claimId": 1, "outcome": 9, "acceptVotes": 0, "rejectVotes": 0},
-            "9 is no ClaimStatus value",
+            {"claimId": 1, "outcome": 10, "acceptVotes": 0, "rejectVotes": 0},
+            "10 is no ClaimStatus value",
         ),
         (
             "ClaimSettled",
@@ -233,14 +238,23 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
     chain: Chain, tasks: TasksContract
 ) -> None:
     start = chain.block_number() + 1
-    s = setup_task(chain, tasks, contributors=3, verifiers=5)
+    s = setup_task(chain, tasks, contributors=3, verifiers=5, draw_window=10_000)
     p = s.params
     leaver = s.contributors[2]
     tasks.leave_as_contributor(leaver, s.task_id)
     s.to_claim_window()
     h1 = s.claim(s.contributors[0])
     h2 = s.claim(s.contributors[1])
-    c1 = s.draw(h1)
+    chain.mine(2)
+    tasks.capture_draw_hash(s.initiator, h1.claim_id)
+    first_draw_block = tasks.get_claim(h1.claim_id).draw_block
+    captured = bytes(chain.w3.eth.get_block(first_draw_block)["hash"])
+    chain.mine(260)  # both draw blocks leave the blockhash horizon; only h1's was captured
+    tasks.reanchor_draw(s.initiator, h2.claim_id)
+    reanchored_to = tasks.get_claim(h2.claim_id).draw_block
+    c1 = s.draw(h1)  # still drawn from the captured hash
+    boxes = [det_bytes(f"box{m}") * 3 for m in c1]
+    tasks.post_key_boxes(h1.claimant, h1.claim_id, boxes)
     c2 = s.draw(h2)
     lazy = c1[2]
     s.commit(h1, dict.fromkeys(c1, True))
@@ -250,7 +264,7 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
     s.past(tasks.get_claim(h1.claim_id).reveal_deadline)
     tasks.settle_claim(s.initiator, h1.claim_id)
     tasks.settle_claim(s.initiator, h2.claim_id)
-    tasks.release_envelope(h1.claimant, h1.claim_id, h1.envelope)
+    s.release(h1)
     s.past(tasks.get_claim(h2.claim_id).release_deadline)
     tasks.forfeit_unreleased(s.verifiers[0], h2.claim_id)
     s.to_expiry()
@@ -280,7 +294,7 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
     )
     from_logs = [EventDecoder(ABI).decode_log(log) for log in logs]
     assert sorted(from_logs, key=lambda e: (e.block_number, e.log_index)) == typed
-    assert {type(e) for e in typed} == set(EVENT_CLASSES.values())  # all 16 occurred
+    assert {type(e) for e in typed} == set(EVENT_CLASSES.values())  # all 20 occurred
     for chain_event, event in zip(raw, typed, strict=True):
         assert type(event) is EVENT_CLASSES[chain_event.name]
         assert event.key == chain_event.key
@@ -296,8 +310,20 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
     assert [(e.task_id, e.contributor, e.deposit) for e in _of(typed, ContributorJoined)] == [
         (s.task_id, c, p.contributor_deposit) for c in s.contributors
     ]
-    assert [(e.verifier, e.deposit) for e in _of(typed, VerifierJoined)] == [
-        (v, p.verifier_deposit) for v in s.verifiers
+    assert [(e.verifier, e.deposit, e.box_key, e.endpoint) for e in _of(typed, VerifierJoined)] == [
+        (v, p.verifier_deposit, box_key_of(v), b"127.0.0.1:7400") for v in s.verifiers
+    ]
+    assert [(e.claim_id, e.draw_block, e.draw_hash) for e in _of(typed, DrawHashCaptured)] == [
+        (h1.claim_id, first_draw_block, captured)
+    ]
+    assert [(e.claim_id, e.draw_block) for e in _of(typed, DrawReanchored)] == [
+        (h2.claim_id, reanchored_to)
+    ]
+    assert [(e.claim_id, e.claimant, e.boxes) for e in _of(typed, KeyBoxesPosted)] == [
+        (h1.claim_id, h1.claimant, tuple(boxes))
+    ]
+    assert [(e.claim_id, e.contributor) for e in _of(typed, ReleaseCommitted)] == [
+        (h1.claim_id, h1.claimant)
     ]
     assert [(e.contributor, e.refund) for e in _of(typed, ContributorLeft)] == [
         (leaver, p.contributor_deposit)
@@ -310,8 +336,9 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
         assert event.model_cid == f"bafy-{h.claimant[-8:]}"
         assert event.model_hash == h.model_hash
         assert event.seed_commitment == seed_commitment(s.task_id, h.claimant, h.seed)
-        assert event.envelope_commitment == envelope_commitment(h.envelope)
-        assert event.draw_block == tasks.get_claim(h.claim_id).draw_block
+        assert event.envelope_commitment == envelope_commitment(s.task_id, h.claimant, h.envelope)
+        assert event.model_size == MODEL_SIZE
+        assert event.draw_block == h.receipt.block_number + 1
         assert (event.block_number, event.tx_hash) == (h.receipt.block_number, h.receipt.tx_hash)
 
     drawn = _of(typed, CommitteeDrawn)
@@ -340,8 +367,8 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
     assert [(e.claim_id, e.contributor, e.envelope) for e in _of(typed, EnvelopeReleased)] == [
         (h1.claim_id, h1.claimant, h1.envelope)
     ]
-    assert [(e.claim_id, e.initiator, e.amount) for e in _of(typed, ClaimForfeited)] == [
-        (h2.claim_id, s.initiator, p.reward_per_model + p.contributor_deposit)
+    assert [(e.claim_id, e.to_escrow, e.burnt) for e in _of(typed, ClaimForfeited)] == [
+        (h2.claim_id, p.reward_per_model + p.contributor_deposit, 0)
     ]
     assert [(e.task_id, e.initiator, e.amount) for e in _of(typed, BudgetReclaimed)] == [
         (s.task_id, s.initiator, unspent)

@@ -136,7 +136,7 @@ def case2_task_params(max_claims: int, committee_size: int) -> TaskParams:
         max_claims=max_claims,
         reward_per_model=ETHER,
         verifier_fee=ETHER // 100,
-        contributor_deposit=ETHER // 10,
+        contributor_deposit=ETHER,  # the contract asks for at least the reward
         verifier_deposit=ETHER // 5,
         # The embedded chain stamps blocks with wall-clock time, so every window must
         # outlast a slow (loaded) machine; the trials move time on explicitly instead.
@@ -196,7 +196,10 @@ def _run_scenario(
     params = case2_task_params(trials, size)
     task_id, _ = tasks.publish_task(initiator, "ipfs://case2-objective", params)
     for verifier in verifiers:
-        driver.send("joinAsVerifier", verifier, task_id, value=params.verifier_deposit)
+        box_key = hashlib.sha256(b"case2-box-key" + bytes.fromhex(verifier[2:])).digest()
+        driver.send(
+            "joinAsVerifier", verifier, task_id, box_key, b"", value=params.verifier_deposit
+        )
     for contributor in contributors[:trials]:
         driver.send("joinAsContributor", contributor, task_id, value=params.contributor_deposit)
     task = tasks.get_task(task_id)
@@ -210,21 +213,21 @@ def _run_scenario(
         model_hash = hashlib.sha256(model).digest()
         seed = rng.bytes(32)
         envelope = b"case2-envelope:" + rng.bytes(32)
+        commitment = envelope_commitment(task_id, contributor, envelope)
         receipt = driver.send(
             "submitClaim",
             contributor,
             task_id,
             cid,
             model_hash,
+            len(model),
             seed_commitment(task_id, contributor, seed),
-            envelope_commitment(envelope),
+            commitment,
         )
         submitted = tasks.contract.events.ClaimSubmitted().process_receipt(receipt, errors=DISCARD)
         claim_id = int(submitted[0]["args"]["claimId"])
         chain.mine(2)  # past the draw block
-        drawn = driver.send(
-            "revealSeed", contributor, claim_id, seed, model_hash, envelope_commitment(envelope)
-        )
+        drawn = driver.send("revealSeed", contributor, claim_id, seed, model_hash, commitment)
         events = tasks.contract.events
         committee = list(
             events.CommitteeDrawn().process_receipt(drawn, errors=DISCARD)[0]["args"]["members"]

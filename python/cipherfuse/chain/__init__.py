@@ -28,6 +28,7 @@ from cipherfuse.chain.errors import (
     WindowError,
 )
 from cipherfuse.chain.events import ChainEvent, EventPoller
+from cipherfuse.chain.gaslimits import GAS_LIMITS, gas_limit
 from cipherfuse.chain.tasks import (
     BallotState,
     ClaimInfo,
@@ -54,8 +55,12 @@ from cipherfuse.chain.typed_events import (
     ContributorJoined,
     ContributorLeft,
     Credited,
+    DrawHashCaptured,
+    DrawReanchored,
     EnvelopeReleased,
     EventDecoder,
+    KeyBoxesPosted,
+    ReleaseCommitted,
     TaskPublished,
     VerifierJoined,
     VerifierRetired,
@@ -67,6 +72,7 @@ from cipherfuse.chain.typed_events import (
 
 __all__ = [
     "EVENT_CLASSES",
+    "GAS_LIMITS",
     "AnvilNode",
     "ArtifactError",
     "BallotState",
@@ -88,15 +94,19 @@ __all__ = [
     "ContributorJoined",
     "ContributorLeft",
     "Credited",
+    "DrawHashCaptured",
+    "DrawReanchored",
     "EnvelopeReleased",
     "EventDecodeError",
     "EventDecoder",
     "EventPoller",
+    "KeyBoxesPosted",
     "NodeError",
     "ParticipantInfo",
     "ParticipantState",
     "PaymentError",
     "Receipt",
+    "ReleaseCommitted",
     "Role",
     "RoleError",
     "StateError",
@@ -114,6 +124,7 @@ __all__ = [
     "embedded_chain",
     "envelope_commitment",
     "find_anvil",
+    "gas_limit",
     "http_chain",
     "seed_commitment",
     "vote_commitment",

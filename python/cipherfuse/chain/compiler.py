@@ -32,6 +32,7 @@ EVM_VERSION = "prague"
 SOURCES = {
     "CipherfuseTasks": "src/CipherfuseTasks.sol",
     "ReentrancyProbe": "test/ReentrancyProbe.sol",
+    "ForceFeeder": "test/ForceFeeder.sol",
 }
 
 SETTINGS: dict[str, Any] = {

@@ -190,7 +190,10 @@ ERROR_TABLE: dict[str, tuple[type[ContractRevertError], _Explain]] = {
         StateError,
         lambda a: f"only {a['active']} active verifiers, the committee needs {a['needed']}",
     ),
-    "ZeroCommitment": (CommitmentError, lambda a: "a hash/commitment argument is zero"),
+    "ZeroCommitment": (
+        CommitmentError,
+        lambda a: "a hash/commitment argument is zero (or, for a vote, one of the markers 1..3)",
+    ),
     "NotClaimant": (
         RoleError,
         lambda a: f"{a['caller']} is not the claimant of claim {a['claimId']}",
@@ -209,9 +212,54 @@ ERROR_TABLE: dict[str, tuple[type[ContractRevertError], _Explain]] = {
     "SeedRevealTooLate": (
         WindowError,
         lambda a: (
-            f"the seed window ended (time {a['deadline']} or block {a['lastBlock']}); "
-            "the claim can only be settled as void"
+            f"the seed window ended at t={a['deadline']}; the claim can only be settled as void"
         ),
+    ),
+    "DrawBlockExpired": (
+        WindowError,
+        lambda a: (
+            f"draw block {a['drawBlock']} is beyond the 256-block horizon and its hash was not "
+            "captured; call reanchor_draw, wait one block, then reveal"
+        ),
+    ),
+    "DrawBlockNotExpired": (
+        StateError,
+        lambda a: (
+            f"draw block {a['drawBlock']} is still usable (visible or captured); reveal instead"
+        ),
+    ),
+    "DrawHashAlreadyCaptured": (
+        StateError,
+        lambda a: f"the draw block hash of claim {a['claimId']} is already stored",
+    ),
+    "PoolFull": (
+        StateError,
+        lambda a: f"the task's verifier pool is full ({a['maxVerifiers']} verifiers)",
+    ),
+    "ZeroBoxKey": (TaskParameterError, lambda a: "the X25519 box key must be non-zero"),
+    "EndpointTooLong": (
+        TaskParameterError,
+        lambda a: f"the endpoint has {a['length']} bytes; at most {a['maxLength']} allowed",
+    ),
+    "ZeroModelSize": (TaskParameterError, lambda a: "the model's byte size must be non-zero"),
+    "ModelAlreadyClaimed": (
+        CommitmentError,
+        lambda a: (
+            f"this model hash was already claimed in task {a['taskId']} (claim {a['claimId']}); "
+            "a claim must be one's own model"
+        ),
+    ),
+    "KeyBoxesAlreadyPosted": (
+        StateError,
+        lambda a: f"the key boxes of claim {a['claimId']} were already posted",
+    ),
+    "WrongKeyBoxCount": (
+        TaskParameterError,
+        lambda a: f"need one key box per committee member ({a['expected']}), got {a['given']}",
+    ),
+    "BadKeyBoxLength": (
+        TaskParameterError,
+        lambda a: f"key box {a['index']} has {a['length']} bytes; allowed 1..256",
     ),
     "CommitmentMismatch": (
         CommitmentError,
@@ -250,7 +298,7 @@ ERROR_TABLE: dict[str, tuple[type[ContractRevertError], _Explain]] = {
     ),
     "ReleaseWindowOpen": (
         WindowError,
-        lambda a: f"the claimant may release until t={a['deadline']}; forfeit after that",
+        lambda a: f"the release is still possible until t={a['deadline']}; forfeit after that",
     ),
     "NotInitiator": (
         RoleError,
@@ -267,8 +315,7 @@ ERROR_TABLE: dict[str, tuple[type[ContractRevertError], _Explain]] = {
     "VerifierHasDuties": (
         StateError,
         lambda a: (
-            f"the verifier still sits on {a['duties']} unsettled committee(s); "
-            "settle those claims first"
+            f"{a['unsettled']} claim(s) of the task are not settled; settle them first (anyone may)"
         ),
     ),
     "NothingToWithdraw": (PaymentError, lambda a: f"{a['account']} has no credit to withdraw"),
@@ -289,6 +336,7 @@ _STATUS_NAMES = (
     "Void",
     "Released",
     "Forfeited",
+    "ReleasePending",
 )
 
 

@@ -28,8 +28,13 @@ from web3.exceptions import ContractLogicError
 from cipherfuse.chain.artifacts import Artifact, load_artifact
 from cipherfuse.chain.backends import Chain
 from cipherfuse.chain.errors import ChainError, ChainParameterError, ErrorDecoder
+from cipherfuse.chain.gaslimits import gas_limit
 
-_UINT_LIMITS = {8: 2**8, 16: 2**16, 32: 2**32, 96: 2**96}
+_UINT_LIMITS = {8: 2**8, 16: 2**16, 32: 2**32, 64: 2**64, 96: 2**96}
+
+#: Longest endpoint and key box the contract accepts (its MAX_ENDPOINT_BYTES, MAX_KEY_BOX_BYTES).
+MAX_ENDPOINT_BYTES = 128
+MAX_KEY_BOX_BYTES = 256
 
 
 class ClaimStatus(IntEnum):
@@ -44,6 +49,7 @@ class ClaimStatus(IntEnum):
     VOID = 6
     RELEASED = 7
     FORFEITED = 8
+    RELEASE_PENDING = 9
 
 
 class Role(IntEnum):
@@ -118,9 +124,11 @@ class TaskInfo:
 
     initiator: ChecksumAddress
     max_claims: int
-    claim_count: int
+    open_claims: int
     committee_size: int
     min_accuracy_bps: int
+    unsettled_claims: int
+    slash_count: int
     reward_per_model: int
     verifier_fee: int
     join_end: int
@@ -144,6 +152,9 @@ class ClaimInfo:
 
     The contract stores only ``commitments_digest``; :meth:`TasksContract.get_claim` reads the
     three commitments and the model CID from the claim's event and checks them against it.
+    ``model_size`` is the byte size the claimant committed to (judges refuse a larger blob
+    before fetching it); ``pool_epoch`` the task's slash count at claim time (the pool the
+    draw uses); ``entropy`` the captured draw-block hash before the draw, its randomness after.
     """
 
     claimant: ChecksumAddress
@@ -156,7 +167,11 @@ class ClaimInfo:
     commit_deadline: int
     reveal_deadline: int
     release_deadline: int
+    model_size: int
+    pool_epoch: int
+    boxes_posted: bool
     commitments_digest: bytes
+    entropy: bytes
     model_cid: str
     model_hash: bytes
     seed_commitment: bytes
@@ -169,8 +184,8 @@ class ParticipantInfo:
 
     role: Role
     state: ParticipantState
-    duties: int
     verifier_index: int
+    slash_seq: int
     claim_id: int
 
 
@@ -190,17 +205,22 @@ def _bytes32(value: bytes, name: str) -> bytes:
 
 
 def _bytes_literal(message: str) -> bytes | None:
-    """The ``b'...'`` literal eth-tester puts in some revert messages (parsed, not eval'd)."""
-    start = message.find("b'")
-    if start < 0:
-        start = message.find('b"')
-    if start < 0:
-        return None
-    try:
-        value = ast.literal_eval(message[start:])
-    except (ValueError, SyntaxError):
-        return None
-    return value if isinstance(value, bytes) else None
+    """The ``b'...'`` literal eth-tester puts in some revert messages (parsed, not eval'd).
+
+    Every ``b'``/``b"`` position is tried in order: the escaped bytes of a literal can
+    themselves contain ``b'`` (``\\x8b'``), which is not where the literal starts.
+    """
+    starts = sorted(
+        i for i in range(len(message) - 1) if message[i] == "b" and message[i + 1] in "'\""
+    )
+    for start in starts:
+        try:
+            value = ast.literal_eval(message[start:])
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, bytes):
+            return value
+    return None
 
 
 def _revert_data(exc: BaseException) -> bytes | None:
@@ -263,17 +283,31 @@ def commitments_digest(model_hash: bytes, seed_commit: bytes, envelope_commit: b
     )
 
 
-def envelope_commitment(envelope: bytes) -> bytes:
-    """``keccak256(envelope)``, committed at claim time and checked at release."""
+def envelope_commitment(task_id: int, claimant: str, envelope: bytes) -> bytes:
+    """``keccak256(abi.encode(taskId, claimant, keccak256(envelope)))``: the claim's envelope
+    commitment, bound to its task and claimant (the contract's ``envelopeCommitmentOf``).
+
+    Committed at claim time, checked by the judges against the boxed key (with the claim's own
+    task id and claimant, so a commitment copied from another claim fails) and at release.
+    """
     if not isinstance(envelope, bytes | bytearray) or len(envelope) == 0:
         raise ChainParameterError("envelope must be non-empty bytes")
-    return keccak(bytes(envelope))
+    return keccak(
+        abi_encode(
+            ["uint256", "address", "bytes32"],
+            [task_id, Web3.to_checksum_address(claimant), keccak(bytes(envelope))],
+        )
+    )
 
 
 class TasksContract:
     """One deployment of ``CipherfuseTasks`` on a :class:`Chain`."""
 
     ARTIFACT = "CipherfuseTasks"
+
+    #: Send transactions with the fixed limits of :mod:`cipherfuse.chain.gaslimits` (False:
+    #: let the node estimate every transaction, as a baseline for benchmarks).
+    fixed_gas_limits: bool = True
 
     def __init__(self, chain: Chain, address: str, artifact: Artifact | None = None) -> None:
         self.chain = chain
@@ -287,6 +321,7 @@ class TasksContract:
             )
         self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.artifact.abi)
         self.errors = ErrorDecoder(self.artifact.abi)
+        self._committee_sizes: dict[int, int] = {}
 
     @classmethod
     def deploy(cls, chain: Chain, sender: str) -> tuple[TasksContract, Receipt]:
@@ -315,24 +350,54 @@ class TasksContract:
                 return typed
         return ChainError(f"contract call reverted: {exc}")
 
-    def _send(self, fn_name: str, sender: str, *args: Any, value: int = 0) -> Receipt:
+    def _send(
+        self,
+        fn_name: str,
+        sender: str,
+        *args: Any,
+        value: int = 0,
+        gas: int | None = None,
+    ) -> Receipt:
         """Encode ``fn_name(*args)``, sign it as ``sender`` and send it; the confirmed receipt.
 
-        A revert found by the gas estimate (before anything is signed) becomes a typed
-        :class:`~cipherfuse.chain.errors.ContractRevertError`.
+        ``gas`` is the function's fixed limit (:mod:`~cipherfuse.chain.gaslimits`); with
+        None, or with ``fixed_gas_limits`` off, the node estimates it, and a revert found
+        by the estimate (before anything is signed) becomes a typed
+        :class:`~cipherfuse.chain.errors.ContractRevertError`. A fixed limit skips that
+        estimate, so a transaction that reverts on chain is replayed with ``eth_call``
+        against the state before its block to recover the contract's error.
         """
         if value < 0:
             raise ChainParameterError(f"value must be >= 0 wei, got {value}")
+        fn = getattr(self.contract.functions, fn_name)(*args)
         data = bytes(HexBytes(self.contract.encode_abi(fn_name, args=list(args))))
         signer = self.chain.signer(sender)
+        gas_limit = gas if gas is not None and self.fixed_gas_limits else None
         try:
-            raw = signer.transact(self.address, data, value=value, label=fn_name)
+            raw = signer.transact(self.address, data, value=value, gas=gas_limit, label=fn_name)
         except (ContractLogicError, TransactionFailed) as exc:
             raise self.translate(exc) from exc
         tx_hash = bytes(raw["transactionHash"])
         if raw["status"] != 1:
-            raise ChainError(f"{fn_name} transaction 0x{tx_hash.hex()} reverted on chain")
+            block = int(raw["blockNumber"])
+            call_tx: dict[str, Any] = {"from": Web3.to_checksum_address(sender), "value": value}
+            try:
+                fn.call(call_tx, block_identifier=block - 1)
+            except (ContractLogicError, TransactionFailed) as exc:
+                raise self.translate(exc) from exc
+            raise ChainError(
+                f"{fn_name} transaction 0x{tx_hash.hex()} reverted on chain (gas used "
+                f"{int(raw['gasUsed'])} of {gas_limit}); out of gas, or the state changed in "
+                "its block"
+            )
         return Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"]))
+
+    def _committee_size(self, task_id: int) -> int:
+        size = self._committee_sizes.get(task_id)
+        if size is None:
+            size = self.get_task(task_id).committee_size
+            self._committee_sizes[task_id] = size
+        return size
 
     def _call(self, fn_name: str, *args: Any) -> Any:
         try:
@@ -359,23 +424,30 @@ class TasksContract:
         if not objective_uri:
             raise ChainParameterError("objective_uri must be a non-empty URI or CID")
         paid = params.budget if value is None else value
-        receipt = self._send("publishTask", sender, objective_uri, astuple(params), value=paid)
+        gas = gas_limit("publishTask", payload_bytes=len(objective_uri.encode()))
+        receipt = self._send(
+            "publishTask", sender, objective_uri, astuple(params), value=paid, gas=gas
+        )
         return int(self._event_arg(receipt, "TaskPublished", "taskId")), receipt
 
     def reclaim_budget(self, sender: str, task_id: int) -> Receipt:
         """After expiry, credit the unspent escrow to the initiator."""
-        return self._send("reclaimBudget", sender, task_id)
+        return self._send("reclaimBudget", sender, task_id, gas=gas_limit("reclaimBudget"))
 
     # -------------------------------------------------------------- contributors
 
     def join_as_contributor(self, sender: str, task_id: int, deposit: int | None = None) -> Receipt:
         """Register as a contributor, paying the task's deposit (or ``deposit`` wei)."""
         value = self.get_task(task_id).contributor_deposit if deposit is None else deposit
-        return self._send("joinAsContributor", sender, task_id, value=value)
+        return self._send(
+            "joinAsContributor", sender, task_id, value=value, gas=gas_limit("joinAsContributor")
+        )
 
     def leave_as_contributor(self, sender: str, task_id: int) -> Receipt:
         """Leave before claiming; the deposit is credited back."""
-        return self._send("leaveAsContributor", sender, task_id)
+        return self._send(
+            "leaveAsContributor", sender, task_id, gas=gas_limit("leaveAsContributor")
+        )
 
     def submit_claim(
         self,
@@ -383,30 +455,51 @@ class TasksContract:
         task_id: int,
         model_cid: str,
         model_hash: bytes,
+        model_size: int,
         seed_commitment: bytes,
         envelope_commitment: bytes,
     ) -> tuple[int, Receipt]:
-        """Claim with the encrypted model's CID and hash; returns (claim id, receipt)."""
+        """Claim with the encrypted model's CID, hash and byte size; returns (claim id, receipt).
+
+        ``envelope_commitment`` must be :func:`envelope_commitment` of this task, this sender
+        and the envelope; ``seed_commitment`` :func:`seed_commitment` of the same.
+        """
         if not model_cid:
             raise ChainParameterError("model_cid must be a non-empty storage CID")
+        if not isinstance(model_size, int) or not 0 < model_size < _UINT_LIMITS[64]:
+            raise ChainParameterError(f"model_size must be in [1, 2**64), got {model_size!r}")
         receipt = self._send(
             "submitClaim",
             sender,
             task_id,
             model_cid,
             _bytes32(model_hash, "model_hash"),
+            model_size,
             _bytes32(seed_commitment, "seed_commitment"),
             _bytes32(envelope_commitment, "envelope_commitment"),
+            gas=gas_limit("submitClaim", payload_bytes=len(model_cid.encode())),
         )
         return int(self._event_arg(receipt, "ClaimSubmitted", "claimId")), receipt
+
+    def capture_draw_hash(self, sender: str, claim_id: int) -> Receipt:
+        """Store the draw block's hash while it is within the 256-block horizon (anyone)."""
+        return self._send("captureDrawHash", sender, claim_id, gas=gas_limit("captureDrawHash"))
+
+    def reanchor_draw(self, sender: str, claim_id: int) -> Receipt:
+        """Move an uncaptured draw whose block left the horizon to the next block (anyone)."""
+        return self._send("reanchorDraw", sender, claim_id, gas=gas_limit("reanchorDraw"))
 
     def reveal_seed(self, sender: str, claim_id: int, seed: bytes) -> Receipt:
         """Reveal the claim seed, drawing the committee.
 
         Allowed once the latest block is past the claim's draw block (some nodes estimate
-        gas against the latest block, so wait for ``draw_block + 1`` to be mined).
+        gas against the latest block, so wait for ``draw_block + 1`` to be mined). Estimated
+        when the claim's pool has slashed verifiers (the draw then visits more positions).
         """
         claim = self.get_claim(claim_id)
+        gas = None
+        if claim.pool_epoch == 0:
+            gas = gas_limit("revealSeed", committee_size=self._committee_size(claim.task_id))
         return self._send(
             "revealSeed",
             sender,
@@ -414,13 +507,41 @@ class TasksContract:
             _bytes32(seed, "seed"),
             claim.model_hash,
             claim.envelope_commitment,
+            gas=gas,
         )
 
-    def release_envelope(self, sender: str, claim_id: int, envelope: bytes) -> Receipt:
-        """Release the model-decryption envelope of an accepted claim."""
+    def post_key_boxes(self, sender: str, claim_id: int, boxes: list[bytes]) -> Receipt:
+        """Post one key box per committee member (draw order; only the claimant, once)."""
+        for i, box in enumerate(boxes):
+            if not isinstance(box, bytes | bytearray) or not 0 < len(box) <= MAX_KEY_BOX_BYTES:
+                raise ChainParameterError(f"key box {i} must be 1..{MAX_KEY_BOX_BYTES} bytes")
+        payload = sum(len(b) for b in boxes)
+        gas = gas_limit("postKeyBoxes", committee_size=len(boxes), payload_bytes=payload)
+        return self._send("postKeyBoxes", sender, claim_id, [bytes(b) for b in boxes], gas=gas)
+
+    def commit_release(self, sender: str, claim_id: int) -> Receipt:
+        """Lock the release of an accepted claim (no forfeit afterwards); send no secret."""
+        return self._send("commitRelease", sender, claim_id, gas=gas_limit("commitRelease"))
+
+    def release_envelope(
+        self, sender: str, claim_id: int, envelope: bytes, *, require_lock: bool = True
+    ) -> Receipt:
+        """Release the model-decryption envelope of a claim whose release is locked.
+
+        Send this only after :meth:`commit_release` (or settling one's own accepted claim)
+        was mined: until then the claim can still be forfeited, and an envelope seen in the
+        mempool would hand over the model anyway. The client refuses to send it earlier
+        (``require_lock=False`` skips that check; only tests of the contract's own refusal
+        need it).
+        """
         if not envelope:
             raise ChainParameterError("envelope must be non-empty bytes")
         claim = self.get_claim(claim_id)
+        if require_lock and claim.status != ClaimStatus.RELEASE_PENDING:
+            raise ChainParameterError(
+                f"claim {claim_id} is {claim.status.name}, not RELEASE_PENDING: lock the release "
+                "with commit_release first (the envelope must not be sent before that)"
+            )
         return self._send(
             "releaseEnvelope",
             sender,
@@ -428,40 +549,79 @@ class TasksContract:
             bytes(envelope),
             claim.model_hash,
             claim.seed_commitment,
+            gas=gas_limit("releaseEnvelope", payload_bytes=len(envelope)),
         )
 
     def forfeit_unreleased(self, sender: str, claim_id: int) -> Receipt:
-        """After the release deadline, move an unreleased reward to the initiator."""
-        return self._send("forfeitUnreleased", sender, claim_id)
+        """After the release deadline (or the lapse of a locked release), forfeit the claim."""
+        return self._send("forfeitUnreleased", sender, claim_id, gas=gas_limit("forfeitUnreleased"))
 
     # -------------------------------------------------------------- verifiers
 
-    def join_as_verifier(self, sender: str, task_id: int, deposit: int | None = None) -> Receipt:
-        """Register as a verifier, paying the task's deposit (or ``deposit`` wei)."""
+    def join_as_verifier(
+        self,
+        sender: str,
+        task_id: int,
+        box_key: bytes,
+        endpoint: bytes = b"",
+        deposit: int | None = None,
+    ) -> Receipt:
+        """Register as a verifier with its X25519 box key and committee endpoint.
+
+        Pays the task's deposit (or ``deposit`` wei). ``endpoint`` (at most 128 bytes, e.g.
+        ``b"host:port"``) may be empty when the verifier offers no committee channel.
+        """
+        key = _bytes32(box_key, "box_key")
+        if not isinstance(endpoint, bytes | bytearray) or len(endpoint) > MAX_ENDPOINT_BYTES:
+            raise ChainParameterError(f"endpoint must be at most {MAX_ENDPOINT_BYTES} bytes")
         value = self.get_task(task_id).verifier_deposit if deposit is None else deposit
-        return self._send("joinAsVerifier", sender, task_id, value=value)
+        gas = gas_limit("joinAsVerifier", payload_bytes=len(endpoint))
+        return self._send(
+            "joinAsVerifier", sender, task_id, key, bytes(endpoint), value=value, gas=gas
+        )
 
     def commit_vote(self, sender: str, claim_id: int, commitment: bytes) -> Receipt:
         """Commit a hidden vote (see :func:`vote_commitment`)."""
-        return self._send("commitVote", sender, claim_id, _bytes32(commitment, "commitment"))
+        return self._send(
+            "commitVote",
+            sender,
+            claim_id,
+            _bytes32(commitment, "commitment"),
+            gas=gas_limit("commitVote"),
+        )
 
     def reveal_vote(self, sender: str, claim_id: int, accept: bool, salt: bytes) -> Receipt:
         """Reveal a committed vote."""
-        return self._send("revealVote", sender, claim_id, bool(accept), _bytes32(salt, "salt"))
+        return self._send(
+            "revealVote",
+            sender,
+            claim_id,
+            bool(accept),
+            _bytes32(salt, "salt"),
+            gas=gas_limit("revealVote"),
+        )
 
     def retire_verifier(self, sender: str, task_id: int) -> Receipt:
-        """After expiry, take the verifier deposit back (no pending duty)."""
-        return self._send("retireVerifier", sender, task_id)
+        """After expiry, once every claim is settled, take the verifier deposit back."""
+        return self._send("retireVerifier", sender, task_id, gas=gas_limit("retireVerifier"))
 
     # -------------------------------------------------------------- anyone
 
     def settle_claim(self, sender: str, claim_id: int) -> Receipt:
-        """Settle a claim (void, or tally its votes and pay the committee)."""
-        return self._send("settleClaim", sender, claim_id)
+        """Settle a claim (void, or tally its votes and pay the committee).
+
+        Settling one's own accepted claim also locks its release (see :meth:`commit_release`).
+        """
+        raw = self._call("getClaim", claim_id)
+        task_id, pool_epoch = int(raw[1]), int(raw[11])
+        gas = None
+        if pool_epoch == 0:
+            gas = gas_limit("settleClaim", committee_size=self._committee_size(task_id))
+        return self._send("settleClaim", sender, claim_id, gas=gas)
 
     def withdraw(self, sender: str) -> Receipt:
         """Withdraw the sender's whole credit."""
-        return self._send("withdraw", sender)
+        return self._send("withdraw", sender, gas=gas_limit("withdraw"))
 
     # -------------------------------------------------------------- views
 
@@ -472,17 +632,7 @@ class TasksContract:
         raw[-1] = bytes(raw[-1])
         return TaskInfo(*raw)
 
-    def get_claim(self, claim_id: int) -> ClaimInfo:
-        """State of a claim, with its commitments read from its ``ClaimSubmitted`` event.
-
-        Raises:
-            ChainError: the event is missing or does not match the stored digest.
-        """
-        raw = list(self._call("getClaim", claim_id))
-        raw[0] = Web3.to_checksum_address(raw[0])
-        raw[2] = ClaimStatus(raw[2])
-        digest = bytes(raw[10])
-        claim_block = int(raw[6]) - 1
+    def _claim_event(self, claim_id: int, claim_block: int) -> Any:
         logs = self.contract.events.ClaimSubmitted().get_logs(
             argument_filters={"claimId": claim_id}, from_block=claim_block, to_block=claim_block
         )
@@ -490,36 +640,85 @@ class TasksContract:
             raise ChainError(
                 f"ClaimSubmitted event of claim {claim_id} not found in block {claim_block}"
             )
-        args = logs[0]["args"]
+        return logs[0]["args"]
+
+    def get_claim(self, claim_id: int) -> ClaimInfo:
+        """State of a claim, with its commitments read from its ``ClaimSubmitted`` event.
+
+        Raises:
+            ChainError: the event is missing or does not match the stored digest.
+        """
+        raw = list(self._call("getClaim", claim_id))
+        (claimant, task_id, status, accepts, rejects, claimed_at, draw_block, commit_deadline,
+         reveal_deadline, release_deadline, model_size, pool_epoch, boxes_posted, digest,
+         entropy) = raw  # fmt: skip
+        digest = bytes(digest)
+        # The claim's event is in the block before its draw block (unless re-anchored).
+        args = self._find_claim_event(claim_id, int(draw_block))
         model_hash = bytes(args["modelHash"])
         seed_commit = bytes(args["seedCommitment"])
         envelope_commit = bytes(args["envelopeCommitment"])
         if commitments_digest(model_hash, seed_commit, envelope_commit) != digest:
             raise ChainError(f"claim {claim_id}: event commitments do not match the stored digest")
         return ClaimInfo(
-            claimant=raw[0],
-            task_id=int(raw[1]),
-            status=raw[2],
-            accept_votes=int(raw[3]),
-            reject_votes=int(raw[4]),
-            claimed_at=int(raw[5]),
-            draw_block=int(raw[6]),
-            commit_deadline=int(raw[7]),
-            reveal_deadline=int(raw[8]),
-            release_deadline=int(raw[9]),
+            claimant=Web3.to_checksum_address(claimant),
+            task_id=int(task_id),
+            status=ClaimStatus(status),
+            accept_votes=int(accepts),
+            reject_votes=int(rejects),
+            claimed_at=int(claimed_at),
+            draw_block=int(draw_block),
+            commit_deadline=int(commit_deadline),
+            reveal_deadline=int(reveal_deadline),
+            release_deadline=int(release_deadline),
+            model_size=int(model_size),
+            pool_epoch=int(pool_epoch),
+            boxes_posted=bool(boxes_posted),
             commitments_digest=digest,
+            entropy=bytes(entropy),
             model_cid=str(args["modelCid"]),
             model_hash=model_hash,
             seed_commitment=seed_commit,
             envelope_commitment=envelope_commit,
         )
 
+    def _find_claim_event(self, claim_id: int, draw_block: int) -> Any:
+        """The claim's event: in the block before its draw block, or (after a re-anchor moved
+        the draw block) anywhere in the history, found by its indexed claim id. Not cached:
+        a reorg or a snapshot revert may replace the claim behind an id."""
+        try:
+            return self._claim_event(claim_id, draw_block - 1)
+        except ChainError:
+            logs = self.contract.events.ClaimSubmitted().get_logs(
+                argument_filters={"claimId": claim_id}, from_block=0, to_block="latest"
+            )
+            if len(logs) != 1:
+                raise
+            return logs[0]["args"]
+
     def get_participant(self, task_id: int, account: str) -> ParticipantInfo:
         """A participant's record (all zero if the account has no role)."""
-        role, state, duties, index, claim_id = self._call(
+        role, state, index, slash_seq, claim_id = self._call(
             "getParticipant", task_id, Web3.to_checksum_address(account)
         )
-        return ParticipantInfo(Role(role), ParticipantState(state), duties, index, claim_id)
+        return ParticipantInfo(Role(role), ParticipantState(state), index, slash_seq, claim_id)
+
+    def verifier_key_of(self, task_id: int, verifier: str) -> tuple[bytes, bytes]:
+        """A verifier's registered (box key, endpoint); (32 zero bytes, b"") if none."""
+        key, endpoint = self._call("verifierKeyOf", task_id, Web3.to_checksum_address(verifier))
+        return bytes(key), bytes(endpoint)
+
+    def verifier_count(self, task_id: int) -> int:
+        """Verifiers registered in the task's pool (slashed ones included)."""
+        return int(self._call("verifierCount", task_id))
+
+    def verifier_at(self, task_id: int, index: int) -> ChecksumAddress:
+        """The verifier at a pool position."""
+        return Web3.to_checksum_address(self._call("verifierAt", task_id, index))
+
+    def claim_of_model(self, task_id: int, model_hash: bytes) -> int:
+        """Claim id that claimed ``model_hash`` in the task (0 if none)."""
+        return int(self._call("claimOfModel", task_id, _bytes32(model_hash, "model_hash")))
 
     def committee_of(self, claim_id: int) -> list[ChecksumAddress]:
         """Committee of a claim, in draw order (empty before the draw)."""
@@ -530,9 +729,37 @@ class TasksContract:
         commitment, state = self._call("ballotOf", claim_id, Web3.to_checksum_address(voter))
         return bytes(commitment), BallotState(state)
 
+    def key_boxes_of(self, claim_id: int) -> dict[str, bytes]:
+        """Key boxes the claimant posted, by committee member (empty before they are posted).
+
+        Read from the claim's ``KeyBoxesPosted`` event (the contract accepts one such event per
+        claim, from the claimant only), matched to :meth:`committee_of`.
+        """
+        logs = self.contract.events.KeyBoxesPosted().get_logs(
+            argument_filters={"claimId": claim_id}, from_block=self._claim_block(claim_id)
+        )
+        if not logs:
+            return {}
+        if len(logs) != 1:
+            raise ChainError(f"claim {claim_id} has {len(logs)} KeyBoxesPosted events")
+        boxes = [bytes(b) for b in logs[0]["args"]["boxes"]]
+        members = self.committee_of(claim_id)
+        if len(boxes) != len(members):
+            raise ChainError(f"claim {claim_id}: {len(boxes)} key boxes for {len(members)} members")
+        return dict(zip(members, boxes, strict=True))
+
     def envelope_of(self, claim_id: int) -> bytes:
-        """Envelope released for a claim (empty before release)."""
-        return bytes(self._call("envelopeOf", claim_id))
+        """Envelope released for a claim (empty before release), from ``EnvelopeReleased``."""
+        logs = self.contract.events.EnvelopeReleased().get_logs(
+            argument_filters={"claimId": claim_id}, from_block=self._claim_block(claim_id)
+        )
+        if not logs:
+            return b""
+        return bytes(logs[-1]["args"]["envelope"])
+
+    def _claim_block(self, claim_id: int) -> int:
+        """First block that can hold a claim's draw-time events (its current draw block)."""
+        return int(self._call("getClaim", claim_id)[6])
 
     def credit_of(self, account: str) -> int:
         """Wei ``account`` may withdraw."""
@@ -543,8 +770,12 @@ class TasksContract:
         return int(self._call("taskHoldings", task_id))
 
     def active_verifier_count(self, task_id: int) -> int:
-        """Verifiers still eligible for committees."""
+        """Verifiers still eligible for committees of new claims."""
         return int(self._call("activeVerifierCount", task_id))
+
+    def burned(self) -> int:
+        """Wei burned by lapsed releases (held by the contract, owned by nobody)."""
+        return int(self._call("burned"))
 
     def task_count(self) -> int:
         """Number of tasks published."""

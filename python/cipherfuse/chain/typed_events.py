@@ -4,7 +4,8 @@ Each class mirrors one ``event`` of the contract: its fields are the event's arg
 ABI order (camelCase names turned into snake_case) with Python types that follow the ABI
 type (``uintN`` → ``int``, ``address`` → checksummed ``str``, ``bytes32``/``bytes`` →
 ``bytes``, ``string`` → ``str``, ``bool`` → ``bool``, ``address[]`` → ``tuple`` of
-checksummed addresses, ``enum ClaimStatus`` → :class:`~cipherfuse.chain.tasks.ClaimStatus`),
+checksummed addresses, ``bytes[]`` → ``tuple`` of ``bytes``,
+``enum ClaimStatus`` → :class:`~cipherfuse.chain.tasks.ClaimStatus`),
 followed by the log position (``block_number``, ``block_hash``, ``tx_hash``, ``log_index``).
 
 :class:`EventDecoder` builds them from a :class:`~cipherfuse.chain.events.ChainEvent`'s
@@ -92,12 +93,14 @@ class ContributorLeft(ContractEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class VerifierJoined(ContractEvent):
-    """A verifier registered with its deposit."""
+    """A verifier registered with its deposit, X25519 box key and committee endpoint."""
 
     EVENT_NAME: ClassVar[str] = "VerifierJoined"
     task_id: int
     verifier: ChecksumAddress
     deposit: int
+    box_key: bytes
+    endpoint: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +125,7 @@ class VerifierSlashed(ContractEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ClaimSubmitted(ContractEvent):
-    """A contributor claimed with the storage CID and content hash of its encrypted model."""
+    """A contributor claimed with the CID, content hash and byte size of its encrypted model."""
 
     EVENT_NAME: ClassVar[str] = "ClaimSubmitted"
     task_id: int
@@ -130,8 +133,28 @@ class ClaimSubmitted(ContractEvent):
     claimant: ChecksumAddress
     model_cid: str
     model_hash: bytes
+    model_size: int
     seed_commitment: bytes
     envelope_commitment: bytes
+    draw_block: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrawHashCaptured(ContractEvent):
+    """Someone stored the draw block's hash while it was within the blockhash horizon."""
+
+    EVENT_NAME: ClassVar[str] = "DrawHashCaptured"
+    claim_id: int
+    draw_block: int
+    draw_hash: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrawReanchored(ContractEvent):
+    """An uncaptured draw block left the horizon; the draw moved to a fresh block."""
+
+    EVENT_NAME: ClassVar[str] = "DrawReanchored"
+    claim_id: int
     draw_block: int
 
 
@@ -144,6 +167,16 @@ class CommitteeDrawn(ContractEvent):
     seed: bytes
     randomness: bytes
     members: tuple[ChecksumAddress, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyBoxesPosted(ContractEvent):
+    """The claimant posted one key box per committee member, in draw order."""
+
+    EVENT_NAME: ClassVar[str] = "KeyBoxesPosted"
+    claim_id: int
+    claimant: ChecksumAddress
+    boxes: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +211,15 @@ class ClaimSettled(ContractEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReleaseCommitted(ContractEvent):
+    """The accepted claimant locked its release before the deadline (no forfeit any more)."""
+
+    EVENT_NAME: ClassVar[str] = "ReleaseCommitted"
+    claim_id: int
+    contributor: ChecksumAddress
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvelopeReleased(ContractEvent):
     """The accepted contributor released the model-decryption envelope."""
 
@@ -189,13 +231,13 @@ class EnvelopeReleased(ContractEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ClaimForfeited(ContractEvent):
-    """An accepted contributor missed the release deadline; reward and deposit went to the
-    initiator."""
+    """A release did not happen: ``to_escrow`` wei went back to the task escrow, ``burnt`` wei
+    were burned (a locked release whose envelope never followed)."""
 
     EVENT_NAME: ClassVar[str] = "ClaimForfeited"
     claim_id: int
-    initiator: ChecksumAddress
-    amount: int
+    to_escrow: int
+    burnt: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,10 +279,14 @@ EVENT_CLASSES: dict[str, type[ContractEvent]] = {
         VerifierRetired,
         VerifierSlashed,
         ClaimSubmitted,
+        DrawHashCaptured,
+        DrawReanchored,
         CommitteeDrawn,
+        KeyBoxesPosted,
         VoteCommitted,
         VoteRevealed,
         ClaimSettled,
+        ReleaseCommitted,
         EnvelopeReleased,
         ClaimForfeited,
         BudgetReclaimed,
@@ -454,6 +500,12 @@ def _convert(event: str, arg: _Argument, value: object) -> Any:
         if not isinstance(value, list | tuple):
             raise EventDecodeError(f"{where} must be a list of addresses, got {value!r}")
         return tuple(_address(where, v) for v in value)
+    if arg.abi_type == "bytes[]":
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, bytes | bytearray) for v in value
+        ):
+            raise EventDecodeError(f"{where} must be a list of bytes, got {value!r}")
+        return tuple(bytes(v) for v in value)
     if arg.abi_type == "bool":
         if not isinstance(value, bool):
             raise EventDecodeError(f"{where} must be a bool, got {value!r}")

@@ -167,6 +167,7 @@ class Agent(abc.ABC):
                 commit_deadline=int(raw[7]),
                 reveal_deadline=int(raw[8]),
                 release_deadline=int(raw[9]),
+                boxes_posted=bool(raw[12]),
             )
         self._claim_cache[claim_id] = info
         return info
@@ -206,6 +207,8 @@ class Agent(abc.ABC):
             return [claim.commit_deadline + 1, claim.reveal_deadline + 1]
         if claim.status == ClaimStatus.ACCEPTED:
             return [claim.release_deadline + 1]
+        if claim.status == ClaimStatus.RELEASE_PENDING:
+            return [claim.release_deadline + task.release_window + 1]
         return []
 
     def withdraw_credit(self) -> bool:

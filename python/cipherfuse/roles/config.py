@@ -15,7 +15,7 @@ def demo_task_params(window: int = 3600, threshold: float = 0.7) -> TaskParams:
         max_claims=3,
         reward_per_model=ETHER,
         verifier_fee=ETHER // 100,
-        contributor_deposit=ETHER // 10,
+        contributor_deposit=ETHER,  # the contract asks for at least the reward
         verifier_deposit=ETHER // 5,
         join_window=window,
         claim_window=window,

@@ -6,7 +6,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cipherfuse.chain import ClaimStatus, ParticipantState, Role, seed_commitment
+from cipherfuse.chain import (
+    ClaimStatus,
+    ParticipantState,
+    Role,
+    envelope_commitment,
+    seed_commitment,
+)
 from cipherfuse.roles.agent import FINAL, Agent, RoleContext, objective_uri
 from cipherfuse.roles.behaviour import BEHAVIOURS
 from cipherfuse.roles.errors import RoleConfigError
@@ -25,7 +31,7 @@ class ContributorAgent(Agent):
             (see :mod:`cipherfuse.roles.workload`).
         behaviour: ``honest``; Case II ``lazy``/``dishonest`` change what ``make_payload``
             trains (the caller picks it); ``never-release`` keeps the envelope after
-            acceptance (the contract then forfeits reward and deposit to the initiator).
+            acceptance (the contract then forfeits reward and deposit to the task escrow).
     """
 
     role = "contributor"
@@ -89,7 +95,11 @@ class ContributorAgent(Agent):
             model_hash=sealed.model_hash.hex(),
             sealing_key=sealed.key.hex(),
             envelope=sealed.envelope.hex(),
-            envelope_commitment=sealed.envelope_commitment.hex(),
+            # Bound to this task and this claimant: a copy of it fails the judges' check.
+            envelope_commitment=envelope_commitment(
+                self.task_id, self.account, sealed.envelope
+            ).hex(),
+            model_size=len(sealed.blob),
             seed=os.urandom(32).hex(),
         )
         self.log(f"uploaded sealed model {cid} ({len(sealed.blob)} bytes)")
@@ -110,6 +120,7 @@ class ContributorAgent(Agent):
             self.task_id,
             data["sealed_cid"],
             bytes.fromhex(data["model_hash"]),
+            int(data["model_size"]),
             seed_commitment(self.task_id, self.account, seed),
             bytes.fromhex(data["envelope_commitment"]),
         )
@@ -136,10 +147,11 @@ class ContributorAgent(Agent):
                 self.log(f"revealed the seed; committee of claim {claim_id}: {members}")
                 acted = True
             claim = self.claim(claim_id)
-        if claim.status != ClaimStatus.AWAITING_SEED and not data.get("boxes_done"):
-            self._deliver_boxes(claim_id)
-            acted = True
-        if self.settle_if_due(claim_id, claim):
+        if claim.status == ClaimStatus.VOTING and not claim.boxes_posted:
+            acted = self._deliver_boxes(claim_id) or acted
+        # Settling one's own accepted claim locks its release, so a contributor that means to
+        # withhold the envelope (Case II never-release) leaves settling to the others.
+        if self.behaviour != "never-release" and self.settle_if_due(claim_id, claim):
             acted = True
             claim = self.claim(claim_id)
         if claim.status == ClaimStatus.ACCEPTED:
@@ -148,32 +160,39 @@ class ContributorAgent(Agent):
                     self.log(f"claim {claim_id} accepted; withholding the envelope (Case II)")
                     self.state.update(withheld_logged=True)
             elif self.try_tx(
-                "release envelope",
-                lambda: self.tasks.release_envelope(
-                    self.account, claim_id, bytes.fromhex(data["envelope"])
-                ),
+                "lock the release", lambda: self.tasks.commit_release(self.account, claim_id)
             ):
-                self.log(f"released the envelope of claim {claim_id}")
                 acted = True
                 claim = self.claim(claim_id)
+        # Only with the release locked (forfeit ruled out) does the envelope leave this process.
+        locked = claim.status == ClaimStatus.RELEASE_PENDING and self.behaviour != "never-release"
+        if locked and self.try_tx(
+            "release envelope",
+            lambda: self.tasks.release_envelope(
+                self.account, claim_id, bytes.fromhex(data["envelope"])
+            ),
+        ):
+            self.log(f"released the envelope of claim {claim_id}")
+            acted = True
+            claim = self.claim(claim_id)
         if claim.status in FINAL:
             acted = self.withdraw_credit() or acted
             self.done = self.tasks.credit_of(self.account) == 0
         return acted
 
-    def _deliver_boxes(self, claim_id: int) -> None:
+    def _deliver_boxes(self, claim_id: int) -> bool:
+        """Post one key box per member, encrypted to its box key from the on-chain directory."""
         key = bytes.fromhex(self.state.data["sealing_key"])
-        mailbox = self.ctx.mailbox
+        boxes = []
         for member in self.tasks.committee_of(claim_id):
-            card = mailbox.card(self.task_id, member)
-            if card is None:
-                self.log(f"verifier {member} posted no box key; it cannot judge claim {claim_id}")
-                continue
-            mailbox.post_box(
-                claim_id, member, make_key_box(card, key, claim_id=claim_id, member=member)
-            )
-        self.state.update(boxes_done=True)
-        self.log(f"sent the sealing key of claim {claim_id} to its committee (key boxes)")
+            box_key, _ = self.tasks.verifier_key_of(self.task_id, member)
+            boxes.append(make_key_box(box_key, key, claim_id=claim_id, member=member))
+        if not self.try_tx(
+            "post key boxes", lambda: self.tasks.post_key_boxes(self.account, claim_id, boxes)
+        ):
+            return False
+        self.log(f"posted the sealing key of claim {claim_id} to its committee (key boxes)")
+        return True
 
     def wakeups(self) -> list[int]:
         """Join end (to claim) and the claim's deadlines."""

@@ -140,13 +140,16 @@ class InitiatorAgent(Agent):
             claim = self.claim(claim_id)
             acted = self.settle_if_due(claim_id, claim) or acted
             claim = self.claim(claim_id)
-            if claim.status == ClaimStatus.ACCEPTED and self.now() > claim.release_deadline:
+            lapse = claim.release_deadline + self.task(task_id).release_window
+            if (claim.status == ClaimStatus.ACCEPTED and self.now() > claim.release_deadline) or (
+                claim.status == ClaimStatus.RELEASE_PENDING and self.now() > lapse
+            ):
                 if self.try_tx(
                     f"forfeit claim {claim_id}",
                     functools.partial(self.tasks.forfeit_unreleased, self.account, claim_id),
                 ):
                     self.log(
-                        f"claim {claim_id}: envelope not released; reward + deposit forfeited to us"
+                        f"claim {claim_id}: envelope not released; claim forfeited to the escrow"
                     )
                     acted = True
                 claim = self.claim(claim_id)

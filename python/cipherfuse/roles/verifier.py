@@ -9,9 +9,15 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from eth_utils.crypto import keccak
 
-from cipherfuse.chain import ClaimStatus, CommitteeDrawn, ParticipantState, Role, vote_commitment
+from cipherfuse.chain import (
+    ClaimStatus,
+    CommitteeDrawn,
+    ParticipantState,
+    Role,
+    envelope_commitment,
+    vote_commitment,
+)
 from cipherfuse.chain.tasks import BallotState, ClaimInfo
 from cipherfuse.errors import CipherfuseError
 from cipherfuse.roles.agent import FINAL, Agent, RoleContext
@@ -19,7 +25,8 @@ from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.sealing import box_public_bytes, build_envelope, open_key_box, open_sealed
 
-#: Default bound on a claimed model's sealed blob (the largest demo payload is far below).
+#: Default bound on a claimed model's sealed blob, read and declared (1 GiB; the largest
+#: demo payload is far below).
 DEFAULT_MAX_MODEL_BYTES = 1 << 30
 
 
@@ -43,7 +50,8 @@ class VerifierAgent(Agent):
             (1.0: always honest).
         stop_after_commit: fault injection: commit votes but never reveal them.
         max_model_bytes: the most bytes read for one claimed model (default
-            :data:`DEFAULT_MAX_MODEL_BYTES`); larger models are rejected unread.
+            :data:`DEFAULT_MAX_MODEL_BYTES`); a claim that declares more is rejected before
+            any download, and a blob whose size differs from the declared one is rejected too.
     """
 
     role = "verifier"
@@ -94,10 +102,10 @@ class VerifierAgent(Agent):
                     self.log("the join window has closed; nothing to do")
                     self.done = True
                     return False
-                self.ctx.mailbox.post_card(
-                    self.task_id, self.account, box_public_bytes(self.box_key)
+                # The box key is registered on chain with the deposit (bound to this account).
+                self.tasks.join_as_verifier(
+                    self.account, self.task_id, box_public_bytes(self.box_key)
                 )
-                self.tasks.join_as_verifier(self.account, self.task_id)
                 self.log(f"registered (deposit {task.verifier_deposit / 1e18} ETH)")
                 self._joined = True
                 return True
@@ -110,7 +118,8 @@ class VerifierAgent(Agent):
         pending = [c for c in self.state.data.get("claims", []) if int(c) not in self.finished]
         if now > task.expiry and not pending:
             me = self.tasks.get_participant(self.task_id, self.account)
-            if me.state == ParticipantState.ACTIVE and me.duties == 0:
+            unsettled = self.tasks.get_task(self.task_id).unsettled_claims
+            if me.state == ParticipantState.ACTIVE and unsettled == 0:
                 acted = (
                     self.try_tx(
                         "retire", lambda: self.tasks.retire_verifier(self.account, self.task_id)
@@ -199,13 +208,16 @@ class VerifierAgent(Agent):
 
     def _decide(self, claim_id: int, claim: ClaimInfo, now: int) -> dict[str, object] | None:
         """Judge a claim; None while waiting for the key box."""
-        box = self.ctx.mailbox.box(claim_id, self.account)
+        box = self.tasks.key_boxes_of(claim_id).get(self.account) if claim.boxes_posted else None
         task = self.task(self.task_id)
         if box is None:
             if now < claim.commit_deadline - task.commit_window // 2:
                 return None
             verdict = Judgement(False, 0.0, None, "no key box from the claimant in time")
             key_hex = ""
+        elif claim.model_size > self.max_model_bytes:
+            reason = f"declared model size {claim.model_size} exceeds {self.max_model_bytes} bytes"
+            verdict, key_hex = Judgement(False, 0.0, None, reason), ""
         else:
             verdict, key_hex = self._judge(claim_id, claim, box)
         accept = verdict.accept
@@ -250,9 +262,16 @@ class VerifierAgent(Agent):
         """
         try:
             key = open_key_box(box, self.box_key, claim_id=claim_id, member=self.account)
-            if keccak(build_envelope(key, claim.model_hash)) != claim.envelope_commitment:
+            envelope = build_envelope(key, claim.model_hash)
+            # The commitment binds task and claimant: a claim copied from another fails here.
+            if envelope_commitment(claim.task_id, claim.claimant, envelope) != (
+                claim.envelope_commitment
+            ):
                 return Judgement(False, 0.0, None, "boxed key does not match the commitment"), ""
-            blob = self.fetch_model(claim)
+            blob = self.fetch_model(claim, expected_size=claim.model_size)
+            if len(blob) != claim.model_size:
+                reason = f"blob has {len(blob)} bytes, the claim declared {claim.model_size}"
+                return Judgement(False, 0.0, None, reason), ""
             payload = open_sealed(blob, key, model_hash=claim.model_hash)
             return self.judge.judge(claim_id, payload), key.hex()
         except CipherfuseError as exc:
@@ -267,7 +286,9 @@ class VerifierAgent(Agent):
             return
         try:
             payload = open_sealed(
-                self.fetch_model(claim), bytes.fromhex(str(d["key"])), model_hash=claim.model_hash
+                self.fetch_model(claim, expected_size=claim.model_size),
+                bytes.fromhex(str(d["key"])),
+                model_hash=claim.model_hash,
             )
             self.judge.remember(claim_id, payload)
         except Exception as exc:
