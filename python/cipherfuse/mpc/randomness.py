@@ -41,7 +41,8 @@ def _keystream_xor(key: bytes, nonce: bytes, data: U64Array) -> U64Array:
     cipher = Cipher(algorithms.ChaCha20(key, b"\x00\x00\x00\x00" + nonce), mode=None)
     out = np.empty(data.size, dtype="<u8")
     if data.size:
-        cipher.encryptor().update_into(data.view(np.uint8), out.view(np.uint8))
+        source = np.ascontiguousarray(data).view(np.uint8)
+        cipher.encryptor().update_into(source.data, out.view(np.uint8).data)
     words: U64Array = out.astype(np.uint64, copy=False)
     return words
 
