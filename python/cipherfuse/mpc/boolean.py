@@ -45,18 +45,27 @@ def and_gates(party: Party, x: BoolRSS, y: BoolRSS) -> BoolRSS:
     return party.reshare_bool(z)
 
 
-def _addends(party: Party, x: RSS, planes: int) -> tuple[BoolRSS, BoolRSS, BoolRSS]:
-    """Boolean sharings of the components ``x_0, x_1, x_2`` (bit planes ``0 .. planes-1``)."""
+def _addends(party: Party, x: RSS, planes: int) -> tuple[BoolRSS, BoolRSS, BoolRSS, BoolRSS]:
+    """This party's shares of ``s = x_0 ^ x_1 ^ x_2`` (planes ``0 .. planes-1``) and of
+    ``u = x_0 ^ x_2``, ``v = x_1 ^ x_2``, ``x_2`` (planes ``0 .. planes-2``).
+
+    The components ``x_j`` are boolean sharings ``(x_j, 0, 0)`` rotated to position
+    ``j``, so party ``i`` holds ``x_i`` (first) and ``x_{i+1}`` (second) and zeros
+    elsewhere; the XORs are written out per party so no zero planes are built.
+    """
     mine = kernels.bitslice(x.first.reshape(-1), planes)
     nxt = kernels.bitslice(x.second.reshape(-1), planes)
-    zero = np.zeros_like(mine)
+    s = BoolRSS(mine, nxt)
+    lo_mine, lo_nxt = mine[: planes - 1], nxt[: planes - 1]
+    zero = np.zeros_like(lo_mine)
     i = party.index
-    out: list[BoolRSS] = []
-    for j in range(3):
-        first = mine if j == i else zero
-        second = nxt if j == (i + 1) % 3 else zero
-        out.append(BoolRSS(first, second))
-    return out[0], out[1], out[2]
+    if i == 0:  # holds (x_0, x_1)
+        u, v, a2 = BoolRSS(lo_mine, zero), BoolRSS(zero, lo_nxt), BoolRSS(zero, zero)
+    elif i == 1:  # holds (x_1, x_2)
+        u, v, a2 = BoolRSS(zero, lo_nxt), BoolRSS(lo_mine, lo_nxt), BoolRSS(zero, lo_nxt)
+    else:  # holds (x_2, x_0)
+        u, v, a2 = BoolRSS(lo_mine, lo_nxt), BoolRSS(lo_mine, zero), BoolRSS(lo_mine, zero)
+    return s, u, v, a2
 
 
 def sign_bit(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> BoolRSS:
@@ -67,11 +76,9 @@ def sign_bit(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> BoolRSS:
     if not 1 <= bit <= 63:
         raise ValueError(f"bit must be in 1..63, got {bit}")
     k = bit
-    a0, a1, a2 = _addends(party, x, k + 1)
     # carry-save: s = a0 ^ a1 ^ a2, maj = ((a0 ^ a2) & (a1 ^ a2)) ^ a2 (bits 0..k-1 needed)
-    s = a0 ^ a1 ^ a2
-    u, v = a0 ^ a2, a1 ^ a2
-    maj = and_gates(party, u.index(slice(0, k)), v.index(slice(0, k))) ^ a2.index(slice(0, k))
+    s, u, v, a2 = _addends(party, x, k + 1)
+    maj = and_gates(party, u, v) ^ a2
     # second addend c = maj << 1: c_j = maj_{j-1}; top bit of the result s_k ^ c_k ^ carry_k
     top = s.index(k) ^ maj.index(k - 1)
     if k == 1:
@@ -80,36 +87,28 @@ def sign_bit(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> BoolRSS:
     s_mid, c_mid = s.index(slice(1, k)), maj.index(slice(0, k - 1))
     g = and_gates(party, s_mid, c_mid)
     p = s_mid ^ c_mid
-    while g.first.shape[0] > 1:
-        m = g.first.shape[0]
+    gf, gs, pf, ps = g.first, g.second, p.first, p.second
+    while gf.shape[0] > 1:
+        m = gf.shape[0]
         h = m // 2
-        g_lo, g_hi = g.index(slice(0, 2 * h, 2)), g.index(slice(1, 2 * h, 2))
-        p_lo, p_hi = p.index(slice(0, 2 * h, 2)), p.index(slice(1, 2 * h, 2))
-        # P of the lowest segment is never needed: h + (h - 1) AND planes in one round
+        # pairs (lo, hi) = planes (2t, 2t + 1); P of the lowest segment is never needed:
+        # h + (h - 1) AND planes in one round, lhs = (P_hi, P_hi[1:]), rhs = (G_lo, P_lo[1:])
         lhs = BoolRSS(
-            np.concatenate([p_hi.first, p_hi.first[1:]]),
-            np.concatenate([p_hi.second, p_hi.second[1:]]),
+            np.concatenate([pf[1 : 2 * h : 2], pf[3 : 2 * h : 2]]),
+            np.concatenate([ps[1 : 2 * h : 2], ps[3 : 2 * h : 2]]),
         )
         rhs = BoolRSS(
-            np.concatenate([g_lo.first, p_lo.first[1:]]),
-            np.concatenate([g_lo.second, p_lo.second[1:]]),
+            np.concatenate([gf[0 : 2 * h : 2], pf[2 : 2 * h : 2]]),
+            np.concatenate([gs[0 : 2 * h : 2], ps[2 : 2 * h : 2]]),
         )
         prod = and_gates(party, lhs, rhs)
-        g_new = g_hi ^ prod.index(slice(0, h))
-        p_new = BoolRSS(
-            np.concatenate([p_lo.first[:1], prod.first[h:]]),
-            np.concatenate([p_lo.second[:1], prod.second[h:]]),
-        )
-        if m % 2:
-            g_new = BoolRSS(
-                np.concatenate([g_new.first, g.first[-1:]]),
-                np.concatenate([g_new.second, g.second[-1:]]),
-            )
-            p_new = BoolRSS(
-                np.concatenate([p_new.first, p.first[-1:]]),
-                np.concatenate([p_new.second, p.second[-1:]]),
-            )
-        g, p = g_new, p_new
+        odd = m % 2
+        # G_new = G_hi ^ P_hi & G_lo, P_new = (P_0, P_hi & P_lo ...), the odd plane carried
+        gf = np.concatenate([gf[1 : 2 * h : 2] ^ prod.first[:h], gf[m - odd : m]])
+        gs = np.concatenate([gs[1 : 2 * h : 2] ^ prod.second[:h], gs[m - odd : m]])
+        pf = np.concatenate([pf[:1], prod.first[h:], pf[m - odd : m]])
+        ps = np.concatenate([ps[:1], prod.second[h:], ps[m - odd : m]])
+    g = BoolRSS(gf, gs)
     return top ^ g.index(0)
 
 
