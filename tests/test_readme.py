@@ -30,6 +30,13 @@ def test_readme_main_command_runs_a_cipherfuse_job() -> None:
     assert mains[0].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
 
 
+def test_ci_runs_the_readme_main_command_in_a_fresh_clone() -> None:
+    blocks = _bash_blocks((ROOT / "README.md").read_text())
+    mains = [b for b in blocks if "cipherfuse " in b and not b.endswith("pytest")]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert mains[0] in ci_lines, "CI must run the README's first command verbatim"
+
+
 @pytest.mark.parametrize("name", ["CMakeLists.txt", "pyproject.toml", ".ci/run", "docs"])
 def test_layout(name: str) -> None:
     assert (ROOT / name).exists()
