@@ -30,7 +30,7 @@ from cipherfuse.chain.errors import (
     PasswordSourceError,
     WrongPasswordError,
 )
-from cipherfuse.chain.files import atomic_write_bytes
+from cipherfuse.files import atomic_write_bytes
 
 #: scrypt cost geth and Foundry use by default ("standard": 256 MiB, about a second).
 STANDARD_SCRYPT_N = 2**18

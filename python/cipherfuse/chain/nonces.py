@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cipherfuse.chain.errors import ChainError
-from cipherfuse.chain.files import atomic_write_bytes
 from cipherfuse.errors import SerializationError
+from cipherfuse.files import atomic_write_bytes
 
 JOURNAL_FORMAT = "cipherfuse-nonce-journal"
 JOURNAL_VERSION = 1

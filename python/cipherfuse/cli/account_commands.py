@@ -119,7 +119,6 @@ def deploy_command(
 ) -> None:
     """Deploy the packaged CipherfuseTasks from a keystore account; print its address."""
     from cipherfuse.chain.backends import http_chain, websocket_chain
-    from cipherfuse.chain.files import atomic_write_bytes
     from cipherfuse.chain.netconfig import (
         NetworkConfig,
         NetworkConfigError,
@@ -127,6 +126,7 @@ def deploy_command(
         render_network_config,
     )
     from cipherfuse.chain.tasks import TasksContract
+    from cipherfuse.files import atomic_write_bytes
 
     flags: dict[str, Any] = {
         "rpc_url": rpc_url,

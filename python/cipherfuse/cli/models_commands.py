@@ -225,7 +225,7 @@ def reproduce(
         click.echo(line)
     click.echo(f"total wall time {time.perf_counter() - start:.1f} s (data source: {data.source})")
     if json_out is not None:
-        from cipherfuse.roles.state import atomic_write_bytes
+        from cipherfuse.files import atomic_write_bytes
 
         atomic_write_bytes(
             json_out,

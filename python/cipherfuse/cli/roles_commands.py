@@ -46,7 +46,7 @@ def check_writable(path: Path, what: str) -> None:
 
 def save_report(report_path: Path, report: dict[str, Any]) -> int:
     """Write the report (mode 0644); on failure keep it in a temporary file and say where."""
-    from cipherfuse.roles.state import atomic_write_bytes
+    from cipherfuse.files import atomic_write_bytes
 
     body = json.dumps(report, indent=1).encode()
     try:

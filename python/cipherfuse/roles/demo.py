@@ -39,6 +39,7 @@ from cipherfuse.data import (
     split_by_labels,
 )
 from cipherfuse.data.mnist import FALLBACK_SOURCE
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.fusion.serialize import save_metamodel
 from cipherfuse.nn import TrainConfig
 from cipherfuse.roles.agent import RoleContext
@@ -50,7 +51,6 @@ from cipherfuse.roles.errors import RoleConfigError, StaleWorkdirError
 from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
 from cipherfuse.roles.learning import case1_config, load_published_key, train_private_model
 from cipherfuse.roles.manifest import TaskManifest, VerificationData, fetch_manifest
-from cipherfuse.roles.state import atomic_write_bytes
 from cipherfuse.roles.verifier import VerifierAgent
 from cipherfuse.roles.workload import CipherspaceJudge, encrypt_for_task
 from cipherfuse.storage import LocalStore, Store

@@ -16,8 +16,8 @@ from pathlib import Path
 from web3 import Web3
 
 from cipherfuse.errors import SerializationError
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.roles.errors import SealError
-from cipherfuse.roles.state import atomic_write_bytes
 from cipherfuse.untrusted import parse_json
 
 CARD_FORMAT = "cipherfuse-verifier-card"

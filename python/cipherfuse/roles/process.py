@@ -28,9 +28,9 @@ from cipherfuse.chain.events import EventPoller
 from cipherfuse.chain.keystore import LIGHT_SCRYPT_N, create_keystore
 from cipherfuse.chain.netconfig import NETWORK_KEYS, NetworkConfig, network_config_from
 from cipherfuse.errors import ParameterError
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.roles.agent import Agent, RoleContext
 from cipherfuse.roles.errors import RoleConfigError, RolesError, StaleWorkdirError
-from cipherfuse.roles.state import atomic_write_bytes
 from cipherfuse.storage import LocalStore
 
 ROLES = ("initiator", "contributor", "verifier")

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.roles.errors import RoleStateError
 from cipherfuse.untrusted import parse_json
 
@@ -24,27 +23,6 @@ STATE_FORMAT = "cipherfuse-role-state"
 STATE_VERSION = 1
 #: A state file holds a few keys per claim; anything larger is not one of ours.
 MAX_STATE_BYTES = 64 << 20
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync the folder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _checksum(body: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
-"""Atomic, permission-restricted file writes for the chain layer (keystores, nonce journals,
-configuration files)."""
+"""Atomic, permission-restricted file writes shared by every area (role state, keystores,
+nonce journals, reports, configuration files); each caller states the file mode."""
 
 from __future__ import annotations
 
