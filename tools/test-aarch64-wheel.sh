@@ -8,7 +8,9 @@
 # are PyPI's aarch64 wheels, fetched on the host by `pip download --platform`; the
 # emulated pip installs them offline. Checked, in order (any failure stops the run):
 #   1. the run-time dispatcher picks NEON: cipherfuse._core.best_isa() == "neon";
-#   2. `cipherfuse he selftest` (every HE operation, C++ against the numpy reference);
+#   2. the `cipherfuse he selftest` command (every HE operation, C++ against the numpy
+#      reference), run through its click group (the `cipherfuse` entry point imports
+#      every command group, and with them JAX, which is not installed here);
 #   3. pytest on the tests that need only numpy: tests/he (without tests/he/nn and the
 #      two seeded tests that import jax) and tests/mpc/test_share_kernels.py;
 #   4. the numpy-only benchmarks once each with --benchmark-disable (a smoke run:
@@ -62,7 +64,9 @@ cd src
 ../venv/bin/python -c 'import platform, cipherfuse._core as c; isa = c.best_isa(); print("machine", platform.machine(), "best_isa", isa); assert platform.machine() == "aarch64" and isa == "neon", isa'
 ../venv/bin/python -c 'import platform; print(platform.machine(), platform.libc_ver())' > ../out/platform.txt
 ../venv/bin/python -c 'import cipherfuse._core as c; print(c.best_isa())' > ../out/best_isa.txt
-../venv/bin/cipherfuse he selftest | tee ../out/selftest.txt
+# The \`cipherfuse he selftest\` command itself; called through its click group, because the
+# \`cipherfuse\` entry point imports every command group and with them JAX.
+../venv/bin/python -c 'from cipherfuse.cli.he_commands import he_group; he_group(["selftest"], prog_name="cipherfuse he")' | tee ../out/selftest.txt
 PYTHONPATH=. ../venv/bin/python -m pytest -q -p no:cacheprovider -p qemu_hypothesis_profile \
   --junitxml=../out/tests.xml tests/he tests/mpc/test_share_kernels.py \
   --ignore=tests/he/nn --ignore=tests/he/test_seeded_finish.py \
