@@ -59,7 +59,7 @@ python3 -m venv venv
 venv/bin/pip install -q --no-index --find-links wheelhouse numpy click pytest hypothesis \
   cryptography pytest-benchmark
 # --no-deps: the full dependency set (jax, web3, ...) is not needed for these checks.
-venv/bin/pip install -q --no-deps "\$(ls cipherfuse-*.whl)"
+venv/bin/pip install -q --no-deps "/opt/cipherfuse-test/$(basename "$WHEEL")"
 cd src
 ../venv/bin/python -c 'import platform, cipherfuse._core as c; isa = c.best_isa(); print("machine", platform.machine(), "best_isa", isa); assert platform.machine() == "aarch64" and isa == "neon", isa'
 ../venv/bin/python -c 'import platform; print(platform.machine(), platform.libc_ver())' > ../out/platform.txt
