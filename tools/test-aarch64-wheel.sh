@@ -6,7 +6,8 @@
 # Runs in the arm64 Debian root of tools/make-arm64-root.sh (CIPHERFUSE_ARM64_ROOT,
 # default build/arm64-root) through proot + qemu-aarch64-static. The test dependencies
 # are PyPI's aarch64 wheels, fetched on the host by `pip download --platform`; the
-# emulated pip installs them offline. Checked, in order (any failure stops the run):
+# emulated pip installs them offline. Checked, in order (1 and 2 stop the run; a pytest
+# failure still lets 4 run and the summary be written, and the exit status is nonzero):
 #   1. the run-time dispatcher picks NEON: cipherfuse._core.best_isa() == "neon";
 #   2. the `cipherfuse he selftest` command (every HE operation, C++ against the numpy
 #      reference), run through its click group (the `cipherfuse` entry point imports
@@ -67,20 +68,28 @@ cd src
 # The \`cipherfuse he selftest\` command itself; called through its click group, because the
 # \`cipherfuse\` entry point imports every command group and with them JAX.
 ../venv/bin/python -c 'from cipherfuse.cli.he_commands import he_group; he_group(["selftest"], prog_name="cipherfuse he")' | tee ../out/selftest.txt
+# The three deselected tests import cipherfuse.he.nn, whose __init__ imports JAX.
+status=0
 PYTHONPATH=. ../venv/bin/python -m pytest -q -p no:cacheprovider -p qemu_hypothesis_profile \
   --junitxml=../out/tests.xml tests/he tests/mpc/test_share_kernels.py \
   --ignore=tests/he/nn --ignore=tests/he/test_seeded_finish.py \
-  --ignore=tests/he/test_seeded_prefix.py
+  --ignore=tests/he/test_seeded_prefix.py \
+  --deselect tests/he/test_conv_direct.py::test_encrypted_conv_is_the_same_ciphertext_on_every_kernel \
+  --deselect tests/he/test_conv_direct.py::test_noise_budget_is_checked_before_the_kernel_runs \
+  --deselect tests/he/test_conv_direct.py::test_bad_geometry_is_a_parameter_error || status=1
 ../venv/bin/python -m pytest -q -p no:cacheprovider --benchmark-disable \
   --junitxml=../out/bench.xml bench/bench_he.py bench/bench_he_seeded.py \
-  bench/bench_mpc_kernels.py
+  bench/bench_mpc_kernels.py || status=1
+exit \$status
 EOF
 
+status=0
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
   nice proot -0 -q qemu-aarch64-static -r "$ARM64_ROOT" -w / -b /dev -b /proc -b /sys \
-  /bin/bash /opt/cipherfuse-test/run.sh
+  /bin/bash /opt/cipherfuse-test/run.sh || status=$?
 
 if [ -n "$SUMMARY" ]; then
   python3 tools/summarize_wheel_test.py --wheel "$WHEEL" --out-dir "$STAGE/out" \
     --summary "$SUMMARY"
 fi
+exit "$status"
