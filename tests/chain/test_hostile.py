@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from eth_abi import encode
 from eth_utils import keccak
+from hexbytes import HexBytes
 
 from cipherfuse.chain import (
     Chain,
@@ -380,8 +381,11 @@ def test_forced_eth_is_untracked_dust_and_breaks_no_accounting(
     art = load_artifact("ForceFeeder")
     factory = chain.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
     forced = 10**15
-    tx = factory.constructor(tasks.address).transact({"from": chain.accounts[39], "value": forced})
-    chain.wait_for_receipt(tx)
+    init_code = bytes(HexBytes(factory.constructor(tasks.address).data_in_transaction))
+    receipt = chain.signer(chain.accounts[39]).transact(
+        None, init_code, value=forced, label="deploy ForceFeeder"
+    )
+    assert receipt["status"] == 1
     assert tasks.balance() == forced  # arrived without calling the contract
     s = setup_task(chain, tasks, contributors=1, verifiers=3, max_claims=1)
     s.to_claim_window()

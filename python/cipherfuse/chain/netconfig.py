@@ -62,7 +62,7 @@ class NetworkConfig:
     password_file: Path | None = None
     password_env: str | None = None
     confirmations: int = 2
-    gas_limit_cap: int = 5_000_000
+    gas_limit_cap: int = 8_000_000
     max_fee_gwei: float | None = None
     priority_fee_gwei: float | None = None
     fee_bump_percent: int = 15
