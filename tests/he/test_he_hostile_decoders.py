@@ -75,6 +75,11 @@ DEEP_SCRIPT = textwrap.dedent(
         "format": FORMAT, "version": VERSION, "config": "[" * {DEEP} + "]" * {DEEP},
         "labels": [0], "quantization": {{}}, "params": {{}}}})
     cases["model"] = lambda: model_from_bytes(MAGIC + hashlib.sha256(payload).digest() + payload)
+    from cipherfuse.mpc.sharing import MAGIC as BUNDLE_MAGIC, MemberBundle
+    bundle_header = b'{{"format": 1, "layout": ' + header + b"}}"
+    cases["mpc bundle"] = lambda: MemberBundle.from_bytes(
+        BUNDLE_MAGIC + struct.pack("<I", len(bundle_header)) + bundle_header
+    )
     for name, call in cases.items():
         try:
             call()

@@ -37,6 +37,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 
+from cipherfuse.errors import SerializationError
 from cipherfuse.mpc.errors import EncodingError, ShareInconsistency
 from cipherfuse.mpc.plan import evaluation_plan
 from cipherfuse.mpc.randomness import KEY_BYTES, derive_key, prg_words
@@ -53,6 +54,7 @@ from cipherfuse.nn.quantize import (
     QuantizedPool,
     integer_forward,
 )
+from cipherfuse.untrusted import parse_json
 
 U64Array = npt.NDArray[np.uint64]
 
@@ -366,8 +368,12 @@ class MemberBundle:
         if hlen > MAX_HEADER_BYTES or start + hlen > len(data):
             raise EncodingError(f"bundle header length {hlen} is out of bounds")
         try:
-            header = json.loads(data[start : start + hlen].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # Nesting is bounded before parsing: with web3 imported the recursion limit is
+            # 100,000 and a deep header would overflow the C stack inside json.loads.
+            header = parse_json(
+                data[start : start + hlen], what="bundle header", max_bytes=MAX_HEADER_BYTES
+            )
+        except SerializationError as exc:
             raise EncodingError(f"bundle header is not JSON: {exc}") from exc
         if not isinstance(header, dict) or set(header) != {
             "format",
