@@ -6,3 +6,6 @@ echo "chain: npm ci in contracts/ (solc + anvil, versions pinned in package-lock
 (cd contracts && npm ci --no-audit --no-fund --loglevel=error)
 test -x contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --version | head -1
+# Installed-package tests find anvil through the lookup's environment variable (the
+# source-checkout path is not visible from a non-editable install).
+export CIPHERFUSE_ANVIL="$PWD/contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"

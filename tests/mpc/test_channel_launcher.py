@@ -127,9 +127,9 @@ def test_three_processes_exchange_arrays() -> None:
 
 
 def test_per_party_arguments_and_names() -> None:
-    run = run_committee("test_channel_launcher:report_party", timeout=120)
+    run = run_committee(f"{__name__}:report_party", timeout=120)
     assert run.results == [0, 1, 2]
-    assert function_name(report_party) == "test_channel_launcher:report_party"
+    assert function_name(report_party) == f"{__name__}:report_party"
     with pytest.raises(ValueError, match="module-level"):
         function_name(lambda t: None)
     with pytest.raises(TypeError):

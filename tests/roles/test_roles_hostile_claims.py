@@ -81,11 +81,12 @@ def dag_bomb(store: LocalStore, levels: int = 3, fanout: int = 174) -> str:
 class LowOrderBoxContributor(ContributorAgent):
     """Delivers key boxes whose ephemeral X25519 key is the all-zero (low-order) point."""
 
-    def _deliver_boxes(self, claim_id: int) -> None:
+    def _deliver_boxes(self, claim_id: int) -> bool:
         box = BOX_MAGIC + bytes(32) + bytes(NONCE_BYTES) + bytes(KEY_BYTES + 16)
-        for member in self.tasks.committee_of(claim_id):
-            self.ctx.mailbox.post_box(claim_id, member, box)
-        self.state.update(boxes_done=True)
+        boxes = [box for _ in self.tasks.committee_of(claim_id)]
+        return self.try_tx(
+            "post key boxes", lambda: self.tasks.post_key_boxes(self.account, claim_id, boxes)
+        )
 
 
 class DagBombContributor(ContributorAgent):
@@ -136,7 +137,13 @@ def test_every_poisoned_claim_is_rejected_by_every_verifier(hostile: HostileWorl
 
 
 def test_the_reasons_name_the_typed_errors(hostile: HostileWorld) -> None:
-    expected = ("nests 70000 levels deep", "low-order X25519 point", "declares filesize 1")
+    # The DAG bomb's root declares 1 byte while the claim commits to its sealed blob's
+    # size on chain, so the judge refuses it from the root alone, before any leaf.
+    expected = (
+        "nests 70000 levels deep",
+        "low-order X25519 point",
+        "holds 1 bytes, not the expected",
+    )
     for i, fragment in enumerate(expected):
         for v in range(3):
             decisions = hostile.verifier(v).state.data["decisions"]

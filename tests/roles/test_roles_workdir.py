@@ -36,8 +36,8 @@ def anvil_binary() -> Path:
 
 @pytest.fixture
 def deployment(anvil_binary: Path) -> Iterator[tuple[AnvilNode, TasksContract]]:
-    with AnvilNode(accounts=10, binary=anvil_binary) as node:
-        chain = http_chain(node.url, kind="anvil")
+    with AnvilNode(accounts=1, binary=anvil_binary) as node:
+        chain = http_chain(node.url, kind="anvil", dev_accounts=10)
         tasks, _ = TasksContract.deploy(chain, chain.accounts[0])
         yield node, tasks
 
@@ -98,8 +98,11 @@ def test_a_folder_of_another_chain_is_refused_in_one_line(
 ) -> None:
     _, tasks = deployment
     check_workdir_chain(tmp_path, tasks)  # claims the folder for this chain
-    with AnvilNode(accounts=10, binary=anvil_binary) as restarted:
-        chain = http_chain(restarted.url, kind="anvil")
+    with AnvilNode(accounts=1, binary=anvil_binary) as restarted:
+        chain = http_chain(restarted.url, kind="anvil", dev_accounts=10)
+        # A restart within the same second would replay identical blocks (same genesis,
+        # keys and timestamps); one extra block gives the new chain its own history.
+        chain._rpc("evm_mine", [])
         other, _ = TasksContract.deploy(chain, chain.accounts[0])
         assert other.address == tasks.address  # same deployer nonce: same address
         with pytest.raises(StaleWorkdirError, match="new --workdir"):
@@ -125,7 +128,7 @@ def test_a_contract_address_without_code_is_refused(
     assert not (tmp_path / CHAIN_MARKER).exists()
 
 
-def test_an_account_index_beyond_the_node_is_one_line(
+def test_an_unfunded_development_key_is_one_line(
     deployment: tuple[AnvilNode, TasksContract], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from cipherfuse.cli.main import main
@@ -134,4 +137,6 @@ def test_an_account_index_beyond_the_node_is_one_line(
     argv = ["initiator", "--rpc-url", node.url, "--contract", str(tasks.address)]
     assert main([*argv, "--account", "50", "--workdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == "error: --account 50: the node has 10 accounts (give 0..9)\n"
+    # Development key 50 exists (keys are derived, not node-managed) but holds no ETH.
+    assert err.startswith("error: 0x") and err.count("\n") == 1, err
+    assert "has 0 wei but publishTask needs" in err and err.endswith("fund the account\n"), err
