@@ -77,12 +77,13 @@ _BEHAVIOURS = click.Choice(["honest", "lazy", "dishonest", "never-release"])
 @click.option(
     "--params",
     "he_params",
-    type=click.Choice(["paper", "secure"]),
-    default="paper",
+    type=click.Choice(["secure", "paper"]),
+    default="secure",
     show_default=True,
-    help="HE parameter set. paper is the paper's protocol and INSECURE (k = 1: the secret "
-    "key falls to least squares, tests/he/test_security.py); secure cannot be judged "
-    "in cipherspace and is refused.",
+    help="secure: the committee judges each model in honest-majority three-party "
+    "computation and no member can read it (docs/mpc.md). paper: the paper's IVHE "
+    "interface, for reproduction only: INSECURE (k = 1: the secret key falls to least "
+    "squares) and every committee member can read the models it judges.",
 )
 @click.option(
     "--behaviour",

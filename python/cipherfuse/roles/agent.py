@@ -228,3 +228,7 @@ class Agent(abc.ABC):
     @abc.abstractmethod
     def wakeups(self) -> list[int]:
         """Future chain times at which this agent will have something to do."""
+
+    def busy(self) -> bool:
+        """Whether work of this agent runs in the background (its clock must not move)."""
+        return False

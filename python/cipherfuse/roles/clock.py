@@ -10,11 +10,28 @@ time) raises instead of spinning.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from cipherfuse.chain import Chain
 from cipherfuse.roles.agent import Agent
 from cipherfuse.roles.errors import RolesError
+
+#: While an agent works in the background, :func:`run_agents` checks it this often and
+#: steps every agent again after :data:`BUSY_STEP_SECONDS` at the latest (so the others
+#: can join a computation that waits for them).
+BUSY_POLL_SECONDS = 0.05
+BUSY_STEP_SECONDS = 1.0
+
+
+def _wait_while_busy(agents: Sequence[Agent]) -> bool:
+    """Sleep while some agent is busy (at most :data:`BUSY_STEP_SECONDS`); True if any was."""
+    if not any(a.busy() for a in agents if not a.done):
+        return False
+    until = time.monotonic() + BUSY_STEP_SECONDS
+    while time.monotonic() < until and any(a.busy() for a in agents if not a.done):
+        time.sleep(BUSY_POLL_SECONDS)
+    return True
 
 
 def next_wakeup(agents: Sequence[Agent], now: int) -> int | None:
@@ -26,7 +43,9 @@ def next_wakeup(agents: Sequence[Agent], now: int) -> int | None:
 def run_agents(agents: Sequence[Agent], chain: Chain, *, max_rounds: int = 10_000) -> int:
     """Step ``agents`` round-robin, advancing dev-chain time when all are idle.
 
-    Returns the number of rounds. Raises :class:`RolesError` if the agents stall.
+    While an agent is :meth:`~Agent.busy` (background work, such as a three-party
+    computation), time does not move. Returns the number of rounds. Raises
+    :class:`RolesError` if the agents stall.
     """
     for rounds in range(1, max_rounds + 1):
         acted = False
@@ -36,6 +55,8 @@ def run_agents(agents: Sequence[Agent], chain: Chain, *, max_rounds: int = 10_00
             continue
         if all(a.done for a in agents):
             return rounds
+        if _wait_while_busy(agents):
+            continue
         now = chain.timestamp()
         target = next_wakeup(agents, now)
         if target is None:

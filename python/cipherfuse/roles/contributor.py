@@ -18,9 +18,12 @@ from cipherfuse.roles.behaviour import BEHAVIOURS
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.manifest import TaskManifest, fetch_manifest
 from cipherfuse.roles.sealing import make_key_box, seal
+from cipherfuse.roles.secure import ClaimMaterial
 
-#: Produces the payload (HE-encrypted model bytes) from the manifest and the published key.
-PayloadMaker = Callable[[TaskManifest, bytes], bytes]
+#: Produces the claim from the manifest and the published HE key (empty in the secure
+#: mode): HE-encrypted model bytes (cipherspace judging; sealed here under one key), or
+#: the secure mode's :class:`~cipherfuse.roles.secure.ClaimMaterial`.
+PayloadMaker = Callable[[TaskManifest, bytes], "bytes | ClaimMaterial"]
 
 
 class ContributorAgent(Agent):
@@ -84,25 +87,37 @@ class ContributorAgent(Agent):
 
     def _prepare(self) -> None:
         manifest = fetch_manifest(self.ctx.store, objective_uri(self.tasks, self.task_id))
-        key_blob = self.ctx.store.get(manifest.key_cid)
-        self.log(f"training ({self.behaviour}) and encrypting the first layer ({manifest.params})")
-        payload = self.make_payload(manifest, key_blob)
-        sealed = seal(payload)
-        cid = self.ctx.store.put(sealed.blob)
+        key_blob = self.ctx.store.get(manifest.key_cid) if manifest.key_cid else b""
+        what = (
+            "sharing the whole model for three-party judging"
+            if manifest.params == "secure"
+            else "encrypting the first layer"
+        )
+        self.log(f"training ({self.behaviour}) and {what} ({manifest.params})")
+        made = self.make_payload(manifest, key_blob)
+        extra: dict[str, str] = {}
+        if isinstance(made, ClaimMaterial):
+            material = made
+        else:
+            sealed = seal(made)
+            material = ClaimMaterial(sealed.blob, sealed.envelope, (sealed.key,))
+            extra["sealing_key"] = sealed.key.hex()
+        cid = self.ctx.store.put(material.blob)
         # Everything the claim and the release need is persisted before the claim is sent.
         self.state.update(
             sealed_cid=cid,
-            model_hash=sealed.model_hash.hex(),
-            sealing_key=sealed.key.hex(),
-            envelope=sealed.envelope.hex(),
+            model_hash=material.model_hash.hex(),
+            box_secrets=[s.hex() for s in material.box_secrets],
+            envelope=material.envelope.hex(),
             # Bound to this task and this claimant: a copy of it fails the judges' check.
             envelope_commitment=envelope_commitment(
-                self.task_id, self.account, sealed.envelope
+                self.task_id, self.account, material.envelope
             ).hex(),
-            model_size=len(sealed.blob),
+            model_size=len(material.blob),
             seed=os.urandom(32).hex(),
+            **extra,
         )
-        self.log(f"uploaded sealed model {cid} ({len(sealed.blob)} bytes)")
+        self.log(f"uploaded sealed model {cid} ({len(material.blob)} bytes)")
 
     def _claim(self, now: int, join_end: int, claim_end: int) -> bool:
         if now < join_end:
@@ -181,17 +196,30 @@ class ContributorAgent(Agent):
         return acted
 
     def _deliver_boxes(self, claim_id: int) -> bool:
-        """Post one key box per member, encrypted to its box key from the on-chain directory."""
-        key = bytes.fromhex(self.state.data["sealing_key"])
+        """Post one key box per member, encrypted to its box key from the on-chain directory.
+
+        Member ``i`` of the committee (in its on-chain order) gets ``box_secrets[i]``, or
+        the single secret when there is one.
+        """
+        data = self.state.data
+        secrets = [bytes.fromhex(s) for s in data.get("box_secrets", [data.get("sealing_key")])]
+        members = self.tasks.committee_of(claim_id)
+        if len(secrets) > 1 and len(secrets) != len(members):
+            self.log(
+                f"claim {claim_id}: {len(secrets)} share secrets for a committee of "
+                f"{len(members)}; secure judging needs a committee of {len(secrets)}"
+            )
+            return False
         boxes = []
-        for member in self.tasks.committee_of(claim_id):
+        for i, member in enumerate(members):
             box_key, _ = self.tasks.verifier_key_of(self.task_id, member)
-            boxes.append(make_key_box(box_key, key, claim_id=claim_id, member=member))
+            secret = secrets[i] if len(secrets) > 1 else secrets[0]
+            boxes.append(make_key_box(box_key, secret, claim_id=claim_id, member=member))
         if not self.try_tx(
             "post key boxes", lambda: self.tasks.post_key_boxes(self.account, claim_id, boxes)
         ):
             return False
-        self.log(f"posted the sealing key of claim {claim_id} to its committee (key boxes)")
+        self.log(f"posted the key boxes of claim {claim_id} to its committee")
         return True
 
     def wakeups(self) -> list[int]:

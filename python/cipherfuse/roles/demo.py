@@ -1,9 +1,11 @@
 """``cipherfuse demo``: the whole paradigm in one process on the embedded chain and store.
 
 One initiator, three computing contributors (Case I label subsets, Table II CNNs with an
-average first pooling), three verification contributors, MNIST. Every role is the same
-agent class the separate processes run; :func:`~cipherfuse.roles.clock.run_agents` steps
-them and skips idle chain time.
+average first pooling), three verification contributors, MNIST. By default (``secure``)
+the committee judges each claimed model in three-party computation over loopback
+channels (:mod:`cipherfuse.roles.secure`); ``paper`` judges in the paper's cipherspace.
+Every role is the same agent class the separate processes run;
+:func:`~cipherfuse.roles.clock.run_agents` steps them and skips idle chain time.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from cipherfuse.roles.errors import RoleConfigError, StaleWorkdirError
 from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
 from cipherfuse.roles.learning import case1_config, load_published_key, train_private_model
 from cipherfuse.roles.manifest import TaskManifest, VerificationData, fetch_manifest
+from cipherfuse.roles.secure import ClaimMaterial, SecureJudge, prepare_secure_claim
 from cipherfuse.roles.verifier import VerifierAgent
 from cipherfuse.roles.workload import CipherspaceJudge, encrypt_for_task
 from cipherfuse.storage import LocalStore, Store
@@ -59,15 +62,19 @@ REPORT_FORMAT = "cipherfuse-demo-report"
 Logger = Callable[[str], None]
 
 
-#: Judging modes the demo can run; the first is the default. The verifiers judge a claimed
-#: model in cipherspace (paper parameters). Switching the default is a one-line change here.
-JUDGING_MODES: tuple[str, ...] = ("cipherspace",)
-DEFAULT_JUDGING = JUDGING_MODES[0]
+#: Judging modes, by parameter set: ``secure`` (the default) judges in honest-majority
+#: three-party computation (no member can read the model); ``paper`` judges in the paper's
+#: IVHE cipherspace, where every member can read it.
+JUDGING_BY_PARAMS: dict[str, str] = {"secure": "mpc", "paper": "cipherspace"}
+JUDGING_MODES: tuple[str, ...] = tuple(JUDGING_BY_PARAMS.values())
+DEFAULT_PARAMS = "secure"
+DEFAULT_JUDGING = JUDGING_BY_PARAMS[DEFAULT_PARAMS]
 
 #: Printed once at the start of every run with the paper's parameters.
 PAPER_PARAMS_WARNING = (
     "WARNING: --params paper is the paper's INSECURE parameter set (k = 1: the secret key "
-    "falls to least squares); use it to reproduce the paper, never for private data."
+    "falls to least squares): every committee member can read the models it judges; use "
+    "it to reproduce the paper, never for private models."
 )
 
 #: Sizes used when MNIST is unavailable and scikit-learn's 1,797 digits stand in.
@@ -91,7 +98,7 @@ class DemoConfig:
     split; this is a reduced run.
     """
 
-    he_params: str = "paper"
+    he_params: str = DEFAULT_PARAMS
     seed: int = 0
     train_size: int = 1000
     verify_size: int = 500
@@ -105,7 +112,6 @@ class DemoConfig:
     fusion_epochs: tuple[int, int] = (6, 12)
     behaviours: tuple[str, str, str] = ("honest", "honest", "honest")
     vote_probability: float = 1.0
-    judging: str = DEFAULT_JUDGING
     mnist_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -124,6 +130,11 @@ class DemoConfig:
         return dataclasses.replace(base, **overrides)
 
     @property
+    def judging(self) -> str:
+        """``mpc`` (three-party judging, ``secure``) or ``cipherspace`` (``paper``)."""
+        return JUDGING_BY_PARAMS.get(self.he_params, "")
+
+    @property
     def images_needed(self) -> int:
         """Images the Case I split draws: 3 contributors' train + verify, fusion, test."""
         return (
@@ -135,19 +146,8 @@ class DemoConfig:
 
     def validate(self) -> None:
         """Raise :class:`RoleConfigError` naming the first bad field."""
-        if self.he_params not in ("paper", "secure"):
-            raise RoleConfigError(f"--params must be paper or secure, got {self.he_params!r}")
-        if self.he_params == "secure":
-            raise RoleConfigError(
-                "--params secure: verifiers cannot evaluate a securely encrypted model "
-                "(cipherspace features need the paper's insecure parameters; see "
-                "docs/protocol.md), so the paradigm's keyless verification cannot run; "
-                "use --params paper"
-            )
-        if self.judging not in JUDGING_MODES:
-            raise RoleConfigError(
-                f"judging must be one of {', '.join(JUDGING_MODES)}, got {self.judging!r}"
-            )
+        if self.he_params not in JUDGING_BY_PARAMS:
+            raise RoleConfigError(f"--params must be secure or paper, got {self.he_params!r}")
         if not 0 <= self.seed < 2**32:
             raise RoleConfigError(f"--seed must be in 0..{2**32 - 1}, got {self.seed}")
         for name in ("train_size", "verify_size", "fit_size", "check_size", "test_size"):
@@ -251,12 +251,13 @@ def make_contributor_payload(
     log: Logger,
     info: dict[str, Any],
     name: str | None = None,
-) -> Callable[[TaskManifest, bytes], bytes]:
-    """The payload maker of contributor ``index`` (train, then HE-encrypt the first layer)."""
+) -> Callable[[TaskManifest, bytes], bytes | ClaimMaterial]:
+    """The claim maker of contributor ``index``: train, then share the whole model for
+    three-party judging (``secure``) or HE-encrypt its first layer (``paper``)."""
     part = split.contributors[index]
     who = name or f"contributor {index + 1}"
 
-    def make(manifest: TaskManifest, key_blob: bytes) -> bytes:
+    def make(manifest: TaskManifest, key_blob: bytes) -> bytes | ClaimMaterial:
         started = time.perf_counter()
         log(
             f"[{who}] training on {len(part.train)} images of labels {list(part.label_set)}: "
@@ -287,6 +288,10 @@ def make_contributor_payload(
             f"[{who}] {model.config.name}: {epochs} epoch(s) in {seconds} s, own-label "
             f"accuracy {acc:.3f} on its {len(part.verify)} held-out images"
         )
+        if manifest.params == "secure":
+            material = prepare_secure_claim(model, manifest)
+            log(f"[{who}] shared the whole model in replicated shares: {len(material.blob)} bytes")
+            return material
         payload = encrypt_for_task(model, manifest, load_published_key(manifest.params, key_blob))
         log(f"[{who}] encrypted first layer: {len(payload)} bytes")
         return payload
@@ -418,7 +423,12 @@ def run_demo(
         )
         for i in range(3)
     ]
-    run_agents([initiator, *verifiers, *contributors], chain)
+    try:
+        run_agents([initiator, *verifiers, *contributors], chain)
+    finally:
+        for verifier in verifiers:
+            if isinstance(verifier.judge, SecureJudge):
+                verifier.judge.close()
     report = build_report(tasks, task_id, initiator, contributors, verifiers, infos, start_balances)
     report["config"] = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()
@@ -427,6 +437,7 @@ def run_demo(
     report["data_images"] = len(data)
     report["data_warning"] = loaded.warning
     report["insecure_params"] = cfg.he_params == "paper"
+    report["judging"] = cfg.judging
     report["metamodel_file"] = None
     if metamodel_path is not None and initiator.metamodel is not None:
         save_metamodel(metamodel_path, initiator.metamodel)
@@ -436,8 +447,12 @@ def run_demo(
     return report
 
 
-def make_judge(mode: str, manifest: TaskManifest, vdata: VerificationData) -> CipherspaceJudge:
+def make_judge(
+    mode: str, manifest: TaskManifest, vdata: VerificationData
+) -> CipherspaceJudge | SecureJudge:
     """The verifiers' judge for ``mode`` (one of :data:`JUDGING_MODES`)."""
+    if mode == "mpc":
+        return SecureJudge(manifest, vdata)
     if mode == "cipherspace":
         return CipherspaceJudge(manifest, vdata)
     raise RoleConfigError(f"judging must be one of {', '.join(JUDGING_MODES)}, got {mode!r}")

@@ -16,9 +16,11 @@ from cipherfuse.errors import CipherfuseError
 from cipherfuse.fusion import FusionConfig, MetaModel
 from cipherfuse.nn import TrainedModel
 from cipherfuse.roles.agent import FINAL, Agent, RoleContext
+from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.learning import FloatArray, IntArray, fuse_plain_model, he_keys
 from cipherfuse.roles.manifest import TaskManifest, VerificationData, new_nonce
 from cipherfuse.roles.sealing import open_with_envelope
+from cipherfuse.roles.secure import COMMITTEE, open_secure_release
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,12 @@ Decryptor = Callable[[bytes, TaskManifest, he.SecretKey], TrainedModel]
 
 
 class InitiatorAgent(Agent):
-    """The application initiator of one task (publishes it on the first step)."""
+    """The application initiator of one task (publishes it on the first step).
+
+    With ``setup.he_params == "secure"`` the committee judges in three-party computation
+    and no HE key exists; with ``"paper"`` the initiator generates the paper's IVHE keys
+    and decrypts each released model.
+    """
 
     role = "initiator"
 
@@ -71,14 +78,25 @@ class InitiatorAgent(Agent):
     # ------------------------------------------------------------ publication
     def _prepare(self) -> None:
         s = self.setup
-        sk, key_blob = he_keys(s.he_params)
-        he.save(sk, self.sk_path)
-        self.sk_path.chmod(0o600)
         store = self.ctx.store
+        key_cid = key_id = ""
+        if s.he_params == "secure":
+            if s.params.committee_size != COMMITTEE:
+                raise RoleConfigError(
+                    f"secure judging needs a committee of {COMMITTEE}, "
+                    f"not {s.params.committee_size}"
+                )
+            self.log("secure judging: the committee judges in three-party computation (no HE key)")
+        else:
+            sk, key_blob = he_keys(s.he_params)
+            he.save(sk, self.sk_path)
+            self.sk_path.chmod(0o600)
+            key_cid, key_id = store.put(key_blob), sk.key_id
+            self.log(f"generated {s.he_params} HE keys (key id {sk.key_id}); public key {key_cid}")
         manifest = TaskManifest(
             params=s.he_params,
-            key_cid=store.put(key_blob),
-            key_id=sk.key_id,
+            key_cid=key_cid,
+            key_id=key_id,
             verification_cid=store.put(s.verification.to_bytes()),
             threshold=s.threshold,
             weight_scale=s.weight_scale,
@@ -88,9 +106,6 @@ class InitiatorAgent(Agent):
         )
         cid = store.put(manifest.to_bytes())
         self.state.update(manifest_cid=cid, processed={}, accuracies=[])
-        self.log(
-            f"generated {s.he_params} HE keys (key id {sk.key_id}); public key {manifest.key_cid}"
-        )
         self.log(f"uploaded verification data {manifest.verification_cid}, manifest {cid}")
 
     def _publish(self) -> None:
@@ -195,12 +210,16 @@ class InitiatorAgent(Agent):
         manifest = TaskManifest.from_bytes(self.ctx.store.get(self.state.data["manifest_cid"]))
         record: dict[str, object] = {"claimant": claim.claimant, "cid": claim.model_cid}
         try:
-            payload = open_with_envelope(
-                self.ctx.store.get(claim.model_cid), self.tasks.envelope_of(claim_id)
-            )
-            sk = he.load(self.sk_path)
-            assert isinstance(sk, he.SecretKey)
-            model = self._decryptor()(payload, manifest, sk)
+            blob = self.ctx.store.get(claim.model_cid, expected_size=claim.model_size)
+            envelope = self.tasks.envelope_of(claim_id)
+            if manifest.params == "secure":
+                # Checked against the share commitments: the model the committee judged.
+                model = open_secure_release(blob, envelope, manifest)
+            else:
+                payload = open_with_envelope(blob, envelope)
+                sk = he.load(self.sk_path)
+                assert isinstance(sk, he.SecretKey)
+                model = self._decryptor()(payload, manifest, sk)
         except CipherfuseError as exc:
             record["error"] = str(exc)
             self.log(f"claim {claim_id}: the released model cannot be opened: {exc}")
@@ -209,7 +228,7 @@ class InitiatorAgent(Agent):
             record["labels"] = list(model.labels)
             record["accuracy"] = self._meta_accuracy()
             self.log(
-                f"claim {claim_id}: decrypted {model.config.name} (labels {list(model.labels)}); "
+                f"claim {claim_id}: received {model.config.name} (labels {list(model.labels)}); "
                 f"MetaModel of {len(self.models)} model(s): test accuracy {record['accuracy']:.3f}"
             )
         processed = dict(self.state.data["processed"])

@@ -439,7 +439,8 @@ def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
     while not agent.done:
         report(last_idle, stepping=True)
         acted = agent.step()
-        last_idle = not acted
+        # Background work (a three-party computation) keeps the role busy: no clock skip.
+        last_idle = not acted and not agent.busy()
         report(last_idle)
         if not acted:
             text = describe_wait(agent) if not agent.done else ""

@@ -152,7 +152,8 @@ def _box_context(claim_id: int, member: str, recipient_pub: bytes, eph_pub: byte
 
 
 def make_key_box(recipient_pub: bytes, key: bytes, *, claim_id: int, member: str) -> bytes:
-    """Encrypt sealing key ``key`` to ``recipient_pub`` for ``member`` of ``claim_id``."""
+    """Encrypt the secret ``key`` (a sealing key or a member's share secret) to
+    ``recipient_pub`` for ``member`` of ``claim_id``."""
     if len(recipient_pub) != 32:
         raise SealError("a box public key is 32 bytes")
     ephemeral = X25519PrivateKey.generate()
@@ -164,9 +165,20 @@ def make_key_box(recipient_pub: bytes, key: bytes, *, claim_id: int, member: str
     return BOX_MAGIC + eph_pub + nonce + sealed
 
 
-def open_key_box(box: bytes, private: X25519PrivateKey, *, claim_id: int, member: str) -> bytes:
-    """Recover the sealing key from a key box addressed to ``member`` for ``claim_id``."""
-    expected = len(BOX_MAGIC) + 32 + NONCE_BYTES + KEY_BYTES + 16
+def open_key_box(
+    box: bytes,
+    private: X25519PrivateKey,
+    *,
+    claim_id: int,
+    member: str,
+    size: int = KEY_BYTES,
+) -> bytes:
+    """Recover the ``size``-byte secret from a key box addressed to ``member`` for ``claim_id``.
+
+    ``size`` is what the mode boxes: the 32-byte sealing key (cipherspace judging) or a
+    member's 64-byte share secret (secure judging, :mod:`cipherfuse.roles.secure`).
+    """
+    expected = len(BOX_MAGIC) + 32 + NONCE_BYTES + size + 16
     if len(box) != expected or not box.startswith(BOX_MAGIC):
         raise SealError(f"a key box is {expected} bytes starting with {BOX_MAGIC!r}")
     body = box[len(BOX_MAGIC) :]

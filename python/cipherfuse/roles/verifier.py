@@ -1,4 +1,9 @@
-"""The verification contributor: register, judge drawn claims in cipherspace, vote, withdraw."""
+"""The verification contributor: register, judge drawn claims, vote, withdraw.
+
+A claim is judged in honest-majority three-party computation with the other two members
+(:class:`~cipherfuse.roles.secure.SecureJudge`, the secure mode) or, with the paper's
+parameters, alone in cipherspace (:class:`~cipherfuse.roles.workload.CipherspaceJudge`).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,15 @@ from cipherfuse.roles.agent import FINAL, Agent, RoleContext
 from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.sealing import box_public_bytes, build_envelope, open_key_box, open_sealed
+from cipherfuse.roles.secure import (
+    BOX_SECRET_BYTES,
+    CommitteeJob,
+    SecureJudge,
+    committee_members,
+    member_bundle,
+    parse_secure_blob,
+    session_id,
+)
 
 #: Default bound on a claimed model's sealed blob, read and declared (1 GiB; the largest
 #: demo payload is far below).
@@ -44,7 +58,8 @@ class VerifierAgent(Agent):
     """A verification contributor for one task.
 
     Args:
-        judge: evaluates a payload (fuses it into the MetaModel in cipherspace).
+        judge: a :class:`SecureJudge` (three-party judging with the committee; this agent
+            registers its listening endpoint) or a cipherspace judge of a payload.
         vote_probability: the paper's unreliable verifier (Case II): with probability
             ``1 - vote_probability`` the vote is a coin flip instead of the judgement
             (1.0: always honest).
@@ -62,7 +77,7 @@ class VerifierAgent(Agent):
         account: str,
         state_dir: Path,
         task_id: int,
-        judge: Judge,
+        judge: Judge | SecureJudge,
         *,
         vote_probability: float = 1.0,
         stop_after_commit: bool = False,
@@ -87,6 +102,18 @@ class VerifierAgent(Agent):
         self.box_key = X25519PrivateKey.from_private_bytes(
             bytes.fromhex(self.state.data["box_key"])
         )
+        self.endpoint = b""
+        if isinstance(judge, SecureJudge):
+            # The registered box key is also this member's static channel key; the port is
+            # kept across restarts (it is registered on chain).
+            port = int(self.state.data.get("mpc_port", 0))
+            self.endpoint = judge.bind(bytes.fromhex(self.state.data["box_key"]), port)
+            if port != judge.port:
+                self.state.update(mpc_port=judge.port)
+
+    def busy(self) -> bool:
+        """Whether a three-party computation for one of its claims is running."""
+        return isinstance(self.judge, SecureJudge) and self.judge.busy()
 
     # ------------------------------------------------------------ life cycle
     def step(self) -> bool:
@@ -104,7 +131,7 @@ class VerifierAgent(Agent):
                     return False
                 # The box key is registered on chain with the deposit (bound to this account).
                 self.tasks.join_as_verifier(
-                    self.account, self.task_id, box_public_bytes(self.box_key)
+                    self.account, self.task_id, box_public_bytes(self.box_key), self.endpoint
                 )
                 self.log(f"registered (deposit {task.verifier_deposit / 1e18} ETH)")
                 self._joined = True
@@ -218,6 +245,11 @@ class VerifierAgent(Agent):
         elif claim.model_size > self.max_model_bytes:
             reason = f"declared model size {claim.model_size} exceeds {self.max_model_bytes} bytes"
             verdict, key_hex = Judgement(False, 0.0, None, reason), ""
+        elif isinstance(self.judge, SecureJudge):
+            pending = self._judge_secure(claim_id, claim, box, self.judge)
+            if pending is None:
+                return None
+            verdict, key_hex = pending, ""
         else:
             verdict, key_hex = self._judge(claim_id, claim, box)
         accept = verdict.accept
@@ -273,12 +305,63 @@ class VerifierAgent(Agent):
                 reason = f"blob has {len(blob)} bytes, the claim declared {claim.model_size}"
                 return Judgement(False, 0.0, None, reason), ""
             payload = open_sealed(blob, key, model_hash=claim.model_hash)
+            assert not isinstance(self.judge, SecureJudge)
             return self.judge.judge(claim_id, payload), key.hex()
         except CipherfuseError as exc:
             return Judgement(False, 0.0, None, f"unusable model: {exc}"), ""
         except Exception as exc:
             why = f"unusable model (unexpected {type(exc).__name__}: {exc})"
             return Judgement(False, 0.0, None, why[:500]), ""
+
+    def _judge_secure(
+        self, claim_id: int, claim: ClaimInfo, box: bytes, judge: SecureJudge
+    ) -> Judgement | None:
+        """Start (or poll) this member's side of the claim's three-party computation.
+
+        Returns None while it runs. Claims start in claim-id order: an earlier claim of
+        this member still waiting for its key box holds later ones back, so the members
+        of overlapping committees never wait on each other in a cycle. Hostile input
+        (box, blob, directory entries) is a reject verdict, never an exception.
+        """
+        verdict = judge.poll(claim_id)
+        if verdict is not None or judge.submitted(claim_id):
+            return verdict
+        decisions = self.state.data.get("decisions", {})
+        for earlier in map(int, self.state.data.get("claims", [])):
+            waiting = (
+                earlier < claim_id
+                and earlier not in self.finished
+                and str(earlier) not in decisions
+                and not judge.submitted(earlier)
+            )
+            if waiting and self.claim(earlier).status == ClaimStatus.VOTING:
+                return None
+        try:
+            members = self.tasks.committee_of(claim_id)
+            position = [m.lower() for m in members].index(self.account.lower())
+            secret = open_key_box(
+                box, self.box_key, claim_id=claim_id, member=self.account, size=BOX_SECRET_BYTES
+            )
+            blob = self.fetch_model(claim, expected_size=claim.model_size)
+            if hashlib.sha256(blob).digest() != claim.model_hash:
+                return Judgement(False, 0.0, None, "the blob does not match the claimed hash")
+            parsed = parse_secure_blob(blob, judge.manifest)
+            bundle = member_bundle(parsed, position, secret)
+            directory = [self.tasks.verifier_key_of(self.task_id, m) for m in members]
+            peers = committee_members(directory)
+            images, labels = judge.images_for(parsed.labels)
+        except CipherfuseError as exc:
+            return Judgement(False, 0.0, None, f"unusable claim: {exc}")
+        except Exception as exc:
+            why = f"unusable claim (unexpected {type(exc).__name__}: {exc})"
+            return Judgement(False, 0.0, None, why[:500])
+        session = session_id(self.chain.chain_id, self.tasks.address, claim_id, claim.model_hash)
+        judge.submit(CommitteeJob(claim_id, bundle, peers, session, images, labels))
+        self.log(
+            f"claim {claim_id}: joined its three-party judging as member {position} "
+            f"({labels.shape[0]} check images of labels {list(parsed.labels)})"
+        )
+        return None
 
     def _remember(self, claim_id: int, claim: ClaimInfo) -> None:
         d = self.state.data.get("decisions", {}).get(str(claim_id))
