@@ -18,6 +18,16 @@ ACCURACY_LEGEND = (
     "images of all 10 labels.",
 )
 
+#: The legend of a run with secure (three-party) judging.
+SECURE_ACCURACY_LEGEND = (
+    ACCURACY_LEGEND[0],
+    "judged acc: the number of correct predictions the committee opened in three-party "
+    "computation (no member saw the model) over the check samples of the model's labels "
+    "(accepted at or above the threshold).",
+    "MetaModel accuracy: the initiator's fused model (the released models, each checked "
+    "against the judged shares) on held-out test images of all 10 labels.",
+)
+
 
 def _fmt(value: object, spec: str = ".3f") -> str:
     return format(value, spec) if isinstance(value, float) and value == value else "-"
@@ -84,7 +94,8 @@ def format_summary(report: dict[str, Any]) -> str:
     if report.get("metamodel_file"):
         lines.append(f"MetaModel written to {report['metamodel_file']}")
     lines.append("")
-    lines += [f"  {line}" for line in ACCURACY_LEGEND]
+    legend = SECURE_ACCURACY_LEGEND if report.get("judging") == "mpc" else ACCURACY_LEGEND
+    lines += [f"  {line}" for line in legend]
     cfg = report.get("config", {})
     lines.append(
         f"This was a reduced run ({cfg.get('train_size', '?')} training images per contributor "

@@ -1,0 +1,341 @@
+"""Secure (three-party) judging in the roles: codecs, the opened count against the
+plaintext reference, and faults through the real contract on the embedded chain.
+
+The models are small real CNN-free classifiers (no training): the check labels are the
+plaintext predictions of one of them, so its exact accuracy is known in advance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from cipherfuse.chain import ParticipantState, TasksContract, embedded_chain
+from cipherfuse.errors import CipherfuseError
+from cipherfuse.mpc import in_memory_network, plaintext_count, quantize_classifier
+from cipherfuse.mpc.channel import ChannelConfig
+from cipherfuse.mpc.errors import ShareInconsistency
+from cipherfuse.mpc.runtime import run_three_members
+from cipherfuse.mpc.sharing import reconstruct_model
+from cipherfuse.nn import DenseSpec, FlattenSpec, ModelConfig, TrainedModel
+from cipherfuse.nn.model import init_params
+from cipherfuse.nn.quantize import integer_forward
+from cipherfuse.roles.agent import RoleContext
+from cipherfuse.roles.clock import run_agents
+from cipherfuse.roles.config import demo_task_params
+from cipherfuse.roles.contributor import ContributorAgent
+from cipherfuse.roles.errors import SealError
+from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
+from cipherfuse.roles.manifest import TaskManifest, VerificationData
+from cipherfuse.roles.sealing import open_sealed
+from cipherfuse.roles.secure import (
+    BLOB_MAGIC,
+    ClaimMaterial,
+    CommitteeJob,
+    SecureJudge,
+    member_bundle,
+    open_secure_release,
+    parse_secure_blob,
+    prepare_secure_claim,
+)
+from cipherfuse.roles.verifier import VerifierAgent
+from cipherfuse.storage import LocalStore
+
+PARAMS = demo_task_params()
+Q, P = 1000, 2**7  # the demo's input and weight scales
+CONFIG = ModelConfig(
+    name="tiny-secure", input_shape=(4, 4, 1), layers=(FlattenSpec(), DenseSpec(8))
+)
+
+
+def tiny_model(key: int, labels: tuple[int, ...] = tuple(range(10))) -> TrainedModel:
+    return TrainedModel(CONFIG, init_params(CONFIG, jax.random.PRNGKey(key)), labels)
+
+
+def manifest() -> TaskManifest:
+    return TaskManifest(
+        params="secure",
+        key_cid="",
+        key_id="",
+        verification_cid="bafy-unused",
+        threshold=0.7,
+        weight_scale=P,
+        input_scale=Q,
+        fusion_epochs=(1, 1),
+        nonce="00" * 16,
+    )
+
+
+def images(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, 4, 4, 1), dtype=np.float32)
+
+
+def labelled_by(model: TrainedModel, x: np.ndarray) -> np.ndarray:
+    """Labels = the quantized model's own plaintext predictions (accuracy 1 by design)."""
+    qm = quantize_classifier(model, weight_scale=P, input_scale=Q)
+    logits = integer_forward(qm, np.rint(x.astype(np.float64) * Q).astype(np.int64))
+    return np.argmax(logits, axis=1).astype(np.int64)
+
+
+def vdata(model: TrainedModel) -> VerificationData:
+    fit_x, check_x = images(40, 1), images(60, 2)
+    return VerificationData(fit_x, labelled_by(model, fit_x), check_x, labelled_by(model, check_x))
+
+
+# ---------------------------------------------------------------- codecs and the count
+
+
+def secure_count(material: ClaimMaterial, judge: SecureJudge) -> tuple[int, int]:
+    parsed = parse_secure_blob(material.blob, judge.manifest)
+    bundles = tuple(member_bundle(parsed, i, material.box_secrets[i]) for i in range(3))
+    x, y = judge.images_for(parsed.labels)
+    results = run_three_members(bundles, in_memory_network(timeout=30), x, y)  # type: ignore[arg-type]
+    assert len({r.count for r in results}) == 1
+    return results[0].count, int(y.shape[0])
+
+
+def test_the_opened_count_equals_the_plaintext_fixed_point_count() -> None:
+    reference, other = tiny_model(0), tiny_model(1, labels=(0, 3, 5, 7))
+    judge = SecureJudge(manifest(), vdata(reference))
+    for model in (reference, other):
+        count, n = secure_count(prepare_secure_claim(model, judge.manifest), judge)
+        x, y = judge.images_for(model.labels)
+        qm = quantize_classifier(model, weight_scale=P, input_scale=Q)
+        assert count == plaintext_count(qm, x, y)
+        if model is reference:
+            assert count == n == 60  # labelled by its own predictions
+    assert secure_count(prepare_secure_claim(other, judge.manifest), judge)[0] < n
+
+
+def test_each_position_holds_exactly_its_two_shares() -> None:
+    model = tiny_model(0)
+    material = prepare_secure_claim(model, manifest())
+    parsed = parse_secure_blob(material.blob, manifest())
+    s0_s1 = material.box_secrets[0]
+    # Member 0 holds both seeds but cannot open W2: neither seed is the share key.
+    for key in (s0_s1[:32], s0_s1[32:]):
+        with pytest.raises(SealError):
+            open_sealed(parsed.sealed_shares, key)
+    # Nobody holds K_m: no member secret opens the model file.
+    for secret in material.box_secrets:
+        for key in (secret[:32], secret[32:]):
+            with pytest.raises(SealError):
+                open_sealed(parsed.sealed_model, key)
+    bundles = [member_bundle(parsed, i, material.box_secrets[i]) for i in range(3)]
+    assert [sorted([*b.seeds, *b.words]) for b in bundles] == [[0, 1], [1, 2], [0, 2]]
+    # Two members together reconstruct the model (the documented threshold).
+    qm = quantize_classifier(model, weight_scale=P, input_scale=Q)
+    rebuilt = reconstruct_model(bundles[1], bundles[2])
+    for a, b in zip(rebuilt.layers, qm.layers, strict=True):
+        if hasattr(a, "weight"):
+            np.testing.assert_array_equal(a.weight, b.weight)  # type: ignore[union-attr]
+
+
+def test_a_wrong_seed_in_a_box_is_an_inconsistent_share() -> None:
+    material = prepare_secure_claim(tiny_model(0), manifest())
+    parsed = parse_secure_blob(material.blob, manifest())
+    bad = bytearray(material.box_secrets[1])
+    bad[0] ^= 1
+    with pytest.raises(ShareInconsistency):
+        member_bundle(parsed, 1, bytes(bad)).parameter_shares()
+
+
+def test_the_release_is_checked_against_the_judged_shares() -> None:
+    judged, swapped = tiny_model(0), tiny_model(2)
+    material = prepare_secure_claim(judged, manifest())
+    got = open_secure_release(material.blob, material.envelope, manifest())
+    assert got.labels == judged.labels
+    np.testing.assert_array_equal(
+        got.params["head"]["kernel"], np.asarray(judged.params["head"]["kernel"])
+    )
+    # A contributor that shares one model and seals another: the initiator refuses it.
+    other = prepare_secure_claim(swapped, manifest())
+    parsed, parsed_other = (parse_secure_blob(m.blob, manifest()) for m in (material, other))
+    forged = material.blob[: len(material.blob) - len(parsed.sealed_model)] + (
+        parsed_other.sealed_model
+    )
+    env = bytearray(material.envelope)
+    env[6:38] = other.envelope[6:38]  # K_m of the other blob
+    env[-32:] = hashlib.sha256(forged).digest()
+    with pytest.raises(SealError, match="not the model the committee judged"):
+        open_secure_release(forged, bytes(env), manifest())
+    with pytest.raises(SealError, match="does not match the hash"):
+        open_secure_release(other.blob, material.envelope, manifest())
+
+
+def test_hostile_blobs_raise_typed_errors_only() -> None:
+    material = prepare_secure_claim(tiny_model(0), manifest())
+    blob = material.blob
+    hlen = int.from_bytes(blob[len(BLOB_MAGIC) : len(BLOB_MAGIC) + 4], "little")
+    header_end = len(BLOB_MAGIC) + 4 + hlen
+    rng = np.random.default_rng(0)
+    cases = [blob[:cut] for cut in range(0, header_end + 9, 7)]
+    for _ in range(200):
+        flipped = bytearray(blob[: header_end + 8])
+        flipped[int(rng.integers(len(flipped)))] ^= 1 << int(rng.integers(8))
+        cases.append(bytes(flipped) + blob[header_end + 8 :])
+    deep = b"[" * 100_000 + b"]" * 100_000
+    cases.append(BLOB_MAGIC + len(deep).to_bytes(4, "little") + deep + bytes(8))
+    parsed_ok = 0
+    for case in cases:
+        try:
+            parse_secure_blob(case, manifest())
+            parsed_ok += 1
+        except CipherfuseError:
+            pass
+    assert parsed_ok < len(cases)
+    wrong_scale = dataclasses.replace(manifest(), weight_scale=P * 2)
+    with pytest.raises(SealError, match="scales"):
+        parse_secure_blob(blob, wrong_scale)
+
+
+# ---------------------------------------------------------------- through the contract
+
+
+class SilentJudge(SecureJudge):
+    """A member that registers an endpoint and never takes part in the computation."""
+
+    def submit(self, job: CommitteeJob) -> None:
+        return None
+
+
+class SecureWorld:
+    """The seven roles on the embedded chain with three-party judging (no training)."""
+
+    def __init__(self, root: Path, makers: list[object], silent: int | None = None) -> None:
+        self.chain = embedded_chain(accounts=8)
+        self.tasks, _ = TasksContract.deploy(self.chain, self.chain.accounts[0])
+        self.store = LocalStore(root / "store")
+        self.lines: list[str] = []
+        ctx = RoleContext(self.tasks, self.store, root / "mailbox", self.lines.append)
+        self.reference = tiny_model(0)
+        data = vdata(self.reference)
+        setup = InitiatorSetup(
+            params=PARAMS,
+            he_params="secure",
+            threshold=0.7,
+            verification=data,
+            test=(data.check_x, data.check_y),
+            fusion_epochs=(1, 1),
+        )
+        acc = list(self.chain.accounts)
+        self.initiator = InitiatorAgent(ctx, acc[1], root / "state", setup)
+        while self.initiator.task_id is None:
+            self.initiator.step()
+        task_id = int(self.initiator.task_id)
+        from cipherfuse.roles.manifest import fetch_manifest
+
+        m = fetch_manifest(self.store, self.initiator.state.data["manifest_cid"])
+        channel = ChannelConfig(timeout=5.0, connect_timeout=5.0)
+        self.verifiers = [
+            VerifierAgent(
+                ctx,
+                acc[5 + i],
+                root / "state",
+                task_id,
+                (SilentJudge if i == silent else SecureJudge)(m, data, channel=channel),
+            )
+            for i in range(3)
+        ]
+        self.contributors = [
+            ContributorAgent(ctx, acc[2 + i], root / "state", task_id, maker)  # type: ignore[arg-type]
+            for i, maker in enumerate(makers)
+        ]
+
+    def run(self) -> None:
+        try:
+            run_agents([self.initiator, *self.verifiers, *self.contributors], self.chain)
+        finally:
+            for v in self.verifiers:
+                assert isinstance(v.judge, SecureJudge)
+                v.judge.close()
+
+    def decisions(self, claim_id: int) -> list[dict[str, object]]:
+        return [
+            v.state.data["decisions"][str(claim_id)]
+            for v in self.verifiers
+            if str(claim_id) in v.state.data.get("decisions", {})
+        ]
+
+
+def honest(model: TrainedModel):  # type: ignore[no-untyped-def]
+    return lambda m, _key: prepare_secure_claim(model, m)
+
+
+def test_good_and_bad_models_are_judged_in_three_party_computation(tmp_path: Path) -> None:
+    world = SecureWorld(tmp_path, [honest(tiny_model(0)), honest(tiny_model(1))])
+    world.run()
+    good, bad = (int(c.state.data["claim_id"]) for c in world.contributors)
+    assert world.tasks.get_claim(good).status.name == "RELEASED"
+    assert world.tasks.get_claim(bad).status.name == "REJECTED"
+    for d in world.decisions(good):
+        assert d["accept"] is True and d["accuracy"] == 1.0
+    x, y = world.verifiers[0].judge.images_for(tuple(range(10)))  # type: ignore[union-attr]
+    qm = quantize_classifier(tiny_model(1), weight_scale=P, input_scale=Q)
+    for d in world.decisions(bad):
+        assert d["accept"] is False and d["accuracy"] == plaintext_count(qm, x, y) / len(y)
+    # The initiator received exactly the judged model.
+    received = world.initiator.models[good]
+    np.testing.assert_array_equal(
+        received.params["head"]["kernel"], np.asarray(tiny_model(0).params["head"]["kernel"])
+    )
+    assert world.tasks.balance() == 0
+
+
+def test_inconsistent_shares_are_rejected_by_every_member(tmp_path: Path) -> None:
+    def inconsistent(m: TaskManifest, _key: bytes) -> ClaimMaterial:
+        material = prepare_secure_claim(tiny_model(0), m)
+        secrets = list(material.box_secrets)
+        secrets[2] = bytes([secrets[2][0] ^ 1]) + secrets[2][1:]  # a wrong s0 for member 2
+        return dataclasses.replace(material, box_secrets=tuple(secrets))
+
+    world = SecureWorld(tmp_path, [inconsistent])
+    world.run()
+    claim_id = int(world.contributors[0].state.data["claim_id"])
+    assert world.tasks.get_claim(claim_id).status.name == "REJECTED"
+    reasons = [str(d["reason"]) for d in world.decisions(claim_id)]
+    assert len(reasons) == 3 and all("protocol aborted" in r for r in reasons)
+    assert any("ShareInconsistency" in r for r in reasons)
+
+
+def test_a_silent_member_aborts_the_computation_and_is_slashed(tmp_path: Path) -> None:
+    """The silent member never votes and loses its deposit; the two others time out and
+    vote reject (with this contract a reject is the only safe abort vote: docs/mpc.md)."""
+    world = SecureWorld(tmp_path, [honest(tiny_model(0))], silent=1)
+    world.run()
+    claim_id = int(world.contributors[0].state.data["claim_id"])
+    assert world.tasks.get_claim(claim_id).status.name == "REJECTED"
+    decisions = world.decisions(claim_id)
+    assert len(decisions) == 2
+    assert all("protocol aborted" in str(d["reason"]) for d in decisions)
+    silent = world.verifiers[1].account
+    assert world.tasks.get_participant(world.initiator.task_id or 0, silent).state == (
+        ParticipantState.SLASHED
+    )
+    for i in (0, 2):
+        assert (
+            world.tasks.get_participant(
+                world.initiator.task_id or 0, world.verifiers[i].account
+            ).state
+            != ParticipantState.SLASHED
+        )
+
+
+def test_a_hostile_blob_is_a_reject_vote_not_a_dead_judge(tmp_path: Path) -> None:
+    def junk(m: TaskManifest, _key: bytes) -> ClaimMaterial:
+        material = prepare_secure_claim(tiny_model(0), m)
+        return dataclasses.replace(material, blob=BLOB_MAGIC + b"\xff\xff\xff\x7f" + b"{")
+
+    world = SecureWorld(tmp_path, [junk])
+    world.run()
+    claim_id = int(world.contributors[0].state.data["claim_id"])
+    assert world.tasks.get_claim(claim_id).status.name == "REJECTED"
+    assert all(
+        isinstance(d["reason"], str) and "unusable claim" in d["reason"]
+        for d in world.decisions(claim_id)
+    )
