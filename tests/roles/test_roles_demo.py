@@ -128,6 +128,9 @@ def test_dishonest_model_on_permuted_labels_is_rejected_in_cipherspace(
     assert dishonest_report["log"][0].startswith("WARNING: --params paper is the paper's")
     assert "every committee member can read the models" in dishonest_report["log"][0]
     assert dishonest_report["judging"] == "cipherspace" and dishonest_report["insecure_params"]
+    from cipherfuse.roles.demo_summary import format_summary
+
+    assert "INSECURE" in format_summary(dishonest_report)
     claims = {c["contributor"]: c for c in dishonest_report["claims"]}
     bad = claims[2]
     assert bad["behaviour"] == "dishonest"
@@ -214,9 +217,10 @@ def test_the_summary_explains_the_accuracies(report: dict[str, Any]) -> None:
         "judged acc:",
         "MetaModel accuracy:",
         "reduced run",
-        "INSECURE",
+        "three-party computation",
     ):
         assert phrase in text
+    assert "INSECURE" not in text  # secure judging by default
     names = [c["name"] for c in report["claims"]]
     assert all(n in text for n in names)
     # one naming of a party: the log uses the same names as the summary

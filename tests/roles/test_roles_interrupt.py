@@ -91,7 +91,7 @@ def _interrupt(proc: subprocess.Popen[str]) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize("phrase", ["training on", "encrypted first layer"])
+@pytest.mark.parametrize("phrase", ["training on", "shared the whole model"])
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path, phrase: str) -> None:
     workdir = tmp_path / "work"
     proc = _start(["demo", "--quick", "--workdir", str(workdir)], tmp_path)

@@ -1,4 +1,5 @@
-"""The paper's 1 + 3 + 3 testbed as 7 processes on anvil, with a contributor process killed
+"""The paper's 1 + 3 + 3 testbed as 7 processes on anvil (secure three-party judging over
+loopback channels between the verifier processes), with a contributor process killed
 (SIGKILL) after its claim and restarted: the outcome and the money must be as defined."""
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def test_seven_processes_reach_the_defined_outcomes(outcome: dict[str, Any]) -> 
     assert claims[3]["outcome"] == "REJECTED"
     assert any("killed contributor 1" in line for line in outcome["log"])
     steps = outcome["metamodel_accuracy"]
-    assert [s["claim_id"] for s in steps] == [claims[1]["claim_id"], claims[2]["claim_id"]]
+    # One MetaModel step per released claim, in claim-id order (which contributor claims
+    # first depends on the kill and restart).
+    released = sorted([claims[1]["claim_id"], claims[2]["claim_id"]])
+    assert [s["claim_id"] for s in steps] == released
     assert all(isinstance(s["accuracy"], float) and s["accuracy"] > 0.3 for s in steps)
 
 

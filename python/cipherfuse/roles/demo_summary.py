@@ -106,7 +106,7 @@ def format_summary(report: dict[str, Any]) -> str:
     if report.get("insecure_params"):
         lines.append(
             "WARNING: this run used --params paper, the paper's INSECURE parameters "
-            "(reproduction only)."
+            "(reproduction only): every committee member could read the models it judged."
         )
     if report.get("data_warning"):
         lines.append(str(report["data_warning"]))
