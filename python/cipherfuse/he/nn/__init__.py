@@ -20,6 +20,7 @@ paper's scheme does and does not protect.
 
 from __future__ import annotations
 
+from cipherfuse.geometry import im2col
 from cipherfuse.he.nn.activations import ReluReport, relu_components, taylor_sigmoid
 from cipherfuse.he.nn.errors import CipherspaceError
 from cipherfuse.he.nn.layers import (
@@ -28,7 +29,6 @@ from cipherfuse.he.nn.layers import (
     encrypted_conv,
     encrypted_conv2d,
     encrypted_dense,
-    im2col,
     sum_pool,
 )
 from cipherfuse.he.nn.model import (
