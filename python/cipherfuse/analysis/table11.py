@@ -1,4 +1,7 @@
-"""``cipherfuse reproduce table11``: the paper's Table XI (cost of the encryption interface).
+"""The paper's Table XI (cost of the encryption interface): :func:`run_table11`.
+
+The command ``cipherfuse reproduce table11`` (:mod:`cipherfuse.cli.table11_commands`)
+runs it on the MNIST test set.
 
 Workload (paper Sec. VII-D, Table XI): 1,000 MNIST test images through a Table VI
 CNN (conv 32@5x5, avg-pool 2x2, conv 16@5x5, avg-pool 2x2, 784 features), its
@@ -49,10 +52,8 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import numpy as np
 import numpy.typing as npt
 
@@ -335,34 +336,3 @@ def run_table11(
         }
     )
     return result
-
-
-@click.command("table11")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
-@click.option("--quick", is_flag=True, help="100 samples, 2 timed rounds (smoke run).")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="Write <out>/table11.json."
-)
-@click.option(
-    "--mnist-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, cache).",
-)
-def table11_command(
-    seed: int, quick: bool, as_json: bool, out: Path | None, mnist_dir: Path | None
-) -> None:
-    """Table XI: encryption overhead and inference with/without the encryption interface."""
-    from cipherfuse.cli.reproduce_commands import emit
-    from cipherfuse.data import load_mnist
-
-    data = load_mnist("test", path=mnist_dir)
-    n = 100 if quick else 1000
-    images = np.ascontiguousarray(data.images[:n], dtype=np.float32)
-    start = time.perf_counter()
-    result = run_table11(images, seed=seed, repeats=2 if quick else 9)
-    result.quick = quick
-    result.meta["wall_s"] = round(time.perf_counter() - start, 2)
-    result.meta["data"] = data.source
-    emit(result, as_json=as_json, out=out)

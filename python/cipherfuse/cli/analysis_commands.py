@@ -1,7 +1,6 @@
-"""``cipherfuse reproduce pow | case2 | all``: PoW integrity, Case II, and every experiment.
+"""``cipherfuse reproduce pow | case2``: PoW integrity and Case II.
 
-Registered on the ``reproduce`` group in :mod:`cipherfuse.cli.reproduce_commands`
-(which this module imports lazily, so either can be imported first).
+Registered on the ``reproduce`` group in :mod:`cipherfuse.cli.reproduce_commands`.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from pathlib import Path
 import click
 
 from cipherfuse.analysis.experiment import ExperimentResult
+from cipherfuse.cli.experiment_output import emit
 from cipherfuse.cli.params import SEED
 
 
@@ -36,8 +36,6 @@ def _finish(
     out: Path | None,
     trials: int | None,
 ) -> None:
-    from cipherfuse.cli.reproduce_commands import emit
-
     args = [result.experiment, "--seed", str(result.seed)]
     args += ["--quick"] if result.quick else []
     args += ["--trials", str(trials)] if trials is not None else []
@@ -96,50 +94,3 @@ def case2_command(
         backend=backend,  # type: ignore[arg-type]
     )
     _finish(result, started, as_json, out, trials)
-
-
-@click.command("all")
-@click.option("--quick", is_flag=True, help="Run every experiment in quick mode.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Directory for the <experiment>.json files.",
-)
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("report"),
-    show_default=True,
-    help="Directory for index.md and the plots.",
-)
-def all_command(quick: bool, out: Path, report_dir: Path) -> None:
-    """Run every registered experiment in turn, then write the report.
-
-    An experiment that fails is reported and the others still run; the command then
-    exits with an error naming the failures (the report covers what succeeded).
-    """
-    from cipherfuse.analysis.report import load_results, write_report
-    from cipherfuse.cli.reproduce_commands import reproduce_group
-
-    failed: list[str] = []
-    for name, command in sorted(reproduce_group.commands.items()):
-        if name == "all":
-            continue
-        click.echo(f"== reproduce {name}", err=True)
-        args = ["--out", str(out)] + (["--quick"] if quick else [])
-        started = time.perf_counter()
-        try:
-            command.main(args=args, prog_name=f"cipherfuse reproduce {name}", standalone_mode=False)
-        except Exception as exc:  # one broken experiment must not hide the others
-            failed.append(name)
-            click.echo(f"   {name} failed: {type(exc).__name__}: {exc}", err=True)
-            continue
-        click.echo(f"   {name}: {time.perf_counter() - started:.1f} s", err=True)
-    if out.is_dir() and any(out.glob("*.json")):
-        written = write_report(load_results(out), report_dir)
-        click.echo(f"report: {written[0]}", err=True)
-    if failed:
-        raise click.ClickException(f"failed experiments: {', '.join(failed)}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cipherfuse.analysis.case4 import SCENARIOS, run_case4
+from cipherfuse.cli.experiment_output import emit
 from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
 from cipherfuse.data.mnist import load_mnist
 
@@ -50,8 +51,6 @@ def case4_command(
     mnist_dir: Path | None,
 ) -> None:
     """Case IV: one-shot fusion vs federated averaging (Flower): accuracy, rounds, bytes, time."""
-    from cipherfuse.cli.reproduce_commands import emit
-
     data = load_mnist(path=mnist_dir)
 
     def progress(scenario: str, rnd: int, acc: float) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from cipherfuse.cli.experiment_output import emit
 from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
 
 
@@ -51,7 +52,6 @@ def _run_mnist_case(
     fusion_seeds: int | None,
 ) -> None:
     """Load MNIST, run a Case I/III reproduction and emit its rows."""
-    from cipherfuse.cli.reproduce_commands import emit
     from cipherfuse.data.mnist import load_mnist
 
     result = reproduce(
@@ -99,6 +99,5 @@ def case3(
 def case5(seed: int, quick: bool, as_json: bool, out: Path | None) -> None:
     """Case Study V (Tables IX-X) on synthetic fading-channel data."""
     from cipherfuse.analysis.cases import reproduce_case5
-    from cipherfuse.cli.reproduce_commands import emit
 
     emit(reproduce_case5(seed=seed, quick=quick), as_json=as_json, out=out)

@@ -1,18 +1,23 @@
 """``cipherfuse reproduce <experiment>``: one command per experiment of the paper.
 
-Each experiment module registers one click command on :data:`reproduce_group`
-(one ``reproduce_group.add_command(...)`` line below). Every command takes
-``--seed``, ``--quick`` and ``--json`` / ``--out DIR`` (see :func:`emit`), and
-prints the documented JSON shape of :mod:`cipherfuse.analysis.experiment`.
+Each experiment's command lives in its own module under :mod:`cipherfuse.cli` and is
+registered on :data:`reproduce_group` below (one ``reproduce_group.add_command(...)``
+line each). Every command takes ``--seed``, ``--quick`` and ``--json`` / ``--out DIR``
+(see :func:`cipherfuse.cli.experiment_output.emit`), and prints the documented JSON
+shape of :mod:`cipherfuse.analysis.experiment`. ``reproduce all`` runs them all.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
-from cipherfuse.analysis.experiment import ExperimentResult
+from cipherfuse.cli import analysis_commands as _analysis
+from cipherfuse.cli import cases_commands as _cases
+from cipherfuse.cli.case4_commands import case4_command
+from cipherfuse.cli.table11_commands import table11_command
 
 
 @click.group("reproduce")
@@ -20,23 +25,51 @@ def reproduce_group() -> None:
     """Reproduce the paper's experiments (JSON rows: paper vs ours)."""
 
 
-def emit(result: ExperimentResult, *, as_json: bool, out: Path | None) -> None:
-    """Print ``result`` (JSON or a table) and, with ``out``, save ``<out>/<experiment>.json``."""
-    if out is not None:
-        result.save(out / f"{result.experiment}.json")
-    if as_json:
-        click.echo(result.to_json())
-        return
-    click.echo(f"{result.experiment} (seed {result.seed}{', quick' if result.quick else ''})")
-    for r in result.rows:
-        paper = "-" if r.paper is None else f"{r.paper:g}"
-        click.echo(f"  {r.name:<40} ours {r.ours:>12.4g}  paper {paper:>8}  {r.unit}")
+@click.command("all")
+@click.option("--quick", is_flag=True, help="Run every experiment in quick mode.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Directory for the <experiment>.json files.",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("report"),
+    show_default=True,
+    help="Directory for index.md and the plots.",
+)
+def all_command(quick: bool, out: Path, report_dir: Path) -> None:
+    """Run every registered experiment in turn, then write the report.
 
+    An experiment that fails is reported and the others still run; the command then
+    exits with an error naming the failures (the report covers what succeeded).
+    """
+    from cipherfuse.analysis.report import load_results, write_report
 
-from cipherfuse.analysis.table11 import table11_command  # noqa: E402
-from cipherfuse.cli import analysis_commands as _analysis  # noqa: E402
-from cipherfuse.cli import cases_commands as _cases  # noqa: E402
-from cipherfuse.cli.case4_commands import case4_command  # noqa: E402
+    failed: list[str] = []
+    for name, command in sorted(reproduce_group.commands.items()):
+        if name == "all":
+            continue
+        click.echo(f"== reproduce {name}", err=True)
+        args = ["--out", str(out)] + (["--quick"] if quick else [])
+        started = time.perf_counter()
+        try:
+            command.main(args=args, prog_name=f"cipherfuse reproduce {name}", standalone_mode=False)
+        except Exception as exc:  # one broken experiment must not hide the others
+            failed.append(name)
+            click.echo(f"   {name} failed: {type(exc).__name__}: {exc}", err=True)
+            continue
+        click.echo(f"   {name}: {time.perf_counter() - started:.1f} s", err=True)
+    if out.is_dir() and any(out.glob("*.json")):
+        written = write_report(load_results(out), report_dir)
+        click.echo(f"report: {written[0]}", err=True)
+    if failed:
+        raise click.ClickException(f"failed experiments: {', '.join(failed)}")
+
 
 reproduce_group.add_command(table11_command)
 reproduce_group.add_command(case4_command)
@@ -45,4 +78,4 @@ reproduce_group.add_command(_analysis.case2_command)
 reproduce_group.add_command(_cases.case1)
 reproduce_group.add_command(_cases.case3)
 reproduce_group.add_command(_cases.case5)
-reproduce_group.add_command(_analysis.all_command)
+reproduce_group.add_command(all_command)

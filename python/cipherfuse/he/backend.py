@@ -10,61 +10,18 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 import cipherfuse._core as _core
+from cipherfuse.geometry import Conv2dGeometry as Conv2dGeometry
+from cipherfuse.geometry import conv2d_geometry as conv2d_geometry
 from cipherfuse.he.errors import ParameterError
 
 U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
-
-
-class Conv2dGeometry(NamedTuple):
-    """Where the windows of a 2-D convolution lie: zero padding above / left, output size."""
-
-    pads: tuple[int, int]
-    out: tuple[int, int]
-
-
-def conv2d_geometry(
-    in_hw: tuple[int, ...], kernel_hw: tuple[int, ...], stride: tuple[int, ...], padding: str
-) -> Conv2dGeometry:
-    """The geometry of a 2-D convolution (SAME padding as in Flax/XLA: the odd pixel below/right).
-
-    Raises:
-        ParameterError: padding is not ``"SAME"``/``"VALID"``, a stride or kernel size is not a
-            positive integer, or a VALID input is smaller than the kernel.
-    """
-    if len(in_hw) != 2 or len(kernel_hw) != 2 or len(stride) != 2:
-        raise ParameterError(
-            f"a 2-D convolution needs (h, w) images, (kh, kw) kernels and (sh, sw) strides; got "
-            f"{tuple(in_hw)}, {tuple(kernel_hw)}, {tuple(stride)}"
-        )
-    if min(stride) < 1 or min(kernel_hw) < 1:
-        raise ParameterError(
-            f"strides {tuple(stride)} and kernel sizes {tuple(kernel_hw)} must be >= 1"
-        )
-    pads: list[int] = []
-    out: list[int] = []
-    for size, k, st in zip(in_hw, kernel_hw, stride, strict=True):
-        if padding == "SAME":
-            n_out = -(-size // st)
-            pads.append(max((n_out - 1) * st + k - size, 0) // 2)
-        elif padding == "VALID":
-            if size < k:
-                raise ParameterError(
-                    f"input {tuple(in_hw)} is smaller than the kernel {tuple(kernel_hw)} "
-                    "(VALID padding); use padding='SAME' or a larger input"
-                )
-            n_out = (size - k) // st + 1
-            pads.append(0)
-        else:
-            raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
-        out.append(n_out)
-    return Conv2dGeometry((pads[0], pads[1]), (out[0], out[1]))
 
 
 class Kernels(Protocol):

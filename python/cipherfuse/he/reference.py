@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from cipherfuse.geometry import im2col_t, patch_sums
+
 U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
 
@@ -115,9 +117,6 @@ class ReferenceKernels:
         padding: str,
     ) -> U64Array:
         """im2col (patches K-major, plus a row of ones for the bias) and one uint64 matmul."""
-        # Imported here: the layers module itself imports the kernel back ends.
-        from cipherfuse.he.nn.layers import im2col_t
-
         kh, kw, _, cols = kern.shape
         rows_t, lead = im2col_t(x, (kh, kw), stride, padding, ones_row=True)
         words = np.concatenate([np.asarray(kern, np.uint64).reshape(-1, cols), bias[None, :]])
@@ -129,6 +128,4 @@ class ReferenceKernels:
         self, x: I64Array, kernel_hw: tuple[int, int], stride: tuple[int, int], padding: str
     ) -> int:
         """An integral image of ``|x|`` summed over channels (no pass over the patches)."""
-        from cipherfuse.he.nn.layers import patch_sums
-
         return int(patch_sums(np.abs(x), kernel_hw, stride, padding).max(initial=0))

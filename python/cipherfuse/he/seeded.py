@@ -47,12 +47,14 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
 import cipherfuse._core as _core
+from cipherfuse import geometry
+from cipherfuse.geometry import same_output_size, same_pads
 from cipherfuse.he.backend import get_kernels
 from cipherfuse.he.errors import (
     HEError,
@@ -388,10 +390,8 @@ def conv_geometry(
     """Geometry of a ``kh x kw`` convolution of an ``h x w`` image."""
     sh, sw = stride
     if padding == "SAME":
-        oh, ow = -(-h // sh), -(-w // sw)
-        pt = max((oh - 1) * sh + kh - h, 0) // 2
-        pl = max((ow - 1) * sw + kw - w, 0) // 2
-        return ConvGeometry(oh, ow, pt, pl)
+        oh, ow = same_output_size(h, sh), same_output_size(w, sw)
+        return ConvGeometry(oh, ow, same_pads(h, kh, sh)[0], same_pads(w, kw, sw)[0])
     if padding == "VALID":
         if h < kh or w < kw:
             raise ParameterError(f"VALID padding needs images of at least {kh}x{kw}, got {h}x{w}")
@@ -531,16 +531,9 @@ def im2col(
     images: I64Array, kh: int, kw: int, stride: tuple[int, int], padding: Padding
 ) -> tuple[I64Array, ConvGeometry]:
     """Patches ``(n, H', W', kh * kw * C)`` in (ky, kx, c) order, zero padded."""
-    n, h, w, c = images.shape
+    _, h, w, _ = images.shape
     g = conv_geometry(h, w, kh, kw, stride, padding)
-    sh, sw = stride
-    ph = max((g.out_h - 1) * sh + kh - h - g.pad_top, 0)
-    pw = max((g.out_w - 1) * sw + kw - w - g.pad_left, 0)
-    padded = np.pad(images, ((0, 0), (g.pad_top, ph), (g.pad_left, pw), (0, 0)))
-    view = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(1, 2))
-    view = view[:, : (g.out_h - 1) * sh + 1 : sh, : (g.out_w - 1) * sw + 1 : sw]
-    patches = view.transpose(0, 1, 2, 4, 5, 3).reshape(n, g.out_h, g.out_w, kh * kw * c)
-    return np.ascontiguousarray(patches), g
+    return cast(I64Array, geometry.im2col(images, (kh, kw), stride, padding)), g
 
 
 def reference_conv(

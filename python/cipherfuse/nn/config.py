@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from cipherfuse.geometry import same_output_size
 from cipherfuse.nn.errors import ModelConfigError
 
 Activation = Literal["relu", "taylor_sigmoid", "none"]
@@ -81,10 +82,6 @@ class DenseSpec:
 
 
 LayerSpec = ConvSpec | PoolSpec | FlattenSpec | DenseSpec
-
-
-def _same_out(size: int, stride: int) -> int:
-    return -(-size // stride)
 
 
 @dataclass(frozen=True)
@@ -252,7 +249,7 @@ def _next_shape(spec: LayerSpec, shape: tuple[int, ...], i: int) -> tuple[int, .
         if spec.features < 1 or spec.activation not in ACTIVATIONS:
             raise ModelConfigError(f"{where}: features must be >= 1 and activation known")
         if spec.padding == "SAME":
-            out = tuple(_same_out(s, t) for s, t in zip(spatial, strides, strict=True))
+            out = tuple(same_output_size(s, t) for s, t in zip(spatial, strides, strict=True))
         elif spec.padding == "VALID":
             out = tuple((s - k) // t + 1 for s, k, t in zip(spatial, dims, strides, strict=True))
         else:

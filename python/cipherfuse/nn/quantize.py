@@ -31,12 +31,13 @@ after the first block (conv, ReLU, pooling). See :func:`first_layer_error_bound`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
+from cipherfuse.geometry import im2col
 from cipherfuse.nn.config import (
     ConvSpec,
     DenseSpec,
@@ -253,12 +254,6 @@ def _matmul_exact(a: IntArray, b: IntArray) -> IntArray:
     return a @ b
 
 
-def _same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return total // 2, total - total // 2
-
-
 def _windows(
     x: IntArray, window: tuple[int, ...], stride: tuple[int, ...]
 ) -> npt.NDArray[np.int64]:
@@ -271,20 +266,9 @@ def _windows(
 
 def _conv(layer: QuantizedConv, x: IntArray) -> IntArray:
     kernel = layer.weight.shape[:-2]
-    if layer.padding == "SAME":
-        pads = [(0, 0)]
-        pads += [
-            _same_pads(x.shape[1 + i], k, s)
-            for i, (k, s) in enumerate(zip(kernel, layer.stride, strict=True))
-        ]
-        pads.append((0, 0))
-        x = np.pad(x, pads)
-    patches = _windows(x, kernel, layer.stride)  # (n, *out, cin, *kernel)
-    nd = len(kernel)
-    order = (0, *range(1, 1 + nd), *range(2 + nd, 2 + 2 * nd), 1 + nd)
-    patches = patches.transpose(order)  # (n, *out, *kernel, cin)
-    out_shape = patches.shape[: 1 + nd]
-    flat = patches.reshape(-1, int(np.prod(patches.shape[1 + nd :])))
+    patches = im2col(x, kernel, layer.stride, layer.padding)  # (n, *out, K)
+    out_shape = patches.shape[:-1]
+    flat = cast(IntArray, patches.reshape(-1, patches.shape[-1]))
     w = layer.weight.reshape(-1, layer.weight.shape[-1])
     y = _matmul_exact(flat, w) + layer.bias
     return y.reshape(*out_shape, -1)

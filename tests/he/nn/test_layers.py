@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cipherfuse import he
+from cipherfuse.geometry import im2col, im2col_t
 from cipherfuse.he.nn import (
     CipherTensor,
     conv_on_encrypted,
@@ -22,7 +23,6 @@ from cipherfuse.he.nn import (
     relu_components,
     sum_pool,
 )
-from cipherfuse.he.nn.layers import im2col, im2col_t
 from cipherfuse.nn.config import table6_config
 from cipherfuse.nn.quantize import (
     QuantizedConv,

@@ -15,9 +15,9 @@ import pytest
 
 from cipherfuse import _core
 from cipherfuse.fusion.features import descale
+from cipherfuse.geometry import im2col, same_pads
 from cipherfuse.he import use_kernels
 from cipherfuse.he.errors import ParameterError
-from cipherfuse.he.nn.layers import _same_pads, im2col
 from cipherfuse.he.nn.limbs import _jitted, limb_plan
 from cipherfuse.nn.config import ConvSpec
 from cipherfuse.nn.quantize import quantize_inputs
@@ -31,7 +31,7 @@ I64 = np.int64
 def _pads(padding: str, h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int]) -> Any:
     if padding == "VALID":
         return (0, 0, 0, 0)
-    return (*_same_pads(h, kernel[0], stride[0]), *_same_pads(w, kernel[1], stride[1]))
+    return (*same_pads(h, kernel[0], stride[0]), *same_pads(w, kernel[1], stride[1]))
 
 
 def _pool(v: np.ndarray, window: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:

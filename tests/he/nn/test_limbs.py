@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cipherfuse.fusion.features import quantized_features
+from cipherfuse.geometry import im2col, patch_sums
 from cipherfuse.he.errors import NoiseBudgetExceeded
 from cipherfuse.he.nn import cipherspace_features, encrypt_model, evaluate_first_block, scale_down
-from cipherfuse.he.nn.layers import im2col, patch_sums
 from cipherfuse.he.nn.limbs import limb_plan, split_leading
 from cipherfuse.nn.config import ConvSpec
 from cipherfuse.nn.quantize import quantize_inputs, quantize_model

@@ -20,7 +20,9 @@ paper's scheme does and does not protect.
 
 from __future__ import annotations
 
+from cipherfuse.geometry import im2col
 from cipherfuse.he.nn.activations import ReluReport, relu_components, taylor_sigmoid
+from cipherfuse.he.nn.block import first_block
 from cipherfuse.he.nn.errors import CipherspaceError
 from cipherfuse.he.nn.layers import (
     conv_on_encrypted,
@@ -28,7 +30,6 @@ from cipherfuse.he.nn.layers import (
     encrypted_conv,
     encrypted_conv2d,
     encrypted_dense,
-    im2col,
     sum_pool,
 )
 from cipherfuse.he.nn.model import (
@@ -37,7 +38,6 @@ from cipherfuse.he.nn.model import (
     decrypt_model,
     encrypt_model,
     evaluate_first_block,
-    first_block,
 )
 from cipherfuse.he.nn.strategies import (
     EncryptedWeights,

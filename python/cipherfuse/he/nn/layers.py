@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
-from cipherfuse.he.backend import conv2d_geometry, get_kernels
+from cipherfuse.geometry import conv2d_geometry, im2col, im2col_t
+from cipherfuse.he.backend import get_kernels
 from cipherfuse.he.errors import ParameterError
 from cipherfuse.he.nn.errors import CipherspaceError
 from cipherfuse.he.nn.strategies import EncryptedWeights
@@ -45,124 +45,6 @@ def _int_input(x: npt.ArrayLike, ndim: int | None, what: str) -> I64Array:
     if arr.size and int(np.abs(arr.astype(np.int64)).max()) >= 1 << 40:
         raise ParameterError(f"{what} entries must satisfy |x| < 2^40")
     return np.ascontiguousarray(arr, dtype=np.int64)
-
-
-def _same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return total // 2, total - total // 2
-
-
-def patch_sums(
-    x: I64Array, kernel: tuple[int, int], stride: tuple[int, int], padding: str
-) -> I64Array:
-    """Per output position, the sum of the input patch over all channels: ``(n, H', W')``.
-
-    An integral image (two cumulative sums), the same geometry as
-    :func:`cipherfuse.he.nn.layers.im2col` (SAME padding as in Flax/XLA).
-    """
-    a = x.sum(axis=-1)
-    kh, kw = kernel
-    if padding == "SAME":
-        ph = _same_pads(a.shape[1], kh, stride[0])
-        pw = _same_pads(a.shape[2], kw, stride[1])
-        a = np.pad(a, ((0, 0), ph, pw))
-    integral = np.zeros((a.shape[0], a.shape[1] + 1, a.shape[2] + 1), np.int64)
-    np.cumsum(np.cumsum(a, axis=1), axis=2, out=integral[:, 1:, 1:])
-    oh = (a.shape[1] - kh) // stride[0] + 1
-    ow = (a.shape[2] - kw) // stride[1] + 1
-    if oh < 1 or ow < 1:
-        raise ParameterError(f"input {x.shape} is smaller than the kernel {kernel}")
-    r = slice(0, (oh - 1) * stride[0] + 1, stride[0])
-    c = slice(0, (ow - 1) * stride[1] + 1, stride[1])
-    r2 = slice(kh, kh + (oh - 1) * stride[0] + 1, stride[0])
-    c2 = slice(kw, kw + (ow - 1) * stride[1] + 1, stride[1])
-    sums: I64Array = (
-        integral[:, r2, c2] - integral[:, r, c2] - integral[:, r2, c] + integral[:, r, c]
-    )
-    return sums
-
-
-def im2col(
-    x: npt.NDArray[np.generic],
-    kernel: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: str,
-) -> npt.NDArray[np.generic]:
-    """Patches ``(n, *out, prod(kernel) * channels)`` of ``x`` ``(n, *spatial, channels)``.
-
-    The patch order (kernel taps, then channels) matches a weight tensor
-    ``(*kernel, cin, F)`` reshaped to ``(K, F)``; SAME padding as in Flax/XLA.
-    """
-    nd = len(kernel)
-    if x.ndim != nd + 2 or len(stride) != nd or min(stride, default=1) < 1:
-        raise ParameterError(
-            f"input {x.shape} does not fit a {nd}-D kernel {kernel} with stride {stride}"
-        )
-    if padding == "SAME":
-        pads = [(0, 0)]
-        pads += [
-            _same_pads(x.shape[1 + i], k, s)
-            for i, (k, s) in enumerate(zip(kernel, stride, strict=True))
-        ]
-        pads.append((0, 0))
-        x = np.pad(x, pads)
-    elif padding != "VALID":
-        raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
-    if any(x.shape[1 + i] < k for i, k in enumerate(kernel)):
-        raise ParameterError(f"input {x.shape} is smaller than the kernel {kernel}")
-    view = sliding_window_view(x, kernel, axis=tuple(range(1, 1 + nd)))
-    view = view[(slice(None), *(slice(None, None, s) for s in stride))]
-    order = (0, *range(1, 1 + nd), *range(2 + nd, 2 + 2 * nd), 1 + nd)
-    patches = view.transpose(order)  # (n, *out, *kernel, cin)
-    lead = patches.shape[: 1 + nd]
-    # the patch length is explicit: ``-1`` cannot be inferred from an empty batch
-    return np.ascontiguousarray(patches).reshape(*lead, int(np.prod(patches.shape[1 + nd :])))
-
-
-def im2col_t(
-    x: npt.NDArray[np.generic],
-    kernel: tuple[int, ...],
-    stride: tuple[int, ...],
-    padding: str,
-    *,
-    ones_row: bool = False,
-) -> tuple[npt.NDArray[np.generic], tuple[int, ...]]:
-    """:func:`im2col` transposed: patches as a ``(K, rows)`` matrix, and the ``(n, *out)`` shape.
-
-    The GEMM reads its small operand K-major, so producing it in that order saves
-    a transposed copy of the (large) patch matrix. ``ones_row`` appends a row of
-    ones (``(K + 1, rows)``), so that a bias row of the other operand is added by
-    the GEMM itself instead of another pass over the output.
-    """
-    nd = len(kernel)
-    if padding == "SAME":
-        pads = [(0, 0)]
-        pads += [
-            _same_pads(x.shape[1 + i], k, s)
-            for i, (k, s) in enumerate(zip(kernel, stride, strict=True))
-        ]
-        pads.append((0, 0))
-        x = np.pad(x, pads)
-    elif padding != "VALID":
-        raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
-    if x.ndim != nd + 2 or len(stride) != nd or min(stride, default=1) < 1:
-        raise ParameterError(f"input {x.shape} does not fit kernel {kernel}, stride {stride}")
-    if any(x.shape[1 + i] < k for i, k in enumerate(kernel)):
-        raise ParameterError(f"input {x.shape} is smaller than the kernel {kernel}")
-    view = sliding_window_view(x, kernel, axis=tuple(range(1, 1 + nd)))
-    view = view[(slice(None), *(slice(None, None, s) for s in stride))]
-    # view: (n, *out, cin, *kernel) -> (*kernel, cin, n, *out)
-    order = (*range(2 + nd, 2 + 2 * nd), 1 + nd, 0, *range(1, 1 + nd))
-    moved = view.transpose(order)
-    lead = tuple(int(d) for d in moved.shape[1 + nd :])
-    k_in = int(np.prod(moved.shape[: 1 + nd]))
-    count = int(np.prod(lead))
-    buf = np.empty((k_in + int(ones_row), count), dtype=x.dtype)
-    buf[:k_in].reshape(moved.shape)[...] = moved
-    if ones_row:
-        buf[k_in] = 1
-    return buf, lead
 
 
 def _noise_for_rows(

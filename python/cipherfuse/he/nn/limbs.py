@@ -59,9 +59,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from cipherfuse.geometry import patch_sums, same_pads
 from cipherfuse.he.backend import CppKernels, get_kernels
 from cipherfuse.he.errors import NoiseBudgetExceeded, ParameterError, PlaintextOverflow
-from cipherfuse.he.nn.layers import _same_pads, patch_sums
 from cipherfuse.he.nn.strategies import EncryptedWeights
 from cipherfuse.nn.config import ConvSpec, PoolSpec
 
@@ -218,8 +218,8 @@ class LimbPlan:
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         if self.spec.padding == "SAME":
             (top, bottom), (left, right) = (
-                _same_pads(x_int.shape[1], kh, sh),
-                _same_pads(x_int.shape[2], kw, sw),
+                same_pads(x_int.shape[1], kh, sh),
+                same_pads(x_int.shape[2], kw, sw),
             )
         else:
             top = bottom = left = right = 0

@@ -19,14 +19,21 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
+from cipherfuse.errors import SerializationError
 from cipherfuse.fusion.features import FeatureExtractor, PrefixFeatures, descale
 from cipherfuse.he.backend import CppKernels, get_kernels
-from cipherfuse.he.errors import KeyMismatchError, ParameterError
+from cipherfuse.he.errors import HEError, KeyMismatchError, ParameterError
 from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
 from cipherfuse.he.nn.activations import ReluReport, relu_components
+from cipherfuse.he.nn.block import FirstBlock, first_block
 from cipherfuse.he.nn.errors import CipherspaceError
 from cipherfuse.he.nn.layers import encrypted_conv, encrypted_dense, sum_pool
 from cipherfuse.he.nn.limbs import LimbPlan, limb_plan
+from cipherfuse.he.nn.serialize import (
+    EncryptedModelParts,
+    encrypted_model_from_bytes,
+    encrypted_model_to_bytes,
+)
 from cipherfuse.he.nn.strategies import (
     EncryptedWeights,
     EncryptionStrategy,
@@ -41,12 +48,11 @@ from cipherfuse.he.nn.tensor import (
     scale_down,
 )
 from cipherfuse.he.params import HEParams
-from cipherfuse.nn.config import ConvSpec, DenseSpec, FlattenSpec, ModelConfig, PoolSpec
+from cipherfuse.nn.config import ConvSpec, ModelConfig
 from cipherfuse.nn.model import TrainedModel
 from cipherfuse.nn.quantize import (
     QuantizedConv,
     QuantizedDense,
-    first_block_end,
     quantize_inputs,
     quantize_model,
 )
@@ -59,46 +65,6 @@ FEATURE_BLOCK_BYTES = 32 << 20
 #: Images per block on the limb path (:mod:`cipherfuse.he.nn.limbs`), and its padding unit.
 LIMB_BLOCK = 256
 LIMB_PAD = 32
-
-
-@dataclass(frozen=True)
-class FirstBlock:
-    """The public structure of the first block (no weights): what the verifier evaluates."""
-
-    layer_index: int
-    weight: ConvSpec | DenseSpec
-    pool: PoolSpec | None
-    resume_layer: int
-    output_scale: int
-
-
-def first_block(config: ModelConfig, weight_scale: int, input_scale: int) -> FirstBlock:
-    """The first weight layer (after any flatten), its pooling and the propagated scale.
-
-    Raises:
-        CipherspaceError: the block cannot run in cipherspace (max pooling, or
-            something other than flatten before the first weight layer).
-    """
-    end = first_block_end(config)
-    index = next(i for i, s in enumerate(config.layers) if isinstance(s, ConvSpec | DenseSpec))
-    if any(not isinstance(s, FlattenSpec) for s in config.layers[:index]):
-        raise CipherspaceError("only flatten layers may precede the encrypted first layer")
-    spec = config.layers[index]
-    assert isinstance(spec, ConvSpec | DenseSpec)
-    scale = weight_scale * input_scale
-    if spec.activation == "taylor_sigmoid":
-        scale = 48 * scale**3
-    pool = config.layers[end - 1] if end - 1 > index else None
-    if pool is not None:
-        assert isinstance(pool, PoolSpec)
-        if pool.pool == "max":
-            raise CipherspaceError(
-                f"{config.name}: max pooling after the encrypted layer cannot run in "
-                "cipherspace (comparisons); use avg or sum pooling (paper Sec. V-D)"
-            )
-        if pool.pool == "avg":
-            scale *= int(np.prod(pool.window))
-    return FirstBlock(index, spec, pool if isinstance(pool, PoolSpec) else None, end, scale)
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,16 +121,34 @@ class EncryptedModel:
 
     def to_bytes(self) -> bytes:
         """Versioned, checksummed, schema-checked bytes (see :mod:`cipherfuse.he.nn.serialize`)."""
-        from cipherfuse.he.nn.serialize import encrypted_model_to_bytes
-
-        return encrypted_model_to_bytes(self)
+        return encrypted_model_to_bytes(
+            EncryptedModelParts(
+                config=self.config,
+                labels=self.labels,
+                strategy=self.strategy,
+                weight_scale=self.weight_scale,
+                input_scale=self.input_scale,
+                weights=self.weights,
+                plain_params=self.plain_params,
+            )
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EncryptedModel:
         """Parse :meth:`to_bytes` output; raises :class:`cipherfuse.errors.SerializationError`."""
-        from cipherfuse.he.nn.serialize import encrypted_model_from_bytes
-
-        return encrypted_model_from_bytes(data)
+        parts = encrypted_model_from_bytes(data)
+        try:
+            return cls(
+                config=parts.config,
+                labels=parts.labels,
+                strategy=parts.strategy,
+                weight_scale=parts.weight_scale,
+                input_scale=parts.input_scale,
+                weights=parts.weights,
+                plain_params=parts.plain_params,
+            )
+        except (HEError, TypeError, ValueError, ArithmeticError, KeyError, IndexError) as exc:
+            raise SerializationError(f"invalid encrypted model: {exc}") from None
 
 
 def _state_dict(params: Any) -> dict[str, Any]:

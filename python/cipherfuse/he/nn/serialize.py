@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import msgpack  # type: ignore[import-untyped]
 import numpy as np
@@ -32,14 +32,13 @@ import numpy as np
 from cipherfuse.errors import SerializationError
 from cipherfuse.he.ciphertext import Ciphertext
 from cipherfuse.he.errors import HEError, ParameterError
+from cipherfuse.he.nn.block import first_block
+from cipherfuse.he.nn.strategies import EncryptedWeights, EncryptionStrategy, check_strategy
 from cipherfuse.he.serialize import dumps, loads
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError
 from cipherfuse.nn.model import param_shapes
 from cipherfuse.untrusted import parse_json
-
-if TYPE_CHECKING:
-    from cipherfuse.he.nn.model import EncryptedModel
 
 FORMAT = "cipherfuse.he.nn.model"
 VERSION = 1
@@ -63,6 +62,18 @@ MAX_BYTES = 1 << 34
 MAX_SCALE = 1 << 31
 
 
+class EncryptedModelParts(NamedTuple):
+    """The fields of an :class:`~cipherfuse.he.nn.model.EncryptedModel`, as the file holds them."""
+
+    config: ModelConfig
+    labels: tuple[int, ...]
+    strategy: EncryptionStrategy
+    weight_scale: int
+    input_scale: int
+    weights: EncryptedWeights
+    plain_params: dict[str, Any]
+
+
 def _pack_params(tree: dict[str, Any]) -> bytes:
     def conv(node: Any) -> Any:
         if isinstance(node, dict):
@@ -74,8 +85,8 @@ def _pack_params(tree: dict[str, Any]) -> bytes:
     return packed
 
 
-def encrypted_model_to_bytes(enc: EncryptedModel) -> bytes:
-    """Serialize an :class:`~cipherfuse.he.nn.model.EncryptedModel`."""
+def encrypted_model_to_bytes(enc: EncryptedModelParts) -> bytes:
+    """Serialize the fields of an :class:`~cipherfuse.he.nn.model.EncryptedModel`."""
     payload: bytes = msgpack.packb(
         {
             "format": FORMAT,
@@ -85,7 +96,7 @@ def encrypted_model_to_bytes(enc: EncryptedModel) -> bytes:
             "strategy": enc.strategy,
             "weight_scale": int(enc.weight_scale),
             "input_scale": int(enc.input_scale),
-            "key_fingerprint": enc.key_fingerprint,
+            "key_fingerprint": enc.weights.key_id,
             "weight_shape": list(enc.weights.shape),
             "weights": dumps(enc.weights.weights),
             "bias": dumps(enc.weights.bias),
@@ -147,7 +158,7 @@ def _check_tree(got: Any, expected: Any, where: str) -> Any:
     return arr
 
 
-def encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
+def encrypted_model_from_bytes(data: bytes) -> EncryptedModelParts:
     """Parse and fully validate; raises :class:`SerializationError` naming the problem.
 
     Safe on hostile bytes: the size is bounded, msgpack and JSON nesting are bounded, the
@@ -163,10 +174,7 @@ def encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
         raise SerializationError(f"invalid encrypted model: {type(exc).__name__}: {exc}") from None
 
 
-def _encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
-    from cipherfuse.he.nn.model import EncryptedModel, first_block
-    from cipherfuse.he.nn.strategies import EncryptedWeights, check_strategy
-
+def _encrypted_model_from_bytes(data: bytes) -> EncryptedModelParts:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise SerializationError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)  # after the type check: bytes(int) would allocate int zero bytes
@@ -236,7 +244,7 @@ def _encrypted_model_from_bytes(data: bytes) -> EncryptedModel:
                 f"{skipped[f'layer_{block.layer_index}']['kernel']}"
             )
         plain = _unpack_params(tree["plain_params"], expected)
-        return EncryptedModel(
+        return EncryptedModelParts(
             config=config,
             labels=tuple(labels),
             strategy=strategy,
