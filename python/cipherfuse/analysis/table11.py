@@ -355,7 +355,7 @@ def table11_command(
 ) -> None:
     """Table XI: encryption overhead and inference with/without the encryption interface."""
     from cipherfuse.cli.reproduce_commands import emit
-    from cipherfuse.data import load_mnist
+    from cipherfuse.data import load_mnist, portable_source
 
     data = load_mnist("test", path=mnist_dir)
     n = 100 if quick else 1000
@@ -364,5 +364,5 @@ def table11_command(
     result = run_table11(images, seed=seed, repeats=2 if quick else 9)
     result.quick = quick
     result.meta["wall_s"] = round(time.perf_counter() - start, 2)
-    result.meta["data"] = data.source
+    result.meta["data"] = portable_source(data.source)
     emit(result, as_json=as_json, out=out)
