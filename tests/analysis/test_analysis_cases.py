@@ -57,6 +57,9 @@ def test_case1_quick_cli(tmp_path: Path) -> None:
     assert ExperimentResult.load(tmp_path / "case1.json").to_dict() == result.to_dict()
     _check_shape(result, "case1")
     assert result.seed == 1 and result.meta["fusion_seeds"] == 2
+    # the data are named, the machine's directory is not
+    assert str(_mnist_dir()) not in run.output
+    assert str(result.meta["data_source"]).startswith("MNIST")
     for i in (1, 2, 3):
         row = result.row(f"contributor {i} local verification accuracy")
         assert row.paper == 90.0 and row.better == "higher"

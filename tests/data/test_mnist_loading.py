@@ -22,6 +22,7 @@ from cipherfuse.data import (
     download_mnist,
     load_mnist,
     parse_idx,
+    portable_source,
     read_idx,
 )
 from cipherfuse.errors import CipherfuseError
@@ -202,3 +203,37 @@ def test_directory_may_be_given_as_a_string(mnist_path: Path) -> None:
     by_path = load_mnist(path=mnist_path)
     assert np.array_equal(by_str.images, by_path.images)
     assert np.array_equal(by_str.labels, by_path.labels)
+
+
+def test_portable_source_names_the_data_not_the_directory(mnist_path: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "some" / "machine" / "mnist"
+    copy.mkdir(parents=True)
+    for name in MNIST_FILES["test"][0::2]:
+        shutil.copy(mnist_path / name, copy / name)
+    source = load_mnist(path=copy).source
+    assert source == str(copy)
+    described = portable_source(source)
+    assert described == "MNIST IDX files in a local directory (test: published md5)"
+    assert str(tmp_path) not in described
+
+
+def test_portable_source_reports_files_that_are_not_the_published_ones(
+    mnist_path: Path, tmp_path: Path
+) -> None:
+    img, _, lbl, _ = MNIST_FILES["test"]
+    shutil.copy(mnist_path / img, tmp_path / img)
+    raw = gzip.decompress((mnist_path / lbl).read_bytes())
+    (tmp_path / lbl).write_bytes(gzip.compress(raw, mtime=1))  # same labels, other bytes
+    rewritten = hashlib.md5((tmp_path / lbl).read_bytes(), usedforsecurity=False).hexdigest()
+    assert rewritten != MNIST_FILES["test"][3]
+    described = portable_source(str(tmp_path))
+    assert described == "MNIST IDX files in a local directory (test: md5 not the published)"
+
+
+def test_portable_source_keeps_sources_without_a_machine_path() -> None:
+    from cipherfuse.data.mnist import BUNDLED_SOURCE, FALLBACK_SOURCE
+
+    for source in (BUNDLED_SOURCE, FALLBACK_SOURCE, "https://example.org/mnist/"):
+        assert portable_source(source) == source
+    gone = "/no/such/directory/mnist"
+    assert portable_source(gone) == "MNIST IDX files in a local directory (md5 not checked)"

@@ -53,7 +53,7 @@ from cipherfuse.analysis.network import (
     one_shot_fusion,
     payload_bytes,
 )
-from cipherfuse.data.mnist import Dataset
+from cipherfuse.data.mnist import Dataset, portable_source
 from cipherfuse.data.partition import (
     FEDERATED_PARTIAL_LABELS,
     CaseSplit,
@@ -495,7 +495,7 @@ def run_case4(
 
     out.meta = {
         "command": f"cipherfuse reproduce case4 --seed {seed}{' --quick' if quick else ''}",
-        "data": data.source,
+        "data": portable_source(data.source),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "model": cfg.model.name,

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from cipherfuse import he
 from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult
 from cipherfuse.data.fading import FadingSet, make_fading_sets
-from cipherfuse.data.mnist import Dataset
+from cipherfuse.data.mnist import Dataset, portable_source
 from cipherfuse.fusion.features import FeatureExtractor, PlainFeatures, quantized_features
 from cipherfuse.fusion.head import FusionConfig, train_fusion_head
 from cipherfuse.fusion.reproduce import (
@@ -258,7 +258,7 @@ def _meta(
 ) -> dict[str, object]:
     return {
         "wall_seconds": round(time.perf_counter() - start, 1),
-        "data_source": source,
+        "data_source": portable_source(source),
         "fusion_seeds": fusion_seeds,
         "contributor_max_epochs": train.max_epochs,
         "contributor_max_shift": train.max_shift,

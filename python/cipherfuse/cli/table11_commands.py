@@ -10,7 +10,7 @@ import numpy as np
 
 from cipherfuse.analysis import table11
 from cipherfuse.cli.experiment_output import emit
-from cipherfuse.data import load_mnist
+from cipherfuse.data import load_mnist, portable_source
 
 
 @click.command("table11")
@@ -37,5 +37,5 @@ def table11_command(
     result = table11.run_table11(images, seed=seed, repeats=2 if quick else 9)
     result.quick = quick
     result.meta["wall_s"] = round(time.perf_counter() - start, 2)
-    result.meta["data"] = data.source
+    result.meta["data"] = portable_source(data.source)
     emit(result, as_json=as_json, out=out)

@@ -21,6 +21,7 @@ from cipherfuse.data.mnist import (
     load_mnist,
     load_mnist_dir,
     load_sklearn_digits,
+    portable_source,
 )
 from cipherfuse.data.partition import (
     ALL_LABELS,
@@ -60,6 +61,7 @@ __all__ = [
     "load_sklearn_digits",
     "make_fading_sets",
     "parse_idx",
+    "portable_source",
     "read_idx",
     "split_by_labels",
 ]

@@ -305,3 +305,25 @@ def load_mnist(
         "MNIST not found: " + " | ".join(problems) + f". Put the IDX files in a directory and "
         f"pass path= or set ${MNIST_DIR_ENV}, or allow_fallback=True for scikit-learn digits."
     )
+
+
+def portable_source(source: str) -> str:
+    """``Dataset.source`` as published results should record it: without a machine's path.
+
+    The shipped copy, the scikit-learn fallback and URLs are returned unchanged. A
+    directory becomes ``"MNIST IDX files in a local directory (...)"`` saying, for each
+    split whose ``.gz`` files it holds, whether they carry the published md5, so a
+    result says which data it was measured on without naming where that data lay.
+    """
+    if source in (BUNDLED_SOURCE, FALLBACK_SOURCE) or "://" in source:
+        return source
+    directory = Path(source)
+    checks: list[str] = []
+    if directory.is_dir():
+        for split, (img_name, img_md5, lbl_name, lbl_md5) in MNIST_FILES.items():
+            img, lbl = directory / img_name, directory / lbl_name
+            if img.is_file() and lbl.is_file():
+                same = md5_of(img) == img_md5 and md5_of(lbl) == lbl_md5
+                checks.append(f"{split}: {'published md5' if same else 'md5 not the published'}")
+    detail = "; ".join(checks) if checks else "md5 not checked"
+    return f"MNIST IDX files in a local directory ({detail})"
