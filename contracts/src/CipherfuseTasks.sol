@@ -166,6 +166,11 @@ contract CipherfuseTasks {
     bytes32 private constant BALLOT_MEMBER = bytes32(uint256(1));
     bytes32 private constant BALLOT_ACCEPT = bytes32(uint256(2));
     bytes32 private constant BALLOT_REJECT = bytes32(uint256(3));
+    /// @dev A revealed abort: the member could not judge (its three-party computation
+    /// aborted). It counts as revealed (never slashed) but neither accept nor reject.
+    bytes32 private constant BALLOT_ABORT = bytes32(uint256(4));
+    /// @dev Stands in for the vote in an abort commitment (never the ABI encoding of a bool).
+    bytes32 public constant ABORT_VOTE = keccak256("cipherfuse.abort-vote");
 
     /// @notice Number of tasks published so far (task ids are 1..taskCount).
     uint256 public taskCount;
@@ -241,6 +246,8 @@ contract CipherfuseTasks {
     event VoteCommitted(uint256 indexed claimId, address indexed verifier, bytes32 commitment);
     /// @notice A committee member revealed its vote.
     event VoteRevealed(uint256 indexed claimId, address indexed verifier, bool accept);
+    /// @notice A committee member revealed an abort (it could not judge the claim).
+    event AbortRevealed(uint256 indexed claimId, address indexed verifier);
     /// @notice A claim was settled with the given outcome.
     event ClaimSettled(
         uint256 indexed claimId, ClaimStatus outcome, uint8 acceptVotes, uint8 rejectVotes
@@ -693,12 +700,13 @@ contract CipherfuseTasks {
 
     /// @notice Commit to a hidden vote on a claim during its commit window.
     /// @param claimId The claim.
-    /// @param commitment keccak256(abi.encode(claimId, verifier, accept, salt)).
+    /// @param commitment keccak256(abi.encode(claimId, verifier, accept, salt)), or for an
+    /// abort keccak256(abi.encode(claimId, verifier, ABORT_VOTE, salt)) (see `revealAbort`).
     function commitVote(uint256 claimId, bytes32 commitment) external {
         Claim storage c = _claim(claimId);
         if (c.status != ClaimStatus.Voting) revert WrongClaimStatus(claimId, c.status);
         if (block.timestamp > c.commitDeadline) revert CommitWindowClosed(c.commitDeadline);
-        if (uint256(commitment) <= uint256(BALLOT_REJECT)) revert ZeroCommitment();
+        if (uint256(commitment) <= uint256(BALLOT_ABORT)) revert ZeroCommitment();
         bytes32 ballot = _ballots[claimId][msg.sender];
         if (ballot == 0) revert NotCommitteeMember(claimId, msg.sender);
         if (ballot != BALLOT_MEMBER) revert AlreadyCommitted(claimId, msg.sender);
@@ -712,15 +720,7 @@ contract CipherfuseTasks {
     /// @param salt The secret salt used in the commitment.
     function revealVote(uint256 claimId, bool accept, bytes32 salt) external {
         Claim storage c = _claim(claimId);
-        if (c.status != ClaimStatus.Voting) revert WrongClaimStatus(claimId, c.status);
-        if (block.timestamp <= c.commitDeadline || block.timestamp > c.revealDeadline) {
-            revert RevealWindowNotOpen(c.commitDeadline, c.revealDeadline);
-        }
-        bytes32 ballot = _ballots[claimId][msg.sender];
-        if (uint256(ballot) <= uint256(BALLOT_REJECT)) {
-            if (ballot == 0) revert NotCommitteeMember(claimId, msg.sender);
-            revert NothingToReveal(claimId, msg.sender);
-        }
+        bytes32 ballot = _revealableBallot(claimId, c);
         if (keccak256(abi.encode(claimId, msg.sender, accept, salt)) != ballot) {
             revert CommitmentMismatch();
         }
@@ -732,6 +732,38 @@ contract CipherfuseTasks {
             c.rejectVotes += 1;
         }
         emit VoteRevealed(claimId, msg.sender, accept);
+    }
+
+    /// @notice Reveal a committed abort: the member could not judge the claim (its
+    /// committee's three-party computation aborted, for example because a member went
+    /// silent). An abort is paid like a vote when the claim ends inconclusive and is never
+    /// slashed; it is neither accept nor reject, so two aborting honest members and one
+    /// deviating member can never make a majority.
+    /// @param claimId The claim.
+    /// @param salt The secret salt used in the commitment
+    /// keccak256(abi.encode(claimId, verifier, ABORT_VOTE, salt)).
+    function revealAbort(uint256 claimId, bytes32 salt) external {
+        Claim storage c = _claim(claimId);
+        bytes32 ballot = _revealableBallot(claimId, c);
+        if (keccak256(abi.encode(claimId, msg.sender, ABORT_VOTE, salt)) != ballot) {
+            revert CommitmentMismatch();
+        }
+        _ballots[claimId][msg.sender] = BALLOT_ABORT;
+        emit AbortRevealed(claimId, msg.sender);
+    }
+
+    /// @dev The caller's committed ballot on a claim in its reveal window (else reverts).
+    function _revealableBallot(uint256 claimId, Claim storage c) private view returns (bytes32) {
+        if (c.status != ClaimStatus.Voting) revert WrongClaimStatus(claimId, c.status);
+        if (block.timestamp <= c.commitDeadline || block.timestamp > c.revealDeadline) {
+            revert RevealWindowNotOpen(c.commitDeadline, c.revealDeadline);
+        }
+        bytes32 ballot = _ballots[claimId][msg.sender];
+        if (uint256(ballot) <= uint256(BALLOT_ABORT)) {
+            if (ballot == 0) revert NotCommitteeMember(claimId, msg.sender);
+            revert NothingToReveal(claimId, msg.sender);
+        }
+        return ballot;
     }
 
     /// @notice After expiry, once every claim of the task is settled, an active verifier takes
@@ -855,7 +887,7 @@ contract CipherfuseTasks {
     }
 
     /// @notice A committee member's ballot: the commitment (while committed), and the state
-    /// (0 none, 1 member, 2 committed, 3 revealed accept, 4 revealed reject).
+    /// (0 none, 1 member, 2 committed, 3 revealed accept, 4 revealed reject, 5 revealed abort).
     /// @param claimId The claim.
     /// @param voter The committee member.
     /// @return commitment The vote commitment (zero unless committed and not yet revealed).
@@ -870,6 +902,7 @@ contract CipherfuseTasks {
         if (b == BALLOT_MEMBER) return (0, 1);
         if (b == BALLOT_ACCEPT) return (0, 3);
         if (b == BALLOT_REJECT) return (0, 4);
+        if (b == BALLOT_ABORT) return (0, 5);
         return (b, 2);
     }
 
@@ -1197,7 +1230,8 @@ contract CipherfuseTasks {
         for (uint256 i = 0; i < members.length; ++i) {
             address member = members[i];
             bytes32 b = ballots[member];
-            if (b == BALLOT_ACCEPT || b == BALLOT_REJECT) {
+            if (b == BALLOT_ACCEPT || b == BALLOT_REJECT || b == BALLOT_ABORT) {
+                // An abort is paid only when there is no majority (it agrees with none).
                 if (winning == 0 || b == winning) {
                     paid += fee;
                     _credit(member, fee);

@@ -15,6 +15,7 @@ from web3 import Web3
 
 from cipherfuse.chain import (
     EVENT_CLASSES,
+    AbortRevealed,
     BudgetReclaimed,
     Chain,
     ChainEvent,
@@ -44,6 +45,7 @@ from cipherfuse.chain import (
     VoteCommitted,
     VoteRevealed,
     Withdrawn,
+    abort_commitment,
     envelope_commitment,
     seed_commitment,
     vote_commitment,
@@ -107,7 +109,7 @@ def test_classes_mirror_every_abi_event_and_argument() -> None:
 def test_classes_cover_every_event_declared_in_the_solidity_source() -> None:
     source = (REPO_ROOT / "contracts" / "src" / "CipherfuseTasks.sol").read_text()
     declared = set(re.findall(r"^\s*event\s+(\w+)\s*\(", source, flags=re.MULTILINE))
-    assert len(declared) == 20
+    assert len(declared) == 21
     assert declared == set(EVENT_CLASSES)
 
 
@@ -258,11 +260,15 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
     c2 = s.draw(h2)
     lazy = c1[2]
     s.commit(h1, dict.fromkeys(c1, True))
-    s.commit(h2, dict.fromkeys(c2, True))
+    s.commit(h2, dict.fromkeys(c2[:2], True))
+    abort_salt = det_bytes("abort-salt")
+    tasks.commit_vote(c2[2], h2.claim_id, abort_commitment(h2.claim_id, c2[2], abort_salt))
     s.reveal(h1, dict.fromkeys(c1[:2], True))
-    s.reveal(h2, dict.fromkeys(c2, True))
+    s.reveal(h2, dict.fromkeys(c2[:2], True))
+    tasks.reveal_abort(c2[2], h2.claim_id, abort_salt)
     s.past(tasks.get_claim(h1.claim_id).reveal_deadline)
     tasks.settle_claim(s.initiator, h1.claim_id)
+    s.past(tasks.get_claim(h2.claim_id).reveal_deadline)  # an abort: no early settlement
     tasks.settle_claim(s.initiator, h2.claim_id)
     s.release(h1)
     s.past(tasks.get_claim(h2.claim_id).release_deadline)
@@ -294,7 +300,7 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
     )
     from_logs = [EventDecoder(ABI).decode_log(log) for log in logs]
     assert sorted(from_logs, key=lambda e: (e.block_number, e.log_index)) == typed
-    assert {type(e) for e in typed} == set(EVENT_CLASSES.values())  # all 20 occurred
+    assert {type(e) for e in typed} == set(EVENT_CLASSES.values())  # all 21 occurred
     for chain_event, event in zip(raw, typed, strict=True):
         assert type(event) is EVENT_CLASSES[chain_event.name]
         assert event.key == chain_event.key
@@ -349,16 +355,17 @@ def test_full_lifecycle_decodes_every_event_into_its_class(
     assert all(isinstance(e.randomness, bytes) and len(e.randomness) == 32 for e in drawn)
     assert {(e.claim_id, e.verifier, e.commitment) for e in _of(typed, VoteCommitted)} == {
         (h.claim_id, m, vote_commitment(h.claim_id, m, True, h.salts[m]))
-        for h, committee in ((h1, c1), (h2, c2))
+        for h, committee in ((h1, c1), (h2, c2[:2]))
         for m in committee
-    }
+    } | {(h2.claim_id, c2[2], abort_commitment(h2.claim_id, c2[2], abort_salt))}
     assert {(e.claim_id, e.verifier, e.accept) for e in _of(typed, VoteRevealed)} == {
         (h1.claim_id, m, True) for m in c1[:2]
-    } | {(h2.claim_id, m, True) for m in c2}
+    } | {(h2.claim_id, m, True) for m in c2[:2]}
+    assert [(e.claim_id, e.verifier) for e in _of(typed, AbortRevealed)] == [(h2.claim_id, c2[2])]
     settled = _of(typed, ClaimSettled)
     assert [(e.claim_id, e.outcome, e.accept_votes, e.reject_votes) for e in settled] == [
         (h1.claim_id, ClaimStatus.ACCEPTED, 2, 0),
-        (h2.claim_id, ClaimStatus.ACCEPTED, 3, 0),
+        (h2.claim_id, ClaimStatus.ACCEPTED, 2, 0),
     ]
     assert all(type(e.outcome) is ClaimStatus for e in settled)
     assert [(e.task_id, e.verifier, e.amount) for e in _of(typed, VerifierSlashed)] == [

@@ -40,12 +40,14 @@ from cipherfuse.chain.tasks import (
     TaskInfo,
     TaskParams,
     TasksContract,
+    abort_commitment,
     envelope_commitment,
     seed_commitment,
     vote_commitment,
 )
 from cipherfuse.chain.typed_events import (
     EVENT_CLASSES,
+    AbortRevealed,
     BudgetReclaimed,
     ClaimForfeited,
     ClaimSettled,
@@ -73,6 +75,7 @@ from cipherfuse.chain.typed_events import (
 __all__ = [
     "EVENT_CLASSES",
     "GAS_LIMITS",
+    "AbortRevealed",
     "AnvilNode",
     "ArtifactError",
     "BallotState",
@@ -121,6 +124,7 @@ __all__ = [
     "VoteRevealed",
     "WindowError",
     "Withdrawn",
+    "abort_commitment",
     "embedded_chain",
     "envelope_commitment",
     "find_anvil",

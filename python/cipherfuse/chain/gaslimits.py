@@ -56,6 +56,7 @@ MEASURED: dict[str, GasFormula] = {
     "postKeyBoxes": GasFormula(40_000, 1_500, 40),
     "commitVote": GasFormula(38_000),
     "revealVote": GasFormula(40_000),
+    "revealAbort": GasFormula(40_000),
     "settleClaim": GasFormula(80_000, 32_000),
     "commitRelease": GasFormula(34_000),
     "releaseEnvelope": GasFormula(68_000, 0, 40),

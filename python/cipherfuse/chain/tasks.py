@@ -79,6 +79,7 @@ class BallotState(IntEnum):
     COMMITTED = 2
     ACCEPT = 3
     REJECT = 4
+    ABORT = 5
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,20 @@ def vote_commitment(claim_id: int, voter: str, accept: bool, salt: bytes) -> byt
         abi_encode(
             ["uint256", "address", "bool", "bytes32"],
             [claim_id, Web3.to_checksum_address(voter), bool(accept), _bytes32(salt, "salt")],
+        )
+    )
+
+
+#: The contract's ``ABORT_VOTE``: stands in for the vote in an abort commitment.
+ABORT_VOTE = keccak(b"cipherfuse.abort-vote")
+
+
+def abort_commitment(claim_id: int, voter: str, salt: bytes) -> bytes:
+    """``keccak256(abi.encode(claimId, voter, ABORT_VOTE, salt))``, a hidden abort."""
+    return keccak(
+        abi_encode(
+            ["uint256", "address", "bytes32", "bytes32"],
+            [claim_id, Web3.to_checksum_address(voter), ABORT_VOTE, _bytes32(salt, "salt")],
         )
     )
 
@@ -599,6 +614,12 @@ class TasksContract:
             bool(accept),
             _bytes32(salt, "salt"),
             gas=gas_limit("revealVote"),
+        )
+
+    def reveal_abort(self, sender: str, claim_id: int, salt: bytes) -> Receipt:
+        """Reveal a committed abort (the member could not judge; see ``revealAbort``)."""
+        return self._send(
+            "revealAbort", sender, claim_id, _bytes32(salt, "salt"), gas=gas_limit("revealAbort")
         )
 
     def retire_verifier(self, sender: str, task_id: int) -> Receipt:

@@ -200,6 +200,15 @@ class VoteRevealed(ContractEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AbortRevealed(ContractEvent):
+    """A committee member revealed an abort (it could not judge the claim)."""
+
+    EVENT_NAME: ClassVar[str] = "AbortRevealed"
+    claim_id: int
+    verifier: ChecksumAddress
+
+
+@dataclass(frozen=True, kw_only=True)
 class ClaimSettled(ContractEvent):
     """A claim was settled with the given outcome."""
 
@@ -285,6 +294,7 @@ EVENT_CLASSES: dict[str, type[ContractEvent]] = {
         KeyBoxesPosted,
         VoteCommitted,
         VoteRevealed,
+        AbortRevealed,
         ClaimSettled,
         ReleaseCommitted,
         EnvelopeReleased,

@@ -11,9 +11,15 @@ BEHAVIOURS: tuple[str, ...] = ("honest", "lazy", "dishonest", "never-release")
 
 @dataclass
 class Judgement:
-    """A verifier's verdict on one claimed model."""
+    """A verifier's verdict on one claimed model.
+
+    ``abort``: the member could not judge (its committee's three-party computation
+    aborted: a silent or deviating member, not the claimant's fault); it reveals an abort
+    ballot, which is neither accept nor reject (``accept`` is then False).
+    """
 
     accept: bool
     accuracy: float
     baseline: float | None
     reason: str
+    abort: bool = False

@@ -493,9 +493,11 @@ def build_report(
             votes = {}
             for m in tasks.committee_of(claim_id):
                 state = tasks.ballot_of(claim_id, m)[1]
-                votes[m] = {BallotState.ACCEPT: "accept", BallotState.REJECT: "reject"}.get(
-                    state, "none"
-                )
+                votes[m] = {
+                    BallotState.ACCEPT: "accept",
+                    BallotState.REJECT: "reject",
+                    BallotState.ABORT: "abort",
+                }.get(state, "none")
             entry.update(
                 claim_id=claim_id,
                 model_cid=claim.model_cid,
@@ -552,7 +554,7 @@ def build_report(
 
 #: The fields of a verifier's decision that a report may show. The vote salt and the
 #: claim's sealing key stay in the verifier's state file.
-PUBLIC_DECISION_FIELDS = ("accept", "accuracy", "baseline", "reason", "honest")
+PUBLIC_DECISION_FIELDS = ("accept", "abort", "accuracy", "baseline", "reason", "honest")
 
 
 def public_decision(decision: dict[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from cipherfuse.mpc.channel import (
     connect_committee,
 )
 from cipherfuse.mpc.encoding import check_classifier
-from cipherfuse.mpc.errors import MpcError, PeerTimeout
+from cipherfuse.mpc.errors import PeerTimeout, ShareInconsistency
 from cipherfuse.mpc.sharing import (
     layout_digest,
     model_layout,
@@ -429,6 +429,13 @@ class SecureJudge:
         if n == 0:
             return Judgement(False, 0.0, None, "no check samples of the declared labels")
         try:
+            job.bundle.parameter_shares()
+            own_shares_ok = True
+        except ShareInconsistency:
+            own_shares_ok = False  # the claimant's fault: its box or blob is wrong
+        except CipherfuseError as exc:
+            return Judgement(False, 0.0, None, f"unusable shares: {exc}")
+        try:
             listener = self._take_listener()
             with connect_committee(
                 job.bundle.party,
@@ -439,16 +446,17 @@ class SecureJudge:
                 listener=listener,
             ) as transport:
                 result = run_member(job.bundle, transport, job.images, job.labels)
+        except ShareInconsistency as exc:
+            if not own_shares_ok:
+                why = f"rejected: my shares do not match the claim's commitments ({exc})"
+                return Judgement(False, 0.0, None, why)
+            return _aborted(f"{type(exc).__name__}: {exc}")  # a peer's report: unattributable
         except PeerTimeout as exc:
-            why = f"protocol aborted (member {exc.peer} silent): {exc}"
-            return Judgement(False, 0.0, None, why)
-        except MpcError as exc:
-            return Judgement(False, 0.0, None, f"protocol aborted: {type(exc).__name__}: {exc}")
+            return _aborted(f"member {exc.peer} silent: {exc}")
         except (CipherfuseError, OSError, ValueError) as exc:
-            return Judgement(False, 0.0, None, f"protocol aborted: {type(exc).__name__}: {exc}")
+            return _aborted(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug must not stop the member from voting
-            why = f"protocol aborted (unexpected {type(exc).__name__}: {exc})"
-            return Judgement(False, 0.0, None, why[:500])
+            return _aborted(f"unexpected {type(exc).__name__}: {exc}")
         accuracy = result.count / n
         criterion = self.manifest.threshold
         verdict = ">=" if accuracy >= criterion else "below"
@@ -460,6 +468,11 @@ class SecureJudge:
 
     def remember(self, claim_id: int, payload: bytes) -> None:
         """Nothing to remember: secure judging decides on accuracy alone (docs/mpc.md)."""
+
+
+def _aborted(why: str) -> Judgement:
+    """The verdict of a member whose computation aborted: an abort ballot."""
+    return Judgement(False, 0.0, None, f"protocol aborted ({why})"[:500], abort=True)
 
 
 def committee_members(

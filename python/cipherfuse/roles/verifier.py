@@ -20,6 +20,7 @@ from cipherfuse.chain import (
     CommitteeDrawn,
     ParticipantState,
     Role,
+    abort_commitment,
     envelope_commitment,
     vote_commitment,
 )
@@ -195,8 +196,11 @@ class VerifierAgent(Agent):
                 decisions[str(claim_id)] = decision
                 self.state.save()  # the salt is on disk before the commitment is sent
             d = decisions[str(claim_id)]
-            commitment = vote_commitment(
-                claim_id, self.account, bool(d["accept"]), bytes.fromhex(str(d["salt"]))
+            salt = bytes.fromhex(str(d["salt"]))
+            commitment = (
+                abort_commitment(claim_id, self.account, salt)
+                if d.get("abort")
+                else vote_commitment(claim_id, self.account, bool(d["accept"]), salt)
             )
             if self.try_tx(
                 f"commit vote on claim {claim_id}",
@@ -211,13 +215,17 @@ class VerifierAgent(Agent):
             and not self.stop_after_commit
         ):
             d = decisions[str(claim_id)]
+            salt = bytes.fromhex(str(d["salt"]))
             if self.try_tx(
                 f"reveal vote on claim {claim_id}",
-                lambda: self.tasks.reveal_vote(
-                    self.account, claim_id, bool(d["accept"]), bytes.fromhex(str(d["salt"]))
+                lambda: (
+                    self.tasks.reveal_abort(self.account, claim_id, salt)
+                    if d.get("abort")
+                    else self.tasks.reveal_vote(self.account, claim_id, bool(d["accept"]), salt)
                 ),
             ):
-                self.log(f"revealed: {'accept' if d['accept'] else 'reject'} claim {claim_id}")
+                shown = "abort" if d.get("abort") else ("accept" if d["accept"] else "reject")
+                self.log(f"revealed: {shown} claim {claim_id}")
                 acted = True
             self._ballots.pop(claim_id, None)
             claim = self.claim(claim_id)
@@ -255,17 +263,19 @@ class VerifierAgent(Agent):
         accept = verdict.accept
         honest = True
         salt = os.urandom(32)
-        if self.vote_probability < 1.0:
+        if self.vote_probability < 1.0 and not verdict.abort:
             rng = random.Random(hashlib.sha256(salt).digest())
             if rng.random() >= self.vote_probability:
                 honest = False
                 accept = rng.random() < 0.5
+        shown = "abort" if verdict.abort else ("accept" if accept else "reject")
         self.log(
-            f"claim {claim_id}: {verdict.reason} -> {'accept' if accept else 'reject'}"
+            f"claim {claim_id}: {verdict.reason} -> {shown}"
             + ("" if honest else " (unreliable: random vote)")
         )
         return {
             "accept": accept,
+            "abort": verdict.abort,
             "salt": salt.hex(),
             "accuracy": verdict.accuracy,
             "baseline": verdict.baseline,
