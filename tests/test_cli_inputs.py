@@ -142,7 +142,7 @@ ISSUE_MISTAKES = [
         "w",
     ],
     ["demo", "--behaviour", "lazy"],
-    ["demo", "--params", "secure"],
+    ["demo", "--params", "insecure"],
     ["demo", "--fresh"],
     ["demo", "--report", "/no/such/folder/report.json"],
     ["store", "get", "bafy", "-o", "/no/such/folder/out"],
