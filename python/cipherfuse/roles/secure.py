@@ -331,7 +331,9 @@ class SecureJudge:
     Args:
         manifest: the task (criterion, scales).
         data: the verification data; the check part is the judged set.
-        host: the address this member listens on and registers.
+        host: the address this member listens on.
+        announce: the host it registers on chain for the other members to dial (default
+            ``host``; give the public address when ``host`` is ``0.0.0.0`` or behind NAT).
         channel: timeouts and limits of the committee channels.
     """
 
@@ -341,11 +343,13 @@ class SecureJudge:
         data: VerificationData,
         *,
         host: str = "127.0.0.1",
+        announce: str | None = None,
         channel: ChannelConfig | None = None,
     ) -> None:
         self.manifest = manifest
         self.data = data
         self.host = host
+        self.announce = announce or host
         self.channel = channel or ChannelConfig(timeout=60.0, connect_timeout=120.0)
         self._key: StaticKey | None = None
         self._port = 0
@@ -362,7 +366,7 @@ class SecureJudge:
         self._key = StaticKey.from_private(static_private)
         self._listener = bind_listener(self.host, port)
         self._port = int(self._listener.getsockname()[1])
-        return encode_endpoint(self.host, self._port)
+        return encode_endpoint(self.announce, self._port)
 
     @property
     def port(self) -> int:
