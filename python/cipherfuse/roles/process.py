@@ -934,6 +934,8 @@ def _drive_clock(
         initiator_gone = all(p.poll() == 0 for c, p in procs if c.role == "initiator")
         if initiator_gone and all(s is not None and s["done"] for s in states):
             return
+        # A done role (still serving its content) waits for nothing and reports no more.
+        states = [s for s in states if s is None or not s["done"]]
         head = chain.block_number()
         wall = time.time()
         idle = all(
@@ -978,6 +980,7 @@ def testbed_outcome(tasks: TasksContract, task_id: int, accounts: Sequence[str])
                 outcome=c.status.name,
                 accept=c.accept_votes,
                 reject=c.reject_votes,
+                model_size=c.model_size,
             )
         claims.append(entry)
     names = [
