@@ -413,8 +413,8 @@ def verifier_command(config_path: Path | None, **flags: Any) -> None:
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Shared folder of the 7 processes (default: a temporary folder); its logs/ "
-    "hold each process's output.",
+    help="Testbed folder (default: a temporary folder): swarm.key and roles/<role>-N/, "
+    "each role's own folder (keys, state, IPFS node, logs/ with its output).",
 )
 @click.option(
     "--kill-after-claim",
