@@ -40,7 +40,7 @@ def run_demo(
         vote_probability: chance that a verifier's vote follows its judgement.
         max_epochs: cap on each contributor's training epochs.
         mnist_dir: a folder with the MNIST IDX files (default: the shipped test set).
-        workdir: where store, mailbox and state go (default: a temporary folder,
+        workdir: where store and state go (default: a temporary folder,
             removed afterwards). A folder used by an earlier run is refused unless
             ``fresh``.
         fresh: clear an earlier run's state in ``workdir``.

@@ -194,7 +194,6 @@ def test_network_config_validates_every_field(tmp_path: Path) -> None:
         keystore=tmp_path / "k.json",
         password_env="PW",
         max_fee_gwei=40,
-        ipfs_bootstrap=("/ip4/10.0.0.2/tcp/4001/p2p/12D3Koo",),
     )
     path = tmp_path / "role.toml"
     path.write_text(render_network_config(good))
@@ -210,8 +209,6 @@ def test_network_config_validates_every_field(tmp_path: Path) -> None:
         ({"max_fee_gwei": 0}, "max_fee_gwei"),
         ({"fee_bump_percent": 5}, "fee_bump_percent"),
         ({"timeout_s": 0}, "timeout_s"),
-        ({"ipfs_mode": "carrier-pigeon"}, "ipfs_mode"),
-        ({"ipfs_bootstrap": ("example.com",)}, "ipfs_bootstrap"),
         ({"password_file": tmp_path / "pw"}, "not both"),
     ]
     for change, name in bad:

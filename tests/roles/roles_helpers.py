@@ -95,7 +95,7 @@ class World:
     def __post_init__(self) -> None:
         self.tasks, _ = TasksContract.deploy(self.chain, self.chain.accounts[0])
         self.store = LocalStore(self.root / "store")
-        self.ctx = RoleContext(self.tasks, self.store, self.root / "mailbox", self.log_lines.append)
+        self.ctx = RoleContext(self.tasks, self.store, self.log_lines.append)
         self.judges = [NameJudge() for _ in range(3)]
         fit_x, fit_y = tiny_data(60, 1)
         check_x, check_y = tiny_data(60, 2)

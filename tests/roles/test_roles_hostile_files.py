@@ -1,4 +1,4 @@
-"""Hostile bytes for the roles' decoders: verification data, state files, cursors, cards."""
+"""Hostile bytes for the roles' decoders: verification data, state files, cursors."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ from roles_helpers import tiny_data
 
 from cipherfuse.chain.events import load_cursor, save_cursor
 from cipherfuse.errors import CipherfuseError, SerializationError
-from cipherfuse.roles.errors import RoleConfigError, RoleStateError, SealError
-from cipherfuse.roles.mailbox import Mailbox
+from cipherfuse.roles.errors import RoleConfigError, RoleStateError
 from cipherfuse.roles.manifest import TaskManifest, VerificationData
 from cipherfuse.roles.state import StateFile
 
 CONTRACT = "0x" + "11" * 20
-VERIFIER = "0x" + "22" * 20
 
 
 def _valid_npz() -> bytes:
@@ -89,24 +87,6 @@ def test_cursor_that_is_not_utf8_is_typed(tmp_path: Path) -> None:
     path.write_bytes(b"\x80\x81\x82")
     with pytest.raises(SerializationError):
         load_cursor(path, CONTRACT)
-
-
-def test_mailbox_card_and_box_are_bounded(tmp_path: Path) -> None:
-    box = Mailbox(tmp_path, CONTRACT)
-    box.post_card(1, VERIFIER, bytes(32))
-    assert box.card(1, VERIFIER) == bytes(32)
-    card = box._card_path(1, VERIFIER)
-    card.write_bytes(b"\xff" * 10)
-    with pytest.raises(SealError):
-        box.card(1, VERIFIER)
-    card.write_text(json.dumps({"a": "x" * 10_000}))
-    with pytest.raises(SealError):
-        box.card(1, VERIFIER)
-    path = box._box_path(5, VERIFIER)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"\x00" * (1 << 20))
-    got = box.box(5, VERIFIER)
-    assert got is not None and len(got) <= 4097
 
 
 def test_manifest_must_be_canonical() -> None:

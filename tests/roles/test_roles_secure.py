@@ -212,7 +212,7 @@ class SecureWorld:
         self.tasks, _ = TasksContract.deploy(self.chain, self.chain.accounts[0])
         self.store = LocalStore(root / "store")
         self.lines: list[str] = []
-        ctx = RoleContext(self.tasks, self.store, root / "mailbox", self.lines.append)
+        ctx = RoleContext(self.tasks, self.store, self.lines.append)
         self.reference = tiny_model(0)
         data = vdata(self.reference)
         setup = InitiatorSetup(

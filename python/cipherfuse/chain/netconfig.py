@@ -6,8 +6,8 @@ validated with a one-line :class:`NetworkConfigError`. :meth:`NetworkConfig.open
 to the node (checking its chain id before anything is signed), unlocks the keystore and
 returns the chain with the account's :class:`~cipherfuse.chain.signer.LocalSigner`.
 
-The ``ipfs_mode`` and ``ipfs_bootstrap`` keys are read and validated but not used yet:
-storage is still the role's local content store (the per-role IPFS node is separate work).
+Storage settings (``storage``, ``ipfs_*``) are role keys, read by
+:func:`cipherfuse.roles.process.load_role_config`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from cipherfuse.chain.fees import GWEI, FeePolicy
 from cipherfuse.chain.keystore import PasswordSource
 from cipherfuse.chain.signer import SendPolicy
 from cipherfuse.errors import ParameterError
-
-IPFS_MODES = ("local", "embedded", "kubo-http")
 
 
 class NetworkConfigError(ParameterError, ChainError):
@@ -51,8 +49,6 @@ class NetworkConfig:
         fee_bump_percent: fee increase of a replacement for a stuck transaction.
         resend_after_s: seconds unmined before a transaction is replaced.
         timeout_s: seconds to wait for one transaction before giving up.
-        ipfs_mode: ``local``, ``embedded`` or ``kubo-http`` (not used yet).
-        ipfs_bootstrap: multiaddrs of IPFS peers to dial (not used yet).
     """
 
     rpc_url: str
@@ -68,8 +64,6 @@ class NetworkConfig:
     fee_bump_percent: int = 15
     resend_after_s: float = 180.0
     timeout_s: float = 1800.0
-    ipfs_mode: str = "local"
-    ipfs_bootstrap: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.rpc_url, str) or not self.rpc_url.startswith(
@@ -114,12 +108,6 @@ class NetworkConfig:
             value = getattr(self, name)
             if not isinstance(value, int | float) or value <= 0:
                 raise NetworkConfigError(f"{name} must be a number of seconds > 0, got {value!r}")
-        if self.ipfs_mode not in IPFS_MODES:
-            raise NetworkConfigError(
-                f"ipfs_mode must be one of {IPFS_MODES}, got {self.ipfs_mode!r}"
-            )
-        if not all(isinstance(p, str) and p.startswith("/") for p in self.ipfs_bootstrap):
-            raise NetworkConfigError("ipfs_bootstrap must be a list of multiaddrs (/ip4/...)")
 
     def password_source(self) -> PasswordSource:
         """Where the keystore password comes from."""
@@ -197,10 +185,6 @@ def network_config_from(body: Mapping[str, Any], base: Path | None = None) -> Ne
                 raise NetworkConfigError(f"{key} must be a path string, got {values[key]!r}")
             path = Path(values[key]).expanduser()
             values[key] = path if path.is_absolute() or base is None else base / path
-    if "ipfs_bootstrap" in values:
-        if not isinstance(values["ipfs_bootstrap"], list):
-            raise NetworkConfigError("ipfs_bootstrap must be a list of multiaddrs")
-        values["ipfs_bootstrap"] = tuple(values["ipfs_bootstrap"])
     return NetworkConfig(**values)
 
 

@@ -117,7 +117,7 @@ _BEHAVIOURS = click.Choice(["honest", "lazy", "dishonest", "never-release"])
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where store, mailbox and state go (default: a temporary folder, removed "
+    help="Where store and state go (default: a temporary folder, removed "
     "afterwards). A folder of an earlier run is refused unless --fresh.",
 )
 @click.option(
@@ -258,7 +258,45 @@ def _role_options(fn: Any) -> Any:
             "--workdir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help=f"Shared folder: store/, mailbox/, state/, status/. {_REQUIRED}",
+            help="This role's own folder: state/, status/, its store/ or ipfs/ node "
+            f"repository. {_REQUIRED}",
+        ),
+        click.option(
+            "--storage",
+            type=click.Choice(["local", "ipfs"]),
+            default=None,
+            help="Content store: local (WORKDIR/store, one machine) or ipfs (own embedded "
+            "Kubo node in WORKDIR/ipfs) [local].",
+        ),
+        click.option(
+            "--ipfs-swarm-key",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            default=None,
+            help="swarm.key of the task's private IPFS network (ipfs storage).",
+        ),
+        click.option(
+            "--ipfs-bootstrap",
+            multiple=True,
+            metavar="MULTIADDR",
+            help="Peer to connect to, /ip4/127.0.0.1/tcp/PORT/p2p/PEERID (repeatable).",
+        ),
+        click.option(
+            "--ipfs-port",
+            type=click.IntRange(0, 65535),
+            default=None,
+            help="TCP port of this role's IPFS node on 127.0.0.1 (0: any free port) [0].",
+        ),
+        click.option(
+            "--fetch-timeout",
+            type=click.FloatRange(min=0.0, min_open=True),
+            default=None,
+            help="Seconds a fetch waits for a provider before it fails [60].",
+        ),
+        click.option(
+            "--ipfs-linger-seconds",
+            type=click.FloatRange(min=0.0),
+            default=None,
+            help="Once done, keep serving this role's content this long [0].",
         ),
         click.option(
             "--seed", type=SEED, default=None, help="Data split seed, the same everywhere [0]."
@@ -298,6 +336,7 @@ def _run(role: str, config_path: Path | None, **flags: Any) -> None:
 
     full = flags.pop("full", False)
     flags["quick"] = None if not full else False
+    flags["ipfs_bootstrap"] = tuple(flags.get("ipfs_bootstrap") or ()) or None
     if config_path is not None:
         cfg = load_role_config(config_path, role=role, **flags)
     else:
@@ -374,8 +413,8 @@ def verifier_command(config_path: Path | None, **flags: Any) -> None:
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Shared folder of the 7 processes (default: a temporary folder); its logs/ "
-    "hold each process's output.",
+    help="Testbed folder (default: a temporary folder): swarm.key and roles/<role>-N/, "
+    "each role's own folder (keys, state, IPFS node, logs/ with its output).",
 )
 @click.option(
     "--kill-after-claim",

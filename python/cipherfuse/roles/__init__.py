@@ -6,7 +6,7 @@
   claim, release).
 - :mod:`~cipherfuse.roles.verifier`: a verification contributor (judge in cipherspace,
   commit-reveal vote).
-- :mod:`~cipherfuse.roles.sealing`, :mod:`~cipherfuse.roles.mailbox`: the sealed upload, the
+- :mod:`~cipherfuse.roles.sealing`: the sealed upload, the
   on-chain envelope and the key boxes for the committee.
 - :mod:`~cipherfuse.roles.state`: crash-safe persisted state; :mod:`~cipherfuse.roles.clock`:
   stepping agents and skipping idle dev-chain time; :mod:`~cipherfuse.roles.demo`: the

@@ -1,4 +1,4 @@
-"""What every role shares: chain + store + mailbox access, persisted state, events, wake-ups.
+"""What every role shares: chain + store access, persisted state, events, wake-ups.
 
 An agent is a reconcile loop: :meth:`Agent.step` reads the chain (the source of truth),
 compares it with the agent's persisted state and performs at most the next due actions.
@@ -30,7 +30,6 @@ from cipherfuse.chain import (
 from cipherfuse.chain.errors import ForbiddenRpcError, GasLimitError, InsufficientFundsError
 from cipherfuse.chain.tasks import TaskInfo
 from cipherfuse.roles.errors import RoleConfigError
-from cipherfuse.roles.mailbox import Mailbox
 from cipherfuse.roles.state import StateFile
 from cipherfuse.storage import Store
 
@@ -71,20 +70,14 @@ FINAL = {
 
 @dataclass
 class RoleContext:
-    """Where an agent works: one contract deployment, one store, one mailbox folder."""
+    """Where an agent works: one contract deployment and the role's own content store."""
 
     tasks: TasksContract
     store: Store
-    mailbox_root: Path
     log: Logger
     #: account -> how log lines name its party (e.g. ``"contributor 1 0x6813Eb"``);
     #: accounts not listed are named by role and the first 8 characters of the address.
     party_names: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def mailbox(self) -> Mailbox:
-        """The mailbox of this deployment."""
-        return Mailbox(self.mailbox_root, self.tasks.address)
 
     @property
     def dev_chain(self) -> bool:

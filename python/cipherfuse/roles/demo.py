@@ -302,7 +302,7 @@ def make_contributor_payload(
 #: The marker file that says a work folder belongs to a demo run on an embedded chain.
 WORKDIR_MARKER = "cipherfuse-demo-run.json"
 #: What a demo run writes into its work folder (cleared by ``fresh=True``).
-WORKDIR_PARTS = ("state", "mailbox", "store")
+WORKDIR_PARTS = ("state", "store")
 
 
 def prepare_workdir(workdir: Path, *, fresh: bool = False) -> None:
@@ -311,7 +311,7 @@ def prepare_workdir(workdir: Path, *, fresh: bool = False) -> None:
     The demo's chain lives in its process, so the state of an earlier run (finished or
     interrupted) refers to claims and tasks that no longer exist: such a folder is
     refused (:class:`StaleWorkdirError`), or cleared when ``fresh`` is true. Only the
-    demo's own parts (``state/``, ``mailbox/``, ``store/``, the marker) are removed.
+    demo's own parts (``state/``, ``store/``, the marker) are removed.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     marker = workdir / WORKDIR_MARKER
@@ -342,7 +342,7 @@ def run_demo(
 
     Args:
         cfg: sizes, behaviours and parameters.
-        workdir: where store, mailbox and state go; must be unused (see
+        workdir: where store and state go; must be unused (see
             :func:`prepare_workdir`) unless ``fresh``.
         log: receives one line per step.
         fresh: clear an earlier run's state in ``workdir`` instead of refusing it.
@@ -377,7 +377,7 @@ def run_demo(
         {accounts[5 + i]: party_name("verifier", i + 1, accounts[5 + i]) for i in range(3)}
     )
     store: Store = LocalStore(workdir / "store")
-    ctx = RoleContext(tasks, store, workdir / "mailbox", log, party_names=names)
+    ctx = RoleContext(tasks, store, log, party_names=names)
     start_balances: dict[str, int] = {a: int(chain.w3.eth.get_balance(a)) for a in accounts[1:8]}
     params = demo_task_params(threshold=cfg.threshold)
     initiator = InitiatorAgent(

