@@ -41,9 +41,29 @@ def junit_counts(xml_file: Path) -> dict[str, int]:
     return totals
 
 
-def junit_counts_or_missing(xml_file: Path) -> dict[str, int] | str:
-    """junit_counts, or "not run" when the step left no report (it was not reached)."""
-    return junit_counts(xml_file) if xml_file.exists() else "not run"
+def junit_failed(xml_file: Path) -> list[str]:
+    """The ids (file::name) of the tests that failed or errored."""
+    failed = []
+    for case in ET.parse(xml_file).getroot().iter("testcase"):
+        if any(child.tag in ("failure", "error") for child in case):
+            path = case.get("classname", "").replace(".", "/")
+            failed.append(f"{path}.py::{case.get('name', '')}")
+    return failed
+
+
+def pytest_step(out_dir: Path, name: str) -> dict[str, Any]:
+    """The arguments (out_dir/NAME.args) and the result (out_dir/NAME.xml) of one pytest step."""
+    args = (out_dir / f"{name}.args").read_text().split()
+    step: dict[str, Any] = {"command": "pytest " + " ".join(args)}
+    xml_file = out_dir / f"{name}.xml"
+    if not xml_file.exists():
+        step["result"] = "not run"
+        return step
+    step["result"] = junit_counts(xml_file)
+    failed = junit_failed(xml_file)
+    if failed:
+        step["failed_tests"] = failed
+    return step
 
 
 def summarize(wheel: Path, out_dir: Path | None) -> dict[str, Any]:
@@ -59,17 +79,11 @@ def summarize(wheel: Path, out_dir: Path | None) -> dict[str, Any]:
             "best_isa": (out_dir / "best_isa.txt").read_text().strip(),
             "selftest": selftest[-1] if selftest else "",
             "selftest_header": selftest[0] if selftest else "",
-            "pytest": {
-                "command": "tests/he tests/mpc/test_share_kernels.py --ignore=tests/he/nn "
-                "--ignore=tests/he/test_seeded_finish.py --ignore=tests/he/test_seeded_prefix.py "
-                "(and the three tests of tests/he/test_conv_direct.py that import JAX)",
-                "result": junit_counts_or_missing(out_dir / "tests.xml"),
-            },
-            "bench_smoke": {
-                "command": "bench/bench_he.py bench/bench_he_seeded.py bench/bench_mpc_kernels.py "
-                "--benchmark-disable (without the test_prefix1000_* benchmarks, which need JAX)",
-                "result": junit_counts_or_missing(out_dir / "bench.xml"),
-            },
+            "jax": (out_dir / "jax.txt").read_text().strip()
+            if (out_dir / "jax.txt").exists()
+            else "not run",
+            "pytest": pytest_step(out_dir, "tests"),
+            "bench_smoke": pytest_step(out_dir, "bench"),
         }
     return report
 
