@@ -1,7 +1,8 @@
 """Hypothesis stateful test of the contract's money and fairness invariants.
 
-Random sequences of joins (honest, lazy and Sybil verifiers), leaves, honest and junk claims,
-copied claims, seed reveals and withheld seeds, key boxes (and forged ones), votes, block
+Random sequences of joins (honest, aborting, lazy and Sybil verifiers), leaves, honest and junk
+claims, copied claims, seed reveals and withheld seeds, key boxes (and forged ones), votes and
+abort ballots (committed, revealed, or kept hidden), block
 floods past the blockhash horizon, settlements, locked and delayed releases, forfeits,
 reclaims, retirements and withdrawals run against the real contract. A small independent
 Python model of the payout rules predicts every credit; after each step:
@@ -10,8 +11,8 @@ Python model of the payout rules predicts every credit; after each step:
   burned;
 - every account's credit, the escrow, the open claim slots and the pool epoch equal the
   model's, so nobody is paid twice or paid what the rules do not give;
-- votes are unreadable before reveal (tallies count only revealed votes; a committed ballot
-  shows nothing but its salted commitment);
+- votes are unreadable before reveal (tallies count only revealed accepts and rejects; a
+  committed ballot shows nothing but its salted commitment, whether vote or abort);
 - the committee is the independent reference draw over the pool fixed at claim time.
 
 Economic invariants, checked where they apply:
@@ -21,6 +22,11 @@ Economic invariants, checked where they apply:
   a junk claim meeting an honest majority is rejected;
 - an honest verifier who reveals in time is never slashed (every slashed verifier on chain
   sat on a committee and did not reveal);
+- an abort ballot (a member whose three-party computation aborted) counts in neither tally:
+  a member that revealed an abort is never slashed for that claim, is paid its fee exactly
+  when the claim ends Inconclusive, and a claim where at least two of the three members
+  revealed aborts is never Accepted or Rejected; only accepts and rejects allow settling
+  before the reveal deadline;
 - no party profits from another's failure it caused: a block flood by the initiator voids
   nothing and moves no wei; an initiator delaying a locked release cannot forfeit it; a
   copied claim is refused; a forged key box is refused; a lapsed release is burned, not paid.
@@ -54,6 +60,7 @@ from cipherfuse.chain import (
     ContractRevertError,
     ParticipantState,
     TasksContract,
+    abort_commitment,
     embedded_chain,
     envelope_commitment,
     http_chain,
@@ -74,10 +81,21 @@ from .helpers import (
 N_CONTRIBUTORS = 4
 N_VERIFIERS = 5
 PARAMS = DEFAULT_PARAMS.__class__(**{**vars(DEFAULT_PARAMS), "max_claims": 3})
-#: What a verifier does when drawn: honest judges truthfully and reveals; a Sybil (of the
-#: initiator, say) votes against the truth and reveals; a lazy one follows the random plan.
-KINDS = ["honest", "honest", "sybil", "lazy"]
-LAZY_ACTIONS = ["accept", "reject", "hidden", "silent"]
+#: What a verifier does when drawn: honest judges truthfully and reveals; an aborting one is
+#: honest but its three-party computation aborted, so it commits and reveals an abort; a Sybil
+#: (of the initiator, say) votes against the truth and reveals; a lazy one follows the random
+#: plan (a vote or an abort, revealed, committed but hidden, or nothing at all).
+KINDS = ["honest", "honest", "aborting", "sybil", "lazy"]
+LAZY_ACTIONS = ["accept", "reject", "abort", "hidden", "hidden_abort", "silent"]
+#: The ballot a plan's action commits: True accept, False reject, None abort.
+BALLOT_OF_ACTION: dict[str, bool | None] = {
+    "accept": True,
+    "hidden": True,
+    "reject": False,
+    "abort": None,
+    "hidden_abort": None,
+}
+REVEALED_ACTIONS = ("accept", "reject", "abort")
 COST = PARAMS.reward_per_model + PARAMS.committee_size * PARAMS.verifier_fee
 HALF = PARAMS.committee_size // 2
 
@@ -93,6 +111,7 @@ class Deployment:
 
 _DEPLOYMENT: list[Deployment] = []
 _OUTCOMES: Counter[str] = Counter()
+_BALLOTS: Counter[str] = Counter()
 
 
 @dataclass
@@ -101,8 +120,8 @@ class ClaimModel:
     honest_model: bool
     epoch: int
     committee: list[str] = field(default_factory=list)
-    votes: dict[str, bool] = field(default_factory=dict)  # committed
-    revealed: dict[str, bool] = field(default_factory=dict)
+    votes: dict[str, bool | None] = field(default_factory=dict)  # committed (None: abort)
+    revealed: dict[str, bool | None] = field(default_factory=dict)
     boxes: bool = False
     status: ClaimStatus = ClaimStatus.AWAITING_SEED
 
@@ -389,6 +408,8 @@ class ContractMachine(RuleBasedStateMachine):
             return "accept" if truth else "reject"
         if kind == "sybil":
             return "reject" if truth else "accept"
+        if kind == "aborting":
+            return "abort"
         return lazy_action
 
     @precondition(lambda self: any(not m.votes for m in self._in(ClaimStatus.VOTING)))
@@ -407,44 +428,64 @@ class ContractMachine(RuleBasedStateMachine):
         actions = [self._vote_of(m, v, plan[j]) for j, v in enumerate(m.committee)]
         for j, action in enumerate(actions):
             if action != "silent":
-                self._commit_one(m, j, accept=action in ("accept", "hidden"))
+                self._commit_one(m, j, BALLOT_OF_ACTION[action])
         claim = self.tasks.get_claim(m.handle.claim_id)
         if self.chain.timestamp() <= claim.commit_deadline:
             self.scenario.past(claim.commit_deadline)
         for j, action in enumerate(actions):
             member = m.committee[j]
-            if action in ("accept", "reject") and member in m.votes:
+            if action in REVEALED_ACTIONS and member in m.votes:
                 self._reveal_one(m, member)
 
-    def _commit_one(self, m: ClaimModel, j: int, accept: bool) -> None:
+    def _commit_one(self, m: ClaimModel, j: int, ballot: bool | None) -> None:
+        """Commit a vote (``ballot`` True accept, False reject) or an abort (None)."""
         member = m.committee[j]
-        salt = det_bytes(f"salt{m.handle.claim_id}{member}{accept}")
+        claim_id = m.handle.claim_id
+        salt = det_bytes(f"salt{claim_id}{member}{ballot}")
         m.handle.salts[member] = salt
-        commitment = vote_commitment(m.handle.claim_id, member, accept, salt)
-        if self._try(self.tasks.commit_vote, member, m.handle.claim_id, commitment) is None:
+        commitment = (
+            abort_commitment(claim_id, member, salt)
+            if ballot is None
+            else vote_commitment(claim_id, member, ballot, salt)
+        )
+        if self._try(self.tasks.commit_vote, member, claim_id, commitment) is None:
             assert member not in m.votes
-            m.votes[member] = accept
+            m.votes[member] = ballot
             self._check_votes_hidden(m)
 
     def _reveal_one(self, m: ClaimModel, member: str) -> None:
-        accept = m.votes[member]
-        if (
-            self._try(
-                self.tasks.reveal_vote, member, m.handle.claim_id, accept, m.handle.salts[member]
-            )
-            is None
-        ):
+        ballot = m.votes[member]
+        claim_id, salt = m.handle.claim_id, m.handle.salts[member]
+        if ballot is None:
+            error = self._try(self.tasks.reveal_abort, member, claim_id, salt)
+        else:
+            error = self._try(self.tasks.reveal_vote, member, claim_id, ballot, salt)
+        if error is None:
             assert member not in m.revealed
-            m.revealed[member] = accept
+            m.revealed[member] = ballot
             self._check_votes_hidden(m)
+        elif member in m.revealed:  # a ballot is revealed once
+            assert error in ("NothingToReveal", "RevealWindowNotOpen"), error
 
     @precondition(lambda self: any(m.votes for m in self._in(ClaimStatus.VOTING)))
-    @rule(k=st.integers(0, 10), j=st.integers(0, 2))
-    def reveal_vote(self, k: int, j: int) -> None:
-        """A late reveal of a committed vote (hidden ones included)."""
+    @rule(k=st.integers(0, 10), j=st.integers(0, 2), switch=st.booleans())
+    def reveal_vote(self, k: int, j: int, switch: bool) -> None:
+        """A late reveal of a committed vote or abort (hidden ones included); with ``switch``
+        the member first tries to reveal another ballot than it committed (an abort as a vote,
+        a vote as an abort or as the opposite vote): always refused."""
         voting = [m for m in self._in(ClaimStatus.VOTING) if m.votes]
         m = voting[k % len(voting)]
-        self._reveal_one(m, list(m.votes)[j % len(m.votes)])
+        member = list(m.votes)[j % len(m.votes)]
+        if switch:
+            ballot, claim_id, salt = m.votes[member], m.handle.claim_id, m.handle.salts[member]
+            if ballot is None or j % 2:
+                error = self._try(
+                    self.tasks.reveal_vote, member, claim_id, ballot is not True, salt
+                )
+            else:
+                error = self._try(self.tasks.reveal_abort, member, claim_id, salt)
+            assert error is not None
+        self._reveal_one(m, member)
 
     # ------------------------------------------------------------ settlement
     @precondition(lambda self: self.claims)
@@ -461,6 +502,12 @@ class ContractMachine(RuleBasedStateMachine):
                 self.scenario.past(claim.reveal_deadline)
         settler = m.handle.claimant if by_claimant else self.initiator
         if self._try(self.tasks.settle_claim, settler, m.handle.claim_id) is None:
+            if m.status == ClaimStatus.VOTING:
+                # Before the reveal deadline only a full house of accepts and rejects settles.
+                claim = self.tasks.get_claim(m.handle.claim_id)
+                if self.chain.timestamp() <= claim.reveal_deadline:
+                    votes = [b for b in m.revealed.values() if b is not None]
+                    assert len(votes) == PARAMS.committee_size
             self._apply_settlement(m, settler)
 
     def _apply_settlement(self, m: ClaimModel, settler: str) -> None:
@@ -470,8 +517,8 @@ class ContractMachine(RuleBasedStateMachine):
             self.escrow += COST + p.contributor_deposit
         else:
             assert m.status == ClaimStatus.VOTING
-            accepts = sum(m.revealed.values())
-            rejects = len(m.revealed) - accepts
+            ballots = list(m.revealed.values())
+            accepts, rejects = ballots.count(True), ballots.count(False)
             if accepts > HALF:
                 outcome = ClaimStatus.ACCEPTED
             elif rejects > HALF:
@@ -479,10 +526,11 @@ class ContractMachine(RuleBasedStateMachine):
             else:
                 outcome = ClaimStatus.INCONCLUSIVE
             self._check_fairness(m, outcome)
+            self._check_aborts(m, outcome)
             winning = {ClaimStatus.ACCEPTED: True, ClaimStatus.REJECTED: False}.get(outcome)
             for v in m.committee:
                 if v in m.revealed:
-                    if winning is None or m.revealed[v] == winning:
+                    if winning is None or m.revealed[v] is winning:
                         self.credit[v] += p.verifier_fee
                     else:
                         self.escrow += p.verifier_fee  # minority: unpaid, not slashed
@@ -502,6 +550,23 @@ class ContractMachine(RuleBasedStateMachine):
             if outcome == ClaimStatus.ACCEPTED and settler == m.handle.claimant:
                 m.status = ClaimStatus.RELEASE_PENDING
         assert self.tasks.get_claim(m.handle.claim_id).status == m.status
+
+    def _check_aborts(self, m: ClaimModel, outcome: ClaimStatus) -> None:
+        """Against the chain, just after the claim settled (before the model credits it): a
+        revealed abort is not slashed and is paid its fee iff the claim ended Inconclusive;
+        two revealed aborts out of three leave no majority."""
+        aborted = [v for v, ballot in m.revealed.items() if ballot is None]
+        _BALLOTS[f"settled with {len(aborted)} revealed aborts"] += 1
+        status = self.tasks.get_claim(m.handle.claim_id).status
+        if 2 * len(aborted) >= PARAMS.committee_size:
+            assert status == ClaimStatus.INCONCLUSIVE
+        fee = PARAMS.verifier_fee if status == ClaimStatus.INCONCLUSIVE else 0
+        for v in aborted:
+            assert self.tasks.credit_of(v) == self.credit[v] + fee
+            if self.state[v] == ParticipantState.ACTIVE:  # not slashed on an earlier claim
+                assert self.tasks.get_participant(self.task_id, v).state == (
+                    ParticipantState.ACTIVE
+                )
 
     def _check_fairness(self, m: ClaimModel, outcome: ClaimStatus) -> None:
         """Honest majority (all honest members revealed) decides by the truth; a member who
@@ -622,17 +687,24 @@ class ContractMachine(RuleBasedStateMachine):
 
     def _check_votes_hidden(self, m: ClaimModel) -> None:
         """Tallies count only revealed votes; a committed ballot shows only its commitment."""
-        raw = self.tasks.contract.functions.getClaim(m.handle.claim_id).call()
+        claim_id = m.handle.claim_id
+        raw = self.tasks.contract.functions.getClaim(claim_id).call()
         accept_votes, reject_votes = raw[3], raw[4]
-        assert accept_votes == sum(m.revealed.values())
-        assert reject_votes == len(m.revealed) - sum(m.revealed.values())
+        ballots = list(m.revealed.values())
+        assert accept_votes == ballots.count(True)  # an abort counts in neither tally
+        assert reject_votes == ballots.count(False)
         for member in m.votes:
+            if m.revealed.get(member, False) is None:
+                assert self.tasks.ballot_of(claim_id, member) == (b"\0" * 32, BallotState.ABORT)
             if member in m.revealed:
                 continue
-            commitment, state = self.tasks.ballot_of(m.handle.claim_id, member)
+            commitment, state = self.tasks.ballot_of(claim_id, member)
             assert state == BallotState.COMMITTED
-            for guess in (True, False):  # without the salt no vote reproduces it
-                assert commitment != vote_commitment(m.handle.claim_id, member, guess, b"\0" * 32)
+            # Without the salt no vote or abort reproduces it.
+            unsalted = b"\0" * 32
+            assert commitment != abort_commitment(claim_id, member, unsalted)
+            for guess in (True, False):
+                assert commitment != vote_commitment(claim_id, member, guess, unsalted)
 
     def teardown(self) -> None:
         """Wind the task up after expiry: nothing but burned wei may stay in the contract."""
@@ -680,6 +752,7 @@ def test_contract_invariants(request: pytest.FixtureRequest, backend: str, examp
     tasks, _ = TasksContract.deploy(chain, chain.accounts[0])
     _DEPLOYMENT.append(Deployment(chain, tasks, chain.snapshot()))
     _OUTCOMES.clear()
+    _BALLOTS.clear()
     try:
         run_state_machine_as_test(
             ContractMachine,
@@ -694,3 +767,4 @@ def test_contract_invariants(request: pytest.FixtureRequest, backend: str, examp
     finally:
         _DEPLOYMENT.pop()
     print(f"claim outcomes over all runs ({backend}): {dict(_OUTCOMES)}")
+    print(f"ballots at settlement ({backend}): {dict(_BALLOTS)}")

@@ -13,20 +13,14 @@ import click
 
 from cipherfuse.analysis.experiment import ExperimentResult
 from cipherfuse.cli.experiment_output import emit
-from cipherfuse.cli.params import SEED
+from cipherfuse.cli.options import experiment_options
 
-
-def _common(fn: click.decorators.FC) -> click.decorators.FC:
-    fn = click.option(
-        "--out",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Also save <out>/<experiment>.json.",
-    )(fn)
-    fn = click.option("--json", "as_json", is_flag=True, help="Print the JSON rows.")(fn)
-    fn = click.option("--quick", is_flag=True, help="Fewer trials (same code paths), for CI.")(fn)
-    fn = click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")(fn)
-    return fn
+_common = experiment_options(
+    quick_help="Fewer trials (same code paths), for CI.",
+    json_help="Print the JSON rows.",
+    out_help="Also save <out>/<experiment>.json.",
+    seed_help="Random seed.",
+)
 
 
 def _finish(

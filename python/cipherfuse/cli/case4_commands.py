@@ -8,19 +8,16 @@ import click
 
 from cipherfuse.analysis.case4 import SCENARIOS, run_case4
 from cipherfuse.cli.experiment_output import emit
-from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
+from cipherfuse.cli.options import experiment_options
+from cipherfuse.cli.params import MNIST_DIR_HELP
 from cipherfuse.data.mnist import load_mnist
 
 
 @click.command("case4")
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--quick", is_flag=True, help="A few rounds and epochs (same code paths), for CI.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Also write <out>/case4.json.",
+@experiment_options(
+    quick_help="A few rounds and epochs (same code paths), for CI.",
+    json_help="Print the result as JSON.",
+    out_help="Also write <out>/case4.json.",
 )
 @click.option(
     "--emulate/--no-emulate",

@@ -9,20 +9,14 @@ from typing import Any
 import click
 
 from cipherfuse.cli.experiment_output import emit
-from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
+from cipherfuse.cli.options import experiment_options
+from cipherfuse.cli.params import MNIST_DIR_HELP
 
-
-def _common(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--out",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Also write <DIR>/<experiment>.json.",
-    )(f)
-    f = click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")(f)
-    f = click.option("--quick", is_flag=True, help="Few epochs, same code paths.")(f)
-    f = click.option("--seed", type=SEED, default=0, show_default=True)(f)
-    return f
+_common = experiment_options(
+    quick_help="Few epochs, same code paths.",
+    json_help="Print the JSON result.",
+    out_help="Also write <DIR>/<experiment>.json.",
+)
 
 
 def _mnist_options(f: Callable[..., Any]) -> Callable[..., Any]:

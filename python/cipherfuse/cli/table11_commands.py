@@ -10,15 +10,16 @@ import numpy as np
 
 from cipherfuse.analysis import table11
 from cipherfuse.cli.experiment_output import emit
+from cipherfuse.cli.options import experiment_options
 from cipherfuse.data import load_mnist, portable_source
 
 
 @click.command("table11")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
-@click.option("--quick", is_flag=True, help="100 samples, 2 timed rounds (smoke run).")
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="Write <out>/table11.json."
+@experiment_options(
+    quick_help="100 samples, 2 timed rounds (smoke run).",
+    json_help="Print the JSON result.",
+    out_help="Write <out>/table11.json.",
+    out_file_okay=True,
 )
 @click.option(
     "--mnist-dir",
