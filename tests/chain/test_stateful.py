@@ -56,6 +56,7 @@ from hypothesis.stateful import (
 from cipherfuse.chain import (
     BallotState,
     Chain,
+    ChainError,
     ClaimStatus,
     ContractRevertError,
     ParticipantState,
@@ -160,11 +161,20 @@ class ContractMachine(RuleBasedStateMachine):
         """Run a transaction: None if it went through, else the contract error's name (a
         revert must be a typed contract error)."""
         self.dirty.update(self.everyone)
-        try:
-            fn(*args)
-        except ContractRevertError as exc:
-            return exc.error_name
-        return None
+        for attempt in range(2):
+            try:
+                fn(*args)
+            except ContractRevertError as exc:
+                return exc.error_name
+            except ChainError:
+                # Estimated against the latest block, reverted in the next one: on anvil the
+                # clock runs, so a deadline can pass in between. Sent again, the estimate
+                # sees the new state and the revert is typed.
+                if attempt == 1:
+                    raise
+                continue
+            return None
+        raise AssertionError("unreachable")
 
     def _in(self, *statuses: ClaimStatus) -> list[ClaimModel]:
         return [m for m in self.claims if m.status in statuses]
