@@ -110,6 +110,22 @@ def patch_sums(
     return sums
 
 
+def _pad_same(
+    x: npt.NDArray[np.generic], kernel: tuple[int, ...], stride: tuple[int, ...], padding: str
+) -> npt.NDArray[np.generic]:
+    """``x`` zero-padded on its spatial axes for SAME padding; unchanged for VALID."""
+    if padding == "VALID":
+        return x
+    if padding != "SAME":
+        raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    pads = [(0, 0)]
+    pads += [
+        same_pads(x.shape[1 + i], k, s) for i, (k, s) in enumerate(zip(kernel, stride, strict=True))
+    ]
+    pads.append((0, 0))
+    return np.pad(x, pads)
+
+
 def im2col(
     x: npt.NDArray[np.generic],
     kernel: tuple[int, ...],
@@ -126,16 +142,7 @@ def im2col(
         raise ParameterError(
             f"input {x.shape} does not fit a {nd}-D kernel {kernel} with stride {stride}"
         )
-    if padding == "SAME":
-        pads = [(0, 0)]
-        pads += [
-            same_pads(x.shape[1 + i], k, s)
-            for i, (k, s) in enumerate(zip(kernel, stride, strict=True))
-        ]
-        pads.append((0, 0))
-        x = np.pad(x, pads)
-    elif padding != "VALID":
-        raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    x = _pad_same(x, kernel, stride, padding)
     if any(x.shape[1 + i] < k for i, k in enumerate(kernel)):
         raise ParameterError(f"input {x.shape} is smaller than the kernel {kernel}")
     view = sliding_window_view(x, kernel, axis=tuple(range(1, 1 + nd)))
@@ -163,16 +170,7 @@ def im2col_t(
     the GEMM itself instead of another pass over the output.
     """
     nd = len(kernel)
-    if padding == "SAME":
-        pads = [(0, 0)]
-        pads += [
-            same_pads(x.shape[1 + i], k, s)
-            for i, (k, s) in enumerate(zip(kernel, stride, strict=True))
-        ]
-        pads.append((0, 0))
-        x = np.pad(x, pads)
-    elif padding != "VALID":
-        raise ParameterError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    x = _pad_same(x, kernel, stride, padding)
     if x.ndim != nd + 2 or len(stride) != nd or min(stride, default=1) < 1:
         raise ParameterError(f"input {x.shape} does not fit kernel {kernel}, stride {stride}")
     if any(x.shape[1 + i] < k for i, k in enumerate(kernel)):
