@@ -14,18 +14,26 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from tests.mpc.protocol_util import TamperingTransport, member_outcomes
 
 from cipherfuse.chain import ParticipantState, TasksContract, embedded_chain
 from cipherfuse.errors import CipherfuseError
-from cipherfuse.mpc import in_memory_network, plaintext_count, quantize_classifier
+from cipherfuse.mpc import (
+    Transport,
+    in_memory_network,
+    plaintext_count,
+    quantize_classifier,
+    share_model,
+)
 from cipherfuse.mpc.channel import ChannelConfig
 from cipherfuse.mpc.errors import ShareInconsistency
-from cipherfuse.mpc.runtime import run_three_members
+from cipherfuse.mpc.runtime import MemberResult, run_three_members
 from cipherfuse.mpc.sharing import reconstruct_model
 from cipherfuse.nn import DenseSpec, FlattenSpec, ModelConfig, TrainedModel
 from cipherfuse.nn.model import init_params
 from cipherfuse.nn.quantize import integer_forward
 from cipherfuse.roles.agent import RoleContext
+from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.clock import run_agents
 from cipherfuse.roles.config import demo_task_params
 from cipherfuse.roles.contributor import ContributorAgent
@@ -204,10 +212,49 @@ class SilentJudge(SecureJudge):
         return None
 
 
+class LyingJudge(SecureJudge):
+    """A member that sends a wrong share at the final opening and votes accept anyway.
+
+    The frames of the opening are found by a dry run on a model of the same layout: the
+    message schedule depends only on the public parameters (layout, number of images).
+    """
+
+    lied = 0
+
+    def _run_member(self, job: CommitteeJob, transport: Transport) -> MemberResult:
+        dry = share_model(quantize_classifier(tiny_model(5), weight_scale=P, input_scale=Q))
+        network = list(in_memory_network(10.0))
+        me = job.bundle.party
+        counter = TamperingTransport(network[me], lambda _to, _k, data: data)
+        network[me] = counter
+        member_outcomes(dry.bundles, network, job.images, job.labels)
+        # the last four frames are: opening to each peer, outcome to each peer
+        opening = {counter.sent_frames - 4, counter.sent_frames - 3}
+
+        def lie(_to: int, k: int, data: bytes) -> bytes:
+            if k not in opening:
+                return data
+            self.lied += 1
+            word = (int.from_bytes(data[:8], "little") + 1) % 2**64
+            return word.to_bytes(8, "little") + data[8:]
+
+        return super()._run_member(job, TamperingTransport(transport, lie))
+
+    def _evaluate(self, job: CommitteeJob) -> Judgement:
+        super()._evaluate(job)
+        return Judgement(True, 1.0, None, "accept whatever the count")
+
+
 class SecureWorld:
     """The seven roles on the embedded chain with three-party judging (no training)."""
 
-    def __init__(self, root: Path, makers: list[object], silent: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        makers: list[object],
+        silent: int | None = None,
+        judges: dict[int, type[SecureJudge]] | None = None,
+    ) -> None:
         self.chain = embedded_chain(accounts=8)
         self.tasks, _ = TasksContract.deploy(self.chain, self.chain.accounts[0])
         self.store = LocalStore(root / "store")
@@ -238,7 +285,9 @@ class SecureWorld:
                 acc[5 + i],
                 root / "state",
                 task_id,
-                (SilentJudge if i == silent else SecureJudge)(m, data, channel=channel),
+                {silent: SilentJudge, **(judges or {})}.get(i, SecureJudge)(
+                    m, data, channel=channel
+                ),
             )
             for i in range(3)
         ]
@@ -355,6 +404,30 @@ def test_a_silent_member_is_slashed_and_nobody_honest_loses(tmp_path: Path) -> N
         account = world.verifiers[i].account
         assert world.withdrawn(account) == PARAMS.verifier_deposit + PARAMS.verifier_fee
     assert world.withdrawn(silent) == 0
+    assert world.tasks.balance() == 0
+
+
+def test_a_wrong_share_at_the_opening_leaves_a_bad_model_unreleased(tmp_path: Path) -> None:
+    """A member that wants a bad model accepted lies at the opening of the count: both
+    honest members see two different copies of the same component, abort and reveal abort
+    ballots; the liar's accept is no majority, so the claim ends inconclusive, the model is
+    not released and no honest party loses anything."""
+    world = SecureWorld(tmp_path, [honest(tiny_model(1))], judges={1: LyingJudge})
+    world.run()
+    liar = world.verifiers[1].judge
+    assert isinstance(liar, LyingJudge) and liar.lied == 2
+    claim_id = int(world.contributors[0].state.data["claim_id"])
+    claim = world.tasks.get_claim(claim_id)
+    assert claim.status.name == "INCONCLUSIVE"
+    assert (claim.accept_votes, claim.reject_votes) == (1, 0)
+    honest_members = (world.verifiers[0], world.verifiers[2])
+    for member in honest_members:
+        d = member.state.data["decisions"][str(claim_id)]
+        assert d["abort"] is True and "ProtocolAbort" in str(d["reason"])
+    assert claim_id not in world.initiator.models
+    assert world.withdrawn_deposit(0) == PARAMS.contributor_deposit
+    for member in honest_members:
+        assert world.withdrawn(member.account) == PARAMS.verifier_deposit + PARAMS.verifier_fee
     assert world.tasks.balance() == 0
 
 

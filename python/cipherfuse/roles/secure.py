@@ -48,7 +48,13 @@ from typing import Any
 import numpy as np
 
 from cipherfuse.errors import CipherfuseError
-from cipherfuse.mpc import MemberBundle, quantize_classifier, run_member, share_model
+from cipherfuse.mpc import (
+    MemberBundle,
+    Transport,
+    quantize_classifier,
+    run_member,
+    share_model,
+)
 from cipherfuse.mpc.channel import (
     ChannelConfig,
     MemberEndpoint,
@@ -58,6 +64,7 @@ from cipherfuse.mpc.channel import (
 )
 from cipherfuse.mpc.encoding import check_classifier
 from cipherfuse.mpc.errors import PeerTimeout, ShareInconsistency
+from cipherfuse.mpc.runtime import MemberResult
 from cipherfuse.mpc.sharing import (
     layout_digest,
     model_layout,
@@ -449,7 +456,7 @@ class SecureJudge:
                 self.channel,
                 listener=listener,
             ) as transport:
-                result = run_member(job.bundle, transport, job.images, job.labels)
+                result = self._run_member(job, transport)
         except ShareInconsistency as exc:
             if not own_shares_ok:
                 why = f"rejected: my shares do not match the claim's commitments ({exc})"
@@ -469,6 +476,10 @@ class SecureJudge:
             f"{accuracy:.3f} {verdict} the criterion {criterion:.2f}"
         )
         return Judgement(accuracy >= criterion, accuracy, None, why)
+
+    def _run_member(self, job: CommitteeJob, transport: Transport) -> MemberResult:
+        """This member's side of the computation over the connected committee."""
+        return run_member(job.bundle, transport, job.images, job.labels)
 
     def remember(self, claim_id: int, payload: bytes) -> None:
         """Nothing to remember: secure judging decides on accuracy alone (docs/mpc.md)."""
