@@ -14,6 +14,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from tests.mpc.protocol_util import TamperingTransport, member_outcomes
 
 from cipherfuse.chain import ParticipantState, TasksContract, embedded_chain
@@ -37,12 +38,19 @@ from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.clock import run_agents
 from cipherfuse.roles.config import demo_task_params
 from cipherfuse.roles.contributor import ContributorAgent
-from cipherfuse.roles.errors import SealError
+from cipherfuse.roles.errors import RoleConfigError, SealError
 from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
 from cipherfuse.roles.manifest import TaskManifest, VerificationData
-from cipherfuse.roles.sealing import open_sealed
+from cipherfuse.roles.sealing import (
+    box_public_bytes,
+    new_box_key,
+    open_release,
+    open_sealed,
+    seal_release,
+)
 from cipherfuse.roles.secure import (
     BLOB_MAGIC,
+    ENVELOPE_BYTES,
     ClaimMaterial,
     CommitteeJob,
     SecureJudge,
@@ -65,6 +73,10 @@ def tiny_model(key: int, labels: tuple[int, ...] = tuple(range(10))) -> TrainedM
     return TrainedModel(CONFIG, init_params(CONFIG, jax.random.PRNGKey(key)), labels)
 
 
+#: The initiator's release key in the unit tests (a fixed test key).
+RELEASE = X25519PrivateKey.from_private_bytes(hashlib.sha256(b"test release key").digest())
+
+
 def manifest() -> TaskManifest:
     return TaskManifest(
         params="secure",
@@ -76,6 +88,7 @@ def manifest() -> TaskManifest:
         input_scale=Q,
         fusion_epochs=(1, 1),
         nonce="00" * 16,
+        release_key=box_public_bytes(RELEASE).hex(),
     )
 
 
@@ -156,7 +169,7 @@ def test_a_wrong_seed_in_a_box_is_an_inconsistent_share() -> None:
 def test_the_release_is_checked_against_the_judged_shares() -> None:
     judged, swapped = tiny_model(0), tiny_model(2)
     material = prepare_secure_claim(judged, manifest())
-    got = open_secure_release(material.blob, material.envelope, manifest())
+    got = open_secure_release(material.blob, material.envelope, manifest(), RELEASE)
     assert got.labels == judged.labels
     np.testing.assert_array_equal(
         got.params["head"]["kernel"], np.asarray(judged.params["head"]["kernel"])
@@ -167,13 +180,54 @@ def test_the_release_is_checked_against_the_judged_shares() -> None:
     forged = material.blob[: len(material.blob) - len(parsed.sealed_model)] + (
         parsed_other.sealed_model
     )
-    env = bytearray(material.envelope)
-    env[6:38] = other.envelope[6:38]  # K_m of the other blob
+    env = bytearray(release_plaintext(material))
+    env[6:38] = release_plaintext(other)[6:38]  # K_m of the other blob
     env[-32:] = hashlib.sha256(forged).digest()
+    pub = box_public_bytes(RELEASE)
+    resealed = seal_release(pub, bytes(env), model_hash=hashlib.sha256(forged).digest())
     with pytest.raises(SealError, match="not the model the committee judged"):
-        open_secure_release(forged, bytes(env), manifest())
-    with pytest.raises(SealError, match="does not match the hash"):
-        open_secure_release(other.blob, material.envelope, manifest())
+        open_secure_release(forged, resealed, manifest(), RELEASE)
+    # The sealed envelope is bound to its blob: copied to another claim it does not open.
+    with pytest.raises(SealError, match="not for this key or was altered"):
+        open_secure_release(other.blob, material.envelope, manifest(), RELEASE)
+
+
+def release_plaintext(material: ClaimMaterial) -> bytes:
+    digest = hashlib.sha256(material.blob).digest()
+    return open_release(material.envelope, RELEASE, model_hash=digest, size=ENVELOPE_BYTES)
+
+
+def test_the_public_envelope_opens_the_model_for_the_initiator_alone() -> None:
+    """The envelope is public on chain once released; with it, anyone but the initiator
+    (a committee member with its box secret included) still cannot open the model file or
+    the third share."""
+    material = prepare_secure_claim(tiny_model(0), manifest())
+    parsed = parse_secure_blob(material.blob, manifest())
+    digest = hashlib.sha256(material.blob).digest()
+    for outsider in (new_box_key(), X25519PrivateKey.from_private_bytes(bytes(range(32)))):
+        with pytest.raises(SealError):
+            open_release(material.envelope, outsider, model_hash=digest, size=ENVELOPE_BYTES)
+        with pytest.raises(SealError):
+            open_secure_release(material.blob, material.envelope, manifest(), outsider)
+    # No 32-byte window of the public envelope is a key of the blob's sealed sections.
+    for section in (parsed.sealed_model, parsed.sealed_shares):
+        for at in range(len(material.envelope) - 31):
+            with pytest.raises(SealError):
+                open_sealed(section, material.envelope[at : at + 32])
+    # The plaintext behind it (what the initiator sees) does open both.
+    plain = release_plaintext(material)
+    open_sealed(parsed.sealed_model, plain[6:38])
+    open_sealed(parsed.sealed_shares, plain[38:70])
+
+
+def test_a_secure_manifest_needs_a_release_key() -> None:
+    with pytest.raises(RoleConfigError, match="release_key"):
+        dataclasses.replace(manifest(), release_key="")
+    with pytest.raises(RoleConfigError, match="release_key"):
+        dataclasses.replace(manifest(), release_key="AB" * 32)
+    with pytest.raises(RoleConfigError, match="release_key"):
+        dataclasses.replace(manifest(), params="paper")
+    assert TaskManifest.from_bytes(manifest().to_bytes()) == manifest()
 
 
 def test_hostile_blobs_raise_typed_errors_only() -> None:

@@ -205,10 +205,12 @@ class ContributorAgent(Agent):
         secrets = [bytes.fromhex(s) for s in data.get("box_secrets", [data.get("sealing_key")])]
         members = self.tasks.committee_of(claim_id)
         if len(secrets) > 1 and len(secrets) != len(members):
-            self.log(
-                f"claim {claim_id}: {len(secrets)} share secrets for a committee of "
-                f"{len(members)}; secure judging needs a committee of {len(secrets)}"
-            )
+            if not data.get("committee_mismatch_logged"):  # said once, not at every step
+                self.log(
+                    f"claim {claim_id}: {len(secrets)} share secrets for a committee of "
+                    f"{len(members)}; secure judging needs a committee of {len(secrets)}"
+                )
+                self.state.update(committee_mismatch_logged=True)
             return False
         boxes = []
         for i, member in enumerate(members):

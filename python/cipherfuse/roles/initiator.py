@@ -8,18 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cipherfuse import he
 from cipherfuse.chain import ClaimStatus, ClaimSubmitted, TaskParams, TaskPublished
 from cipherfuse.chain.errors import ChainError, ContractRevertError
 from cipherfuse.errors import CipherfuseError
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.fusion import FusionConfig, MetaModel
 from cipherfuse.nn import TrainedModel
 from cipherfuse.roles.agent import FINAL, Agent, RoleContext
-from cipherfuse.roles.errors import RoleConfigError
+from cipherfuse.roles.errors import RoleConfigError, SealError
 from cipherfuse.roles.learning import FloatArray, IntArray, fuse_plain_model, he_keys
 from cipherfuse.roles.manifest import TaskManifest, VerificationData, new_nonce
-from cipherfuse.roles.sealing import open_with_envelope
+from cipherfuse.roles.sealing import box_public_bytes, new_box_key, open_with_envelope
 from cipherfuse.roles.secure import COMMITTEE, open_secure_release
 
 
@@ -68,6 +70,8 @@ class InitiatorAgent(Agent):
         #: The latest MetaModel fused from the decrypted models (None before the first).
         self.metamodel: MetaModel | None = None
         self.sk_path = self.state_dir / f"initiator-{account}.sk"
+        #: The X25519 key secure claims' release envelopes are sealed to (raw, 0600).
+        self.release_key_path = self.state_dir / f"initiator-{account}.release-key"
 
     @property
     def task_id(self) -> int | None:
@@ -79,7 +83,7 @@ class InitiatorAgent(Agent):
     def _prepare(self) -> None:
         s = self.setup
         store = self.ctx.store
-        key_cid = key_id = ""
+        key_cid = key_id = release_key = ""
         if s.he_params == "secure":
             if s.params.committee_size != COMMITTEE:
                 raise RoleConfigError(
@@ -87,6 +91,9 @@ class InitiatorAgent(Agent):
                     f"not {s.params.committee_size}"
                 )
             self.log("secure judging: the committee judges in three-party computation (no HE key)")
+            private = new_box_key()
+            atomic_write_bytes(self.release_key_path, private.private_bytes_raw(), mode=0o600)
+            release_key = box_public_bytes(private).hex()
         else:
             sk, key_blob = he_keys(s.he_params)
             he.save(sk, self.sk_path)
@@ -103,6 +110,7 @@ class InitiatorAgent(Agent):
             input_scale=s.input_scale,
             fusion_epochs=s.fusion_epochs,
             nonce=new_nonce(),
+            release_key=release_key,
         )
         cid = store.put(manifest.to_bytes())
         self.state.update(manifest_cid=cid, processed={}, accuracies=[])
@@ -214,7 +222,7 @@ class InitiatorAgent(Agent):
             envelope = self.tasks.envelope_of(claim_id)
             if manifest.params == "secure":
                 # Checked against the share commitments: the model the committee judged.
-                model = open_secure_release(blob, envelope, manifest)
+                model = open_secure_release(blob, envelope, manifest, self._release_key())
             else:
                 payload = open_with_envelope(blob, envelope)
                 sk = he.load(self.sk_path)
@@ -234,6 +242,16 @@ class InitiatorAgent(Agent):
         processed = dict(self.state.data["processed"])
         processed[str(claim_id)] = record
         self.state.update(processed=processed)
+
+    def _release_key(self) -> X25519PrivateKey:
+        try:
+            raw = self.release_key_path.read_bytes()
+        except OSError as exc:
+            why = f"the release key {self.release_key_path} is unreadable: {exc}"
+            raise SealError(why) from exc
+        if len(raw) != 32:
+            raise SealError(f"the release key {self.release_key_path} is not 32 bytes")
+        return X25519PrivateKey.from_private_bytes(raw)
 
     def _decryptor(self) -> Decryptor:
         if self.decrypt is not None:

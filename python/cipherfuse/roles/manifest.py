@@ -27,7 +27,7 @@ from cipherfuse.storage import Store
 from cipherfuse.untrusted import parse_json
 
 MANIFEST_FORMAT = "cipherfuse-task-manifest"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 PARAM_SETS = ("paper", "secure")
 #: Bounds on what a verifier or contributor accepts from the store.
 MAX_MANIFEST_BYTES = 64 << 10
@@ -47,10 +47,19 @@ class TaskManifest:
     input_scale: int
     fusion_epochs: tuple[int, int]
     nonce: str
+    #: The initiator's X25519 release key (64 hex digits) with ``secure`` parameters: the
+    #: claims' release envelopes are sealed to it, so a released model goes to the
+    #: initiator alone. Empty with ``paper`` parameters, whose models are HE-encrypted.
+    release_key: str = ""
 
     def __post_init__(self) -> None:
         if self.params not in PARAM_SETS:
             raise RoleConfigError(f"params must be one of {PARAM_SETS}, got {self.params!r}")
+        if self.params == "secure":
+            if len(self.release_key) != 64 or self.release_key.strip("0123456789abcdef"):
+                raise RoleConfigError("a secure task's release_key must be 64 lowercase hex digits")
+        elif self.release_key:
+            raise RoleConfigError("only a secure task has a release_key")
         if not 0.0 < self.threshold <= 1.0:
             raise RoleConfigError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.weight_scale < 1 or self.input_scale < 1:
@@ -83,6 +92,7 @@ class TaskManifest:
             "input_scale": int,
             "fusion_epochs": list,
             "nonce": str,
+            "release_key": str,
         }
         if (
             not isinstance(body, dict)

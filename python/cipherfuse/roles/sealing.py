@@ -145,24 +145,50 @@ def _box_key(shared: bytes, context: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=context).derive(shared)
 
 
-def _box_context(claim_id: int, member: str, recipient_pub: bytes, eph_pub: bytes) -> bytes:
-    return b"cipherfuse-keybox-v1|%d|%s|" % (claim_id, member.lower().encode()) + (
-        recipient_pub + eph_pub
-    )
+def _box_context(claim_id: int, member: str) -> bytes:
+    return b"cipherfuse-keybox-v1|%d|%s|" % (claim_id, member.lower().encode())
 
 
-def make_key_box(recipient_pub: bytes, key: bytes, *, claim_id: int, member: str) -> bytes:
-    """Encrypt the secret ``key`` (a sealing key or a member's share secret) to
-    ``recipient_pub`` for ``member`` of ``claim_id``."""
+def _seal_to(recipient_pub: bytes, payload: bytes, context: bytes) -> bytes:
+    """``payload`` encrypted to ``recipient_pub``: ephemeral-static X25519, HKDF, AES-GCM.
+
+    ``context`` (bound into the key and the associated data) is followed by both public keys.
+    """
     if len(recipient_pub) != 32:
         raise SealError("a box public key is 32 bytes")
     ephemeral = X25519PrivateKey.generate()
     eph_pub = box_public_bytes(ephemeral)
     shared = _exchange(ephemeral, recipient_pub, "the recipient's box key")
-    context = _box_context(claim_id, member, recipient_pub, eph_pub)
+    bound = context + recipient_pub + eph_pub
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(_box_key(shared, context)).encrypt(nonce, key, context)
+    sealed = AESGCM(_box_key(shared, bound)).encrypt(nonce, payload, bound)
     return BOX_MAGIC + eph_pub + nonce + sealed
+
+
+def _open_sealed_to(
+    box: bytes, private: X25519PrivateKey, context: bytes, size: int, kind: str, what: str
+) -> bytes:
+    """The ``size``-byte payload of a :func:`_seal_to` box; :class:`SealError` otherwise.
+
+    ``kind`` names the format in a size error ("a key box"), ``what`` this one instance.
+    """
+    expected = len(BOX_MAGIC) + 32 + NONCE_BYTES + size + 16
+    if len(box) != expected or not box.startswith(BOX_MAGIC):
+        raise SealError(f"{kind} is {expected} bytes starting with {BOX_MAGIC!r}")
+    body = box[len(BOX_MAGIC) :]
+    eph_pub, nonce, sealed = body[:32], body[32 : 32 + NONCE_BYTES], body[32 + NONCE_BYTES :]
+    shared = _exchange(private, bytes(eph_pub), f"the ephemeral key of {what}")
+    bound = context + box_public_bytes(private) + eph_pub
+    try:
+        return AESGCM(_box_key(shared, bound)).decrypt(nonce, sealed, bound)
+    except InvalidTag as exc:
+        raise SealError(f"{what} is not for this key or was altered") from exc
+
+
+def make_key_box(recipient_pub: bytes, key: bytes, *, claim_id: int, member: str) -> bytes:
+    """Encrypt the secret ``key`` (a sealing key or a member's share secret) to
+    ``recipient_pub`` for ``member`` of ``claim_id``."""
+    return _seal_to(recipient_pub, key, _box_context(claim_id, member))
 
 
 def open_key_box(
@@ -178,14 +204,28 @@ def open_key_box(
     ``size`` is what the mode boxes: the 32-byte sealing key (cipherspace judging) or a
     member's 64-byte share secret (secure judging, :mod:`cipherfuse.roles.secure`).
     """
-    expected = len(BOX_MAGIC) + 32 + NONCE_BYTES + size + 16
-    if len(box) != expected or not box.startswith(BOX_MAGIC):
-        raise SealError(f"a key box is {expected} bytes starting with {BOX_MAGIC!r}")
-    body = box[len(BOX_MAGIC) :]
-    eph_pub, nonce, sealed = body[:32], body[32 : 32 + NONCE_BYTES], body[32 + NONCE_BYTES :]
-    shared = _exchange(private, bytes(eph_pub), f"the ephemeral key of claim {claim_id}'s box")
-    context = _box_context(claim_id, member, box_public_bytes(private), eph_pub)
-    try:
-        return AESGCM(_box_key(shared, context)).decrypt(nonce, sealed, context)
-    except InvalidTag as exc:
-        raise SealError(f"key box of claim {claim_id} is not for {member} or was altered") from exc
+    what = f"claim {claim_id}'s key box for {member}"
+    context = _box_context(claim_id, member)
+    return _open_sealed_to(box, private, context, size, "a key box", what)
+
+
+def seal_release(recipient_pub: bytes, envelope: bytes, *, model_hash: bytes) -> bytes:
+    """The release envelope of a claim encrypted to the initiator's release key.
+
+    Bound to the claim's ``model_hash``: a sealed envelope copied to another claim does not
+    open.
+    """
+    return _seal_to(recipient_pub, envelope, _release_context(model_hash))
+
+
+def open_release(
+    sealed: bytes, private: X25519PrivateKey, *, model_hash: bytes, size: int
+) -> bytes:
+    """The ``size``-byte release envelope sealed by :func:`seal_release`."""
+    context = _release_context(model_hash)
+    kind = "a sealed release envelope"
+    return _open_sealed_to(sealed, private, context, size, kind, "the sealed release envelope")
+
+
+def _release_context(model_hash: bytes) -> bytes:
+    return b"cipherfuse-release-v1|" + model_hash + b"|"

@@ -19,8 +19,10 @@ a 64-byte secret in its key box (:data:`BOX_SECRET_BYTES`)::
 
 so member ``i`` holds exactly replicated shares ``i`` and ``i + 1`` and nothing else:
 member 0 cannot open ``A``, members 1 and 2 miss one seed each. ``K_m`` goes to no member.
-The released envelope is ``b"CFENV\\x02" | K_m | K_w | s0 | s1 | SHA-256(blob)``; the
-initiator opens the model file, quantizes it with the task's scales and checks that it
+The released envelope is ``b"CFENV\\x02" | K_m | K_w | s0 | s1 | SHA-256(blob)`` sealed
+to the initiator's release key from the manifest (it is public on chain; only the
+initiator opens it, :func:`cipherfuse.roles.sealing.seal_release`); the initiator opens
+the model file, quantizes it with the task's scales and checks that it
 opens the three share commitments (:func:`open_secure_release`), so the model it receives
 is provably the one the committee judged.
 
@@ -46,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cipherfuse.errors import CipherfuseError
 from cipherfuse.mpc import (
@@ -78,7 +81,13 @@ from cipherfuse.nn.serialize import model_from_bytes, model_to_bytes
 from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.errors import SealError
 from cipherfuse.roles.manifest import TaskManifest, VerificationData
-from cipherfuse.roles.sealing import KEY_BYTES, open_sealed, seal
+from cipherfuse.roles.sealing import (
+    KEY_BYTES,
+    open_release,
+    open_sealed,
+    seal,
+    seal_release,
+)
 from cipherfuse.untrusted import parse_json
 
 BLOB_MAGIC = b"CFMPC\x00\x01"
@@ -146,8 +155,10 @@ def prepare_secure_claim(model: TrainedModel, manifest: TaskManifest) -> ClaimMa
     )
     digest = hashlib.sha256(blob).digest()
     envelope = ENVELOPE_MAGIC + sealed_m.key + sealed_w.key + s0 + s1 + digest
+    release_key = bytes.fromhex(manifest.release_key)
+    sealed_envelope = seal_release(release_key, envelope, model_hash=digest)
     secrets = (s0 + s1, s1 + sealed_w.key, s0 + sealed_w.key)
-    return ClaimMaterial(blob, envelope, secrets)
+    return ClaimMaterial(blob, sealed_envelope, secrets)
 
 
 @dataclass(frozen=True)
@@ -250,10 +261,14 @@ def member_bundle(parsed: SecureBlob, position: int, secret: bytes) -> MemberBun
     return MemberBundle(position, parsed.layout, parsed.commitments, seeds, {2: w2})
 
 
-def open_secure_release(blob: bytes, envelope: bytes, manifest: TaskManifest) -> TrainedModel:
+def open_secure_release(
+    blob: bytes, sealed_envelope: bytes, manifest: TaskManifest, release_key: X25519PrivateKey
+) -> TrainedModel:
     """The initiator's side after release: the model, checked against what was judged.
 
-    The model file is opened with ``K_m``, quantized with the task's scales, and must open
+    The released envelope is sealed to the manifest's ``release_key`` (only its private
+    half, the initiator's, opens it: the envelope is public on chain). The model file is
+    opened with ``K_m``, quantized with the task's scales, and must open
     the blob's three share commitments with the released seeds (and the blob must hold the
     same ``W2``), and its labels must be the declared ones.
 
@@ -261,11 +276,13 @@ def open_secure_release(blob: bytes, envelope: bytes, manifest: TaskManifest) ->
         SealError: a malformed envelope, a blob that is not the claimed one, or a model
             that is not the judged one.
     """
+    digest = hashlib.sha256(blob).digest()
+    envelope = open_release(sealed_envelope, release_key, model_hash=digest, size=ENVELOPE_BYTES)
     if len(envelope) != ENVELOPE_BYTES or not envelope.startswith(ENVELOPE_MAGIC):
         raise SealError(f"a secure envelope is {ENVELOPE_BYTES} bytes starting {ENVELOPE_MAGIC!r}")
     body = envelope[len(ENVELOPE_MAGIC) :]
     k_m, k_w, s0, s1 = (body[i * KEY_BYTES : (i + 1) * KEY_BYTES] for i in range(4))
-    if hashlib.sha256(blob).digest() != body[4 * KEY_BYTES :]:
+    if digest != body[4 * KEY_BYTES :]:
         raise SealError("the blob does not match the hash in the released envelope")
     parsed = parse_secure_blob(blob, manifest)
     model, _ = model_from_bytes(open_sealed(parsed.sealed_model, k_m), name="released model")
