@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "he/conv.hpp"  // check_conv_shape
 #include "mpc/kernels.hpp"
 
 namespace py = pybind11;
@@ -65,6 +66,30 @@ U64Array ring_gemm(const py::array& a_in, const py::array& b_in, const std::stri
                                threads);
   }
   return c;
+}
+
+U64Array ring_conv2d(const py::array& x_in, const py::array& kern_in, int64_t out_h,
+                     int64_t out_w, int64_t stride_h, int64_t stride_w, int64_t pad_top,
+                     int64_t pad_left, const std::string& isa, int threads) {
+  const U64Array x = words(x_in, "ring_conv2d", "x");
+  const U64Array kern = words(kern_in, "ring_conv2d", "kern");
+  if (x.ndim() != 4 || kern.ndim() != 4 || kern.shape(2) != x.shape(3)) {
+    throw cf::KernelArgumentError(
+        "ring_conv2d: need images (n, h, w, c) and kernels (kh, kw, c, f), got " +
+        shape_str(x) + " and " + shape_str(kern));
+  }
+  const cf::ConvShape s{x.shape(0),    x.shape(1), x.shape(2), x.shape(3), kern.shape(0),
+                        kern.shape(1), kern.shape(3), stride_h, stride_w, pad_top,
+                        pad_left,      out_h,         out_w};
+  cf::check_conv_shape(s, "ring_conv2d");  // before out_h x out_w is allocated
+  const cf::Isa which = cf::isa_from_name(isa);
+  U64Array out({x.shape(0), static_cast<py::ssize_t>(out_h), static_cast<py::ssize_t>(out_w),
+                kern.shape(3)});
+  {
+    py::gil_scoped_release release;
+    cf::mpc::ring_conv(which, s, x.data(), kern.data(), out.mutable_data(), threads);
+  }
+  return out;
 }
 
 using ElementKernel = void (*)(cf::Isa, const uint64_t*, const uint64_t*, const uint64_t*,
@@ -143,6 +168,12 @@ void register_mpc(py::module_& m) {
         py::arg("threads") = 0, py::arg("variant") = "default",
         "a @ b mod 2^64 for C-contiguous uint64 matrices (m, k) @ (k, n) (cpp/mpc/).\n"
         "variant='avx512_split' selects the AVX-512 kernel without vpmullq (benchmarks).");
+  m.def("ring_conv2d", &ring_conv2d, py::arg("x"), py::arg("kern"), py::arg("out_h"), py::arg("out_w"),
+        py::arg("stride_h") = 1, py::arg("stride_w") = 1, py::arg("pad_top") = 0,
+        py::arg("pad_left") = 0, py::arg("isa") = "auto", py::arg("threads") = 0,
+        "conv(x, kern) mod 2^64 for C-contiguous uint64 NHWC images (n, h, w, c) and kernels\n"
+        "(kh, kw, c, f), any word values (cpp/mpc/ring_conv_driver.hpp); taps outside the\n"
+        "image read zero; result (n, out_h, out_w, f).");
   m.def(
       "rss_mul_local",
       [](const py::array& x0, const py::array& x1, const py::array& y0, const py::array& y1,

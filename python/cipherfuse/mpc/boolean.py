@@ -237,9 +237,15 @@ def select_right(
 
 
 def maximum(party: Party, lefts: RSS, rights: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
-    """Element-wise ``max(lefts, rights)``."""
-    best, _ = select_right(party, lefts, rights, bit, [])
-    return best
+    """Element-wise ``max(lefts, rights)`` (any one shape; ties keep left).
+
+    Same values and messages as :func:`select_right` without carried tensors, but the
+    operands may be strided views (only the difference is materialised).
+    """
+    diff = lefts - rights
+    n = int(np.prod(diff.shape))
+    prod = select_mul(party, sign_bit(party, diff, bit), n, -diff)
+    return lefts + prod
 
 
 def argmax_hits(

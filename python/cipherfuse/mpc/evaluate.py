@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from cipherfuse.mpc.arith import (
     public_conv,
@@ -29,7 +30,6 @@ from cipherfuse.mpc.plan import (
     TaylorSigmoid,
     evaluation_plan,
     pool_windows,
-    tournament,
 )
 from cipherfuse.mpc.shares import RSS
 from cipherfuse.mpc.sharing import parameter_shapes
@@ -46,35 +46,44 @@ from cipherfuse.nn.quantize import (
 U64Array = npt.NDArray[np.uint64]
 
 
-def _concat(parts: list[RSS]) -> RSS:
-    return RSS(
-        np.concatenate([p.first.reshape(-1) for p in parts]),
-        np.concatenate([p.second.reshape(-1) for p in parts]),
-    )
+def _stacked_windows(x: U64Array, layer: QuantizedPool) -> U64Array:
+    """The window members of ``layer`` on ``x`` stacked on a new leading axis (one copy).
 
-
-def _split(x: RSS, count: int, shape: tuple[int, ...]) -> list[RSS]:
-    size = int(np.prod(shape))
-    return [
-        RSS(
-            x.first[t * size : (t + 1) * size].reshape(shape),
-            x.second[t * size : (t + 1) * size].reshape(shape),
-        )
-        for t in range(count)
-    ]
+    Member ``j`` (row-major over the window) is ``pool_windows(x, layer)[j]``.
+    """
+    nd = len(layer.window)
+    axes = tuple(range(1, 1 + nd))
+    view = sliding_window_view(x, layer.window, axis=axes)
+    view = view[(slice(None), *(slice(None, None, s) for s in layer.stride))]
+    front = np.moveaxis(view, tuple(range(-nd, 0)), tuple(range(nd)))
+    stacked: U64Array = np.ascontiguousarray(front).reshape(-1, *front.shape[nd:])
+    return stacked
 
 
 def _secure_max_pool(party: Party, x: RSS, layer: QuantizedPool, bit: int) -> RSS:
-    firsts = pool_windows(x.first, layer)
-    seconds = pool_windows(x.second, layer)
-    members = [RSS(f, s) for f, s in zip(firsts, seconds, strict=True)]
-    shape = members[0].shape
+    """Max pooling in :func:`~cipherfuse.mpc.plan.tournament`'s comparison order.
 
-    def level(lefts: list[RSS], rights: list[RSS]) -> list[RSS]:
-        best = maximum(party, _concat(lefts), _concat(rights), bit)
-        return _split(best, len(lefts), shape)
-
-    return tournament(members, level)
+    The members live on one leading axis; a level compares the even members with the
+    odd ones through strided views (the operands are never gathered): exactly the
+    concatenated pairs ``(0, 1), (2, 3), ...`` of the tournament, in the same order.
+    """
+    first = _stacked_windows(x.first, layer)
+    second = _stacked_windows(x.second, layer)
+    while first.shape[0] > 1:
+        m = first.shape[0]
+        h = m // 2
+        best = maximum(
+            party,
+            RSS(first[0 : 2 * h : 2], second[0 : 2 * h : 2]),
+            RSS(first[1 : 2 * h : 2], second[1 : 2 * h : 2]),
+            bit,
+        )
+        if m % 2:  # the odd last member waits for the next level
+            first = np.concatenate([best.first, first[m - 1 : m]])
+            second = np.concatenate([best.second, second[m - 1 : m]])
+        else:
+            first, second = best.first, best.second
+    return RSS(first[0], second[0])
 
 
 def _sum_pool(x: RSS | IntArray, layer: QuantizedPool) -> RSS | IntArray:
