@@ -7,10 +7,15 @@ On the first ``N`` test images (``CIPHERFUSE_MPC_BENCH_IMAGES``, default 100) on
 times, side by side:
 
 * baseline: the plaintext integer forward and its count (``plaintext_count``);
-* candidate: the semi-honest-with-abort three-party count, three parties as threads of
-  this process over the in-memory network (``secure_count_in_process``), with the
-  sign tests at bit 63 (exact for any int64) and at the bit measured for this model
-  and input set (``required_sign_bits``, a public bound chosen by the task).
+* baseline: the three-party count with the earlier implementation choices
+  (``sign_method="carry_save"``: the three-addend carry-save sign test;
+  ``linear_kernel="direct"``: secret x secret layers through the HE module's direct
+  convolution, which runs its scalar reference on full-width shares), sign bit 63;
+* candidate: the semi-honest-with-abort three-party count with the defaults (the
+  two-addend sign test, the ring-GEMM convolution), three parties as threads of this
+  process over the in-memory network (``secure_count_in_process``), with the sign
+  tests at bit 63 (exact for any int64) and at the bit measured for this model and
+  input set (``required_sign_bits``, a public bound chosen by the task).
 
 Correctness is asserted (the opened count equals the plaintext count). Bytes and
 rounds per layer and the wall and CPU time per phase (party 0) are printed; on a loaded
@@ -96,16 +101,21 @@ def test_plaintext_integer_count(benchmark: Any, case1: Any) -> None:
     assert count > 0.8 * len(labels)  # a trained model
 
 
+EARLIER = {"sign_method": "carry_save", "linear_kernel": "direct"}
+
+
 @pytest.mark.benchmark(group="mpc-count-case1")
-@pytest.mark.parametrize("sign", ["bit63", "measured"])
-def test_three_party_count(benchmark: Any, case1: Any, sign: str) -> None:
+@pytest.mark.parametrize("variant", ["earlier-bit63", "bit63", "measured"])
+def test_three_party_count(benchmark: Any, case1: Any, variant: str) -> None:
     qm, x, labels = case1
-    bit = 63 if sign == "bit63" else required_sign_bits(qm, x)
-    benchmark.extra_info["role"] = "candidate"
+    bit = required_sign_bits(qm, x) if variant == "measured" else 63
+    options: dict[str, Any] = EARLIER if variant.startswith("earlier") else {}
+    benchmark.extra_info["role"] = "baseline" if options else "candidate"
     benchmark.extra_info["sign_bit"] = bit
+    benchmark.extra_info["options"] = options or "defaults"
     start = time.process_time()
     results = benchmark.pedantic(
-        lambda: secure_count_in_process(qm, x, labels, seed=b"bench", sign_bit=bit),
+        lambda: secure_count_in_process(qm, x, labels, seed=b"bench", sign_bit=bit, **options),
         rounds=1,
         iterations=1,
     )
@@ -113,5 +123,8 @@ def test_three_party_count(benchmark: Any, case1: Any, sign: str) -> None:
     benchmark.extra_info["process_cpu_seconds"] = round(process_cpu, 2)
     want = plaintext_count(qm, x, labels)
     assert [r.count for r in results] == [want] * 3
-    print(f"\nsign bit {bit}; {process_cpu:.2f} CPU s for the whole process (3 parties)")
+    print(
+        f"\n{variant}: sign bit {bit}, options {options or 'defaults'}; "
+        f"{process_cpu:.2f} CPU s for the whole process (3 parties)"
+    )
     _report(benchmark, results, len(labels))

@@ -142,6 +142,16 @@ def ring_conv2d(
     isa: str = "auto",
     threads: int = 0,
 ) -> npt.NDArray[np.uint64]: ...
+def rss_and_rows(
+    x0: npt.NDArray[np.uint64],
+    x1: npt.NDArray[np.uint64],
+    y0: npt.NDArray[np.uint64],
+    y1: npt.NDArray[np.uint64],
+    mask: npt.NDArray[np.uint64],
+    out: npt.NDArray[np.uint64],
+    isa: str = "auto",
+    threads: int = 0,
+) -> None: ...
 def rss_mul_local(
     x0: npt.NDArray[np.uint64],
     x1: npt.NDArray[np.uint64],

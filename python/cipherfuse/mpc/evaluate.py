@@ -21,8 +21,9 @@ from cipherfuse.mpc.arith import (
     secret_dense,
     taylor_sigmoid,
 )
-from cipherfuse.mpc.boolean import DEFAULT_SIGN_BIT, argmax_hits, maximum, relu
+from cipherfuse.mpc.boolean import DEFAULT_SIGN_BIT, SignMethod, argmax_hits, maximum, relu
 from cipherfuse.mpc.errors import EncodingError
+from cipherfuse.mpc.linear import LinearKernel
 from cipherfuse.mpc.party import Party
 from cipherfuse.mpc.plan import (
     STEP_SOURCE,
@@ -60,7 +61,9 @@ def _stacked_windows(x: U64Array, layer: QuantizedPool) -> U64Array:
     return stacked
 
 
-def _secure_max_pool(party: Party, x: RSS, layer: QuantizedPool, bit: int) -> RSS:
+def _secure_max_pool(
+    party: Party, x: RSS, layer: QuantizedPool, bit: int, method: SignMethod
+) -> RSS:
     """Max pooling in :func:`~cipherfuse.mpc.plan.tournament`'s comparison order.
 
     The members live on one leading axis; a level compares the even members with the
@@ -77,6 +80,7 @@ def _secure_max_pool(party: Party, x: RSS, layer: QuantizedPool, bit: int) -> RS
             RSS(first[0 : 2 * h : 2], second[0 : 2 * h : 2]),
             RSS(first[1 : 2 * h : 2], second[1 : 2 * h : 2]),
             bit,
+            method=method,
         )
         if m % 2:  # the odd last member waits for the next level
             first = np.concatenate([best.first, first[m - 1 : m]])
@@ -103,8 +107,15 @@ def secure_logits(
     images: IntArray,
     *,
     sign_bit: int = DEFAULT_SIGN_BIT,
+    sign_method: SignMethod = "two_addends",
+    linear_kernel: LinearKernel = "gemm",
 ) -> RSS:
-    """Shares of the integer logits of ``images`` (exactly those of ``integer_forward``)."""
+    """Shares of the integer logits of ``images`` (exactly those of ``integer_forward``).
+
+    ``sign_method`` (:data:`cipherfuse.mpc.boolean.SIGN_METHODS`) and ``linear_kernel``
+    (:data:`cipherfuse.mpc.linear.LINEAR_KERNELS`) choose among implementations with the
+    same result; the defaults are the fastest measured, the others the earlier ones.
+    """
     names = [name for name, _ in parameter_shapes(skeleton)]
     linear_index = 0
     x: RSS | IntArray = np.ascontiguousarray(images, dtype=np.int64)
@@ -123,27 +134,31 @@ def secure_logits(
                 linear_index += 1
                 if isinstance(step, QuantizedConv):
                     x = (
-                        secret_conv(party, x, w, b, step)
+                        secret_conv(party, x, w, b, step, kernel=linear_kernel)
                         if isinstance(x, RSS)
-                        else public_conv(x, w, b, step)
+                        else public_conv(x, w, b, step, kernel=linear_kernel)
                     )
                 else:
                     x = (
-                        secret_dense(party, x, w, b)
+                        secret_dense(party, x, w, b, kernel=linear_kernel)
                         if isinstance(x, RSS)
-                        else public_dense(x, w, b)
+                        else public_dense(x, w, b, kernel=linear_kernel)
                     )
             elif isinstance(step, QuantizedPool):
                 if step.pool == "sum":
                     x = _sum_pool(x, step)
                 elif isinstance(x, RSS):
-                    x = _secure_max_pool(party, x, step, sign_bit)
+                    x = _secure_max_pool(party, x, step, sign_bit, sign_method)
                 else:
                     x = _public_step(step, x)
             elif isinstance(step, QuantizedFlatten):
                 x = x.reshape(x.shape[0], -1)
             elif isinstance(step, Relu):
-                x = relu(party, x, sign_bit) if isinstance(x, RSS) else np.maximum(x, 0)
+                x = (
+                    relu(party, x, sign_bit, method=sign_method)
+                    if isinstance(x, RSS)
+                    else np.maximum(x, 0)
+                )
             elif isinstance(step, TaylorSigmoid):
                 if not isinstance(x, RSS):
                     raise EncodingError("an activation before the first linear layer")
@@ -166,8 +181,19 @@ def secure_hits(
     labels: npt.ArrayLike,
     *,
     sign_bit: int = DEFAULT_SIGN_BIT,
+    sign_method: SignMethod = "two_addends",
+    linear_kernel: LinearKernel = "gemm",
 ) -> RSS:
-    """Shares of ``[prediction == label]`` per image (nothing opened)."""
-    logits = secure_logits(party, skeleton, params, images, sign_bit=sign_bit)
+    """Shares of ``[prediction == label]`` per image (nothing opened; options as
+    :func:`secure_logits`)."""
+    logits = secure_logits(
+        party,
+        skeleton,
+        params,
+        images,
+        sign_bit=sign_bit,
+        sign_method=sign_method,
+        linear_kernel=linear_kernel,
+    )
     with party.phase("argmax"):
-        return argmax_hits(party, logits, labels, sign_bit)
+        return argmax_hits(party, logits, labels, sign_bit, method=sign_method)
