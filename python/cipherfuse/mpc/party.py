@@ -133,7 +133,7 @@ class Party:
         The transport gets a view of the words, not a copy: :meth:`Transport.send` seals
         (TCP) or copies (in memory) the frame before it returns.
         """
-        data = memoryview(np.ascontiguousarray(words, dtype="<u8")).cast("B")
+        data = np.ascontiguousarray(words, dtype="<u8").data.cast("B")
         self.transport.send(to, data)
         self.cost.charge(0, data.nbytes)
 
