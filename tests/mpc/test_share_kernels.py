@@ -291,3 +291,30 @@ def test_core_bindings_validate_their_operands() -> None:
         _core.unbitslice(planes=a, n=6 * 64 + 1)
     with pytest.raises(_core.KernelArgumentError, match="planes"):
         _core.unbitslice(planes=a.reshape(-1), n=1)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "k_shape", "geometry", "match"),
+    [
+        ((1, 4, 4, 2), (3, 3, 3, 1), {}, "need images"),  # channels differ
+        ((4, 4, 2), (3, 3, 2, 1), {}, "need images"),  # not 4-D
+        ((1, 4, 4, 2), (3, 3, 2, 1), {"pad_top": 3}, "padding"),
+        ((1, 4, 4, 2), (3, 3, 2, 1), {"out_h": 9}, "output size"),
+    ],
+)
+def test_ring_conv2d_rejects_bad_geometry(
+    x_shape: tuple[int, ...], k_shape: tuple[int, ...], geometry: dict[str, int], match: str
+) -> None:
+    args = {"out_h": 2, "out_w": 2, **geometry}
+    with pytest.raises(ValueError, match=match):
+        _core.ring_conv2d(x=np.zeros(x_shape, np.uint64), kern=np.zeros(k_shape, np.uint64), **args)
+
+
+def test_ring_conv2d_rejects_other_dtypes() -> None:
+    with pytest.raises(ValueError, match="uint64"):
+        _core.ring_conv2d(
+            x=np.zeros((1, 4, 4, 2), np.int64),
+            kern=np.zeros((3, 3, 2, 1), np.uint64),
+            out_h=2,
+            out_w=2,
+        )

@@ -2,19 +2,26 @@
 
 :func:`sign_bit` returns XOR shares of bit ``k`` of ``x = x_0 + x_1 + x_2 mod 2^64``,
 which is the sign of ``x`` whenever ``-2^k <= x < 2^k`` (``k = 63``: every int64 value).
-It reads only the ``k + 1`` low bits of the shares:
+It reads only the ``k + 1`` low bits of the shares. Two circuits, same result
+(``method``, :data:`SIGN_METHODS`):
 
-1. each party bit-slices its two components (64 elements per word, one word array per
-   bit plane); the components ``x_0, x_1, x_2`` are boolean sharings known to two parties;
-2. a carry-save adder turns three addends into two, ``s = x_0 ^ x_1 ^ x_2`` and
-   ``c = maj(x_0, x_1, x_2) << 1``: ``k`` AND gates per element, one round;
-3. bit ``k`` of ``s + c`` is ``s_k ^ c_k ^ carry_k``; the carry into bit ``k`` is the
-   generate signal of bits ``1 .. k-1`` (bit 0 of ``c`` is zero), computed by a
-   parallel-prefix (Kogge-Stone style) tree: one round for ``g = s & c``, then
-   ``ceil(log2(k - 1))`` rounds of ``(G, P) o (G', P') = (G ^ (P & G'), P & P')``.
+* ``"two_addends"`` (the default; ABY3's bit decomposition): a rotating leader ``L``
+  holds ``(x_L, x_{L+1})`` and inputs ``y = x_L + x_{L+1}`` as the boolean sharing
+  ``(y ^ r, r, 0)`` (``r`` from its key with ``L + 1``; it sends ``y ^ r``, ``k + 1``
+  bit planes, to ``L + 2``: one round, only the leader sends); ``x_{L+2}`` is the sharing
+  ``(0, 0, x_{L+2})``. Bit ``k`` of ``y + x_{L+2}`` is ``a_k ^ b_k ^ carry_k``; the carry
+  is the group generate of bits ``0 .. k-1``: one round for ``g = a & b``, then a reduction
+  tree of ``ceil(log2 k)`` rounds of ``(G, P) o (G', P') = (G ^ (P & G'), P & P')``.
+  ``~(k + 1) / 3 + 3k`` bits per element and party, ``2 + ceil(log2 k)`` rounds.
+* ``"carry_save"`` (the earlier circuit): each party bit-slices its two components; a
+  carry-save adder turns the three addends into two, ``s = x_0 ^ x_1 ^ x_2`` and
+  ``c = maj(x_0, x_1, x_2) << 1`` (``k`` AND gates per element, one round); then the same
+  tree over bits ``1 .. k-1`` (bit 0 of ``c`` is zero). ``~4k`` bits per element,
+  ``2 + ceil(log2(k - 1))`` rounds.
 
-Each AND gate costs every party one bit sent; a sign test costs ``~4k`` bits per element
-and ``2 + ceil(log2(k - 1))`` rounds. :func:`bit_to_arith` converts a shared bit to a
+Each AND gate costs every party one bit sent; the AND layers of the tree read strided
+bit planes in place (:func:`cipherfuse.mpc.kernels.rss_and_rows`), nothing is gathered.
+:func:`bit_to_arith` converts a shared bit to a
 ring sharing (two rounds: party 0 inputs ``b_0 ^ b_1``, then one product with ``b_2``);
 :func:`relu`, :func:`maximum` and :func:`argmax_hits` build on both.
 """
