@@ -13,7 +13,10 @@ per-core compute floor the large shapes are compared with, docs/mpc-kernels.md).
 Shapes: the secret x secret layers of the Case I CNN, scaled from 1,000 images to
 ``IMAGES`` (20; set ``CIPHERFUSE_BENCH_IMAGES=1000`` for the full sizes) so that each group
 runs in seconds: the second convolution as a GEMM (images * 14 * 14, 288) @ (288, 64) and
-the dense layer (max(images, 64), 3136) @ (3136, 128).
+the dense layer (max(images, 64), 3136) @ (3136, 128); and the second convolution
+itself on channel-stacked shares, (images, 14, 14, 64) with 5 x 5 x 16 kernels:
+``ring_conv2d`` per ISA against the numpy im2col reference and the HE module's
+``conv2d_direct`` (the path the protocol used before), one thread each.
 """
 
 from __future__ import annotations
@@ -106,6 +109,85 @@ def test_ring_gemm_cpp(benchmark: Any, gemm_case: dict[str, Any], isa: str, vari
         variant=variant,
     )
     np.testing.assert_array_equal(out, gemm_case["expected"])
+
+
+# ------------------------------------------------------------------ ring convolution
+# The Case I second convolution on channel-stacked shares: (images, 14, 14, 64) words,
+# 5 x 5 SAME, 16 outputs; one thread (each party runs on its own core).
+CONV_SHAPE = (IMAGES, 14, 14, 64)
+CONV_KERNEL = (5, 5, 64, 16)
+CONV_GROUP = f"ring_conv-case1-conv2-{IMAGES}x14x14x64-5x5x16"
+
+
+@pytest.fixture(scope="module")
+def conv_case() -> dict[str, Any]:
+    from cipherfuse.mpc.linear import ring_conv_reference
+    from cipherfuse.nn.quantize import QuantizedConv
+
+    rng = np.random.default_rng(RNG_SEED + 3)
+    x, w = _words(rng, CONV_SHAPE), _words(rng, CONV_KERNEL)
+    layer = QuantizedConv(
+        weight=w.view(np.int64),
+        bias=np.zeros(16, np.int64),
+        weight_scale=1,
+        input_scale=1,
+        output_scale=1,
+        stride=(1, 1),
+        padding="SAME",
+        activation="none",
+    )
+    geometry = {"out_h": 14, "out_w": 14, "stride_h": 1, "stride_w": 1, "pad_top": 2, "pad_left": 2}
+    return {
+        "x": x,
+        "w": w,
+        "layer": layer,
+        "geometry": geometry,
+        "expected": ring_conv_reference(x, w, layer),
+        "macs": IMAGES * 196 * 25 * 64 * 16,
+    }
+
+
+def test_ring_conv_numpy(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    from cipherfuse.mpc.linear import ring_conv_reference
+
+    benchmark.group = CONV_GROUP
+    benchmark.extra_info.update(role="baseline", macs=conv_case["macs"], threads=1)
+    out = benchmark.pedantic(
+        ring_conv_reference, args=(conv_case["x"], conv_case["w"], conv_case["layer"]), rounds=3
+    )
+    np.testing.assert_array_equal(out, conv_case["expected"])
+
+
+def test_ring_conv_he_direct(benchmark: Any, conv_case: dict[str, Any]) -> None:
+    """The earlier path: the HE module's direct convolution (scalar on full-width words)."""
+    benchmark.group = CONV_GROUP
+    benchmark.extra_info.update(role="baseline", macs=conv_case["macs"], threads=1)
+    out = benchmark.pedantic(
+        _core.conv2d_direct,
+        kwargs={
+            "x": conv_case["x"].view(np.int64),
+            "kern": conv_case["w"],
+            **conv_case["geometry"],
+            "threads": 1,
+        },
+        rounds=3,
+    )
+    np.testing.assert_array_equal(out, conv_case["expected"])
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_ring_conv_cpp(benchmark: Any, conv_case: dict[str, Any], isa: str) -> None:
+    benchmark.group = CONV_GROUP
+    benchmark.extra_info.update(role="candidate", macs=conv_case["macs"], threads=1)
+    out = benchmark(
+        _core.ring_conv2d,
+        x=conv_case["x"],
+        kern=conv_case["w"],
+        **conv_case["geometry"],
+        isa=isa,
+        threads=1,
+    )
+    np.testing.assert_array_equal(out, conv_case["expected"])
 
 
 # ------------------------------------------------------------------ RSS local steps

@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "he/conv.hpp"  // check_conv_shape
 #include "he/parallel.hpp"
 #include "mpc/kernels.hpp"
 
@@ -16,6 +17,7 @@ namespace {
 
 struct KernelTable {
   decltype(&ring_gemm_scalar) ring_gemm;
+  decltype(&ring_conv_scalar) ring_conv;
   decltype(&rss_mul_scalar) rss_mul;
   decltype(&rss_and_scalar) rss_and;
   decltype(&bitslice_groups_scalar) bitslice_groups;
@@ -24,7 +26,8 @@ struct KernelTable {
 
 #define CF_MPC_TABLE(X)                                                                \
   KernelTable {                                                                        \
-    ring_gemm_##X, rss_mul_##X, rss_and_##X, bitslice_groups_##X, unbitslice_groups_##X \
+    ring_gemm_##X, ring_conv_##X, rss_mul_##X, rss_and_##X, bitslice_groups_##X,     \
+        unbitslice_groups_##X                                                          \
   }
 
 const KernelTable kScalar = CF_MPC_TABLE(scalar);
@@ -108,6 +111,13 @@ void ring_gemm_variant(GemmVariant variant, Isa isa, const uint64_t* A, const ui
 #else
   (void)A, (void)B, (void)C;
 #endif
+}
+
+void ring_conv(Isa isa, const ConvShape& s, const uint64_t* x, const uint64_t* kern,
+               uint64_t* out, int threads) {
+  check_conv_shape(s, "ring_conv");
+  const auto kernel = table_for(isa, "ring_conv").ring_conv;
+  kernel(s, x, kern, out, thread_count(threads));
 }
 
 void rss_mul_local(Isa isa, const uint64_t* x0, const uint64_t* x1, const uint64_t* y0,

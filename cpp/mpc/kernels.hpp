@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "he/kernels.hpp"  // Isa, KernelArgumentError, isa_available, default_threads
+#include "he/seeded.hpp"   // ConvShape
 
 namespace cf {
 namespace mpc {
@@ -30,6 +31,17 @@ void ring_gemm(Isa isa, const uint64_t* A, const uint64_t* B, uint64_t* C, int64
 enum class GemmVariant : int { Default = 0, Avx512Split = 1 };
 void ring_gemm_variant(GemmVariant variant, Isa isa, const uint64_t* A, const uint64_t* B,
                        uint64_t* C, int64_t m, int64_t k, int64_t n, int threads);
+
+// ---------------------------------------------------------------- ring convolution
+/// out[i, oy, ox, :] = sum_{ky, kx, ch} x[i, iy, ix, ch] * kern[ky, kx, ch, :] (mod 2^64)
+/// with (iy, ix) = (oy * stride_h - pad_top + ky, ox * stride_w - pad_left + kx) and
+/// taps outside the image reading zero: the geometry of cf::ConvShape (he/seeded.hpp),
+/// checked by cf::check_conv_shape. Any uint64 operands (both may be full-width
+/// shares). x: n*h*w*c, kern: kh*kw*c*f, out: n*out_h*out_w*f words, all NHWC and
+/// C-contiguous; out is overwritten. The ring GEMM's micro-kernels on patches packed
+/// per block of output pixels (ring_conv_driver.hpp), images split over `threads`.
+void ring_conv(Isa isa, const ConvShape& s, const uint64_t* x, const uint64_t* kern,
+               uint64_t* out, int threads);
 
 // ---------------------------------------------------------------- RSS local steps
 /// z = x0*y0 + x0*y1 + x1*y0 + mask (mod 2^64), element-wise over `count` words.
@@ -60,6 +72,7 @@ void transpose64(uint64_t a[64]);
 // Unchecked: the dispatcher (dispatch.cpp) validates and picks one set from a
 // table indexed by Isa. Per ISA X (scalar, avx2, avx512, neon):
 //   ring_gemm_X(A, B, C, m, k, n, threads)         the whole GEMM (own packing, threads)
+//   ring_conv_X(shape, x, kern, out, threads)       the whole convolution (the same micro-kernel)
 //   rss_mul_X / rss_and_X(x0, x1, y0, y1, mask, z, count)   one thread's range
 //   bitslice_groups_X(x, groups, bits, words, planes)
 //       x[0 .. 64 groups) -> planes[b * words + g] for b < bits, g < groups
@@ -67,6 +80,8 @@ void transpose64(uint64_t a[64]);
 #define CF_MPC_DECLARE_ISA(X)                                                                   \
   void ring_gemm_##X(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m, int64_t k, \
                      int64_t n, int threads);                                                  \
+  void ring_conv_##X(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out, \
+                     int threads);                                                             \
   void rss_mul_##X(const uint64_t* x0, const uint64_t* x1, const uint64_t* y0,                \
                    const uint64_t* y1, const uint64_t* mask, uint64_t* z, int64_t count);     \
   void rss_and_##X(const uint64_t* x0, const uint64_t* x1, const uint64_t* y0,                \

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "mpc/kernels.hpp"
+#include "mpc/ring_conv_driver.hpp"
 #include "mpc/ring_gemm_driver.hpp"
 
 namespace cf {
@@ -55,6 +56,11 @@ struct Avx2Kernel {
 void ring_gemm_avx2(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m, int64_t k,
                     int64_t n, int threads) {
   ring_gemm_driver<Avx2Kernel>(A, B, C, m, k, n, threads);
+}
+
+void ring_conv_avx2(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,
+                  int threads) {
+  ring_conv_driver<Avx2Kernel>(s, x, kern, out, threads);
 }
 
 }  // namespace mpc

@@ -2,6 +2,7 @@
 // tile under the shared blocked driver. The reference every SIMD path is
 // tested against (and itself tested against a naive triple loop).
 #include "mpc/kernels.hpp"
+#include "mpc/ring_conv_driver.hpp"
 #include "mpc/ring_gemm_driver.hpp"
 
 namespace cf {
@@ -34,6 +35,11 @@ struct ScalarKernel {
 void ring_gemm_scalar(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m, int64_t k,
                       int64_t n, int threads) {
   ring_gemm_driver<ScalarKernel>(A, B, C, m, k, n, threads);
+}
+
+void ring_conv_scalar(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,
+                  int threads) {
+  ring_conv_driver<ScalarKernel>(s, x, kern, out, threads);
 }
 
 }  // namespace mpc

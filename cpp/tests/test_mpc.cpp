@@ -123,6 +123,78 @@ void test_ring_gemm() {
   }));
 }
 
+// ------------------------------------------------------------------ ring convolution
+
+// The definition: out[i, oy, ox, f] = sum over taps inside the image of x * kern.
+Words naive_conv(const cf::ConvShape& s, const Words& x, const Words& kern) {
+  Words out(static_cast<size_t>(s.n * s.out_h * s.out_w * s.f), 0);
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t oy = 0; oy < s.out_h; ++oy)
+      for (int64_t ox = 0; ox < s.out_w; ++ox)
+        for (int64_t f = 0; f < s.f; ++f) {
+          uint64_t acc = 0;
+          for (int64_t ky = 0; ky < s.kh; ++ky)
+            for (int64_t kx = 0; kx < s.kw; ++kx) {
+              const int64_t iy = oy * s.stride_h - s.pad_top + ky;
+              const int64_t ix = ox * s.stride_w - s.pad_left + kx;
+              if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+              for (int64_t c = 0; c < s.c; ++c)
+                acc += x[((i * s.h + iy) * s.w + ix) * s.c + c] *
+                       kern[((ky * s.kw + kx) * s.c + c) * s.f + f];
+            }
+          out[((i * s.out_h + oy) * s.out_w + ox) * s.f + f] = acc;
+        }
+  return out;
+}
+
+void test_ring_conv() {
+  std::mt19937_64 rng(21);
+  // n, h, w, c, kh, kw, f, stride_h, stride_w, pad_top, pad_left, out_h, out_w:
+  // SAME 5x5 (the Case I second layer's geometry, small), VALID, strides, an even
+  // kernel with asymmetric SAME padding, 1x1 (a dense layer), a 1-D conv (h = 1),
+  // more than one KC block of taps (5 * 5 * 9 = 225 > 128), more than one MC block
+  // of pixels (11 x 11 = 121 > 96), f across NR and past it.
+  const cf::ConvShape shapes[] = {
+      {3, 7, 7, 4, 5, 5, 16, 1, 1, 2, 2, 7, 7},   {2, 6, 5, 3, 3, 2, 5, 1, 1, 0, 0, 4, 4},
+      {2, 9, 8, 2, 3, 3, 17, 2, 3, 1, 1, 5, 3},    {2, 7, 7, 5, 2, 2, 8, 1, 1, 0, 0, 7, 7},
+      {4, 1, 1, 33, 1, 1, 20, 1, 1, 0, 0, 1, 1},   {3, 1, 10, 3, 1, 4, 6, 1, 1, 0, 1, 1, 10},
+      {1, 11, 11, 9, 5, 5, 3, 1, 1, 2, 2, 11, 11}, {0, 4, 4, 2, 3, 3, 2, 1, 1, 1, 1, 4, 4},
+      {2, 14, 14, 8, 5, 5, 33, 1, 1, 2, 2, 14, 14}};
+  for (const auto& s : shapes) {
+    const Words x = random_words(rng, s.n * s.h * s.w * s.c);
+    const Words kern = random_words(rng, s.kh * s.kw * s.c * s.f);
+    const Words want = naive_conv(s, x, kern);
+    for (Isa isa : available_isas()) {
+      for (int threads : {1, 3}) {
+        Words out(want.size(), 0xDEADBEEFULL);
+        cf::mpc::ring_conv(isa, s, x.data(), kern.data(), out.data(), threads);
+        if (out != want)
+          std::fprintf(stderr, "ring_conv %s n=%lld %lldx%lldx%lld k=%lldx%lld f=%lld threads=%d\n",
+                       cf::isa_name(isa), static_cast<long long>(s.n),
+                       static_cast<long long>(s.h), static_cast<long long>(s.w),
+                       static_cast<long long>(s.c), static_cast<long long>(s.kh),
+                       static_cast<long long>(s.kw), static_cast<long long>(s.f), threads);
+        CHECK(out == want);
+      }
+    }
+  }
+  // Textbook value: one tap, (2^63 + 1) * 2 = 2 mod 2^64.
+  {
+    const cf::ConvShape s{1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1};
+    const Words x = {(1ULL << 63) + 1}, kern = {2};
+    for (Isa isa : available_isas()) {
+      Words out(1);
+      cf::mpc::ring_conv(isa, s, x.data(), kern.data(), out.data(), 1);
+      CHECK(out[0] == 2);
+    }
+  }
+  uint64_t w[4] = {};
+  const cf::ConvShape bad_pad{1, 4, 4, 1, 3, 3, 1, 1, 1, 3, 0, 4, 4};
+  CHECK(throws_argument_error([&] { cf::mpc::ring_conv(Isa::Scalar, bad_pad, w, w, w, 1); }));
+  const cf::ConvShape too_wide{1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 9, 4};
+  CHECK(throws_argument_error([&] { cf::mpc::ring_conv(Isa::Scalar, too_wide, w, w, w, 1); }));
+}
+
 // ------------------------------------------------------------------ RSS local steps
 
 void test_rss_local() {
@@ -252,6 +324,8 @@ void test_unavailable_isa() {
     if (cf::isa_available(isa)) continue;
     uint64_t w[4] = {};
     CHECK(throws_argument_error([&] { cf::mpc::ring_gemm(isa, w, w, w, 1, 1, 1, 1); }));
+    const cf::ConvShape one{1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1};
+    CHECK(throws_argument_error([&] { cf::mpc::ring_conv(isa, one, w, w, w, 1); }));
     CHECK(throws_argument_error([&] { cf::mpc::rss_and_local(isa, w, w, w, w, w, w, 1, 1); }));
     CHECK(throws_argument_error([&] { cf::mpc::bitslice(isa, w, 1, 1, w, 1); }));
   }
@@ -261,6 +335,7 @@ void test_unavailable_isa() {
 
 int main() {
   test_ring_gemm();
+  test_ring_conv();
   test_rss_local();
   test_transpose64();
   test_bitslice();

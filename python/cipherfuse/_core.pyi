@@ -130,6 +130,28 @@ def ring_gemm(
     threads: int = 0,
     variant: str = "default",
 ) -> npt.NDArray[np.uint64]: ...
+def ring_conv2d(
+    x: npt.NDArray[np.uint64],
+    kern: npt.NDArray[np.uint64],
+    out_h: int,
+    out_w: int,
+    stride_h: int = 1,
+    stride_w: int = 1,
+    pad_top: int = 0,
+    pad_left: int = 0,
+    isa: str = "auto",
+    threads: int = 0,
+) -> npt.NDArray[np.uint64]: ...
+def rss_and_rows(
+    x0: npt.NDArray[np.uint64],
+    x1: npt.NDArray[np.uint64],
+    y0: npt.NDArray[np.uint64],
+    y1: npt.NDArray[np.uint64],
+    mask: npt.NDArray[np.uint64],
+    out: npt.NDArray[np.uint64],
+    isa: str = "auto",
+    threads: int = 0,
+) -> None: ...
 def rss_mul_local(
     x0: npt.NDArray[np.uint64],
     x1: npt.NDArray[np.uint64],

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cipherfuse.mpc import arith
-from cipherfuse.mpc.linear import ring_conv, ring_conv_reference, ring_dense
+from cipherfuse.mpc.linear import LINEAR_KERNELS, ring_conv, ring_conv_reference, ring_dense
 from cipherfuse.mpc.party import Party
 from cipherfuse.mpc.shares import share
 from cipherfuse.nn.quantize import QuantizedConv
@@ -43,27 +44,44 @@ def _conv_layer(kernel: tuple[int, ...], stride: tuple[int, ...], padding: str) 
     cout=st.integers(1, 3),
     padding=st.sampled_from(["SAME", "VALID"]),
     seed=st.integers(0, 2**32 - 1),
+    kernel=st.sampled_from(LINEAR_KERNELS),
 )
-def test_ring_conv_matches_numpy_reference(n, size, k, s, cin, cout, padding, seed):
+def test_ring_conv_matches_numpy_reference(n, size, k, s, cin, cout, padding, seed, kernel):
     rng = np.random.default_rng(seed)
     x = _words(rng, (n, size, size, cin))
     x.reshape(-1)[0] = np.uint64(2**63)  # int64 minimum is a valid share word
     w = _words(rng, (k, k, cin, cout))
     layer = _conv_layer((k, k), (s, s), padding)
-    np.testing.assert_array_equal(ring_conv(x, w, layer), ring_conv_reference(x, w, layer))
+    want = ring_conv_reference(x, w, layer)
+    np.testing.assert_array_equal(ring_conv(x, w, layer, kernel=kernel), want)
     layer1 = _conv_layer((k,), (s,), padding)
     x1, w1 = x[:, 0], w[0]
-    np.testing.assert_array_equal(ring_conv(x1, w1, layer1), ring_conv_reference(x1, w1, layer1))
+    want1 = ring_conv_reference(x1, w1, layer1)
+    np.testing.assert_array_equal(ring_conv(x1, w1, layer1, kernel=kernel), want1)
 
 
-def test_ring_dense_is_matmul_mod_2_64():
+def test_ring_conv_kernels_agree_on_the_case1_second_layer_geometry():
+    """Full-width shares, 5x5 SAME, 64 stacked input channels, 16 outputs (Case I layer 2)."""
+    rng = np.random.default_rng(11)
+    x = _words(rng, (3, 14, 14, 64))
+    w = _words(rng, (5, 5, 64, 16))
+    layer = _conv_layer((5, 5), (1, 1), "SAME")
+    want = ring_conv_reference(x, w, layer)
+    for kernel in LINEAR_KERNELS:
+        np.testing.assert_array_equal(ring_conv(x, w, layer, kernel=kernel), want)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        ring_conv(x, w, layer, kernel="fft")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kernel", LINEAR_KERNELS)
+def test_ring_dense_is_matmul_mod_2_64(kernel):
     rng = np.random.default_rng(3)
     x, w = _words(rng, (5, 7)), _words(rng, (7, 4))
     want = np.zeros((5, 4), dtype=object)
     for i in range(5):
         for j in range(4):
             want[i, j] = sum(int(x[i, t]) * int(w[t, j]) for t in range(7)) % 2**64
-    np.testing.assert_array_equal(ring_dense(x, w), want.astype(np.uint64))
+    np.testing.assert_array_equal(ring_dense(x, w, kernel=kernel), want.astype(np.uint64))
 
 
 @FAST

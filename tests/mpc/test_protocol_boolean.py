@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,23 +20,67 @@ def _unpack(words: np.ndarray, n: int) -> np.ndarray:
 
 
 @FAST
-@given(n=st.integers(1, 200), bit=st.integers(1, 63), seed=st.integers(0, 2**32 - 1))
-def test_sign_bit_is_the_sign_within_the_stated_range(n, bit, seed):
+@given(
+    n=st.integers(1, 200),
+    bit=st.integers(1, 63),
+    seed=st.integers(0, 2**32 - 1),
+    method=st.sampled_from(boolean.SIGN_METHODS),
+)
+def test_sign_bit_is_the_sign_within_the_stated_range(n, bit, seed, method):
     rng = np.random.default_rng(seed)
     lo, hi = -(2**bit), 2**bit  # -2^bit <= x < 2^bit
     x = rng.integers(lo, hi, size=n, dtype=np.int64)
     x[: min(n, 4)] = [lo, hi - 1, 0, -1][: min(n, 4)]
     xs = share(x, rng)
-    out = run3(lambda p: boolean.sign_bit(p, xs[p.index], bit))
+    out = run3(lambda p: boolean.sign_bit(p, xs[p.index], bit, method=method))
     np.testing.assert_array_equal(_unpack(reconstruct_bool(out), n), (x < 0).astype(np.int64))
 
 
 def test_sign_bit_uses_the_stated_rounds():
     rng = np.random.default_rng(0)
     xs = share(rng.integers(-(2**40), 2**40, size=70), rng)
-    for bit in (1, 2, 3, 40, 63):
-        costs = run3(lambda p, b=bit: (boolean.sign_bit(p, xs[p.index], b), p.cost.rounds)[1])
-        assert costs == [boolean.sign_test_rounds(bit)] * 3
+    for method in boolean.SIGN_METHODS:
+        for bit in (1, 2, 3, 33, 40, 63):
+
+            def rounds(p, b=bit, m=method):
+                boolean.sign_bit(p, xs[p.index], b, method=m)
+                return p.cost.rounds
+
+            assert run3(rounds) == [boolean.sign_test_rounds(bit, method)] * 3
+    # textbook values of the two formulas
+    assert [boolean.sign_test_rounds(b) for b in (1, 2, 3, 33, 63)] == [2, 3, 4, 8, 8]
+    assert [boolean.sign_test_rounds(b, "carry_save") for b in (1, 2, 3, 33, 63)] == [
+        1,
+        2,
+        3,
+        7,
+        8,
+    ]
+
+
+def test_two_addend_sign_test_sends_less_than_carry_save():
+    """The leader's input round replaces the carry-save AND round (k + 1 planes sent by
+    one party instead of k by each), and the leader rotates."""
+    rng = np.random.default_rng(1)
+    xs = share(rng.integers(-(2**62), 2**62, size=64 * 40), rng)
+
+    def sent(method):
+        def run(p):
+            for _ in range(3):  # three tests: every party leads once
+                boolean.sign_bit(p, xs[p.index], 63, method=method)
+            return p.cost.bytes_sent
+
+        return run3(run)
+
+    two, csa = sent("two_addends"), sent("carry_save")
+    assert len(set(two)) == 1  # balanced
+    assert max(two) < 0.9 * min(csa)
+
+
+def test_sign_bit_rejects_an_unknown_method():
+    xs = share(np.arange(5), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="method must be one of"):
+        run3(lambda p: boolean.sign_bit(p, xs[p.index], 8, method="ripple"))
 
 
 @FAST

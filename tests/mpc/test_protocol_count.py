@@ -60,6 +60,10 @@ def test_secure_logits_and_count_equal_the_integer_forward(f1, f2, hidden, pool,
     results = secure_count_in_process(qm, x, labels, seed=b"k", batch=3)
     want = plaintext_count(qm, x, labels)
     assert [r.count for r in results] == [want] * 3
+    earlier = secure_count_in_process(
+        qm, x, labels, seed=b"k", batch=3, sign_method="carry_save", linear_kernel="direct"
+    )
+    assert [r.count for r in earlier] == [want] * 3
     assert want == int(np.count_nonzero(np.argmax(integer_forward(qm, x), axis=1) == labels))
 
 

@@ -128,6 +128,33 @@ def test_rss_local_steps_long_vectors_split_over_threads(isa: str) -> None:
 
 
 @pytest.mark.parametrize("isa", ISAS)
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS, rows=st.integers(0, 9), cols=st.integers(0, 70), step=st.integers(1, 3))
+def test_rss_and_rows_on_strided_planes_matches_reference(
+    isa: str, seed: int, rows: int, cols: int, step: int
+) -> None:
+    """Every ``step``-th plane of larger arrays, written into a slice of a bigger buffer."""
+    x0, x1, y0, y1, mask = (words(seed + t, (rows * step, cols))[::step] for t in range(5))
+    buffer = np.full((rows + 2, cols), 7, dtype=np.uint64)
+    kernels.rss_and_rows(x0, x1, y0, y1, mask, buffer[1 : rows + 1], isa=isa, threads=1)
+    want = kernels.rss_and_local_reference(x0, x1, y0, y1, mask)
+    np.testing.assert_array_equal(buffer[1 : rows + 1], want)
+    assert (buffer[0] == 7).all() and (buffer[rows + 1] == 7).all()  # nothing else written
+
+
+def test_rss_and_rows_rejects_bad_operands() -> None:
+    a = np.zeros((2, 4), dtype=np.uint64)
+    with pytest.raises(ValueError, match="one shape"):
+        kernels.rss_and_rows(a, a, a, a, a, np.zeros((2, 3), dtype=np.uint64))
+    with pytest.raises(TypeError, match="uint64"):
+        kernels.rss_and_rows(a, a, a, a, a, np.zeros((2, 4), dtype=np.int64))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="contiguous rows"):
+        kernels.rss_and_rows(a[:, ::2], a[:, ::2], a[:, ::2], a[:, ::2], a[:, ::2], a[:, :2])
+    with pytest.raises(ValueError, match="writeable"):
+        kernels.rss_and_rows(a, a, a, a, a, np.broadcast_to(np.zeros(4, np.uint64), (2, 4)))
+
+
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("boolean", [False, True])
 def test_three_local_products_share_the_product(isa: str, boolean: bool) -> None:
     """With masks that share zero, the three parties' outputs share x*y (or x&y)."""
@@ -264,3 +291,30 @@ def test_core_bindings_validate_their_operands() -> None:
         _core.unbitslice(planes=a, n=6 * 64 + 1)
     with pytest.raises(_core.KernelArgumentError, match="planes"):
         _core.unbitslice(planes=a.reshape(-1), n=1)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "k_shape", "geometry", "match"),
+    [
+        ((1, 4, 4, 2), (3, 3, 3, 1), {}, "need images"),  # channels differ
+        ((4, 4, 2), (3, 3, 2, 1), {}, "need images"),  # not 4-D
+        ((1, 4, 4, 2), (3, 3, 2, 1), {"pad_top": 3}, "padding"),
+        ((1, 4, 4, 2), (3, 3, 2, 1), {"out_h": 9}, "output size"),
+    ],
+)
+def test_ring_conv2d_rejects_bad_geometry(
+    x_shape: tuple[int, ...], k_shape: tuple[int, ...], geometry: dict[str, int], match: str
+) -> None:
+    args = {"out_h": 2, "out_w": 2, **geometry}
+    with pytest.raises(ValueError, match=match):
+        _core.ring_conv2d(x=np.zeros(x_shape, np.uint64), kern=np.zeros(k_shape, np.uint64), **args)
+
+
+def test_ring_conv2d_rejects_other_dtypes() -> None:
+    with pytest.raises(ValueError, match="uint64"):
+        _core.ring_conv2d(
+            x=np.zeros((1, 4, 4, 2), np.int64),
+            kern=np.zeros((3, 3, 2, 1), np.uint64),
+            out_h=2,
+            out_w=2,
+        )

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cipherfuse.mpc import kernels
-from cipherfuse.mpc.linear import ring_conv, ring_dense
+from cipherfuse.mpc.linear import LinearKernel, ring_conv, ring_dense
 from cipherfuse.mpc.party import Party
 from cipherfuse.mpc.shares import RSS, add_public
 from cipherfuse.nn.quantize import IntArray, QuantizedConv
@@ -48,23 +48,59 @@ def _with_bias(y: RSS, bias: RSS | None) -> RSS:
         return RSS(y.first + bias.first, y.second + bias.second)
 
 
-def public_conv(x: IntArray, weight: RSS, bias: RSS | None, layer: QuantizedConv) -> RSS:
+def _add_bias_in_place(y: U64Array, bias: U64Array | None) -> U64Array:
+    if bias is not None:
+        with np.errstate(over="ignore"):
+            np.add(y, bias, out=y)
+    return y
+
+
+def public_conv(
+    x: IntArray,
+    weight: RSS,
+    bias: RSS | None,
+    layer: QuantizedConv,
+    *,
+    kernel: LinearKernel = "gemm",
+) -> RSS:
     """``conv(x, W) + b`` for public int64 ``x`` and shared ``W``, ``b``: local."""
-    both = np.concatenate([weight.first, weight.second], axis=-1)
-    y = ring_conv(np.ascontiguousarray(x).view(np.uint64), both, layer)
-    f = weight.shape[-1]
-    return _with_bias(RSS(np.ascontiguousarray(y[..., :f]), np.ascontiguousarray(y[..., f:])), bias)
+    words = np.ascontiguousarray(x).view(np.uint64)
+    if kernel == "direct":  # the earlier path: both shares in one convolution, then split
+        both = np.concatenate([weight.first, weight.second], axis=-1)
+        y = ring_conv(words, both, layer, kernel=kernel)
+        f = weight.shape[-1]
+        return _with_bias(
+            RSS(np.ascontiguousarray(y[..., :f]), np.ascontiguousarray(y[..., f:])), bias
+        )
+    return RSS(
+        _add_bias_in_place(
+            ring_conv(words, weight.first, layer), None if bias is None else bias.first
+        ),
+        _add_bias_in_place(
+            ring_conv(words, weight.second, layer), None if bias is None else bias.second
+        ),
+    )
 
 
-def public_dense(x: IntArray, weight: RSS, bias: RSS | None) -> RSS:
+def public_dense(
+    x: IntArray, weight: RSS, bias: RSS | None, *, kernel: LinearKernel = "gemm"
+) -> RSS:
     """``x @ W + b`` for public int64 ``x`` and shared ``W``, ``b``: local."""
     both = np.concatenate([weight.first, weight.second], axis=-1)
-    y = ring_dense(np.ascontiguousarray(x).view(np.uint64), both)
+    y = ring_dense(np.ascontiguousarray(x).view(np.uint64), both, kernel=kernel)
     f = weight.shape[-1]
     return _with_bias(RSS(np.ascontiguousarray(y[:, :f]), np.ascontiguousarray(y[:, f:])), bias)
 
 
-def secret_conv(party: Party, x: RSS, weight: RSS, bias: RSS | None, layer: QuantizedConv) -> RSS:
+def secret_conv(
+    party: Party,
+    x: RSS,
+    weight: RSS,
+    bias: RSS | None,
+    layer: QuantizedConv,
+    *,
+    kernel: LinearKernel = "gemm",
+) -> RSS:
     """``conv(x, W) + b`` for shared ``x`` and ``W``: one round, output-sized traffic.
 
     ``x_i * (W_i + W_{i+1}) + x_{i+1} * W_i`` is one convolution of the inputs stacked
@@ -72,19 +108,21 @@ def secret_conv(party: Party, x: RSS, weight: RSS, bias: RSS | None, layer: Quan
     """
     xs = np.concatenate([x.first, x.second], axis=-1)
     ws = np.concatenate([_add(weight.first, weight.second), weight.first], axis=-2)
-    z = ring_conv(xs, ws, layer)
+    z = ring_conv(xs, ws, layer, kernel=kernel)
     with np.errstate(over="ignore"):
-        z = z + party.rand.zero_share(z.size).reshape(z.shape)
+        np.add(z, party.rand.zero_share(z.size).reshape(z.shape), out=z)
     return _with_bias(party.reshare(z), bias)
 
 
-def secret_dense(party: Party, x: RSS, weight: RSS, bias: RSS | None) -> RSS:
+def secret_dense(
+    party: Party, x: RSS, weight: RSS, bias: RSS | None, *, kernel: LinearKernel = "gemm"
+) -> RSS:
     """``x @ W + b`` for shared ``x`` and ``W``: one round, output-sized traffic."""
     xs = np.concatenate([x.first, x.second], axis=-1)
     ws = np.concatenate([_add(weight.first, weight.second), weight.first], axis=0)
-    z = ring_dense(xs, ws)
+    z = ring_dense(xs, ws, kernel=kernel)
     with np.errstate(over="ignore"):
-        z = z + party.rand.zero_share(z.size).reshape(z.shape)
+        np.add(z, party.rand.zero_share(z.size).reshape(z.shape), out=z)
     return _with_bias(party.reshare(z), bias)
 
 

@@ -2,19 +2,26 @@
 
 :func:`sign_bit` returns XOR shares of bit ``k`` of ``x = x_0 + x_1 + x_2 mod 2^64``,
 which is the sign of ``x`` whenever ``-2^k <= x < 2^k`` (``k = 63``: every int64 value).
-It reads only the ``k + 1`` low bits of the shares:
+It reads only the ``k + 1`` low bits of the shares. Two circuits, same result
+(``method``, :data:`SIGN_METHODS`):
 
-1. each party bit-slices its two components (64 elements per word, one word array per
-   bit plane); the components ``x_0, x_1, x_2`` are boolean sharings known to two parties;
-2. a carry-save adder turns three addends into two, ``s = x_0 ^ x_1 ^ x_2`` and
-   ``c = maj(x_0, x_1, x_2) << 1``: ``k`` AND gates per element, one round;
-3. bit ``k`` of ``s + c`` is ``s_k ^ c_k ^ carry_k``; the carry into bit ``k`` is the
-   generate signal of bits ``1 .. k-1`` (bit 0 of ``c`` is zero), computed by a
-   parallel-prefix (Kogge-Stone style) tree: one round for ``g = s & c``, then
-   ``ceil(log2(k - 1))`` rounds of ``(G, P) o (G', P') = (G ^ (P & G'), P & P')``.
+* ``"two_addends"`` (the default; ABY3's bit decomposition): a rotating leader ``L``
+  holds ``(x_L, x_{L+1})`` and inputs ``y = x_L + x_{L+1}`` as the boolean sharing
+  ``(y ^ r, r, 0)`` (``r`` from its key with ``L + 1``; it sends ``y ^ r``, ``k + 1``
+  bit planes, to ``L + 2``: one round, only the leader sends); ``x_{L+2}`` is the sharing
+  ``(0, 0, x_{L+2})``. Bit ``k`` of ``y + x_{L+2}`` is ``a_k ^ b_k ^ carry_k``; the carry
+  is the group generate of bits ``0 .. k-1``: one round for ``g = a & b``, then a reduction
+  tree of ``ceil(log2 k)`` rounds of ``(G, P) o (G', P') = (G ^ (P & G'), P & P')``.
+  ``~(k + 1) / 3 + 3k`` bits per element and party, ``2 + ceil(log2 k)`` rounds.
+* ``"carry_save"`` (the earlier circuit): each party bit-slices its two components; a
+  carry-save adder turns the three addends into two, ``s = x_0 ^ x_1 ^ x_2`` and
+  ``c = maj(x_0, x_1, x_2) << 1`` (``k`` AND gates per element, one round); then the same
+  tree over bits ``1 .. k-1`` (bit 0 of ``c`` is zero). ``~4k`` bits per element,
+  ``2 + ceil(log2(k - 1))`` rounds.
 
-Each AND gate costs every party one bit sent; a sign test costs ``~4k`` bits per element
-and ``2 + ceil(log2(k - 1))`` rounds. :func:`bit_to_arith` converts a shared bit to a
+Each AND gate costs every party one bit sent; the AND layers of the tree read strided
+bit planes in place (:func:`cipherfuse.mpc.kernels.rss_and_rows`), nothing is gathered.
+:func:`bit_to_arith` converts a shared bit to a
 ring sharing (two rounds: party 0 inputs ``b_0 ^ b_1``, then one product with ``b_2``);
 :func:`relu`, :func:`maximum` and :func:`argmax_hits` build on both.
 """
@@ -22,6 +29,7 @@ ring sharing (two rounds: party 0 inputs ``b_0 ^ b_1``, then one product with ``
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -68,14 +76,66 @@ def _addends(party: Party, x: RSS, planes: int) -> tuple[BoolRSS, BoolRSS, BoolR
     return s, u, v, a2
 
 
-def sign_bit(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> BoolRSS:
-    """XOR shares of bit ``bit`` of ``x`` (packed: word ``w`` bit ``j`` is element ``64w+j``).
+def _and_pieces(party: Party, pieces: list[tuple[BoolRSS, BoolRSS]]) -> BoolRSS:
+    """:func:`and_gates` of the concatenated pieces ``(x, y)`` (2-D, contiguous rows, any
+    row stride), without gathering them: the same words, messages and randomness."""
+    words = pieces[0][0].first.shape[1]
+    rows = sum(x.first.shape[0] for x, _ in pieces)
+    mask = party.rand.zero_share_xor(rows * words).reshape(rows, words)
+    z = np.empty((rows, words), dtype=np.uint64)
+    r = 0
+    for x, y in pieces:
+        m = x.first.shape[0]
+        kernels.rss_and_rows(
+            x.first, x.second, y.first, y.second, mask[r : r + m], z[r : r + m], threads=1
+        )
+        r += m
+    return party.reshare_bool(z)
 
-    Equals the sign (1 for negative) of every element with ``-2^bit <= x < 2^bit``.
+
+def _carry_out(party: Party, g: BoolRSS, p: BoolRSS) -> BoolRSS:
+    """The group generate of planes ``0 .. m-1`` (the carry out of them): a reduction tree.
+
+    ``(G, P) o (G', P') = (G ^ (P & G'), P & P')`` on the pairs of planes ``(2t, 2t + 1)``,
+    ``ceil(log2(m))`` rounds; the P of the lowest segment is never needed, so a round
+    has ``h + (h - 1)`` AND planes for ``h`` pairs.
     """
-    if not 1 <= bit <= 63:
-        raise ValueError(f"bit must be in 1..63, got {bit}")
-    k = bit
+    gf, gs, pf, ps = g.first, g.second, p.first, p.second
+    while gf.shape[0] > 1:
+        m = gf.shape[0]
+        h = m // 2
+        odd = m % 2
+        # one round: (P_hi & G_lo) for every pair, then (P_hi & P_lo) for all but the lowest
+        prod = _and_pieces(
+            party,
+            [
+                (
+                    BoolRSS(pf[1 : 2 * h : 2], ps[1 : 2 * h : 2]),
+                    BoolRSS(gf[0 : 2 * h : 2], gs[0 : 2 * h : 2]),
+                ),
+                (
+                    BoolRSS(pf[3 : 2 * h : 2], ps[3 : 2 * h : 2]),
+                    BoolRSS(pf[2 : 2 * h : 2], ps[2 : 2 * h : 2]),
+                ),
+            ],
+        )
+        # G_new = G_hi ^ (P_hi & G_lo), the odd plane carried
+        new_gf = np.empty((h + odd, gf.shape[1]), dtype=np.uint64)
+        new_gs = np.empty_like(new_gf)
+        np.bitwise_xor(gf[1 : 2 * h : 2], prod.first[:h], out=new_gf[:h])
+        np.bitwise_xor(gs[1 : 2 * h : 2], prod.second[:h], out=new_gs[:h])
+        # P_new[1:h] = P_hi & P_lo; row 0 (the lowest segment's P) is never read, so it
+        # may hold any words: the product rows h-1 .. 2h-2 serve without a copy
+        new_pf, new_ps = prod.first[h - 1 :], prod.second[h - 1 :]
+        if odd:
+            new_gf[h], new_gs[h] = gf[m - 1], gs[m - 1]
+            new_pf = np.concatenate([new_pf, pf[m - 1 : m]])
+            new_ps = np.concatenate([new_ps, ps[m - 1 : m]])
+        gf, gs, pf, ps = new_gf, new_gs, new_pf, new_ps
+    return BoolRSS(gf, gs).index(0)
+
+
+def _sign_bit_carry_save(party: Party, x: RSS, k: int) -> BoolRSS:
     # carry-save: s = a0 ^ a1 ^ a2, maj = ((a0 ^ a2) & (a1 ^ a2)) ^ a2 (bits 0..k-1 needed)
     s, u, v, a2 = _addends(party, x, k + 1)
     maj = and_gates(party, u, v) ^ a2
@@ -85,35 +145,68 @@ def sign_bit(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> BoolRSS:
         return top  # carry into bit 1 is g_0 = s_0 & c_0 = 0
     # bits 1..k-1: g_j = s_j & maj_{j-1}, p_j = s_j ^ maj_{j-1}
     s_mid, c_mid = s.index(slice(1, k)), maj.index(slice(0, k - 1))
-    g = and_gates(party, s_mid, c_mid)
-    p = s_mid ^ c_mid
-    gf, gs, pf, ps = g.first, g.second, p.first, p.second
-    while gf.shape[0] > 1:
-        m = gf.shape[0]
-        h = m // 2
-        # pairs (lo, hi) = planes (2t, 2t + 1); P of the lowest segment is never needed:
-        # h + (h - 1) AND planes in one round, lhs = (P_hi, P_hi[1:]), rhs = (G_lo, P_lo[1:])
-        lhs = BoolRSS(
-            np.concatenate([pf[1 : 2 * h : 2], pf[3 : 2 * h : 2]]),
-            np.concatenate([ps[1 : 2 * h : 2], ps[3 : 2 * h : 2]]),
-        )
-        rhs = BoolRSS(
-            np.concatenate([gf[0 : 2 * h : 2], pf[2 : 2 * h : 2]]),
-            np.concatenate([gs[0 : 2 * h : 2], ps[2 : 2 * h : 2]]),
-        )
-        prod = and_gates(party, lhs, rhs)
-        odd = m % 2
-        # G_new = G_hi ^ P_hi & G_lo, P_new = (P_0, P_hi & P_lo ...), the odd plane carried
-        gf = np.concatenate([gf[1 : 2 * h : 2] ^ prod.first[:h], gf[m - odd : m]])
-        gs = np.concatenate([gs[1 : 2 * h : 2] ^ prod.second[:h], gs[m - odd : m]])
-        pf = np.concatenate([pf[:1], prod.first[h:], pf[m - odd : m]])
-        ps = np.concatenate([ps[:1], prod.second[h:], ps[m - odd : m]])
-    g = BoolRSS(gf, gs)
-    return top ^ g.index(0)
+    return top ^ _carry_out(party, and_gates(party, s_mid, c_mid), s_mid ^ c_mid)
 
 
-def sign_test_rounds(bit: int) -> int:
-    """Rounds of :func:`sign_bit` for ``bit``: ``2 + ceil(log2(bit - 1))`` (1 for bit 1)."""
+def _sign_bit_two_addends(party: Party, x: RSS, k: int) -> BoolRSS:
+    # A rotating leader L holds (x_L, x_{L+1}) and inputs y = x_L + x_{L+1} as the boolean
+    # sharing (y ^ r, r, 0), r known to L and L+1, sending y ^ r to L+2 (which holds
+    # components L+2 and L); b = x_{L+2} is the sharing (0, 0, x_{L+2}).
+    leader = party.next_leader()
+    role = (party.index - leader) % 3  # 0: leader, 1: L+1, 2: L+2
+    planes = k + 1
+    words = -(-int(np.prod(x.shape)) // 64)
+    zero = np.zeros((planes, words), dtype=np.uint64)
+    if role == 0:
+        with np.errstate(over="ignore"):
+            y = kernels.bitslice((x.first + x.second).reshape(-1), planes)
+        r = party.rand.with_next(y.size).reshape(y.shape)
+        masked = y ^ r
+        party.send_words((leader + 2) % 3, masked.reshape(-1))
+        party.round()
+        a, b = BoolRSS(masked, r), BoolRSS(zero, zero)
+    elif role == 1:
+        r = party.rand.with_prev(zero.size).reshape(zero.shape)
+        party.round()
+        a, b = BoolRSS(r, zero), BoolRSS(zero, kernels.bitslice(x.second.reshape(-1), planes))
+    else:
+        party.rand.pair(0)  # keep the counter in step with L and L+1
+        got = party.recv_words(leader, zero.size).reshape(zero.shape)
+        party.round()
+        a, b = BoolRSS(zero, got), BoolRSS(kernels.bitslice(x.first.reshape(-1), planes), zero)
+    # bit k of a + b: a_k ^ b_k ^ carry_k, carry_k the group generate of planes 0..k-1
+    top = a.index(k) ^ b.index(k)
+    a_low, b_low = a.index(slice(0, k)), b.index(slice(0, k))
+    return top ^ _carry_out(party, and_gates(party, a_low, b_low), a_low ^ b_low)
+
+
+#: The sign-test circuits of :func:`sign_bit` (module docstring).
+SignMethod = Literal["two_addends", "carry_save"]
+SIGN_METHODS: tuple[SignMethod, ...] = ("two_addends", "carry_save")
+
+
+def sign_bit(
+    party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT, *, method: SignMethod = "two_addends"
+) -> BoolRSS:
+    """XOR shares of bit ``bit`` of ``x`` (packed: word ``w`` bit ``j`` is element ``64w+j``).
+
+    Equals the sign (1 for negative) of every element with ``-2^bit <= x < 2^bit``.
+    ``method`` picks the circuit (same result, see the module docstring).
+    """
+    if not 1 <= bit <= 63:
+        raise ValueError(f"bit must be in 1..63, got {bit}")
+    if method == "two_addends":
+        return _sign_bit_two_addends(party, x, bit)
+    if method == "carry_save":
+        return _sign_bit_carry_save(party, x, bit)
+    raise ValueError(f"method must be one of {SIGN_METHODS}, got {method!r}")
+
+
+def sign_test_rounds(bit: int, method: SignMethod = "two_addends") -> int:
+    """Rounds of :func:`sign_bit`: ``2 + ceil(log2(bit))`` for two addends (2 for bit 1),
+    ``2 + ceil(log2(bit - 1))`` for the carry-save circuit (1 for bit 1)."""
+    if method == "two_addends":
+        return 2 + math.ceil(math.log2(bit))
     if bit == 1:
         return 1
     return 2 + (math.ceil(math.log2(bit - 1)) if bit > 2 else 0)
@@ -201,20 +294,30 @@ def select_mul(party: Party, c: BoolRSS, n: int, d: RSS) -> RSS:
     return party.reshare(z.reshape(d.shape))
 
 
-def is_negative(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
+def is_negative(
+    party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT, *, method: SignMethod = "two_addends"
+) -> RSS:
     """Ring shares of ``[x < 0]`` per element (for ``-2^bit <= x < 2^bit``)."""
     n = int(np.prod(x.shape))
-    return bit_to_arith(party, sign_bit(party, x, bit), n).reshape(*x.shape)
+    return bit_to_arith(party, sign_bit(party, x, bit, method=method), n).reshape(*x.shape)
 
 
-def relu(party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
+def relu(
+    party: Party, x: RSS, bit: int = DEFAULT_SIGN_BIT, *, method: SignMethod = "two_addends"
+) -> RSS:
     """``max(x, 0)`` = ``x - [x < 0] * x`` (a sign test and one :func:`select_mul`)."""
     n = int(np.prod(x.shape))
-    return x - select_mul(party, sign_bit(party, x, bit), n, x)
+    return x - select_mul(party, sign_bit(party, x, bit, method=method), n, x)
 
 
 def select_right(
-    party: Party, lefts: RSS, rights: RSS, bit: int, carry: list[tuple[RSS, RSS]]
+    party: Party,
+    lefts: RSS,
+    rights: RSS,
+    bit: int,
+    carry: list[tuple[RSS, RSS]],
+    *,
+    method: SignMethod = "two_addends",
 ) -> tuple[RSS, list[RSS]]:
     """Per element, keep ``rights`` where ``rights > lefts`` (else ``lefts``); ties keep left.
 
@@ -222,7 +325,7 @@ def select_right(
     same size travel with the choice (one :func:`select_mul` for all of them).
     """
     n = lefts.shape[0]
-    right_wins = sign_bit(party, lefts - rights, bit)
+    right_wins = sign_bit(party, lefts - rights, bit, method=method)
     diffs = [rights - lefts] + [r - lft for lft, r in carry]
     stacked = RSS(
         np.concatenate([d.first for d in diffs]), np.concatenate([d.second for d in diffs])
@@ -236,14 +339,32 @@ def select_right(
     return chosen[0], chosen[1:]
 
 
-def maximum(party: Party, lefts: RSS, rights: RSS, bit: int = DEFAULT_SIGN_BIT) -> RSS:
-    """Element-wise ``max(lefts, rights)``."""
-    best, _ = select_right(party, lefts, rights, bit, [])
-    return best
+def maximum(
+    party: Party,
+    lefts: RSS,
+    rights: RSS,
+    bit: int = DEFAULT_SIGN_BIT,
+    *,
+    method: SignMethod = "two_addends",
+) -> RSS:
+    """Element-wise ``max(lefts, rights)`` (any one shape; ties keep left).
+
+    Same values and messages as :func:`select_right` without carried tensors, but the
+    operands may be strided views (only the difference is materialised).
+    """
+    diff = lefts - rights
+    n = int(np.prod(diff.shape))
+    prod = select_mul(party, sign_bit(party, diff, bit, method=method), n, -diff)
+    return lefts + prod
 
 
 def argmax_hits(
-    party: Party, logits: RSS, labels: npt.ArrayLike, bit: int = DEFAULT_SIGN_BIT
+    party: Party,
+    logits: RSS,
+    labels: npt.ArrayLike,
+    bit: int = DEFAULT_SIGN_BIT,
+    *,
+    method: SignMethod = "two_addends",
 ) -> RSS:
     """Ring shares of ``[argmax(logits[n]) == labels[n]]`` per row (first maximum wins ties).
 
@@ -278,7 +399,7 @@ def argmax_hits(
             np.concatenate([h.first for _, h in rights]),
             np.concatenate([h.second for _, h in rights]),
         )
-        best, (hit,) = select_right(party, lv, rv, bit, [(lh, rh)])
+        best, (hit,) = select_right(party, lv, rv, bit, [(lh, rh)], method=method)
         return [
             (
                 RSS(best.first[t * n : (t + 1) * n], best.second[t * n : (t + 1) * n]),

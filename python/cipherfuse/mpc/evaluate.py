@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from cipherfuse.mpc.arith import (
     public_conv,
@@ -20,8 +21,9 @@ from cipherfuse.mpc.arith import (
     secret_dense,
     taylor_sigmoid,
 )
-from cipherfuse.mpc.boolean import DEFAULT_SIGN_BIT, argmax_hits, maximum, relu
+from cipherfuse.mpc.boolean import DEFAULT_SIGN_BIT, SignMethod, argmax_hits, maximum, relu
 from cipherfuse.mpc.errors import EncodingError
+from cipherfuse.mpc.linear import LinearKernel
 from cipherfuse.mpc.party import Party
 from cipherfuse.mpc.plan import (
     STEP_SOURCE,
@@ -29,7 +31,6 @@ from cipherfuse.mpc.plan import (
     TaylorSigmoid,
     evaluation_plan,
     pool_windows,
-    tournament,
 )
 from cipherfuse.mpc.shares import RSS
 from cipherfuse.mpc.sharing import parameter_shapes
@@ -46,35 +47,47 @@ from cipherfuse.nn.quantize import (
 U64Array = npt.NDArray[np.uint64]
 
 
-def _concat(parts: list[RSS]) -> RSS:
-    return RSS(
-        np.concatenate([p.first.reshape(-1) for p in parts]),
-        np.concatenate([p.second.reshape(-1) for p in parts]),
-    )
+def _stacked_windows(x: U64Array, layer: QuantizedPool) -> U64Array:
+    """The window members of ``layer`` on ``x`` stacked on a new leading axis (one copy).
+
+    Member ``j`` (row-major over the window) is ``pool_windows(x, layer)[j]``.
+    """
+    nd = len(layer.window)
+    axes = tuple(range(1, 1 + nd))
+    view = sliding_window_view(x, layer.window, axis=axes)
+    view = view[(slice(None), *(slice(None, None, s) for s in layer.stride))]
+    front = np.moveaxis(view, tuple(range(-nd, 0)), tuple(range(nd)))
+    stacked: U64Array = np.ascontiguousarray(front).reshape(-1, *front.shape[nd:])
+    return stacked
 
 
-def _split(x: RSS, count: int, shape: tuple[int, ...]) -> list[RSS]:
-    size = int(np.prod(shape))
-    return [
-        RSS(
-            x.first[t * size : (t + 1) * size].reshape(shape),
-            x.second[t * size : (t + 1) * size].reshape(shape),
+def _secure_max_pool(
+    party: Party, x: RSS, layer: QuantizedPool, bit: int, method: SignMethod
+) -> RSS:
+    """Max pooling in :func:`~cipherfuse.mpc.plan.tournament`'s comparison order.
+
+    The members live on one leading axis; a level compares the even members with the
+    odd ones through strided views (the operands are never gathered): exactly the
+    concatenated pairs ``(0, 1), (2, 3), ...`` of the tournament, in the same order.
+    """
+    first = _stacked_windows(x.first, layer)
+    second = _stacked_windows(x.second, layer)
+    while first.shape[0] > 1:
+        m = first.shape[0]
+        h = m // 2
+        best = maximum(
+            party,
+            RSS(first[0 : 2 * h : 2], second[0 : 2 * h : 2]),
+            RSS(first[1 : 2 * h : 2], second[1 : 2 * h : 2]),
+            bit,
+            method=method,
         )
-        for t in range(count)
-    ]
-
-
-def _secure_max_pool(party: Party, x: RSS, layer: QuantizedPool, bit: int) -> RSS:
-    firsts = pool_windows(x.first, layer)
-    seconds = pool_windows(x.second, layer)
-    members = [RSS(f, s) for f, s in zip(firsts, seconds, strict=True)]
-    shape = members[0].shape
-
-    def level(lefts: list[RSS], rights: list[RSS]) -> list[RSS]:
-        best = maximum(party, _concat(lefts), _concat(rights), bit)
-        return _split(best, len(lefts), shape)
-
-    return tournament(members, level)
+        if m % 2:  # the odd last member waits for the next level
+            first = np.concatenate([best.first, first[m - 1 : m]])
+            second = np.concatenate([best.second, second[m - 1 : m]])
+        else:
+            first, second = best.first, best.second
+    return RSS(first[0], second[0])
 
 
 def _sum_pool(x: RSS | IntArray, layer: QuantizedPool) -> RSS | IntArray:
@@ -94,8 +107,15 @@ def secure_logits(
     images: IntArray,
     *,
     sign_bit: int = DEFAULT_SIGN_BIT,
+    sign_method: SignMethod = "two_addends",
+    linear_kernel: LinearKernel = "gemm",
 ) -> RSS:
-    """Shares of the integer logits of ``images`` (exactly those of ``integer_forward``)."""
+    """Shares of the integer logits of ``images`` (exactly those of ``integer_forward``).
+
+    ``sign_method`` (:data:`cipherfuse.mpc.boolean.SIGN_METHODS`) and ``linear_kernel``
+    (:data:`cipherfuse.mpc.linear.LINEAR_KERNELS`) choose among implementations with the
+    same result; the defaults are the fastest measured, the others the earlier ones.
+    """
     names = [name for name, _ in parameter_shapes(skeleton)]
     linear_index = 0
     x: RSS | IntArray = np.ascontiguousarray(images, dtype=np.int64)
@@ -114,27 +134,31 @@ def secure_logits(
                 linear_index += 1
                 if isinstance(step, QuantizedConv):
                     x = (
-                        secret_conv(party, x, w, b, step)
+                        secret_conv(party, x, w, b, step, kernel=linear_kernel)
                         if isinstance(x, RSS)
-                        else public_conv(x, w, b, step)
+                        else public_conv(x, w, b, step, kernel=linear_kernel)
                     )
                 else:
                     x = (
-                        secret_dense(party, x, w, b)
+                        secret_dense(party, x, w, b, kernel=linear_kernel)
                         if isinstance(x, RSS)
-                        else public_dense(x, w, b)
+                        else public_dense(x, w, b, kernel=linear_kernel)
                     )
             elif isinstance(step, QuantizedPool):
                 if step.pool == "sum":
                     x = _sum_pool(x, step)
                 elif isinstance(x, RSS):
-                    x = _secure_max_pool(party, x, step, sign_bit)
+                    x = _secure_max_pool(party, x, step, sign_bit, sign_method)
                 else:
                     x = _public_step(step, x)
             elif isinstance(step, QuantizedFlatten):
                 x = x.reshape(x.shape[0], -1)
             elif isinstance(step, Relu):
-                x = relu(party, x, sign_bit) if isinstance(x, RSS) else np.maximum(x, 0)
+                x = (
+                    relu(party, x, sign_bit, method=sign_method)
+                    if isinstance(x, RSS)
+                    else np.maximum(x, 0)
+                )
             elif isinstance(step, TaylorSigmoid):
                 if not isinstance(x, RSS):
                     raise EncodingError("an activation before the first linear layer")
@@ -157,8 +181,19 @@ def secure_hits(
     labels: npt.ArrayLike,
     *,
     sign_bit: int = DEFAULT_SIGN_BIT,
+    sign_method: SignMethod = "two_addends",
+    linear_kernel: LinearKernel = "gemm",
 ) -> RSS:
-    """Shares of ``[prediction == label]`` per image (nothing opened)."""
-    logits = secure_logits(party, skeleton, params, images, sign_bit=sign_bit)
+    """Shares of ``[prediction == label]`` per image (nothing opened; options as
+    :func:`secure_logits`)."""
+    logits = secure_logits(
+        party,
+        skeleton,
+        params,
+        images,
+        sign_bit=sign_bit,
+        sign_method=sign_method,
+        linear_kernel=linear_kernel,
+    )
     with party.phase("argmax"):
-        return argmax_hits(party, logits, labels, sign_bit)
+        return argmax_hits(party, logits, labels, sign_bit, method=sign_method)

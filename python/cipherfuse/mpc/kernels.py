@@ -194,6 +194,31 @@ def rss_and_local(
     return _core.rss_and_local(x0=a, x1=b, y0=c, y1=d, mask=m, isa=isa, threads=threads)
 
 
+def rss_and_rows(
+    x0: U64Array,
+    x1: U64Array,
+    y0: U64Array,
+    y1: U64Array,
+    mask: U64Array,
+    out: U64Array,
+    *,
+    isa: str = "auto",
+    threads: int = 0,
+) -> None:
+    """:func:`rss_and_local` of 2-D ``(rows, words)`` operands into ``out``, in place.
+
+    The operands may be strided over rows (e.g. every other bit plane, ``planes[1::2]``)
+    as long as each row is contiguous; nothing is gathered. Same words as
+    :func:`rss_and_local_reference` of the operands.
+    """
+    operands = (x0, x1, y0, y1, mask, out)
+    for v, name in zip(operands, ("x0", "x1", "y0", "y1", "mask", "out"), strict=True):
+        if not isinstance(v, np.ndarray) or v.dtype != np.uint64:
+            raise TypeError(f"{name} must be a uint64 array")
+    _same_shape(*operands)
+    _core.rss_and_rows(x0=x0, x1=x1, y0=y0, y1=y1, mask=mask, out=out, isa=isa, threads=threads)
+
+
 def bitslice(
     x: npt.ArrayLike, bits: int = WORD_BITS, *, isa: str = "auto", threads: int = 0
 ) -> U64Array:

@@ -1,14 +1,25 @@
 """Local ring arithmetic of linear layers: convolution and dense products mod 2^64.
 
 Both operands are uint64 ring words (a public int64 image is its two's-complement
-word). :func:`ring_conv` and :func:`ring_dense` use the C++ direct convolution
-``cipherfuse._core.conv2d_direct`` (exact mod 2^64 for every int64 input; a dense
-layer is a 1x1 convolution, a 1-D convolution one of height 1); :func:`ring_conv_reference`
-is the numpy reference (im2col + :func:`cipherfuse.mpc.kernels.ring_matmul`) they are
-tested against bit for bit.
+word). Two C++ kernels compute them, chosen by ``kernel`` (same results, tested):
+
+* ``"gemm"`` (the default): ``cipherfuse._core.ring_conv2d``, the ring GEMM's
+  micro-kernels (AVX-512 ``vpmullq``, AVX2 / NEON 32-bit partial products) on
+  patches packed per block of output pixels, and :func:`cipherfuse.mpc.kernels.ring_matmul`
+  for dense layers;
+* ``"direct"`` (the earlier path, kept for comparison): the HE module's direct
+  convolution ``cipherfuse._core.conv2d_direct``, exact float64 limbs for small
+  inputs but the scalar reference for full-width shares (a dense layer is a 1x1
+  convolution).
+
+A 1-D convolution is one of height 1. :func:`ring_conv_reference` is the numpy
+reference (im2col + :func:`cipherfuse.mpc.kernels.ring_matmul`) both are tested
+against bit for bit.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +30,15 @@ from cipherfuse.mpc import kernels
 from cipherfuse.nn.quantize import QuantizedConv
 
 U64Array = npt.NDArray[np.uint64]
+
+#: The linear-layer kernels (module docstring).
+LinearKernel = Literal["gemm", "direct"]
+LINEAR_KERNELS: tuple[LinearKernel, ...] = ("gemm", "direct")
+
+
+def _check_kernel(kernel: str) -> None:
+    if kernel not in LINEAR_KERNELS:
+        raise ValueError(f"kernel must be one of {LINEAR_KERNELS}, got {kernel!r}")
 
 
 def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
@@ -45,8 +65,11 @@ def conv_output_shape(
     return tuple(outs), tuple(pads)
 
 
-def ring_conv(x: U64Array, weight: U64Array, layer: QuantizedConv) -> U64Array:
+def ring_conv(
+    x: U64Array, weight: U64Array, layer: QuantizedConv, *, kernel: LinearKernel = "gemm"
+) -> U64Array:
     """``conv(x, weight) mod 2^64`` with ``layer``'s geometry; ``x`` ``(n, *spatial, c)``."""
+    _check_kernel(kernel)
     nd = weight.ndim - 2
     if nd == 1:
         x2 = x[:, None, :, :]
@@ -66,6 +89,19 @@ def ring_conv(x: U64Array, weight: U64Array, layer: QuantizedConv) -> U64Array:
         activation="none",
     )
     (out_h, out_w), (pad_top, pad_left) = conv_output_shape(spatial, geo)
+    if kernel == "gemm":
+        y = _core.ring_conv2d(
+            np.ascontiguousarray(x2).view(np.uint64),
+            np.ascontiguousarray(w2).view(np.uint64),
+            out_h=out_h,
+            out_w=out_w,
+            stride_h=stride[0],
+            stride_w=stride[1],
+            pad_top=pad_top,
+            pad_left=pad_left,
+            threads=1,  # the three parties already run in parallel
+        )
+        return y[:, 0] if nd == 1 else y
     y = _core.conv2d_direct(
         np.ascontiguousarray(x2).view(np.int64),
         np.ascontiguousarray(w2),
@@ -80,8 +116,13 @@ def ring_conv(x: U64Array, weight: U64Array, layer: QuantizedConv) -> U64Array:
     return y[:, 0] if nd == 1 else y
 
 
-def ring_dense(x: U64Array, weight: U64Array) -> U64Array:
+def ring_dense(x: U64Array, weight: U64Array, *, kernel: LinearKernel = "gemm") -> U64Array:
     """``x @ weight mod 2^64`` for ``x`` ``(n, k)``, ``weight`` ``(k, f)``."""
+    _check_kernel(kernel)
+    if kernel == "gemm":
+        return kernels.ring_matmul(
+            np.ascontiguousarray(x).view(np.uint64), np.ascontiguousarray(weight), threads=1
+        )
     n, k = x.shape
     y = _core.conv2d_direct(
         np.ascontiguousarray(x).view(np.int64).reshape(n, 1, 1, k),

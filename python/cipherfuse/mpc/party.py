@@ -128,10 +128,14 @@ class Party:
 
     # -- raw word exchange -------------------------------------------------------------
     def send_words(self, to: int, words: U64Array) -> None:
-        """Send a flat uint64 array to party ``to`` as one frame (little-endian)."""
-        data = np.ascontiguousarray(words, dtype="<u8").tobytes()
+        """Send a flat uint64 array to party ``to`` as one frame (little-endian).
+
+        The transport gets a view of the words, not a copy: :meth:`Transport.send` seals
+        (TCP) or copies (in memory) the frame before it returns.
+        """
+        data = np.ascontiguousarray(words, dtype="<u8").data.cast("B")
         self.transport.send(to, data)
-        self.cost.charge(0, len(data))
+        self.cost.charge(0, data.nbytes)
 
     def recv_words(self, frm: int, count: int) -> U64Array:
         """Receive exactly ``count`` words from party ``frm``."""

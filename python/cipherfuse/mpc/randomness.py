@@ -106,12 +106,20 @@ class PairwiseRandomness:
         return _keystream_xor(self._prev, nonce, prg_words(self._next, nonce, count))
 
     def with_next(self, count: int) -> U64Array:
-        """Words this party and party ``i + 1`` both draw (``F(k_i)``); fresh counter."""
-        return self.pair(count)[0]
+        """Words this party and party ``i + 1`` both draw (``F(k_i)``); fresh counter.
+
+        Only that one keystream is generated (the counter advances as for :meth:`pair`).
+        """
+        self._advance()
+        return self._draw(self._next, count)
 
     def with_prev(self, count: int) -> U64Array:
-        """Words this party and party ``i - 1`` both draw (``F(k_{i-1})``); fresh counter."""
-        return self.pair(count)[1]
+        """Words this party and party ``i - 1`` both draw (``F(k_{i-1})``); fresh counter.
+
+        Only that one keystream is generated (the counter advances as for :meth:`pair`).
+        """
+        self._advance()
+        return self._draw(self._prev, count)
 
 
 def derive_key(seed: bytes, label: str) -> bytes:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from cipherfuse.mpc.boolean import DEFAULT_SIGN_BIT
+from cipherfuse.mpc.boolean import DEFAULT_SIGN_BIT, SignMethod
 from cipherfuse.mpc.encoding import check_classifier, plaintext_count
 from cipherfuse.mpc.errors import (
     ChannelError,
@@ -37,6 +37,7 @@ from cipherfuse.mpc.errors import (
     ShareInconsistency,
 )
 from cipherfuse.mpc.evaluate import secure_hits
+from cipherfuse.mpc.linear import LinearKernel
 from cipherfuse.mpc.party import CostMeter, Party
 from cipherfuse.mpc.randomness import setup_randomness
 from cipherfuse.mpc.shares import RSS
@@ -126,6 +127,8 @@ def run_member(
     batch: int = DEFAULT_BATCH,
     per_label: bool = False,
     seed: bytes | None = None,
+    sign_method: SignMethod = "two_addends",
+    linear_kernel: LinearKernel = "gemm",
 ) -> MemberResult:
     """One member's whole side of the secure count; returns the opened count.
 
@@ -139,6 +142,10 @@ def run_member(
         batch: images per evaluation batch.
         per_label: also open the number of correct predictions per label.
         seed: makes the pairwise keys reproducible (tests, benchmarks only).
+        sign_method: the sign-test circuit (:data:`cipherfuse.mpc.boolean.SIGN_METHODS`;
+            all three members must agree; same count).
+        linear_kernel: the local linear-layer kernel
+            (:data:`cipherfuse.mpc.linear.LINEAR_KERNELS`; same count).
 
     Raises:
         ShareInconsistency: inconsistent shares (before any computation).
@@ -173,6 +180,8 @@ def run_member(
             x[start : start + batch],
             lab[start : start + batch],
             sign_bit=sign_bit,
+            sign_method=sign_method,
+            linear_kernel=linear_kernel,
         )
         onehot = (lab[start : start + batch, None] == np.arange(classes)[None, :]).astype(np.uint64)
         with np.errstate(over="ignore"):

@@ -33,7 +33,11 @@ class Transport(Protocol):
         ...
 
     def send(self, to: int, data: bytes | bytearray | memoryview) -> None:
-        """Send one frame to party ``to`` (never blocks on the receiver)."""
+        """Send one frame to party ``to`` (never blocks on the receiver).
+
+        ``data`` is copied or sealed before this returns: the caller may reuse the
+        buffer (protocols pass views of their arrays, not copies).
+        """
         ...
 
     def recv(self, frm: int) -> bytes:
