@@ -88,6 +88,11 @@ def _conv_keywords(
     return words
 
 
+def _pool_keywords(window: tuple[int, int], stride: tuple[int, int]) -> dict[str, int]:
+    """The sum-pooling keywords of the fused ``_core`` kernels: window and stride."""
+    return {"pool_h": window[0], "pool_w": window[1], "pool_sh": stride[0], "pool_sw": stride[1]}
+
+
 class CppKernels:
     """The C++ core (``cipherfuse._core``): SIMD-dispatched, multi-threaded, GIL released.
 
@@ -207,10 +212,7 @@ class CppKernels:
             plaintext_bits,
             **_conv_keywords(stride, pads),
             activation=activation,
-            pool_h=pool_window[0],
-            pool_w=pool_window[1],
-            pool_sh=pool_stride[0],
-            pool_sw=pool_stride[1],
+            **_pool_keywords(pool_window, pool_stride),
             isa=self.isa,
             threads=self.threads,
         )
@@ -246,10 +248,7 @@ class CppKernels:
             pad_bottom=pads[1],
             pad_left=pads[2],
             pad_right=pads[3],
-            pool_h=pool_window[0],
-            pool_w=pool_window[1],
-            pool_sh=pool_stride[0],
-            pool_sw=pool_stride[1],
+            **_pool_keywords(pool_window, pool_stride),
             isa=self.isa,
             threads=self.threads,
             out=out,
