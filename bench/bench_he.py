@@ -57,7 +57,7 @@ def test_keyswitch_read_roofline(benchmark: Any, switch_case: dict[str, Any]) ->
     flat = M.reshape(-1)
     benchmark.group = _group("keyswitch", switch_case)
     benchmark.extra_info.update(role="roofline", bytes=M.nbytes)
-    total = benchmark(_core.stream_sum, flat, 0)
+    total = benchmark(_core.stream_sum, flat, threads=0)
     assert total == int(flat.sum())
 
 
@@ -97,7 +97,9 @@ def test_gemm_numpy(benchmark: Any, gemm_case: dict[str, Any]) -> None:
 def test_gemm_cpp(benchmark: Any, gemm_case: dict[str, Any], threads: int) -> None:
     benchmark.group = "gemm-u64-1024x1024x256"
     benchmark.extra_info.update(role="candidate", macs=gemm_case["macs"], threads=threads)
-    out = benchmark(_core.gemm_wide_small, gemm_case["w"], gemm_case["s"], "auto", threads)
+    out = benchmark(
+        _core.gemm_wide_small, gemm_case["w"], gemm_case["s"], isa="auto", threads=threads
+    )
     np.testing.assert_array_equal(out, gemm_case["expected"])
 
 
@@ -234,7 +236,7 @@ def _keyswitch_in_threads(matrix: Any, c: Any, base_bits: int, count: int) -> li
     results: list[Any] = [None] * count
 
     def run(i: int) -> None:
-        results[i] = _core.keyswitch(matrix, c, base_bits, "auto", 1)
+        results[i] = _core.keyswitch(matrix, c, base_bits, isa="auto", threads=1)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for t in threads:

@@ -208,7 +208,9 @@ def test_finish1000_numpy(benchmark: Any, finish_case: dict[str, Any]) -> None:
 def _conv_then_kernel(c: dict[str, Any]) -> I64:
     a_term = seeded.evaluate_conv(c["twin"], c["x"])
     tau = c["sm"].plaintext_bits
-    return _core.decrypt_finish(a_term, c["b_parts"], tau, "relu", 2, 2, 2, 2)
+    return _core.decrypt_finish(
+        a_term, c["b_parts"], tau, activation="relu", pool_h=2, pool_w=2, pool_sh=2, pool_sw=2
+    )
 
 
 def test_finish1000_conv_then_kernel(benchmark: Any, finish_case: dict[str, Any]) -> None:
@@ -274,7 +276,8 @@ def test_finish_kernel1000_cpp(benchmark: Any, finish_case: dict[str, Any]) -> N
     _info(benchmark, "candidate", c, bytes=nbytes, threads=_core.default_threads())
     out = benchmark.pedantic(
         _core.decrypt_finish,
-        args=(c["a_term"], c["b_parts"], c["sm"].plaintext_bits, "relu", 2, 2, 2, 2),
+        args=(c["a_term"], c["b_parts"], c["sm"].plaintext_bits),
+        kwargs={"activation": "relu", "pool_h": 2, "pool_w": 2, "pool_sh": 2, "pool_sw": 2},
         rounds=5,
     )
     np.testing.assert_array_equal(out, c["expected_pooled"])

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/bindings.hpp"
 #include "he/conv.hpp"  // check_conv_shape
 #include "mpc/kernels.hpp"
 
@@ -15,31 +16,11 @@ namespace py = pybind11;
 
 namespace {
 
-using U64Array = py::array_t<uint64_t, py::array::c_style>;
-
-// The operand as a C-contiguous uint64 array, never a converted copy.
-U64Array words(const py::array& a, const char* kernel, const char* name) {
-  if (!a.dtype().is(py::dtype::of<uint64_t>())) {
-    throw cf::KernelArgumentError(std::string(kernel) + ": " + name + " must be uint64, got " +
-                                  std::string(py::str(a.dtype())));
-  }
-  if (!(a.flags() & py::array::c_style)) {
-    throw cf::KernelArgumentError(std::string(kernel) + ": " + name + " must be C-contiguous");
-  }
-  return py::reinterpret_borrow<U64Array>(a);
-}
-
-std::vector<py::ssize_t> shape_of(const py::array& a) {
-  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
-}
-
-std::string shape_str(const py::array& a) {
-  std::string out = "(";
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-    out += (d ? ", " : "") + std::to_string(a.shape(d));
-  }
-  return out + (a.ndim() == 1 ? ",)" : ")");
-}
+using U64Array = cfbind::U64CArray;
+using cfbind::shape_of;
+using cfbind::shape_str;
+using cfbind::without_gil;
+using cfbind::words;
 
 cf::mpc::GemmVariant gemm_variant(const std::string& name) {
   if (name == "default") return cf::mpc::GemmVariant::Default;
@@ -53,18 +34,16 @@ U64Array ring_gemm(const py::array& a_in, const py::array& b_in, const std::stri
   const U64Array a = words(a_in, "ring_gemm", "a");
   const U64Array b = words(b_in, "ring_gemm", "b");
   if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0)) {
-    throw cf::KernelArgumentError("ring_gemm: need (m, k) @ (k, n), got " + shape_str(a) +
-                                  " @ " + shape_str(b));
+    throw cf::KernelArgumentError("ring_gemm: need (m, k) @ (k, n), got " + shape_str(a) + " @ " +
+                                  shape_str(b));
   }
   const cf::Isa which = cf::isa_from_name(isa);
   const cf::mpc::GemmVariant how = gemm_variant(variant);
   const int64_t m = a.shape(0), k = a.shape(1), n = b.shape(1);
   U64Array c({m, n});
-  {
-    py::gil_scoped_release release;
-    cf::mpc::ring_gemm_variant(how, which, a.data(), b.data(), c.mutable_data(), m, k, n,
-                               threads);
-  }
+  without_gil([&] {
+    cf::mpc::ring_gemm_variant(how, which, a.data(), b.data(), c.mutable_data(), m, k, n, threads);
+  });
   return c;
 }
 
@@ -85,10 +64,8 @@ U64Array ring_conv2d(const py::array& x_in, const py::array& kern_in, int64_t ou
   const cf::Isa which = cf::isa_from_name(isa);
   U64Array out({x.shape(0), static_cast<py::ssize_t>(out_h), static_cast<py::ssize_t>(out_w),
                 kern.shape(3)});
-  {
-    py::gil_scoped_release release;
-    cf::mpc::ring_conv(which, s, x.data(), kern.data(), out.mutable_data(), threads);
-  }
+  without_gil(
+      [&] { cf::mpc::ring_conv(which, s, x.data(), kern.data(), out.mutable_data(), threads); });
   return out;
 }
 
@@ -116,11 +93,10 @@ U64Array rss_local(ElementKernel kernel, const char* name, const py::array& x0_i
     step *= std::max<py::ssize_t>(shape[d], 1);
   }
   U64Array z(shape, strides);
-  {
-    py::gil_scoped_release release;
+  without_gil([&] {
     kernel(which, x0.data(), x1.data(), y0.data(), y1.data(), mask.data(), z.mutable_data(),
            static_cast<int64_t>(x0.size()), threads);
-  }
+  });
   return z;
 }
 
@@ -174,10 +150,7 @@ U64Array bitslice(const py::array& x_in, int bits, const std::string& isa, int t
   const cf::Isa which = cf::isa_from_name(isa);
   const int64_t n = static_cast<int64_t>(x.size());
   U64Array planes({static_cast<int64_t>(bits), cf::mpc::plane_words(n)});
-  {
-    py::gil_scoped_release release;
-    cf::mpc::bitslice(which, x.data(), n, bits, planes.mutable_data(), threads);
-  }
+  without_gil([&] { cf::mpc::bitslice(which, x.data(), n, bits, planes.mutable_data(), threads); });
   return planes;
 }
 
@@ -195,23 +168,22 @@ U64Array unbitslice(const py::array& planes_in, int64_t n, const std::string& is
   }
   const cf::Isa which = cf::isa_from_name(isa);
   U64Array x(n);
-  {
-    py::gil_scoped_release release;
-    cf::mpc::unbitslice(which, planes.data(), static_cast<int>(planes.shape(0)), words_per_plane,
-                        n, x.mutable_data(), threads);
-  }
+  without_gil([&] {
+    cf::mpc::unbitslice(which, planes.data(), static_cast<int>(planes.shape(0)), words_per_plane, n,
+                        x.mutable_data(), threads);
+  });
   return x;
 }
 
 }  // namespace
 
 void register_mpc(py::module_& m) {
-  m.def("ring_gemm", &ring_gemm, py::arg("a"), py::arg("b"), py::arg("isa") = "auto",
+  m.def("ring_gemm", &ring_gemm, py::arg("a"), py::arg("b"), py::kw_only(), py::arg("isa") = "auto",
         py::arg("threads") = 0, py::arg("variant") = "default",
         "a @ b mod 2^64 for C-contiguous uint64 matrices (m, k) @ (k, n) (cpp/mpc/).\n"
         "variant='avx512_split' selects the AVX-512 kernel without vpmullq (benchmarks).");
-  m.def("ring_conv2d", &ring_conv2d, py::arg("x"), py::arg("kern"), py::arg("out_h"), py::arg("out_w"),
-        py::arg("stride_h") = 1, py::arg("stride_w") = 1, py::arg("pad_top") = 0,
+  m.def("ring_conv2d", &ring_conv2d, py::arg("x"), py::arg("kern"), py::kw_only(),
+        py::arg("out_h"), py::arg("out_w"), py::arg("stride_h") = 1, py::arg("stride_w") = 1, py::arg("pad_top") = 0,
         py::arg("pad_left") = 0, py::arg("isa") = "auto", py::arg("threads") = 0,
         "conv(x, kern) mod 2^64 for C-contiguous uint64 NHWC images (n, h, w, c) and kernels\n"
         "(kh, kw, c, f), any word values (cpp/mpc/ring_conv_driver.hpp); taps outside the\n"
@@ -223,7 +195,7 @@ void register_mpc(py::module_& m) {
         return rss_local(&cf::mpc::rss_mul_local, "rss_mul_local", x0, x1, y0, y1, mask, isa,
                          threads);
       },
-      py::arg("x0"), py::arg("x1"), py::arg("y0"), py::arg("y1"), py::arg("mask"),
+      py::arg("x0"), py::arg("x1"), py::arg("y0"), py::arg("y1"), py::arg("mask"), py::kw_only(),
       py::arg("isa") = "auto", py::arg("threads") = 0,
       "x0*y0 + x0*y1 + x1*y0 + mask mod 2^64, element-wise (uint64, one shape, C-contiguous).");
   m.def(
@@ -233,19 +205,19 @@ void register_mpc(py::module_& m) {
         return rss_local(&cf::mpc::rss_and_local, "rss_and_local", x0, x1, y0, y1, mask, isa,
                          threads);
       },
-      py::arg("x0"), py::arg("x1"), py::arg("y0"), py::arg("y1"), py::arg("mask"),
+      py::arg("x0"), py::arg("x1"), py::arg("y0"), py::arg("y1"), py::arg("mask"), py::kw_only(),
       py::arg("isa") = "auto", py::arg("threads") = 0,
       "(x0&y0) ^ (x0&y1) ^ (x1&y0) ^ mask, element-wise (uint64, one shape, C-contiguous).");
   m.def("rss_and_rows", &rss_and_rows, py::arg("x0"), py::arg("x1"), py::arg("y0"),
-        py::arg("y1"), py::arg("mask"), py::arg("out"), py::arg("isa") = "auto",
+        py::arg("y1"), py::arg("mask"), py::arg("out"), py::kw_only(), py::arg("isa") = "auto",
         py::arg("threads") = 0,
         "rss_and_local row by row into out: 2-D uint64 operands of one shape whose rows are\n"
         "contiguous (any row stride, e.g. every other bit plane); out is written in place.");
-  m.def("bitslice", &bitslice, py::arg("x"), py::arg("bits") = 64, py::arg("isa") = "auto",
-        py::arg("threads") = 0,
+  m.def("bitslice", &bitslice, py::arg("x"), py::kw_only(), py::arg("bits") = 64,
+        py::arg("isa") = "auto", py::arg("threads") = 0,
         "Bit planes (bits, ceil(n/64)) of the n = x.size uint64 elements: planes[b, w] bit j\n"
         "is bit b of x.flat[64 w + j] (zero past n).");
-  m.def("unbitslice", &unbitslice, py::arg("planes"), py::arg("n"), py::arg("isa") = "auto",
-        py::arg("threads") = 0,
+  m.def("unbitslice", &unbitslice, py::arg("planes"), py::arg("n"), py::kw_only(),
+        py::arg("isa") = "auto", py::arg("threads") = 0,
         "Inverse of bitslice: n uint64 elements from (bits <= 64, words) planes, n <= 64 words.");
 }

@@ -1,57 +1,39 @@
 // Direct convolution (conv.hpp): argument checks, run-time ISA dispatch, the
 // scalar reference, and the patch l1 bound. The per-ISA kernels live in
 // conv_avx2.cpp, conv_avx512.cpp and conv_neon.cpp.
+#include "he/conv.hpp"
+
 #include <algorithm>
 #include <string>
 #include <vector>
 
-#include "he/conv.hpp"
+#include "he/isa_dispatch.hpp"
 #include "he/parallel.hpp"
 #include "he/seeded.hpp"
 
 namespace cf {
 
-namespace {
-
-std::string who_says(const char* who, const std::string& what) {
-  return std::string(who) + ": " + what;
-}
-
-}  // namespace
-
 void check_conv_shape(const ConvShape& s, const char* who) {
-  if (s.n < 0 || s.h < 1 || s.w < 1 || s.c < 1) {
-    throw KernelArgumentError(who_says(who, "images must be n x h x w x c with n >= 0 and "
-                                            "positive h, w, c"));
-  }
-  if (s.kh < 1 || s.kw < 1 || s.f < 1) {
-    throw KernelArgumentError(who_says(who, "kernels must be kh x kw x c x f with positive "
-                                            "kh, kw, f"));
-  }
-  if (s.stride_h < 1 || s.stride_w < 1) {
-    throw KernelArgumentError(who_says(who, "strides must be >= 1, got " +
-                                                std::to_string(s.stride_h) + "x" +
-                                                std::to_string(s.stride_w)));
-  }
-  if (s.pad_top < 0 || s.pad_left < 0 || s.pad_top >= s.kh || s.pad_left >= s.kw) {
-    throw KernelArgumentError(who_says(who, "padding must satisfy 0 <= pad_top < kh and "
-                                            "0 <= pad_left < kw"));
-  }
-  if (s.out_h < 1 || s.out_w < 1) {
-    throw KernelArgumentError(who_says(who, "the output must be at least 1x1"));
-  }
+  require_arg(!(s.n < 0 || s.h < 1 || s.w < 1 || s.c < 1), who,
+              "images must be n x h x w x c with n >= 0 and positive h, w, c");
+  require_arg(!(s.kh < 1 || s.kw < 1 || s.f < 1), who,
+              "kernels must be kh x kw x c x f with positive kh, kw, f");
+  require_arg(
+      !(s.stride_h < 1 || s.stride_w < 1), who,
+      "strides must be >= 1, got " + std::to_string(s.stride_h) + "x" + std::to_string(s.stride_w));
+  require_arg(!(s.pad_top < 0 || s.pad_left < 0 || s.pad_top >= s.kh || s.pad_left >= s.kw), who,
+              "padding must satisfy 0 <= pad_top < kh and 0 <= pad_left < kw");
+  require_arg(!(s.out_h < 1 || s.out_w < 1), who, "the output must be at least 1x1");
   // Every output window starts inside the padded image (so out_h, out_w are bounded by h, w).
   // The first test bounds the operands of the products in the second (no overflow).
-  if (s.out_h > s.h + s.kh || s.out_w > s.w + s.kw || (s.out_h > 1 && s.stride_h > s.h + s.kh) ||
-      (s.out_w > 1 && s.stride_w > s.w + s.kw) ||
-      (s.out_h - 1) * s.stride_h - s.pad_top >= s.h ||
-      (s.out_w - 1) * s.stride_w - s.pad_left >= s.w) {
-    throw KernelArgumentError(who_says(who, "output size too large for the image and padding"));
-  }
-  if (s.kh > kConvMaxTaps || s.kw > kConvMaxTaps || s.c > kConvMaxTaps ||
-      s.kh * s.kw > kConvMaxTaps || s.kh * s.kw * s.c > kConvMaxTaps) {
-    throw KernelArgumentError(who_says(who, "kh * kw * c must be at most 2^23"));
-  }
+  require_arg(
+      !(s.out_h > s.h + s.kh || s.out_w > s.w + s.kw || (s.out_h > 1 && s.stride_h > s.h + s.kh) ||
+        (s.out_w > 1 && s.stride_w > s.w + s.kw) || (s.out_h - 1) * s.stride_h - s.pad_top >= s.h ||
+        (s.out_w - 1) * s.stride_w - s.pad_left >= s.w),
+      who, "output size too large for the image and padding");
+  require_arg(!(s.kh > kConvMaxTaps || s.kw > kConvMaxTaps || s.c > kConvMaxTaps ||
+                s.kh * s.kw > kConvMaxTaps || s.kh * s.kw * s.c > kConvMaxTaps),
+              who, "kh * kw * c must be at most 2^23");
 }
 
 void conv_direct_scalar(const ConvShape& s, const int64_t* x, const uint64_t* kern,
@@ -61,31 +43,20 @@ void conv_direct_scalar(const ConvShape& s, const int64_t* x, const uint64_t* ke
   seeded_conv_scalar(s, x, kern, bias, out, threads);
 }
 
+namespace {
+
+const IsaTable<decltype(&conv_direct_scalar)> kConvDirect{
+    conv_direct_scalar, CF_IF_X86(conv_direct_avx2), CF_IF_X86(conv_direct_avx512),
+    CF_IF_NEON(conv_direct_neon)};
+
+}  // namespace
+
 void conv_direct(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* kern,
                  const uint64_t* bias, uint64_t* out, int threads) {
   check_conv_shape(s, "conv_direct");
-  if (!isa_available(isa)) {
-    throw KernelArgumentError(std::string("conv_direct: isa '") + isa_name(isa) +
-                              "' is not available on this CPU/build; use 'auto' or 'scalar'");
-  }
+  const auto kernel = isa_select(kConvDirect, isa, "conv_direct");
   if (threads < 1) threads = default_threads();
-  switch (isa) {
-#if defined(CIPHERFUSE_HAVE_AVX2)
-    case Isa::Avx2:
-      conv_direct_avx2(s, x, kern, bias, out, threads);
-      return;
-    case Isa::Avx512:
-      conv_direct_avx512(s, x, kern, bias, out, threads);
-      return;
-#endif
-#if defined(CIPHERFUSE_HAVE_NEON)
-    case Isa::Neon:
-      conv_direct_neon(s, x, kern, bias, out, threads);
-      return;
-#endif
-    default:
-      conv_direct_scalar(s, x, kern, bias, out, threads);
-  }
+  kernel(s, x, kern, bias, out, threads);
 }
 
 uint64_t conv_patch_l1_max(const ConvShape& s, const int64_t* x, int threads) {

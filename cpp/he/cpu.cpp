@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "he/isa_dispatch.hpp"
 #include "he/kernels.hpp"
 
 namespace cf {
@@ -32,6 +33,14 @@ bool isa_available(Isa isa) {
 #endif
   }
   return false;
+}
+
+void require_isa_available(Isa isa, const char* who) {
+  if (!isa_available(isa)) {
+    throw KernelArgumentError((who != nullptr ? std::string(who) + ": " : std::string()) + "isa '" +
+                              isa_name(isa) +
+                              "' is not available on this CPU/build; use 'auto' or 'scalar'");
+  }
 }
 
 Isa best_isa() {

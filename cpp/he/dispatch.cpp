@@ -1,6 +1,8 @@
-// Argument validation and run-time selection of the kernel implementation.
+// Argument validation and run-time selection of the kernel implementation
+// (one IsaTable per kernel, isa_dispatch.hpp).
 #include <string>
 
+#include "he/isa_dispatch.hpp"
 #include "he/kernels.hpp"
 #include "he/seeded.hpp"
 
@@ -8,12 +10,19 @@ namespace cf {
 
 namespace {
 
-void require_available(Isa isa) {
-  if (!isa_available(isa)) {
-    throw KernelArgumentError(std::string("isa '") + isa_name(isa) +
-                              "' is not available on this CPU/build; use 'auto' or 'scalar'");
-  }
-}
+const IsaTable<decltype(&gemm_wide_small_scalar)> kGemmWideSmall{
+    gemm_wide_small_scalar, CF_IF_X86(gemm_wide_small_avx2), CF_IF_X86(gemm_wide_small_avx512),
+    CF_IF_NEON(gemm_wide_small_neon)};
+
+// Key switching is bandwidth-bound: the AVX2 kernel already reaches the roofline, so
+// AVX-512 runs it too.
+const IsaTable<decltype(&keyswitch_scalar)> kKeyswitch{keyswitch_scalar, CF_IF_X86(keyswitch_avx2),
+                                                       CF_IF_X86(keyswitch_avx2),
+                                                       CF_IF_NEON(keyswitch_neon)};
+
+const IsaTable<decltype(&seeded_conv_scalar)> kSeededConv{
+    seeded_conv_scalar, CF_IF_X86(seeded_conv_avx2), CF_IF_X86(seeded_conv_avx512),
+    CF_IF_NEON(seeded_conv_neon)};
 
 }  // namespace
 
@@ -26,24 +35,7 @@ void gemm_wide_small(Isa isa, View2D<const uint64_t> W, View2D<const int64_t> S,
                               std::to_string(C.cols) + ")");
   }
   if (threads < 1) threads = default_threads();
-  require_available(isa);
-  switch (isa) {
-#if defined(CIPHERFUSE_HAVE_AVX2)
-    case Isa::Avx2:
-      gemm_wide_small_avx2(W, S, C, threads);
-      return;
-    case Isa::Avx512:
-      gemm_wide_small_avx512(W, S, C, threads);
-      return;
-#endif
-#if defined(CIPHERFUSE_HAVE_NEON)
-    case Isa::Neon:
-      gemm_wide_small_neon(W, S, C, threads);
-      return;
-#endif
-    default:
-      gemm_wide_small_scalar(W, S, C, threads);
-  }
+  isa_select(kGemmWideSmall, isa)(W, S, C, threads);
 }
 
 void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bits, int skip_low,
@@ -51,22 +43,7 @@ void keyswitch(Isa isa, const uint64_t* M, int64_t rows, int64_t n, int base_bit
   (void)digit_count(base_bits);  // validates base_bits
   if (rows < 0 || n < 0) throw KernelArgumentError("keyswitch: negative dimension");
   if (threads < 1) threads = default_threads();
-  require_available(isa);
-  switch (isa) {
-#if defined(CIPHERFUSE_HAVE_AVX2)
-    case Isa::Avx2:
-    case Isa::Avx512:  // bandwidth-bound: the AVX2 kernel already reaches the roofline
-      keyswitch_avx2(M, rows, n, base_bits, skip_low, c, out, threads);
-      return;
-#endif
-#if defined(CIPHERFUSE_HAVE_NEON)
-    case Isa::Neon:
-      keyswitch_neon(M, rows, n, base_bits, skip_low, c, out, threads);
-      return;
-#endif
-    default:
-      keyswitch_scalar(M, rows, n, base_bits, skip_low, c, out, threads);
-  }
+  isa_select(kKeyswitch, isa)(M, rows, n, base_bits, skip_low, c, out, threads);
 }
 
 void check_seeded_conv(const ConvShape& s, const int64_t* x) {
@@ -91,30 +68,14 @@ void check_seeded_conv(const ConvShape& s, const int64_t* x) {
 
 void seeded_conv_unchecked(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* kern,
                            const uint64_t* bias, uint64_t* out, int threads) {
-  switch (isa) {
-#if defined(CIPHERFUSE_HAVE_AVX2)
-    case Isa::Avx2:
-      seeded_conv_avx2(s, x, kern, bias, out, threads);
-      return;
-    case Isa::Avx512:
-      seeded_conv_avx512(s, x, kern, bias, out, threads);
-      return;
-#endif
-#if defined(CIPHERFUSE_HAVE_NEON)
-    case Isa::Neon:
-      seeded_conv_neon(s, x, kern, bias, out, threads);
-      return;
-#endif
-    default:
-      seeded_conv_scalar(s, x, kern, bias, out, threads);
-  }
+  isa_entry(kSeededConv, isa)(s, x, kern, bias, out, threads);
 }
 
 void seeded_conv(Isa isa, const ConvShape& s, const int64_t* x, const uint64_t* kern,
                  const uint64_t* bias, uint64_t* out, int threads) {
   check_seeded_conv(s, x);
   if (threads < 1) threads = default_threads();
-  require_available(isa);
+  require_isa_available(isa);
   seeded_conv_unchecked(isa, s, x, kern, bias, out, threads);
 }
 

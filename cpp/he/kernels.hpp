@@ -22,6 +22,12 @@ struct KernelArgumentError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+/// The argument check of every kernel entry point: KernelArgumentError "who: what"
+/// unless `ok`.
+inline void require_arg(bool ok, const char* who, const std::string& what) {
+  if (!ok) throw KernelArgumentError(std::string(who) + ": " + what);
+}
+
 /// A strided 2-D view. Strides are in elements, not bytes.
 template <typename T>
 struct View2D {

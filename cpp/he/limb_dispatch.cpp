@@ -1,10 +1,12 @@
-// Argument checks, the l1 pass and run-time selection of the limb-block kernel.
+// Argument checks, the l1 pass and run-time selection of the limb-block kernel
+// (isa_dispatch.hpp).
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <string>
 
+#include "he/isa_dispatch.hpp"
 #include "he/limb_kernel.hpp"
 #include "he/parallel.hpp"
 
@@ -14,9 +16,11 @@ namespace {
 
 constexpr int64_t kMaxDim = int64_t{1} << 20;  // any one extent (keeps products far from 2^63)
 
-void require(bool ok, const std::string& what) {
-  if (!ok) throw KernelArgumentError("limb_block: " + what);
-}
+void require(bool ok, const std::string& what) { require_arg(ok, "limb_block", what); }
+
+const IsaTable<decltype(&limb_block_scalar)> kLimbBlock{
+    limb_block_scalar, CF_IF_X86(limb_block_avx2), CF_IF_X86(limb_block_avx512),
+    CF_IF_NEON(limb_block_neon)};
 
 int64_t max_abs(const int64_t* p, int64_t count) {
   int64_t m = 0;
@@ -89,10 +93,7 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
           "the float32 output's scale must be an integer in [1, 2^24)");
   check_limb_shape(s);
   if (threads < 1) threads = default_threads();
-  if (!isa_available(isa)) {
-    throw KernelArgumentError(std::string("isa '") + isa_name(isa) +
-                              "' is not available on this CPU/build; use 'auto' or 'scalar'");
-  }
+  const auto kernel = isa_select(kLimbBlock, isa);
   // The exactness bounds as l1 < limit: max(max|k|, 1) l1 < 2^24 and, for every
   // family j, |o_j| l1 + max|b_j| < 2^24.
   const int64_t taps = s.kh * s.kw * s.c;
@@ -105,25 +106,7 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
   }
   LimbGate gate(limit);
   LimbTails tails{0, 0, 0};
-  if (s.n > 0) {
-    switch (isa) {
-#if defined(CIPHERFUSE_HAVE_AVX2)
-      case Isa::Avx2:
-        tails = limb_block_avx2(s, x, kern, offsets, bias, out, threads, gate);
-        break;
-      case Isa::Avx512:
-        tails = limb_block_avx512(s, x, kern, offsets, bias, out, threads, gate);
-        break;
-#endif
-#if defined(CIPHERFUSE_HAVE_NEON)
-      case Isa::Neon:
-        tails = limb_block_neon(s, x, kern, offsets, bias, out, threads, gate);
-        break;
-#endif
-      default:
-        tails = limb_block_scalar(s, x, kern, offsets, bias, out, threads, gate);
-    }
-  }
+  if (s.n > 0) tails = kernel(s, x, kern, offsets, bias, out, threads, gate);
   LimbStats stats;
   stats.l1 = gate.l1();
   stats.computed = !gate.declined() && !out.inexact.load(std::memory_order_relaxed);

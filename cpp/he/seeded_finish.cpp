@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "he/isa_dispatch.hpp"
 #include "he/parallel.hpp"
 #include "he/seeded.hpp"
 
@@ -95,10 +96,7 @@ void seeded_conv_finish(Isa isa, const ConvShape& conv, const int64_t* x, const 
                               std::to_string(fin.f));
   }
   check_seeded_conv(conv, x);
-  if (!isa_available(isa)) {
-    throw KernelArgumentError(std::string("isa '") + isa_name(isa) +
-                              "' is not available on this CPU/build; use 'auto' or 'scalar'");
-  }
+  require_isa_available(isa);
   if (threads < 1) threads = default_threads();
   // Images per block: the a-term of a block (about 256 KiB) stays in the L2 cache
   // between the convolution that writes it and the finish that reads it.

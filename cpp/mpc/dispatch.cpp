@@ -1,12 +1,13 @@
 // Argument checks, threading of the element-wise kernels, bit-slice tails and
 // run-time selection: one table of kernel pointers per ISA built into the
-// library, indexed by Isa.
+// library, chosen with isa_select (he/isa_dispatch.hpp).
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <string>
 
 #include "he/conv.hpp"  // check_conv_shape
+#include "he/isa_dispatch.hpp"
 #include "he/parallel.hpp"
 #include "mpc/kernels.hpp"
 
@@ -39,41 +40,14 @@ const KernelTable kAvx512 = CF_MPC_TABLE(avx512);
 const KernelTable kNeon = CF_MPC_TABLE(neon);
 #endif
 
-// Indexed by Isa (Scalar = 0, Avx2 = 1, Neon = 2, Avx512 = 3); null where not built.
-const KernelTable* const kTables[] = {
-    &kScalar,
-#if defined(CIPHERFUSE_HAVE_AVX2)
-    &kAvx2,
-#else
-    nullptr,
-#endif
-#if defined(CIPHERFUSE_HAVE_NEON)
-    &kNeon,
-#else
-    nullptr,
-#endif
-#if defined(CIPHERFUSE_HAVE_AVX2)
-    &kAvx512,
-#else
-    nullptr,
-#endif
-};
+const IsaTable<const KernelTable*> kTables{&kScalar, CF_IF_X86(&kAvx2), CF_IF_X86(&kAvx512),
+                                           CF_IF_NEON(&kNeon)};
 
 const KernelTable& table_for(Isa isa, const char* kernel) {
-  const auto index = static_cast<size_t>(isa);
-  if (index >= sizeof(kTables) / sizeof(kTables[0]) || kTables[index] == nullptr ||
-      !isa_available(isa)) {
-    throw KernelArgumentError(std::string(kernel) + ": isa '" + isa_name(isa) +
-                              "' is not available on this CPU/build; use 'auto' or 'scalar'");
-  }
-  return *kTables[index];
+  return *isa_select(kTables, isa, kernel);
 }
 
 #undef CF_MPC_TABLE
-
-void require(bool ok, const char* kernel, const std::string& what) {
-  if (!ok) throw KernelArgumentError(std::string(kernel) + ": " + what);
-}
 
 // Element-wise kernels: enough words per thread to amortise a thread start.
 constexpr int64_t kElementGrain = int64_t{1} << 14;
@@ -83,10 +57,10 @@ constexpr int64_t kGroupGrain = 64;
 int thread_count(int threads) { return threads < 1 ? default_threads() : threads; }
 
 void check_gemm(int64_t m, int64_t k, int64_t n) {
-  require(m >= 0 && k >= 0 && n >= 0, "ring_gemm", "negative dimension");
+  require_arg(m >= 0 && k >= 0 && n >= 0, "ring_gemm", "negative dimension");
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 8;
-  require((k == 0 || m <= kMax / k) && (n == 0 || k <= kMax / n) && (n == 0 || m <= kMax / n),
-          "ring_gemm", "operands too large");
+  require_arg((k == 0 || m <= kMax / k) && (n == 0 || k <= kMax / n) && (n == 0 || m <= kMax / n),
+              "ring_gemm", "operands too large");
 }
 
 }  // namespace
@@ -104,7 +78,7 @@ void ring_gemm_variant(GemmVariant variant, Isa isa, const uint64_t* A, const ui
     return;
   }
   check_gemm(m, k, n);
-  require(isa == Isa::Avx512, "ring_gemm", "the split variant exists for avx512 only");
+  require_arg(isa == Isa::Avx512, "ring_gemm", "the split variant exists for avx512 only");
   (void)table_for(isa, "ring_gemm");  // availability
 #if defined(CIPHERFUSE_HAVE_AVX2)
   ring_gemm_avx512_split(A, B, C, m, k, n, thread_count(threads));
@@ -123,7 +97,7 @@ void ring_conv(Isa isa, const ConvShape& s, const uint64_t* x, const uint64_t* k
 void rss_mul_local(Isa isa, const uint64_t* x0, const uint64_t* x1, const uint64_t* y0,
                    const uint64_t* y1, const uint64_t* mask, uint64_t* z, int64_t count,
                    int threads) {
-  require(count >= 0, "rss_mul_local", "negative size");
+  require_arg(count >= 0, "rss_mul_local", "negative size");
   const auto kernel = table_for(isa, "rss_mul_local").rss_mul;
   parallel_for(count, thread_count(threads), kElementGrain, [&](int64_t b, int64_t e) {
     kernel(x0 + b, x1 + b, y0 + b, y1 + b, mask + b, z + b, e - b);
@@ -133,7 +107,7 @@ void rss_mul_local(Isa isa, const uint64_t* x0, const uint64_t* x1, const uint64
 void rss_and_local(Isa isa, const uint64_t* x0, const uint64_t* x1, const uint64_t* y0,
                    const uint64_t* y1, const uint64_t* mask, uint64_t* z, int64_t count,
                    int threads) {
-  require(count >= 0, "rss_and_local", "negative size");
+  require_arg(count >= 0, "rss_and_local", "negative size");
   const auto kernel = table_for(isa, "rss_and_local").rss_and;
   parallel_for(count, thread_count(threads), kElementGrain, [&](int64_t b, int64_t e) {
     kernel(x0 + b, x1 + b, y0 + b, y1 + b, mask + b, z + b, e - b);
@@ -143,9 +117,9 @@ void rss_and_local(Isa isa, const uint64_t* x0, const uint64_t* x1, const uint64
 int64_t plane_words(int64_t n) { return n <= 0 ? 0 : (n - 1) / 64 + 1; }
 
 void bitslice(Isa isa, const uint64_t* x, int64_t n, int bits, uint64_t* planes, int threads) {
-  require(n >= 0, "bitslice", "negative size");
-  require(bits >= 1 && bits <= 64, "bitslice",
-          "bits must be in 1..64, got " + std::to_string(bits));
+  require_arg(n >= 0, "bitslice", "negative size");
+  require_arg(bits >= 1 && bits <= 64, "bitslice",
+              "bits must be in 1..64, got " + std::to_string(bits));
   const auto kernel = table_for(isa, "bitslice").bitslice_groups;
   const int64_t words = plane_words(n);
   const int64_t full = n / 64;
@@ -161,12 +135,12 @@ void bitslice(Isa isa, const uint64_t* x, int64_t n, int bits, uint64_t* planes,
 
 void unbitslice(Isa isa, const uint64_t* planes, int bits, int64_t words, int64_t n, uint64_t* x,
                 int threads) {
-  require(bits >= 1 && bits <= 64, "unbitslice",
-          "planes must have 1..64 rows, got " + std::to_string(bits));
-  require(words >= 0, "unbitslice", "negative size");
-  require(n >= 0 && n / 64 <= words && (n % 64 == 0 || n / 64 < words), "unbitslice",
-          "n must be in 0..64 * words = " + std::to_string(64 * words) + ", got " +
-              std::to_string(n));
+  require_arg(bits >= 1 && bits <= 64, "unbitslice",
+              "planes must have 1..64 rows, got " + std::to_string(bits));
+  require_arg(words >= 0, "unbitslice", "negative size");
+  require_arg(
+      n >= 0 && n / 64 <= words && (n % 64 == 0 || n / 64 < words), "unbitslice",
+      "n must be in 0..64 * words = " + std::to_string(64 * words) + ", got " + std::to_string(n));
   const auto kernel = table_for(isa, "unbitslice").unbitslice_groups;
   const int64_t full = n / 64;
   parallel_for(full, thread_count(threads), kGroupGrain, [&](int64_t g0, int64_t g1) {

@@ -10,39 +10,21 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "he/conv.hpp"
+#include "he/isa_dispatch.hpp"
 #include "he/kernels.hpp"
 #include "he/limb_kernel.hpp"
 #include "he/parallel.hpp"
 #include "he/prg.hpp"
 #include "he/seeded.hpp"
+#include "tests/check.hpp"
 
 namespace {
 
-int g_passed = 0;
-int g_failed = 0;
-
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (cond) {                                                              \
-      ++g_passed;                                                            \
-    } else {                                                                 \
-      ++g_failed;                                                            \
-      std::fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                        \
-  } while (0)
-
-template <typename F>
-bool throws(F&& f) {
-  try {
-    f();
-  } catch (const cf::KernelArgumentError&) {
-    return true;
-  }
-  return false;
-}
+using cf_test::throws_argument_error;
 
 std::mt19937_64 rng(12345);
 
@@ -59,12 +41,55 @@ std::vector<int64_t> random_small(size_t n, int64_t bound) {
   return v;
 }
 
-std::vector<cf::Isa> isas() {
-  std::vector<cf::Isa> out{cf::Isa::Scalar};
-  if (cf::isa_available(cf::Isa::Avx2)) out.push_back(cf::Isa::Avx2);
-  if (cf::isa_available(cf::Isa::Avx512)) out.push_back(cf::Isa::Avx512);
-  if (cf::isa_available(cf::Isa::Neon)) out.push_back(cf::Isa::Neon);
-  return out;
+std::vector<cf::Isa> isas() { return cf_test::available_isas(); }
+
+// The ISA table of every dispatcher (isa_dispatch.hpp): a forced ISA selects its own
+// row, an empty row runs the scalar entry, an ISA this CPU or build lacks is refused
+// with the message the Python tests match ("not available"), prefixed when named.
+int isa_row_scalar() { return 0; }
+int isa_row_avx2() { return 1; }
+int isa_row_avx512() { return 2; }
+int isa_row_neon() { return 3; }
+
+std::string argument_error_message(cf::Isa isa, const char* who) {
+  try {
+    cf::require_isa_available(isa, who);
+  } catch (const cf::KernelArgumentError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void test_isa_select() {
+  const cf::IsaTable<int (*)()> full{isa_row_scalar, isa_row_avx2, isa_row_avx512, isa_row_neon};
+  const cf::IsaTable<int (*)()> scalar_only{isa_row_scalar, nullptr, nullptr, nullptr};
+  const cf::IsaTable<int (*)()> avx2_for_avx512{isa_row_scalar, isa_row_avx2, isa_row_avx2,
+                                                nullptr};
+  // (ISA, its row in `full`, its row in `avx2_for_avx512`)
+  const std::tuple<cf::Isa, int, int> rows[] = {{cf::Isa::Scalar, 0, 0},
+                                                {cf::Isa::Avx2, 1, 1},
+                                                {cf::Isa::Avx512, 2, 1},
+                                                {cf::Isa::Neon, 3, 0}};
+  for (const auto& [isa, row, shared_row] : rows) {
+    CHECK(cf::isa_entry(full, isa)() == row);
+    CHECK(cf::isa_entry(scalar_only, isa)() == 0);
+    if (cf::isa_available(isa)) {
+      CHECK(cf::isa_select(full, isa)() == row);
+      CHECK(cf::isa_select(scalar_only, isa, "k")() == 0);
+      CHECK(cf::isa_select(avx2_for_avx512, isa)() == shared_row);
+      CHECK(argument_error_message(isa, nullptr).empty());
+    } else {
+      CHECK(throws_argument_error([&] { (void)cf::isa_select(full, isa); }));
+      const std::string name = cf::isa_name(isa);
+      CHECK(argument_error_message(isa, nullptr) ==
+            "isa '" + name + "' is not available on this CPU/build; use 'auto' or 'scalar'");
+      CHECK(argument_error_message(isa, "ring_gemm") ==
+            "ring_gemm: isa '" + name +
+                "' is not available on this CPU/build; use 'auto' or 'scalar'");
+    }
+  }
+  CHECK(cf::isa_from_name("auto") == cf::best_isa());
+  CHECK(cf::isa_available(cf::best_isa()));
 }
 
 void test_decompose() {
@@ -88,8 +113,8 @@ void test_decompose() {
     }
     CHECK(ok);
   }
-  CHECK(throws([] { cf::digit_count(0); }));
-  CHECK(throws([] { cf::digit_count(17); }));
+  CHECK(throws_argument_error([] { cf::digit_count(0); }));
+  CHECK(throws_argument_error([] { cf::digit_count(17); }));
 }
 
 void test_gemm(int64_t m, int64_t k, int64_t n, int64_t bound, bool transposed) {
@@ -181,10 +206,12 @@ void test_keyswitch() {
   }
   uint64_t dummy = 0;
   uint64_t one = 1;
-  CHECK(throws([&] { cf::keyswitch(cf::Isa::Scalar, &dummy, 1, 1, 0, 0, &dummy, &dummy, 1); }));
+  CHECK(throws_argument_error(
+      [&] { cf::keyswitch(cf::Isa::Scalar, &dummy, 1, 1, 0, 0, &dummy, &dummy, 1); }));
   // A word with a non-zero digit where skip_low promises zeros is rejected.
   std::vector<uint64_t> m8(8, 1);
-  CHECK(throws([&] { cf::keyswitch(cf::Isa::Scalar, m8.data(), 1, 1, 8, 1, &one, &dummy, 1); }));
+  CHECK(throws_argument_error(
+      [&] { cf::keyswitch(cf::Isa::Scalar, m8.data(), 1, 1, 8, 1, &one, &dummy, 1); }));
 }
 
 void test_tensor_round() {
@@ -210,8 +237,9 @@ void test_tensor_round() {
       }
     CHECK(ok);
   }
-  CHECK(throws([&] { cf::tensor_round(a.data(), 1, b.data(), 1, 0, a.data(), 1); }));
-  CHECK(throws([&] { cf::tensor_round(a.data(), 1, b.data(), 1, 64, a.data(), 1); }));
+  CHECK(throws_argument_error([&] { cf::tensor_round(a.data(), 1, b.data(), 1, 0, a.data(), 1); }));
+  CHECK(
+      throws_argument_error([&] { cf::tensor_round(a.data(), 1, b.data(), 1, 64, a.data(), 1); }));
 }
 
 void test_chacha20() {
@@ -227,7 +255,8 @@ void test_chacha20() {
   std::vector<uint8_t> single(64);
   cf::chacha20_stream(key, nonce, 1 + 2999, 1, single.data(), 1);
   CHECK(std::memcmp(out.data() + 64 * 2999, single.data(), 64) == 0);
-  CHECK(throws([&] { cf::chacha20_stream(key, nonce, 0xffffffffu, 2, out.data(), 1); }));
+  CHECK(throws_argument_error(
+      [&] { cf::chacha20_stream(key, nonce, 0xffffffffu, 2, out.data(), 1); }));
 }
 
 void test_parallel_for() {
@@ -300,20 +329,20 @@ void test_seeded_conv_rejects() {
     cf::seeded_conv(cf::Isa::Scalar, g, x.data(), kern.data(), nullptr, out.data(), 1);
   };
   x[5] = int64_t{1} << 31;
-  CHECK(throws([&] { run(s); }));
+  CHECK(throws_argument_error([&] { run(s); }));
   x[5] = -(int64_t{1} << 31);
-  CHECK(throws([&] { run(s); }));
+  CHECK(throws_argument_error([&] { run(s); }));
   x[5] = (int64_t{1} << 31) - 1;
-  CHECK(!throws([&] { run(s); }));
+  CHECK(!throws_argument_error([&] { run(s); }));
   cf::ConvShape bad = s;
   bad.pad_top = 3;
-  CHECK(throws([&] { run(bad); }));
+  CHECK(throws_argument_error([&] { run(bad); }));
   bad = s;
   bad.out_w = 9;
-  CHECK(throws([&] { run(bad); }));
+  CHECK(throws_argument_error([&] { run(bad); }));
   bad = s;
   bad.stride_h = 0;
-  CHECK(throws([&] { run(bad); }));
+  CHECK(throws_argument_error([&] { run(bad); }));
 }
 
 // Decrypt finish: a naive reference (rounding as a floor division, no shifts),
@@ -380,13 +409,13 @@ void test_seeded_finish_rejects() {
     cf::FinishShape s{2, 4, 4, 3, tau, true, ph, ph, sh, sh, 0, 0};
     cf::check_finish_shape(s);
   };
-  CHECK(!throws([&] { shape(2, 4, 1); }));
-  CHECK(!throws([&] { shape(62, 1, 1); }));
-  CHECK(throws([&] { shape(1, 2, 2); }));
-  CHECK(throws([&] { shape(63, 2, 2); }));
-  CHECK(throws([&] { shape(30, 5, 1); }));  // window larger than the input
-  CHECK(throws([&] { shape(30, 0, 1); }));
-  CHECK(throws([&] { shape(30, 2, 0); }));
+  CHECK(!throws_argument_error([&] { shape(2, 4, 1); }));
+  CHECK(!throws_argument_error([&] { shape(62, 1, 1); }));
+  CHECK(throws_argument_error([&] { shape(1, 2, 2); }));
+  CHECK(throws_argument_error([&] { shape(63, 2, 2); }));
+  CHECK(throws_argument_error([&] { shape(30, 5, 1); }));  // window larger than the input
+  CHECK(throws_argument_error([&] { shape(30, 0, 1); }));
+  CHECK(throws_argument_error([&] { shape(30, 2, 0); }));
   cf::FinishShape fin{1, 4, 4, 3, 30, true, 2, 2, 2, 2, 0, 0};
   cf::check_finish_shape(fin);
   const cf::ConvShape conv{1, 4, 4, 1, 3, 3, 4, 1, 1, 1, 1, 4, 4};  // 4 filters, b has 3
@@ -394,7 +423,7 @@ void test_seeded_finish_rejects() {
   const auto kern = random_u64(36);
   const auto b = random_u64(48);
   std::vector<int64_t> out(12);
-  CHECK(throws([&] {
+  CHECK(throws_argument_error([&] {
     cf::seeded_conv_finish(cf::Isa::Scalar, conv, x.data(), kern.data(), nullptr, fin, b.data(),
                            out.data(), 1);
   }));
@@ -550,11 +579,11 @@ void test_limb_out_rejects_bad_outputs() {
   };
   CHECK(run(true, false, 1.0f).computed);
   CHECK(run(false, true, 7.0f).computed);
-  CHECK(throws([&] { run(true, true, 1.0f); }));
-  CHECK(throws([&] { run(false, false, 1.0f); }));
-  CHECK(throws([&] { run(false, true, 0.0f); }));
-  CHECK(throws([&] { run(false, true, 2.5f); }));
-  CHECK(throws([&] { run(false, true, 16777216.0f); }));
+  CHECK(throws_argument_error([&] { run(true, true, 1.0f); }));
+  CHECK(throws_argument_error([&] { run(false, false, 1.0f); }));
+  CHECK(throws_argument_error([&] { run(false, true, 0.0f); }));
+  CHECK(throws_argument_error([&] { run(false, true, 2.5f); }));
+  CHECK(throws_argument_error([&] { run(false, true, 16777216.0f); }));
 }
 
 void test_limb_block_declines_and_rejects() {
@@ -590,31 +619,31 @@ void test_limb_block_declines_and_rejects() {
     CHECK(!run(s, isa).computed);
     offsets[2] = 0;
   }
-  CHECK(throws([&] {
+  CHECK(throws_argument_error([&] {
     kern[3] = int64_t{1} << 24;
     run(s, cf::Isa::Scalar);
   }));
   kern[3] = 5;
-  CHECK(throws([&] {
+  CHECK(throws_argument_error([&] {
     bias[0] = -(int64_t{1} << 24);
     run(s, cf::Isa::Scalar);
   }));
   bias[0] = 1;
   cf::LimbShape bad = s;
   bad.pad_top = 3;
-  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  CHECK(throws_argument_error([&] { run(bad, cf::Isa::Scalar); }));
   bad = s;
   bad.stride_w = 0;
-  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  CHECK(throws_argument_error([&] { run(bad, cf::Isa::Scalar); }));
   bad = s;
   bad.pool_h = 7;
-  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  CHECK(throws_argument_error([&] { run(bad, cf::Isa::Scalar); }));
   bad = s;
   bad.f = 0;
-  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  CHECK(throws_argument_error([&] { run(bad, cf::Isa::Scalar); }));
   bad = s;
   bad.n = -1;
-  CHECK(throws([&] { run(bad, cf::Isa::Scalar); }));
+  CHECK(throws_argument_error([&] { run(bad, cf::Isa::Scalar); }));
   CHECK(run(s, cf::Isa::Scalar).computed);
 }
 
@@ -749,7 +778,8 @@ void test_conv_direct_rejects() {
   auto bad = [&](auto edit) {
     cf::ConvShape g = s;
     edit(g);
-    return throws([&] { run(g); }) && throws([&] { (void)cf::conv_patch_l1_max(g, x.data(), 1); });
+    return throws_argument_error([&] { run(g); }) &&
+           throws_argument_error([&] { (void)cf::conv_patch_l1_max(g, x.data(), 1); });
   };
   CHECK(bad([](cf::ConvShape& g) { g.stride_h = 0; }));
   CHECK(bad([](cf::ConvShape& g) { g.stride_w = -1; }));
@@ -764,31 +794,30 @@ void test_conv_direct_rejects() {
   CHECK(bad([](cf::ConvShape& g) { g.kh = g.kw = int64_t{1} << 12; }));  // 2^24 taps
   for (cf::Isa isa : {cf::Isa::Avx2, cf::Isa::Avx512, cf::Isa::Neon}) {
     if (!cf::isa_available(isa)) {
-      CHECK(throws([&] {
-        cf::conv_direct(isa, s, x.data(), kern.data(), nullptr, out.data(), 1);
-      }));
+      CHECK(throws_argument_error(
+          [&] { cf::conv_direct(isa, s, x.data(), kern.data(), nullptr, out.data(), 1); }));
     }
   }
 #if defined(CIPHERFUSE_HAVE_AVX2)
   if (cf::avx512_vnni_available()) {
     x[5] = int64_t{1} << 15;  // the VNNI kernel's domain is |x| < 2^15
-    CHECK(throws([&] {
-      cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), nullptr, out.data(), 1);
-    }));
+    CHECK(throws_argument_error(
+        [&] { cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), nullptr, out.data(), 1); }));
     x[5] = (int64_t{1} << 15) - 1;
     cf::conv_direct_avx512_vnni(s, x.data(), kern.data(), nullptr, out.data(), 1);
     CHECK(out == naive_conv(s, x, kern, nullptr));
   }
 #endif
   x[5] = int64_t{1} << 40;  // the patch bound's domain is |x| < 2^40
-  CHECK(throws([&] { (void)cf::conv_patch_l1_max(s, x.data(), 1); }));
+  CHECK(throws_argument_error([&] { (void)cf::conv_patch_l1_max(s, x.data(), 1); }));
   x[5] = -(int64_t{1} << 40);
-  CHECK(throws([&] { (void)cf::conv_patch_l1_max(s, x.data(), 1); }));
+  CHECK(throws_argument_error([&] { (void)cf::conv_patch_l1_max(s, x.data(), 1); }));
   x[5] = (int64_t{1} << 40) - 1;
   CHECK(cf::conv_patch_l1_max(s, x.data(), 1) == (uint64_t{1} << 40) - 1 + 8);
 }
 
 int main() {
+  test_isa_select();
   test_decompose();
   for (int64_t bound :
        std::vector<int64_t>{0, 1, 255, 1000, 65535, int64_t{1} << 24, int64_t{1} << 40}) {
@@ -881,6 +910,5 @@ int main() {
     test_conv_patch_l1(t);
   }
   test_conv_direct_rejects();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return cf_test::report("test_he");
 }

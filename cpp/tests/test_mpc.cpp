@@ -10,41 +10,14 @@
 #include <vector>
 
 #include "mpc/kernels.hpp"
+#include "tests/check.hpp"
 
 namespace {
 
-int g_passed = 0;
-int g_failed = 0;
-
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (cond) {                                                              \
-      ++g_passed;                                                            \
-    } else {                                                                 \
-      ++g_failed;                                                            \
-      std::fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                        \
-  } while (0)
-
-template <typename F>
-bool throws_argument_error(F&& f) {
-  try {
-    f();
-  } catch (const cf::KernelArgumentError&) {
-    return true;
-  }
-  return false;
-}
-
 using cf::Isa;
+using cf_test::available_isas;
+using cf_test::throws_argument_error;
 using Words = std::vector<uint64_t>;
-
-std::vector<Isa> available_isas() {
-  std::vector<Isa> out;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
-    if (cf::isa_available(isa)) out.push_back(isa);
-  return out;
-}
 
 // Uniform words mixed with edge values (0, 1, 2^32 - 1, 2^63, 2^64 - 1).
 Words random_words(std::mt19937_64& rng, int64_t count) {
@@ -342,6 +315,5 @@ int main() {
   test_unavailable_isa();
   std::string isas;
   for (Isa isa : available_isas()) isas += std::string(" ") + cf::isa_name(isa);
-  std::printf("test_mpc: %d passed, %d failed (isas:%s)\n", g_passed, g_failed, isas.c_str());
-  return g_failed == 0 ? 0 : 1;
+  return cf_test::report("test_mpc", (" (isas:" + isas + ")").c_str());
 }

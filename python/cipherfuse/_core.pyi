@@ -1,4 +1,8 @@
-"""Type stub of the C++ extension cipherfuse._core (see cpp/bindings/module.cpp)."""
+"""Type stub of the C++ extension cipherfuse._core (cpp/bindings/register_*.cpp).
+
+Checked against the built module by mypy's stubtest (.ci/run) and, parameter by
+parameter, against the signatures pybind11 records (tests/test_core_stub.py).
+"""
 
 from collections.abc import Iterable
 
@@ -10,29 +14,31 @@ class KernelArgumentError(ValueError): ...
 def digit_count(base_bits: int) -> int: ...
 def decompose(c: npt.NDArray[np.uint64], base_bits: int) -> npt.NDArray[np.uint64]: ...
 def gemm_wide_small(
-    w: npt.NDArray[np.uint64], s: npt.NDArray[np.int64], isa: str = "auto", threads: int = 0
+    w: npt.NDArray[np.uint64], s: npt.NDArray[np.int64], *, isa: str = "auto", threads: int = 0
 ) -> npt.NDArray[np.uint64]: ...
 def gemm_small_wide(
-    s: npt.NDArray[np.int64], w: npt.NDArray[np.uint64], isa: str = "auto", threads: int = 0
+    s: npt.NDArray[np.int64], w: npt.NDArray[np.uint64], *, isa: str = "auto", threads: int = 0
 ) -> npt.NDArray[np.uint64]: ...
 def keyswitch(
     m: npt.NDArray[np.uint64],
     c: npt.NDArray[np.uint64],
     base_bits: int,
+    *,
     isa: str = "auto",
     threads: int = 0,
     skip_low_digits: int = 0,
 ) -> npt.NDArray[np.uint64]: ...
 def tensor_round(
-    a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], shift: int, threads: int = 0
+    a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], shift: int, *, threads: int = 0
 ) -> npt.NDArray[np.uint64]: ...
 def chacha20(
-    key: bytes, nonce: bytes, counter: int, nblocks: int, threads: int = 0
+    key: bytes, nonce: bytes, counter: int, nblocks: int, *, threads: int = 0
 ) -> npt.NDArray[np.uint8]: ...
 def seeded_conv(
     x: npt.NDArray[np.int64],
     kern: npt.NDArray[np.uint64],
     bias: npt.NDArray[np.uint64] | None = None,
+    *,
     stride_h: int = 1,
     stride_w: int = 1,
     pad_top: int = 0,
@@ -46,6 +52,7 @@ def decrypt_finish(
     a: npt.NDArray[np.uint64],
     b: npt.NDArray[np.uint64],
     tau: int,
+    *,
     activation: str = "none",
     pool_h: int = 1,
     pool_w: int = 1,
@@ -59,6 +66,7 @@ def seeded_conv_finish(
     bias: npt.NDArray[np.uint64] | None,
     b: npt.NDArray[np.uint64],
     tau: int,
+    *,
     stride_h: int = 1,
     stride_w: int = 1,
     pad_top: int = 0,
@@ -76,6 +84,7 @@ def limb_block(
     kern: npt.NDArray[np.int64],
     offsets: npt.NDArray[np.int64],
     bias: npt.NDArray[np.int64],
+    *,
     stride_h: int = 1,
     stride_w: int = 1,
     pad_top: int = 0,
@@ -95,6 +104,7 @@ def conv2d_direct(
     x: npt.NDArray[np.int64],
     kern: npt.NDArray[np.uint64],
     bias: npt.NDArray[np.uint64] | None = None,
+    *,
     stride_h: int = 1,
     stride_w: int = 1,
     pad_top: int = 0,
@@ -108,6 +118,7 @@ def conv2d_patch_l1_max(
     x: npt.NDArray[np.int64],
     kh: int,
     kw: int,
+    *,
     stride_h: int = 1,
     stride_w: int = 1,
     pad_top: int = 0,
@@ -116,7 +127,7 @@ def conv2d_patch_l1_max(
     out_w: int = 0,
     threads: int = 0,
 ) -> int: ...
-def stream_sum(a: npt.NDArray[np.uint64], threads: int = 0) -> int: ...
+def stream_sum(a: npt.NDArray[np.uint64], *, threads: int = 0) -> int: ...
 def gather_bytes(parts: Iterable[bytes | bytearray | memoryview], size: int) -> bytes: ...
 def isa_available(name: str) -> bool: ...
 def best_isa() -> str: ...
@@ -126,6 +137,7 @@ def default_threads() -> int: ...
 def ring_gemm(
     a: npt.NDArray[np.uint64],
     b: npt.NDArray[np.uint64],
+    *,
     isa: str = "auto",
     threads: int = 0,
     variant: str = "default",
@@ -133,6 +145,7 @@ def ring_gemm(
 def ring_conv2d(
     x: npt.NDArray[np.uint64],
     kern: npt.NDArray[np.uint64],
+    *,
     out_h: int,
     out_w: int,
     stride_h: int = 1,
@@ -149,6 +162,7 @@ def rss_and_rows(
     y1: npt.NDArray[np.uint64],
     mask: npt.NDArray[np.uint64],
     out: npt.NDArray[np.uint64],
+    *,
     isa: str = "auto",
     threads: int = 0,
 ) -> None: ...
@@ -158,6 +172,7 @@ def rss_mul_local(
     y0: npt.NDArray[np.uint64],
     y1: npt.NDArray[np.uint64],
     mask: npt.NDArray[np.uint64],
+    *,
     isa: str = "auto",
     threads: int = 0,
 ) -> npt.NDArray[np.uint64]: ...
@@ -167,12 +182,13 @@ def rss_and_local(
     y0: npt.NDArray[np.uint64],
     y1: npt.NDArray[np.uint64],
     mask: npt.NDArray[np.uint64],
+    *,
     isa: str = "auto",
     threads: int = 0,
 ) -> npt.NDArray[np.uint64]: ...
 def bitslice(
-    x: npt.NDArray[np.uint64], bits: int = 64, isa: str = "auto", threads: int = 0
+    x: npt.NDArray[np.uint64], *, bits: int = 64, isa: str = "auto", threads: int = 0
 ) -> npt.NDArray[np.uint64]: ...
 def unbitslice(
-    planes: npt.NDArray[np.uint64], n: int, isa: str = "auto", threads: int = 0
+    planes: npt.NDArray[np.uint64], n: int, *, isa: str = "auto", threads: int = 0
 ) -> npt.NDArray[np.uint64]: ...

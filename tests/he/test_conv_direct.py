@@ -245,7 +245,8 @@ def test_conv2d_direct_rejects_unknown_isas_and_patch_bound_domain() -> None:
                 _direct(isa=isa)
     x = np.zeros((1, 4, 4, 1), np.int64)
     x[0, 1, 1, 0] = 2**40
+    same = {"stride_h": 1, "stride_w": 1, "pad_top": 1, "pad_left": 1, "out_h": 4, "out_w": 4}
     with pytest.raises(_core.KernelArgumentError, match="2\\^40"):
-        _core.conv2d_patch_l1_max(x, 3, 3, 1, 1, 1, 1, 4, 4)
+        _core.conv2d_patch_l1_max(x, 3, 3, **same)
     x[0, 1, 1, 0] = 2**40 - 1
-    assert _core.conv2d_patch_l1_max(x, 3, 3, 1, 1, 1, 1, 4, 4) == 2**40 - 1
+    assert _core.conv2d_patch_l1_max(x, 3, 3, **same) == 2**40 - 1

@@ -83,7 +83,9 @@ def test_gemm_wide_small_bit_exact(isa: str, data: st.DataObject) -> None:
     if extreme and s.size:
         s[rng.random(s.shape) < 0.3] = -bound
     expected = reference.gemm(w, s)
-    got = _core.gemm_wide_small(w, s, isa, data.draw(st.integers(1, 3), label="threads"))
+    got = _core.gemm_wide_small(
+        w, s, isa=isa, threads=data.draw(st.integers(1, 3), label="threads")
+    )
     assert got.dtype == np.uint64
     np.testing.assert_array_equal(got, expected)
 
@@ -96,7 +98,7 @@ def test_gemm_small_wide_strided_operands(isa: str, m: int, k: int, n: int, seed
     s_t = rng.integers(-3, 4, size=(k, m), dtype=np.int64)
     w_t = rng.integers(0, 2**64, size=(n, k), dtype=np.uint64)
     s, w = s_t.T, w_t.T  # non-contiguous views
-    got = _core.gemm_small_wide(s, w, isa, 2)
+    got = _core.gemm_small_wide(s, w, isa=isa, threads=2)
     expected = np.matmul(s.astype(np.uint64), w)
     np.testing.assert_array_equal(got, expected)
 
@@ -118,7 +120,9 @@ def test_keyswitch_bit_exact(
     M = rng.integers(0, 2**64, size=(rows, n * l), dtype=np.uint64)
     c = rng.integers(0, 2**64, size=n, dtype=np.uint64)
     expected = M @ reference.decompose(c, base_bits)
-    np.testing.assert_array_equal(_core.keyswitch(M, c, base_bits, isa, threads), expected)
+    np.testing.assert_array_equal(
+        _core.keyswitch(M, c, base_bits, isa=isa, threads=threads), expected
+    )
 
 
 @pytest.mark.parametrize("isa", CPP_ISAS)
@@ -136,13 +140,13 @@ def test_keyswitch_skipping_zero_low_digits(
         zero_bits
     )
     expected = M @ reference.decompose(c, base_bits)
-    got = _core.keyswitch(M, c, base_bits, isa, 2, skip)
+    got = _core.keyswitch(M, c, base_bits, isa=isa, threads=2, skip_low_digits=skip)
     np.testing.assert_array_equal(got, expected)
     if skip:
         bad = c.copy()
         bad[-1] |= np.uint64(1)
         with pytest.raises(ValueError, match="low digits"):
-            _core.keyswitch(M, bad, base_bits, isa, 2, skip)
+            _core.keyswitch(M, bad, base_bits, isa=isa, threads=2, skip_low_digits=skip)
 
 
 @given(st.lists(U64, min_size=0, max_size=30), st.integers(1, 16))
@@ -158,7 +162,7 @@ def test_decompose_bit_exact(values: list[int], base_bits: int) -> None:
     st.integers(1, 3),
 )
 def test_tensor_round_bit_exact(a: list[int], b: list[int], shift: int, threads: int) -> None:
-    got = _core.tensor_round(_u64(a), _u64(b), shift, threads)
+    got = _core.tensor_round(_u64(a), _u64(b), shift, threads=threads)
     if a and b:
         np.testing.assert_array_equal(got, reference.tensor_round(_u64(a), _u64(b), shift))
     else:
@@ -169,7 +173,8 @@ def test_extreme_tensor_values() -> None:
     edge = _u64([0, 1, 2**63 - 1, 2**63, 2**64 - 1])
     for shift in (1, 31, 32, 63):
         np.testing.assert_array_equal(
-            _core.tensor_round(edge, edge, shift, 1), reference.tensor_round(edge, edge, shift)
+            _core.tensor_round(edge, edge, shift, threads=1),
+            reference.tensor_round(edge, edge, shift),
         )
 
 
@@ -183,7 +188,7 @@ def test_kernel_argument_errors_are_value_errors() -> None:
         _core.keyswitch(np.zeros((2, 5), dtype=np.uint64), np.zeros(3, dtype=np.uint64), 8)
     with pytest.raises(ValueError, match="unknown isa"):
         _core.gemm_wide_small(
-            np.zeros((1, 1), dtype=np.uint64), np.zeros((1, 1), dtype=np.int64), "sse9"
+            np.zeros((1, 1), dtype=np.uint64), np.zeros((1, 1), dtype=np.int64), isa="sse9"
         )
     with pytest.raises(ValueError, match="shift"):
         _core.tensor_round(np.zeros(2, dtype=np.uint64), np.zeros(2, dtype=np.uint64), 64)
@@ -195,9 +200,11 @@ def test_unavailable_isa_is_reported() -> None:
     missing = [i for i in ("avx2", "neon") if not _core.isa_available(i)]
     for isa in missing:
         with pytest.raises(ValueError, match="not available"):
-            _core.keyswitch(np.zeros((1, 8), dtype=np.uint64), np.zeros(1, dtype=np.uint64), 8, isa)
+            _core.keyswitch(
+                np.zeros((1, 8), dtype=np.uint64), np.zeros(1, dtype=np.uint64), 8, isa=isa
+            )
 
 
 @given(st.lists(U64, min_size=0, max_size=200), st.integers(1, 4))
 def test_stream_sum_is_the_wrapping_sum(values: list[int], threads: int) -> None:
-    assert _core.stream_sum(_u64(values), threads) == sum(values) % MOD
+    assert _core.stream_sum(_u64(values), threads=threads) == sum(values) % MOD

@@ -28,7 +28,7 @@ def test_rfc8439_block_vector() -> None:
 def test_matches_cryptography(
     key: bytes, nonce: bytes, counter: int, blocks: int, threads: int
 ) -> None:
-    ours = bytes(_core.chacha20(key, nonce, counter, blocks, threads))
+    ours = bytes(_core.chacha20(key, nonce, counter, blocks, threads=threads))
     cipher = Cipher(algorithms.ChaCha20(key, counter.to_bytes(4, "little") + nonce), None)
     assert ours == cipher.encryptor().update(bytes(64 * blocks))
 

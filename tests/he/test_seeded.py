@@ -98,11 +98,11 @@ def test_cpp_conv_is_bit_exact_against_the_numpy_reference(isa: str) -> None:
             x,
             np.ascontiguousarray(sm.weights_b()),
             sm.bias_b(),
-            stride[0],
-            stride[1],
-            *_pads(x.shape, (5, 5), stride, pad),
-            isa,
-            2,
+            stride_h=stride[0],
+            stride_w=stride[1],
+            **_pads(x.shape, (5, 5), stride, pad),
+            isa=isa,
+            threads=2,
         )
         ref = _reference_conv_unchecked(sm, x, stride, pad)
         np.testing.assert_array_equal(got, ref)
@@ -110,9 +110,10 @@ def test_cpp_conv_is_bit_exact_against_the_numpy_reference(isa: str) -> None:
 
 def _pads(
     shape: tuple[int, ...], k: tuple[int, int], stride: tuple[int, int], pad: seeded.Padding
-) -> tuple[int, int, int, int]:
+) -> dict[str, int]:
+    """The padding and output size keywords of ``_core.seeded_conv``."""
     g = seeded.conv_geometry(shape[1], shape[2], k[0], k[1], stride, pad)
-    return g.pad_top, g.pad_left, g.out_h, g.out_w
+    return {"pad_top": g.pad_top, "pad_left": g.pad_left, "out_h": g.out_h, "out_w": g.out_w}
 
 
 def _reference_conv_unchecked(

@@ -105,7 +105,15 @@ def _finish(case: dict[str, Any]) -> I64:
     (ph, pw), (sh, sw) = case["window"], case["stride"]
     act = "relu" if case["relu"] else "none"
     return _core.decrypt_finish(
-        case["a"], case["b"], case["tau"], act, ph, pw, sh, sw, case["threads"]
+        case["a"],
+        case["b"],
+        case["tau"],
+        activation=act,
+        pool_h=ph,
+        pool_w=pw,
+        pool_sh=sh,
+        pool_sw=sw,
+        threads=case["threads"],
     )
 
 
@@ -133,7 +141,7 @@ def test_finish_without_pooling_is_the_decryptor_round() -> None:
     rng = np.random.default_rng(11)
     a = rng.integers(0, MOD, (4, 6, 5, 7), dtype=np.uint64)
     b = rng.integers(0, MOD, (4, 6, 5, 7), dtype=np.uint64)
-    got = _core.decrypt_finish(a, b, 40, "none")
+    got = _core.decrypt_finish(a, b, 40, activation="none")
     # SeededDecryptor._round works in place on its a-term: hand it a copy.
     sk = he.keygen(he.SECURE, 7, seed=bytes([41]) * 32)
     sm = seeded.seeded_encrypt_matrix(sk, np.ones((3, 3, 1, 7), np.int64), plaintext_bits=40)
@@ -146,7 +154,9 @@ def test_finish_table6_shape_every_thread_count(threads: int) -> None:
     rng = np.random.default_rng(threads)
     a = rng.integers(0, MOD, (9, 28, 28, 32), dtype=np.uint64)
     b = rng.integers(0, MOD, (9, 28, 28, 32), dtype=np.uint64)
-    got = _core.decrypt_finish(a, b, 37, "relu", 2, 2, 2, 2, threads)
+    got = _core.decrypt_finish(
+        a, b, 37, activation="relu", pool_h=2, pool_w=2, pool_sh=2, pool_sw=2, threads=threads
+    )
     assert got.shape == (9, 14, 14, 32)
     np.testing.assert_array_equal(got, _numpy_finish(a, b, 37, True, (2, 2), (2, 2)))
 
@@ -155,7 +165,9 @@ def test_finish_sum_wraps_like_numpy() -> None:
     # tau = 62: every y is near +-2^61, so a 6x6 window sum leaves int64 and wraps.
     a = np.full((1, 6, 6, 2), 2**63 - 2**62, np.uint64)  # y = 2^61 - ish, positive
     b = np.zeros_like(a)
-    got = _core.decrypt_finish(a, b, 62, "none", 6, 6, 1, 1)
+    got = _core.decrypt_finish(
+        a, b, 62, activation="none", pool_h=6, pool_w=6, pool_sh=1, pool_sw=1
+    )
     expect = _numpy_finish(a, b, 62, False, (6, 6), (1, 1))
     assert int(expect[0, 0, 0, 0]) != 36 * (int(a[0, 0, 0, 0]) >> 2)  # it did wrap
     np.testing.assert_array_equal(got, expect)
@@ -193,7 +205,9 @@ def test_finish_rejects_bad_arguments(kwargs: dict[str, Any], message: str) -> N
 
 def test_finish_of_zero_images_is_empty() -> None:
     a, b = _ab((0, 4, 4, 3))
-    assert _core.decrypt_finish(a, b, 30, "relu", 2, 2, 2, 2).shape == (0, 2, 2, 3)
+    assert _core.decrypt_finish(
+        a, b, 30, activation="relu", pool_h=2, pool_w=2, pool_sh=2, pool_sw=2
+    ).shape == (0, 2, 2, 3)
 
 
 # ------------------------------------------------------------------ fused with the conv
@@ -237,13 +251,32 @@ def test_fused_equals_conv_then_finish(
     x, kern, bias = _random_conv(rng, n, h, w, c, kh, kw, f)
     g = seeded.conv_geometry(h, w, kh, kw, stride, padding)
     b = rng.integers(0, MOD, (n, g.out_h, g.out_w, f), dtype=np.uint64)
-    conv_args = (*stride, g.pad_top, g.pad_left)
-    a = _core.seeded_conv(x, kern, bias, *conv_args, g.out_h, g.out_w, "scalar", 1)
+    conv_args = {
+        "stride_h": stride[0],
+        "stride_w": stride[1],
+        "pad_top": g.pad_top,
+        "pad_left": g.pad_left,
+    }
+    a = _core.seeded_conv(
+        x, kern, bias, **conv_args, out_h=g.out_h, out_w=g.out_w, isa="scalar", threads=1
+    )
     act = "relu" if relu else "none"
     expect = _numpy_finish(a, b, 29, relu, window, pool_stride)
     for threads in (1, 2, 3):
         got = _core.seeded_conv_finish(
-            x, kern, bias, b, 29, *conv_args, act, *window, *pool_stride, isa, threads
+            x,
+            kern,
+            bias,
+            b,
+            29,
+            **conv_args,
+            activation=act,
+            pool_h=window[0],
+            pool_w=window[1],
+            pool_sh=pool_stride[0],
+            pool_sw=pool_stride[1],
+            isa=isa,
+            threads=threads,
         )
         np.testing.assert_array_equal(got, expect)
 
@@ -252,8 +285,10 @@ def test_fused_without_bias() -> None:
     rng = np.random.default_rng(5)
     x, kern, _ = _random_conv(rng, 3, 6, 6, 2, 3, 3, 4)
     b = rng.integers(0, MOD, (3, 4, 4, 4), dtype=np.uint64)
-    a = _core.seeded_conv(x, kern, None, 1, 1, 0, 0, 4, 4, "scalar", 1)
-    got = _core.seeded_conv_finish(x, kern, None, b, 50, 1, 1, 0, 0, "relu", 2, 2, 2, 2)
+    a = _core.seeded_conv(x, kern, None, out_h=4, out_w=4, isa="scalar", threads=1)
+    got = _core.seeded_conv_finish(
+        x, kern, None, b, 50, activation="relu", pool_h=2, pool_w=2, pool_sh=2, pool_sw=2
+    )
     np.testing.assert_array_equal(got, _numpy_finish(a, b, 50, True, (2, 2), (2, 2)))
 
 
@@ -409,5 +444,18 @@ def test_fused_of_zero_images_is_empty() -> None:
     x = np.array([], np.int64).reshape(0, 6, 6, 1)
     b = np.array([], np.uint64).reshape(0, 6, 6, 4)
     kern = np.zeros((3, 3, 1, 4), np.uint64)
-    got = _core.seeded_conv_finish(x, kern, None, b, 30, 1, 1, 1, 1, "relu", 2, 2, 2, 2)
+    got = _core.seeded_conv_finish(
+        x,
+        kern,
+        None,
+        b,
+        30,
+        pad_top=1,
+        pad_left=1,
+        activation="relu",
+        pool_h=2,
+        pool_w=2,
+        pool_sh=2,
+        pool_sw=2,
+    )
     assert got.shape == (0, 3, 3, 4)

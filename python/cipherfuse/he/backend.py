@@ -78,8 +78,29 @@ class Kernels(Protocol):
         ...
 
 
+def _conv_keywords(
+    stride: tuple[int, int], pads: tuple[int, int], out_hw: tuple[int, int] | None = None
+) -> dict[str, int]:
+    """The geometry keywords of the ``_core`` convolutions: strides, (top, left) pads, size."""
+    words = {"stride_h": stride[0], "stride_w": stride[1], "pad_top": pads[0], "pad_left": pads[1]}
+    if out_hw is not None:
+        words.update(out_h=out_hw[0], out_w=out_hw[1])
+    return words
+
+
+def _pool_keywords(window: tuple[int, int], stride: tuple[int, int]) -> dict[str, int]:
+    """The sum-pooling keywords of the fused ``_core`` kernels: window and stride."""
+    return {"pool_h": window[0], "pool_w": window[1], "pool_sh": stride[0], "pool_sw": stride[1]}
+
+
 class CppKernels:
-    """The C++ core (``cipherfuse._core``): SIMD-dispatched, multi-threaded, GIL released."""
+    """The C++ core (``cipherfuse._core``): SIMD-dispatched, multi-threaded, GIL released.
+
+    Besides the :class:`Kernels` protocol, the kernels that exist in C++ only (the
+    seeded convolution and its fused decryption finish, the fused limb block, the
+    ChaCha20 keystream) are methods here, so every call into ``_core`` from
+    :mod:`cipherfuse.he` goes through this one object, with its ``isa`` and ``threads``.
+    """
 
     def __init__(self, isa: str = "auto", threads: int = 0) -> None:
         self.isa = isa
@@ -90,10 +111,10 @@ class CppKernels:
         return _core.decompose(np.ascontiguousarray(c), base_bits)
 
     def gemm_wide_small(self, w: U64Array, s: I64Array) -> U64Array:
-        return _core.gemm_wide_small(w, s, self.isa, self.threads)
+        return _core.gemm_wide_small(w, s, isa=self.isa, threads=self.threads)
 
     def gemm_small_wide(self, s: I64Array, w: U64Array) -> U64Array:
-        return _core.gemm_small_wide(s, w, self.isa, self.threads)
+        return _core.gemm_small_wide(s, w, isa=self.isa, threads=self.threads)
 
     def keyswitch(
         self, m: U64Array, c: U64Array, base_bits: int, skip_low_digits: int = 0
@@ -102,14 +123,14 @@ class CppKernels:
             np.ascontiguousarray(m),
             np.ascontiguousarray(c),
             base_bits,
-            self.isa,
-            self.threads,
-            skip_low_digits,
+            isa=self.isa,
+            threads=self.threads,
+            skip_low_digits=skip_low_digits,
         )
 
     def tensor_round(self, a: U64Array, b: U64Array, shift: int) -> U64Array:
         return _core.tensor_round(
-            np.ascontiguousarray(a), np.ascontiguousarray(b), shift, self.threads
+            np.ascontiguousarray(a), np.ascontiguousarray(b), shift, threads=self.threads
         )
 
     def conv2d(
@@ -126,12 +147,9 @@ class CppKernels:
             np.ascontiguousarray(x),
             np.ascontiguousarray(kern),
             np.ascontiguousarray(bias),
-            stride[0],
-            stride[1],
-            *geo.pads,
-            *geo.out,
-            self.isa,
-            self.threads,
+            **_conv_keywords(stride, geo.pads, geo.out),
+            isa=self.isa,
+            threads=self.threads,
         )
 
     def conv2d_patch_l1_max(
@@ -139,8 +157,109 @@ class CppKernels:
     ) -> int:
         geo = conv2d_geometry(x.shape[1:3], kernel_hw, stride, padding)
         return _core.conv2d_patch_l1_max(
-            np.ascontiguousarray(x), *kernel_hw, *stride, *geo.pads, *geo.out, self.threads
+            np.ascontiguousarray(x),
+            kernel_hw[0],
+            kernel_hw[1],
+            **_conv_keywords(stride, geo.pads, geo.out),
+            threads=self.threads,
         )
+
+    # ---------------------------------------------------------------- C++ only
+    def seeded_conv(
+        self,
+        x: I64Array,
+        kern: U64Array,
+        bias: U64Array | None,
+        *,
+        stride: tuple[int, int],
+        pads: tuple[int, int],
+        out_hw: tuple[int, int],
+    ) -> U64Array:
+        """Seeded b-parts ``bias + conv(x, kern)`` mod 2^64 (``cpp/he/seeded.hpp``).
+
+        ``x``: C-contiguous int64 NHWC images with ``|x| < 2^31``; ``kern``: uint64
+        ``(kh, kw, C, F)``; ``pads``: ``(top, left)``; ``out_hw``: the output size.
+        """
+        return _core.seeded_conv(
+            x,
+            kern,
+            bias,
+            **_conv_keywords(stride, pads, out_hw),
+            isa=self.isa,
+            threads=self.threads,
+        )
+
+    def seeded_conv_finish(
+        self,
+        x: I64Array,
+        kern: U64Array,
+        bias: U64Array | None,
+        b_parts: U64Array,
+        *,
+        plaintext_bits: int,
+        stride: tuple[int, int],
+        pads: tuple[int, int],
+        activation: str,
+        pool_window: tuple[int, int],
+        pool_stride: tuple[int, int],
+    ) -> I64Array:
+        """Decryption finish of the seeded convolution fused with its a-term (int64 features)."""
+        return _core.seeded_conv_finish(
+            x,
+            kern,
+            bias,
+            b_parts,
+            plaintext_bits,
+            **_conv_keywords(stride, pads),
+            activation=activation,
+            **_pool_keywords(pool_window, pool_stride),
+            isa=self.isa,
+            threads=self.threads,
+        )
+
+    def limb_block(
+        self,
+        x: I64Array,
+        kern: I64Array,
+        offsets: I64Array,
+        bias: I64Array,
+        *,
+        stride: tuple[int, int],
+        pads: tuple[int, int, int, int],
+        pool_window: tuple[int, int],
+        pool_stride: tuple[int, int],
+        out: npt.NDArray[np.int64] | npt.NDArray[np.float32] | None = None,
+        scale: int = 0,
+    ) -> tuple[npt.NDArray[np.int64] | npt.NDArray[np.float32] | None, int, int, int, int]:
+        """The fused limb first block (``cpp/he/limb_kernel.hpp``).
+
+        ``pads``: ``(top, bottom, left, right)``. Returns ``(features, l1, tail_min,
+        tail_max, pooled_tail_max)`` with ``features`` ``None`` when an exactness
+        bound fails.
+        """
+        return _core.limb_block(
+            x,
+            kern,
+            offsets,
+            bias,
+            stride_h=stride[0],
+            stride_w=stride[1],
+            pad_top=pads[0],
+            pad_bottom=pads[1],
+            pad_left=pads[2],
+            pad_right=pads[3],
+            **_pool_keywords(pool_window, pool_stride),
+            isa=self.isa,
+            threads=self.threads,
+            out=out,
+            scale=scale,
+        )
+
+    def chacha20(
+        self, key: bytes, nonce: bytes, counter: int, nblocks: int
+    ) -> npt.NDArray[np.uint8]:
+        """ChaCha20 (RFC 8439) keystream: ``nblocks`` 64-byte blocks from block ``counter``."""
+        return _core.chacha20(key, nonce, counter, nblocks, threads=self.threads)
 
 
 _DEFAULT_KERNELS = CppKernels()

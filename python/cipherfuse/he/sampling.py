@@ -14,12 +14,15 @@ import os
 import numpy as np
 import numpy.typing as npt
 
-import cipherfuse._core as _core
+from cipherfuse.he.backend import CppKernels
 from cipherfuse.he.errors import ParameterError
 from cipherfuse.he.params import HEParams
 
 SEED_BYTES = 32
 _CHUNK_WORDS = 1 << 20
+#: The C++ ChaCha20 keystream (all threads); not switched by ``use_kernels``: the
+#: samples are the same whichever kernels do the arithmetic.
+_KEYSTREAM = CppKernels()
 
 U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
@@ -60,7 +63,7 @@ class Sampler:
         xof.update(self._counter.to_bytes(8, "little"))
         material = xof.digest(44)
         blocks = -(-count // 8)
-        stream = _core.chacha20(material[:32], material[32:], 0, blocks)
+        stream = _KEYSTREAM.chacha20(material[:32], material[32:], 0, blocks)
         return stream.view("<u8")[:count].astype(np.uint64, copy=False)
 
     def uniform_u64(self, shape: tuple[int, ...]) -> U64Array:

@@ -52,10 +52,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 
-import cipherfuse._core as _core
 from cipherfuse import geometry
 from cipherfuse.geometry import same_output_size, same_pads
-from cipherfuse.he.backend import get_kernels
+from cipherfuse.he.backend import CppKernels, get_kernels
 from cipherfuse.he.errors import (
     HEError,
     KeyMismatchError,
@@ -455,6 +454,8 @@ def check_budget(sm: SeededMatrix, x_l1: int, operation: str = "seeded layer") -
 #: Up to this many samples, a dense layer runs as a matrix-vector product (the
 #: wrapping scalar kernel, which reads ``b`` once); above it, as one GEMM.
 MATVEC_MAX_BATCH = 4
+#: The matrix-vector path: the scalar seeded kernel on one thread.
+_MATVEC_KERNELS = CppKernels(isa="scalar", threads=1)
 
 
 def evaluate_dense(sm: SeededMatrix, x: npt.ArrayLike) -> U64Array:
@@ -470,8 +471,8 @@ def evaluate_dense(sm: SeededMatrix, x: npt.ArrayLike) -> U64Array:
     n, d = xi.shape
     if 0 < n <= MATVEC_MAX_BATCH:
         kern = np.ascontiguousarray(sm.weights_b()).reshape(1, 1, d, sm.outputs)
-        y = _core.seeded_conv(
-            xi.reshape(n, 1, 1, d), kern, sm.bias_b(), 1, 1, 0, 0, 1, 1, "scalar", 1
+        y = _MATVEC_KERNELS.seeded_conv(
+            xi.reshape(n, 1, 1, d), kern, sm.bias_b(), stride=(1, 1), pads=(0, 0), out_hw=(1, 1)
         )
         return y.reshape(n, sm.outputs)
     out = get_kernels().gemm_small_wide(xi, np.ascontiguousarray(sm.weights_b()))
@@ -501,18 +502,13 @@ def evaluate_conv(
     g = conv_geometry(int(xi.shape[1]), int(xi.shape[2]), kh, kw, _as_stride(stride), padding)
     check_budget(sm, input_l1_bound(sm, xi), "seeded conv")
     sh, sw = _as_stride(stride)
-    return _core.seeded_conv(
+    return CppKernels(isa=isa, threads=threads).seeded_conv(
         xi,
         np.ascontiguousarray(sm.weights_b()),
         sm.bias_b(),
-        sh,
-        sw,
-        g.pad_top,
-        g.pad_left,
-        g.out_h,
-        g.out_w,
-        isa,
-        threads,
+        stride=(sh, sw),
+        pads=(g.pad_top, g.pad_left),
+        out_hw=(g.out_h, g.out_w),
     )
 
 
@@ -636,23 +632,17 @@ class SeededDecryptor:
                 f"pool_window {window} is larger than the {g.out_h}x{g.out_w} layer output"
             )
         check_budget(self._twin, input_l1_bound(self._twin, xi), "seeded conv")
-        return _core.seeded_conv_finish(
+        return CppKernels(isa=isa, threads=threads).seeded_conv_finish(
             xi,
             np.ascontiguousarray(self._twin.weights_b()),
             self._twin.bias_b(),
             np.ascontiguousarray(b),
-            sm.plaintext_bits,
-            st[0],
-            st[1],
-            g.pad_top,
-            g.pad_left,
-            activation,
-            window[0],
-            window[1],
-            step[0],
-            step[1],
-            isa,
-            threads,
+            plaintext_bits=sm.plaintext_bits,
+            stride=st,
+            pads=(g.pad_top, g.pad_left),
+            activation=activation,
+            pool_window=window,
+            pool_stride=step,
         )
 
     def _checked(self, b_parts: npt.ArrayLike) -> U64Array:

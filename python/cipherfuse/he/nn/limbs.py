@@ -151,7 +151,7 @@ class LimbPlan:
         """Scaled-down pooled features of ``x_int``, or ``None`` if the generic path must run.
 
         With the C++ kernels active (:func:`cipherfuse.he.get_kernels`) the block
-        is one fused pass of ``_core.limb_block`` (``cpp/he/limb_kernel.hpp``);
+        is one fused pass of :meth:`CppKernels.limb_block` (``cpp/he/limb_kernel.hpp``);
         otherwise the XLA function. Both give identical results.
 
         Args:
@@ -213,8 +213,6 @@ class LimbPlan:
     def _run_cpp(
         self, x_int: I64Array, kernels: CppKernels, out: npt.NDArray[Any] | None, scale: int
     ) -> npt.NDArray[Any] | None:
-        from cipherfuse import _core
-
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         if self.spec.padding == "SAME":
             (top, bottom), (left, right) = (
@@ -223,21 +221,15 @@ class LimbPlan:
             )
         else:
             top = bottom = left = right = 0
-        features, l1, tail_min, tail_max, pooled_tail_max = _core.limb_block(
+        features, l1, tail_min, tail_max, pooled_tail_max = kernels.limb_block(
             np.ascontiguousarray(x_int, dtype=np.int64),
             self.int_kernels,
             self.int_offsets,
             self.int_bias,
-            sh,
-            sw,
-            top,
-            bottom,
-            left,
-            right,
-            *self.window,
-            *self.pool_stride,
-            isa=kernels.isa,
-            threads=kernels.threads,
+            stride=(sh, sw),
+            pads=(top, bottom, left, right),
+            pool_window=self.window,
+            pool_stride=self.pool_stride,
             out=out,
             scale=scale,
         )
