@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from cipherfuse.chain import (
     ClaimStatus,
+    ClaimSubmitted,
     CommitteeDrawn,
     ParticipantState,
     Role,
@@ -163,17 +164,21 @@ class VerifierAgent(Agent):
 
     def _collect_duties(self) -> None:
         claims: list[int] = list(self.state.data.get("claims", []))
+        undrawn: list[int] = list(self.state.data.get("undrawn", []))
         new = False
         for event in self.poller.poll_typed():
-            if (
-                isinstance(event, CommitteeDrawn)
-                and self.account in event.members
-                and event.claim_id not in claims
-            ):
-                claims.append(event.claim_id)
+            if isinstance(event, ClaimSubmitted) and event.task_id == self.task_id:
+                undrawn.append(event.claim_id)
                 new = True
+            elif isinstance(event, CommitteeDrawn):
+                if event.claim_id in undrawn:
+                    undrawn.remove(event.claim_id)
+                    new = True
+                if self.account in event.members and event.claim_id not in claims:
+                    claims.append(event.claim_id)
+                    new = True
         if new:
-            self.state.update(claims=claims)
+            self.state.update(claims=claims, undrawn=undrawn)
 
     def _ballot(self, claim_id: int) -> BallotState:
         if claim_id not in self._ballots:
@@ -254,7 +259,7 @@ class VerifierAgent(Agent):
             reason = f"declared model size {claim.model_size} exceeds {self.max_model_bytes} bytes"
             verdict, key_hex = Judgement(False, 0.0, None, reason), ""
         elif isinstance(self.judge, SecureJudge):
-            pending = self._judge_secure(claim_id, claim, box, self.judge)
+            pending = self._judge_secure(claim_id, claim, box, self.judge, now)
             if pending is None:
                 return None
             verdict, key_hex = pending, ""
@@ -324,18 +329,26 @@ class VerifierAgent(Agent):
             return Judgement(False, 0.0, None, why[:500]), ""
 
     def _judge_secure(
-        self, claim_id: int, claim: ClaimInfo, box: bytes, judge: SecureJudge
+        self, claim_id: int, claim: ClaimInfo, box: bytes, judge: SecureJudge, now: int
     ) -> Judgement | None:
         """Start (or poll) this member's side of the claim's three-party computation.
 
         Returns None while it runs. Claims start in claim-id order: an earlier claim of
-        this member still waiting for its key box holds later ones back, so the members
-        of overlapping committees never wait on each other in a cycle. Hostile input
-        (box, blob, directory entries) is a reject verdict, never an exception.
+        this member still waiting for its key box holds later ones back, and so does an
+        earlier claim of the task whose committee is not drawn yet (this member may be on
+        it; the draws can land in any order), until half of this claim's commit window
+        is left. So the members of overlapping committees do not wait on each other in a
+        cycle. Hostile input (box, blob, directory entries) is a reject verdict, never an
+        exception.
         """
         verdict = judge.poll(claim_id)
         if verdict is not None or judge.submitted(claim_id):
             return verdict
+        task = self.task(self.task_id)
+        if now < claim.commit_deadline - task.commit_window // 2:
+            for earlier in map(int, self.state.data.get("undrawn", [])):
+                if earlier < claim_id and self.claim(earlier).status == ClaimStatus.AWAITING_SEED:
+                    return None
         decisions = self.state.data.get("decisions", {})
         for earlier in map(int, self.state.data.get("claims", [])):
             waiting = (
