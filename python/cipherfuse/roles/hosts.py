@@ -68,6 +68,15 @@ def users_unavailable_reason(workdir: Path) -> str | None:
     for folder in Path(workdir).resolve().parents:
         if not folder.stat().st_mode & 0o001:
             return f"{folder} is not searchable by other users (chmod o+x, or another --workdir)"
+    # The interpreter and the package must be usable by another user.
+    uid = ROLE_UID_RANGE[0] - 1
+    probe = [sys.executable, "-c", "import cipherfuse.cli.main"]
+    proc = subprocess.run(
+        role_command(uid, probe), capture_output=True, text=True, timeout=120, check=False
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return f"another user cannot run {sys.executable} with cipherfuse ({last})"
     return None
 
 
@@ -208,6 +217,22 @@ class TestbedNetwork:
             _run(["ip", "-n", ns, "addr", "add", f"{address}/24", "dev", "eth0"])
             _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
             self._addresses[name] = address
+
+    def link_bytes(self) -> dict[str, dict[str, int]]:
+        """Bytes each role host has sent (``tx``) and received (``rx``) on its link into
+        the bridge (every protocol: JSON-RPC, IPFS, committee channels), and the host's.
+
+        Read on the bridge side: a role's ``tx`` is what its bridge port received.
+        """
+        proc = _run(["ip", "-n", self.hub, "-j", "-s", "link", "show"])
+        ports = {f"r{i}": name for i, name in enumerate(self.names)} | {"up0": "host"}
+        found: dict[str, dict[str, int]] = {}
+        for link in json.loads(proc.stdout):
+            name = ports.get(str(link.get("ifname", "")).split("@")[0])
+            stats = link.get("stats64", {})
+            if name is not None:
+                found[name] = {"tx": int(stats["rx"]["bytes"]), "rx": int(stats["tx"]["bytes"])}
+        return found
 
     def command(self, name: str, argv: Sequence[str]) -> list[str]:
         """``argv`` run inside role host ``name``'s namespace (``ip netns exec`` execs it:

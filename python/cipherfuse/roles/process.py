@@ -836,6 +836,7 @@ class TestbedHosts:
         )
         self.keys: dict[int, tuple[Path, Path]] = {}
         self.swarm: dict[Path, str] = {}
+        self._initial_blocks: dict[int, dict[str, int]] = {}
 
     def __enter__(self) -> TestbedHosts:
         if self.isolation.users:
@@ -851,6 +852,7 @@ class TestbedHosts:
             if self.network is not None:
                 hosts = {f: self.network.address(f.name) for f in self.folders.values()}
             self.swarm = testbed_swarm(self.workdir, list(self.folders.values()), hosts)
+            self._initial_blocks = {s: _block_sizes(f / "ipfs") for s, f in self.folders.items()}
             if self.isolation.users:
                 from cipherfuse.roles.hosts import give_folder
 
@@ -879,6 +881,23 @@ class TestbedHosts:
         if self.network is None:
             return "127.0.0.1"
         return self.network.address(self.folders[slot].name)
+
+    def ipfs_fetched_bytes(self) -> int:
+        """Block bytes the roles' nodes fetched from each other since the swarm was set up.
+
+        Every block a node holds beyond its initial repository it either published or
+        fetched; each distinct block was published once, so the fetched bytes are all
+        new blocks over all nodes less one copy of each distinct new block.
+        """
+        held = 0
+        distinct: dict[str, int] = {}
+        for slot, folder in self.folders.items():
+            before = self._initial_blocks.get(slot, {})
+            for name, size in _block_sizes(folder / "ipfs").items():
+                if name not in before:
+                    held += size
+                    distinct[name] = size
+        return held - sum(distinct.values())
 
     def describe(self) -> dict[str, Any]:
         """Namespaces, addresses and users, for the outcome."""
@@ -1116,7 +1135,15 @@ def run_testbed(
             for name, folder in outcome["role_folders"].items()
         }
         outcome["isolation"] = hosts.describe()
+        outcome["ipfs_fetched_bytes"] = hosts.ipfs_fetched_bytes()
+        if hosts.network is not None:
+            outcome["link_bytes"] = hosts.network.link_bytes()
         return outcome
+
+
+def _block_sizes(repo: Path) -> dict[str, int]:
+    """Size of each block file of a Kubo repository, by file name (the block's key)."""
+    return {p.name: p.stat().st_size for p in (repo / "blocks").rglob("*.data")}
 
 
 def _tree_bytes(root: Path) -> int:

