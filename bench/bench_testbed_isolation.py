@@ -2,6 +2,7 @@
 not a timed test).
 
     python bench/bench_testbed_isolation.py [--rounds N] [--max-epochs E] [--out FILE]
+    python bench/bench_testbed_isolation.py --out bench/testbed_isolation.json  # committed
 
 In each round, in this order, runs the testbed with ``--isolation loopback`` (the
 baseline: 7 role processes, own folders and own IPFS nodes, one shared loopback network)
@@ -32,6 +33,7 @@ MODES = ("loopback", "netns")
 
 def run_testbed(mode: str, max_epochs: int) -> dict[str, Any]:
     """One testbed run; its JSON outcome plus ``wall_s``."""
+    # The testbed folder itself (the testbed opens it to the roles' users, mode 0711).
     folder = Path(tempfile.mkdtemp(prefix=f"cipherfuse-bench-{mode}-", dir="/tmp"))
     try:
         cmd = [
@@ -45,7 +47,7 @@ def run_testbed(mode: str, max_epochs: int) -> dict[str, Any]:
             "--max-epochs",
             str(max_epochs),
             "--workdir",
-            str(folder / "testbed"),
+            str(folder),
         ]
         started = time.perf_counter()
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,12 @@ from cipherfuse.roles.hosts import (
 )
 from cipherfuse.roles.process import (
     TESTBED_ROLES,
+    RoleConfig,
     TestbedHosts,
     TestbedIsolation,
     _role_argv,
     choose_isolation,
+    load_role_config,
 )
 from cipherfuse.storage.ipfs_node import ipfs_node_available
 
@@ -259,3 +262,46 @@ def test_a_failed_build_removes_what_it_had_created() -> None:
         assert net.created_namespaces == []
     finally:
         subprocess.run(["ip", "netns", "del", clash], check=True)
+
+
+def test_a_roles_listen_address_and_peer_network_are_checked(tmp_path: Path) -> None:
+    peer = "Qm" + "b" * 44
+    base = RoleConfig(
+        role="verifier",
+        rpc_url="http://10.1.2.1:8545",
+        contract="0x" + "00" * 20,
+        account=5,
+        workdir=tmp_path,
+        task_id=1,
+        storage="ipfs",
+        listen_host="10.1.2.14",
+    )
+    ok = replace(base, ipfs_bootstrap=(f"/ip4/10.1.2.15/tcp/4001/p2p/{peer}",))
+    ok.validate()
+    assert ok.peer_network() == "10.1.2.0/24"
+    assert replace(ok, listen_host="127.0.0.1").peer_network() == "127.0.0.0/8"
+    assert replace(ok, ipfs_peer_network="10.0.0.0/8").peer_network() == "10.0.0.0/8"
+    argv = _role_argv(ok)
+    assert argv[argv.index("--listen-host") + 1] == "10.1.2.14"
+    bad = {
+        "--listen-host must be an IPv4 address": replace(base, listen_host="node.example"),
+        "--ipfs-peer-network: .*no host bits": replace(base, ipfs_peer_network="10.1.2.3/24"),
+        "only loopback and 10.1.2.0/24": replace(
+            base, ipfs_bootstrap=(f"/ip4/10.1.3.15/tcp/4001/p2p/{peer}",)
+        ),
+    }
+    for message, cfg in bad.items():
+        with pytest.raises(RoleConfigError, match=message):
+            cfg.validate()
+    toml = tmp_path / "role.toml"
+    toml.write_text(
+        'role = "verifier"\nrpc_url = "http://10.1.2.1:8545"\ncontract = "0x'
+        + "00" * 20
+        + '"\naccount = 5\nworkdir = "w"\ntask_id = 1\nstorage = "ipfs"\n'
+        'listen_host = "10.1.2.14"\nipfs_peer_network = "10.1.0.0/16"\n'
+    )
+    loaded = load_role_config(toml)
+    assert (loaded.listen_host, loaded.peer_network()) == ("10.1.2.14", "10.1.0.0/16")
+    toml.write_text(toml.read_text().replace('"10.1.2.14"', "10"))
+    with pytest.raises(RoleConfigError, match="listen_host must be a string"):
+        load_role_config(toml)
