@@ -8,6 +8,7 @@ watchdog's deadline with a wide margin for a loaded machine.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,3 +140,10 @@ def test_ctrl_c_stops_the_testbed_and_its_processes(tmp_path: Path) -> None:
     while [p for p in children if _alive(p)] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in children if _alive(p)]
+    # As root the roles ran in network namespaces of their own: those are gone too.
+    tags = re.findall(r"7 network namespaces (cf[0-9a-f]+)-\* on", text)
+    if tags:
+        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert tags[0] + "-" not in names, names
+        link = subprocess.run(["ip", "link", "show", tags[0] + "h"], capture_output=True)
+        assert link.returncode != 0

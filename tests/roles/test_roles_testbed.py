@@ -1,13 +1,18 @@
 """The paper's 1 + 3 + 3 testbed as 7 processes on anvil (secure three-party judging over
-loopback channels between the verifier processes), with a contributor process killed
-(SIGKILL) after its claim and restarted: the outcome and the money must be as defined.
+channels between the verifier processes), with a contributor process killed (SIGKILL)
+after its claim and restarted: the outcome and the money must be as defined.
 
 Every role has its own work folder and its own embedded IPFS node (one private swarm);
-what a role fetches from another comes through IPFS, not a shared folder."""
+what a role fetches from another comes through IPFS, not a shared folder. As root (with
+iproute2) every role runs in its own network namespace and as its own user: the roles
+reach anvil only on the host's bridge address and each other only on their own."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,7 @@ import pytest
 from cipherfuse.chain import NodeError, find_anvil
 from cipherfuse.chain.keystore import keystore_address
 from cipherfuse.roles.config import demo_task_params
+from cipherfuse.roles.hosts import namespaces_unavailable_reason, users_unavailable_reason
 from cipherfuse.roles.process import run_testbed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +29,7 @@ PARAMS = demo_task_params()
 
 
 @pytest.fixture(scope="module")
-def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def outcome() -> Iterator[dict[str, Any]]:
     try:
         os.environ.setdefault("CIPHERFUSE_ANVIL", str(find_anvil(REPO)))
     except NodeError as exc:
@@ -31,18 +37,22 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             pytest.fail(f"CI must provide anvil (.ci/setup.d/chain.sh runs npm ci): {exc}")
         pytest.skip(str(exc))
     lines: list[str] = []
-    root = tmp_path_factory.mktemp("testbed")
-    result = run_testbed(
-        root,
-        behaviours=("honest", "honest", "lazy"),
-        max_epochs=3,
-        timeout=900,
-        kill_after_claim=1,
-        log=lines.append,
-    )
-    result["log"] = lines
-    result["root"] = root
-    return result
+    # Under /tmp, not pytest's 0700 tmp folder: the roles' own users must reach their folders.
+    root = Path(tempfile.mkdtemp(prefix="cipherfuse-testbed-", dir="/tmp"))
+    try:
+        result = run_testbed(
+            root,
+            behaviours=("honest", "honest", "lazy"),
+            max_epochs=3,
+            timeout=900,
+            kill_after_claim=1,
+            log=lines.append,
+        )
+        result["log"] = lines
+        result["root"] = root
+        yield result
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_seven_processes_reach_the_defined_outcomes(outcome: dict[str, Any]) -> None:
@@ -78,8 +88,11 @@ def test_no_two_roles_share_a_folder(outcome: dict[str, Any]) -> None:
         for b, fb in folders.items():
             if a != b:  # disjoint: neither folder lies inside the other
                 assert fa not in fb.parents and fb not in fa.parents and fa != fb, (a, b)
-    # The testbed's own folder holds the role folders and the swarm key, nothing shared.
-    assert sorted(p.name for p in root.iterdir()) == ["roles", "swarm.key"]
+    # The testbed's own folder holds the role folders and the swarm key (and the roles'
+    # user ids), nothing shared.
+    users = outcome["isolation"]["users"]
+    expected = ["roles", "swarm.key"] + (["role-users.json"] if users else [])
+    assert sorted(p.name for p in root.iterdir()) == sorted(expected)
     assert sorted(p.name for p in (root / "roles").iterdir()) == sorted(
         f.name for f in folders.values()
     )
@@ -107,3 +120,27 @@ def test_roles_fetched_what_others_published_through_ipfs(outcome: dict[str, Any
         # task manifest, the verification data and every claimed model it judged).
         assert blocks[f"verifier {i}"] >= claimed, blocks
     assert blocks["initiator"] > 0 and all(blocks[f"contributor {i}"] > 0 for i in (1, 2, 3))
+
+
+def test_roles_ran_as_separate_hosts_where_this_host_allows(outcome: dict[str, Any]) -> None:
+    iso = outcome["isolation"]
+    names = [Path(f).name for f in outcome["role_folders"].values()]
+    if namespaces_unavailable_reason() is not None:
+        assert not iso["namespaces"] and iso["warnings"]
+        return
+    assert iso["namespaces"] and iso["chain_host"].startswith("10.")
+    addresses = iso["addresses"]
+    assert sorted(addresses) == sorted(names) and len(set(addresses.values())) == 7
+    log = "\n".join(outcome["log"])
+    for name, folder in outcome["role_folders"].items():
+        here = addresses[Path(folder).name]
+        # Its IPFS node listened on its own namespace address (the role's own log says so).
+        role_log = "".join(p.read_text() for p in (Path(folder) / "logs").iterdir())
+        assert "IPFS node" in role_log and f" on {here} port 4001" in role_log, name
+    assert "anvil http://" + iso["chain_host"] in log
+    if users_unavailable_reason(outcome["root"]) is None:
+        uids = iso["uids"]
+        assert iso["users"] and len(set(uids.values())) == 7
+        for folder in outcome["role_folders"].values():
+            st = Path(folder).stat()
+            assert st.st_uid == uids[Path(folder).name] and st.st_mode & 0o777 == 0o700

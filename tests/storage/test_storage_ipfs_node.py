@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -22,9 +23,16 @@ from cipherfuse.storage import (
 from cipherfuse.storage.ipfs_node import (
     IpfsNodeStore,
     UnsupportedOperationError,
+    check_peer_addr,
     ipfs_node_available,
 )
-from cipherfuse.storage.ipfs_node_config import harden_config
+from cipherfuse.storage.ipfs_node_config import (
+    LOOPBACK_NETWORK,
+    NON_LOOPBACK_FILTERS,
+    default_peer_network,
+    deny_filters,
+    harden_config,
+)
 
 pytestmark = pytest.mark.skipif(
     not ipfs_node_available(),
@@ -200,3 +208,55 @@ def test_bootstrap_peers_and_a_fixed_port_survive_a_provider_restart(tmp_path: P
         IpfsNodeStore(tmp_path / "x", bootstrap=["/ip4/10.1.2.3/tcp/4001/p2p/" + "Qm" * 20])
     with pytest.raises(ParameterError, match="listen_port"):
         IpfsNodeStore(tmp_path / "y", listen_port=70000)
+
+
+def _denied(filters: list[str], address: str) -> bool:
+    """Whether Kubo's address filter lines refuse ``address`` (IPv4 lines only)."""
+    host = ipaddress.IPv4Address(address)
+    for line in filters:
+        parts = line.split("/")
+        if parts[1] == "ip4" and host in ipaddress.IPv4Network(f"{parts[2]}/{parts[4]}"):
+            return True
+    return False
+
+
+def test_the_address_filter_admits_exactly_loopback_and_the_peer_network() -> None:
+    assert sorted(deny_filters(LOOPBACK_NETWORK)) == sorted(NON_LOOPBACK_FILTERS)
+    filters = deny_filters("10.20.30.0/24")
+    assert filters[-1] == "/ip6/::/ipcidr/0"
+    v4 = [ipaddress.IPv4Network(f"{p[2]}/{p[4]}") for p in (f.split("/") for f in filters[:-1])]
+    # Disjoint, and together every IPv4 address but 127.0.0.0/8 and the /24.
+    assert sum(n.num_addresses for n in v4) == 2**32 - 2**24 - 2**8
+    assert all(not a.overlaps(b) for i, a in enumerate(v4) for b in v4[i + 1 :])
+    rng = np.random.default_rng(3)
+    samples = [str(ipaddress.IPv4Address(int(x))) for x in rng.integers(0, 2**32, 2000)]
+    samples += ["10.20.30.0", "10.20.30.255", "10.20.29.255", "10.20.31.0", "127.255.255.255"]
+    allowed = ipaddress.IPv4Network("10.20.30.0/24")
+    for address in samples:
+        host = ipaddress.IPv4Address(address)
+        assert _denied(filters, address) == (not host.is_loopback and host not in allowed)
+    config: dict[str, object] = {}
+    harden_config(config, listen_host="10.20.30.12", peer_network="10.20.30.0/24")
+    addresses = config["Addresses"]
+    assert isinstance(addresses, dict) and addresses["Swarm"] == ["/ip4/10.20.30.12/tcp/0"]
+    with pytest.raises(ParameterError, match="no host bits"):
+        deny_filters("10.20.30.1/24")
+
+
+def test_peer_addresses_are_checked_against_the_peer_network() -> None:
+    peer = "Qm" + "a" * 44
+    check_peer_addr(f"/ip4/127.0.0.1/tcp/4001/p2p/{peer}")
+    check_peer_addr(f"/ip4/10.20.30.9/tcp/4001/p2p/{peer}", "10.20.30.0/24")
+    with pytest.raises(ParameterError, match=r"only loopback and 10.20.30.0/24"):
+        check_peer_addr(f"/ip4/10.20.31.9/tcp/4001/p2p/{peer}", "10.20.30.0/24")
+    for bad in (
+        f"/ip4/10.20.30.9/tcp/0/p2p/{peer}",
+        f"/ip4/10.20.30.999/tcp/4001/p2p/{peer}",
+        f"/ip6/::1/tcp/4001/p2p/{peer}",
+        "/ip4/10.20.30.9/tcp/4001/p2p/short",
+        f"/dns4/example.org/tcp/4001/p2p/{peer}",
+    ):
+        with pytest.raises(ParameterError, match="give a peer as"):
+            check_peer_addr(bad, "10.20.30.0/24")
+    assert default_peer_network("127.0.0.1") == LOOPBACK_NETWORK
+    assert default_peer_network("10.20.30.12") == "10.20.30.0/24"

@@ -12,6 +12,7 @@ and clients sign for them locally (``http_chain(url, kind="anvil", dev_accounts=
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -81,16 +82,16 @@ def find_anvil(search_from: Path | None = None) -> Path:
     )
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
-def _port_in_use(port: int) -> bool:
+def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def _loopback_rpc(url: str, method: str, params: list[Any], timeout: float = 1.0) -> Any:
@@ -127,7 +128,7 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 
 
 class AnvilNode:
-    """A running anvil process on 127.0.0.1.
+    """A running anvil process on 127.0.0.1 (or on ``host``).
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
 
@@ -139,6 +140,8 @@ class AnvilNode:
         chain_id: chain id the node reports; readiness requires this exact answer.
         binary: anvil binary; default :func:`find_anvil`.
         startup_timeout: seconds to wait for the RPC endpoint.
+        host: IPv4 address to listen on (default loopback; the testbed gives its bridge
+            address, so roles in other network namespaces reach it).
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class AnvilNode:
         chain_id: int = 31337,
         binary: Path | None = None,
         startup_timeout: float = 30.0,
+        host: str = "127.0.0.1",
     ) -> None:
         if not 0 <= accounts <= 1000:
             raise ChainParameterError(f"accounts must be in [0, 1000], got {accounts}")
@@ -159,6 +163,11 @@ class AnvilNode:
             raise ChainParameterError(f"port must be in [0, 65535], got {port}")
         if not 1 <= chain_id < 2**53:
             raise ChainParameterError(f"chain_id must be in [1, 2**53), got {chain_id}")
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError as exc:
+            raise ChainParameterError(f"host must be an IPv4 address, got {host!r}") from exc
+        self._host = host
         self._chain_id = chain_id
         self._accounts = accounts
         self._balance = balance_eth
@@ -172,12 +181,12 @@ class AnvilNode:
     @property
     def url(self) -> str:
         """HTTP JSON-RPC URL."""
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://{self._host}:{self._port}"
 
     @property
     def ws_url(self) -> str:
         """WebSocket JSON-RPC URL."""
-        return f"ws://127.0.0.1:{self._port}"
+        return f"ws://{self._host}:{self._port}"
 
     @property
     def pid(self) -> int | None:
@@ -194,14 +203,14 @@ class AnvilNode:
             raise NodeError(f"anvil already running (pid {self._proc.pid})")
         binary = self._binary or find_anvil()
         if self._port == 0:
-            self._port = _free_port()
-        elif _port_in_use(self._port):
-            raise NodeError(f"port {self._port} on 127.0.0.1 is already in use; pick another")
+            self._port = _free_port(self._host)
+        elif _port_in_use(self._port, self._host):
+            raise NodeError(f"port {self._port} on {self._host} is already in use; pick another")
         self._log = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log")  # noqa: SIM115
         argv = [
             str(binary),
             "--host",
-            "127.0.0.1",
+            self._host,
             "--port",
             str(self._port),
             "--hardfork",

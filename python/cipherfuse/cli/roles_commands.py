@@ -278,13 +278,27 @@ def _role_options(fn: Any) -> Any:
             "--ipfs-bootstrap",
             multiple=True,
             metavar="MULTIADDR",
-            help="Peer to connect to, /ip4/127.0.0.1/tcp/PORT/p2p/PEERID (repeatable).",
+            help="Peer to connect to, /ip4/A.B.C.D/tcp/PORT/p2p/PEERID (repeatable).",
         ),
         click.option(
             "--ipfs-port",
             type=click.IntRange(0, 65535),
             default=None,
-            help="TCP port of this role's IPFS node on 127.0.0.1 (0: any free port) [0].",
+            help="TCP port of this role's IPFS node on --listen-host (0: any free port) [0].",
+        ),
+        click.option(
+            "--listen-host",
+            default=None,
+            metavar="IPV4",
+            help="Address this role's IPFS node and committee endpoint listen on and "
+            "announce [127.0.0.1].",
+        ),
+        click.option(
+            "--ipfs-peer-network",
+            default=None,
+            metavar="CIDR",
+            help="Peers the IPFS node may talk to besides loopback [the /24 around "
+            "--listen-host; loopback only for 127.0.0.1].",
         ),
         click.option(
             "--fetch-timeout",
@@ -422,6 +436,21 @@ def verifier_command(config_path: Path | None, **flags: Any) -> None:
     default=None,
     help="Fault drill: SIGKILL contributor N once it has claimed, then restart it.",
 )
+@click.option(
+    "--isolation",
+    type=click.Choice(["auto", "netns", "loopback"]),
+    default="auto",
+    show_default=True,
+    help="netns: each role in its own network namespace (root, iproute2); loopback: all "
+    "on this host's loopback; auto: netns where possible, else loopback with a warning.",
+)
+@click.option(
+    "--separate-users/--same-user",
+    "separate_users",
+    default=None,
+    help="Run each role as its own user id, its folder mode 0700 (default: where root "
+    "allows it, else a warning).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of text.")
 def testbed_command(
     behaviours: tuple[str, ...],
@@ -429,12 +458,15 @@ def testbed_command(
     mnist_dir: Path | None,
     workdir: Path | None,
     kill_after_claim: int | None,
+    isolation: str,
+    separate_users: bool | None,
     as_json: bool,
 ) -> None:
     """The paper's 1 + 3 + 3 testbed: anvil and 7 role processes.
 
-    Prints each claim's outcome, the withdrawals and the initiator's MetaModel accuracy.
-    Needs anvil (see `cipherfuse chain node`).
+    Each role runs in its own folder with its own IPFS node; as root, also in its own
+    network namespace and as its own user. Prints each claim's outcome, the withdrawals
+    and the initiator's MetaModel accuracy. Needs anvil (see `cipherfuse chain node`).
     """
     from cipherfuse.roles.errors import RoleConfigError
     from cipherfuse.roles.process import run_testbed
@@ -451,6 +483,8 @@ def testbed_command(
                 max_epochs=max_epochs,
                 mnist_dir=mnist_dir,
                 kill_after_claim=kill_after_claim,
+                isolation=isolation,
+                separate_users=separate_users,
                 log=log,
             )
     else:
@@ -460,6 +494,8 @@ def testbed_command(
             max_epochs=max_epochs,
             mnist_dir=mnist_dir,
             kill_after_claim=kill_after_claim,
+            isolation=isolation,
+            separate_users=separate_users,
             log=log,
         )
     if as_json:

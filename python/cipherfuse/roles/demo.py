@@ -448,11 +448,12 @@ def run_demo(
 
 
 def make_judge(
-    mode: str, manifest: TaskManifest, vdata: VerificationData
+    mode: str, manifest: TaskManifest, vdata: VerificationData, *, host: str = "127.0.0.1"
 ) -> CipherspaceJudge | SecureJudge:
-    """The verifiers' judge for ``mode`` (one of :data:`JUDGING_MODES`)."""
+    """The verifiers' judge for ``mode`` (one of :data:`JUDGING_MODES`); a three-party
+    judge listens for its committee on ``host`` (and registers that address)."""
     if mode == "mpc":
-        return SecureJudge(manifest, vdata)
+        return SecureJudge(manifest, vdata, host=host)
     if mode == "cipherspace":
         return CipherspaceJudge(manifest, vdata)
     raise RoleConfigError(f"judging must be one of {', '.join(JUDGING_MODES)}, got {mode!r}")

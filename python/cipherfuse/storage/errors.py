@@ -38,16 +38,18 @@ class BlockNotFoundError(StorageError, KeyError):
 class ContentUnavailableError(BlockNotFoundError):
     """No reachable peer provided the object within the fetch timeout.
 
-    The provider may be offline, not (yet) connected, or never had it; the fetch gave up
-    instead of waiting forever. Retrying later, once the provider is back, can succeed.
+    The provider may be offline, not (yet) connected, never had it, or serve corrupted
+    blocks (a block that does not hash to its CID is dropped on arrival, so such a peer
+    provides nothing); the fetch gave up instead of waiting forever. Retrying later, once
+    an honest provider is back, can succeed.
     """
 
     def __init__(self, cid: str, timeout: float, peers: int) -> None:
         KeyError.__init__(
             self,
-            f"{cid}: no connected peer provided it within {timeout:g} s ({peers} peers "
-            "connected); is its provider online and in the same swarm (swarm key, "
-            "bootstrap peers)?",
+            f"{cid}: no connected peer provided it intact within {timeout:g} s ({peers} "
+            "peers connected); is its provider online and in the same swarm (swarm key, "
+            "bootstrap peers)? Blocks that do not match their CID are dropped.",
         )
         self.cid = cid
         self.timeout = timeout

