@@ -12,7 +12,14 @@ import pytest
 
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.process import RoleConfig, close_store, load_role_config, open_role_store
-from cipherfuse.storage import BlockNotFoundError, ContentUnavailableError, LocalStore, compute_cid
+from cipherfuse.storage import (
+    BackendUnavailableError,
+    BlockNotFoundError,
+    ContentUnavailableError,
+    KuboHttpStore,
+    LocalStore,
+    compute_cid,
+)
 from cipherfuse.storage.ipfs_node import ipfs_node_available, write_swarm_key
 
 HEAD = (
@@ -71,6 +78,28 @@ def test_storage_settings_from_toml_and_their_errors(tmp_path: Path) -> None:
     path.write_text(HEAD + "ipfs_bootstrap = [1]\n")
     with pytest.raises(RoleConfigError, match="a list of strings"):
         load_role_config(path, role="verifier")
+
+
+def test_kubo_daemon_storage_settings_and_an_unreachable_daemon(tmp_path: Path) -> None:
+    path = tmp_path / "role.toml"
+    port = _free_port()  # nothing listens there
+    path.write_text(HEAD + f'storage = "kubo"\nkubo_api = "http://127.0.0.1:{port}"\n')
+    cfg = load_role_config(path, role="verifier")
+    cfg.validate()
+    store = open_role_store(cfg)
+    assert isinstance(store, KuboHttpStore) and store.api_url == f"http://127.0.0.1:{port}"
+    with pytest.raises(BackendUnavailableError, match=r"127\.0\.0\.1"):
+        store.get(compute_cid(b"x"))
+    bad = {
+        'storage = "kubo"\n': "needs --kubo-api",
+        'kubo_api = "http://127.0.0.1:5001"\n': "needs --kubo-api URL, and only it",
+        'storage = "kubo"\nkubo_api = "127.0.0.1:5001"\n': "http",
+        f'storage = "kubo"\nkubo_api = "http://h:1"\nipfs_bootstrap = ["{PEER}"]\n': "own swarm",
+    }
+    for body, message in bad.items():
+        path.write_text(HEAD + body)
+        with pytest.raises(RoleConfigError, match=message):
+            load_role_config(path, role="verifier").validate()
 
 
 def test_local_storage_lives_in_the_role_folder(tmp_path: Path) -> None:

@@ -36,11 +36,11 @@ from cipherfuse.errors import ParameterError
 from cipherfuse.files import atomic_write_bytes
 from cipherfuse.roles.agent import Agent, RoleContext
 from cipherfuse.roles.errors import RoleConfigError, RolesError, StaleWorkdirError
-from cipherfuse.storage import LocalStore, Store
+from cipherfuse.storage import KuboHttpStore, LocalStore, Store
 
 ROLES = ("initiator", "contributor", "verifier")
 #: Where a role keeps the content it publishes and fetches (see :func:`open_role_store`).
-STORAGES = ("local", "ipfs")
+STORAGES = ("local", "ipfs", "kubo")
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,12 @@ class RoleConfig:
     network: NetworkConfig | None = None
     #: While idle, say what the role waits for at most this often (seconds).
     wait_report_seconds: float = 60.0
-    #: ``local`` (a LocalStore in ``workdir/store``) or ``ipfs`` (own node, ``workdir/ipfs``).
+    #: ``local`` (a LocalStore in ``workdir/store``), ``ipfs`` (own embedded node,
+    #: ``workdir/ipfs``) or ``kubo`` (the role's own Kubo daemon at ``kubo_api``).
     storage: str = "local"
+    #: kubo: the daemon's HTTP RPC API, e.g. ``http://127.0.0.1:5001`` (keep it private:
+    #: whoever reaches the RPC API controls the node).
+    kubo_api: str = ""
     #: ipfs: the private network's ``swarm.key`` file (the task's configuration gives it).
     ipfs_swarm_key: Path | None = None
     #: ipfs: multiaddrs ``/ip4/A.B.C.D/tcp/N/p2p/<peer id>`` of the other roles' nodes.
@@ -131,8 +135,15 @@ class RoleConfig:
             raise RoleConfigError("fetch_timeout must be > 0 and ipfs_linger_seconds >= 0")
         if not 0 <= self.ipfs_port <= 65535:
             raise RoleConfigError(f"--ipfs-port must be in 0..65535, got {self.ipfs_port}")
-        if self.storage == "local" and (self.ipfs_bootstrap or self.ipfs_swarm_key):
-            raise RoleConfigError("--ipfs-bootstrap and --ipfs-swarm-key need --storage ipfs")
+        if self.storage != "ipfs" and (self.ipfs_bootstrap or self.ipfs_swarm_key):
+            raise RoleConfigError(
+                "--ipfs-bootstrap and --ipfs-swarm-key need --storage ipfs (a Kubo daemon "
+                "has its own swarm key and peers in its configuration)"
+            )
+        if (self.storage == "kubo") != bool(self.kubo_api):
+            raise RoleConfigError("--storage kubo needs --kubo-api URL, and only it takes one")
+        if self.kubo_api and not self.kubo_api.startswith(("http://", "https://")):
+            raise RoleConfigError(f"--kubo-api must be an http(s) URL, got {self.kubo_api!r}")
         from cipherfuse.storage.ipfs_node import check_peer_addr
 
         try:
@@ -180,6 +191,7 @@ _TOML_TYPES: dict[str, tuple[type, ...]] = {
     "poll_seconds": (int, float),
     "wait_report_seconds": (int, float),
     "storage": (str,),
+    "kubo_api": (str,),
     "ipfs_swarm_key": (str,),
     "ipfs_bootstrap": (list,),
     "ipfs_port": (int,),
@@ -285,12 +297,17 @@ def open_role_store(cfg: RoleConfig) -> Store:
     connected to the ``ipfs_bootstrap`` peers that are up (the others
     are dialled again before each fetch). A fetch that no peer serves within
     ``fetch_timeout`` raises :class:`~cipherfuse.storage.ContentUnavailableError`.
+    ``kubo``: a :class:`~cipherfuse.storage.KuboHttpStore` client of the role's own Kubo
+    daemon at ``kubo_api`` (the daemon's configuration holds its swarm key and peers); every
+    block it returns is verified against its CID here.
 
     Raises:
         RoleConfigError: a bad swarm key file, or ``ipfs`` without the ``ipfs-node`` package.
     """
     if cfg.storage == "local":
         return LocalStore(cfg.workdir / "store")
+    if cfg.storage == "kubo":
+        return KuboHttpStore(cfg.kubo_api, timeout=cfg.fetch_timeout)
     from cipherfuse.storage.ipfs_node import IpfsNodeStore, ipfs_node_available, read_swarm_key
 
     if not ipfs_node_available():
