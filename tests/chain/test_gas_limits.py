@@ -23,14 +23,14 @@ MAX_RATIO = 2.6
 
 def _record(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None, int]]:
     calls: list[tuple[str, int | None, int]] = []
-    original = TasksContract._send
+    original = TasksContract._transact  # every transaction of the client goes through it
 
-    def send(self: TasksContract, fn_name: str, sender: str, *args: Any, **kw: Any) -> Any:
-        receipt = original(self, fn_name, sender, *args, **kw)
+    def transact(self: TasksContract, fn_name: str, sender: str, *args: Any, **kw: Any) -> Any:
+        receipt, raw = original(self, fn_name, sender, *args, **kw)
         calls.append((fn_name, kw.get("gas"), receipt.gas_used))
-        return receipt
+        return receipt, raw
 
-    monkeypatch.setattr(TasksContract, "_send", send)
+    monkeypatch.setattr(TasksContract, "_transact", transact)
     return calls
 
 
@@ -48,9 +48,13 @@ def test_limits_cover_the_reference_lifecycle_with_margin(
     chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _record(monkeypatch)
-    run_reference_lifecycle(chain)
+    report = run_reference_lifecycle(chain)
     most = _check(calls)
     assert len(calls) == 49  # every transaction but the deployment
+    # The deployment's gas depends on the packaged bytecode only: a fixed limit too.
+    (deployed,) = report.calls["deploy"]
+    assert MIN_RATIO * deployed <= gas_limit("deploy") <= MAX_RATIO * deployed
+    assert MEASURED["deploy"].base >= deployed
     # Every function of the life cycle has a fixed limit, and its measured-maximum table
     # entry (before the margin) is not below what it used here.
     for name, used in most.items():
@@ -92,4 +96,4 @@ def test_embedded_chain_sends_without_estimating(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(chain.w3.eth, "estimate_gas", counting)
     report = run_reference_lifecycle(chain)
     assert report.transactions == 50
-    assert len(estimates) == 1  # the deployment only
+    assert estimates == []  # not even the deployment
