@@ -10,6 +10,7 @@ from eth_utils import keccak, to_checksum_address
 from cipherfuse.chain import Chain
 from cipherfuse.chain.artifacts import load_artifact
 from cipherfuse.chain.gasreport import (
+    ANCHOR_DEPLOY_GAS,
     ANCHOR_GAS,
     anchor_senders,
     run_anchor_lifecycle,
@@ -40,6 +41,8 @@ def test_anchor_run_sends_the_reference_transactions(chain: Chain) -> None:
     # A first write of a slot costs 22,100, a rewrite 5,000; both stay under the fixed limit.
     assert max(gas) < ANCHOR_GAS and min(gas) > 21_000
     assert max(gas) - min(gas) >= 17_000
+    (deployed,) = anchor.calls["deploy"]
+    assert 1.15 * deployed <= ANCHOR_DEPLOY_GAS <= 1.5 * deployed
 
 
 def test_anchor_stores_each_senders_latest_digest(chain: Chain) -> None:

@@ -462,12 +462,12 @@ class TasksContract:
     def _call(self, fn_name: str, *args: Any) -> Any:
         """The result of the view ``fn_name(*args)`` at the latest block (see
         :class:`~cipherfuse.chain.abicodec.FunctionCodec` for the Python types)."""
-        call_tx = {"to": self.address, "data": HexBytes(self.codec.encode(fn_name, args))}
+        data = self.codec.encode(fn_name, args)
         try:
-            out = self.chain.w3.eth.call(cast(Any, call_tx))
+            out = self.chain.call(self.address, data)
         except (ContractLogicError, TransactionFailed) as exc:
             raise self.translate(exc) from exc
-        return self.codec.decode(fn_name, bytes(out))
+        return self.codec.decode(fn_name, out)
 
     def _indexed_uint(self, raw_receipt: Any, event: str, topic_index: int) -> int:
         """An indexed ``uint`` argument (topic ``topic_index``) of the one ``event`` this
