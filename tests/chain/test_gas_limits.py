@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from cipherfuse.chain import Chain, ClaimStatus, TasksContract, embedded_chain
+from cipherfuse.chain import (
+    AnvilNode,
+    Chain,
+    ClaimStatus,
+    ContractRevertError,
+    TasksContract,
+    embedded_chain,
+    http_chain,
+)
+from cipherfuse.chain.devkeys import dev_accounts
 from cipherfuse.chain.gaslimits import GAS_LIMITS, MEASURED, SAFETY_MARGIN, gas_limit
 from cipherfuse.chain.gasreport import run_reference_lifecycle
 
@@ -97,3 +106,38 @@ def test_embedded_chain_sends_without_estimating(monkeypatch: pytest.MonkeyPatch
     report = run_reference_lifecycle(chain)
     assert report.transactions == 50
     assert estimates == []  # not even the deployment
+
+
+@pytest.mark.parametrize("preflight", [True, False])
+def test_a_revert_comes_back_typed_with_fixed_limits(
+    chain: Chain, tasks: TasksContract, preflight: bool
+) -> None:
+    """With a fixed limit nothing estimates: the preflight call finds the revert before
+    signing (nothing sent), or the mined revert is replayed; the caller sees the same error."""
+    tasks.preflight = preflight
+    sender = chain.accounts[5]
+    nonce = chain.w3.eth.get_transaction_count(sender)
+    with pytest.raises(ContractRevertError) as info:
+        tasks.withdraw(sender)
+    assert info.value.error_name == "NothingToWithdraw"
+    sent = chain.w3.eth.get_transaction_count(sender) - nonce
+    assert sent == (0 if preflight else 1)
+
+
+def test_preflight_is_on_for_real_networks_only(anvil_node: AnvilNode) -> None:
+    dev = http_chain(anvil_node.url, kind="anvil", dev_accounts=2)
+    snap = dev.snapshot()
+    try:
+        deployed, _ = TasksContract.deploy(dev, dev.accounts[0])
+        assert not deployed.preflight_enabled  # a dev chain replays a mined revert
+        network = http_chain(anvil_node.url)  # kind "rpc": reverts would cost real ether
+        key = dev_accounts(2)[1]
+        network.add_account(key)
+        tasks = TasksContract(network, deployed.address)
+        assert tasks.preflight_enabled
+        nonce = network.w3.eth.get_transaction_count(key.address)
+        with pytest.raises(ContractRevertError, match="NothingToWithdraw"):
+            tasks.withdraw(key.address)
+        assert network.w3.eth.get_transaction_count(key.address) == nonce  # nothing sent
+    finally:
+        dev.revert(snap)

@@ -326,6 +326,11 @@ class TasksContract:
     #: Send transactions with the fixed limits of :mod:`cipherfuse.chain.gaslimits` (False:
     #: let the node estimate every transaction, as a baseline for benchmarks).
     fixed_gas_limits: bool = True
+    #: Check a fixed-limit transaction with ``eth_call`` before signing it, so that a revert
+    #: raises its typed error with nothing sent (as the node's estimate did). None (the
+    #: default): only on ``"rpc"`` chains, where a reverted transaction costs real ether; on
+    #: dev chains a revert is mined and replayed instead (one execution, not two).
+    preflight: bool | None = None
 
     def __init__(self, chain: Chain, address: str, artifact: Artifact | None = None) -> None:
         self.chain = chain
@@ -420,21 +425,16 @@ class TasksContract:
         None, or with ``fixed_gas_limits`` off, the node estimates it, and a revert found
         by the estimate (before anything is signed) becomes a typed
         :class:`~cipherfuse.chain.errors.ContractRevertError`. A fixed limit skips that
-        estimate, so a transaction that reverts on chain is replayed with ``eth_call``
-        against the state before its block to recover the contract's error.
+        estimate: with :attr:`preflight_enabled` one ``eth_call`` finds the revert before
+        signing instead; otherwise a transaction that reverts on chain is replayed with
+        ``eth_call`` against the state before its block to recover the contract's error.
         """
         if value < 0:
             raise ChainParameterError(f"value must be >= 0 wei, got {value}")
         data = self.codec.encode(fn_name, args)
         signer = self.chain.signer(sender)
         gas_limit = gas if gas is not None and self.fixed_gas_limits else None
-        try:
-            raw = signer.transact(self.address, data, value=value, gas=gas_limit, label=fn_name)
-        except (ContractLogicError, TransactionFailed) as exc:
-            raise self.translate(exc) from exc
-        tx_hash = bytes(raw["transactionHash"])
-        if raw["status"] != 1:
-            block = int(raw["blockNumber"])
+        if gas_limit is not None and self.preflight_enabled:
             call_tx: dict[str, Any] = {
                 "from": Web3.to_checksum_address(sender),
                 "to": self.address,
@@ -442,7 +442,24 @@ class TasksContract:
                 "data": HexBytes(data),
             }
             try:
-                self.chain.w3.eth.call(cast(Any, call_tx), block_identifier=block - 1)
+                self.chain.w3.eth.call(cast(Any, call_tx), block_identifier="latest")
+            except (ContractLogicError, TransactionFailed) as exc:
+                raise self.translate(exc) from exc
+        try:
+            raw = signer.transact(self.address, data, value=value, gas=gas_limit, label=fn_name)
+        except (ContractLogicError, TransactionFailed) as exc:
+            raise self.translate(exc) from exc
+        tx_hash = bytes(raw["transactionHash"])
+        if raw["status"] != 1:
+            block = int(raw["blockNumber"])
+            replay: dict[str, Any] = {
+                "from": Web3.to_checksum_address(sender),
+                "to": self.address,
+                "value": value,
+                "data": HexBytes(data),
+            }
+            try:
+                self.chain.w3.eth.call(cast(Any, replay), block_identifier=block - 1)
             except (ContractLogicError, TransactionFailed) as exc:
                 raise self.translate(exc) from exc
             raise ChainError(
@@ -451,6 +468,12 @@ class TasksContract:
                 "its block"
             )
         return Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"])), raw
+
+    @property
+    def preflight_enabled(self) -> bool:
+        """Whether fixed-limit transactions are checked with ``eth_call`` first (see
+        :attr:`preflight`)."""
+        return self.chain.kind == "rpc" if self.preflight is None else self.preflight
 
     def _committee_size(self, task_id: int) -> int:
         size = self._committee_sizes.get(task_id)
