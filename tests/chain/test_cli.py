@@ -20,7 +20,12 @@ from .conftest import REPO_ROOT, anvil_binary_or_skip
 def test_info_lists_packaged_contracts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chain", "info"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert {d["contract"] for d in lines} == {"CipherfuseTasks", "ReentrancyProbe", "ForceFeeder"}
+    assert {d["contract"] for d in lines} == {
+        "CipherfuseTasks",
+        "ReentrancyProbe",
+        "ForceFeeder",
+        "MinimalAnchor",
+    }
     tasks = next(d for d in lines if d["contract"] == "CipherfuseTasks")
     assert tasks["evmVersion"] == "prague"
     assert 0 < tasks["runtimeBytes"] <= 24_576  # EIP-170 limit

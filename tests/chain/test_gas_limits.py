@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from cipherfuse.chain import Chain, ClaimStatus, TasksContract, embedded_chain
+from cipherfuse.chain import (
+    AnvilNode,
+    Chain,
+    ClaimStatus,
+    ContractRevertError,
+    TasksContract,
+    embedded_chain,
+    http_chain,
+)
+from cipherfuse.chain.devkeys import dev_accounts
 from cipherfuse.chain.gaslimits import GAS_LIMITS, MEASURED, SAFETY_MARGIN, gas_limit
 from cipherfuse.chain.gasreport import run_reference_lifecycle
 
@@ -23,14 +32,14 @@ MAX_RATIO = 2.6
 
 def _record(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None, int]]:
     calls: list[tuple[str, int | None, int]] = []
-    original = TasksContract._send
+    original = TasksContract._transact  # every transaction of the client goes through it
 
-    def send(self: TasksContract, fn_name: str, sender: str, *args: Any, **kw: Any) -> Any:
-        receipt = original(self, fn_name, sender, *args, **kw)
+    def transact(self: TasksContract, fn_name: str, sender: str, *args: Any, **kw: Any) -> Any:
+        receipt, raw = original(self, fn_name, sender, *args, **kw)
         calls.append((fn_name, kw.get("gas"), receipt.gas_used))
-        return receipt
+        return receipt, raw
 
-    monkeypatch.setattr(TasksContract, "_send", send)
+    monkeypatch.setattr(TasksContract, "_transact", transact)
     return calls
 
 
@@ -48,9 +57,13 @@ def test_limits_cover_the_reference_lifecycle_with_margin(
     chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _record(monkeypatch)
-    run_reference_lifecycle(chain)
+    report = run_reference_lifecycle(chain)
     most = _check(calls)
     assert len(calls) == 49  # every transaction but the deployment
+    # The deployment's gas depends on the packaged bytecode only: a fixed limit too.
+    (deployed,) = report.calls["deploy"]
+    assert MIN_RATIO * deployed <= gas_limit("deploy") <= MAX_RATIO * deployed
+    assert MEASURED["deploy"].base >= deployed
     # Every function of the life cycle has a fixed limit, and its measured-maximum table
     # entry (before the margin) is not below what it used here.
     for name, used in most.items():
@@ -92,4 +105,39 @@ def test_embedded_chain_sends_without_estimating(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(chain.w3.eth, "estimate_gas", counting)
     report = run_reference_lifecycle(chain)
     assert report.transactions == 50
-    assert len(estimates) == 1  # the deployment only
+    assert estimates == []  # not even the deployment
+
+
+@pytest.mark.parametrize("preflight", [True, False])
+def test_a_revert_comes_back_typed_with_fixed_limits(
+    chain: Chain, tasks: TasksContract, preflight: bool
+) -> None:
+    """With a fixed limit nothing estimates: the preflight call finds the revert before
+    signing (nothing sent), or the mined revert is replayed; the caller sees the same error."""
+    tasks.preflight = preflight
+    sender = chain.accounts[5]
+    nonce = chain.w3.eth.get_transaction_count(sender)
+    with pytest.raises(ContractRevertError) as info:
+        tasks.withdraw(sender)
+    assert info.value.error_name == "NothingToWithdraw"
+    sent = chain.w3.eth.get_transaction_count(sender) - nonce
+    assert sent == (0 if preflight else 1)
+
+
+def test_preflight_is_on_for_real_networks_only(anvil_node: AnvilNode) -> None:
+    dev = http_chain(anvil_node.url, kind="anvil", dev_accounts=2)
+    snap = dev.snapshot()
+    try:
+        deployed, _ = TasksContract.deploy(dev, dev.accounts[0])
+        assert not deployed.preflight_enabled  # a dev chain replays a mined revert
+        network = http_chain(anvil_node.url)  # kind "rpc": reverts would cost real ether
+        key = dev_accounts(2)[1]
+        network.add_account(key)
+        tasks = TasksContract(network, deployed.address)
+        assert tasks.preflight_enabled
+        nonce = network.w3.eth.get_transaction_count(key.address)
+        with pytest.raises(ContractRevertError, match="NothingToWithdraw"):
+            tasks.withdraw(key.address)
+        assert network.w3.eth.get_transaction_count(key.address) == nonce  # nothing sent
+    finally:
+        dev.revert(snap)

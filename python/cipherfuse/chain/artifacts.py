@@ -20,7 +20,7 @@ ARTIFACT_FORMAT = "cipherfuse-contract-artifact"
 ARTIFACT_VERSION = 1
 
 #: Contracts whose artifacts ship in the package.
-CONTRACT_NAMES = ("CipherfuseTasks", "ReentrancyProbe", "ForceFeeder")
+CONTRACT_NAMES = ("CipherfuseTasks", "ReentrancyProbe", "ForceFeeder", "MinimalAnchor")
 
 _REQUIRED: dict[str, type] = {
     "format": str,

@@ -22,6 +22,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
 from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
 from web3.exceptions import TransactionNotFound
 from web3.middleware import Web3Middleware
@@ -255,6 +256,21 @@ class Chain:
             self._tester.revert_to_snapshot(snapshot_id)
         else:
             self._rpc("evm_revert", [snapshot_id])
+
+    def call(self, to: str, data: bytes) -> bytes:
+        """The return data of a read-only call of ``data`` to ``to`` at the latest block.
+
+        The embedded chain answers in process (eth-tester directly, from the first local
+        account as web3's eth-tester provider would fill in, without web3's JSON-RPC
+        formatting layers, about a third of a view's cost there); the other backends use
+        ``eth_call``. A revert raises what the backend raises (eth-tester's
+        ``TransactionFailed``, web3's ``ContractLogicError``).
+        """
+        target = Web3.to_checksum_address(to)
+        if self._tester is not None and self._signers:
+            tx = {"from": self.accounts[0], "to": target, "data": "0x" + bytes(data).hex()}
+            return bytes(HexBytes(self._tester.call(tx, "latest")))
+        return bytes(self.w3.eth.call(cast(Any, {"to": target, "data": HexBytes(data)})))
 
     def transfer(self, sender: str, to: str, wei: int) -> TxReceipt:
         """Send ``wei`` from the local account ``sender`` to ``to`` (a signed transfer)."""

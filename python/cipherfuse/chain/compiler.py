@@ -33,6 +33,7 @@ SOURCES = {
     "CipherfuseTasks": "src/CipherfuseTasks.sol",
     "ReentrancyProbe": "test/ReentrancyProbe.sol",
     "ForceFeeder": "test/ForceFeeder.sol",
+    "MinimalAnchor": "test/MinimalAnchor.sol",
 }
 
 SETTINGS: dict[str, Any] = {

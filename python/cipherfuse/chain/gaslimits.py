@@ -8,7 +8,10 @@ URI, model CID, endpoint, key boxes, envelope); each coefficient is the measured
 safety margin (:data:`SAFETY_MARGIN`, checked against fresh measurements in
 ``tests/chain/test_gas_limits.py``). Functions whose cost depends on chain state the caller
 does not give — the committee draw over a pool with slashed verifiers (``revealSeed``,
-``settleClaim``) — are estimated only then.
+``settleClaim``) — are estimated only then. The deployment (``"deploy"``) has a fixed limit
+too: its gas depends only on the packaged bytecode. A revert is still reported as a typed
+error: see :meth:`~cipherfuse.chain.tasks.TasksContract._transact` (a preflight ``eth_call``
+on real networks, a replay of the mined revert on dev chains).
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ def _m(gas: int) -> int:
 
 
 #: Measured worst cases (cold storage, first writes; the most gas a call used in the chain
-#: tests), before the margin. The per-byte terms
+#: tests), before the margin; ``deploy`` is the packaged contract's deployment. The per-byte terms
 #: cover calldata (16 gas a byte), the event data (8) and memory; ``joinAsVerifier`` also
 #: stores its endpoint (one 22,100-gas slot per 32 bytes, 691 a byte).
 MEASURED: dict[str, GasFormula] = {
+    "deploy": GasFormula(5_140_000),
     "publishTask": GasFormula(212_000, 0, 40),
     "joinAsContributor": GasFormula(62_000),
     "leaveAsContributor": GasFormula(64_000),

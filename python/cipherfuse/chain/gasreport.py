@@ -9,15 +9,26 @@ envelope, the initiator reclaims the rest after expiry, verifiers retire, and ev
 withdraws. It returns the gas of every transaction by function, and checks the end state
 (contract empty), so a benchmark can use it as its correctness check.
 :func:`gas_per_added_claim` is the difference between the totals of two such life cycles
-with one contributor more: everything one more claim costs.
+with one contributor more: everything one more claim costs. :func:`run_anchor_lifecycle` sends
+the same transactions (senders, order, count) to the ``MinimalAnchor`` test contract, which
+only stores one digest per call: the chain's and the signing client's floor that the
+reference life cycle's run time is compared with in ``bench/bench_chain.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+
+from cipherfuse.chain.abicodec import FunctionCodec
+from cipherfuse.chain.artifacts import load_artifact
 from cipherfuse.chain.backends import Chain
 from cipherfuse.chain.errors import ChainError, ChainParameterError
 from cipherfuse.chain.tasks import (
@@ -165,12 +176,17 @@ def run_reference_lifecycle(
     )
     task_id, receipt = tasks.publish_task(initiator, "ipfs://reference-objective", params)
     report.add("publishTask", receipt)
+    # The participants read the published task once (deposits and deadlines are fixed).
+    info = tasks.get_task(task_id)
     for v in vers:
         box_key, endpoint = _b32(f"box{v}"), f"10.0.0.{vers.index(v) + 1}:7400".encode()
-        report.add("joinAsVerifier", tasks.join_as_verifier(v, task_id, box_key, endpoint))
+        receipt = tasks.join_as_verifier(
+            v, task_id, box_key, endpoint, deposit=info.verifier_deposit
+        )
+        report.add("joinAsVerifier", receipt)
     for c in cons:
-        report.add("joinAsContributor", tasks.join_as_contributor(c, task_id))
-    info = tasks.get_task(task_id)
+        receipt = tasks.join_as_contributor(c, task_id, deposit=info.contributor_deposit)
+        report.add("joinAsContributor", receipt)
     chain.advance_time(max(1, info.join_end - chain.timestamp()))
     claims = []
     for c in cons:
@@ -208,7 +224,7 @@ def run_reference_lifecycle(
         if tasks.get_claim(claim_id).status != ClaimStatus.RELEASE_PENDING:
             raise ChainError(f"reference claim {claim_id} was not accepted")
         report.add("releaseEnvelope", tasks.release_envelope(c, claim_id, envelope))
-    chain.advance_time(max(1, tasks.get_task(task_id).expiry + 1 - chain.timestamp()))
+    chain.advance_time(max(1, info.expiry + 1 - chain.timestamp()))
     for v in vers:
         report.add("retireVerifier", tasks.retire_verifier(v, task_id))
     for account in [initiator, *vers, *cons]:
@@ -216,4 +232,88 @@ def run_reference_lifecycle(
             report.add("withdraw", tasks.withdraw(account))
     if tasks.balance() != 0 or tasks.task_holdings(task_id) != 0:
         raise ChainError("reference life cycle left funds in the contract")
+    return report
+
+
+#: Gas limit of one ``MinimalAnchor.anchor`` call: a first write to a slot (22,100), the
+#: transaction base (21,000), calldata and the event, about 46,000, with margin.
+ANCHOR_GAS = 60_000
+#: Gas limit of the ``MinimalAnchor`` deployment (107,511 measured), so that, like the
+#: reference run, the floor estimates nothing.
+ANCHOR_DEPLOY_GAS = 140_000
+_ANCHOR_SELECTOR = keccak(b"anchor(bytes32)")[:4]
+
+
+def anchor_senders(accounts: Sequence[str], verifiers: int, contributors: int) -> list[list[str]]:
+    """Senders of the reference life cycle's calls after deployment, in phases between its
+    clock moves: publish + joins, claims, draws + key boxes, commits, reveals, settlements +
+    releases, retirements + withdrawals (3 verifiers, 3 contributors: 49 calls)."""
+    initiator = accounts[0]
+    vers = accounts[1 : 1 + verifiers]
+    cons = accounts[1 + verifiers : 1 + verifiers + contributors]
+    committee = vers[:3]  # committee size 3
+    return [
+        [initiator, *vers, *cons],
+        list(cons),
+        [c for c in cons for _ in range(2)],
+        [m for _ in cons for m in committee],
+        [m for _ in cons for m in committee],
+        [c for c in cons for _ in range(2)],
+        [*vers, *vers, *cons],
+    ]
+
+
+def run_anchor_lifecycle(chain: Chain, *, verifiers: int = 3, contributors: int = 3) -> GasReport:
+    """Deploy ``MinimalAnchor`` and send it the reference life cycle's transactions.
+
+    Each call anchors a digest of its position (fixed gas limits :data:`ANCHOR_GAS` and
+    :data:`ANCHOR_DEPLOY_GAS`, local signing as in the reference run); between the phases of
+    :func:`anchor_senders` the clock moves and blocks are mined as in
+    :func:`run_reference_lifecycle`. At the end the latest digest of every sender is read
+    back and checked.
+
+    Raises:
+        ChainParameterError: not enough accounts on the chain.
+        ChainError: a call failed or a stored digest is wrong.
+    """
+    accounts: list[str] = list(chain.accounts)
+    if len(accounts) < 1 + verifiers + contributors or verifiers < 3 or contributors < 1:
+        raise ChainParameterError(
+            f"need verifiers >= 3, contributors >= 1 and {1 + verifiers + contributors} accounts"
+        )
+    artifact = load_artifact("MinimalAnchor")
+    report = GasReport()
+    deploy = chain.signer(accounts[0]).transact(
+        None,
+        bytes(HexBytes(artifact.bytecode)),
+        gas=ANCHOR_DEPLOY_GAS,
+        label="deploy MinimalAnchor",
+    )
+    if deploy["status"] != 1 or deploy["contractAddress"] is None:
+        raise ChainError("MinimalAnchor deployment failed")
+    address = Web3.to_checksum_address(deploy["contractAddress"])
+    report.calls["deploy"] = [int(deploy["gasUsed"])]
+    expected: dict[str, bytes] = {}
+    step = 0
+    for phase, senders in enumerate(anchor_senders(accounts, verifiers, contributors)):
+        if phase == 1:
+            chain.advance_time(_WINDOW + 1)
+        elif phase == 2:
+            chain.mine(2)
+        elif phase in (4, 6):
+            chain.advance_time(_WINDOW + 1)
+        for sender in senders:
+            step += 1
+            digest = _b32(f"anchor{step}")
+            data = _ANCHOR_SELECTOR + abi_encode(["bytes32"], [digest])
+            raw = chain.signer(sender).transact(address, data, gas=ANCHOR_GAS, label="anchor")
+            if raw["status"] != 1:
+                raise ChainError(f"anchor call {step} reverted")
+            report.calls.setdefault("anchor", []).append(int(raw["gasUsed"]))
+            expected[sender] = digest
+    codec = FunctionCodec(artifact.abi)
+    for sender, digest in expected.items():
+        stored = codec.decode("latest", chain.call(address, codec.encode("latest", [sender])))
+        if bytes(stored) != digest:
+            raise ChainError(f"MinimalAnchor holds the wrong digest for {sender}")
     return report

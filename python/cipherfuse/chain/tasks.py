@@ -14,9 +14,11 @@ from __future__ import annotations
 import ast
 from dataclasses import astuple, dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, cast
 
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
 from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
@@ -25,6 +27,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
+from cipherfuse.chain.abicodec import FunctionCodec, abi_type
 from cipherfuse.chain.artifacts import Artifact, load_artifact
 from cipherfuse.chain.backends import Chain
 from cipherfuse.chain.errors import ChainError, ChainParameterError, ErrorDecoder
@@ -323,6 +326,11 @@ class TasksContract:
     #: Send transactions with the fixed limits of :mod:`cipherfuse.chain.gaslimits` (False:
     #: let the node estimate every transaction, as a baseline for benchmarks).
     fixed_gas_limits: bool = True
+    #: Check a fixed-limit transaction with ``eth_call`` before signing it, so that a revert
+    #: raises its typed error with nothing sent (as the node's estimate did). None (the
+    #: default): only on ``"rpc"`` chains, where a reverted transaction costs real ether; on
+    #: dev chains a revert is mined and replayed instead (one execution, not two).
+    preflight: bool | None = None
 
     def __init__(self, chain: Chain, address: str, artifact: Artifact | None = None) -> None:
         self.chain = chain
@@ -336,14 +344,37 @@ class TasksContract:
             )
         self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.artifact.abi)
         self.errors = ErrorDecoder(self.artifact.abi)
+        self.codec = FunctionCodec(self.artifact.abi)
+        self._event_topics = {
+            str(e["name"]): keccak(
+                text=f"{e['name']}({','.join(abi_type(i) for i in e['inputs'])})"
+            )
+            for e in self.artifact.abi
+            if e.get("type") == "event"
+        }
+        submitted = next(
+            e
+            for e in self.artifact.abi
+            if e.get("type") == "event" and e["name"] == "ClaimSubmitted"
+        )
+        data_inputs = [i for i in submitted["inputs"] if not i.get("indexed")]
+        self._claim_event_data = (
+            tuple(str(i["name"]) for i in data_inputs),
+            tuple(abi_type(i) for i in data_inputs),
+        )
         self._committee_sizes: dict[int, int] = {}
 
     @classmethod
     def deploy(cls, chain: Chain, sender: str) -> tuple[TasksContract, Receipt]:
-        """Deploy a fresh contract from ``sender`` (a signed contract-creation transaction)."""
+        """Deploy a fresh contract from ``sender`` (a signed contract-creation transaction,
+        with the fixed limit of :mod:`~cipherfuse.chain.gaslimits`: its gas depends only on
+        the packaged bytecode)."""
         artifact = load_artifact(cls.ARTIFACT)
         init_code = bytes(HexBytes(artifact.bytecode))
-        raw = chain.signer(sender).transact(None, init_code, label=f"deploy {cls.ARTIFACT}")
+        gas = gas_limit("deploy") if cls.fixed_gas_limits else None
+        raw = chain.signer(sender).transact(
+            None, init_code, gas=gas, label=f"deploy {cls.ARTIFACT}"
+        )
         tx_hash = bytes(raw["transactionHash"])
         if raw["status"] != 1 or raw["contractAddress"] is None:
             raise ChainError(f"deployment transaction 0x{tx_hash.hex()} failed")
@@ -375,19 +406,45 @@ class TasksContract:
     ) -> Receipt:
         """Encode ``fn_name(*args)``, sign it as ``sender`` and send it; the confirmed receipt.
 
+        See :meth:`_transact` (which also returns the node's receipt, with the logs).
+        """
+        return self._transact(fn_name, sender, *args, value=value, gas=gas)[0]
+
+    def _transact(
+        self,
+        fn_name: str,
+        sender: str,
+        *args: Any,
+        value: int = 0,
+        gas: int | None = None,
+    ) -> tuple[Receipt, Any]:
+        """Encode ``fn_name(*args)``, sign it as ``sender`` and send it; the confirmed receipt
+        and the node's raw receipt.
+
         ``gas`` is the function's fixed limit (:mod:`~cipherfuse.chain.gaslimits`); with
         None, or with ``fixed_gas_limits`` off, the node estimates it, and a revert found
         by the estimate (before anything is signed) becomes a typed
         :class:`~cipherfuse.chain.errors.ContractRevertError`. A fixed limit skips that
-        estimate, so a transaction that reverts on chain is replayed with ``eth_call``
-        against the state before its block to recover the contract's error.
+        estimate: with :attr:`preflight_enabled` one ``eth_call`` finds the revert before
+        signing instead; otherwise a transaction that reverts on chain is replayed with
+        ``eth_call`` against the state before its block to recover the contract's error.
         """
         if value < 0:
             raise ChainParameterError(f"value must be >= 0 wei, got {value}")
-        fn = getattr(self.contract.functions, fn_name)(*args)
-        data = bytes(HexBytes(self.contract.encode_abi(fn_name, args=list(args))))
+        data = self.codec.encode(fn_name, args)
         signer = self.chain.signer(sender)
         gas_limit = gas if gas is not None and self.fixed_gas_limits else None
+        if gas_limit is not None and self.preflight_enabled:
+            call_tx: dict[str, Any] = {
+                "from": Web3.to_checksum_address(sender),
+                "to": self.address,
+                "value": value,
+                "data": HexBytes(data),
+            }
+            try:
+                self.chain.w3.eth.call(cast(Any, call_tx), block_identifier="latest")
+            except (ContractLogicError, TransactionFailed) as exc:
+                raise self.translate(exc) from exc
         try:
             raw = signer.transact(self.address, data, value=value, gas=gas_limit, label=fn_name)
         except (ContractLogicError, TransactionFailed) as exc:
@@ -395,9 +452,14 @@ class TasksContract:
         tx_hash = bytes(raw["transactionHash"])
         if raw["status"] != 1:
             block = int(raw["blockNumber"])
-            call_tx: dict[str, Any] = {"from": Web3.to_checksum_address(sender), "value": value}
+            replay: dict[str, Any] = {
+                "from": Web3.to_checksum_address(sender),
+                "to": self.address,
+                "value": value,
+                "data": HexBytes(data),
+            }
             try:
-                fn.call(call_tx, block_identifier=block - 1)
+                self.chain.w3.eth.call(cast(Any, replay), block_identifier=block - 1)
             except (ContractLogicError, TransactionFailed) as exc:
                 raise self.translate(exc) from exc
             raise ChainError(
@@ -405,7 +467,13 @@ class TasksContract:
                 f"{int(raw['gasUsed'])} of {gas_limit}); out of gas, or the state changed in "
                 "its block"
             )
-        return Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"]))
+        return Receipt(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"])), raw
+
+    @property
+    def preflight_enabled(self) -> bool:
+        """Whether fixed-limit transactions are checked with ``eth_call`` first (see
+        :attr:`preflight`)."""
+        return self.chain.kind == "rpc" if self.preflight is None else self.preflight
 
     def _committee_size(self, task_id: int) -> int:
         size = self._committee_sizes.get(task_id)
@@ -415,17 +483,29 @@ class TasksContract:
         return size
 
     def _call(self, fn_name: str, *args: Any) -> Any:
+        """The result of the view ``fn_name(*args)`` at the latest block (see
+        :class:`~cipherfuse.chain.abicodec.FunctionCodec` for the Python types)."""
+        data = self.codec.encode(fn_name, args)
         try:
-            return getattr(self.contract.functions, fn_name)(*args).call()
+            out = self.chain.call(self.address, data)
         except (ContractLogicError, TransactionFailed) as exc:
             raise self.translate(exc) from exc
+        return self.codec.decode(fn_name, out)
 
-    def _event_arg(self, receipt: Receipt, event: str, arg: str) -> Any:
-        raw = self.chain.w3.eth.get_transaction_receipt(HexBytes(receipt.tx_hash))
-        logs = getattr(self.contract.events, event)().process_receipt(raw)
-        if len(logs) != 1:
-            raise ChainError(f"expected one {event} event, found {len(logs)}")
-        return logs[0]["args"][arg]
+    def _indexed_uint(self, raw_receipt: Any, event: str, topic_index: int) -> int:
+        """An indexed ``uint`` argument (topic ``topic_index``) of the one ``event`` this
+        contract emitted in a transaction, read from its receipt's logs."""
+        topic0 = self._event_topics[event]
+        found = [
+            log
+            for log in raw_receipt["logs"]
+            if Web3.to_checksum_address(log["address"]) == self.address
+            and log["topics"]
+            and bytes(log["topics"][0]) == topic0
+        ]
+        if len(found) != 1:
+            raise ChainError(f"expected one {event} event, found {len(found)}")
+        return int.from_bytes(bytes(found[0]["topics"][topic_index]), "big")
 
     # -------------------------------------------------------------- initiator
 
@@ -440,10 +520,10 @@ class TasksContract:
             raise ChainParameterError("objective_uri must be a non-empty URI or CID")
         paid = params.budget if value is None else value
         gas = gas_limit("publishTask", payload_bytes=len(objective_uri.encode()))
-        receipt = self._send(
+        receipt, raw = self._transact(
             "publishTask", sender, objective_uri, astuple(params), value=paid, gas=gas
         )
-        return int(self._event_arg(receipt, "TaskPublished", "taskId")), receipt
+        return self._indexed_uint(raw, "TaskPublished", 1), receipt
 
     def reclaim_budget(self, sender: str, task_id: int) -> Receipt:
         """After expiry, credit the unspent escrow to the initiator."""
@@ -483,7 +563,7 @@ class TasksContract:
             raise ChainParameterError("model_cid must be a non-empty storage CID")
         if not isinstance(model_size, int) or not 0 < model_size < _UINT_LIMITS[64]:
             raise ChainParameterError(f"model_size must be in [1, 2**64), got {model_size!r}")
-        receipt = self._send(
+        receipt, raw = self._transact(
             "submitClaim",
             sender,
             task_id,
@@ -494,7 +574,7 @@ class TasksContract:
             _bytes32(envelope_commitment, "envelope_commitment"),
             gas=gas_limit("submitClaim", payload_bytes=len(model_cid.encode())),
         )
-        return int(self._event_arg(receipt, "ClaimSubmitted", "claimId")), receipt
+        return self._indexed_uint(raw, "ClaimSubmitted", 2), receipt
 
     def capture_draw_hash(self, sender: str, claim_id: int) -> Receipt:
         """Store the draw block's hash while it is within the 256-block horizon (anyone)."""
@@ -653,15 +733,38 @@ class TasksContract:
         raw[-1] = bytes(raw[-1])
         return TaskInfo(*raw)
 
-    def _claim_event(self, claim_id: int, claim_block: int) -> Any:
-        logs = self.contract.events.ClaimSubmitted().get_logs(
-            argument_filters={"claimId": claim_id}, from_block=claim_block, to_block=claim_block
+    def _claim_events(self, claim_id: int, from_block: int, to_block: int | str) -> list[Any]:
+        """Data arguments (by ABI name) of this contract's ``ClaimSubmitted`` events for
+        ``claim_id`` in a block range, read with ``eth_getLogs`` and decoded with eth-abi."""
+        topics = ["0x" + self._event_topics["ClaimSubmitted"].hex(), None, f"0x{claim_id:064x}"]
+        logs = self.chain.w3.eth.get_logs(
+            cast(
+                Any,
+                {
+                    "address": self.address,
+                    "fromBlock": from_block,
+                    "toBlock": to_block,
+                    "topics": topics,
+                },
+            )
         )
+        names, types = self._claim_event_data
+        out = []
+        for log in logs:
+            try:
+                values = abi_decode(list(types), bytes(log["data"]))
+            except (DecodingError, ValueError, OverflowError) as exc:
+                raise ChainError(f"undecodable ClaimSubmitted event of claim {claim_id}") from exc
+            out.append(dict(zip(names, values, strict=True)))
+        return out
+
+    def _claim_event(self, claim_id: int, claim_block: int) -> Any:
+        logs = self._claim_events(claim_id, claim_block, claim_block)
         if len(logs) != 1:
             raise ChainError(
                 f"ClaimSubmitted event of claim {claim_id} not found in block {claim_block}"
             )
-        return logs[0]["args"]
+        return logs[0]
 
     def get_claim(self, claim_id: int) -> ClaimInfo:
         """State of a claim, with its commitments read from its ``ClaimSubmitted`` event.
@@ -710,12 +813,10 @@ class TasksContract:
         try:
             return self._claim_event(claim_id, draw_block - 1)
         except ChainError:
-            logs = self.contract.events.ClaimSubmitted().get_logs(
-                argument_filters={"claimId": claim_id}, from_block=0, to_block="latest"
-            )
+            logs = self._claim_events(claim_id, 0, "latest")
             if len(logs) != 1:
                 raise
-            return logs[0]["args"]
+            return logs[0]
 
     def get_participant(self, task_id: int, account: str) -> ParticipantInfo:
         """A participant's record (all zero if the account has no role)."""
