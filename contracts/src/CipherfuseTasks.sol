@@ -141,6 +141,7 @@ contract CipherfuseTasks {
         uint64 modelSize;
         uint16 poolEpoch;
         bool boxesPosted;
+        uint8 abortVotes;
         bytes32 commitmentsDigest;
         bytes32 entropy;
     }
@@ -749,6 +750,7 @@ contract CipherfuseTasks {
             revert CommitmentMismatch();
         }
         _ballots[claimId][msg.sender] = BALLOT_ABORT;
+        c.abortVotes += 1;
         emit AbortRevealed(claimId, msg.sender);
     }
 
@@ -1180,7 +1182,8 @@ contract CipherfuseTasks {
 
     function _settleVote(uint256 claimId, Claim storage c, Task storage t) private {
         uint8 size = t.committeeSize;
-        if (block.timestamp <= c.revealDeadline && c.acceptVotes + c.rejectVotes < size) {
+        uint256 revealed = uint256(c.acceptVotes) + c.rejectVotes + c.abortVotes;
+        if (block.timestamp <= c.revealDeadline && revealed < size) {
             revert SettlementTooEarly(c.revealDeadline);
         }
         ClaimStatus outcome = ClaimStatus.Inconclusive;

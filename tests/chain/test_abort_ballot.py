@@ -119,3 +119,27 @@ def test_an_abort_reveal_must_match_its_commitment(chain: Chain, tasks: TasksCon
     with pytest.raises(ContractRevertError) as info:  # revealed once
         tasks.reveal_abort(member, h.claim_id, salt)
     assert info.value.error_name == "NothingToReveal"
+
+
+def test_a_full_house_of_reveals_with_aborts_settles_before_the_deadline(
+    chain: Chain, tasks: TasksContract
+) -> None:
+    """Once every member revealed, aborts included, nothing can change the outcome: the
+    claim settles at once; one member short, it waits for the reveal deadline."""
+    s, h, committee = _voting(chain, tasks)
+    votes: dict[str, bool | None] = {committee[0]: None, committee[1]: None, committee[2]: True}
+    salts = {m: _commit(s, h, m, v) for m, v in votes.items()}
+    s.past(tasks.get_claim(h.claim_id).commit_deadline)
+    for m in committee[:2]:
+        _reveal(s, h, m, votes[m], salts[m])
+    assert tasks.get_claim(h.claim_id).abort_votes == 2
+    with pytest.raises(ContractRevertError) as early:
+        tasks.settle_claim(s.initiator, h.claim_id)
+    assert early.value.error_name == "SettlementTooEarly"
+    _reveal(s, h, committee[2], True, salts[committee[2]])
+    claim = tasks.get_claim(h.claim_id)
+    assert chain.timestamp() <= claim.reveal_deadline
+    tasks.settle_claim(s.initiator, h.claim_id)
+    claim = tasks.get_claim(h.claim_id)
+    assert claim.status == ClaimStatus.INCONCLUSIVE
+    assert (claim.accept_votes, claim.reject_votes, claim.abort_votes) == (1, 0, 2)

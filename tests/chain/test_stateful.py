@@ -25,8 +25,8 @@ Economic invariants, checked where they apply:
 - an abort ballot (a member whose three-party computation aborted) counts in neither tally:
   a member that revealed an abort is never slashed for that claim, is paid its fee exactly
   when the claim ends Inconclusive, and a claim where at least two of the three members
-  revealed aborts is never Accepted or Rejected; only accepts and rejects allow settling
-  before the reveal deadline;
+  revealed aborts is never Accepted or Rejected; once every member revealed (accepts,
+  rejects or aborts) the claim settles before the reveal deadline;
 - no party profits from another's failure it caused: a block flood by the initiator voids
   nothing and moves no wei; an initiator delaying a locked release cannot forfeit it; a
   copied claim is refused; a forged key box is refused; a lapsed release is burned, not paid.
@@ -513,11 +513,11 @@ class ContractMachine(RuleBasedStateMachine):
         settler = m.handle.claimant if by_claimant else self.initiator
         if self._try(self.tasks.settle_claim, settler, m.handle.claim_id) is None:
             if m.status == ClaimStatus.VOTING:
-                # Before the reveal deadline only a full house of accepts and rejects settles.
+                # Before the reveal deadline only a full house of reveals (accepts, rejects
+                # and aborts) settles.
                 claim = self.tasks.get_claim(m.handle.claim_id)
                 if self.chain.timestamp() <= claim.reveal_deadline:
-                    votes = [b for b in m.revealed.values() if b is not None]
-                    assert len(votes) == PARAMS.committee_size
+                    assert len(m.revealed) == PARAMS.committee_size
             self._apply_settlement(m, settler)
 
     def _apply_settlement(self, m: ClaimModel, settler: str) -> None:

@@ -174,6 +174,7 @@ class ClaimInfo:
     model_size: int
     pool_epoch: int
     boxes_posted: bool
+    abort_votes: int
     commitments_digest: bytes
     entropy: bytes
     model_cid: str
@@ -774,8 +775,8 @@ class TasksContract:
         """
         raw = list(self._call("getClaim", claim_id))
         (claimant, task_id, status, accepts, rejects, claimed_at, draw_block, commit_deadline,
-         reveal_deadline, release_deadline, model_size, pool_epoch, boxes_posted, digest,
-         entropy) = raw  # fmt: skip
+         reveal_deadline, release_deadline, model_size, pool_epoch, boxes_posted, aborts,
+         digest, entropy) = raw  # fmt: skip
         digest = bytes(digest)
         # The claim's event is in the block before its draw block (unless re-anchored).
         args = self._find_claim_event(claim_id, int(draw_block))
@@ -798,6 +799,7 @@ class TasksContract:
             model_size=int(model_size),
             pool_epoch=int(pool_epoch),
             boxes_posted=bool(boxes_posted),
+            abort_votes=int(aborts),
             commitments_digest=digest,
             entropy=bytes(entropy),
             model_cid=str(args["modelCid"]),

@@ -161,6 +161,7 @@ class Agent(abc.ABC):
                 reveal_deadline=int(raw[8]),
                 release_deadline=int(raw[9]),
                 boxes_posted=bool(raw[12]),
+                abort_votes=int(raw[13]),
             )
         self._claim_cache[claim_id] = info
         return info
@@ -175,7 +176,8 @@ class Agent(abc.ABC):
             claim.status == ClaimStatus.VOTING
             and (
                 now > claim.reveal_deadline
-                or claim.accept_votes + claim.reject_votes >= task.committee_size
+                or claim.accept_votes + claim.reject_votes + claim.abort_votes
+                >= task.committee_size
             )
         )
         if not due:
