@@ -168,6 +168,7 @@ def test_partial_split_gives_nodes_their_labels(mnist: Dataset) -> None:
         assert set(np.unique(c.train.labels)) <= set(c.label_set)
 
 
+@pytest.mark.slow
 def test_quick_experiment_fedavg_needs_more_rounds_and_bytes(mnist: Dataset) -> None:
     settings = replace(
         QUICK,

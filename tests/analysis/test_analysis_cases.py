@@ -36,6 +36,7 @@ def _check_shape(result: ExperimentResult, experiment: str) -> None:
             assert 0.0 <= row["ours"] <= 100.0, row
 
 
+@pytest.mark.slow
 def test_case1_quick_cli(tmp_path: Path, mnist_dir: Path) -> None:
     args = ["reproduce", "case1", "--quick", "--json", "--seed", "1", "--fusion-seeds", "2"]
     args += ["--mnist-dir", str(mnist_dir), "--out", str(tmp_path)]
@@ -68,6 +69,7 @@ def test_case1_quick_cli(tmp_path: Path, mnist_dir: Path) -> None:
     assert gap == pytest.approx(by_strategy["II"][2] - by_strategy["I"][2], abs=0.02)
 
 
+@pytest.mark.slow
 def test_case3_quick_table7(mnist: Dataset) -> None:
     result = reproduce_case3(mnist, seed=0, quick=True)
     _check_shape(result, "case3")
