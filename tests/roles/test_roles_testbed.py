@@ -45,6 +45,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 def test_seven_processes_reach_the_defined_outcomes(outcome: dict[str, Any]) -> None:
     claims = {c["contributor"]: c for c in outcome["claims"]}
     assert claims[1]["outcome"] == "RELEASED" and claims[2]["outcome"] == "RELEASED"
