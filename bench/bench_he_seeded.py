@@ -15,7 +15,8 @@ Workloads: the Table VI CNN's first conv (5x5, 1 -> 32, SAME, 28x28) over
 
 Fixed seeds, setup outside timing, correctness asserted (decryption equals
 the plaintext integer result), baseline and candidates in one group.
-MNIST is read from $CIPHERFUSE_MNIST_DIR or ../shared/data/mnist; random
+MNIST is found by tests/conftest.py's locate_mnist_dir ($CIPHERFUSE_MNIST_DIR,
+../shared/data/mnist, the shipped test set); random
 images of the same shape are used when neither exists (reported in extra_info).
 """
 
@@ -23,12 +24,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from tests.conftest import locate_mnist_dir
 
 import cipherfuse._core as _core
 from cipherfuse import he
@@ -45,12 +46,10 @@ def _seed(i: int) -> bytes:
 
 
 def _mnist_images(n: int) -> tuple[npt.NDArray[np.float32], str]:
-    from cipherfuse.data import MNIST_DIR_ENV, load_mnist
+    from cipherfuse.data import load_mnist
 
-    env = os.environ.get(MNIST_DIR_ENV)
-    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
-    path = Path(env) if env else default
-    if path.exists():
+    path = locate_mnist_dir()
+    if path is not None:
         return load_mnist(path=path.resolve()).images[:n], "mnist-test"
     rng = np.random.default_rng(RNG_SEED)
     return rng.random((n, 28, 28, 1), dtype=np.float32), "random"

@@ -18,12 +18,12 @@
   in one pass (baseline) against 64-sample blocks (candidate), on 5,000 images
   (one Case III fusion seed's inputs before session 7; 13,000 since).
 
-MNIST comes from ``$CIPHERFUSE_MNIST_DIR`` or ``<repo>/../shared/data/mnist``.
+MNIST: the ``mnist`` fixture of ``tests/conftest.py`` (``$CIPHERFUSE_MNIST_DIR``,
+``<repo>/../shared/data/mnist``, else the shipped test set).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import jax
 import numpy as np
 import pytest
 
-from cipherfuse.data import MNIST_DIR_ENV, Dataset, load_mnist
+from cipherfuse.data import Dataset
 from cipherfuse.fusion.reproduce import CASE1_TRAIN, CASE3_TRAIN, run_case1, run_case3
 from cipherfuse.nn import (
     TrainedModel,
@@ -50,13 +50,6 @@ PAPER_CASE3_PLAIN = {1: 0.915, 2: 0.948, 3: 0.958}
 PAPER_CASE3_P5 = {1: 0.896, 2: 0.930, 3: 0.938}
 #: Fusions per configuration; the targets are asserted on the mean.
 FUSION_SEEDS = 5
-
-
-@pytest.fixture(scope="module")
-def mnist() -> Dataset:
-    env = os.environ.get(MNIST_DIR_ENV)
-    path = Path(env) if env else (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
-    return load_mnist(path=path)
 
 
 def _record(benchmark: Any, result: Any) -> None:

@@ -25,7 +25,8 @@ wall and CPU seconds (all its threads: the channel's sealing included).
 Correctness is asserted (the opened count equals the plaintext count). Bytes and
 rounds per layer and the wall and CPU time per phase (party 0) are printed; on a loaded
 machine the CPU seconds are the meaningful figure (wall time includes waiting for a core).
-MNIST comes from ``$CIPHERFUSE_MNIST_DIR`` or ``<repo>/../shared/data/mnist``.
+MNIST: the ``mnist`` fixture of ``tests/conftest.py`` (``$CIPHERFUSE_MNIST_DIR``,
+``<repo>/../shared/data/mnist``, else the shipped test set).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import jax
 import numpy as np
 import pytest
 
-from cipherfuse.data import MNIST_DIR_ENV, load_mnist
+from cipherfuse.data import Dataset
 from cipherfuse.mpc.encoding import plaintext_count, quantize_classifier, required_sign_bits
 from cipherfuse.mpc.launcher import run_committee
 from cipherfuse.mpc.runtime import MemberResult, secure_count_in_process
@@ -54,10 +55,8 @@ IMAGES = int(os.environ.get("CIPHERFUSE_MPC_BENCH_IMAGES", "100"))
 
 
 @pytest.fixture(scope="module")
-def case1() -> tuple[QuantizedModel, np.ndarray, np.ndarray]:
-    env = os.environ.get(MNIST_DIR_ENV)
-    path = Path(env) if env else (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
-    data = load_mnist(path=path)
+def case1(mnist: Dataset) -> tuple[QuantizedModel, np.ndarray, np.ndarray]:
+    data = mnist
     config = table2_config(1)
     train = slice(1000, None)
     result = train_classifier(

@@ -11,6 +11,7 @@ Run: ``pytest bench/bench_mpc_mpyc.py --benchmark-only`` (skipped without ``mpyc
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +23,11 @@ from mpyc_cnn import run_mpyc_cnn  # bench/ is on sys.path under pytest
 IMAGES = 1
 
 
-def test_mpyc_case1_cnn(benchmark: Any) -> None:
+def test_mpyc_case1_cnn(benchmark: Any, mnist_dir: Path) -> None:
     reports: list[list[dict[str, Any]]] = []
 
     def run() -> None:
-        reports.append(run_mpyc_cnn(IMAGES, timeout=3600))
+        reports.append(run_mpyc_cnn(mnist_dir, IMAGES, timeout=3600))
 
     benchmark.group = "mpc-case1-cnn-per-image"
     benchmark.extra_info.update(role="baseline", images=IMAGES, framework="MPyC 0.11 -M3")

@@ -13,6 +13,11 @@ from typing import Any
 
 import pytest
 
+# One MNIST lookup for tests and benchmarks: the fixtures ``mnist_dir`` and ``mnist``.
+from tests.conftest import mnist, mnist_dir
+
+__all__ = ["mnist", "mnist_dir"]
+
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     session = getattr(config, "_benchmarksession", None)

@@ -15,7 +15,8 @@ Run with MPyC's local processes (each party writes ``party-<i>.json`` to ``--rep
     python bench/mpyc_cnn.py -M3 --images 2 --report-dir /tmp/mpyc-cnn
 
 or from Python: :func:`run_mpyc_cnn` (spawns the command above, returns the figures).
-MNIST is read from ``$CIPHERFUSE_MNIST_DIR`` or ``<repo>/../shared/data/mnist``.
+MNIST is read from ``--mnist DIR`` (default ``$CIPHERFUSE_MNIST_DIR``); under pytest,
+``bench_mpc_mpyc.py`` passes the ``mnist_dir`` fixture of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -230,10 +231,10 @@ def _free_base_port(parties: int = 3) -> int:
     raise RuntimeError("no free port range for MPyC")
 
 
-def run_mpyc_cnn(images: int = 1, timeout: float = 600.0) -> list[dict[str, Any]]:
-    """Run the secure forward on ``images`` MNIST test images with ``-M3``; per-party reports."""
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
-    mnist = os.environ.get("CIPHERFUSE_MNIST_DIR", str(default))
+def run_mpyc_cnn(mnist_dir: Path, images: int = 1, timeout: float = 600.0) -> list[dict[str, Any]]:
+    """Run the secure forward on ``images`` MNIST test images (from ``mnist_dir``) with
+    ``-M3``; per-party reports."""
+    mnist = str(mnist_dir)
     with tempfile.TemporaryDirectory() as out:
         command = [
             sys.executable,

@@ -37,6 +37,21 @@ def test_ci_runs_the_readme_main_command_in_a_fresh_clone() -> None:
     assert mains[0] in ci_lines, "CI must run the README's first command verbatim"
 
 
+def _files(patterns: list[str]) -> set[str]:
+    return {str(p.relative_to(ROOT)) for pattern in patterns for p in ROOT.glob(pattern)}
+
+
+def test_readme_names_the_benchmarks_ci_smoke_runs() -> None:
+    paragraph = next(p for p in (ROOT / "README.md").read_text().split("\n\n") if "smoke pass" in p)
+    claimed = _files(re.findall(r"`(bench/[^`]+\.py)`", paragraph))
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    step = next(i for i, line in enumerate(lines) if line.startswith("step") and "smoke" in line)
+    command = next(line for line in lines[step + 1 :] if line.startswith("pytest"))
+    run = _files([arg for arg in command.split() if arg.startswith("bench/")])
+    assert claimed, "README must name the benchmarks CI smoke-runs"
+    assert claimed == run, f"README names {sorted(claimed)}, CI smoke-runs {sorted(run)}"
+
+
 @pytest.mark.parametrize("name", ["CMakeLists.txt", "pyproject.toml", ".ci/run", "docs"])
 def test_layout(name: str) -> None:
     assert (ROOT / name).exists()

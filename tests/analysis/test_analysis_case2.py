@@ -68,6 +68,7 @@ def test_bad_scenarios_and_trials_are_rejected() -> None:
         run_on_chain([TABLE_IV[0], VoteScenario("two", (0.5, 0.5), False, 25.0)], 1, seed=0)
 
 
+@pytest.mark.slow
 def test_claims_settled_by_the_contract_follow_the_closed_form(tmp_path: Path) -> None:
     trials = 15
     honest, lazy = TABLE_IV[0], TABLE_IV[3]  # 80/80/20 % and 10/10/10 %

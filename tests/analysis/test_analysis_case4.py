@@ -6,9 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from dataclasses import replace
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -29,7 +27,7 @@ from cipherfuse.analysis.federated import (  # noqa: E402
     run_fedavg,
 )
 from cipherfuse.cli.main import cli  # noqa: E402
-from cipherfuse.data import MNIST_DIR_ENV, Dataset, load_mnist  # noqa: E402
+from cipherfuse.data import Dataset  # noqa: E402
 from cipherfuse.nn import (  # noqa: E402
     ConvSpec,
     DenseSpec,
@@ -40,7 +38,6 @@ from cipherfuse.nn import (  # noqa: E402
     init_params,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: A smaller CNN than the experiment's (Table II contributor 1) keeps the quick test fast.
 SMALL = ModelConfig(
     name="small",
@@ -59,14 +56,6 @@ TINY = ModelConfig(
     input_shape=(28, 28, 1),
     layers=(ConvSpec(4, (3, 3)), PoolSpec("avg", (4, 4)), FlattenSpec(), DenseSpec(16)),
 )
-
-
-@pytest.fixture(scope="module")
-def mnist() -> Dataset:
-    env = os.environ.get(MNIST_DIR_ENV)
-    path = Path(env) if env else (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
-    assert (path / "t10k-images-idx3-ubyte.gz").is_file(), f"MNIST not found in {path}"
-    return load_mnist(path=path)
 
 
 def _npy_bytes(arrays: list[npt.NDArray[np.float32]]) -> int:
@@ -179,6 +168,7 @@ def test_partial_split_gives_nodes_their_labels(mnist: Dataset) -> None:
         assert set(np.unique(c.train.labels)) <= set(c.label_set)
 
 
+@pytest.mark.slow
 def test_quick_experiment_fedavg_needs_more_rounds_and_bytes(mnist: Dataset) -> None:
     settings = replace(
         QUICK,

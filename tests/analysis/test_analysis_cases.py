@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,9 @@ from cipherfuse.analysis.cases import (
 )
 from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult
 from cipherfuse.cli.main import cli
-from cipherfuse.data import MNIST_DIR_ENV, Dataset, load_mnist
+from cipherfuse.data import Dataset
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS = ("{1}", "{1,2}", "{1,2,3}")
-
-
-def _mnist_dir() -> Path:
-    env = os.environ.get(MNIST_DIR_ENV)
-    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
-
-
-@pytest.fixture(scope="module")
-def mnist() -> Dataset:
-    return load_mnist(path=_mnist_dir())
 
 
 def _fused(result: ExperimentResult, label: str) -> list[float]:
@@ -48,9 +36,10 @@ def _check_shape(result: ExperimentResult, experiment: str) -> None:
             assert 0.0 <= row["ours"] <= 100.0, row
 
 
-def test_case1_quick_cli(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_case1_quick_cli(tmp_path: Path, mnist_dir: Path) -> None:
     args = ["reproduce", "case1", "--quick", "--json", "--seed", "1", "--fusion-seeds", "2"]
-    args += ["--mnist-dir", str(_mnist_dir()), "--out", str(tmp_path)]
+    args += ["--mnist-dir", str(mnist_dir), "--out", str(tmp_path)]
     run = CliRunner().invoke(cli, args)
     assert run.exit_code == 0, run.output
     result = ExperimentResult.from_dict(json.loads(run.output))
@@ -58,7 +47,7 @@ def test_case1_quick_cli(tmp_path: Path) -> None:
     _check_shape(result, "case1")
     assert result.seed == 1 and result.meta["fusion_seeds"] == 2
     # the data are named, the machine's directory is not
-    assert str(_mnist_dir()) not in run.output
+    assert str(mnist_dir) not in run.output
     assert str(result.meta["data_source"]).startswith("MNIST")
     for i in (1, 2, 3):
         row = result.row(f"contributor {i} local verification accuracy")
@@ -80,6 +69,7 @@ def test_case1_quick_cli(tmp_path: Path) -> None:
     assert gap == pytest.approx(by_strategy["II"][2] - by_strategy["I"][2], abs=0.02)
 
 
+@pytest.mark.slow
 def test_case3_quick_table7(mnist: Dataset) -> None:
     result = reproduce_case3(mnist, seed=0, quick=True)
     _check_shape(result, "case3")

@@ -67,6 +67,14 @@ def _start_owner(mode: str) -> tuple[subprocess.Popen[str], int]:
     return owner, int(line)
 
 
+def _close(owner: subprocess.Popen[str]) -> None:
+    """Reap the owner and close the pipes this test opened to it."""
+    owner.wait(timeout=30)
+    for pipe in (owner.stdout, owner.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 def _assert_gone(pid: int) -> None:
     deadline = time.monotonic() + 15
     while _is_anvil(pid) and time.monotonic() < deadline:
@@ -84,6 +92,7 @@ def test_anvil_is_stopped_when_its_owner_exits_without_stop() -> None:
     finally:
         if owner.poll() is None:
             owner.kill()
+        _close(owner)
         _assert_gone(pid)
 
 
@@ -97,6 +106,7 @@ def test_sigterm_to_a_cli_command_unwinds_and_stops_its_anvil() -> None:
     finally:
         if owner.poll() is None:
             owner.kill()
+        _close(owner)
         _assert_gone(pid)
 
 

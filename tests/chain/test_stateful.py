@@ -751,6 +751,7 @@ class ContractMachine(RuleBasedStateMachine):
         assert self.tasks.balance() == self.burned
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("backend", "examples"), [("embedded", 3), ("anvil", 12)])
 def test_contract_invariants(request: pytest.FixtureRequest, backend: str, examples: int) -> None:
     """Run the machine; anvil is ~4x faster per transaction, so it explores more runs."""

@@ -236,6 +236,7 @@ def _of(events: list[ContractEvent], cls: type[Any]) -> list[Any]:
     return [e for e in events if isinstance(e, cls)]
 
 
+@pytest.mark.slow
 def test_full_lifecycle_decodes_every_event_into_its_class(
     chain: Chain, tasks: TasksContract
 ) -> None:

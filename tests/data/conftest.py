@@ -1,38 +1,28 @@
-"""Fixtures for the data tests: the MNIST test set on disk and a loopback HTTP mirror."""
+"""Fixtures for the data tests: no MNIST variable and a loopback HTTP mirror.
+
+The MNIST test set itself comes from ``tests/conftest.py`` (``mnist_dir``, ``mnist``).
+"""
 
 from __future__ import annotations
 
 import functools
 import http.server
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cipherfuse.data import MNIST_DIR_ENV, Dataset, load_mnist
-from cipherfuse.data.mnist import bundled_mnist_dir
+from cipherfuse.data import MNIST_DIR_ENV
 
 
-def mnist_dir() -> Path:
-    """``$CIPHERFUSE_MNIST_DIR``, else the test set shipped in the package."""
-    env = os.environ.get(MNIST_DIR_ENV)
-    return Path(env) if env else bundled_mnist_dir()
+@pytest.fixture
+def no_mnist_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``$CIPHERFUSE_MNIST_DIR`` unset, for tests of the cache, download and fallback path.
 
-
-@pytest.fixture(scope="session")
-def mnist_path() -> Path:
-    path = mnist_dir()
-    assert (path / "t10k-images-idx3-ubyte.gz").is_file(), (
-        f"MNIST test set not found in {path}; set {MNIST_DIR_ENV}"
-    )
-    return path
-
-
-@pytest.fixture(scope="session")
-def mnist(mnist_path: Path) -> Dataset:
-    return load_mnist(path=mnist_path)
+    ``load_mnist`` reads the variable first, so with it set those paths are never taken.
+    """
+    monkeypatch.delenv(MNIST_DIR_ENV, raising=False)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -62,14 +62,14 @@ def test_parse_idx_rejects_corrupt(blob: bytes, message: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
-def test_real_files_match_published_md5(mnist_path: Path) -> None:
+def test_real_files_match_published_md5(mnist_dir: Path) -> None:
     img, img_md5, lbl, lbl_md5 = MNIST_FILES["test"]
-    assert hashlib.md5((mnist_path / img).read_bytes()).hexdigest() == img_md5
-    assert hashlib.md5((mnist_path / lbl).read_bytes()).hexdigest() == lbl_md5
+    assert hashlib.md5((mnist_dir / img).read_bytes()).hexdigest() == img_md5
+    assert hashlib.md5((mnist_dir / lbl).read_bytes()).hexdigest() == lbl_md5
 
 
-def test_load_test_split(mnist_path: Path) -> None:
-    data = load_mnist(path=mnist_path)
+def test_load_test_split(mnist_dir: Path) -> None:
+    data = load_mnist(path=mnist_dir)
     assert data.images.shape == (10_000, 28, 28, 1)
     assert data.images.dtype == np.float32
     assert data.images.min() >= 0.0
@@ -79,16 +79,16 @@ def test_load_test_split(mnist_path: Path) -> None:
     assert data.labels[:2].tolist() == [7, 2]
 
 
-def test_env_variable_is_used(mnist_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(MNIST_DIR_ENV, str(mnist_path))
+def test_env_variable_is_used(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MNIST_DIR_ENV, str(mnist_dir))
     assert len(load_mnist(download=False)) == 10_000
 
 
-def test_truncated_file_names_the_file(mnist_path: Path, tmp_path: Path) -> None:
+def test_truncated_file_names_the_file(mnist_dir: Path, tmp_path: Path) -> None:
     img, _, lbl, _ = MNIST_FILES["test"]
-    raw = gzip.decompress((mnist_path / img).read_bytes())
+    raw = gzip.decompress((mnist_dir / img).read_bytes())
     (tmp_path / img).write_bytes(gzip.compress(raw[:-100]))
-    shutil.copy(mnist_path / lbl, tmp_path / lbl)
+    shutil.copy(mnist_dir / lbl, tmp_path / lbl)
     with pytest.raises(DatasetError, match="truncated") as info:
         load_mnist(path=tmp_path)
     assert img in str(info.value)
@@ -101,9 +101,9 @@ def test_corrupt_gzip_names_the_file(tmp_path: Path) -> None:
         read_idx(bad)
 
 
-def test_mismatched_counts_rejected(mnist_path: Path, tmp_path: Path) -> None:
+def test_mismatched_counts_rejected(mnist_dir: Path, tmp_path: Path) -> None:
     img, _, lbl, _ = MNIST_FILES["test"]
-    shutil.copy(mnist_path / img, tmp_path / img)
+    shutil.copy(mnist_dir / img, tmp_path / img)
     labels = np.zeros(9_999, dtype=np.uint8)
     (tmp_path / lbl).write_bytes(gzip.compress(_idx((9_999,), labels.tobytes())))
     with pytest.raises(DatasetError, match="disagree"):
@@ -111,9 +111,9 @@ def test_mismatched_counts_rejected(mnist_path: Path, tmp_path: Path) -> None:
 
 
 def test_download_from_loopback_mirror(
-    mnist_path: Path, tmp_path: Path, serve_dir: Callable[[Path], str]
+    mnist_dir: Path, tmp_path: Path, serve_dir: Callable[[Path], str], no_mnist_env: None
 ) -> None:
-    good = serve_dir(mnist_path)
+    good = serve_dir(mnist_dir)
     bad_dir = tmp_path / "bad"
     bad_dir.mkdir()
     for name in (MNIST_FILES["test"][0], MNIST_FILES["test"][2]):
@@ -153,7 +153,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_unreachable_without_fallback_raises(tmp_path: Path) -> None:
+def test_unreachable_without_fallback_raises(tmp_path: Path, no_mnist_env: None) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/"
     with pytest.raises(DatasetError, match="allow_fallback") as info:
         load_mnist("train", cache_dir=tmp_path, mirrors=[url], timeout=2)
@@ -166,7 +166,7 @@ def test_download_error_type(tmp_path: Path) -> None:
     assert isinstance(info.value, OSError)
 
 
-def test_sklearn_fallback_is_reported(tmp_path: Path) -> None:
+def test_sklearn_fallback_is_reported(tmp_path: Path, no_mnist_env: None) -> None:
     url = f"http://127.0.0.1:{_closed_port()}/"
     with pytest.warns(FallbackDatasetWarning, match="scikit-learn"):
         data = load_mnist(
@@ -179,37 +179,35 @@ def test_sklearn_fallback_is_reported(tmp_path: Path) -> None:
     assert data.images.max() <= 1.0
 
 
-def test_bad_split_name(mnist_path: Path) -> None:
+def test_bad_split_name(mnist_dir: Path) -> None:
     with pytest.raises(DatasetError, match="split"):
-        load_mnist("validation", path=mnist_path)  # type: ignore[arg-type]
+        load_mnist("validation", path=mnist_dir)  # type: ignore[arg-type]
 
 
-def test_cli_fetch_mnist(
-    mnist_path: Path, tmp_path: Path, serve_dir: Callable[[Path], str]
-) -> None:
+def test_cli_fetch_mnist(mnist_dir: Path, tmp_path: Path, serve_dir: Callable[[Path], str]) -> None:
     from cipherfuse.cli.main import main
 
     dest = tmp_path / "fetched"
     assert (
-        main(["models", "fetch-mnist", "--dir", str(dest), "--mirror", serve_dir(mnist_path)]) == 0
+        main(["models", "fetch-mnist", "--dir", str(dest), "--mirror", serve_dir(mnist_dir)]) == 0
     )
     assert len(load_mnist(path=dest)) == 10_000
     closed = f"http://127.0.0.1:{_closed_port()}/"
     assert main(["models", "fetch-mnist", "--dir", str(tmp_path / "x"), "--mirror", closed]) == 2
 
 
-def test_directory_may_be_given_as_a_string(mnist_path: Path) -> None:
-    by_str = load_mnist(path=str(mnist_path))
-    by_path = load_mnist(path=mnist_path)
+def test_directory_may_be_given_as_a_string(mnist_dir: Path) -> None:
+    by_str = load_mnist(path=str(mnist_dir))
+    by_path = load_mnist(path=mnist_dir)
     assert np.array_equal(by_str.images, by_path.images)
     assert np.array_equal(by_str.labels, by_path.labels)
 
 
-def test_portable_source_names_the_data_not_the_directory(mnist_path: Path, tmp_path: Path) -> None:
+def test_portable_source_names_the_data_not_the_directory(mnist_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "some" / "machine" / "mnist"
     copy.mkdir(parents=True)
     for name in MNIST_FILES["test"][0::2]:
-        shutil.copy(mnist_path / name, copy / name)
+        shutil.copy(mnist_dir / name, copy / name)
     source = load_mnist(path=copy).source
     assert source == str(copy)
     described = portable_source(source)
@@ -218,11 +216,11 @@ def test_portable_source_names_the_data_not_the_directory(mnist_path: Path, tmp_
 
 
 def test_portable_source_reports_files_that_are_not_the_published_ones(
-    mnist_path: Path, tmp_path: Path
+    mnist_dir: Path, tmp_path: Path
 ) -> None:
     img, _, lbl, _ = MNIST_FILES["test"]
-    shutil.copy(mnist_path / img, tmp_path / img)
-    raw = gzip.decompress((mnist_path / lbl).read_bytes())
+    shutil.copy(mnist_dir / img, tmp_path / img)
+    raw = gzip.decompress((mnist_dir / lbl).read_bytes())
     (tmp_path / lbl).write_bytes(gzip.compress(raw, mtime=1))  # same labels, other bytes
     rewritten = hashlib.md5((tmp_path / lbl).read_bytes(), usedforsecurity=False).hexdigest()
     assert rewritten != MNIST_FILES["test"][3]

@@ -112,6 +112,7 @@ def test_linear_combination_is_weighted_sum(params: he.HEParams) -> None:
     np.testing.assert_array_equal(he.decrypt(sk, single), g[0] @ xs)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("use")
 def test_keyswitch_chain(params: he.HEParams) -> None:
     rng = np.random.default_rng(5)

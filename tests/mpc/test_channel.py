@@ -13,8 +13,8 @@ import socket
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -62,9 +62,13 @@ FAST = ChannelConfig(timeout=20.0, connect_timeout=20.0, handshake_timeout=10.0)
 class Committee:
     """Keys, listeners and endpoints of three members on loopback."""
 
+    #: Every listener bound by a test; the ones no member took over are closed after it.
+    bound: ClassVar[list[socket.socket]] = []
+
     def __init__(self, keys: list[StaticKey] | None = None) -> None:
         self.keys = [StaticKey.generate() for _ in range(3)] if keys is None else keys
         self.listeners = [bind_listener() for _ in range(3)]
+        Committee.bound.extend(self.listeners)
         self.members = [
             MemberEndpoint("127.0.0.1", sock.getsockname()[1], key.public)
             for sock, key in zip(self.listeners, self.keys, strict=True)
@@ -75,6 +79,14 @@ class Committee:
         members = list(self.members)
         members[party] = endpoint
         return members
+
+
+@pytest.fixture(autouse=True)
+def _close_unused_listeners() -> Iterator[None]:
+    """A test that runs two of the three members leaves the third listener open."""
+    yield
+    while Committee.bound:
+        Committee.bound.pop().close()
 
 
 def run_parties(
@@ -725,8 +737,10 @@ def test_configuration_is_validated() -> None:
     c = Committee()
     with pytest.raises(ValueError, match="not the key registered"):
         connect_committee(0, c.keys[1], c.members, b"s", listener=c.listeners[0])
+    assert c.listeners[0].fileno() == -1  # the listener it took over is closed
     with pytest.raises(ValueError, match="session_id"):
-        connect_committee(0, c.keys[0], c.members, b"", listener=c.listeners[0])
+        connect_committee(1, c.keys[1], c.members, b"", listener=c.listeners[1])
+    assert c.listeners[1].fileno() == -1
     with pytest.raises(ValueError, match="timeout"):
         ChannelConfig(timeout=0)
     with pytest.raises(HandshakeError, match="32 bytes"):

@@ -33,6 +33,7 @@ def test_plan_moves_relu_after_max_pooling_and_keeps_the_forward():
     np.testing.assert_array_equal(plaintext_plan_logits(plan, x), integer_forward(qm, x))
 
 
+@pytest.mark.slow
 @FEW
 @given(
     f1=st.integers(1, 4),

@@ -38,8 +38,8 @@ def test_inspect_corrupt_file_is_a_one_line_error(tmp_path: Path, capsys: object
     assert "checksum" in err
 
 
-def test_models_reproduce_writes_the_case_json(tmp_path: Path) -> None:
-    mnist_dir = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist").resolve()
+@pytest.mark.slow
+def test_models_reproduce_writes_the_case_json(tmp_path: Path, mnist_dir: Path) -> None:
     out = tmp_path / "sub" / "case3.json"
     args = ["models", "reproduce", "--case", "3", "--mnist-dir", str(mnist_dir)]
     args += ["--max-epochs", "1", "--max-rotation", "10", "--max-scale", "0.1"]

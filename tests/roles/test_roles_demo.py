@@ -47,6 +47,7 @@ def report(workdir: Path) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 def test_honest_models_are_accepted_released_and_paid(report: dict[str, Any]) -> None:
     claims = {c["contributor"]: c for c in report["claims"]}
     for i in (1, 2):
@@ -121,6 +122,7 @@ def dishonest_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
     return result
 
 
+@pytest.mark.slow
 def test_dishonest_model_on_permuted_labels_is_rejected_in_cipherspace(
     dishonest_report: dict[str, Any],
 ) -> None:

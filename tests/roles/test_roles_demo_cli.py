@@ -40,6 +40,7 @@ def test_a_failed_report_write_keeps_the_result(
         rescue.unlink()
 
 
+@pytest.mark.slow
 def test_the_demo_prints_its_summary_then_writes_0644_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

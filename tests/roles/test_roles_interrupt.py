@@ -58,7 +58,12 @@ class _Reader:
         self.proc = proc
         assert proc.stdout is not None
         stream = proc.stdout
-        self.thread = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+
+        def drain() -> None:
+            with stream:  # closed at the end of the output: no pipe outlives the process
+                self.lines.extend(stream)
+
+        self.thread = threading.Thread(target=drain, daemon=True)
         self.thread.start()
 
     def wait_for(self, phrase: str) -> None:
@@ -116,6 +121,7 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path, phrase: str) -> None:
     assert not (tmp_path / "cipherfuse-demo-report.json").exists()  # no half result
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_testbed_and_its_processes(tmp_path: Path) -> None:
     from cipherfuse.chain import NodeError, find_anvil
 

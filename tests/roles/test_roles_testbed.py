@@ -55,6 +55,7 @@ def outcome() -> Iterator[dict[str, Any]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_seven_processes_reach_the_defined_outcomes(outcome: dict[str, Any]) -> None:
     claims = {c["contributor"]: c for c in outcome["claims"]}
     assert claims[1]["outcome"] == "RELEASED" and claims[2]["outcome"] == "RELEASED"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from storage_helpers import CHUNK, make_data
 
 from cipherfuse.cli.main import main
@@ -18,6 +19,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[bytes]:
     )
 
 
+@pytest.mark.slow
 def test_add_only_hash_and_round_trip(tmp_path: Path) -> None:
     src = tmp_path / "model.bin"
     data = make_data(2 * CHUNK + 1)
@@ -40,6 +42,7 @@ def test_add_only_hash_and_round_trip(tmp_path: Path) -> None:
     assert out.read_bytes() == data
 
 
+@pytest.mark.slow
 def test_errors_are_one_line(tmp_path: Path) -> None:
     bad = _run("store", "get", "--store", str(tmp_path), "nonsense")
     assert bad.returncode == 2

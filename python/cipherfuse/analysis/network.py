@@ -33,6 +33,7 @@ and on interrupt.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -463,6 +464,10 @@ class StarEmulation:
                 if p.poll() is None:
                     p.kill()
                     p.wait(timeout=10)
+                for pipe in (p.stdin, p.stdout, p.stderr):  # no descriptor outlives the run
+                    if pipe is not None:
+                        with contextlib.suppress(OSError):
+                            pipe.close()
 
 
 def _plan(hub: str, phases: Sequence[Phase]) -> list[dict[str, object]]:

@@ -8,8 +8,7 @@ import click
 
 from cipherfuse.analysis.case4 import SCENARIOS, run_case4
 from cipherfuse.cli.experiment_output import emit
-from cipherfuse.cli.options import experiment_options
-from cipherfuse.cli.params import MNIST_DIR_HELP
+from cipherfuse.cli.options import experiment_options, mnist_dir_option
 from cipherfuse.data.mnist import load_mnist
 
 
@@ -32,12 +31,7 @@ from cipherfuse.data.mnist import load_mnist
     multiple=True,
     help="Run only these data splits (repeatable; default: all).",
 )
-@click.option(
-    "--mnist-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=MNIST_DIR_HELP,
-)
+@mnist_dir_option()
 def case4_command(
     seed: int,
     quick: bool,

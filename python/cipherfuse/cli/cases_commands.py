@@ -9,8 +9,7 @@ from typing import Any
 import click
 
 from cipherfuse.cli.experiment_output import emit
-from cipherfuse.cli.options import experiment_options
-from cipherfuse.cli.params import MNIST_DIR_HELP
+from cipherfuse.cli.options import experiment_options, mnist_dir_option
 
 _common = experiment_options(
     quick_help="Few epochs, same code paths.",
@@ -27,12 +26,7 @@ def _mnist_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Repeat every fusion with this many seeds (contributors trained once); rows"
         " report the mean and std. Default 5 (--quick: 1).",
     )(f)
-    f = click.option(
-        "--mnist-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help=MNIST_DIR_HELP,
-    )(f)
+    f = mnist_dir_option()(f)
     return f
 
 

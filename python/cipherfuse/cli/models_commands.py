@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from cipherfuse.cli.params import MNIST_DIR_HELP, SEED
+from cipherfuse.cli.options import max_epochs_option, mnist_dir_option
+from cipherfuse.cli.params import SEED
 from cipherfuse.data.mnist import DEFAULT_MIRRORS, default_cache_dir, download_mnist, load_mnist
 
 
@@ -52,18 +53,10 @@ def inspect_model(path: Path) -> None:
 
 @models_group.command("reproduce")
 @click.option("--case", "case", type=click.Choice(["1", "3"]), required=True)
-@click.option(
-    "--mnist-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=MNIST_DIR_HELP,
-)
+@mnist_dir_option(file_okay=True)
 @click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option(
-    "--max-epochs",
-    type=click.IntRange(1, 1000),
-    default=None,
-    help="Epoch cap for the contributors (default: Case I 20, Case III 100).",
+@max_epochs_option(
+    most=1000, help="Epoch cap for the contributors (default: Case I 20, Case III 100)."
 )
 @click.option(
     "--fusion-train-size",

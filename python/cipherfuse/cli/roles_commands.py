@@ -12,14 +12,15 @@ from typing import Any
 
 import click
 
-from cipherfuse.cli.params import (
-    ACCOUNT_INDEX,
-    ADDRESS,
-    HTTP_URL,
-    MNIST_DIR_HELP,
-    SEED,
-    TASK_ID,
+from cipherfuse.cli.options import (
+    BEHAVIOURS,
+    REQUIRED_UNLESS_CONFIG,
+    max_epochs_option,
+    mnist_dir_option,
+    role_options,
+    task_id_option,
 )
+from cipherfuse.cli.params import SEED
 
 # The role modules pull in JAX and web3; they are imported inside the commands.
 
@@ -65,9 +66,6 @@ def save_report(report_path: Path, report: dict[str, Any]) -> int:
     return 0
 
 
-_BEHAVIOURS = click.Choice(["honest", "lazy", "dishonest", "never-release"])
-
-
 @click.command("demo")
 @click.option(
     "--quick",
@@ -89,7 +87,7 @@ _BEHAVIOURS = click.Choice(["honest", "lazy", "dishonest", "never-release"])
     "--behaviour",
     "behaviours",
     multiple=True,
-    type=_BEHAVIOURS,
+    type=BEHAVIOURS,
     help="Case II: behaviour of contributors 1, 2, 3 in order (give it three times; "
     "default honest).",
 )
@@ -100,19 +98,9 @@ _BEHAVIOURS = click.Choice(["honest", "lazy", "dishonest", "never-release"])
     show_default=True,
     help="Case II unreliable verifiers: chance that a vote follows the judgement (else random).",
 )
-@click.option(
-    "--max-epochs",
-    type=click.IntRange(1, 100),
-    default=None,
-    help="Cap on each contributor's epochs (default 10, --quick 2).",
-)
+@max_epochs_option(help="Cap on each contributor's epochs (default 10, --quick 2).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Data and training seed.")
-@click.option(
-    "--mnist-dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help=MNIST_DIR_HELP,
-)
+@mnist_dir_option(must_exist=True)
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -204,140 +192,6 @@ def demo_command(
         raise SystemExit(code)
 
 
-_REQUIRED = "[required unless --config gives it]"
-
-
-def _role_options(fn: Any) -> Any:
-    options = [
-        click.option(
-            "--config",
-            "config_path",
-            type=click.Path(dir_okay=False, exists=True, path_type=Path),
-            default=None,
-            help="TOML file with any of these settings (flags override it).",
-        ),
-        click.option(
-            "--rpc-url", type=HTTP_URL, default=None, help=f"JSON-RPC URL of the node. {_REQUIRED}"
-        ),
-        click.option(
-            "--contract",
-            type=ADDRESS,
-            default=None,
-            help=f"CipherfuseTasks address (0x + 40 hex digits). {_REQUIRED}",
-        ),
-        click.option(
-            "--account",
-            type=ACCOUNT_INDEX,
-            default=None,
-            help="Role number for file names; without --keystore also the development key "
-            "index (anvil only).",
-        ),
-        click.option(
-            "--keystore",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="V3 keystore of the account this role signs with.",
-        ),
-        click.option(
-            "--password-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="File whose first line is the keystore password.",
-        ),
-        click.option(
-            "--password-env", default=None, metavar="NAME", help="Variable holding the password."
-        ),
-        click.option("--chain-id", type=click.IntRange(1), default=None, help="Expected chain id."),
-        click.option(
-            "--confirmations",
-            type=click.IntRange(0, 1000),
-            default=None,
-            help="Blocks on top of a transaction before it counts.",
-        ),
-        click.option(
-            "--workdir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="This role's own folder: state/, status/, its store/ or ipfs/ node "
-            f"repository. {_REQUIRED}",
-        ),
-        click.option(
-            "--storage",
-            type=click.Choice(["local", "ipfs"]),
-            default=None,
-            help="Content store: local (WORKDIR/store, one machine) or ipfs (own embedded "
-            "Kubo node in WORKDIR/ipfs) [local].",
-        ),
-        click.option(
-            "--ipfs-swarm-key",
-            type=click.Path(dir_okay=False, exists=True, path_type=Path),
-            default=None,
-            help="swarm.key of the task's private IPFS network (ipfs storage).",
-        ),
-        click.option(
-            "--ipfs-bootstrap",
-            multiple=True,
-            metavar="MULTIADDR",
-            help="Peer to connect to, /ip4/A.B.C.D/tcp/PORT/p2p/PEERID (repeatable).",
-        ),
-        click.option(
-            "--ipfs-port",
-            type=click.IntRange(0, 65535),
-            default=None,
-            help="TCP port of this role's IPFS node on --listen-host (0: any free port) [0].",
-        ),
-        click.option(
-            "--listen-host",
-            default=None,
-            metavar="IPV4",
-            help="Address this role's IPFS node and committee endpoint listen on and "
-            "announce [127.0.0.1].",
-        ),
-        click.option(
-            "--ipfs-peer-network",
-            default=None,
-            metavar="CIDR",
-            help="Peers the IPFS node may talk to besides loopback [the /24 around "
-            "--listen-host; loopback only for 127.0.0.1].",
-        ),
-        click.option(
-            "--fetch-timeout",
-            type=click.FloatRange(min=0.0, min_open=True),
-            default=None,
-            help="Seconds a fetch waits for a provider before it fails [60].",
-        ),
-        click.option(
-            "--ipfs-linger-seconds",
-            type=click.FloatRange(min=0.0),
-            default=None,
-            help="Once done, keep serving this role's content this long [0].",
-        ),
-        click.option(
-            "--seed", type=SEED, default=None, help="Data split seed, the same everywhere [0]."
-        ),
-        click.option(
-            "--max-epochs",
-            type=click.IntRange(1, 100),
-            default=None,
-            help="Cap on a contributor's epochs.",
-        ),
-        click.option(
-            "--mnist-dir",
-            type=click.Path(file_okay=False, exists=True, path_type=Path),
-            default=None,
-            help=MNIST_DIR_HELP,
-        ),
-        click.option(
-            "--full",
-            is_flag=True,
-            help="The demo's full sizes (default: the sizes of `cipherfuse demo --quick`).",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
 def _run(role: str, config_path: Path | None, **flags: Any) -> None:
     from cipherfuse.roles.errors import RoleConfigError
     from cipherfuse.roles.process import (
@@ -372,29 +226,27 @@ def _run(role: str, config_path: Path | None, **flags: Any) -> None:
 
 
 @click.command("initiator")
-@_role_options
+@role_options
 def initiator_command(config_path: Path | None, **flags: Any) -> None:
     """Run the application initiator until its task is finished (publishes a task)."""
     _run("initiator", config_path, **flags)
 
 
 @click.command("contributor")
-@_role_options
-@click.option("--task-id", type=TASK_ID, default=None, help=f"The task to join (>= 1). {_REQUIRED}")
+@role_options
+@task_id_option(help=f"The task to join (>= 1). {REQUIRED_UNLESS_CONFIG}")
 @click.option(
     "--index", type=click.IntRange(1, 3), default=None, help="Case I label subset (1-3) [1]."
 )
-@click.option("--behaviour", type=_BEHAVIOURS, default=None, help="Case II behaviour [honest].")
+@click.option("--behaviour", type=BEHAVIOURS, default=None, help="Case II behaviour [honest].")
 def contributor_command(config_path: Path | None, **flags: Any) -> None:
     """Run a computing contributor until its claim is settled and paid."""
     _run("contributor", config_path, **flags)
 
 
 @click.command("verifier")
-@_role_options
-@click.option(
-    "--task-id", type=TASK_ID, default=None, help=f"The task to verify for (>= 1). {_REQUIRED}"
-)
+@role_options
+@task_id_option(help=f"The task to verify for (>= 1). {REQUIRED_UNLESS_CONFIG}")
 @click.option(
     "--vote-probability",
     type=click.FloatRange(0.0, 1.0),
@@ -411,18 +263,11 @@ def verifier_command(config_path: Path | None, **flags: Any) -> None:
     "--behaviour",
     "behaviours",
     multiple=True,
-    type=click.Choice(["honest", "lazy", "dishonest", "never-release"]),
+    type=BEHAVIOURS,
     help="Behaviour of contributors 1, 2, 3 (repeat three times; default honest).",
 )
-@click.option(
-    "--max-epochs", type=click.IntRange(1, 100), default=None, help="Cap on contributors' epochs."
-)
-@click.option(
-    "--mnist-dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help=MNIST_DIR_HELP,
-)
+@max_epochs_option(help="Cap on contributors' epochs.")
+@mnist_dir_option(must_exist=True)
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -10,7 +10,7 @@ import numpy as np
 
 from cipherfuse.analysis import table11
 from cipherfuse.cli.experiment_output import emit
-from cipherfuse.cli.options import experiment_options
+from cipherfuse.cli.options import experiment_options, mnist_dir_option
 from cipherfuse.data import load_mnist, portable_source
 
 
@@ -21,10 +21,8 @@ from cipherfuse.data import load_mnist, portable_source
     out_help="Write <out>/table11.json.",
     out_file_okay=True,
 )
-@click.option(
-    "--mnist-dir",
-    type=click.Path(path_type=Path),
-    default=None,
+@mnist_dir_option(
+    file_okay=True,
     help="Directory with the MNIST IDX files (default: $CIPHERFUSE_MNIST_DIR, cache).",
 )
 def table11_command(

@@ -709,16 +709,23 @@ def connect_committee(
     :class:`LowOrderPoint` for a low-order key.
     """
     cfg = ChannelConfig() if config is None else config
-    if isinstance(party, bool) or party not in range(PARTIES):
-        raise ValueError(f"party must be 0, 1 or 2, got {party!r}")
-    if len(members) != PARTIES:
-        raise ValueError(f"need the endpoints of {PARTIES} members, got {len(members)}")
-    key = static_key if isinstance(static_key, StaticKey) else StaticKey.from_private(static_key)
-    if key.public != members[party].public_key:
-        raise ValueError(f"static_key is not the key registered for party {party}")
-    if len({m.public_key for m in members}) != PARTIES:
-        raise ValueError("the three members must have distinct public keys")
-    sid = _check_session_id(session_id)
+    try:
+        if isinstance(party, bool) or party not in range(PARTIES):
+            raise ValueError(f"party must be 0, 1 or 2, got {party!r}")
+        if len(members) != PARTIES:
+            raise ValueError(f"need the endpoints of {PARTIES} members, got {len(members)}")
+        key = (
+            static_key if isinstance(static_key, StaticKey) else StaticKey.from_private(static_key)
+        )
+        if key.public != members[party].public_key:
+            raise ValueError(f"static_key is not the key registered for party {party}")
+        if len({m.public_key for m in members}) != PARTIES:
+            raise ValueError("the three members must have distinct public keys")
+        sid = _check_session_id(session_id)
+    except BaseException:
+        if listener is not None:  # taken over: closed on every way out, refusals included
+            listener.close()
+        raise
     deadline = time.monotonic() + cfg.connect_timeout
     own_listener = listener
     if own_listener is None:

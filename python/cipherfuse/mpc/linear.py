@@ -13,8 +13,9 @@ word). Two C++ kernels compute them, chosen by ``kernel`` (same results, tested)
   convolution).
 
 A 1-D convolution is one of height 1. :func:`ring_conv_reference` is the numpy
-reference (im2col + :func:`cipherfuse.mpc.kernels.ring_matmul`) both are tested
-against bit for bit.
+reference (:func:`cipherfuse.geometry.im2col` + :func:`cipherfuse.mpc.kernels.ring_matmul`)
+both are tested against bit for bit. The padding and output sizes are
+:mod:`cipherfuse.geometry`'s (SAME as in Flax/XLA).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from cipherfuse import _core
+from cipherfuse.geometry import conv2d_geometry, im2col
 from cipherfuse.mpc import kernels
 from cipherfuse.nn.quantize import QuantizedConv
 
@@ -41,30 +42,6 @@ def _check_kernel(kernel: str) -> None:
         raise ValueError(f"kernel must be one of {LINEAR_KERNELS}, got {kernel!r}")
 
 
-def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
-    """SAME padding ``(before, after)`` of one axis (as :mod:`cipherfuse.nn.quantize`)."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return total // 2, total - total // 2
-
-
-def conv_output_shape(
-    spatial: tuple[int, ...], layer: QuantizedConv
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``(output spatial shape, leading pads)`` of ``layer`` on inputs of ``spatial`` shape."""
-    kernel = layer.weight.shape[:-2]
-    outs, pads = [], []
-    for size, k, s in zip(spatial, kernel, layer.stride, strict=True):
-        if layer.padding == "SAME":
-            before, _ = same_pads(size, k, s)
-            outs.append(-(-size // s))
-        else:
-            before = 0
-            outs.append((size - k) // s + 1)
-        pads.append(before)
-    return tuple(outs), tuple(pads)
-
-
 def ring_conv(
     x: U64Array, weight: U64Array, layer: QuantizedConv, *, kernel: LinearKernel = "gemm"
 ) -> U64Array:
@@ -77,18 +54,8 @@ def ring_conv(
         stride = (1, layer.stride[0])
     else:
         x2, w2, stride = x, weight, (layer.stride[0], layer.stride[1])
-    spatial = x2.shape[1:3]
-    geo = QuantizedConv(
-        weight=w2.view(np.int64),
-        bias=np.zeros(0, np.int64),
-        weight_scale=1,
-        input_scale=1,
-        output_scale=1,
-        stride=stride,
-        padding=layer.padding,
-        activation="none",
-    )
-    (out_h, out_w), (pad_top, pad_left) = conv_output_shape(spatial, geo)
+    geometry = conv2d_geometry(x2.shape[1:3], w2.shape[:2], stride, layer.padding)
+    (pad_top, pad_left), (out_h, out_w) = geometry
     if kernel == "gemm":
         y = _core.ring_conv2d(
             np.ascontiguousarray(x2).view(np.uint64),
@@ -138,22 +105,9 @@ def ring_dense(x: U64Array, weight: U64Array, *, kernel: LinearKernel = "gemm") 
 def ring_conv_reference(x: U64Array, weight: U64Array, layer: QuantizedConv) -> U64Array:
     """The numpy reference of :func:`ring_conv`: im2col and ``kernels.ring_matmul``."""
     kernel = weight.shape[:-2]
-    nd = len(kernel)
-    if layer.padding == "SAME":
-        pads = [(0, 0)]
-        pads += [
-            same_pads(x.shape[1 + i], k, s)
-            for i, (k, s) in enumerate(zip(kernel, layer.stride, strict=True))
-        ]
-        pads.append((0, 0))
-        x = np.pad(x, pads)
-    axes = tuple(range(1, 1 + nd))
-    view = sliding_window_view(x, kernel, axis=axes)
-    view = view[(slice(None), *(slice(None, None, s) for s in layer.stride))]
-    order = (0, *range(1, 1 + nd), *range(2 + nd, 2 + 2 * nd), 1 + nd)
-    patches = view.transpose(order)
-    out_shape = patches.shape[: 1 + nd]
-    flat = np.ascontiguousarray(patches).reshape(-1, int(np.prod(patches.shape[1 + nd :])))
+    patches = im2col(x, kernel, layer.stride, layer.padding)  # (n, *out, K)
+    out_shape = patches.shape[:-1]
+    flat = patches.reshape(-1, patches.shape[-1])
     y = kernels.ring_matmul(flat, np.ascontiguousarray(weight).reshape(-1, weight.shape[-1]))
     out: U64Array = y.reshape(*out_shape, -1)
     return out

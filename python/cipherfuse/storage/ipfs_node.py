@@ -199,10 +199,17 @@ class KuboNodeProcess:
         return self._read_reply(timeout, op)
 
     def kill(self) -> None:
-        """Stop the child immediately (Go ignores SIGTERM while blocked in cgo)."""
+        """Stop the child immediately (Go ignores SIGTERM while blocked in cgo).
+
+        Also closes this side's pipes and the log, so no file descriptor outlives the node.
+        """
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # a broken pipe's buffered bytes
+                    pipe.close()
         self._log.close()
 
     def close(self) -> None:

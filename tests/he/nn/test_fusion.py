@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import jax
 import numpy as np
-import pytest
 
 from cipherfuse import he
-from cipherfuse.data import MNIST_DIR_ENV, load_mnist
+from cipherfuse.data import Dataset
 from cipherfuse.fusion.features import quantized_features
 from cipherfuse.fusion.head import FusionConfig, fuse
 from cipherfuse.he.nn import EncryptedModel, cipherspace_features, encrypt_model
@@ -20,16 +16,9 @@ from cipherfuse.nn.quantize import quantize_model
 
 from .conftest import random_params, seed
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
-
-def test_strategy_two_fusion_learns_on_cipherspace_features() -> None:
-    env = os.environ.get(MNIST_DIR_ENV)
-    path = Path(env) if env else (REPO_ROOT / ".." / "shared" / "data" / "mnist").resolve()
-    if not path.exists():
-        pytest.skip(f"MNIST not found at {path}")
-    data = load_mnist(path=path)
-    x, y = data.images[:800], data.labels[:800]
+def test_strategy_two_fusion_learns_on_cipherspace_features(mnist: Dataset) -> None:
+    x, y = mnist.images[:800], mnist.labels[:800]
     cfg = ModelConfig(
         name="mini",
         input_shape=(28, 28, 1),

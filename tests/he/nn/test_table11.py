@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +12,6 @@ from click.testing import CliRunner
 from cipherfuse.analysis.experiment import ExperimentResult
 from cipherfuse.analysis.table11 import run_table11
 from cipherfuse.cli.main import cli
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-MNIST = Path(os.environ.get("CIPHERFUSE_MNIST_DIR", REPO_ROOT / ".." / "shared" / "data" / "mnist"))
 
 
 def test_rows_have_the_documented_meaning() -> None:
@@ -42,8 +38,9 @@ def test_rows_have_the_documented_meaning() -> None:
     assert ExperimentResult.from_dict(json.loads(result.to_json())).to_dict() == result.to_dict()
 
 
-@pytest.mark.skipif(not MNIST.exists(), reason="MNIST test files not available")
-def test_cli_quick_json_and_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_quick_json_and_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_dir: Path
+) -> None:
     import cipherfuse.analysis.table11 as t11
 
     seen: dict[str, int] = {}
@@ -66,7 +63,7 @@ def test_cli_quick_json_and_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             "--out",
             str(tmp_path),
             "--mnist-dir",
-            str(MNIST),
+            str(mnist_dir),
         ],
     )
     assert out.exit_code == 0, out.output
