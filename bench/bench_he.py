@@ -266,25 +266,38 @@ def test_gil_released(benchmark: Any, switch_case: dict[str, Any], count: int) -
         np.testing.assert_array_equal(r, switch_case["expected"])
 
 
-def encrypt_side_by_side(rounds: int = 9) -> dict[int, str]:
+def encrypt_side_by_side(rounds: int = 9, *, cpu: bool = False) -> dict[int, str]:
     """Per-round ratios of the C++ encryption to numpy and to reading P, interleaved.
+
+    ``cpu``: one C++ thread everywhere (kernels and the read of P) and CPU time of the
+    calling thread instead of wall time: the comparison for a machine shared with
+    other jobs.
 
     ``cpp-scalar`` is the scalar reference GEMM, the route batches of at most 4
     vectors took before the narrow path (one accumulator store per multiply-add); it
     is timed up to 8 vectors only (it takes ~70 ms per vector).
     """
+    import time
+
     from cipherfuse.analysis.timing import interleaved_times, paired_ratio
+    from cipherfuse.he.backend import CppKernels
 
     sk = he.keygen(he.SECURE, M_PLAIN, seed=_seed(1))
     pk = he.public_keygen(sk, seed=_seed(2))
     xs = np.random.default_rng(RNG_SEED).integers(-1000, 1000, size=(64, M_PLAIN))
     flat = pk.P.reshape(-1)
+    threads = 1 if cpu else 0
+    kernels: dict[str, Any] = {
+        "reference": "reference",
+        "cpp-scalar": CppKernels(isa="scalar", threads=threads),
+        "cpp": CppKernels(threads=threads),
+    }
     lines = {}
     for batch in (1, 2, 3, 4, 8, 16, 24, 32, 64):
         x = xs[0] if batch == 1 else xs[:batch]
 
-        def encrypt(kernels: str, x: Any = x) -> Any:
-            with he.use_kernels(kernels):
+        def encrypt(name: str, x: Any = x) -> Any:
+            with he.use_kernels(kernels[name]):
                 return he.encrypt(pk, x, seed=_seed(3)).data
 
         expected = encrypt("reference")
@@ -297,11 +310,12 @@ def encrypt_side_by_side(rounds: int = 9) -> dict[int, str]:
             "numpy": lambda: encrypt("reference"),
             "cpp-scalar": lambda: encrypt("cpp-scalar"),  # the former route of batch <= 4
             "cpp": lambda: encrypt("cpp"),
-            "read-P": lambda: _core.stream_sum(flat),
+            "read-P": lambda: _core.stream_sum(flat, threads),
         }
         if batch > 8:
             del runs["cpp-scalar"]
-        times = interleaved_times(runs, rounds, check=check)
+        clock = time.thread_time if cpu else time.perf_counter
+        times = interleaved_times(runs, rounds, check=check, clock=clock)
         scalar = (
             f"cpp-scalar/numpy {paired_ratio(times['cpp-scalar'], times['numpy'])}; "
             if "cpp-scalar" in times
@@ -318,5 +332,7 @@ def encrypt_side_by_side(rounds: int = 9) -> dict[int, str]:
 if __name__ == "__main__":
     import sys
 
-    for batch, line in encrypt_side_by_side(int(sys.argv[1]) if len(sys.argv) > 1 else 9).items():
+    args = [a for a in sys.argv[1:] if a != "--cpu"]
+    side = encrypt_side_by_side(int(args[0]) if args else 9, cpu="--cpu" in sys.argv)
+    for batch, line in side.items():
         print(f"batch {batch:3}: {line}")
