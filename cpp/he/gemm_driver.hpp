@@ -8,7 +8,8 @@
 // adds. A Kernel provides MR, NR and
 //   static void run(int64_t kc, const double* A, const double* B, int64_t* out)
 // computing out[r*NR + c] = sum_p A[r*kc + p] * B[p*NR + c] (exact int64), and
-// kNarrowMaxCols, the widest S that takes the narrow path (gemm_narrow.hpp) instead.
+// kNarrowMaxCols, the widest S that takes the narrow path (gemm_narrow.hpp) instead,
+// and kNarrowVectors, the form of that path's inner loop.
 #pragma once
 
 #include <algorithm>
