@@ -132,8 +132,8 @@ def test_encrypt_batch_secure(benchmark: Any, secure_keys: dict[str, Any], kerne
 def small_batch(request: pytest.FixtureRequest, secure_keys: dict[str, Any]) -> dict[str, Any]:
     """The first ``batch`` vectors of the 64 (a single vector is passed as shape (784,)).
 
-    Up to 32 vectors the AVX-512 route is the narrow path (12 on AVX2), beyond it the
-    float64 GEMM; 64 vectors are the group ``encrypt-secure-64x784``."""
+    On AVX-512 every size here takes the narrow path (up to 64 vectors), on AVX2 up to
+    12, beyond that the float64 GEMM; 64 vectors are the group ``encrypt-secure-64x784``."""
     batch = request.param
     x = secure_keys["x"][0] if batch == 1 else secure_keys["x"][:batch]
     return {"batch": batch, "x": x}

@@ -29,7 +29,7 @@ namespace cf {
 /// Widest S (in columns) that the narrow path can take; each ISA's kernel type sets
 /// its own crossover to the split-limb float64 GEMM (Kernel::kNarrowMaxCols, measured:
 /// bench/bench_he.py, docs/he.md).
-constexpr int64_t kNarrowCols = 32;
+constexpr int64_t kNarrowCols = 64;
 
 /// Columns per pass over W: wider S is taken in chunks of this many columns.
 constexpr int64_t kNarrowChunk = 8;
