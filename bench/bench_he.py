@@ -130,9 +130,12 @@ def test_encrypt_batch_secure(benchmark: Any, secure_keys: dict[str, Any], kerne
     np.testing.assert_array_equal(he.decrypt(secure_keys["sk"], ct), secure_keys["x"])
 
 
-@pytest.fixture(scope="module", params=[1, 2, 4, 8], ids=lambda b: f"batch{b}")
+@pytest.fixture(scope="module", params=[1, 2, 3, 4, 8, 16, 24, 32], ids=lambda b: f"batch{b}")
 def small_batch(request: pytest.FixtureRequest, secure_keys: dict[str, Any]) -> dict[str, Any]:
-    """The first ``batch`` vectors of the 64 (a single vector is passed as shape (784,))."""
+    """The first ``batch`` vectors of the 64 (a single vector is passed as shape (784,)).
+
+    On AVX-512 every size here takes the narrow path (up to 64 vectors), on AVX2 up to
+    12, beyond that the float64 GEMM; 64 vectors are the group ``encrypt-secure-64x784``."""
     batch = request.param
     x = secure_keys["x"][0] if batch == 1 else secure_keys["x"][:batch]
     return {"batch": batch, "x": x}
@@ -152,7 +155,7 @@ def test_encrypt_small_batch_read_roofline(
 def test_encrypt_small_batch_secure(
     benchmark: Any, secure_keys: dict[str, Any], small_batch: dict[str, Any], kernels: str
 ) -> None:
-    """1-8 vectors: a matrix-vector product with P, which must read P only once."""
+    """1-32 vectors: a product with P, which the narrow path reads once per 8 vectors."""
     benchmark.group = f"encrypt-secure-{small_batch['batch']}x784"
     pk = secure_keys["pk"]
     benchmark.extra_info.update(
@@ -265,24 +268,38 @@ def test_gil_released(benchmark: Any, switch_case: dict[str, Any], count: int) -
         np.testing.assert_array_equal(r, switch_case["expected"])
 
 
-def encrypt_side_by_side(rounds: int = 9) -> dict[int, str]:
+def encrypt_side_by_side(rounds: int = 9, *, cpu: bool = False) -> dict[int, str]:
     """Per-round ratios of the C++ encryption to numpy and to reading P, interleaved.
 
+    ``cpu``: one C++ thread everywhere (kernels and the read of P) and CPU time of the
+    calling thread instead of wall time: the comparison for a machine shared with
+    other jobs.
+
     ``cpp-scalar`` is the scalar reference GEMM, the route batches of at most 4
-    vectors took before the narrow path (one accumulator store per multiply-add).
+    vectors took before the narrow path (one accumulator store per multiply-add); it
+    is timed up to 8 vectors only (it takes ~70 ms per vector).
     """
+    import time
+
     from cipherfuse.analysis.timing import interleaved_times, paired_ratio
+    from cipherfuse.he.backend import CppKernels
 
     sk = he.keygen(he.SECURE, M_PLAIN, seed=_seed(1))
     pk = he.public_keygen(sk, seed=_seed(2))
     xs = np.random.default_rng(RNG_SEED).integers(-1000, 1000, size=(64, M_PLAIN))
     flat = pk.P.reshape(-1)
+    threads = 1 if cpu else 0
+    kernels: dict[str, Any] = {
+        "reference": "reference",
+        "cpp-scalar": CppKernels(isa="scalar", threads=threads),
+        "cpp": CppKernels(threads=threads),
+    }
     lines = {}
-    for batch in (1, 2, 4, 8, 64):
+    for batch in (1, 2, 3, 4, 8, 16, 24, 32, 64):
         x = xs[0] if batch == 1 else xs[:batch]
 
-        def encrypt(kernels: str, x: Any = x) -> Any:
-            with he.use_kernels(kernels):
+        def encrypt(name: str, x: Any = x) -> Any:
+            with he.use_kernels(kernels[name]):
                 return he.encrypt(pk, x, seed=_seed(3)).data
 
         expected = encrypt("reference")
@@ -291,21 +308,25 @@ def encrypt_side_by_side(rounds: int = 9) -> dict[int, str]:
             if name != "read-P":
                 np.testing.assert_array_equal(out, expected)
 
-        times = interleaved_times(
-            {
-                "numpy": lambda: encrypt("reference"),
-                "cpp-scalar": lambda: encrypt("cpp-scalar"),  # the former route of batch <= 4
-                "cpp": lambda: encrypt("cpp"),
-                "read-P": lambda: _core.stream_sum(flat),
-            },
-            rounds,
-            check=check,
+        runs = {
+            "numpy": lambda: encrypt("reference"),
+            "cpp-scalar": lambda: encrypt("cpp-scalar"),  # the former route of batch <= 4
+            "cpp": lambda: encrypt("cpp"),
+            "read-P": lambda: _core.stream_sum(flat, threads),
+        }
+        if batch > 8:
+            del runs["cpp-scalar"]
+        clock = time.thread_time if cpu else time.perf_counter
+        times = interleaved_times(runs, rounds, check=check, clock=clock)
+        scalar = (
+            f"cpp-scalar/numpy {paired_ratio(times['cpp-scalar'], times['numpy'])}; "
+            if "cpp-scalar" in times
+            else ""
         )
         lines[batch] = (
-            f"cpp {1e3 * min(times['cpp']):7.2f} ms min; cpp-scalar/numpy "
-            f"{paired_ratio(times['cpp-scalar'], times['numpy'])}; cpp/numpy "
-            f"{paired_ratio(times['cpp'], times['numpy'])}; cpp/read-P "
-            f"{paired_ratio(times['cpp'], times['read-P'])}"
+            f"cpp {1e3 * min(times['cpp']):7.2f} ms min, numpy {1e3 * min(times['numpy']):7.2f}"
+            f" ms min; {scalar}cpp/numpy {paired_ratio(times['cpp'], times['numpy'])}; "
+            f"cpp/read-P {paired_ratio(times['cpp'], times['read-P'])}"
         )
     return lines
 
@@ -313,5 +334,7 @@ def encrypt_side_by_side(rounds: int = 9) -> dict[int, str]:
 if __name__ == "__main__":
     import sys
 
-    for batch, line in encrypt_side_by_side(int(sys.argv[1]) if len(sys.argv) > 1 else 9).items():
+    args = [a for a in sys.argv[1:] if a != "--cpu"]
+    side = encrypt_side_by_side(int(args[0]) if args else 9, cpu="--cpu" in sys.argv)
+    for batch, line in side.items():
         print(f"batch {batch:3}: {line}")

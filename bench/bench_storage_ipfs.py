@@ -10,10 +10,16 @@ Both read the same kind of 1 MB random bytes (fixed seeds); the result is checke
 
 Run: ``pytest bench/bench_storage_ipfs.py --benchmark-only``; the summary prints the
 candidate's ratio to the baseline.
+
+Group "ipfs-node-get-20MB": ``IpfsNodeStore.get`` of a 20 MB object the node holds itself
+(the download is Kubo copying it out of its repository) against the former ``get``, a
+``b"".join`` over the verified stream (which hashes the downloaded file, then reads it
+again), with raw ``hashlib.sha256`` over the same bytes as the baseline.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +99,41 @@ def test_fetch_from_another_kubo_node(
     )
     assert len(results) == ROUNDS
     assert all(expected[cid] == got and compute_cid(got) == cid for cid, got in results)
+
+
+GET_SIZE = 20_000_000
+GET_GROUP = "ipfs-node-get-20MB"
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IpfsNodeStore, bytes, str]]:
+    data = np.random.default_rng(13).integers(0, 256, GET_SIZE, dtype=np.uint8).tobytes()
+    with IpfsNodeStore(tmp_path_factory.mktemp("held") / "node") as node:
+        yield node, data, node.put(data)
+
+
+def test_get_sha256_baseline(
+    benchmark: BenchmarkFixture, held: tuple[IpfsNodeStore, bytes, str]
+) -> None:
+    _, data, _ = held
+    benchmark.group = GET_GROUP
+    benchmark.extra_info.update(role="baseline", bytes=GET_SIZE)
+    assert len(benchmark(lambda: hashlib.sha256(data).digest())) == 32
+
+
+def test_get_joined_stream(
+    benchmark: BenchmarkFixture, held: tuple[IpfsNodeStore, bytes, str]
+) -> None:
+    """The former ``IpfsNodeStore.get``: ``b"".join`` over :meth:`IpfsNodeStore.stream`."""
+    node, data, cid = held
+    benchmark.group = GET_GROUP
+    benchmark.extra_info.update(role="former", bytes=GET_SIZE)
+    assert benchmark.pedantic(lambda: b"".join(node.stream(cid)), rounds=5) == data
+
+
+def test_get_read_once(benchmark: BenchmarkFixture, held: tuple[IpfsNodeStore, bytes, str]) -> None:
+    """``IpfsNodeStore.get``: the downloaded file read once, verified in memory."""
+    node, data, cid = held
+    benchmark.group = GET_GROUP
+    benchmark.extra_info.update(role="candidate", bytes=GET_SIZE)
+    assert benchmark.pedantic(node.get, args=(cid,), rounds=5) == data

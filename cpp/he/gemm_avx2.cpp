@@ -14,6 +14,10 @@ constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52: exact int64 for |x
 struct Avx2Kernel {
   static constexpr int MR = 6;
   static constexpr int NR = 8;
+  // Up to 12 columns the narrow path (one pass over W per 8 columns) beats this
+  // kernel (measured, docs/he.md).
+  static constexpr int64_t kNarrowMaxCols = 12;
+  static constexpr bool kNarrowVectors = false;  // gemm_narrow.hpp's inner loop form
   // out[r*NR + c] = sum_p A[r*kc + p] * B[p*NR + c], written as exact int64.
   static void run(int64_t kc, const double* A, const double* B, int64_t* out) {
     __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();

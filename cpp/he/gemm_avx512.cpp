@@ -13,6 +13,10 @@ namespace {
 struct Avx512Kernel {
   static constexpr int MR = 12;
   static constexpr int NR = 16;
+  // Up to 64 columns the narrow path (vpmullq, one pass over W per 8 columns) beats
+  // this kernel, which pads S to 16-column panels (measured, docs/he.md).
+  static constexpr int64_t kNarrowMaxCols = 64;
+  static constexpr bool kNarrowVectors = true;  // gemm_narrow.hpp's inner loop form
   static void run(int64_t kc, const double* A, const double* B, int64_t* out) {
     __m512d acc[MR][2];
     for (int r = 0; r < MR; ++r) {

@@ -12,6 +12,9 @@ namespace {
 struct NeonKernel {
   static constexpr int MR = 6;
   static constexpr int NR = 8;
+  // The narrow path's crossover as first set for every ISA (not re-measured on NEON).
+  static constexpr int64_t kNarrowMaxCols = 4;
+  static constexpr bool kNarrowVectors = false;  // gemm_narrow.hpp's inner loop form
   static void run(int64_t kc, const double* A, const double* B, int64_t* out) {
     float64x2_t acc[MR][NR / 2];
     for (int r = 0; r < MR; ++r)

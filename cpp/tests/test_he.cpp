@@ -828,10 +828,13 @@ int main() {
   test_gemm(6, 0, 8, 1, false);
   test_gemm(97, 517, 33, 3, true);
   test_gemm(2, 2600, 130, 1, false);
-  // Matrix-vector shapes (n <= 4) take the narrow path of the SIMD drivers.
+  // Up to the narrow crossover (AVX-512: 64 columns, AVX2: 12, NEON: 4) the SIMD drivers
+  // take the narrow path (chunks of <= 8 columns): every column count, row counts that
+  // leave a tail after the row blocks, k not a multiple of the lanes; n = 65 is a float64
+  // GEMM shape everywhere.
   test_gemm(50, 300, 1, 1, false);
   test_gemm(50, 300, 4, 7, true);
-  for (int64_t n = 1; n <= 5; ++n) {
+  for (int64_t n = 1; n <= 65; ++n) {
     test_gemm(37, 2561, n, 1, false);                 // the encryption shape, ternary r
     test_gemm(19, 67, n, int64_t{1} << 40, n % 2 == 0);  // the largest small operand
   }

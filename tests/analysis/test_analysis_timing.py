@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 
 from cipherfuse.analysis.timing import interleaved_times, paired_ratio
@@ -26,3 +28,23 @@ def test_paired_ratio_is_the_median_of_per_round_ratios() -> None:
         paired_ratio([1.0], [1.0, 2.0])
     with pytest.raises(ParameterError):
         interleaved_times({"a": lambda: None}, 0)
+
+
+def test_the_clock_is_chosen_by_the_caller_and_outputs_are_not_kept() -> None:
+    """A fake clock that advances 1 s per reading (runs take 1 s each); each output is
+    released before the next run starts."""
+    ticks = iter(range(1000))
+    outputs: list[weakref.ref[Output]] = []
+
+    class Output:
+        pass
+
+    def run() -> Output:
+        assert all(ref() is None for ref in outputs)  # the previous run's output is gone
+        out = Output()
+        outputs.append(weakref.ref(out))
+        return out
+
+    times = interleaved_times({"a": run, "b": run}, 2, clock=lambda: float(next(ticks)))
+    assert times == {"a": [1.0, 1.0], "b": [1.0, 1.0]}
+    assert len(outputs) == 6  # one warm-up round, two timed rounds

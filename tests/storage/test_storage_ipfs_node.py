@@ -18,6 +18,7 @@ from cipherfuse.storage import (
     BackendUnavailableError,
     BlockNotFoundError,
     ContentUnavailableError,
+    ObjectTooLargeError,
     compute_cid,
 )
 from cipherfuse.storage.ipfs_node import (
@@ -130,6 +131,23 @@ def test_embedded_node_rules(tmp_path: Path) -> None:
         path.write_bytes(data)
         assert node.add_file(path, only_hash=True) == compute_cid(data)
         assert not node.has(compute_cid(data))  # only-hash stored nothing
+
+
+def test_get_reads_the_download_once_within_the_limits(tmp_path: Path) -> None:
+    """``get`` reads the downloaded file once into memory and verifies it there; the same
+    bytes as the stream, and the same size limits."""
+    data = make_data(3 * 262_144 + 11, seed=5)
+    with IpfsNodeStore(tmp_path / "n") as node:
+        cid = node.put(data)
+        assert node.get(cid) == data == b"".join(node.stream(cid))
+        assert node.get(cid, max_bytes=len(data), expected_size=len(data)) == data
+        with pytest.raises(ObjectTooLargeError):
+            node.get(cid, max_bytes=len(data) - 1)
+        with pytest.raises(ObjectTooLargeError):
+            node.get(cid, expected_size=len(data) + 1)
+        empty = node.put(b"")
+        assert node.get(empty) == b""
+        assert not list((tmp_path / "n" / "staging").iterdir())  # downloads are removed
 
 
 def test_hardened_config_is_loopback_only() -> None:

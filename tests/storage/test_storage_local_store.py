@@ -21,8 +21,10 @@ from cipherfuse.storage import (
     ObjectTooLargeError,
     compute_cid,
 )
+from cipherfuse.storage.blockstore import MAX_BLOCK_SIZE
 from cipherfuse.storage.protobuf import (
     UNIXFS_FILE,
+    PBLink,
     PBNode,
     UnixFSData,
     decode_pbnode,
@@ -259,3 +261,60 @@ def test_gather_bytes_concatenates_exactly_size_bytes() -> None:
         _core.gather_bytes([], -1)
     with pytest.raises(TypeError):
         _core.gather_bytes([123], 3)  # type: ignore[list-item]
+
+
+def _put_file_node(store: LocalStore, unixfs: UnixFSData, links: tuple[CID, ...] = ()) -> CID:
+    """Store a hand-built UnixFS file node (CIDv0) and return its CID."""
+    pb_links = tuple(PBLink(hash=link.to_bytes(), tsize=0) for link in links)
+    block = encode_pbnode(PBNode(data=encode_unixfs(unixfs), links=pb_links))
+    cid = CID.for_block(block, 0x70, 0)
+    store.blocks.put(cid, [block])
+    return cid
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_get_of_a_deep_dag_equals_its_stream(tmp_path: Path, version: int) -> None:
+    """Three levels (4 links per node, 1 KiB chunks): ``get`` reuses one block buffer for
+    every block it reads, so each piece must be copied out before the next is read."""
+    store = LocalStore(tmp_path / "s", cid_version=version, chunk_size=1024, max_links=4)
+    data = make_data(40 * 1024 + 5, seed=3)
+    cid = store.put(data)
+    assert store.get(cid) == data
+    assert b"".join(store.stream(cid)) == data
+    assert store.get(cid, max_bytes=len(data), expected_size=len(data)) == data
+
+
+def test_get_of_a_node_with_inline_data_and_links(store: LocalStore) -> None:
+    """A node's own data comes before its children's, also when they share the buffer."""
+    leaves = (make_data(3000, seed=1), make_data(5000, seed=2))
+    leaf_cids = tuple(
+        _put_file_node(store, UnixFSData(UNIXFS_FILE, data=leaf, filesize=len(leaf)))
+        for leaf in leaves
+    )
+    root = _put_file_node(
+        store,
+        UnixFSData(
+            UNIXFS_FILE,
+            data=b"head",
+            filesize=4 + sum(map(len, leaves)),
+            blocksizes=tuple(map(len, leaves)),
+        ),
+        leaf_cids,
+    )
+    expected = b"head" + leaves[0] + leaves[1]
+    assert store.get(str(root)) == expected
+    assert b"".join(store.stream(str(root))) == expected
+
+
+def test_get_refuses_a_block_file_over_the_block_limit(store: LocalStore) -> None:
+    """Block files are read into a buffer of MAX_BLOCK_SIZE bytes, never one sized by the
+    file: a longer file is refused before it is hashed."""
+    cid = store.put(make_data(2 * CHUNK))
+    leaf, path = _leaf_path(store, cid)
+    path.write_bytes(bytes(MAX_BLOCK_SIZE + 1))
+    with pytest.raises(IntegrityError, match=f"{leaf}.*exceeds"):
+        store.get(cid)
+    with pytest.raises(IntegrityError, match="exceeds"):
+        store.blocks.get_into(leaf, bytearray(MAX_BLOCK_SIZE))
+    with pytest.raises(ValueError, match="MAX_BLOCK_SIZE"):
+        store.blocks.get_into(leaf, bytearray(16))

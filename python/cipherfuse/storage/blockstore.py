@@ -195,6 +195,32 @@ class FileBlockstore:
         cid.verify(block)
         return block
 
+    def get_into(self, cid: CID, buffer: bytearray) -> memoryview:
+        """Read a block into ``buffer`` (reused by the caller) and return the verified view.
+
+        ``buffer`` must hold :data:`MAX_BLOCK_SIZE` bytes, the most a block may have: the
+        read is bounded by it, never by the file's size. The view is valid until
+        ``buffer`` is next written. Raises as :meth:`get` does.
+        """
+        if len(buffer) != MAX_BLOCK_SIZE:
+            raise ValueError(f"buffer must hold MAX_BLOCK_SIZE = {MAX_BLOCK_SIZE} bytes")
+        view = memoryview(buffer)
+        filled = 0
+        try:
+            with open(self._path(cid), "rb", buffering=0) as fh:
+                while filled < MAX_BLOCK_SIZE:
+                    got = fh.readinto(view[filled:])
+                    if not got:
+                        break
+                    filled += got
+                if filled == MAX_BLOCK_SIZE and fh.read(1):
+                    raise IntegrityError(str(cid), f"block file exceeds {MAX_BLOCK_SIZE} bytes")
+        except FileNotFoundError:
+            raise BlockNotFoundError(str(cid), f"blockstore {self.root}") from None
+        block = view[:filled]
+        cid.verify(block)
+        return block
+
     def first_byte(self, cid: CID) -> int | None:
         """The block's first byte, unverified (None for an empty or absent block)."""
         try:

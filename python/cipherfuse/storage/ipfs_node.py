@@ -391,14 +391,14 @@ class IpfsNodeStore(Store):
             self.unpin(cid)
         return cid
 
-    def stream(
-        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
-    ) -> Iterator[bytes]:
-        """Fetch (from this node or its peers), verify the whole object, then yield it.
+    @contextlib.contextmanager
+    def _downloaded(
+        self, cid: str, max_bytes: int | None, expected_size: int | None
+    ) -> Iterator[tuple[CID, Path, int]]:
+        """The object fetched by the node into a private temporary file, size-checked.
 
-        The size limit is checked on the downloaded file; Kubo's own download is not
-        bounded by it (use :class:`LocalStore` or :class:`KuboHttpStore`, which walk the
-        DAG themselves, where a DAG bomb is a concern).
+        Yields ``(cid, path, size)``; the file is removed on exit. Its content is not
+        verified yet.
         """
         parsed = CID.parse(cid)
         limit = self.read_limit(max_bytes)
@@ -420,14 +420,54 @@ class IpfsNodeStore(Store):
                 raise too_large(f"{parsed}", limit)
             if expected_size is not None and size != expected_size:
                 raise ObjectTooLargeError(f"{parsed} holds {size} bytes, not {expected_size}")
+            yield parsed, dest, size
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def stream(
+        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
+    ) -> Iterator[bytes]:
+        """Fetch (from this node or its peers), verify the whole object, then yield it.
+
+        The size limit is checked on the downloaded file; Kubo's own download is not
+        bounded by it (use :class:`LocalStore` or :class:`KuboHttpStore`, which walk the
+        DAG themselves, where a DAG bomb is a concern).
+        """
+        with self._downloaded(cid, max_bytes, expected_size) as (parsed, dest, _):
             actual = compute_cid(dest)
             if actual != str(parsed):
                 raise IntegrityError(str(parsed), f"downloaded bytes hash to {actual}")
             with open(dest, "rb") as fh:
                 while chunk := fh.read(1 << 20):
                     yield chunk
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+
+    def get(
+        self, cid: str, *, max_bytes: int | None = None, expected_size: int | None = None
+    ) -> bytes:
+        """The whole object as bytes: the downloaded file read once, then verified in memory.
+
+        Limits as in :meth:`stream`: the file's size is checked against them before it is
+        read, the read is bounded by that size (one allocation, one ``read`` below 2 GiB),
+        and a file that holds any other number of bytes by then fails.
+        """
+        with (
+            self._downloaded(cid, max_bytes, expected_size) as (parsed, dest, size),
+            open(dest, "rb", buffering=0) as fh,
+        ):
+            data = fh.read(size) if size else b""
+            if len(data) < size:  # read(2) returns at most ~2 GiB at a time
+                parts = [data]
+                got = len(data)
+                while got < size and (more := fh.read(size - got)):
+                    parts.append(more)
+                    got += len(more)
+                data = b"".join(parts)
+            if len(data) != size or fh.read(1):
+                raise IntegrityError(str(parsed), "the downloaded file changed while read")
+        actual = compute_cid(data)
+        if actual != str(parsed):
+            raise IntegrityError(str(parsed), f"downloaded bytes hash to {actual}")
+        return data
 
     def pins(self) -> list[str]:
         """Recursively pinned CIDs."""

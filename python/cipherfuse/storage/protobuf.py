@@ -110,7 +110,7 @@ class UnixFSData:
     """The UnixFS ``Data`` message carried in a dag-pb node's ``data``."""
 
     type: int
-    data: bytes | None = None
+    data: bytes | memoryview | None = None  # a view into the buffer with ``zero_copy``
     filesize: int | None = None
     blocksizes: tuple[int, ...] = field(default_factory=tuple)
 
@@ -180,17 +180,21 @@ def encode_unixfs(msg: UnixFSData) -> bytes:
     return b"".join(parts)
 
 
-def decode_unixfs(buf: bytes | memoryview) -> UnixFSData:
-    """Decode a UnixFS ``Data`` message (fields 1-4; mode/mtime etc. are ignored)."""
+def decode_unixfs(buf: bytes | memoryview, *, zero_copy: bool = False) -> UnixFSData:
+    """Decode a UnixFS ``Data`` message (fields 1-4; mode/mtime etc. are ignored).
+
+    ``data`` is a copy (``bytes``), or with ``zero_copy`` a ``memoryview`` into ``buf``
+    (valid as long as ``buf``'s contents are).
+    """
     type_: int | None = None
-    data: bytes | None = None
+    data: bytes | memoryview | None = None
     filesize: int | None = None
     blocksizes: list[int] = []
     for number, wire, value in _iter_fields(buf):
         if number == 1 and wire == 0 and isinstance(value, int):
             type_ = value
         elif number == 2 and wire == 2 and isinstance(value, memoryview):
-            data = bytes(value)
+            data = value if zero_copy else bytes(value)
         elif number == 3 and wire == 0 and isinstance(value, int):
             filesize = value
         elif number == 4 and wire == 0 and isinstance(value, int):

@@ -18,18 +18,26 @@ from cipherfuse.storage.protobuf import (
 
 #: Returns the bytes of a block, already verified against its CID.
 BlockGetter = Callable[[CID], bytes]
+#: Like :data:`BlockGetter`, but may return a view into a buffer it reuses: the view is
+#: valid until the next call (see :func:`iter_file_views`).
+BlockViewGetter = Callable[[CID], bytes | memoryview]
 
 #: 174**16 chunks is far beyond any real file; also stops link cycles.
 MAX_DEPTH = 16
 
 
-def decode_file_node(cid: CID, block: bytes) -> tuple[PBNode, UnixFSData]:
-    """Parse a dag-pb block as a UnixFS file node; raise MalformedNodeError otherwise."""
+def decode_file_node(
+    cid: CID, block: bytes | memoryview, *, zero_copy: bool = False
+) -> tuple[PBNode, UnixFSData]:
+    """Parse a dag-pb block as a UnixFS file node; raise MalformedNodeError otherwise.
+
+    With ``zero_copy`` the node's file data is a view into ``block``, not a copy.
+    """
     try:
         node = decode_pbnode(block)
         if node.data is None:
             raise MalformedNodeError("dag-pb node carries no UnixFS data")
-        unixfs = decode_unixfs(node.data)
+        unixfs = decode_unixfs(node.data, zero_copy=zero_copy)
     except MalformedNodeError as exc:
         raise MalformedNodeError(f"{cid}: not a UnixFS file node: {exc}") from exc
     if unixfs.type not in (UNIXFS_FILE, UNIXFS_RAW):
@@ -44,12 +52,12 @@ def decode_file_node(cid: CID, block: bytes) -> tuple[PBNode, UnixFSData]:
     return node, unixfs
 
 
-def object_size(root: CID, get_block: BlockGetter) -> int:
+def object_size(root: CID, get_block: BlockViewGetter) -> int:
     """The file size recorded in the root node (raw root: its length)."""
     block = get_block(root)
     if root.codec == RAW:
         return len(block)
-    _, unixfs = decode_file_node(root, block)
+    _, unixfs = decode_file_node(root, block, zero_copy=True)
     if unixfs.filesize is not None:
         return unixfs.filesize
     return len(unixfs.data or b"") + sum(unixfs.blocksizes)
@@ -114,6 +122,32 @@ def iter_file(
         ObjectTooLargeError / DagTooLargeError: a limit is exceeded.
         MalformedNodeError: a node is not a consistent UnixFS file node.
     """
+    for piece in iter_file_views(
+        root,
+        get_block,
+        max_size=max_size,
+        max_nodes=max_nodes,
+        max_depth=max_depth,
+        expected_size=expected_size,
+    ):
+        yield piece if isinstance(piece, bytes) else bytes(piece)
+
+
+def iter_file_views(
+    root: CID,
+    get_block: BlockViewGetter,
+    *,
+    max_size: int | None = None,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    max_depth: int = MAX_DEPTH,
+    expected_size: int | None = None,
+) -> Iterator[bytes | memoryview]:
+    """:func:`iter_file` without copies: each piece may be a view into the leaf's block.
+
+    With a ``get_block`` that reuses one buffer, a piece is valid only until the next
+    piece is requested: copy it out first (``LocalStore.get`` copies each into the
+    output buffer). Same checks and limits as :func:`iter_file`.
+    """
     if max_nodes < 1:
         raise ParameterError(f"max_nodes must be >= 1, got {max_nodes}")
     budget = _Budget(root, max_size, max_nodes)
@@ -133,12 +167,12 @@ def iter_file(
 
 def _visit(
     cid: CID,
-    get_block: BlockGetter,
+    get_block: BlockViewGetter,
     expected: int | None,
     depth: int,
     budget: _Budget,
     max_depth: int,
-) -> Iterator[bytes]:
+) -> Iterator[bytes | memoryview]:
     if depth > max_depth:
         raise MalformedNodeError(f"{cid}: DAG deeper than {max_depth} levels")
     budget.visit(cid)
@@ -151,7 +185,9 @@ def _visit(
         budget.take(len(block))
         yield block
         return
-    node, unixfs = decode_file_node(cid, block)
+    # Links and sizes are decoded into Python values here, before the children are
+    # fetched (which may reuse the block's buffer); only the inline data is a view.
+    node, unixfs = decode_file_node(cid, block, zero_copy=True)
     inline = len(unixfs.data or b"")
     declared = inline + sum(unixfs.blocksizes) if node.links else inline
     if unixfs.filesize is not None and unixfs.filesize != declared:

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import cipherfuse._core as _core
 from cipherfuse.errors import ParameterError
-from cipherfuse.storage.blockstore import FileBlockstore
+from cipherfuse.storage.blockstore import MAX_BLOCK_SIZE, FileBlockstore
 from cipherfuse.storage.cid import CID, RAW
 from cipherfuse.storage.errors import (
     BlockNotFoundError,
@@ -25,7 +25,13 @@ from cipherfuse.storage.importer import (
     FileImporter,
     check_layout_params,
 )
-from cipherfuse.storage.reader import DEFAULT_MAX_NODES, iter_file, iter_links, object_size
+from cipherfuse.storage.reader import (
+    DEFAULT_MAX_NODES,
+    iter_file,
+    iter_file_views,
+    iter_links,
+    object_size,
+)
 from cipherfuse.storage.source import Content, iter_chunks
 
 DEFAULT_MAX_OBJECT_SIZE = 4 * 1024**3  # 4 GiB
@@ -228,21 +234,32 @@ class LocalStore(Store):
     ) -> bytes:
         """The whole object as bytes (limits as in :meth:`stream`).
 
-        The verified blocks are copied into one output buffer of the size the root
+        Each block file is read into one reused block buffer (``readinto``, bounded by
+        :data:`~.blockstore.MAX_BLOCK_SIZE`) and verified there; its file data, a view
+        into that buffer, is copied into one output buffer of the size the root
         declares, allocated once (huge-page advised, so filling it costs few page
-        faults); a declared size over the read limit raises :class:`ObjectTooLargeError`
+        faults). A declared size over the read limit raises :class:`ObjectTooLargeError`
         before anything is allocated, and an object whose blocks hold more or fewer
-        bytes than the root declares raises :class:`MalformedNodeError`.
+        bytes than the root declares raises :class:`MalformedNodeError`; the walk's
+        limits are those of :meth:`stream` (bytes actually produced, nodes, depth).
         """
         root = CID.parse(cid)
         limit = self.read_limit(max_bytes)
         size = object_size(root, self._get_block)
         if size > limit:
             raise too_large(f"{root} of {size} bytes", limit)
+        block_buffer = bytearray(MAX_BLOCK_SIZE)
+        pieces = iter_file_views(
+            root,
+            lambda block_cid: self.blocks.get_into(block_cid, block_buffer),
+            max_size=limit,
+            max_nodes=self.max_nodes,
+            expected_size=expected_size,
+        )
         try:
-            return _core.gather_bytes(
-                self.stream(cid, max_bytes=max_bytes, expected_size=expected_size), size
-            )
+            # gather_bytes copies each piece before it asks for the next one, so the
+            # reused block buffer is never overwritten while a piece is still needed.
+            return _core.gather_bytes(pieces, size)
         except _core.KernelArgumentError as exc:
             raise MalformedNodeError(
                 f"{root}: its blocks do not hold the {size} bytes the root declares"
