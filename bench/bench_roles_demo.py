@@ -2,13 +2,18 @@
 
     python bench/bench_roles_demo.py            # the default demo
     python bench/bench_roles_demo.py --quick    # the CI-sized demo
-    python bench/bench_roles_demo.py --compilation-cache 2 [demo options]
+    python bench/bench_roles_demo.py --compilation-cache 2 [--against CIPHERFUSE] [demo options]
 
 ``--compilation-cache ROUNDS`` runs, in each round and in this order, the demo with
 the persistent compilation cache off (``CIPHERFUSE_JAX_CACHE_DIR=off``, the
 baseline), with a fresh empty cache folder (a first run) and again with that
 folder (a second run), and prints the per-round ratios first/off and second/off
-(median and range) and the number of cached executables.
+(median and range), the CPU time, the number of XLA compilations
+(``JAX_LOG_COMPILES``) and the number of cached executables.
+``--against CIPHERFUSE`` (before the demo options) also runs another installation's
+``cipherfuse`` executable, e.g. the main branch's, in the same rounds (its cache off,
+first and second run, each next to this installation's run), so that the ratios
+compare the two under the same load.
 
 Runs the installed ``cipherfuse`` in a subprocess (fresh interpreter: imports and JIT
 compilation included), prints the wall and CPU time and checks the JSON report: every
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -29,49 +35,94 @@ import time
 from pathlib import Path
 
 
-def run_demo(argv: list[str], env: dict[str, str] | None = None) -> float:
+def run_demo(
+    argv: list[str], env: dict[str, str] | None = None, executable: str = "cipherfuse"
+) -> float:
     """Wall seconds of one ``cipherfuse demo`` (report checked: contract left empty)."""
+    return run_demo_counted(argv, env, executable)["wall"]
+
+
+def run_demo_counted(
+    argv: list[str], env: dict[str, str] | None = None, executable: str = "cipherfuse"
+) -> dict[str, float]:
+    """Wall and CPU seconds, XLA compilations and their seconds, of one ``cipherfuse demo``."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        cmd = ["cipherfuse", "demo", "--report", str(report), *argv]
+        cmd = [executable, "demo", "--report", str(report), *argv]
+        cmd += ["--metamodel-out", str(Path(tmp) / "metamodel.bin")]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(
-            cmd, check=False, capture_output=True, text=True, env={**os.environ, **(env or {})}
+            cmd,
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            env={**os.environ, "JAX_LOG_COMPILES": "1", **(env or {})},
         )
         wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
         body = json.loads(report.read_text())
         assert body["contract_balance_wei"] == 0, body["contract_balance_wei"]
-    return wall
+    compiles = [float(t) for t in _COMPILED.findall(proc.stderr)]
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "compiles": len(compiles),
+        "compile_s": sum(compiles),
+        "accuracy": float(body["final_accuracy"]),
+    }
 
 
-def compilation_cache_rounds(rounds: int, argv: list[str]) -> int:
+_COMPILED = re.compile(r"Finished XLA compilation of \S+ in ([0-9.eE+-]+) sec")
+
+
+def compilation_cache_rounds(rounds: int, argv: list[str], against: str | None = None) -> int:
     """Interleaved demo runs without cache, with a fresh cache and with a warm cache."""
-    walls: dict[str, list[float]] = {"off": [], "first": [], "second": []}
+    installs = {"": "cipherfuse"} if against is None else {"": "cipherfuse", "other ": against}
+    runs: dict[str, list[dict[str, float]]] = {}
     entries = 0
     for _ in range(rounds):
-        folder = Path(tempfile.mkdtemp(prefix="cipherfuse-jax-cache-"))
+        folders = {tag: Path(tempfile.mkdtemp(prefix="cipherfuse-jax-cache-")) for tag in installs}
         try:
-            walls["off"].append(run_demo(argv, {"CIPHERFUSE_JAX_CACHE_DIR": "off"}))
-            walls["first"].append(run_demo(argv, {"CIPHERFUSE_JAX_CACHE_DIR": str(folder)}))
-            entries = sum(1 for p in folder.rglob("*-cache"))
-            walls["second"].append(run_demo(argv, {"CIPHERFUSE_JAX_CACHE_DIR": str(folder)}))
+            for mode in ("off", "first", "second"):
+                for tag, executable in installs.items():
+                    cache = "off" if mode == "off" else str(folders[tag])
+                    result = run_demo_counted(argv, {"CIPHERFUSE_JAX_CACHE_DIR": cache}, executable)
+                    runs.setdefault(tag + mode, []).append(result)
+            entries = sum(1 for p in folders[""].rglob("*-cache"))
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            for folder in folders.values():
+                shutil.rmtree(folder, ignore_errors=True)
     print(f"command: cipherfuse demo {' '.join(argv)}; {entries} cached executables")
-    for name, times in walls.items():
-        ratios = [t / b for t, b in zip(times, walls["off"], strict=True)]
+    if against is not None:
+        print(f"other: {against}")
+    base = runs["other off" if against is not None else "off"]
+    for name, results in runs.items():
+        walls = [r["wall"] for r in results]
+        cpus = [r["cpu"] for r in results]
+        ratios = [r["wall"] / b["wall"] for r, b in zip(results, base, strict=True)]
         print(
-            f"{name:6} wall {', '.join(f'{t:.1f}' for t in times)} s; per-round ratio to off "
-            f"x{statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})"
+            f"{name:12} wall {', '.join(f'{t:.1f}' for t in walls)} s, CPU "
+            f"{', '.join(f'{t:.1f}' for t in cpus)} s, "
+            f"{results[-1]['compiles']:.0f} compilations ({results[-1]['compile_s']:.1f} s), "
+            f"accuracy {results[-1]['accuracy']}; per-round wall ratio to "
+            f"{'other off' if against is not None else 'off'} x{statistics.median(ratios):.3f} "
+            f"(range {min(ratios):.3f}-{max(ratios):.3f})"
         )
     return 0
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--compilation-cache"]:
-        return compilation_cache_rounds(int(argv[1]), argv[2:])
+        rest = argv[2:]
+        against = None
+        if rest[:1] == ["--against"]:
+            against, rest = rest[1], rest[2:]
+        return compilation_cache_rounds(int(argv[1]), rest, against)
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         cmd = ["cipherfuse", "demo", "--report", str(report), *argv]

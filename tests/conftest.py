@@ -11,17 +11,33 @@ the tests and benchmarks, in this order:
 A test that needs it takes the ``mnist_dir`` or ``mnist`` fixture; where none of the
 three holds the files, the test is skipped with the places looked at. The benchmarks
 (``bench/conftest.py``) use the same fixtures and :func:`locate_mnist_dir`.
+
+The persistent JAX compilation cache (:mod:`cipherfuse.nn.compilation_cache`) is pointed
+at a temporary folder for the session, before anything imports ``cipherfuse.nn``, so the
+tests never write into the user's cache folder (subprocesses started by tests inherit the
+setting). A cache folder given explicitly in ``CIPHERFUSE_JAX_CACHE_DIR`` (or ``off``) is
+kept.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-import pytest
+_CACHE_ENV = "CIPHERFUSE_JAX_CACHE_DIR"  # cipherfuse.nn.compilation_cache.ENV_VAR
 
-from cipherfuse.data import MNIST_DIR_ENV, Dataset, load_mnist
-from cipherfuse.data.mnist import bundled_mnist_dir
+if _CACHE_ENV not in os.environ:
+    _session_cache = tempfile.mkdtemp(prefix="cipherfuse-test-jax-cache-")
+    os.environ[_CACHE_ENV] = _session_cache
+    atexit.register(shutil.rmtree, _session_cache, True)
+
+import pytest  # noqa: E402  (after the cache setting, as every cipherfuse import below)
+
+from cipherfuse.data import MNIST_DIR_ENV, Dataset, load_mnist  # noqa: E402
+from cipherfuse.data.mnist import bundled_mnist_dir  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The data folder beside the repository (``<repo>/../shared/data/mnist``).

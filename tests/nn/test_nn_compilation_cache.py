@@ -75,3 +75,12 @@ def test_atomic_file_cache_round_trip_and_first_write_wins(tmp_path: Path) -> No
     assert [p.name for p in tmp_path.iterdir()] == ["k1-cache"]
     with pytest.raises(ValueError, match="invalid compilation cache key"):
         cache.put("../escape", b"x")
+
+
+def test_the_test_session_does_not_use_the_user_cache() -> None:
+    """tests/conftest.py points the cache at a temporary folder (or the caller's choice)."""
+    folder = compilation_cache.default_cache_dir()
+    user = Path.home() / ".cache" / "cipherfuse"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    assert folder is None or not folder.is_relative_to(user)
+    assert folder is None or xdg is None or not folder.is_relative_to(Path(xdg) / "cipherfuse")

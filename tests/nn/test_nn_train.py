@@ -145,7 +145,7 @@ def test_bad_data_shapes() -> None:
 
 @pytest.mark.parametrize("seed", [0, 7])
 def test_init_params_equals_flax_eager_init(seed: int) -> None:
-    """The jitted, once-per-architecture init gives Flax's eager ``init`` values bit for bit."""
+    """init_params (keys jitted per architecture, bucketed draws) gives Flax's eager ``init``."""
     from cipherfuse.nn import ConfigCNN, table6_config
     from cipherfuse.roles.learning import case1_config
 

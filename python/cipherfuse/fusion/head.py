@@ -46,6 +46,13 @@ import optax  # type: ignore[import-untyped]
 
 from cipherfuse.fusion.errors import FusionError
 from cipherfuse.fusion.features import FeatureExtractor
+from cipherfuse.nn.initializers import (
+    INTEGER_ONLY_COMPILE,
+    KernelKeyRecorder,
+    exact_bucketing,
+    fill_kernels,
+    zero_params,
+)
 from cipherfuse.nn.progress import progress
 
 Strategy = Literal["I", "II"]
@@ -58,13 +65,17 @@ class FusionHead(nn.Module):
     feature_dim: int
     hidden: int
     num_classes: int
+    #: Optional initializer factory ``name -> initializer`` for ``A`` and ``B``
+    #: (default: Flax's LeCun normal); :func:`initial_params` uses it to record keys.
+    kernel_init: Callable[..., Any] | None = None
 
     @nn.compact
     def __call__(self, fc: jax.Array, gate_a: jax.Array, gate_b: jax.Array) -> jax.Array:
         """Logits for standardized concatenated features ``fc``."""
         init = nn.initializers.lecun_normal()
-        a = self.param("A", init, (self.feature_dim, self.hidden))
-        b = self.param("B", init, (self.hidden, self.num_classes))
+        make = self.kernel_init
+        a = self.param("A", make("A") if make else init, (self.feature_dim, self.hidden))
+        b = self.param("B", make("B") if make else init, (self.hidden, self.num_classes))
         return (fc @ (a * gate_a)) @ (b * gate_b)
 
 
@@ -297,18 +308,34 @@ def _apply_fn(feature_dim: int, hidden: int, num_classes: int) -> Callable[[Any,
 
 @functools.cache
 def _init_fn(feature_dim: int, hidden: int, num_classes: int) -> Callable[[jax.Array], Any]:
-    """Jitted LeCun-normal initialization of one head shape (compiled once per shape)."""
-    head = FusionHead(feature_dim, hidden, num_classes)
+    """LeCun-normal initialization of one head shape, Flax's ``init`` values bit for bit.
 
-    def init(key: jax.Array) -> Any:
-        return head.init(
+    The keys of ``A`` and ``B`` come from a small jitted ``init``, their values from
+    the shared bucketed draws of :mod:`cipherfuse.nn.initializers`.
+    """
+
+    def init(key: jax.Array, kernel_init: Any = None) -> Any:
+        return FusionHead(feature_dim, hidden, num_classes, kernel_init).init(
             key,
             jnp.zeros((1, feature_dim)),
             jnp.ones((feature_dim, hidden)),
             jnp.ones((hidden, num_classes)),
         )["params"]
 
-    return jax.jit(init)
+    if not exact_bucketing():
+        return jax.jit(init)
+
+    def keys(key: jax.Array) -> dict[str, jax.Array]:
+        recorder = KernelKeyRecorder()
+        init(key, recorder)
+        return recorder.keys
+
+    jitted_keys = jax.jit(keys, compiler_options=INTEGER_ONLY_COMPILE)
+    shapes = {
+        "A": jax.ShapeDtypeStruct((feature_dim, hidden), jnp.float32),  # type: ignore[no-untyped-call]
+        "B": jax.ShapeDtypeStruct((hidden, num_classes), jnp.float32),  # type: ignore[no-untyped-call]
+    }
+    return lambda key: fill_kernels(zero_params(shapes), jitted_keys(key))
 
 
 @functools.cache

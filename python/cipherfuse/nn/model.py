@@ -23,6 +23,13 @@ from cipherfuse.nn.config import (
     PoolSpec,
 )
 from cipherfuse.nn.errors import ModelConfigError
+from cipherfuse.nn.initializers import (
+    INTEGER_ONLY_COMPILE,
+    KernelKeyRecorder,
+    exact_bucketing,
+    fill_kernels,
+    zero_params,
+)
 
 Params = Any  # a Flax parameter pytree (nested dict of arrays)
 
@@ -53,6 +60,9 @@ class ConfigCNN(nn.Module):
     """The CNN described by ``config``; ``head`` is the softmax output layer (logits returned)."""
 
     config: ModelConfig
+    #: Optional kernel-initializer factory ``(layer name, "kernel") -> initializer``
+    #: (default: Flax's LeCun normal); used by :func:`init_params` to record keys.
+    kernel_init: Callable[..., Any] | None = None
 
     @nn.compact
     def __call__(
@@ -75,16 +85,25 @@ class ConfigCNN(nn.Module):
                 f"need 0 <= start_layer <= stop_layer <= {len(layers)}, got {start_layer}, {stop}"
             )
         for i in range(start_layer, stop):
-            x = _apply_layer(layers[i], x, _layer_name(i))
+            x = _apply_layer(layers[i], x, _layer_name(i), self._kernel_init(_layer_name(i)))
         if features_only or stop_layer is not None:
             return x
-        return nn.Dense(self.config.num_classes, name="head")(x)
+        return nn.Dense(self.config.num_classes, name="head", **self._kernel_init("head"))(x)
+
+    def _kernel_init(self, name: str) -> dict[str, Any]:
+        """Keyword arguments giving layer ``name`` its kernel initializer, if one is set."""
+        return {} if self.kernel_init is None else {"kernel_init": self.kernel_init(name, "kernel")}
 
 
-def _apply_layer(spec: LayerSpec, x: jax.Array, name: str) -> jax.Array:
+def _apply_layer(spec: LayerSpec, x: jax.Array, name: str, init: dict[str, Any]) -> jax.Array:
     if isinstance(spec, ConvSpec):
         y = nn.Conv(
-            spec.features, spec.kernel, strides=spec.strides, padding=spec.padding, name=name
+            spec.features,
+            spec.kernel,
+            strides=spec.strides,
+            padding=spec.padding,
+            name=name,
+            **init,
         )(x)
         return activate(y, spec.activation)
     if isinstance(spec, PoolSpec):
@@ -101,24 +120,29 @@ def _apply_layer(spec: LayerSpec, x: jax.Array, name: str) -> jax.Array:
     if isinstance(spec, FlattenSpec):
         return x.reshape((x.shape[0], -1))
     if isinstance(spec, DenseSpec):
-        return activate(nn.Dense(spec.features, name=name)(x), spec.activation)
+        return activate(nn.Dense(spec.features, name=name, **init)(x), spec.activation)
     raise ModelConfigError(f"unknown layer spec {spec!r}")
 
 
 def init_params(config: ModelConfig, key: jax.Array) -> Params:
-    """Fresh parameters for ``config`` from PRNG ``key``.
+    """Fresh parameters for ``config`` from PRNG ``key``: Flax's ``init`` values bit for bit.
 
-    Jitted, and compiled once per architecture (the values equal Flax's eager
-    ``init``, tested): run eagerly, the initialization would compile every layer's
-    operations one by one for each new shape.
+    The kernels' keys come from a small jitted ``init`` per architecture, their
+    LeCun-normal values from draws compiled once per length bucket and shared by
+    every architecture (:mod:`cipherfuse.nn.initializers`); biases are zeros. Run
+    eagerly, Flax's initialization would compile every layer's operations for each
+    new shape; jitted as a whole, its compilation takes seconds per architecture.
     """
-    params: Params = _init_fn(config)(key)
+    if not exact_bucketing():
+        whole: Params = _init_fn(config)(key)
+        return whole
+    params: Params = fill_kernels(zero_params(_shapes(config)), _kernel_keys_fn(config)(key))
     return params
 
 
 @functools.cache
 def _init_fn(config: ModelConfig) -> Any:
-    """The jitted ``init`` of one architecture."""
+    """The jitted ``init`` of one architecture (used where bucketed draws are not exact)."""
     module = ConfigCNN(config)
 
     def init(key: jax.Array) -> Params:
@@ -127,6 +151,30 @@ def _init_fn(config: ModelConfig) -> Any:
         return params
 
     return jax.jit(init)
+
+
+@functools.cache
+def _kernel_keys_fn(config: ModelConfig) -> Any:
+    """Jitted: the key Flax hands each kernel of ``config`` (integer work only).
+
+    The dummy forward pass and the zero parameters are dead code, and the key
+    derivation is integer arithmetic, exact at any optimization level: compiled at
+    XLA's lowest backend optimization level, which roughly halves its compile time.
+    """
+
+    def keys(key: jax.Array) -> dict[str, jax.Array]:
+        recorder = KernelKeyRecorder()
+        dummy = jnp.zeros((1, *config.input_shape), jnp.float32)
+        ConfigCNN(config, kernel_init=recorder).init(key, dummy)
+        return recorder.keys
+
+    return jax.jit(keys, compiler_options=INTEGER_ONLY_COMPILE)
+
+
+@functools.cache
+def _shapes(config: ModelConfig) -> Any:
+    """:func:`param_shapes`, traced once per architecture."""
+    return param_shapes(config)
 
 
 def param_shapes(config: ModelConfig) -> Any:

@@ -22,6 +22,7 @@ import optax  # type: ignore[import-untyped]
 from cipherfuse.nn.augment import augment_images, augment_range_problem
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError
+from cipherfuse.nn.initializers import INTEGER_ONLY_COMPILE
 from cipherfuse.nn.model import ConfigCNN, Params, TrainedModel, init_params
 from cipherfuse.nn.progress import progress
 
@@ -115,9 +116,14 @@ def make_train_step(config: ModelConfig, optimizer: optax.GradientTransformation
 
 @functools.cache
 def _cached_step(config: ModelConfig, learning_rate: float) -> tuple[Any, Any]:
-    """Adam at ``learning_rate`` and its jitted step, compiled once per (config, rate)."""
+    """Adam's jitted ``init`` and step at ``learning_rate``, compiled once per (config, rate).
+
+    Run eagerly, ``init`` would compile a zero fill for every parameter shape; its
+    state is zeros (no arithmetic), so it compiles at XLA's lowest optimization level.
+    """
     optimizer = optax.adam(learning_rate)
-    return optimizer, make_train_step(config, optimizer)
+    init = jax.jit(optimizer.init, compiler_options=INTEGER_ONLY_COMPILE)
+    return init, make_train_step(config, optimizer)
 
 
 def accuracy(
@@ -179,8 +185,8 @@ def train_classifier(
 
     init_key, shuffle_key = jax.random.split(key)
     params = init_params(config, init_key)
-    optimizer, step = _cached_step(config, cfg.learning_rate)
-    opt_state = optimizer.init(params)
+    init_state, step = _cached_step(config, cfg.learning_rate)
+    opt_state = init_state(params)
     steps = tx.shape[0] // cfg.batch_size
     history: list[float] = []
     reached = False
