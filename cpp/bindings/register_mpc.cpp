@@ -47,18 +47,18 @@ U64Array ring_gemm(const py::array& a_in, const py::array& b_in, const std::stri
   return c;
 }
 
-U64Array ring_conv2d(const py::array& x_in, const py::array& kern_in, int64_t out_h,
-                     int64_t out_w, int64_t stride_h, int64_t stride_w, int64_t pad_top,
-                     int64_t pad_left, const std::string& isa, int threads) {
+U64Array ring_conv2d(const py::array& x_in, const py::array& kern_in, int64_t out_h, int64_t out_w,
+                     int64_t stride_h, int64_t stride_w, int64_t pad_top, int64_t pad_left,
+                     const std::string& isa, int threads) {
   const U64Array x = words(x_in, "ring_conv2d", "x");
   const U64Array kern = words(kern_in, "ring_conv2d", "kern");
   if (x.ndim() != 4 || kern.ndim() != 4 || kern.shape(2) != x.shape(3)) {
     throw cf::KernelArgumentError(
-        "ring_conv2d: need images (n, h, w, c) and kernels (kh, kw, c, f), got " +
-        shape_str(x) + " and " + shape_str(kern));
+        "ring_conv2d: need images (n, h, w, c) and kernels (kh, kw, c, f), got " + shape_str(x) +
+        " and " + shape_str(kern));
   }
-  const cf::ConvShape s{x.shape(0),    x.shape(1), x.shape(2), x.shape(3), kern.shape(0),
-                        kern.shape(1), kern.shape(3), stride_h, stride_w, pad_top,
+  const cf::ConvShape s{x.shape(0),    x.shape(1),    x.shape(2), x.shape(3), kern.shape(0),
+                        kern.shape(1), kern.shape(3), stride_h,   stride_w,   pad_top,
                         pad_left,      out_h,         out_w};
   cf::check_conv_shape(s, "ring_conv2d");  // before out_h x out_w is allocated
   const cf::Isa which = cf::isa_from_name(isa);
@@ -182,8 +182,8 @@ void register_mpc(py::module_& m) {
         py::arg("threads") = 0, py::arg("variant") = "default",
         "a @ b mod 2^64 for C-contiguous uint64 matrices (m, k) @ (k, n) (cpp/mpc/).\n"
         "variant='avx512_split' selects the AVX-512 kernel without vpmullq (benchmarks).");
-  m.def("ring_conv2d", &ring_conv2d, py::arg("x"), py::arg("kern"), py::kw_only(),
-        py::arg("out_h"), py::arg("out_w"), py::arg("stride_h") = 1, py::arg("stride_w") = 1, py::arg("pad_top") = 0,
+  m.def("ring_conv2d", &ring_conv2d, py::arg("x"), py::arg("kern"), py::kw_only(), py::arg("out_h"),
+        py::arg("out_w"), py::arg("stride_h") = 1, py::arg("stride_w") = 1, py::arg("pad_top") = 0,
         py::arg("pad_left") = 0, py::arg("isa") = "auto", py::arg("threads") = 0,
         "conv(x, kern) mod 2^64 for C-contiguous uint64 NHWC images (n, h, w, c) and kernels\n"
         "(kh, kw, c, f), any word values (cpp/mpc/ring_conv_driver.hpp); taps outside the\n"
@@ -208,8 +208,8 @@ void register_mpc(py::module_& m) {
       py::arg("x0"), py::arg("x1"), py::arg("y0"), py::arg("y1"), py::arg("mask"), py::kw_only(),
       py::arg("isa") = "auto", py::arg("threads") = 0,
       "(x0&y0) ^ (x0&y1) ^ (x1&y0) ^ mask, element-wise (uint64, one shape, C-contiguous).");
-  m.def("rss_and_rows", &rss_and_rows, py::arg("x0"), py::arg("x1"), py::arg("y0"),
-        py::arg("y1"), py::arg("mask"), py::arg("out"), py::kw_only(), py::arg("isa") = "auto",
+  m.def("rss_and_rows", &rss_and_rows, py::arg("x0"), py::arg("x1"), py::arg("y0"), py::arg("y1"),
+        py::arg("mask"), py::arg("out"), py::kw_only(), py::arg("isa") = "auto",
         py::arg("threads") = 0,
         "rss_and_local row by row into out: 2-D uint64 operands of one shape whose rows are\n"
         "contiguous (any row stride, e.g. every other bit plane); out is written in place.");

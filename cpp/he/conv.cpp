@@ -76,7 +76,7 @@ uint64_t conv_patch_l1_max(const ConvShape& s, const int64_t* x, int threads) {
   const int64_t per = s.n > 0 ? (s.n + threads - 1) / threads : 1;
   parallel_for(s.n, threads, per, [&](int64_t i0, int64_t i1) {
     const int64_t h = s.h, w = s.w, c = s.c, out_w = s.out_w;
-    std::vector<uint64_t> prefix(static_cast<size_t>(w + 1), 0);        // along one row
+    std::vector<uint64_t> prefix(static_cast<size_t>(w + 1), 0);          // along one row
     std::vector<uint64_t> cols(static_cast<size_t>((h + 1) * out_w), 0);  // down the columns
     uint64_t top = 0;
     for (int64_t img = i0; img < i1; ++img) {
@@ -96,7 +96,8 @@ uint64_t conv_patch_l1_max(const ConvShape& s, const int64_t* x, int threads) {
           const int64_t ix0 = ox * s.stride_w - s.pad_left;
           const int64_t lo = std::max<int64_t>(ix0, 0);
           const int64_t hi = std::min<int64_t>(ix0 + s.kw, w);
-          below[ox] = above[ox] + (prefix[static_cast<size_t>(hi)] - prefix[static_cast<size_t>(lo)]);
+          below[ox] =
+              above[ox] + (prefix[static_cast<size_t>(hi)] - prefix[static_cast<size_t>(lo)]);
         }
       }
       for (int64_t oy = 0; oy < s.out_h; ++oy) {

@@ -17,8 +17,7 @@ constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52: exact int64 for |x
 
 inline __m256i to_int64(__m256d v) {
   const __m256d magic = _mm256_set1_pd(kMagic);
-  return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(v, magic)),
-                          _mm256_castpd_si256(magic));
+  return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(v, magic)), _mm256_castpd_si256(magic));
 }
 
 struct ConvAvx2Kernel {

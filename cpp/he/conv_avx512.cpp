@@ -47,9 +47,8 @@ struct ConvAvx512Kernel {
     const __mmask8 mask = static_cast<__mmask8>((1u << cols) - 1);
     for (int r = 0; r < MR; ++r) {
       if (r >= rows) break;
-      const __m512i v = _mm512_add_epi64(
-          _mm512_add_epi64(b, _mm512_cvtpd_epi64(lo[r])),
-          _mm512_slli_epi64(_mm512_cvtpd_epi64(hi[r]), 32));
+      const __m512i v = _mm512_add_epi64(_mm512_add_epi64(b, _mm512_cvtpd_epi64(lo[r])),
+                                         _mm512_slli_epi64(_mm512_cvtpd_epi64(hi[r]), 32));
       if (cols == NW) {
         _mm512_storeu_si512(dst + r * ldd, v);
       } else {

@@ -27,9 +27,9 @@ namespace cf {
 
 namespace {
 
-constexpr int kMR = 6;       // output pixels per block
-constexpr int kWords = 16;   // words per column block (one int32 lane each)
-constexpr int kDigits = 4;   // signed 16-bit digits per word
+constexpr int kMR = 6;      // output pixels per block
+constexpr int kWords = 16;  // words per column block (one int32 lane each)
+constexpr int kDigits = 4;  // signed 16-bit digits per word
 
 inline uint32_t pair16(int16_t lo, int16_t hi) {
   return static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
@@ -81,7 +81,9 @@ void run_block(const int16_t* A, int64_t lda, const int32_t* B, int64_t q0, int6
     }
   }
   const __mmask8 mlo = static_cast<__mmask8>(cols >= 8 ? 0xff : (1u << cols) - 1);
-  const __mmask8 mhi = static_cast<__mmask8>(cols >= 16 ? 0xff : cols > 8 ? (1u << (cols - 8)) - 1 : 0);
+  const __mmask8 mhi = static_cast<__mmask8>(cols >= 16 ? 0xff
+                                             : cols > 8 ? (1u << (cols - 8)) - 1
+                                                        : 0);
   for (int r = 0; r < kMR; ++r) {
     if (r >= rows) break;
     uint64_t* d = dst + r * ldd;
@@ -122,9 +124,10 @@ void conv_direct_avx512_vnni(const ConvShape& s, const int64_t* x, const uint64_
   const int64_t f = s.f;
   const int64_t col_blocks = (f + kWords - 1) / kWords;
   // Tap pairs per block: 2 * block * 2^15 * xmax < 2^31.
-  const int64_t block =
-      xmax == 0 ? pairs : std::max<int64_t>(1, ((int64_t{1} << 31) - 1) / (int64_t{1} << 16) /
-                                                   static_cast<int64_t>(xmax));
+  const int64_t block = xmax == 0
+                            ? pairs
+                            : std::max<int64_t>(1, ((int64_t{1} << 31) - 1) / (int64_t{1} << 16) /
+                                                       static_cast<int64_t>(xmax));
   // B[((jb * pairs + q) * 4 + d) * 16 + lane] = digit d of taps 2q, 2q + 1 of word jb * 16 + lane.
   std::vector<int32_t> B(static_cast<size_t>(col_blocks * pairs * kDigits * kWords), 0);
   for (int64_t p = 0; p < taps; ++p) {
@@ -135,7 +138,8 @@ void conv_direct_avx512_vnni(const ConvShape& s, const int64_t* x, const uint64_
       for (int d = 0; d < kDigits; ++d) {
         const auto digit = static_cast<int16_t>(static_cast<uint16_t>(w & 0xffffu));
         w = (w - static_cast<uint64_t>(static_cast<int64_t>(digit))) >> 16;
-        int32_t& slot = B[static_cast<size_t>(((jb * pairs + p / 2) * kDigits + d) * kWords + lane)];
+        int32_t& slot =
+            B[static_cast<size_t>(((jb * pairs + p / 2) * kDigits + d) * kWords + lane)];
         const auto prev = static_cast<uint32_t>(slot);
         const uint32_t mine = p % 2 == 0 ? pair16(digit, 0) : pair16(0, digit);
         slot = static_cast<int32_t>(prev | mine);

@@ -50,8 +50,9 @@ void check_seeded_conv(const ConvShape& s, const int64_t* x) {
   if (s.n < 0 || s.h < 1 || s.w < 1 || s.c < 1 || s.kh < 1 || s.kw < 1 || s.f < 1 ||
       s.stride_h < 1 || s.stride_w < 1 || s.pad_top < 0 || s.pad_left < 0 || s.out_h < 1 ||
       s.out_w < 1 || s.pad_top >= s.kh || s.pad_left >= s.kw) {
-    throw KernelArgumentError("seeded_conv: invalid geometry (need positive sizes and strides, "
-                              "0 <= padding < kernel size)");
+    throw KernelArgumentError(
+        "seeded_conv: invalid geometry (need positive sizes and strides, "
+        "0 <= padding < kernel size)");
   }
   // Every output window must start inside the padded image.
   if ((s.out_h - 1) * s.stride_h - s.pad_top >= s.h ||

@@ -52,8 +52,8 @@ typedef uint64_t NarrowVec __attribute__((vector_size(8 * kNarrowLanes)));
 /// arrays the compiler vectorizes (measured faster with AVX2's emulated 64-bit
 /// multiplies). Both compute the same sums modulo 2^64.
 template <class Kernel, int R, int NC>
-void narrow_block(const uint64_t* __restrict w, int64_t rs, const uint64_t* __restrict s,
-                  int64_t k, View2D<uint64_t> C, int64_t i0) {
+void narrow_block(const uint64_t* __restrict w, int64_t rs, const uint64_t* __restrict s, int64_t k,
+                  View2D<uint64_t> C, int64_t i0) {
   constexpr int L = kNarrowLanes;
   uint64_t acc[R][NC][L] = {};
   int64_t p = 0;
@@ -124,8 +124,7 @@ void narrow_run(View2D<const uint64_t> W, const uint64_t* s, View2D<uint64_t> C,
 
 /// C = W S for one chunk of at most kNarrowChunk columns (`s`: its columns, contiguous).
 template <class Kernel>
-void narrow_chunk(View2D<const uint64_t> W, const uint64_t* s, View2D<uint64_t> C,
-                  int threads) {
+void narrow_chunk(View2D<const uint64_t> W, const uint64_t* s, View2D<uint64_t> C, int threads) {
   switch (C.cols) {
     case 1:
       return narrow_run<Kernel, 1>(W, s, C, threads);

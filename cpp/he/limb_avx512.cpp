@@ -16,8 +16,8 @@ struct Avx512Micro {
   static constexpr int kP = 6;
 
   template <int NV, int P>
-  static void tile(const float* const* xp, const int64_t* toff, int64_t taps,
-                   const float* k, int64_t ldk, float* acc, int64_t ldacc) {
+  static void tile(const float* const* xp, const int64_t* toff, int64_t taps, const float* k,
+                   int64_t ldk, float* acc, int64_t ldacc) {
     __m512 a[P][NV];
     for (int p = 0; p < P; ++p)
       for (int v = 0; v < NV; ++v) a[p][v] = _mm512_setzero_ps();
@@ -39,8 +39,8 @@ struct Avx512Micro {
 }  // namespace
 
 LimbTails limb_block_avx512(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                            const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads,
-                            LimbGate& gate) {
+                            const int64_t* offsets, const int64_t* bias, const LimbOut& out,
+                            int threads, LimbGate& gate) {
   return limb_block_float<Avx512Micro>(s, x, kern, offsets, bias, out, threads, gate);
 }
 

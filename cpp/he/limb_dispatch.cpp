@@ -25,9 +25,9 @@ const IsaTable<decltype(&limb_block_scalar)> kLimbBlock{
 int64_t max_abs(const int64_t* p, int64_t count) {
   int64_t m = 0;
   for (int64_t i = 0; i < count; ++i) {
-    require(p[i] > -kLimbExact && p[i] < kLimbExact,
-            "kernels, offsets and biases must satisfy |v| < 2^24 (got " + std::to_string(p[i]) +
-                ")");
+    require(
+        p[i] > -kLimbExact && p[i] < kLimbExact,
+        "kernels, offsets and biases must satisfy |v| < 2^24 (got " + std::to_string(p[i]) + ")");
     m = std::max<int64_t>(m, std::llabs(p[i]));
   }
   return m;
@@ -38,8 +38,8 @@ int64_t max_abs(const int64_t* p, int64_t count) {
 void check_limb_shape(LimbShape& s) {
   require(s.n >= 0 && s.h >= 1 && s.w >= 1 && s.c >= 1 && s.kh >= 1 && s.kw >= 1 && s.f >= 1,
           "need n >= 0 and positive image, kernel and filter sizes");
-  require(s.n <= kMaxDim * 64 && s.h <= kMaxDim && s.w <= kMaxDim && s.c <= 4096 &&
-              s.kh <= 64 && s.kw <= 64 && s.f <= 4096 && s.h * s.w * s.c <= kMaxDim * 16,
+  require(s.n <= kMaxDim * 64 && s.h <= kMaxDim && s.w <= kMaxDim && s.c <= 4096 && s.kh <= 64 &&
+              s.kw <= 64 && s.f <= 4096 && s.h * s.w * s.c <= kMaxDim * 16,
           "sizes too large (h, w <= 2^20, c, f <= 4096, kh, kw <= 64)");
   require(s.stride_h >= 1 && s.stride_w >= 1 && s.stride_h <= 64 && s.stride_w <= 64,
           "strides must be in 1..64");
@@ -82,15 +82,14 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
 }
 
 LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
-                     const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                     int threads) {
+                     const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads) {
   require(out.words == nullptr || out.quotients == nullptr,
           "give the int64 or the float32 output, not both");
   require(s.n == 0 || out.words != nullptr || out.quotients != nullptr, "no output given");
-  require(out.words != nullptr ||
-              (out.scale >= 1.0f && out.scale < static_cast<float>(kLimbExact) &&
-               out.scale == static_cast<float>(static_cast<int64_t>(out.scale))),
-          "the float32 output's scale must be an integer in [1, 2^24)");
+  require(
+      out.words != nullptr || (out.scale >= 1.0f && out.scale < static_cast<float>(kLimbExact) &&
+                               out.scale == static_cast<float>(static_cast<int64_t>(out.scale))),
+      "the float32 output's scale must be an integer in [1, 2^24)");
   check_limb_shape(s);
   if (threads < 1) threads = default_threads();
   const auto kernel = isa_select(kLimbBlock, isa);

@@ -74,8 +74,7 @@ inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __
                           const float* __restrict at, int32_t os0, int32_t os1, int32_t os2,
                           const int32_t* __restrict bh, const int32_t* __restrict bl,
                           const int32_t* __restrict bt, int32_t* __restrict rh,
-                          int32_t* __restrict rt, int32_t* __restrict mn,
-                          int32_t* __restrict mx) {
+                          int32_t* __restrict rt, int32_t* __restrict mn, int32_t* __restrict mx) {
   for (int64_t o = 0; o < F; ++o) {
     const int32_t hv = static_cast<int32_t>(ah[o]) + (os0 + bh[o]);
     const int32_t lv = static_cast<int32_t>(al[o]) + (os1 + bl[o]);
@@ -135,8 +134,8 @@ inline void limb_pool_store(int64_t F, const Acc* __restrict high, const Acc* __
 /// (pooled_h x pooled_w x F), and the pooled tails' maxima into tail_max. Acc
 /// int32 is exact when pool_h * pool_w < 64 (every plane value is below 2^25).
 template <typename Acc>
-void limb_pool(const LimbShape& s, const int32_t* relu_high, const int32_t* relu_tail,
-               Acc* acc, const LimbOut& out, int64_t at, int64_t* tail_max) {
+void limb_pool(const LimbShape& s, const int32_t* relu_high, const int32_t* relu_tail, Acc* acc,
+               const LimbOut& out, int64_t at, int64_t* tail_max) {
   const int64_t F = s.f;
   for (int64_t py = 0; py < s.pooled_h; ++py) {
     for (int64_t px = 0; px < s.pooled_w; ++px) {
@@ -154,8 +153,8 @@ void limb_pool(const LimbShape& s, const int32_t* relu_high, const int32_t* relu
 
 template <class Micro>
 LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* kern,
-                           const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads,
-                           LimbGate& gate) {
+                           const int64_t* offsets, const int64_t* bias, const LimbOut& out,
+                           int threads, LimbGate& gate) {
   static_assert(Micro::kMaxNV >= 1 && Micro::kMaxNV <= 6, "kMaxNV must be in 1..6");
   constexpr int64_t V = Micro::kLanes;
   constexpr int P = Micro::kP;
@@ -257,14 +256,14 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
         const int32_t os2 = static_cast<int32_t>(o2 * sp);
         if (!fused) {
           limb_epilogue<false>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt,
-                               relu_high.data() + pix * F, relu_tail.data() + pix * F,
-                               tmin.data(), tmax.data());
+                               relu_high.data() + pix * F, relu_tail.data() + pix * F, tmin.data(),
+                               tmax.data());
           return;
         }
         const int64_t win = window_of[static_cast<size_t>(pix)];  // `pooled`: discarded
         limb_epilogue<true>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt,
-                            relu_high.data() + win * F, relu_tail.data() + win * F,
-                            tmin.data(), tmax.data());
+                            relu_high.data() + win * F, relu_tail.data() + win * F, tmin.data(),
+                            tmax.data());
       };
       int64_t count = 0;
       bool any_zero = false;

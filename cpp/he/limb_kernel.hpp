@@ -31,8 +31,8 @@ namespace cf {
 /// (oy*stride_h - pad_top + ky, ox*stride_w - pad_left + kx); taps outside the
 /// image read zero. Pooling windows are VALID over the out_h x out_w output.
 struct LimbShape {
-  int64_t n, h, w, c;                        // images: n x h x w x c (int64)
-  int64_t kh, kw, f;                         // each family: kh x kw x c x f
+  int64_t n, h, w, c;  // images: n x h x w x c (int64)
+  int64_t kh, kw, f;   // each family: kh x kw x c x f
   int64_t stride_h, stride_w;
   int64_t pad_top, pad_bottom, pad_left, pad_right;
   int64_t pool_h, pool_w, pool_sh, pool_sw;  // 1, 1, 1, 1: no pooling
@@ -85,8 +85,7 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
 
 /// The same block writing through `out` (int64 words or float32 quotients).
 LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
-                     const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                     int threads);
+                     const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads);
 
 /// tail_min, tail_max, pooled_tail_max of the computed images.
 struct LimbTails {

@@ -60,8 +60,8 @@ inline void limb_patch_sums(const LimbShape& s, const int64_t* img, bool absolut
 /// and returns its l1 (the max patch sum of |x|; INT64_MAX if some |x| >= 2^31,
 /// then `sums` is not filled). `nonneg`: the image has no negative value.
 /// `scratch` holds limb_patch_sums_scratch(s) + out_h * out_w int64.
-inline int64_t limb_measure_image(const LimbShape& s, const int64_t* __restrict img,
-                                  int64_t* sums, bool* nonneg, int64_t* scratch) {
+inline int64_t limb_measure_image(const LimbShape& s, const int64_t* __restrict img, int64_t* sums,
+                                  bool* nonneg, int64_t* scratch) {
   const int64_t count = s.h * s.w * s.c;
   int64_t lo = 0, hi = 0;
   for (int64_t q = 0; q < count; ++q) {

@@ -15,11 +15,11 @@ namespace cf {
 /// (oy*stride_h - pad_top + ky, ox*stride_w - pad_left + kx); taps outside the
 /// image read zero (they are skipped).
 struct ConvShape {
-  int64_t n, h, w, c;         // images: n x h x w x c
-  int64_t kh, kw, f;          // kernels: kh x kw x c x f
+  int64_t n, h, w, c;  // images: n x h x w x c
+  int64_t kh, kw, f;   // kernels: kh x kw x c x f
   int64_t stride_h, stride_w;
   int64_t pad_top, pad_left;
-  int64_t out_h, out_w;       // output: n x out_h x out_w x f
+  int64_t out_h, out_w;  // output: n x out_h x out_w x f
 };
 
 /// out[n,oy,ox,:] = bias + sum_{ky,kx,c} x[n,iy,ix,c] * kern[ky,kx,c,:]  (mod 2^64).
@@ -58,12 +58,12 @@ void seeded_conv_unchecked(Isa isa, const ConvShape& s, const int64_t* x, const 
 /// The pooling sum wraps mod 2^64 like numpy's int64 sum. A 1x1 window with
 /// stride 1 is "no pooling".
 struct FinishShape {
-  int64_t n, h, w, f;               // a and b: n x h x w x f uint64, C-contiguous
-  int tau;                          // plaintext bits, 2..62
+  int64_t n, h, w, f;  // a and b: n x h x w x f uint64, C-contiguous
+  int tau;             // plaintext bits, 2..62
   bool relu;
-  int64_t pool_h, pool_w;           // pooling window
-  int64_t pool_sh, pool_sw;         // pooling stride
-  int64_t out_h, out_w;             // (h - pool_h) / pool_sh + 1, (w - pool_w) / pool_sw + 1
+  int64_t pool_h, pool_w;    // pooling window
+  int64_t pool_sh, pool_sw;  // pooling stride
+  int64_t out_h, out_w;      // (h - pool_h) / pool_sh + 1, (w - pool_w) / pool_sw + 1
 };
 
 /// Fills out_h and out_w of `s` and checks every field (KernelArgumentError).

@@ -71,8 +71,8 @@ void seeded_conv_avx512(const ConvShape& s, const int64_t* x, const uint64_t* ke
   };
   // Two horizontally adjacent pixels with the same taps inside the image, 32
   // filters: the split kernel words are loaded once for both (16 accumulators).
-  auto pair = [&](int64_t pix, int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1,
-                  int64_t in_base, int64_t f0) {
+  auto pair = [&](int64_t pix, int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1, int64_t in_base,
+                  int64_t f0) {
     __m512i a0[4], b0[4], a1[4], b1[4];
     for (int v = 0; v < 4; ++v) {
       a0[v] = _mm512_setzero_si512();

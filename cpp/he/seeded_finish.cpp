@@ -21,8 +21,9 @@ std::string fmt_shape(int64_t a, int64_t b) { return std::to_string(a) + "x" + s
 
 void check_finish_shape(FinishShape& s) {
   if (s.n < 0 || s.h < 1 || s.w < 1 || s.f < 1) {
-    throw KernelArgumentError("decrypt_finish: the operands must be n x h x w x f with n >= 0 "
-                              "and positive h, w, f");
+    throw KernelArgumentError(
+        "decrypt_finish: the operands must be n x h x w x f with n >= 0 "
+        "and positive h, w, f");
   }
   if (s.tau < 2 || s.tau > 62) {
     throw KernelArgumentError("decrypt_finish: tau (plaintext bits) must be in [2, 62], got " +
@@ -54,7 +55,8 @@ void decrypt_finish_images(const FinishShape& s, const uint64_t* a, const uint64
     for (int64_t oy = 0; oy < s.out_h; ++oy) {
       for (int64_t ox = 0; ox < s.out_w; ++ox) {
         // Signed and unsigned variants of one type may alias: accumulate mod 2^64.
-        uint64_t* dst = reinterpret_cast<uint64_t*>(out + ((img * s.out_h + oy) * s.out_w + ox) * f);
+        uint64_t* dst =
+            reinterpret_cast<uint64_t*>(out + ((img * s.out_h + oy) * s.out_w + ox) * f);
         std::fill(dst, dst + f, uint64_t{0});
         for (int64_t py = 0; py < s.pool_h; ++py) {
           const int64_t base = img * image + (oy * s.pool_sh + py) * row + ox * s.pool_sw * f;

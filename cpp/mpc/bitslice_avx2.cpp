@@ -44,9 +44,7 @@ inline void transpose4(__m256i& r0, __m256i& r1, __m256i& r2, __m256i& r3) {
 inline __m256i load(const uint64_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
-inline void store(uint64_t* p, __m256i v) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
-}
+inline void store(uint64_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
 
 }  // namespace
 

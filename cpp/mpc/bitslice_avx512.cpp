@@ -36,7 +36,7 @@ inline void transpose8(__m512i* r) {
     t[i] = _mm512_unpacklo_epi64(r[i], r[i + 1]);      // ri[0] ri+1[0] ri[2] ri+1[2] ...
     t[i + 1] = _mm512_unpackhi_epi64(r[i], r[i + 1]);  // ri[1] ri+1[1] ri[3] ri+1[3] ...
   }
-  for (int h = 0; h < 8; h += 4) {  // rows h..h+3
+  for (int h = 0; h < 8; h += 4) {                              // rows h..h+3
     u[h + 0] = _mm512_shuffle_i64x2(t[h + 0], t[h + 2], 0x88);  // columns 0, 4
     u[h + 1] = _mm512_shuffle_i64x2(t[h + 0], t[h + 2], 0xDD);  // columns 2, 6
     u[h + 2] = _mm512_shuffle_i64x2(t[h + 1], t[h + 3], 0x88);  // columns 1, 5

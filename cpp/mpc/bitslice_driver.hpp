@@ -15,16 +15,43 @@ namespace mpc {
 
 template <class Ops, int J>
 inline void transpose_stage(typename Ops::T* r) {
-  constexpr uint64_t kMasks[] = {0, 0x5555555555555555ULL, 0x3333333333333333ULL, 0,
-                                 0x0F0F0F0F0F0F0F0FULL, 0, 0, 0,
-                                 0x00FF00FF00FF00FFULL, 0, 0, 0, 0, 0, 0, 0,
-                                 0x0000FFFF0000FFFFULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                 0, 0, 0x00000000FFFFFFFFULL};
+  constexpr uint64_t kMasks[] = {0,
+                                 0x5555555555555555ULL,
+                                 0x3333333333333333ULL,
+                                 0,
+                                 0x0F0F0F0F0F0F0F0FULL,
+                                 0,
+                                 0,
+                                 0,
+                                 0x00FF00FF00FF00FFULL,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0x0000FFFF0000FFFFULL,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0,
+                                 0x00000000FFFFFFFFULL};
   const typename Ops::T mask = Ops::splat(kMasks[J]);
   for (int base = 0; base < 64; base += 2 * J) {
     for (int k = base; k < base + J; ++k) {
-      const typename Ops::T t =
-          Ops::band(Ops::bxor(Ops::template shr<J>(r[k]), r[k + J]), mask);
+      const typename Ops::T t = Ops::band(Ops::bxor(Ops::template shr<J>(r[k]), r[k + J]), mask);
       r[k + J] = Ops::bxor(r[k + J], t);
       r[k] = Ops::bxor(r[k], Ops::template shl<J>(t));
     }

@@ -25,10 +25,10 @@ struct KernelTable {
   decltype(&unbitslice_groups_scalar) unbitslice_groups;
 };
 
-#define CF_MPC_TABLE(X)                                                                \
-  KernelTable {                                                                        \
-    ring_gemm_##X, ring_conv_##X, rss_mul_##X, rss_and_##X, bitslice_groups_##X,     \
-        unbitslice_groups_##X                                                          \
+#define CF_MPC_TABLE(X)                                                          \
+  KernelTable {                                                                  \
+    ring_gemm_##X, ring_conv_##X, rss_mul_##X, rss_and_##X, bitslice_groups_##X, \
+        unbitslice_groups_##X                                                    \
   }
 
 const KernelTable kScalar = CF_MPC_TABLE(scalar);
@@ -87,8 +87,8 @@ void ring_gemm_variant(GemmVariant variant, Isa isa, const uint64_t* A, const ui
 #endif
 }
 
-void ring_conv(Isa isa, const ConvShape& s, const uint64_t* x, const uint64_t* kern,
-               uint64_t* out, int threads) {
+void ring_conv(Isa isa, const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,
+               int threads) {
   check_conv_shape(s, "ring_conv");
   const auto kernel = table_for(isa, "ring_conv").ring_conv;
   kernel(s, x, kern, out, thread_count(threads));

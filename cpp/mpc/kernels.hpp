@@ -40,8 +40,8 @@ void ring_gemm_variant(GemmVariant variant, Isa isa, const uint64_t* A, const ui
 /// shares). x: n*h*w*c, kern: kh*kw*c*f, out: n*out_h*out_w*f words, all NHWC and
 /// C-contiguous; out is overwritten. The ring GEMM's micro-kernels on patches packed
 /// per block of output pixels (ring_conv_driver.hpp), images split over `threads`.
-void ring_conv(Isa isa, const ConvShape& s, const uint64_t* x, const uint64_t* kern,
-               uint64_t* out, int threads);
+void ring_conv(Isa isa, const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,
+               int threads);
 
 // ---------------------------------------------------------------- RSS local steps
 /// z = x0*y0 + x0*y1 + x1*y0 + mask (mod 2^64), element-wise over `count` words.
@@ -77,18 +77,18 @@ void transpose64(uint64_t a[64]);
 //   bitslice_groups_X(x, groups, bits, words, planes)
 //       x[0 .. 64 groups) -> planes[b * words + g] for b < bits, g < groups
 //   unbitslice_groups_X(planes, bits, words, groups, x)     the inverse
-#define CF_MPC_DECLARE_ISA(X)                                                                   \
-  void ring_gemm_##X(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m, int64_t k, \
-                     int64_t n, int threads);                                                  \
-  void ring_conv_##X(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out, \
-                     int threads);                                                             \
-  void rss_mul_##X(const uint64_t* x0, const uint64_t* x1, const uint64_t* y0,                \
-                   const uint64_t* y1, const uint64_t* mask, uint64_t* z, int64_t count);     \
-  void rss_and_##X(const uint64_t* x0, const uint64_t* x1, const uint64_t* y0,                \
-                   const uint64_t* y1, const uint64_t* mask, uint64_t* z, int64_t count);     \
-  void bitslice_groups_##X(const uint64_t* x, int64_t groups, int bits, int64_t words,        \
-                           uint64_t* planes);                                                  \
-  void unbitslice_groups_##X(const uint64_t* planes, int bits, int64_t words, int64_t groups, \
+#define CF_MPC_DECLARE_ISA(X)                                                                      \
+  void ring_gemm_##X(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m, int64_t k,      \
+                     int64_t n, int threads);                                                      \
+  void ring_conv_##X(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,   \
+                     int threads);                                                                 \
+  void rss_mul_##X(const uint64_t* x0, const uint64_t* x1, const uint64_t* y0, const uint64_t* y1, \
+                   const uint64_t* mask, uint64_t* z, int64_t count);                              \
+  void rss_and_##X(const uint64_t* x0, const uint64_t* x1, const uint64_t* y0, const uint64_t* y1, \
+                   const uint64_t* mask, uint64_t* z, int64_t count);                              \
+  void bitslice_groups_##X(const uint64_t* x, int64_t groups, int bits, int64_t words,             \
+                           uint64_t* planes);                                                      \
+  void unbitslice_groups_##X(const uint64_t* planes, int bits, int64_t words, int64_t groups,      \
                              uint64_t* x);
 
 CF_MPC_DECLARE_ISA(scalar)
@@ -96,8 +96,8 @@ CF_MPC_DECLARE_ISA(scalar)
 CF_MPC_DECLARE_ISA(avx2)
 CF_MPC_DECLARE_ISA(avx512)
 /// ring_gemm with the vpmuludq/vpmulld product in zmm registers (GemmVariant::Avx512Split).
-void ring_gemm_avx512_split(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m,
-                            int64_t k, int64_t n, int threads);
+void ring_gemm_avx512_split(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m, int64_t k,
+                            int64_t n, int threads);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
 CF_MPC_DECLARE_ISA(neon)

@@ -59,7 +59,7 @@ void ring_gemm_avx2(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m
 }
 
 void ring_conv_avx2(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,
-                  int threads) {
+                    int threads) {
   ring_conv_driver<Avx2Kernel>(s, x, kern, out, threads);
 }
 

@@ -88,13 +88,13 @@ void ring_gemm_avx512(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t
   ring_gemm_driver<MulloKernel>(A, B, C, m, k, n, threads);
 }
 
-void ring_gemm_avx512_split(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m,
-                            int64_t k, int64_t n, int threads) {
+void ring_gemm_avx512_split(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m, int64_t k,
+                            int64_t n, int threads) {
   ring_gemm_driver<SplitKernel>(A, B, C, m, k, n, threads);
 }
 
 void ring_conv_avx512(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,
-                  int threads) {
+                      int threads) {
   ring_conv_driver<MulloKernel>(s, x, kern, out, threads);
 }
 

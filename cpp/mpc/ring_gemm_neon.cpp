@@ -61,7 +61,7 @@ void ring_gemm_neon(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t m
 }
 
 void ring_conv_neon(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,
-                  int threads) {
+                    int threads) {
   ring_conv_driver<NeonKernel>(s, x, kern, out, threads);
 }
 

@@ -38,7 +38,7 @@ void ring_gemm_scalar(const uint64_t* A, const uint64_t* B, uint64_t* C, int64_t
 }
 
 void ring_conv_scalar(const ConvShape& s, const uint64_t* x, const uint64_t* kern, uint64_t* out,
-                  int threads) {
+                      int threads) {
   ring_conv_driver<ScalarKernel>(s, x, kern, out, threads);
 }
 

@@ -29,10 +29,10 @@ void rss_mul_avx2(const uint64_t* x0, const uint64_t* x1, const uint64_t* y0, co
   int64_t i = 0;
   for (; i + 4 <= count; i += 4) {
     const __m256i b0 = load(y0 + i);
-    const __m256i v = _mm256_add_epi64(
-        _mm256_add_epi64(mul64(load(x0 + i), _mm256_add_epi64(b0, load(y1 + i))),
-                         mul64(load(x1 + i), b0)),
-        load(mask + i));
+    const __m256i v =
+        _mm256_add_epi64(_mm256_add_epi64(mul64(load(x0 + i), _mm256_add_epi64(b0, load(y1 + i))),
+                                          mul64(load(x1 + i), b0)),
+                         load(mask + i));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(z + i), v);
   }
   rss_mul_scalar(x0 + i, x1 + i, y0 + i, y1 + i, mask + i, z + i, count - i);

@@ -281,8 +281,8 @@ void test_parallel_for() {
 }  // namespace
 
 // Seeded convolution: every ISA against a naive padded-image reference.
-void test_seeded_conv(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
-                      int64_t f, int64_t stride, bool same, bool with_bias, int64_t xbound) {
+void test_seeded_conv(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t f,
+                      int64_t stride, bool same, bool with_bias, int64_t xbound) {
   const int64_t out_h = same ? (h + stride - 1) / stride : (h - kh) / stride + 1;
   const int64_t out_w = same ? (w + stride - 1) / stride : (w - kw) / stride + 1;
   const int64_t pad_top = same ? std::max<int64_t>((out_h - 1) * stride + kh - h, 0) / 2 : 0;
@@ -313,8 +313,8 @@ void test_seeded_conv(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, in
   for (cf::Isa isa : isas()) {
     for (int threads : {1, 3}) {
       std::vector<uint64_t> out(out_size, 0xdeadbeef);
-      cf::seeded_conv(isa, s, x.data(), kern.data(), with_bias ? bias.data() : nullptr,
-                      out.data(), threads);
+      cf::seeded_conv(isa, s, x.data(), kern.data(), with_bias ? bias.data() : nullptr, out.data(),
+                      threads);
       CHECK(out == expect);
     }
   }
@@ -371,8 +371,8 @@ std::vector<int64_t> naive_finish(const cf::FinishShape& s, const std::vector<ui
   return out;
 }
 
-void test_seeded_finish(int64_t n, int64_t h, int64_t w, int64_t f, int tau, bool relu,
-                        int64_t ph, int64_t pw, int64_t sh, int64_t sw) {
+void test_seeded_finish(int64_t n, int64_t h, int64_t w, int64_t f, int tau, bool relu, int64_t ph,
+                        int64_t pw, int64_t sh, int64_t sw) {
   cf::FinishShape s{n, h, w, f, tau, relu, ph, pw, sh, sw, 0, 0};
   cf::check_finish_shape(s);
   const size_t size = static_cast<size_t>(n * h * w * f);
@@ -397,8 +397,8 @@ void test_seeded_finish(int64_t n, int64_t h, int64_t w, int64_t f, int tau, boo
   for (cf::Isa isa : isas()) {
     for (int threads : {1, 3}) {
       std::vector<int64_t> out(fused_expect.size(), 0x5a5a);
-      cf::seeded_conv_finish(isa, conv, x.data(), kern.data(), bias.data(), s, b.data(),
-                             out.data(), threads);
+      cf::seeded_conv_finish(isa, conv, x.data(), kern.data(), bias.data(), s, b.data(), out.data(),
+                             threads);
       CHECK(out == fused_expect);
     }
   }
@@ -436,7 +436,7 @@ struct LimbCase {
   bool same;
   int64_t pool_h, pool_w, pool_sh, pool_sw;
   int64_t xbound, kbound;
-  bool zero_high;  // family 0, offset 0 and bias 0 all zero: H = 0, ReLU falls to L's sign
+  bool zero_high;   // family 0, offset 0 and bias 0 all zero: H = 0, ReLU falls to L's sign
   int pattern = 0;  // 0: 1/3 zeros; 1: zero but for a centre square (all-zero patches,
                     // skipped); 2: signed values with zero-sum patches (not skipped)
 };
@@ -446,10 +446,27 @@ void test_limb_block(const LimbCase& t) {
   const int64_t out_w = t.same ? (t.w + t.sw - 1) / t.sw : (t.w - t.kw) / t.sw + 1;
   const int64_t pad_h = t.same ? std::max<int64_t>((out_h - 1) * t.sh + t.kh - t.h, 0) : 0;
   const int64_t pad_w = t.same ? std::max<int64_t>((out_w - 1) * t.sw + t.kw - t.w, 0) : 0;
-  cf::LimbShape s{t.n,       t.h,       t.w,       t.c,        t.kh,         t.kw,
-                  t.f,       t.sh,      t.sw,      pad_h / 2,  pad_h - pad_h / 2,
-                  pad_w / 2, pad_w - pad_w / 2,    t.pool_h,   t.pool_w,     t.pool_sh,
-                  t.pool_sw, 0,         0,         0,          0};
+  cf::LimbShape s{t.n,
+                  t.h,
+                  t.w,
+                  t.c,
+                  t.kh,
+                  t.kw,
+                  t.f,
+                  t.sh,
+                  t.sw,
+                  pad_h / 2,
+                  pad_h - pad_h / 2,
+                  pad_w / 2,
+                  pad_w - pad_w / 2,
+                  t.pool_h,
+                  t.pool_w,
+                  t.pool_sh,
+                  t.pool_sw,
+                  0,
+                  0,
+                  0,
+                  0};
   std::uniform_int_distribution<int64_t> xd(0, t.xbound);
   std::vector<int64_t> x(static_cast<size_t>(t.n * t.h * t.w * t.c));
   for (auto& v : x) v = xd(rng) % 3 == 0 ? 0 : xd(rng);  // many zeros, like MNIST
@@ -658,10 +675,10 @@ struct ConvCase {
 };
 
 cf::ConvShape conv_case_shape(const ConvCase& t) {
-  const int64_t out_h = t.same ? (t.h + t.stride_h - 1) / t.stride_h
-                               : (t.h - t.kh) / t.stride_h + 1;
-  const int64_t out_w = t.same ? (t.w + t.stride_w - 1) / t.stride_w
-                               : (t.w - t.kw) / t.stride_w + 1;
+  const int64_t out_h =
+      t.same ? (t.h + t.stride_h - 1) / t.stride_h : (t.h - t.kh) / t.stride_h + 1;
+  const int64_t out_w =
+      t.same ? (t.w + t.stride_w - 1) / t.stride_w : (t.w - t.kw) / t.stride_w + 1;
   const int64_t pad_top =
       t.same ? std::max<int64_t>((out_h - 1) * t.stride_h + t.kh - t.h, 0) / 2 : 0;
   const int64_t pad_left =
@@ -835,7 +852,7 @@ int main() {
   test_gemm(50, 300, 1, 1, false);
   test_gemm(50, 300, 4, 7, true);
   for (int64_t n = 1; n <= 65; ++n) {
-    test_gemm(37, 2561, n, 1, false);                 // the encryption shape, ternary r
+    test_gemm(37, 2561, n, 1, false);                    // the encryption shape, ternary r
     test_gemm(19, 67, n, int64_t{1} << 40, n % 2 == 0);  // the largest small operand
   }
   test_gemm(5, 0, 1, 1, false);
@@ -845,8 +862,8 @@ int main() {
   test_tensor_round();
   test_chacha20();
   test_parallel_for();
-  test_seeded_conv(3, 28, 28, 1, 5, 5, 32, 1, true, true, 255);    // Table VI first conv
-  test_seeded_conv(2, 9, 7, 3, 3, 2, 20, 2, true, false, 1000);    // 16 + 4 filters, stride 2
+  test_seeded_conv(3, 28, 28, 1, 5, 5, 32, 1, true, true, 255);  // Table VI first conv
+  test_seeded_conv(2, 9, 7, 3, 3, 2, 20, 2, true, false, 1000);  // 16 + 4 filters, stride 2
   test_seeded_conv(2, 8, 8, 2, 3, 3, 5, 1, false, true, (int64_t{1} << 31) - 1);  // remainder
   test_seeded_conv(1, 6, 6, 4, 1, 1, 3, 3, true, true, 7);         // fewer filters than lanes
   test_seeded_conv(4, 1, 1, 100, 1, 1, 33, 1, false, true, 127);   // dense as a 1x1 conv
@@ -863,9 +880,9 @@ int main() {
   test_limb_block({3, 28, 28, 1, 5, 5, 32, 1, 1, true, 2, 2, 2, 2, 1000, 600, false});  // Table VI
   test_limb_block({2, 9, 11, 3, 3, 2, 20, 2, 1, true, 3, 2, 1, 2, 255, 40, false});
   test_limb_block({2, 10, 7, 2, 5, 3, 7, 1, 3, false, 1, 1, 1, 1, 100, 9, false});  // no pooling
-  test_limb_block({4, 8, 8, 1, 3, 3, 16, 1, 1, true, 2, 2, 2, 2, 3, 1, true});       // H = 0
+  test_limb_block({4, 8, 8, 1, 3, 3, 16, 1, 1, true, 2, 2, 2, 2, 3, 1, true});      // H = 0
   test_limb_block({1, 5, 13, 2, 2, 4, 33, 1, 2, true, 2, 3, 2, 1, 1000, 100, false});
-  test_limb_block({0, 6, 6, 1, 3, 3, 8, 1, 1, true, 2, 2, 2, 2, 10, 10, false});     // no images
+  test_limb_block({0, 6, 6, 1, 3, 3, 8, 1, 1, true, 2, 2, 2, 2, 10, 10, false});       // no images
   test_limb_block({5, 4, 4, 1, 4, 4, 1, 1, 1, false, 1, 1, 1, 1, 1000, 1000, false});  // 1x1 out
   test_limb_block({4, 28, 28, 1, 5, 5, 32, 1, 1, true, 2, 2, 2, 2, 1000, 600, false, 1});
   test_limb_block({3, 12, 10, 2, 3, 3, 16, 2, 1, true, 2, 2, 2, 2, 1000, 100, false, 1});
@@ -873,28 +890,28 @@ int main() {
   test_limb_block({2, 9, 9, 3, 5, 5, 9, 1, 1, false, 2, 2, 1, 1, 1000, 100, true, 2});
   test_limb_block({2, 10, 10, 1, 3, 3, 5, 1, 1, true, 8, 8, 1, 2, 1000, 600, false});  // int64 pool
   test_limb_block({3, 11, 12, 1, 3, 3, 20, 1, 1, true, 2, 2, 3, 3, 1000, 300, false, 1});  // gaps
-  test_limb_block({2, 9, 13, 2, 3, 2, 17, 1, 1, false, 1, 2, 2, 3, 1000, 300, false});  // gaps
+  test_limb_block({2, 9, 13, 2, 3, 2, 17, 1, 1, false, 1, 2, 2, 3, 1000, 300, false});     // gaps
   test_limb_block_declines_and_rejects();
   test_limb_out_rejects_bad_outputs();
   const int64_t big = int64_t{1} << 40;
   const int64_t top = std::numeric_limits<int64_t>::max();
   for (const ConvCase& t : std::vector<ConvCase>{
-           {3, 28, 28, 1, 5, 5, 64, 1, 1, true, true, 1000, 0},   // Table VI, element-wise k = 1
-           {2, 28, 28, 1, 5, 5, 64, 1, 1, true, true, 1000, 2},   // every word 2^64 - 1
-           {2, 9, 9, 1, 5, 5, 64, 1, 1, true, true, 1000, 1},     // every word 0
-           {2, 9, 9, 2, 5, 5, 33, 1, 1, true, false, 1000, 3},    // alternating 0 / 2^64 - 1
-           {2, 9, 7, 3, 3, 2, 20, 2, 2, true, false, 1000, 0},    // Cin 3, stride 2
-           {2, 12, 17, 1, 4, 3, 40, 3, 2, false, true, 255, 0},   // VALID, strides 3 x 2
-           {1, 8, 8, 2, 3, 3, 5, 1, 1, false, true, 1, 0},        // fewer filters than lanes
-           {0, 5, 5, 1, 3, 3, 7, 1, 1, true, true, 9, 0},         // no images
-           {1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, 3, 0},         // 1 x 1 everything
-           {4, 1, 1, 100, 1, 1, 33, 1, 1, false, true, 127, 0},   // dense as a 1x1 conv
+           {3, 28, 28, 1, 5, 5, 64, 1, 1, true, true, 1000, 0},  // Table VI, element-wise k = 1
+           {2, 28, 28, 1, 5, 5, 64, 1, 1, true, true, 1000, 2},  // every word 2^64 - 1
+           {2, 9, 9, 1, 5, 5, 64, 1, 1, true, true, 1000, 1},    // every word 0
+           {2, 9, 9, 2, 5, 5, 33, 1, 1, true, false, 1000, 3},   // alternating 0 / 2^64 - 1
+           {2, 9, 7, 3, 3, 2, 20, 2, 2, true, false, 1000, 0},   // Cin 3, stride 2
+           {2, 12, 17, 1, 4, 3, 40, 3, 2, false, true, 255, 0},  // VALID, strides 3 x 2
+           {1, 8, 8, 2, 3, 3, 5, 1, 1, false, true, 1, 0},       // fewer filters than lanes
+           {0, 5, 5, 1, 3, 3, 7, 1, 1, true, true, 9, 0},        // no images
+           {1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, 3, 0},        // 1 x 1 everything
+           {4, 1, 1, 100, 1, 1, 33, 1, 1, false, true, 127, 0},  // dense as a 1x1 conv
            // Fused path: 2 limbs, one k-block. General path: the rest.
-           {2, 6, 6, 64, 3, 3, 18, 1, 1, true, true, 255, 0},     // 576 taps: k-blocks of 256
-           {2, 6, 5, 16, 3, 3, 20, 1, 1, true, true, 1 << 12, 0}, // 2 limbs, k-blocks of 64
-           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 14, 0},  // 3 limbs
-           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 18, 0},  // 3 limbs
-           {2, 7, 5, 3, 3, 3, 24, 2, 1, true, true, 1 << 24, 0},  // 4 limbs
+           {2, 6, 6, 64, 3, 3, 18, 1, 1, true, true, 255, 0},      // 576 taps: k-blocks of 256
+           {2, 6, 5, 16, 3, 3, 20, 1, 1, true, true, 1 << 12, 0},  // 2 limbs, k-blocks of 64
+           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 14, 0},   // 3 limbs
+           {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, 1 << 18, 0},   // 3 limbs
+           {2, 7, 5, 3, 3, 3, 24, 2, 1, true, true, 1 << 24, 0},   // 4 limbs
            // VNNI: |x| < 2^15, int32 sums exact for one tap pair per block only.
            {2, 7, 5, 3, 3, 3, 24, 1, 1, true, true, (1 << 15) - 1, 2},
            {2, 5, 6, 1, 3, 3, 5, 1, 1, true, true, 1 << 14, 3},

@@ -47,8 +47,8 @@ void test_ring_gemm() {
   std::mt19937_64 rng(20);
   // Odd sizes, tiles smaller than every MR x NR, and sizes across the KC (128)
   // and MC (192) block boundaries.
-  const int64_t shapes[][3] = {{1, 1, 1},   {2, 3, 5},    {7, 5, 3},    {8, 16, 16},
-                               {9, 17, 33}, {13, 129, 17}, {193, 130, 20}, {50, 257, 65},
+  const int64_t shapes[][3] = {{1, 1, 1},    {2, 3, 5},     {7, 5, 3},      {8, 16, 16},
+                               {9, 17, 33},  {13, 129, 17}, {193, 130, 20}, {50, 257, 65},
                                {385, 40, 7}, {6, 300, 4},   {200, 300, 70}};  // last: 4 row chunks
   for (const auto& s : shapes) {
     const int64_t m = s[0], k = s[1], n = s[2];
@@ -67,8 +67,8 @@ void test_ring_gemm() {
     }
     if (cf::isa_available(Isa::Avx512)) {
       Words C(static_cast<size_t>(m * n), 1);
-      cf::mpc::ring_gemm_variant(cf::mpc::GemmVariant::Avx512Split, Isa::Avx512, A.data(),
-                                 B.data(), C.data(), m, k, n, 2);
+      cf::mpc::ring_gemm_variant(cf::mpc::GemmVariant::Avx512Split, Isa::Avx512, A.data(), B.data(),
+                                 C.data(), m, k, n, 2);
       CHECK(C == want);
     }
   }
@@ -91,8 +91,8 @@ void test_ring_gemm() {
   CHECK(throws_argument_error(
       [] { cf::mpc::ring_gemm(Isa::Scalar, nullptr, nullptr, nullptr, -1, 2, 2, 1); }));
   CHECK(throws_argument_error([] {
-    cf::mpc::ring_gemm(Isa::Scalar, nullptr, nullptr, nullptr, int64_t{1} << 40,
-                       int64_t{1} << 40, 2, 1);
+    cf::mpc::ring_gemm(Isa::Scalar, nullptr, nullptr, nullptr, int64_t{1} << 40, int64_t{1} << 40,
+                       2, 1);
   }));
 }
 
@@ -128,7 +128,7 @@ void test_ring_conv() {
   // more than one KC block of taps (5 * 5 * 9 = 225 > 128), more than one MC block
   // of pixels (11 x 11 = 121 > 96), f across NR and past it.
   const cf::ConvShape shapes[] = {
-      {3, 7, 7, 4, 5, 5, 16, 1, 1, 2, 2, 7, 7},   {2, 6, 5, 3, 3, 2, 5, 1, 1, 0, 0, 4, 4},
+      {3, 7, 7, 4, 5, 5, 16, 1, 1, 2, 2, 7, 7},    {2, 6, 5, 3, 3, 2, 5, 1, 1, 0, 0, 4, 4},
       {2, 9, 8, 2, 3, 3, 17, 2, 3, 1, 1, 5, 3},    {2, 7, 7, 5, 2, 2, 8, 1, 1, 0, 0, 7, 7},
       {4, 1, 1, 33, 1, 1, 20, 1, 1, 0, 0, 1, 1},   {3, 1, 10, 3, 1, 4, 6, 1, 1, 0, 1, 1, 10},
       {1, 11, 11, 9, 5, 5, 3, 1, 1, 2, 2, 11, 11}, {0, 4, 4, 2, 3, 3, 2, 1, 1, 1, 1, 4, 4},
@@ -143,10 +143,10 @@ void test_ring_conv() {
         cf::mpc::ring_conv(isa, s, x.data(), kern.data(), out.data(), threads);
         if (out != want)
           std::fprintf(stderr, "ring_conv %s n=%lld %lldx%lldx%lld k=%lldx%lld f=%lld threads=%d\n",
-                       cf::isa_name(isa), static_cast<long long>(s.n),
-                       static_cast<long long>(s.h), static_cast<long long>(s.w),
-                       static_cast<long long>(s.c), static_cast<long long>(s.kh),
-                       static_cast<long long>(s.kw), static_cast<long long>(s.f), threads);
+                       cf::isa_name(isa), static_cast<long long>(s.n), static_cast<long long>(s.h),
+                       static_cast<long long>(s.w), static_cast<long long>(s.c),
+                       static_cast<long long>(s.kh), static_cast<long long>(s.kw),
+                       static_cast<long long>(s.f), threads);
         CHECK(out == want);
       }
     }
@@ -211,8 +211,8 @@ void test_rss_local() {
       for (size_t e = 0; e < mask.size(); ++e) mask[e] = a[i][e] - a[(i + 1) % 3][e];
       z[i].resize(static_cast<size_t>(count));
       const int j = (i + 1) % 3;
-      cf::mpc::rss_mul_local(isa, x[i].data(), x[j].data(), y[i].data(), y[j].data(),
-                             mask.data(), z[i].data(), count, 1);
+      cf::mpc::rss_mul_local(isa, x[i].data(), x[j].data(), y[i].data(), y[j].data(), mask.data(),
+                             z[i].data(), count, 1);
     }
     bool ok = true;
     for (size_t e = 0; e < static_cast<size_t>(count); ++e) {
@@ -245,9 +245,9 @@ void test_transpose64() {
 
 void test_bitslice() {
   std::mt19937_64 rng(23);
-  for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{63}, int64_t{64}, int64_t{65}, int64_t{127},
-                    int64_t{128}, int64_t{200}, int64_t{511}, int64_t{513}, int64_t{1000},
-                    int64_t{64 * 67 + 5}}) {
+  for (int64_t n :
+       {int64_t{0}, int64_t{1}, int64_t{63}, int64_t{64}, int64_t{65}, int64_t{127}, int64_t{128},
+        int64_t{200}, int64_t{511}, int64_t{513}, int64_t{1000}, int64_t{64 * 67 + 5}}) {
     const Words x = random_words(rng, n);
     const int64_t words = cf::mpc::plane_words(n);
     CHECK(words == (n + 63) / 64);
