@@ -2,10 +2,10 @@
 
 :func:`connect_committee` gives one member a :class:`TcpTransport` (the
 :class:`~cipherfuse.mpc.transport.Transport` interface) over which it talks to the two
-other members. Each pair runs a ``Noise_KK_25519_ChaChaPoly_SHA256`` handshake
+other members. Each pair runs a ``Noise_KK_25519_AESGCM_SHA256`` handshake
 (:mod:`cipherfuse.mpc.noise`) between the members' static X25519 keys, with the session
 id and both party indices in the prologue; then every frame is sealed with
-ChaCha20-Poly1305 under per-direction counter nonces.
+AES-256-GCM under per-direction counter nonces.
 
 Roles are deterministic: for each pair, the member with the lower party index listens
 and the higher one dials, retrying with exponential backoff until ``connect_timeout``,
@@ -70,7 +70,7 @@ HELLO_LEN = len(MAGIC) + 2
 HEADER_LEN = 8 + TAG_LEN
 #: Bytes of the initiator's key confirmation (an empty sealed record).
 CONFIRM_LEN = TAG_LEN
-#: The largest ``max_frame_bytes`` a channel accepts (ChaCha20-Poly1305 in
+#: The largest ``max_frame_bytes`` a channel accepts (AES-GCM in
 #: ``cryptography`` seals at most 2^31 - 1 bytes at once).
 MAX_FRAME_LIMIT = 2**31 - 1 - TAG_LEN
 _MAX_SESSION_ID = 255
