@@ -67,10 +67,18 @@ def test_loopback_http_chain_ignores_proxy_settings(
 
 def test_websocket_backend_runs_contract_calls(anvil_node: AnvilNode) -> None:
     ws = websocket_chain(anvil_node.ws_url, kind="anvil")
-    ws.add_dev_accounts(1)
-    tasks, receipt = TasksContract.deploy(ws, ws.accounts[0])
-    assert receipt.gas_used > 1_000_000
-    assert tasks.task_count() == 0
+    try:
+        ws.add_dev_accounts(1)
+        tasks, receipt = TasksContract.deploy(ws, ws.accounts[0])
+        assert receipt.gas_used > 1_000_000
+        assert tasks.task_count() == 0
+        socket = ws.w3.provider.conn.ws  # type: ignore[attr-defined]
+        assert socket is not None and socket.open
+    finally:
+        ws.close()
+    assert socket.closed and ws.w3.provider.conn.ws is None  # type: ignore[attr-defined]
+    ws.close()  # closing twice is harmless
+    http_chain(anvil_node.url).close()  # nothing to close over HTTP
     http = http_chain(anvil_node.url)
     assert TasksContract(http, tasks.address).task_count() == 0
 

@@ -246,6 +246,8 @@ def test_namespaces_share_no_loopback_and_reach_only_the_bridge() -> None:
         finally:
             server.kill()
             server.wait()
+            assert server.stdout is not None
+            server.stdout.close()
         tag = net.tag
     assert not [ns for ns in _namespaces() if ns.startswith(tag + "-")]
 

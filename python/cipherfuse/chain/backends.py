@@ -12,6 +12,7 @@ signed locally, so the same code runs on a dev node and on a public network.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -256,6 +257,26 @@ class Chain:
             self._tester.revert_to_snapshot(snapshot_id)
         else:
             self._rpc("evm_revert", [snapshot_id])
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Close the connection's socket, if it holds one open.
+
+        A WebSocket connection stays open between calls (and keeps sending keep-alive
+        pings from web3's event-loop thread); closing it ends both. HTTP and embedded
+        connections hold nothing open, so this does nothing for them. The connection
+        must not be used afterwards.
+        """
+        from web3.providers.legacy_websocket import LegacyWebSocketProvider
+
+        provider = self.w3.provider
+        if not isinstance(provider, LegacyWebSocketProvider):
+            return
+        socket = provider.conn.ws
+        loop = LegacyWebSocketProvider._loop
+        if socket is None or loop is None:
+            return
+        provider.conn.ws = None
+        asyncio.run_coroutine_threadsafe(socket.close(), loop).result(timeout)
 
     def call(self, to: str, data: bytes) -> bytes:
         """The return data of a read-only call of ``data`` to ``to`` at the latest block.
