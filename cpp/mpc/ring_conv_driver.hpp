@@ -41,18 +41,7 @@ void ring_conv_driver(const ConvShape& s, const uint64_t* x, const uint64_t* ker
   // Packed kernels, the layout of ring_gemm_driver's B: block p0 at p0 * npad,
   // panel jp of it at jp * kc * NR, element (p, c) at p * NR + c; zero past n.
   std::vector<uint64_t> Bp(static_cast<size_t>(taps * npad));
-  for (int64_t p0 = 0; p0 < taps; p0 += kRingKC) {
-    const int64_t kc = std::min(kRingKC, taps - p0);
-    for (int64_t jp = 0; jp < panels; ++jp) {
-      uint64_t* dst = Bp.data() + p0 * npad + jp * kc * NR;
-      const int64_t cols = std::min(NR, n - jp * NR);
-      for (int64_t p = 0; p < kc; ++p) {
-        const uint64_t* src = kern + (p0 + p) * n + jp * NR;
-        for (int64_t c = 0; c < cols; ++c) dst[p * NR + c] = src[c];
-        for (int64_t c = cols; c < NR; ++c) dst[p * NR + c] = 0;
-      }
-    }
-  }
+  ring_pack_b<Kernel>(kern, taps, n, Bp.data(), 0, panels);
 
   // The padded image covers exactly the windows of the output.
   const int64_t hp = (s.out_h - 1) * s.stride_h + s.kh;
@@ -69,7 +58,7 @@ void ring_conv_driver(const ConvShape& s, const uint64_t* x, const uint64_t* ker
     std::vector<uint64_t> padded(static_cast<size_t>(hp * wp * s.c));
     std::vector<uint64_t> Ap(static_cast<size_t>((kConvMC + MR - 1) / MR * MR * kRingKC));
     std::vector<int64_t> corner(static_cast<size_t>((kConvMC + MR - 1) / MR * MR));
-    alignas(64) uint64_t tile[MR * NR];
+    alignas(64) uint64_t tile[Kernel::MR * Kernel::NR];
     for (int64_t img = i0; img < i1; ++img) {
       std::fill(padded.begin(), padded.end(), uint64_t{0});
       const int64_t y0 = std::max<int64_t>(0, s.pad_top), y1 = std::min(hp, s.h + s.pad_top);
@@ -98,24 +87,8 @@ void ring_conv_driver(const ConvShape& s, const uint64_t* x, const uint64_t* ker
             for (int64_t r = rows; r < MR; ++r)
               for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = 0;
           }
-          const bool accumulate = p0 > 0;
-          for (int64_t jp = 0; jp < panels; ++jp) {
-            const uint64_t* bp = Bp.data() + p0 * npad + jp * kc * NR;
-            const int64_t cols = std::min(NR, n - jp * NR);
-            for (int64_t ip = 0; ip < rpanels; ++ip) {
-              const uint64_t* ap = Ap.data() + ip * kc * MR;
-              const int64_t rows = std::min(MR, mc - ip * MR);
-              uint64_t* c = out_img + (ic + ip * MR) * n + jp * NR;
-              if (rows == MR && cols == NR) {
-                Kernel::run(kc, ap, bp, c, n, accumulate);
-                continue;
-              }
-              Kernel::run(kc, ap, bp, tile, NR, false);
-              for (int64_t r = 0; r < rows; ++r)
-                for (int64_t q = 0; q < cols; ++q)
-                  c[r * n + q] = accumulate ? c[r * n + q] + tile[r * NR + q] : tile[r * NR + q];
-            }
-          }
+          ring_macro_block<Kernel>(Ap.data(), Bp.data() + p0 * npad, out_img + ic * n, mc, kc, n,
+                                   p0 > 0, tile);
         }
       }
     }
