@@ -63,3 +63,38 @@ def test_readme_python_example_runs() -> None:
     assert blocks, "README must hold an API example"
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def _result(experiment: str, name: str) -> tuple[float, float | None]:
+    import json
+
+    body = json.loads((ROOT / "results" / f"{experiment}.json").read_text())
+    rows = [r for r in body["rows"] if r["name"] == name]
+    assert len(rows) == 1, (experiment, name)
+    return float(rows[0]["ours"]), rows[0]["paper"]
+
+
+# Every result the README's status table quotes: (text in the README, experiment, row name,
+# how the README rounds it).
+README_RESULTS = [
+    ("{ours:.2f} % plain", "case3", "MetaModel accuracy, strategy II, original, models {1,2,3}", 2),
+    (
+        "{ours:.2f} % at p = 2^7, paper {paper:.1f} %",
+        "case3",
+        "MetaModel accuracy, strategy II, first layer p=2^7 q=1000, models {1,2,3}",
+        2,
+    ),
+    ("{ours:.1f}x IID", "case4", "iid: byte ratio, FedAvg to reach / one-shot", 1),
+    ("{ours:.1f}x partial", "case4", "partial: byte ratio, FedAvg to reach / one-shot", 1),
+]
+
+
+@pytest.mark.parametrize(("template", "experiment", "name", "digits"), README_RESULTS)
+def test_readme_results_match_the_committed_results(
+    template: str, experiment: str, name: str, digits: int
+) -> None:
+    ours, paper = _result(experiment, name)
+    text = template.format(ours=round(ours, digits), paper=paper)
+    assert text in (ROOT / "README.md").read_text(), (
+        f"README should say {text!r} (results/{experiment}.json)"
+    )
