@@ -17,8 +17,8 @@ import pytest
 
 from cipherfuse.cli.main import cli, main
 from cipherfuse.cli.params import AddressType, HttpUrlType
+from cipherfuse.roles.config import load_role_config
 from cipherfuse.roles.errors import RoleConfigError
-from cipherfuse.roles.process import load_role_config
 
 
 def _bad_values(param: click.Option) -> list[str]:

@@ -24,9 +24,10 @@ from roles_helpers import PARAMS, World, payload_maker, plain_decrypt
 
 from cipherfuse.chain import ClaimStatus, ParticipantState
 from cipherfuse.roles.agent import RoleContext
+from cipherfuse.roles.config import RoleConfig
 from cipherfuse.roles.contributor import ContributorAgent
 from cipherfuse.roles.initiator import InitiatorAgent
-from cipherfuse.roles.process import RoleConfig, close_store, open_role_store
+from cipherfuse.roles.process import close_store, open_role_store
 from cipherfuse.roles.verifier import VerifierAgent
 from cipherfuse.storage import CID, ContentUnavailableError, Store
 from cipherfuse.storage.ipfs_node import IpfsNodeStore, ipfs_node_available, write_swarm_key

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from cipherfuse.roles.config import RoleConfig, load_role_config
 from cipherfuse.roles.errors import RoleConfigError
 from cipherfuse.roles.hosts import (
     HostIsolationError,
@@ -28,14 +29,12 @@ from cipherfuse.roles.hosts import (
     namespaces_unavailable_reason,
     users_unavailable_reason,
 )
-from cipherfuse.roles.process import (
+from cipherfuse.roles.testbed import (
     TESTBED_ROLES,
-    RoleConfig,
     TestbedHosts,
     TestbedIsolation,
     _role_argv,
     choose_isolation,
-    load_role_config,
 )
 from cipherfuse.storage.ipfs_node import ipfs_node_available
 

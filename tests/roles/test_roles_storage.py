@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cipherfuse.roles.config import RoleConfig, load_role_config
 from cipherfuse.roles.errors import RoleConfigError
-from cipherfuse.roles.process import RoleConfig, close_store, load_role_config, open_role_store
+from cipherfuse.roles.process import close_store, open_role_store
 from cipherfuse.storage import (
     BackendUnavailableError,
     BlockNotFoundError,

@@ -22,7 +22,7 @@ from cipherfuse.chain import NodeError, find_anvil
 from cipherfuse.chain.keystore import keystore_address
 from cipherfuse.roles.config import demo_task_params
 from cipherfuse.roles.hosts import namespaces_unavailable_reason, users_unavailable_reason
-from cipherfuse.roles.process import run_testbed
+from cipherfuse.roles.testbed import run_testbed
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = demo_task_params()

@@ -11,9 +11,9 @@ import pytest
 from eth_utils.crypto import keccak
 
 from cipherfuse.cli.main import main
+from cipherfuse.roles.config import load_role_config
 from cipherfuse.roles.errors import RoleConfigError, RoleStateError, SealError
 from cipherfuse.roles.manifest import TaskManifest, VerificationData
-from cipherfuse.roles.process import load_role_config
 from cipherfuse.roles.sealing import (
     box_public_bytes,
     build_envelope,

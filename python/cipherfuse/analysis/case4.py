@@ -26,7 +26,7 @@ global model for FedAvg, the three private models plus the fusion layer's
 float32 weights and standardization for the MetaModel. Times are the bytes of
 the exchanges on the paper's star network (50 Mbps, 5 ms,
 :class:`~cipherfuse.analysis.network.StarNetwork`) and, when possible, measured
-over emulated links (:func:`~cipherfuse.analysis.network.emulate`).
+over emulated links (:func:`~cipherfuse.analysis.netem.emulate`).
 """
 
 from __future__ import annotations
@@ -42,13 +42,11 @@ import numpy as np
 
 from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult
 from cipherfuse.analysis.federated import FedAvgConfig, FedAvgResult, run_fedavg
+from cipherfuse.analysis.netem import EmulationResult, emulate, emulation_unavailable_reason
 from cipherfuse.analysis.network import (
-    EmulationResult,
     NetworkError,
     StarNetwork,
     Transfer,
-    emulate,
-    emulation_unavailable_reason,
     fedavg_round,
     one_shot_fusion,
     payload_bytes,

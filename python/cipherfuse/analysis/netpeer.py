@@ -1,4 +1,4 @@
-"""The processes at the ends of the emulated links (run by :mod:`cipherfuse.analysis.network`).
+"""The processes at the ends of the emulated links (run by :mod:`cipherfuse.analysis.netem`).
 
 ``python -m cipherfuse.analysis.netpeer hub --port P --peers a,b,c`` listens,
 waits for every peer, reads a JSON plan on stdin (a list of

@@ -7,7 +7,7 @@ to the node (checking its chain id before anything is signed), unlocks the keyst
 returns the chain with the account's :class:`~cipherfuse.chain.signer.LocalSigner`.
 
 Storage settings (``storage``, ``ipfs_*``) are role keys, read by
-:func:`cipherfuse.roles.process.load_role_config`.
+:func:`cipherfuse.roles.config.load_role_config`.
 """
 
 from __future__ import annotations

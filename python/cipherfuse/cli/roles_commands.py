@@ -193,14 +193,14 @@ def demo_command(
 
 
 def _run(role: str, config_path: Path | None, **flags: Any) -> None:
-    from cipherfuse.roles.errors import RoleConfigError
-    from cipherfuse.roles.process import (
+    from cipherfuse.roles.config import (
         ROLE_NETWORK_KEYS,
         RoleConfig,
         load_role_config,
         network_from,
-        run_role,
     )
+    from cipherfuse.roles.errors import RoleConfigError
+    from cipherfuse.roles.process import run_role
 
     full = flags.pop("full", False)
     flags["quick"] = None if not full else False
@@ -314,7 +314,7 @@ def testbed_command(
     and the initiator's MetaModel accuracy. Needs anvil (see `cipherfuse chain node`).
     """
     from cipherfuse.roles.errors import RoleConfigError
-    from cipherfuse.roles.process import run_testbed
+    from cipherfuse.roles.testbed import run_testbed
 
     if behaviours and len(behaviours) != 3:
         raise RoleConfigError("give --behaviour three times (one per contributor)")
