@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cipherfuse import netns
 from cipherfuse.analysis.network import NetworkError, Phase, StarNetwork
 
 Qdisc = Literal["netem", "tbf"]
@@ -31,14 +31,7 @@ Qdisc = Literal["netem", "tbf"]
 
 def emulation_unavailable_reason() -> str | None:
     """Why the namespace emulation cannot run here (``None`` when it can)."""
-    if not sys.platform.startswith("linux"):
-        return "network namespaces need Linux"
-    if os.geteuid() != 0:
-        return "creating network namespaces needs root"
-    for tool in ("ip", "tc"):
-        if shutil.which(tool) is None:
-            return f"the '{tool}' command (iproute2) is not installed"
-    return None
+    return netns.namespaces_unavailable_reason(("ip", "tc"))
 
 
 def kernel_has_netem() -> bool:
@@ -56,10 +49,7 @@ def kernel_has_netem() -> bool:
 
 
 def _run(args: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=30, check=False)
-    if check and proc.returncode != 0:
-        raise NetworkError(f"'{' '.join(args)}' failed: {proc.stderr.strip() or proc.returncode}")
-    return proc
+    return netns.run_command(args, NetworkError, check=check)
 
 
 def _rate_arg(rate_bps: float) -> str:
@@ -92,7 +82,9 @@ class StarEmulation:
     network: StarNetwork = field(default_factory=StarNetwork)
     qdisc: Qdisc | None = None
     tag: str = field(default_factory=lambda: "cf" + secrets.token_hex(3))
-    _namespaces: list[str] = field(default_factory=list, init=False)
+    _namespaces: netns.NamespaceSet = field(
+        default_factory=lambda: netns.NamespaceSet(NetworkError), init=False
+    )
     _addresses: dict[str, str] = field(default_factory=dict, init=False)
     _chosen: Qdisc | None = field(default=None, init=False)
 
@@ -105,7 +97,7 @@ class StarEmulation:
     @property
     def created_namespaces(self) -> list[str]:
         """Namespaces this emulation created and has not removed yet."""
-        return list(self._namespaces)
+        return self._namespaces.names
 
     def namespace(self, node: str) -> str:
         """The namespace of ``node``."""
@@ -136,11 +128,6 @@ class StarEmulation:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _add_ns(self, name: str) -> None:
-        _run(["ip", "netns", "add", name])
-        self._namespaces.append(name)
-        _run(["ip", "-n", name, "link", "set", "lo", "up"])
-
     def _qdisc_args(self, kind: Qdisc) -> list[str]:
         rate = _rate_arg(self.network.rate_bps)
         if kind == "netem":
@@ -168,13 +155,13 @@ class StarEmulation:
 
     def _build(self) -> None:
         switch = f"{self.tag}-sw"
-        self._add_ns(switch)
+        self._namespaces.add(switch)
         bridge = f"{self.tag}br"
         _run(["ip", "-n", switch, "link", "add", bridge, "type", "bridge"])
         _run(["ip", "-n", switch, "link", "set", bridge, "up"])
         for i, node in enumerate(self.nodes):
             ns = self.namespace(node)
-            self._add_ns(ns)
+            self._namespaces.add(ns)
             node_dev, sw_dev = f"{self.tag}n{i}", f"{self.tag}s{i}"
             _run(
                 [
@@ -230,12 +217,7 @@ class StarEmulation:
 
     def close(self) -> None:
         """Remove every namespace created (their veths and bridge go with them)."""
-        problems = []
-        while self._namespaces:
-            ns = self._namespaces.pop()
-            proc = _run(["ip", "netns", "del", ns], check=False)
-            if proc.returncode != 0:
-                problems.append(f"{ns}: {proc.stderr.strip()}")
+        problems = self._namespaces.remove_all()
         if problems:
             raise NetworkError("could not remove network namespaces: " + "; ".join(problems))
 

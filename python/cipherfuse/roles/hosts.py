@@ -31,6 +31,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cipherfuse import netns
 from cipherfuse.files import atomic_write_bytes
 from cipherfuse.roles.errors import RolesError
 
@@ -46,13 +47,7 @@ class HostIsolationError(RolesError):
 
 def namespaces_unavailable_reason() -> str | None:
     """Why this process cannot create network namespaces (``None`` when it can)."""
-    if not sys.platform.startswith("linux"):
-        return "network namespaces need Linux"
-    if os.geteuid() != 0:
-        return "creating network namespaces needs root"
-    if shutil.which("ip") is None:
-        return "the 'ip' command (iproute2) is not installed"
-    return None
+    return netns.namespaces_unavailable_reason(("ip",))
 
 
 def users_unavailable_reason(workdir: Path) -> str | None:
@@ -81,12 +76,7 @@ def users_unavailable_reason(workdir: Path) -> str | None:
 
 
 def _run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=30, check=False)
-    if proc.returncode != 0:
-        raise HostIsolationError(
-            f"'{' '.join(args)}' failed: {proc.stderr.strip() or proc.returncode}"
-        )
-    return proc
+    return netns.run_command(args, HostIsolationError)
 
 
 def _networks_in_use() -> list[ipaddress.IPv4Network]:
@@ -135,7 +125,7 @@ class TestbedNetwork:
         if len(self.tag) > 10 or not self.tag.isalnum():
             raise HostIsolationError(f"tag must be 1..10 letters or digits, got {self.tag!r}")
         self.subnet = subnet
-        self._namespaces: list[str] = []
+        self._namespaces = netns.NamespaceSet(HostIsolationError)
         self._host_link = False
         self._addresses: dict[str, str] = {}
 
@@ -168,7 +158,7 @@ class TestbedNetwork:
     @property
     def created_namespaces(self) -> list[str]:
         """Namespaces created and not removed yet."""
-        return list(self._namespaces)
+        return self._namespaces.names
 
     def __enter__(self) -> TestbedNetwork:
         reason = namespaces_unavailable_reason()
@@ -184,11 +174,6 @@ class TestbedNetwork:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _add_namespace(self, ns: str) -> None:
-        _run(["ip", "netns", "add", ns])
-        self._namespaces.append(ns)
-        _run(["ip", "-n", ns, "link", "set", "lo", "up"])
-
     def _build(self) -> None:
         if self.subnet is None:
             self.subnet = free_subnet(_networks_in_use())
@@ -196,7 +181,7 @@ class TestbedNetwork:
         if net.prefixlen != 24 or len(self.names) > 200:
             raise HostIsolationError(f"subnet must be a /24, got {self.subnet}")
         bridge = "br0"
-        self._add_namespace(self.hub)
+        self._namespaces.add(self.hub)
         _run(["ip", "-n", self.hub, "link", "add", bridge, "type", "bridge"])
         _run(["ip", "-n", self.hub, "link", "set", bridge, "up"])
         # The host's own link into the bridge: it goes when the hub namespace goes.
@@ -208,7 +193,7 @@ class TestbedNetwork:
         _run(["ip", "link", "set", link, "up"])
         for i, name in enumerate(self.names):
             ns = self.namespace(name)
-            self._add_namespace(ns)
+            self._namespaces.add(ns)
             port = f"r{i}"
             peer = ["peer", "name", "eth0", "netns", ns]
             _run(["ip", "-n", self.hub, "link", "add", port, "type", "veth", *peer])
@@ -245,22 +230,12 @@ class TestbedNetwork:
         problems = []
         if self._host_link:
             self._host_link = False
-            proc = subprocess.run(
-                ["ip", "link", "del", self.host_link],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
+            proc = netns.run_command(
+                ["ip", "link", "del", self.host_link], HostIsolationError, check=False
             )
             if proc.returncode != 0 and "Cannot find device" not in proc.stderr:
                 problems.append(f"{self.host_link}: {proc.stderr.strip()}")
-        while self._namespaces:
-            ns = self._namespaces.pop()
-            proc = subprocess.run(
-                ["ip", "netns", "del", ns], capture_output=True, text=True, timeout=30, check=False
-            )
-            if proc.returncode != 0:
-                problems.append(f"{ns}: {proc.stderr.strip()}")
+        problems += self._namespaces.remove_all()
         if problems:
             raise HostIsolationError("could not remove network namespaces: " + "; ".join(problems))
 
