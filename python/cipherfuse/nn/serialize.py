@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ import numpy as np
 from flax import serialization
 
 from cipherfuse.errors import SerializationError
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError, ModelFileError
 from cipherfuse.nn.model import TrainedModel, param_shapes
@@ -122,17 +121,10 @@ def save_model(
     path: Path, model: TrainedModel, quantization: QuantizationSpec | None = None
 ) -> None:
     """Write ``model`` to ``path`` atomically."""
-    data = model_to_bytes(model, quantization)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # Private to the owner; the file is fsynced, not the folder; the folder must exist.
+    atomic_write_bytes(
+        path, model_to_bytes(model, quantization), mode=0o600, sync_folder=False, parents=False
+    )
 
 
 def _check_tree(expected: Any, got: Any, where: str) -> None:
