@@ -58,20 +58,24 @@ def test_streaming_writer_replaces_the_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
 
 
+def _write_then_fail(path: Path, exc: BaseException) -> None:
+    with atomic_writer(path) as fh:
+        fh.write(b"half of the new content")
+        raise exc
+
+
 def test_failing_writer_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
     path = tmp_path / "kept"
     path.write_bytes(b"old")
-    with pytest.raises(RuntimeError, match="stop"), atomic_writer(path) as fh:
-        fh.write(b"half of the new")
-        raise RuntimeError("stop")
+    with pytest.raises(RuntimeError, match="stop"):
+        _write_then_fail(path, RuntimeError("stop"))
     assert path.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
 
 
 def test_failing_writer_without_old_file_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(KeyboardInterrupt), atomic_writer(tmp_path / "new") as fh:
-        fh.write(b"x")
-        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        _write_then_fail(tmp_path / "new", KeyboardInterrupt())
     assert list(tmp_path.iterdir()) == []
 
 
