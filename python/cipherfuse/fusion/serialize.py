@@ -28,7 +28,6 @@ Files are written atomically (temp file in the same directory, fsync, rename).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from cipherfuse import envelope
 from cipherfuse.errors import SerializationError
 from cipherfuse.files import atomic_write_bytes
 from cipherfuse.fusion.features import FeatureExtractor, PlainFeatures, PrefixFeatures
@@ -112,7 +112,7 @@ def metamodel_to_bytes(meta: MetaModel) -> bytes:
             "models": models,
         }
     )
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    return envelope.pack(MAGIC, payload)
 
 
 def save_metamodel(path: Path, meta: MetaModel) -> None:

@@ -19,7 +19,6 @@ Files are written atomically (temp file in the same directory, fsync, rename).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import jax
 import numpy as np
 from flax import serialization
 
+from cipherfuse import envelope
 from cipherfuse.errors import SerializationError
 from cipherfuse.files import atomic_write_bytes
 from cipherfuse.nn.config import ModelConfig
@@ -55,16 +55,18 @@ def open_envelope(
 ) -> dict[str, Any]:
     """Check a ``magic | sha256(payload) | msgpack payload`` file and return its fields.
 
-    Shared by the model and MetaModel files: the magic, the checksum, the msgpack
-    decoding, the exact key set, the ``format`` and the ``version`` field. Every
-    failure raises ``error`` naming ``name`` (the file) and what is wrong.
+    Shared by the model and MetaModel files: the magic and the checksum
+    (:func:`cipherfuse.envelope.unpack`), the msgpack decoding, the exact key set, the
+    ``format`` and the ``version`` field. Every failure raises ``error`` naming ``name``
+    (the file) and what is wrong.
     """
-    header = len(magic) + 32
-    if len(data) < header or data[: len(magic)] != magic:
-        raise error(f"{name} is not a cipherfuse {kind} file (bad magic or truncated)")
-    digest, payload = data[len(magic) : header], data[header:]
-    if hashlib.sha256(payload).digest() != digest:
-        raise error(f"{name}: checksum mismatch, the file is corrupt or truncated")
+    payload = envelope.unpack(
+        data,
+        magic,
+        error=error,
+        bad_magic=f"{name} is not a cipherfuse {kind} file (bad magic or truncated)",
+        bad_digest=f"{name}: checksum mismatch, the file is corrupt or truncated",
+    )
     try:
         tree = serialization.msgpack_restore(payload)
     except Exception as exc:  # msgpack raises many types on bad input
@@ -114,7 +116,7 @@ def model_to_bytes(model: TrainedModel, quantization: QuantizationSpec | None = 
             "params": _state_dict(model.params),
         }
     )
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    return envelope.pack(MAGIC, payload)
 
 
 def save_model(
