@@ -1,34 +1,75 @@
 """Atomic, permission-restricted file writes shared by every area (role state, keystores,
-nonce journals, reports, configuration files); each caller states the file mode."""
+nonce journals, model files, caches, reports, downloads); each caller states the file
+mode and how durable the write must be."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` atomically with permissions ``mode``.
+@contextlib.contextmanager
+def atomic_writer(
+    path: str | os.PathLike[str],
+    *,
+    mode: int = 0o600,
+    durable: bool = True,
+    sync_folder: bool | None = None,
+    parents: bool = True,
+) -> Iterator[BinaryIO]:
+    """Yield a binary file whose bytes replace ``path`` atomically when the block ends.
 
-    The bytes go to a temporary file in the same folder (created with ``mode`` before
-    anything is written), which is fsynced and renamed over ``path``; the folder is fsynced
-    too, so a crash leaves either the old file or the new one, never a torn one.
+    The file is a temporary one in the same folder (``.<name>.*.tmp``), given
+    permissions ``mode`` before anything is written. When the block ends normally it
+    is flushed, fsynced if ``durable``, and renamed over ``path``; then the folder is
+    fsynced if ``sync_folder`` (by default: if ``durable``), which makes the rename
+    itself survive a crash. If the block raises, the temporary file is removed and
+    ``path`` keeps its old content. ``parents`` creates missing parent folders first;
+    without it a missing folder raises :class:`FileNotFoundError`.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target = Path(path)
+    if parents:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            os.fchmod(fh.fileno(), mode)
+            yield fh
             fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+            if durable:
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    if durable if sync_folder is None else sync_folder:
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    durable: bool = True,
+    sync_folder: bool | None = None,
+    parents: bool = True,
+) -> None:
+    """Write ``data`` to ``path`` atomically with permissions ``mode``.
+
+    :func:`atomic_writer` with the whole content at once; by default the file and its
+    folder are fsynced, so a crash leaves either the old file or the new one, never a
+    torn one, and missing parent folders are created.
+    """
+    with atomic_writer(
+        path, mode=mode, durable=durable, sync_folder=sync_folder, parents=parents
+    ) as fh:
+        fh.write(data)

@@ -89,6 +89,19 @@ def test_round_trip_gives_identical_predictions(
     assert metamodel_to_bytes(back) == metamodel_to_bytes(meta)
 
 
+def test_bytes_are_the_literal_magic_the_digest_and_the_payload(meta: MetaModel) -> None:
+    """The envelope (cipherfuse.envelope) writes exactly the documented layout, also for
+    the model files inside."""
+    data = metamodel_to_bytes(meta)
+    payload = data[8 + 32 :]
+    assert data == b"CFMETA\x00\x00" + hashlib.sha256(payload).digest() + payload
+    tree = serialization.msgpack_restore(payload)
+    assert serialization.msgpack_serialize(tree) == payload
+    for model in tree["models"]:
+        inner = model[8 + 32 :]
+        assert model == b"CFMODEL\x00" + hashlib.sha256(inner).digest() + inner
+
+
 def test_corrupt_and_truncated_files_are_rejected(meta: MetaModel, tmp_path: Path) -> None:
     data = metamodel_to_bytes(meta)
     flipped = bytearray(data)

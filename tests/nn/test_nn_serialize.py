@@ -57,6 +57,14 @@ def test_roundtrip(model: TrainedModel, tmp_path: Path) -> None:
     assert load_model_no_quant(model)[1] is None
 
 
+def test_bytes_are_the_literal_magic_the_digest_and_the_payload(model: TrainedModel) -> None:
+    """The envelope (cipherfuse.envelope) writes exactly the documented layout."""
+    data = model_to_bytes(model, QuantizationSpec(128, 1000, 2))
+    payload = data[8 + 32 :]
+    assert serialization.msgpack_serialize(_tree(data)) == payload
+    assert data == b"CFMODEL\x00" + hashlib.sha256(payload).digest() + payload
+
+
 def load_model_no_quant(model: TrainedModel) -> tuple[TrainedModel, QuantizationSpec | None]:
     return model_from_bytes(model_to_bytes(model))
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from cipherfuse.errors import CipherfuseError
+from cipherfuse.files import atomic_write_bytes
 
 Better = Literal["higher", "lower"] | None
 _BETTER: tuple[Better, ...] = ("higher", "lower", None)
@@ -176,19 +175,5 @@ class ExperimentResult:
 
     def save(self, path: Path) -> None:
         """Write the JSON atomically (temp file in the same directory, fsync, rename)."""
-        write_atomic(Path(path), self.to_json().encode() + b"\n")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        # 0600; the file is fsynced, not the folder; missing folders are created.
+        atomic_write_bytes(path, self.to_json().encode() + b"\n", mode=0o600, sync_folder=False)

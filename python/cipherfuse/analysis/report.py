@@ -15,7 +15,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult, Row, write_atomic
+from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult, Row
+from cipherfuse.files import atomic_write_bytes
 
 #: Why our numbers differ from the paper's, per experiment (shown under each table).
 WHY_THEY_DIFFER: dict[str, str] = {
@@ -187,7 +188,8 @@ def _save(fig: object, path: Path) -> Path:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110)
-    write_atomic(path, buffer.getvalue())
+    # Like every report output: 0600, the file fsynced (not the folder), folders created.
+    atomic_write_bytes(path, buffer.getvalue(), mode=0o600, sync_folder=False)
     return path
 
 
@@ -399,7 +401,8 @@ def write_report(results: Sequence[ExperimentResult], out_dir: Path) -> list[Pat
     for result in results:
         lines += experiment_section(result)
     index = out_dir / "index.md"
-    write_atomic(index, "\n".join(lines).encode())
+    # 0600, the file fsynced (not the folder), folders created: as for the plots.
+    atomic_write_bytes(index, "\n".join(lines).encode(), mode=0o600, sync_folder=False)
     return [index, *plots]
 
 
@@ -425,5 +428,7 @@ def render_results_md(results: Sequence[ExperimentResult]) -> str:
 
 def write_results_md(results: Sequence[ExperimentResult], path: Path) -> Path:
     """Write :func:`render_results_md` atomically to ``path``."""
-    write_atomic(Path(path), render_results_md(results).encode())
+    text = render_results_md(results).encode()
+    # 0600, the file fsynced (not the folder), folders created: as for the report.
+    atomic_write_bytes(path, text, mode=0o600, sync_folder=False)
     return Path(path)

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from cipherfuse.chain.artifacts import (
     artifact_checksum,
 )
 from cipherfuse.chain.errors import ArtifactError, CompilerError
+from cipherfuse.files import atomic_write_bytes
 
 #: The one EVM version for compiler, embedded py-evm and anvil (py-evm stops at prague).
 EVM_VERSION = "prague"
@@ -111,20 +110,6 @@ def _render(name: str, rel: str, source: str, compiler: str, out: dict[str, Any]
     return json.dumps(body, indent=1, sort_keys=True) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def default_artifact_dir(contracts_dir: Path) -> Path:
     """Artifact folder of a source checkout: ``python/cipherfuse/chain/artifacts``."""
     return contracts_dir.parent / "python" / "cipherfuse" / "chain" / "artifacts"
@@ -168,5 +153,8 @@ def compile_contracts(
         if current != text:
             differing.append(name)
             if not check:
-                _write_atomic(path, text)
+                # Public build output (0644); the file is fsynced, not the folder.
+                atomic_write_bytes(
+                    path, text.encode("utf-8"), mode=0o644, sync_folder=False, parents=False
+                )
     return CompileResult(artifacts=rendered, compiler=compiler, differing=differing)

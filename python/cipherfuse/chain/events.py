@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from cipherfuse.chain.errors import ChainParameterError
 from cipherfuse.chain.tasks import TasksContract
 from cipherfuse.chain.typed_events import ContractEvent, EventDecoder, default_decoder
 from cipherfuse.errors import SerializationError
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.untrusted import parse_json
 
 CURSOR_FORMAT = "cipherfuse-event-cursor"
@@ -117,17 +116,8 @@ def save_cursor(path: Path, contract_address: str, next_block: int) -> None:
         "next_block": next_block,
     }
     body["checksum"] = _cursor_checksum(body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(body, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Private (0600); the file is fsynced, not the folder (a lost cursor only costs a rescan).
+    atomic_write_bytes(path, json.dumps(body).encode("utf-8"), mode=0o600, sync_folder=False)
 
 
 class EventPoller:

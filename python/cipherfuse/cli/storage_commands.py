@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from cipherfuse.files import atomic_writer
 from cipherfuse.storage import LocalStore, compute_cid
 
 _STORE_HELP = "Store directory (default: $CIPHERFUSE_STORE or ~/.cipherfuse/store)."
@@ -68,13 +68,7 @@ def get_command(cid: str, output: Path | None, force: bool, store_dir: str | Non
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=output.resolve().parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            store.get_to_file(cid, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Private (0600); the file is fsynced, not the folder, which was checked to exist. An
+    # integrity error mid-stream leaves no file behind.
+    with atomic_writer(output, mode=0o600, sync_folder=False, parents=False) as fh:
+        store.get_to_file(cid, fh)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -27,6 +26,7 @@ import numpy.typing as npt
 
 from cipherfuse.data.errors import DatasetError, DownloadError
 from cipherfuse.data.idx import read_idx
+from cipherfuse.files import atomic_writer
 
 #: Environment variable naming a directory holding the MNIST IDX files.
 MNIST_DIR_ENV = "CIPHERFUSE_MNIST_DIR"
@@ -176,6 +176,10 @@ def load_bundled_mnist() -> Dataset:
     return Dataset(images=data.images, labels=data.labels, source=BUNDLED_SOURCE)
 
 
+class _Md5Mismatch(Exception):
+    """A mirror served bytes with the wrong md5 (caught in :func:`_fetch_one`)."""
+
+
 def _fetch_one(name: str, md5: str, dest_dir: Path, mirrors: Sequence[str], timeout: float) -> Path:
     dest = dest_dir / name
     if dest.is_file() and md5_of(dest) == md5:
@@ -183,25 +187,24 @@ def _fetch_one(name: str, md5: str, dest_dir: Path, mirrors: Sequence[str], time
     failures: list[str] = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + name
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", dir=dest_dir)
-        tmp = Path(tmp_name)
         try:
             digest = hashlib.md5(usedforsecurity=False)
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            # 0600; the file is fsynced, not the folder (created by download_mnist); a
+            # wrong md5 raises inside the block, so the temporary file is dropped.
+            with (
+                atomic_writer(dest, mode=0o600, sync_folder=False, parents=False) as out,
+                urllib.request.urlopen(url, timeout=timeout) as resp,
+            ):
                 while chunk := resp.read(1 << 16):
                     digest.update(chunk)
                     out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if digest.hexdigest() != md5:
-                failures.append(f"{url}: md5 {digest.hexdigest()} != {md5}")
-                continue
-            os.replace(tmp, dest)
+                if digest.hexdigest() != md5:
+                    raise _Md5Mismatch(f"{url}: md5 {digest.hexdigest()} != {md5}")
             return dest
+        except _Md5Mismatch as exc:
+            failures.append(str(exc))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             failures.append(f"{url}: {exc}")
-        finally:
-            tmp.unlink(missing_ok=True)
     raise DownloadError(
         f"could not download {name}: " + "; ".join(failures or ["no mirrors given"])
     )

@@ -28,9 +28,6 @@ Files are written atomically (temp file in the same directory, fsync, rename).
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from cipherfuse import envelope
 from cipherfuse.errors import SerializationError
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.fusion.features import FeatureExtractor, PlainFeatures, PrefixFeatures
 from cipherfuse.fusion.features import quantized_features as _quantized_features
 from cipherfuse.fusion.head import FusedHead, FusionLayout, MetaModel
@@ -113,22 +112,13 @@ def metamodel_to_bytes(meta: MetaModel) -> bytes:
             "models": models,
         }
     )
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    return envelope.pack(MAGIC, payload)
 
 
 def save_metamodel(path: Path, meta: MetaModel) -> None:
     """Write ``meta`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
-    data = metamodel_to_bytes(meta)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # Private to the owner; the file is fsynced, not the folder; the folder must exist.
+    atomic_write_bytes(path, metamodel_to_bytes(meta), mode=0o600, sync_folder=False, parents=False)
 
 
 def _array(tree: dict[str, Any], key: str, shape: tuple[int, ...], name: str) -> Any:

@@ -19,13 +19,13 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.he.ciphertext import Ciphertext
 from cipherfuse.he.errors import ParameterError, SerializationError
 from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
@@ -259,18 +259,9 @@ def _build(
 
 def save(obj: Serializable, path: str | os.PathLike[str]) -> None:
     """Writes atomically: a temporary file in the same directory, fsync, rename."""
-    target = Path(path)
-    data = dumps(obj)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Private (0600: may be a secret key); the file is fsynced, not the folder; the
+    # folder must exist.
+    atomic_write_bytes(path, dumps(obj), mode=0o600, sync_folder=False, parents=False)
 
 
 def load(

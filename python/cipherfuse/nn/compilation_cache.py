@@ -25,12 +25,13 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import jax
+
+from cipherfuse.files import atomic_write_bytes
 
 ENV_VAR = "CIPHERFUSE_JAX_CACHE_DIR"
 _lock = threading.Lock()
@@ -98,14 +99,8 @@ def _atomic_file_cache_class() -> type | None:
             target = self._file(key)
             if target.exists():
                 return
-            fd, tmp = tempfile.mkstemp(dir=self._path, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(value)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            # 0600, no fsync: losing an entry on a crash only costs a recompile.
+            atomic_write_bytes(target, value, mode=0o600, durable=False, parents=False)
 
     return AtomicFileCache
 

@@ -19,10 +19,7 @@ Files are written atomically (temp file in the same directory, fsync, rename).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +28,9 @@ import jax
 import numpy as np
 from flax import serialization
 
+from cipherfuse import envelope
 from cipherfuse.errors import SerializationError
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError, ModelFileError
 from cipherfuse.nn.model import TrainedModel, param_shapes
@@ -56,16 +55,18 @@ def open_envelope(
 ) -> dict[str, Any]:
     """Check a ``magic | sha256(payload) | msgpack payload`` file and return its fields.
 
-    Shared by the model and MetaModel files: the magic, the checksum, the msgpack
-    decoding, the exact key set, the ``format`` and the ``version`` field. Every
-    failure raises ``error`` naming ``name`` (the file) and what is wrong.
+    Shared by the model and MetaModel files: the magic and the checksum
+    (:func:`cipherfuse.envelope.unpack`), the msgpack decoding, the exact key set, the
+    ``format`` and the ``version`` field. Every failure raises ``error`` naming ``name``
+    (the file) and what is wrong.
     """
-    header = len(magic) + 32
-    if len(data) < header or data[: len(magic)] != magic:
-        raise error(f"{name} is not a cipherfuse {kind} file (bad magic or truncated)")
-    digest, payload = data[len(magic) : header], data[header:]
-    if hashlib.sha256(payload).digest() != digest:
-        raise error(f"{name}: checksum mismatch, the file is corrupt or truncated")
+    payload = envelope.unpack(
+        data,
+        magic,
+        error=error,
+        bad_magic=f"{name} is not a cipherfuse {kind} file (bad magic or truncated)",
+        bad_digest=f"{name}: checksum mismatch, the file is corrupt or truncated",
+    )
     try:
         tree = serialization.msgpack_restore(payload)
     except Exception as exc:  # msgpack raises many types on bad input
@@ -115,24 +116,17 @@ def model_to_bytes(model: TrainedModel, quantization: QuantizationSpec | None = 
             "params": _state_dict(model.params),
         }
     )
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    return envelope.pack(MAGIC, payload)
 
 
 def save_model(
     path: Path, model: TrainedModel, quantization: QuantizationSpec | None = None
 ) -> None:
     """Write ``model`` to ``path`` atomically."""
-    data = model_to_bytes(model, quantization)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # Private to the owner; the file is fsynced, not the folder; the folder must exist.
+    atomic_write_bytes(
+        path, model_to_bytes(model, quantization), mode=0o600, sync_folder=False, parents=False
+    )
 
 
 def _check_tree(expected: Any, got: Any, where: str) -> None:

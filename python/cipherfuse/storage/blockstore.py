@@ -410,6 +410,10 @@ class BlockBatch:
         syncfs(self._store.root)
 
     def _rename(self, temp: str, path: str) -> None:
+        # Not cipherfuse.files.atomic_writer: a batch writes all its temporary files
+        # first (in a thread), makes their data durable together (one syncfs or an fsync
+        # each), renames them, then syncs each touched folder once; the helper syncs
+        # one file and its folder per call.
         os.replace(temp, path)
 
     def _sync_names(self) -> None:

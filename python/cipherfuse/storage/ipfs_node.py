@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from cipherfuse.errors import ParameterError
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.storage.cid import CID
 from cipherfuse.storage.errors import (
     BackendUnavailableError,
@@ -88,12 +89,10 @@ def write_swarm_key(repo_dir: Path, key: bytes) -> None:
     This is the private-network mode of the paper's testbed ("a shared swarm key is
     used to authorize reliable nodes to join IPFS").
     """
-    repo_dir.mkdir(parents=True, exist_ok=True)
     text = f"/key/swarm/psk/1.0.0/\n/base16/\n{key.hex()}\n"
-    tmp = repo_dir / "swarm.key.tmp"
-    tmp.write_text(text, encoding="ascii")
-    tmp.chmod(0o600)
-    os.replace(tmp, repo_dir / "swarm.key")
+    # A secret (0600, set before the key is written); no fsync (the key can be written
+    # again); creates repo_dir.
+    atomic_write_bytes(repo_dir / "swarm.key", text.encode("ascii"), mode=0o600, durable=False)
 
 
 def read_swarm_key(path: Path) -> bytes:

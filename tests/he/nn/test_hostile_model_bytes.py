@@ -43,6 +43,15 @@ def test_valid_file_round_trips(valid: tuple[bytes, dict[str, Any]]) -> None:
     assert EncryptedModel.from_bytes(blob).to_bytes() == blob
 
 
+def test_bytes_are_the_literal_magic_the_digest_and_the_payload(
+    valid: tuple[bytes, dict[str, Any]],
+) -> None:
+    """The envelope (cipherfuse.envelope) writes exactly the documented layout."""
+    blob, tree = valid
+    payload = msgpack.packb(tree, use_bin_type=True)
+    assert blob == b"CFHENN\x00\x01" + hashlib.sha256(payload).digest() + payload
+
+
 def test_huge_scale_is_a_serialization_error(valid: tuple[bytes, dict[str, Any]]) -> None:
     """A weight_scale above int64 reached numpy (OverflowError)."""
     _, tree = valid

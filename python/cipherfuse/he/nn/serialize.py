@@ -22,13 +22,13 @@ exactly the structure, shapes and dtypes the config implies.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, NamedTuple
 
 import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
+from cipherfuse import envelope
 from cipherfuse.errors import SerializationError
 from cipherfuse.he.ciphertext import Ciphertext
 from cipherfuse.he.errors import HEError, ParameterError
@@ -104,7 +104,7 @@ def encrypted_model_to_bytes(enc: EncryptedModelParts) -> bytes:
         },
         use_bin_type=True,
     )
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    return envelope.pack(MAGIC, payload)
 
 
 def _unpack(data: bytes, what: str) -> Any:
@@ -178,19 +178,19 @@ def _encrypted_model_from_bytes(data: bytes) -> EncryptedModelParts:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise SerializationError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)  # after the type check: bytes(int) would allocate int zero bytes
-    head = len(MAGIC) + 32
-    if len(data) > MAX_BYTES:
-        raise SerializationError("encrypted model is larger than 16 GiB")
-    if len(data) < head or data[: len(MAGIC) - 1] != MAGIC[:-1]:
-        raise SerializationError("not a cipherfuse encrypted model (bad magic or truncated)")
-    if data[len(MAGIC) - 1] != VERSION:
-        raise SerializationError(
-            f"unsupported encrypted-model format version {data[len(MAGIC) - 1]}; this build "
+    payload = envelope.unpack(
+        data,
+        MAGIC,
+        error=SerializationError,
+        max_bytes=MAX_BYTES,
+        too_large="encrypted model is larger than 16 GiB",
+        bad_magic="not a cipherfuse encrypted model (bad magic or truncated)",
+        bad_version=lambda found: (
+            f"unsupported encrypted-model format version {found}; this build "
             f"reads version {VERSION}"
-        )
-    digest, payload = data[len(MAGIC) : head], data[head:]
-    if hashlib.sha256(payload).digest() != digest:
-        raise SerializationError("checksum mismatch: the data is corrupt or truncated")
+        ),
+        bad_digest="checksum mismatch: the data is corrupt or truncated",
+    )
     tree = _unpack(payload, "payload")
     if not isinstance(tree, dict) or set(tree) != set(_KEYS):
         raise SerializationError(f"payload must be a map with exactly the keys {sorted(_KEYS)}")
