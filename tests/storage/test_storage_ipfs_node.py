@@ -131,6 +131,10 @@ def test_embedded_node_rules(tmp_path: Path) -> None:
         path.write_bytes(data)
         assert node.add_file(path, only_hash=True) == compute_cid(data)
         assert not node.has(compute_cid(data))  # only-hash stored nothing
+    # The node's config holds its private key: owner-only, after our rewrite too.
+    (config,) = [p for p in (tmp_path / "n").rglob("config") if p.is_file()]
+    assert "PrivKey" in config.read_text(encoding="utf-8")
+    assert config.stat().st_mode & 0o777 == 0o600
 
 
 def test_get_reads_the_download_once_within_the_limits(tmp_path: Path) -> None:

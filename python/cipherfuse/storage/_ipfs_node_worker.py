@@ -20,8 +20,10 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from cipherfuse.files import atomic_write_bytes
 from cipherfuse.storage.ipfs_node_config import LOOPBACK_NETWORK, harden_config
 
 
@@ -54,13 +56,12 @@ def _serve(repo: str, out: Any, port: int, host: str, peer_network: str) -> None
         config = json.load(fh)
     harden_config(config, listen_host=host, peer_network=peer_network)
     _listen_port(config, host, port)
-    # Not cipherfuse.files.atomic_write_bytes: open() gives the config the mode
-    # 0o666 & ~umask, which the helper (an explicit mode) cannot express without
-    # reading the umask; nothing is fsynced. (The config holds the node's private key:
-    # 0600 would be tighter, but that is a change of behaviour, not of shape.)
-    with open(config_path + ".tmp", "w", encoding="utf-8") as fh:
-        json.dump(config, fh, indent=1)
-    os.replace(config_path + ".tmp", config_path)
+    # The config holds the node's private key: owner-only, like Kubo's own (0600);
+    # not fsynced: a torn rewrite is impossible (temp file + rename) and a lost one is
+    # redone from Kubo's original at the next start.
+    atomic_write_bytes(
+        Path(config_path), json.dumps(config, indent=1).encode(), mode=0o600, durable=False
+    )
     if libkubo.RunNode(repo_c) != 1:
         raise RuntimeError("libkubo could not start the node")
 
