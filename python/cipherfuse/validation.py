@@ -7,12 +7,11 @@ picks what else it accepts: numpy integers (``numpy=True``, returned as
 subclasses such as ``IntEnum`` members). Bounds are inclusive.
 
 This module sits at the bottom of the import graph: it imports nothing from
-cipherfuse.
+cipherfuse, and numpy only when a check accepts numpy integers (the
+:mod:`cipherfuse.analysis.netpeer` processes run without numpy).
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 __all__ = ["describe_int", "is_strict_int", "strict_int"]
 
@@ -90,8 +89,11 @@ def _as_int(value: object, *, numpy: bool, exact: bool) -> int | None:
         return None
     if isinstance(value, int) and (not exact or type(value) is int):
         return value
-    if numpy and isinstance(value, np.integer):
-        return int(value)
+    if numpy:
+        import numpy as np  # here: only the callers accepting numpy integers need numpy
+
+        if isinstance(value, np.integer):
+            return int(value)
     return None
 
 
