@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import enum
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +113,16 @@ def test_the_module_imports_nothing_from_cipherfuse() -> None:
         for alias in node.names
     ] + [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     assert not [n for n in names if n.split(".")[0] == "cipherfuse"]
+
+
+def test_numpy_is_imported_only_for_a_check_that_accepts_numpy_integers() -> None:
+    code = (
+        "import sys\n"
+        "from cipherfuse.validation import is_strict_int, strict_int\n"
+        "strict_int(3, 'n', minimum=0)\n"
+        "assert not is_strict_int(3.0)\n"
+        "assert 'numpy' not in sys.modules, 'numpy loaded by a plain check'\n"
+        "assert not is_strict_int(3.0, numpy=True)\n"
+        "assert 'numpy' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
