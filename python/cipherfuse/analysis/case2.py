@@ -47,6 +47,7 @@ from cipherfuse.chain import (
 from cipherfuse.chain.fees import Fees
 from cipherfuse.errors import ParameterError
 from cipherfuse.storage import LocalStore
+from cipherfuse.validation import strict_int
 
 ETHER = 10**18
 #: Gas limit sent with every transaction. Fixing it skips eth-tester's gas estimation
@@ -306,8 +307,7 @@ def run_on_chain(
     chain, or a fresh anvil on 127.0.0.1 (about 30x faster per transaction here; stopped
     when the run ends), or ``auto`` (anvil when installed, else embedded).
     """
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 900:
-        raise ParameterError(f"trials must be an integer in [1, 900] per scenario, got {trials!r}")
+    strict_int(trials, "trials", minimum=1, maximum=900, error=ParameterError)
     if not scenarios:
         raise ParameterError("need at least one scenario")
     committee = len(scenarios[0].vote_probabilities)

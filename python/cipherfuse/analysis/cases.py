@@ -56,6 +56,7 @@ from cipherfuse.nn.config import ConvSpec, case5_config
 from cipherfuse.nn.model import TrainedModel
 from cipherfuse.nn.quantize import quantize_model
 from cipherfuse.nn.train import TrainConfig, train_classifier
+from cipherfuse.validation import strict_int
 
 #: Table VII (Case III), MetaModel accuracy in % for models {1}, {1,2}, {1,2,3}.
 PAPER_TABLE7: dict[str, tuple[float, float, float]] = {
@@ -109,8 +110,7 @@ def _percent(fraction: float) -> float:
 
 
 def _check_seeds(fusion_seeds: int) -> None:
-    if isinstance(fusion_seeds, bool) or not isinstance(fusion_seeds, int) or fusion_seeds < 1:
-        raise ExperimentError(f"fusion_seeds must be an integer >= 1, got {fusion_seeds!r}")
+    strict_int(fusion_seeds, "fusion_seeds", minimum=1, error=ExperimentError)
 
 
 def _add_fusion_rows(

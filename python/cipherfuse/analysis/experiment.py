@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from cipherfuse.errors import CipherfuseError
 from cipherfuse.files import atomic_write_bytes
+from cipherfuse.validation import strict_int
 
 Better = Literal["higher", "lower"] | None
 _BETTER: tuple[Better, ...] = ("higher", "lower", None)
@@ -149,8 +150,7 @@ class ExperimentResult:
             )
         if not isinstance(data["experiment"], str) or not data["experiment"]:
             raise ExperimentError("'experiment' must be a non-empty string")
-        if isinstance(data["seed"], bool) or not isinstance(data["seed"], int):
-            raise ExperimentError("'seed' must be an integer")
+        strict_int(data["seed"], "'seed'", error=ExperimentError)
         if not isinstance(data["quick"], bool):
             raise ExperimentError("'quick' must be true or false")
         if not isinstance(data["rows"], list):

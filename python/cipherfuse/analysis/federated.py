@@ -33,10 +33,9 @@ import numpy.typing as npt
 import optax  # type: ignore[import-untyped]
 
 from cipherfuse.analysis.experiment import ExperimentError
-from cipherfuse.nn.augment import augment_images
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.model import TrainedModel, init_params
-from cipherfuse.nn.train import TrainConfig, make_train_step
+from cipherfuse.nn.train import TrainConfig, make_train_step, train_epoch
 
 
 class FlowerUnavailableError(ExperimentError, ImportError):
@@ -117,22 +116,11 @@ class LocalTrainer:
         if x.shape[0] < batch:
             raise ExperimentError(f"a client needs at least batch_size={batch} samples")
         opt_state = self.optimizer.init(params)
-        steps = x.shape[0] // batch
         for epoch in range(epochs):
             epoch_key = jax.random.fold_in(key, epoch)
-            order = np.asarray(jax.random.permutation(epoch_key, x.shape[0]))
-            ex = x
-            if self.train.augments:
-                seed = int(jax.random.randint(jax.random.fold_in(epoch_key, 1), (), 0, 2**31 - 1))
-                cfg = self.train
-                ex = augment_images(
-                    np.random.default_rng(seed), x, cfg.max_shift, cfg.max_rotation, cfg.max_scale
-                )
-            for b in range(steps):
-                idx = order[b * batch : (b + 1) * batch]
-                params, opt_state, _ = self.step(
-                    params, opt_state, jnp.asarray(ex[idx]), jnp.asarray(y[idx])
-                )
+            params, opt_state = train_epoch(
+                self.step, params, opt_state, x, y, epoch_key, self.train
+            )
         return params
 
 

@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
+from cipherfuse.validation import strict_int
+
 CHUNK = 1 << 20
 MAX_LINE = 4096
 IO_TIMEOUT_S = 120.0
@@ -57,9 +59,7 @@ def _read_json(reader: BinaryIO) -> dict[str, Any]:
 
 
 def _count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProtocolError(f"{what} must be an integer >= 0, got {value!r}")
-    return value
+    return strict_int(value, what, minimum=0, error=ProtocolError)
 
 
 def _number(value: Any, what: str) -> float:

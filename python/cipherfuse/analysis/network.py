@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cipherfuse.errors import CipherfuseError
+from cipherfuse.validation import strict_int
 
 #: The paper's Case IV links: 50 Mbps, 5 ms propagation delay.
 PAPER_RATE_BPS = 50e6
@@ -52,8 +53,7 @@ class Transfer:
             raise NetworkError(
                 f"a transfer needs two different nodes, got {self.src!r}->{self.dst!r}"
             )
-        if isinstance(self.nbytes, bool) or not isinstance(self.nbytes, int) or self.nbytes < 0:
-            raise NetworkError(f"transfer size must be an integer >= 0, got {self.nbytes!r}")
+        strict_int(self.nbytes, "transfer size", minimum=0, error=NetworkError)
 
 
 Phase = Sequence[Transfer]

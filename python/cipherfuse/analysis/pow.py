@@ -33,6 +33,7 @@ from scipy import stats  # type: ignore[import-untyped]
 
 from cipherfuse.analysis.experiment import ExperimentResult
 from cipherfuse.errors import ParameterError
+from cipherfuse.validation import strict_int
 
 Model = Literal["eq16", "exact"]
 MODELS: tuple[Model, ...] = ("eq16", "exact")
@@ -51,9 +52,7 @@ def _check_share(q: float) -> float:
 
 
 def _check_depth(z: int, name: str = "z") -> int:
-    if isinstance(z, bool) or not isinstance(z, int | np.integer) or int(z) < 0:
-        raise ParameterError(f"{name} must be a non-negative integer (blocks), got {z!r}")
-    return int(z)
+    return strict_int(z, name, minimum=0, numpy=True, error=ParameterError)
 
 
 def attacker_share(compromised: int, nodes: int = PAPER_NODES) -> float:
@@ -255,8 +254,7 @@ def simulate_race(
     """
     q = attacker_share(compromised, nodes)
     z_max = _check_depth(z_max, "z_max")
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ParameterError(f"trials must be a positive integer, got {trials!r}")
+    strict_int(trials, "trials", minimum=1, error=ParameterError)
     if horizon is not None and (not isinstance(horizon, int) or horizon < 1):
         raise ParameterError(
             f"horizon must be a positive number of block intervals or None, got {horizon!r}"

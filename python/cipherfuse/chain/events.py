@@ -30,6 +30,7 @@ from cipherfuse.chain.typed_events import ContractEvent, EventDecoder, default_d
 from cipherfuse.errors import SerializationError
 from cipherfuse.files import atomic_write_bytes
 from cipherfuse.untrusted import parse_json
+from cipherfuse.validation import is_strict_int
 
 CURSOR_FORMAT = "cipherfuse-event-cursor"
 CURSOR_VERSION = 1
@@ -94,7 +95,7 @@ def load_cursor(path: Path, contract_address: str) -> int | None:
         not isinstance(body, dict)
         or body.get("format") != CURSOR_FORMAT
         or body.get("version") != CURSOR_VERSION
-        or type(body.get("next_block")) is not int
+        or not is_strict_int(body.get("next_block"), exact=True)
         or not isinstance(body.get("contract"), str)
     ):
         raise SerializationError(f"{path} is not a {CURSOR_FORMAT} v{CURSOR_VERSION} file")

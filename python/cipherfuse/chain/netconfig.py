@@ -25,6 +25,7 @@ from cipherfuse.chain.fees import GWEI, FeePolicy
 from cipherfuse.chain.keystore import PasswordSource
 from cipherfuse.chain.signer import SendPolicy
 from cipherfuse.errors import ParameterError
+from cipherfuse.validation import strict_int
 
 
 class NetworkConfigError(ParameterError, ChainError):
@@ -72,12 +73,9 @@ class NetworkConfig:
             raise NetworkConfigError(
                 f"rpc_url must be an http(s):// or ws(s):// URL, got {self.rpc_url!r}"
             )
-        if (
-            not isinstance(self.chain_id, int)
-            or isinstance(self.chain_id, bool)
-            or not 1 <= self.chain_id < 2**53
-        ):
-            raise NetworkConfigError(f"chain_id must be an integer >= 1, got {self.chain_id!r}")
+        strict_int(
+            self.chain_id, "chain_id", minimum=1, maximum=2**53 - 1, error=NetworkConfigError
+        )
         if self.contract is not None and not (
             isinstance(self.contract, str) and is_address(self.contract)
         ):
@@ -93,11 +91,9 @@ class NetworkConfig:
             ("gas_limit_cap", 21_000, 100_000_000),
             ("fee_bump_percent", 10, 500),
         ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise NetworkConfigError(
-                    f"{name} must be an integer in [{low}, {high}], got {value!r}"
-                )
+            strict_int(
+                getattr(self, name), name, minimum=low, maximum=high, error=NetworkConfigError
+            )
         for name in ("max_fee_gwei", "priority_fee_gwei"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int | float) or value < 0):

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_typing import ChecksumAddress
@@ -35,6 +35,7 @@ from hexbytes import HexBytes
 from cipherfuse.chain.artifacts import load_artifact
 from cipherfuse.chain.errors import EventDecodeError
 from cipherfuse.chain.tasks import ClaimStatus, TasksContract
+from cipherfuse.validation import is_strict_int, strict_int
 
 POSITION_FIELDS = ("block_number", "block_hash", "tx_hash", "log_index")
 
@@ -482,9 +483,7 @@ def default_decoder() -> EventDecoder:
 
 
 def _position_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise EventDecodeError(f"{name} must be a non-negative int, got {value!r}")
-    return value
+    return strict_int(value, name, minimum=0, error=EventDecodeError)
 
 
 def _position_hash(name: str, value: object) -> bytes:
@@ -535,9 +534,9 @@ def _convert(event: str, arg: _Argument, value: object) -> Any:
 
 def _uint(where: str, abi_type: str, value: object) -> int:
     bits = int(abi_type[4:] or "256")
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
+    if not is_strict_int(value, minimum=0, maximum=2**bits - 1):
         raise EventDecodeError(f"{where} must be an int in [0, 2**{bits}), got {value!r}")
-    return value
+    return cast(int, value)
 
 
 def _address(where: str, value: object) -> ChecksumAddress:

@@ -41,6 +41,7 @@ from cipherfuse.nn.config import ModelConfig, table2_config, table6_config
 from cipherfuse.nn.model import TrainedModel
 from cipherfuse.nn.quantize import quantize_model
 from cipherfuse.nn.train import TrainConfig, TrainResult, train_classifier
+from cipherfuse.validation import strict_int
 
 #: Case I contributors: the paper's criterion (90 % local verification accuracy), cap 20 epochs.
 CASE1_TRAIN = TrainConfig(max_epochs=20)
@@ -82,8 +83,7 @@ class FusionAugment:
 
     def validate(self) -> None:
         """Raise :class:`FusionError` naming the first bad field."""
-        if isinstance(self.copies, bool) or not isinstance(self.copies, int) or self.copies < 0:
-            raise FusionError(f"fusion copies must be an integer >= 0, got {self.copies!r}")
+        strict_int(self.copies, "fusion copies", minimum=0, error=FusionError)
         problem = augment_range_problem(self.max_shift, self.max_rotation, self.max_scale)
         if problem is not None:
             raise FusionError(f"fusion {problem}")
@@ -227,8 +227,7 @@ def _fuse_prefixes(
 
 
 def _check_fusion_seeds(fusion_seeds: int) -> None:
-    if isinstance(fusion_seeds, bool) or not isinstance(fusion_seeds, int) or fusion_seeds < 1:
-        raise FusionError(f"fusion_seeds must be an integer >= 1, got {fusion_seeds!r}")
+    strict_int(fusion_seeds, "fusion_seeds", minimum=1, error=FusionError)
 
 
 def run_case1(

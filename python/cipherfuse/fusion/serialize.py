@@ -49,6 +49,7 @@ from cipherfuse.nn.serialize import (
     model_to_bytes,
     open_envelope,
 )
+from cipherfuse.validation import is_strict_int, strict_int
 
 MAGIC = b"CFMETA\x00\x00"
 FORMAT = "cipherfuse.metamodel"
@@ -132,9 +133,7 @@ def _array(tree: dict[str, Any], key: str, shape: tuple[int, ...], name: str) ->
 
 
 def _int_list(value: Any, what: str, name: str) -> list[int]:
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
+    if not isinstance(value, list) or not all(is_strict_int(v) for v in value):
         raise MetaModelFileError(f"{name}: {what} must be a list of integers")
     return value
 
@@ -180,8 +179,7 @@ def metamodel_from_bytes(data: bytes, *, name: str = "<bytes>") -> MetaModel:
     if strategy not in ("I", "II"):
         raise MetaModelFileError(f"{name}: strategy must be 'I' or 'II', got {strategy!r}")
     num_classes = tree["num_classes"]
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
-        raise MetaModelFileError(f"{name}: num_classes must be an integer")
+    strict_int(num_classes, f"{name}: num_classes", error=MetaModelFileError)
     dims = _int_list(tree["feature_dims"], "feature_dims", name)
     sets = tree["label_sets"]
     if not isinstance(sets, list):

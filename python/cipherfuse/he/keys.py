@@ -18,6 +18,7 @@ from cipherfuse.he.backend import get_kernels
 from cipherfuse.he.errors import ParameterError, ResourceLimitExceeded
 from cipherfuse.he.params import HEParams
 from cipherfuse.he.sampling import Sampler
+from cipherfuse.validation import strict_int
 
 U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
@@ -123,11 +124,11 @@ class KeySwitchKey:
     added_noise: int
 
     def __post_init__(self) -> None:
-        if type(self.base_bits) is not int or not 1 <= self.base_bits <= 16:
-            raise ParameterError(f"base_bits must be an int in [1, 16], got {self.base_bits!r}")
+        strict_int(
+            self.base_bits, "base_bits", minimum=1, maximum=16, exact=True, error=ParameterError
+        )
         for name, value in (("n_in", self.n_in), ("m_out", self.m_out)):
-            if type(value) is not int or value < 1:
-                raise ParameterError(f"{name} must be a positive int, got {value!r}")
+            strict_int(value, name, minimum=1, exact=True, error=ParameterError)
         l = -(-64 // self.base_bits)
         shape = (self.m_out + self.params.lwe_dim, self.n_in * l)
         if self.M.dtype != np.uint64 or self.M.shape != shape:
@@ -145,8 +146,9 @@ class KeySwitchKey:
 # ------------------------------------------------------------------ generation
 def keygen(params: HEParams, m: int, *, seed: bytes | None = None) -> SecretKey:
     """A fresh secret key for plaintexts of length ``m``."""
-    if type(m) is not int or not 1 <= m <= 1 << 20:
-        raise ParameterError(f"m (plaintext length) must be an int in [1, 2^20], got {m!r}")
+    strict_int(
+        m, "m (plaintext length)", minimum=1, maximum=1 << 20, exact=True, error=ParameterError
+    )
     sampler = Sampler(seed).child("secret")
     return SecretKey(params, sampler.secret(params, (m, params.lwe_dim)))
 
@@ -186,8 +188,7 @@ def switching_matrix(
     gadget (Eq. 5), so that ``S* c* = S c``; then ``[I, T] M = S* + E`` (Eq. 7).
     """
     b = params.base_bits if base_bits is None else base_bits
-    if type(b) is not int or not 1 <= b <= 16:
-        raise ParameterError(f"base_bits must be an int in [1, 16], got {b!r}")
+    strict_int(b, "base_bits", minimum=1, maximum=16, exact=True, error=ParameterError)
     src = np.asarray(source_matrix)
     if src.dtype != np.uint64 or src.ndim != 2:
         raise ParameterError(f"source key must be a 2-D uint64 matrix, got {src.dtype} {src.shape}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cipherfuse.he.errors import ParameterError
+from cipherfuse.validation import strict_int
 
 SecretDistribution = Literal["ternary", "uniform_nonneg"]
 ErrorDistribution = Literal["cbd", "uniform_nonneg"]
@@ -275,10 +276,7 @@ def estimated_security_bits(params: HEParams) -> int:
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:
-    if type(value) is not int:
-        raise ParameterError(f"{name} must be an int, got {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise ParameterError(f"{name} must be in [{lo}, {hi}], got {value}")
+    strict_int(value, name, minimum=lo, maximum=hi, exact=True, error=ParameterError)
 
 
 PAPER = HEParams(

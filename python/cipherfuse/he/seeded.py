@@ -67,6 +67,7 @@ from cipherfuse.he.keys import SecretKey
 from cipherfuse.he.params import HEParams
 from cipherfuse.he.sampling import SEED_BYTES, Sampler, fresh_seed
 from cipherfuse.untrusted import parse_json
+from cipherfuse.validation import is_strict_int, strict_int
 
 if TYPE_CHECKING:
     from cipherfuse.nn.quantize import QuantizedModel, QuantizedPool
@@ -128,8 +129,8 @@ class SeededMatrix:
     def __post_init__(self) -> None:
         if not isinstance(self.seed, bytes) or len(self.seed) != SEED_BYTES:
             raise ParameterError(f"seed must be {SEED_BYTES} bytes")
-        if len(self.kernel_shape) not in (1, 3) or any(
-            type(v) is not int or not 1 <= v <= _MAX_DIM for v in self.kernel_shape
+        if len(self.kernel_shape) not in (1, 3) or not all(
+            is_strict_int(v, minimum=1, maximum=_MAX_DIM, exact=True) for v in self.kernel_shape
         ):
             raise ParameterError(
                 f"kernel_shape must be (d,) or (kh, kw, C) of positive ints, got "
@@ -137,8 +138,9 @@ class SeededMatrix:
             )
         _check_plaintext_bits(self.params, self.plaintext_bits)
         for name, value in (("weight_bound", self.weight_bound), ("bias_bound", self.bias_bound)):
-            if type(value) is not int or not 0 <= value < 1 << 62:
-                raise ParameterError(f"{name} must be an int in [0, 2^62), got {value!r}")
+            strict_int(
+                value, name, minimum=0, maximum=(1 << 62) - 1, exact=True, error=ParameterError
+            )
         shape = (self.rows, self.outputs)
         if self.b.dtype != np.uint64 or self.b.shape != shape:
             raise ParameterError(f"b must be uint64 {shape}, got {self.b.dtype} {self.b.shape}")
@@ -179,14 +181,15 @@ class SeededMatrix:
 
 
 def _check_plaintext_bits(params: HEParams, bits: object) -> int:
-    if type(bits) is not int or not 2 <= bits <= 62:
-        raise ParameterError(f"plaintext_bits must be an int in [2, 62], got {bits!r}")
-    if params.error_max >= 1 << (63 - bits):
+    tau = strict_int(
+        bits, "plaintext_bits", minimum=2, maximum=62, exact=True, error=ParameterError
+    )
+    if params.error_max >= 1 << (63 - tau):
         raise ParameterError(
-            f"plaintext_bits={bits} leaves w/2 = 2^{63 - bits}, not above one error sample "
+            f"plaintext_bits={tau} leaves w/2 = 2^{63 - tau}, not above one error sample "
             f"({params.error_max}); lower plaintext_bits"
         )
-    return bits
+    return tau
 
 
 def _bit_width_bound(values: I64Array) -> int:
@@ -248,8 +251,7 @@ def bind_mask_seed(
 
 def expand_masks(params: HEParams, seed: bytes, rows: int) -> U64Array:
     """The masks ``a_j`` (``rows x k``, uniform mod 2^64) expanded from the public seed."""
-    if type(rows) is not int or rows < 1:
-        raise ParameterError(f"rows must be a positive int, got {rows!r}")
+    strict_int(rows, "rows", minimum=1, exact=True, error=ParameterError)
     return Sampler(seed).child(_MASK_LABEL).uniform_u64((rows, params.lwe_dim))
 
 
@@ -324,7 +326,7 @@ def seeded_encrypt_matrix(
     )
     rows = wt.reshape(-1, outputs)
     wb = _bit_width_bound(rows) if weight_bound is None else weight_bound
-    if type(wb) is not int or wb < 0 or (rows.size and int(np.abs(rows).max()) > wb):
+    if not is_strict_int(wb, minimum=0, exact=True) or (rows.size and int(np.abs(rows).max()) > wb):
         raise ParameterError(f"weight_bound={wb!r} must be an int >= max|W|")
     bb = 0
     if bias is not None:
@@ -335,7 +337,7 @@ def seeded_encrypt_matrix(
             )
         bv = bv.astype(np.int64)
         bb = _bit_width_bound(bv) if bias_bound is None else bias_bound
-        if type(bb) is not int or bb < 0 or int(np.abs(bv).max()) > bb:
+        if not is_strict_int(bb, minimum=0, exact=True) or int(np.abs(bv).max()) > bb:
             raise ParameterError(f"bias_bound={bb!r} must be an int >= max|bias|")
         rows = np.concatenate([rows, bv[None, :]], axis=0)
     half_t = 1 << (tau - 1)
@@ -400,7 +402,7 @@ def conv_geometry(
 
 def _as_stride(stride: int | tuple[int, int]) -> tuple[int, int]:
     s = (stride, stride) if isinstance(stride, int) else tuple(stride)
-    if len(s) != 2 or any(type(v) is not int or v < 1 for v in s):
+    if len(s) != 2 or not all(is_strict_int(v, minimum=1, exact=True) for v in s):
         raise ParameterError(f"stride must be a positive int or a pair of them, got {stride!r}")
     return (s[0], s[1])
 
@@ -764,7 +766,7 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
     has_bias = _field(header, "has_bias", bool)
     if (
         len(kernel_shape) not in (1, 3)
-        or not all(type(v) is int and 1 <= v <= _MAX_DIM for v in kernel_shape)
+        or not all(is_strict_int(v, minimum=1, maximum=_MAX_DIM, exact=True) for v in kernel_shape)
         or not 1 <= outputs <= _MAX_DIM
     ):
         raise SerializationError(

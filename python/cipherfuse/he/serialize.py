@@ -31,6 +31,7 @@ from cipherfuse.he.errors import ParameterError, SerializationError
 from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
 from cipherfuse.he.params import HEParams
 from cipherfuse.untrusted import parse_json
+from cipherfuse.validation import is_strict_int
 
 MAGIC = b"CFHE"
 FORMAT_VERSION = 1
@@ -193,7 +194,9 @@ def _read_arrays(specs: list[Any], body: memoryview, offset: int) -> dict[str, n
         if spec["dtype"] not in _DTYPES:
             raise SerializationError(f"array {spec['name']!r} has unsupported dtype")
         shape = spec["shape"]
-        if len(shape) > 3 or not all(type(d) is int and 0 <= d < 1 << 40 for d in shape):
+        if len(shape) > 3 or not all(
+            is_strict_int(d, minimum=0, maximum=(1 << 40) - 1, exact=True) for d in shape
+        ):
             raise SerializationError(f"array {spec['name']!r} has an invalid shape {shape}")
         dtype = _DTYPES[spec["dtype"]]
         count = int(np.prod(shape, dtype=object))

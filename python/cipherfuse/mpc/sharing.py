@@ -55,6 +55,7 @@ from cipherfuse.nn.quantize import (
     integer_forward,
 )
 from cipherfuse.untrusted import parse_json
+from cipherfuse.validation import strict_int
 
 U64Array = npt.NDArray[np.uint64]
 
@@ -151,9 +152,7 @@ _MAX_LAYERS = 256
 
 
 def _int(v: Any, what: str, lo: int = 0, hi: int = 2**62) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise EncodingError(f"{what} must be an integer in {lo}..{hi}, got {v!r:.60}")
-    return v
+    return strict_int(v, what, minimum=lo, maximum=hi, error=EncodingError)
 
 
 def _ints(v: Any, what: str, lo: int = 1, hi: int = 1 << 24) -> tuple[int, ...]:

@@ -47,6 +47,7 @@ from cipherfuse.nn.config import (
 )
 from cipherfuse.nn.errors import QuantizationError
 from cipherfuse.nn.model import TrainedModel
+from cipherfuse.validation import strict_int
 
 IntArray = npt.NDArray[np.int64]
 #: Integer results must stay below this in magnitude (int64 with headroom).
@@ -131,11 +132,10 @@ class QuantizedModel:
 
 
 def _check_scale(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise QuantizationError(f"{name} must be a positive integer scaling factor, got {value!r}")
-    if value > 2**31:
+    scale = strict_int(value, name, minimum=1, numpy=True, error=QuantizationError)
+    if scale > 2**31:
         raise QuantizationError(f"{name}={value} is too large (max 2**31): int64 would overflow")
-    return int(value)
+    return scale
 
 
 def first_block_end(config: ModelConfig) -> int:

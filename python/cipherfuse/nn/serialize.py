@@ -35,6 +35,7 @@ from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError, ModelFileError
 from cipherfuse.nn.model import TrainedModel, param_shapes
 from cipherfuse.untrusted import parse_json
+from cipherfuse.validation import is_strict_int
 
 MAGIC = b"CFMODEL\x00"
 FORMAT = "cipherfuse.model"
@@ -195,7 +196,9 @@ def _model_from_bytes(data: bytes, name: str) -> tuple[TrainedModel, Quantizatio
     if (
         not isinstance(labels, list)
         or not labels
-        or not all(type(v) is int and 0 <= v < config.num_classes for v in labels)
+        or not all(
+            is_strict_int(v, minimum=0, maximum=config.num_classes - 1, exact=True) for v in labels
+        )
         or len(set(labels)) != len(labels)
     ):
         raise ModelFileError(f"{name}: labels must be distinct ints in 0..{config.num_classes - 1}")
@@ -205,7 +208,7 @@ def _model_from_bytes(data: bytes, name: str) -> tuple[TrainedModel, Quantizatio
         raise ModelFileError(f"{name}: quantization must be a map")
     if quant:
         if set(quant) != {"weight_scale", "input_scale", "n_layers"} or not all(
-            type(v) is int and v >= 1 for v in quant.values()
+            is_strict_int(v, minimum=1, exact=True) for v in quant.values()
         ):
             raise ModelFileError(f"{name}: quantization needs positive ints p, q, n_layers")
         if quant["n_layers"] > len(config.layers):

@@ -126,6 +126,50 @@ def _cached_step(config: ModelConfig, learning_rate: float) -> tuple[Any, Any]:
     return init, make_train_step(config, optimizer)
 
 
+def train_epoch(
+    step: Any,
+    params: Params,
+    opt_state: optax.OptState,
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int64],
+    key: jax.Array,
+    config: TrainConfig,
+) -> tuple[Params, optax.OptState]:
+    """One epoch of minibatch training; deterministic given ``key``.
+
+    The samples are visited in the order ``jax.random.permutation(key, n)``, in
+    ``n // config.batch_size`` full batches (the last partial batch is dropped).
+    When ``config`` augments, the whole epoch's images are first transformed
+    with a numpy generator seeded from ``jax.random.fold_in(key, 1)``.
+
+    Args:
+        step: a jitted pure step from :func:`make_train_step`.
+        params: the parameters to start from.
+        opt_state: the optimizer state to start from.
+        x: training inputs, ``(n, *input_shape)`` float32.
+        y: their integer labels, ``(n,)``.
+        key: this epoch's PRNG key (callers fold the epoch number into theirs).
+        config: the batch size and augmentation ranges.
+
+    Returns:
+        The parameters and optimizer state after the epoch's last step.
+    """
+    order = np.asarray(jax.random.permutation(key, x.shape[0]))
+    epoch_x = x
+    if config.augments:
+        seed = int(jax.random.randint(jax.random.fold_in(key, 1), (), 0, 2**31 - 1))
+        epoch_x = augment_images(
+            np.random.default_rng(seed), x, config.max_shift, config.max_rotation, config.max_scale
+        )
+    batch = config.batch_size
+    for b in range(x.shape[0] // batch):
+        idx = order[b * batch : (b + 1) * batch]
+        params, opt_state, _ = step(
+            params, opt_state, jnp.asarray(epoch_x[idx]), jnp.asarray(y[idx])
+        )
+    return params, opt_state
+
+
 def accuracy(
     model: TrainedModel,
     x: npt.ArrayLike,
@@ -187,7 +231,6 @@ def train_classifier(
     params = init_params(config, init_key)
     init_state, step = _cached_step(config, cfg.learning_rate)
     opt_state = init_state(params)
-    steps = tx.shape[0] // cfg.batch_size
     history: list[float] = []
     reached = False
     start = time.perf_counter()
@@ -197,18 +240,7 @@ def train_classifier(
         range(cfg.max_epochs), desc=desc, total=cfg.max_epochs, enabled=cfg.progress
     ):
         epoch_key = jax.random.fold_in(shuffle_key, epoch)
-        order = np.asarray(jax.random.permutation(epoch_key, tx.shape[0]))
-        epoch_x = tx
-        if cfg.augments:
-            seed = int(jax.random.randint(jax.random.fold_in(epoch_key, 1), (), 0, 2**31 - 1))
-            epoch_x = augment_images(
-                np.random.default_rng(seed), tx, cfg.max_shift, cfg.max_rotation, cfg.max_scale
-            )
-        for b in range(steps):
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            params, opt_state, _ = step(
-                params, opt_state, jnp.asarray(epoch_x[idx]), jnp.asarray(ty[idx])
-            )
+        params, opt_state = train_epoch(step, params, opt_state, tx, ty, epoch_key, cfg)
         epochs = epoch + 1
         model = TrainedModel(config, params, own)
         acc = accuracy(model, vx, vy, restrict_to_labels=True)

@@ -34,6 +34,7 @@ from pathlib import Path
 from cipherfuse import netns
 from cipherfuse.files import atomic_write_bytes
 from cipherfuse.roles.errors import RolesError
+from cipherfuse.validation import is_strict_int
 
 #: The user ids of the testbed's roles are drawn from this range (no system user has one).
 ROLE_UID_RANGE = (200_000, 2_000_000_000)
@@ -263,7 +264,12 @@ def role_uids(workdir: Path, count: int) -> list[int]:
         if (
             isinstance(uids, list)
             and len(uids) == count
-            and all(type(u) is int and ROLE_UID_RANGE[0] <= u < ROLE_UID_RANGE[1] for u in uids)
+            and all(
+                is_strict_int(
+                    u, minimum=ROLE_UID_RANGE[0], maximum=ROLE_UID_RANGE[1] - 1, exact=True
+                )
+                for u in uids
+            )
             and len(set(uids)) == count
         ):
             return list(uids)

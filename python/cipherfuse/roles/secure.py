@@ -89,6 +89,7 @@ from cipherfuse.roles.sealing import (
     seal_release,
 )
 from cipherfuse.untrusted import parse_json
+from cipherfuse.validation import is_strict_int
 
 BLOB_MAGIC = b"CFMPC\x00\x01"
 ENVELOPE_MAGIC = b"CFENV\x02"
@@ -222,7 +223,7 @@ def parse_secure_blob(blob: bytes, manifest: TaskManifest) -> SecureBlob:
         not isinstance(labels, list)
         or not labels
         or len(set(labels)) != len(labels)
-        or not all(type(v) is int and 0 <= v < classes for v in labels)
+        or not all(is_strict_int(v, minimum=0, maximum=classes - 1, exact=True) for v in labels)
     ):
         raise SealError(f"declared labels must be distinct classes in 0..{classes - 1}")
     start = head + hlen

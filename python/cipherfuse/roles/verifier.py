@@ -40,6 +40,7 @@ from cipherfuse.roles.secure import (
     parse_secure_blob,
     session_id,
 )
+from cipherfuse.validation import strict_int
 
 #: Default bound on a claimed model's sealed blob, read and declared (1 GiB; the largest
 #: demo payload is far below).
@@ -88,8 +89,7 @@ class VerifierAgent(Agent):
     ) -> None:
         if not 0.0 <= vote_probability <= 1.0:
             raise RoleConfigError(f"vote_probability must be in [0, 1], got {vote_probability}")
-        if type(max_model_bytes) is not int or max_model_bytes < 1:
-            raise RoleConfigError(f"max_model_bytes must be a positive int, got {max_model_bytes}")
+        strict_int(max_model_bytes, "max_model_bytes", minimum=1, exact=True, error=RoleConfigError)
         self.max_model_bytes = max_model_bytes
         super().__init__(ctx, account, state_dir, start_block=start_block)
         self.task_id = task_id

@@ -64,6 +64,7 @@ from cipherfuse.he.backend import CppKernels, get_kernels
 from cipherfuse.he.errors import NoiseBudgetExceeded, ParameterError, PlaintextOverflow
 from cipherfuse.he.nn.strategies import EncryptedWeights
 from cipherfuse.nn.config import ConvSpec, PoolSpec
+from cipherfuse.validation import strict_int
 
 I64Array = npt.NDArray[np.int64]
 
@@ -166,8 +167,7 @@ class LimbPlan:
                 C++ kernel divides as it stores; ``None`` when a feature is not a
                 float32 number).
         """
-        if isinstance(scale, bool) or not isinstance(scale, int) or not 0 <= scale < F32_EXACT:
-            raise ParameterError(f"scale must be 0 or an integer in [1, 2^24), got {scale!r}")
+        strict_int(scale, "scale", minimum=0, maximum=F32_EXACT - 1, error=ParameterError)
         kernels = get_kernels()
         if isinstance(kernels, CppKernels):
             return self._run_cpp(x_int, kernels, out, scale)

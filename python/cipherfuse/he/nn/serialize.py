@@ -39,6 +39,7 @@ from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError
 from cipherfuse.nn.model import param_shapes
 from cipherfuse.untrusted import parse_json
+from cipherfuse.validation import is_strict_int
 
 FORMAT = "cipherfuse.he.nn.model"
 VERSION = 1
@@ -217,12 +218,16 @@ def _encrypted_model_from_bytes(data: bytes) -> EncryptedModelParts:
     labels = tree["labels"]
     if (
         not labels
-        or not all(type(v) is int and 0 <= v < config.num_classes for v in labels)
+        or not all(
+            is_strict_int(v, minimum=0, maximum=config.num_classes - 1, exact=True) for v in labels
+        )
         or len(set(labels)) != len(labels)
     ):
         raise SerializationError(f"labels must be distinct ints in 0..{config.num_classes - 1}")
     shape = tree["weight_shape"]
-    if not shape or not all(type(d) is int and 1 <= d < 1 << 31 for d in shape):
+    if not shape or not all(
+        is_strict_int(d, minimum=1, maximum=(1 << 31) - 1, exact=True) for d in shape
+    ):
         raise SerializationError(f"weight_shape must be positive ints, got {shape}")
     w = loads(tree["weights"], expected_kind="ciphertext")
     b = loads(tree["bias"], expected_kind="ciphertext")
