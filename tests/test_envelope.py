@@ -86,3 +86,53 @@ def test_the_callers_error_class_is_raised() -> None:
 
     with pytest.raises(Other, match="nope"):
         envelope.unpack(b"", MAGIC, error=Other, bad_magic="nope", bad_digest="x")
+
+
+# ------------------------------------------------- body | sha256(body) (HE objects, seeded)
+def test_trailing_digest_layout_is_the_he_formats_byte_for_byte() -> None:
+    import json
+    import struct
+
+    import numpy as np
+
+    from cipherfuse import he
+    from cipherfuse.he import seeded, serialize
+
+    sk = he.keygen(he.SECURE, 4, seed=b"\x01" * 32)
+    sm = seeded.seeded_encrypt_matrix(
+        sk,
+        np.arange(12, dtype=np.int64).reshape(3, 4) - 5,
+        seed=b"\x07" * 32,
+        noise_seed=b"\x08" * 32,
+    )
+    for blob, prefix in (
+        (serialize.dumps(sk), struct.Struct("<4sHHI")),
+        (seeded.to_bytes(sm), struct.Struct("<4sHI")),
+    ):
+        body = blob[:-32]
+        assert blob == body + hashlib.sha256(body).digest()  # built here without the module
+        assert envelope.seal_trailing(body) == blob
+        hlen = prefix.unpack_from(blob)[-1]
+        raw = blob[prefix.size : prefix.size + hlen]
+        header = json.loads(raw)
+        assert json.dumps(header, sort_keys=True, separators=(",", ":")).encode() == raw
+        assert envelope.canonical_json(header) == raw
+
+
+def test_trailing_digest_and_canonical_header_refusals() -> None:
+    blob = envelope.seal_trailing(b"prefix+header+arrays")
+    view = memoryview(blob)
+    assert (
+        bytes(envelope.trailing_body(view, error=_Err, bad_digest="x")) == b"prefix+header+arrays"
+    )
+    flipped = memoryview(blob[:-1] + bytes([blob[-1] ^ 1]))
+    with pytest.raises(_Err, match=r"^corrupt$"):
+        envelope.trailing_body(flipped, error=_Err, bad_digest="corrupt")
+    envelope.check_canonical(
+        {"a": 1, "b": [2]}, memoryview(b'{"a":1,"b":[2]}'), error=_Err, writer="w"
+    )
+    for raw in (b'{"b":[2],"a":1}', b'{"a": 1,"b":[2]}'):
+        with pytest.raises(_Err, match=r"canonical encoding dumps\(\) writes"):
+            envelope.check_canonical(
+                {"a": 1, "b": [2]}, memoryview(raw), error=_Err, writer="dumps()"
+            )

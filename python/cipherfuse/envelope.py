@@ -1,10 +1,17 @@
-"""The checksummed envelope of the model file formats: ``magic | sha256(payload) | payload``.
+"""The checksummed envelopes of the package's binary formats.
 
-Shared by the model files (:mod:`cipherfuse.nn.serialize`), the MetaModel files
-(:mod:`cipherfuse.fusion.serialize`) and the encrypted-model files
-(:mod:`cipherfuse.he.nn.serialize`). :func:`unpack` reads untrusted bytes: it bounds
-their size, checks the magic (optionally a version byte at its end) and the digest,
-and raises the caller's error class with the caller's messages.
+Two layouts:
+
+* ``magic | sha256(payload) | payload`` (:func:`pack`, :func:`unpack`): the model files
+  (:mod:`cipherfuse.nn.serialize`), the MetaModel files (:mod:`cipherfuse.fusion.serialize`)
+  and the encrypted-model files (:mod:`cipherfuse.he.nn.serialize`). :func:`unpack` reads
+  untrusted bytes: it bounds their size, checks the magic (optionally a version byte at
+  its end) and the digest, and raises the caller's error class with the caller's messages.
+* ``body | sha256(body)``, the body a fixed prefix, a canonical JSON header and arrays
+  (:func:`seal_trailing`, :func:`trailing_body`, :func:`canonical_json`,
+  :func:`check_canonical`): the HE objects (:mod:`cipherfuse.he.serialize`) and the
+  seeded matrices (:mod:`cipherfuse.he.seeded`); their readers check prefix, digest and
+  header in their own order with these helpers.
 
 The SHA-256 detects corruption and truncation, not a malicious sender (anyone can
 recompute it); authenticate the bytes separately where that matters.
@@ -13,7 +20,9 @@ recompute it); authenticate the bytes separately where that matters.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
+from typing import Any
 
 #: Bytes of the SHA-256 digest between the magic and the payload.
 DIGEST_BYTES = 32
@@ -56,3 +65,29 @@ def unpack(
     if hashlib.sha256(payload).digest() != digest:
         raise error(bad_digest)
     return payload
+
+
+def canonical_json(header: Any) -> bytes:
+    """The one encoding of a JSON header the trailing-digest formats write and accept."""
+    return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal_trailing(body: bytes) -> bytes:
+    """``body | sha256(body)``: the digest covers the prefix and header too."""
+    return body + hashlib.sha256(body).digest()
+
+
+def trailing_body(view: memoryview, *, error: type[Exception], bad_digest: str) -> memoryview:
+    """The body of :func:`seal_trailing` output ``view`` (at least :data:`DIGEST_BYTES`
+    long: the caller checks its fixed prefix first), after checking its digest."""
+    body, digest = view[:-DIGEST_BYTES], bytes(view[-DIGEST_BYTES:])
+    if hashlib.sha256(body).digest() != digest:
+        raise error(bad_digest)
+    return body
+
+
+def check_canonical(header: Any, raw: memoryview, *, error: type[Exception], writer: str) -> None:
+    """Refuse a parsed header whose bytes ``raw`` are not :func:`canonical_json` of it
+    (so that one object has one encoding); ``writer`` names the function that writes it."""
+    if canonical_json(header) != bytes(raw):
+        raise error(f"header is not in the canonical encoding {writer} writes")

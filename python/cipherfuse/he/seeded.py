@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import struct
 import threading
@@ -52,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 
-from cipherfuse import geometry
+from cipherfuse import envelope, geometry
 from cipherfuse.geometry import same_output_size, same_pads
 from cipherfuse.he.backend import CppKernels, get_kernels
 from cipherfuse.he.errors import (
@@ -80,7 +79,7 @@ MAGIC = b"CFSM"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 1 << 16
 _PREFIX = struct.Struct("<4sHI")
-_DIGEST = 32
+_DIGEST = envelope.DIGEST_BYTES
 _MASK_LABEL = "seeded-matrix/A"
 _NOISE_LABEL = "seeded-matrix/e"
 _X_LIMIT = 1 << 31
@@ -703,7 +702,7 @@ def to_bytes(sm: SeededMatrix) -> bytes:
         "bias_bound": sm.bias_bound,
         "array": {"dtype": "<u8", "shape": [sm.rows, sm.outputs]},
     }
-    hbytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    hbytes = envelope.canonical_json(header)
     body = b"".join(
         [
             _PREFIX.pack(MAGIC, FORMAT_VERSION, len(hbytes)),
@@ -711,7 +710,7 @@ def to_bytes(sm: SeededMatrix) -> bytes:
             np.ascontiguousarray(sm.b).astype("<u8", copy=False).tobytes(),
         ]
     )
-    return body + hashlib.sha256(body).digest()
+    return envelope.seal_trailing(body)
 
 
 def _field(header: dict[str, Any], name: str, kind: type) -> Any:
@@ -739,8 +738,11 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
         raise SerializationError(
             f"unsupported seeded-matrix format version {version}; this build reads {FORMAT_VERSION}"
         )
-    if hashlib.sha256(view[:-_DIGEST]).digest() != bytes(view[-_DIGEST:]):
-        raise SerializationError("checksum mismatch: the data is corrupted or was modified")
+    envelope.trailing_body(
+        view,
+        error=SerializationError,
+        bad_digest="checksum mismatch: the data is corrupted or was modified",
+    )
     if hlen > MAX_HEADER_BYTES or _PREFIX.size + hlen > len(view) - _DIGEST:
         raise SerializationError(f"header length {hlen} is out of range")
     header = parse_json(
@@ -748,9 +750,12 @@ def from_bytes(blob: bytes, *, params: HEParams | None = None) -> SeededMatrix:
     )
     if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
         raise SerializationError(f"header must have exactly the fields {sorted(_HEADER_KEYS)}")
-    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    if canonical != bytes(view[_PREFIX.size : _PREFIX.size + hlen]):
-        raise SerializationError("header is not in the canonical encoding to_bytes() writes")
+    envelope.check_canonical(
+        header,
+        view[_PREFIX.size : _PREFIX.size + hlen],
+        error=SerializationError,
+        writer="to_bytes()",
+    )
     try:
         stored = HEParams.from_dict(_field(header, "params", dict))
     except ParameterError as exc:

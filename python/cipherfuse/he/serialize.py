@@ -15,8 +15,6 @@ Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import struct
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from cipherfuse import envelope
 from cipherfuse.files import atomic_write_bytes
 from cipherfuse.he.ciphertext import Ciphertext
 from cipherfuse.he.errors import ParameterError, SerializationError
@@ -37,7 +36,7 @@ MAGIC = b"CFHE"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
 _PREFIX = struct.Struct("<4sHHI")
-_DIGEST = 32
+_DIGEST = envelope.DIGEST_BYTES
 
 _KINDS = {1: "params", 2: "secret_key", 3: "public_key", 4: "switch_key", 5: "ciphertext"}
 _KIND_IDS = {v: k for k, v in _KINDS.items()}
@@ -97,7 +96,7 @@ def _header(obj: Serializable) -> tuple[str, dict[str, Any], list[tuple[str, Any
 def dumps(obj: Serializable) -> bytes:
     """Serializes a parameter set, key or ciphertext."""
     kind, header, arrays = _header(obj)
-    hbytes = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    hbytes = envelope.canonical_json(header)
     parts = [_PREFIX.pack(MAGIC, FORMAT_VERSION, _KIND_IDS[kind], len(hbytes)), hbytes]
     for _, a in arrays:
         parts.append(
@@ -105,8 +104,7 @@ def dumps(obj: Serializable) -> bytes:
             .astype(np.asarray(a).dtype.newbyteorder("<"), copy=False)
             .tobytes()
         )
-    body = b"".join(parts)
-    return body + hashlib.sha256(body).digest()
+    return envelope.seal_trailing(b"".join(parts))
 
 
 def loads(
@@ -138,9 +136,11 @@ def loads(
     kind = _KINDS[kind_id]
     if expected_kind is not None and kind != expected_kind:
         raise SerializationError(f"expected a {expected_kind}, found a {kind}")
-    body, digest = view[:-_DIGEST], bytes(view[-_DIGEST:])
-    if hashlib.sha256(body).digest() != digest:
-        raise SerializationError("checksum mismatch: the data is corrupt or truncated")
+    body = envelope.trailing_body(
+        view,
+        error=SerializationError,
+        bad_digest="checksum mismatch: the data is corrupt or truncated",
+    )
     if hlen > MAX_HEADER_BYTES or _PREFIX.size + hlen > len(body):
         raise SerializationError(f"header length {hlen} is out of range")
     header = parse_json(
@@ -148,9 +148,9 @@ def loads(
     )
     if not isinstance(header, dict):
         raise SerializationError("header must be a JSON object")
-    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    if canonical != bytes(body[_PREFIX.size : _PREFIX.size + hlen]):
-        raise SerializationError("header is not in the canonical encoding dumps() writes")
+    envelope.check_canonical(
+        header, body[_PREFIX.size : _PREFIX.size + hlen], error=SerializationError, writer="dumps()"
+    )
     _require(header, {"kind": str, "params": dict, "fields": dict, "arrays": list}, "header")
     if header["kind"] != kind:
         raise SerializationError("header kind disagrees with the prefix")
