@@ -32,8 +32,9 @@ import jax
 import numpy as np
 import pytest
 
+from cipherfuse.analysis.case1 import CASE1_TRAIN, run_case1
+from cipherfuse.analysis.case3 import CASE3_TRAIN, run_case3
 from cipherfuse.data import Dataset
-from cipherfuse.fusion.reproduce import CASE1_TRAIN, CASE3_TRAIN, run_case1, run_case3
 from cipherfuse.nn import (
     TrainedModel,
     init_params,

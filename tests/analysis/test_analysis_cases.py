@@ -8,13 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cipherfuse.analysis.cases import (
-    PAPER_TABLE7,
-    PAPER_TABLE9,
-    reproduce_case1,
-    reproduce_case3,
-    reproduce_case5,
-)
+from cipherfuse.analysis.case1 import reproduce_case1
+from cipherfuse.analysis.case3 import PAPER_TABLE7, reproduce_case3
+from cipherfuse.analysis.case5 import PAPER_TABLE9, reproduce_case5
 from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult
 from cipherfuse.cli.main import cli
 from cipherfuse.data import Dataset

@@ -120,7 +120,7 @@ def test_prefix_features_validation(trained: tuple[list[TrainedModel], object]) 
 def test_shifted_copies_augment_only_the_fusing_partys_samples() -> None:
     from cipherfuse.data.partition import Subset
     from cipherfuse.fusion import FusionError
-    from cipherfuse.fusion.reproduce import FusionAugment
+    from cipherfuse.fusion.augment import FusionAugment
 
     rng = np.random.default_rng(0)
     images = np.zeros((40, 28, 28, 1), np.float32)
@@ -140,9 +140,10 @@ def test_shifted_copies_augment_only_the_fusing_partys_samples() -> None:
 
 
 def test_warped_copies_are_the_seeded_affine_warps_of_the_samples() -> None:
+    from cipherfuse.analysis.fusion_cases import FUSION_AUGMENT
     from cipherfuse.data.partition import Subset
     from cipherfuse.fusion import FusionError
-    from cipherfuse.fusion.reproduce import FUSION_AUGMENT, FusionAugment
+    from cipherfuse.fusion.augment import FusionAugment
     from cipherfuse.nn.augment import random_affine
 
     rng = np.random.default_rng(5)

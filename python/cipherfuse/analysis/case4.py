@@ -40,8 +40,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult
+from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult, percent
 from cipherfuse.analysis.federated import FedAvgConfig, FedAvgResult, run_fedavg
+from cipherfuse.analysis.fusion_cases import FUSION, train_contributors
 from cipherfuse.analysis.netem import EmulationResult, emulate, emulation_unavailable_reason
 from cipherfuse.analysis.network import (
     NetworkError,
@@ -58,12 +59,12 @@ from cipherfuse.data.partition import (
     iid_split,
     split_by_labels,
 )
+from cipherfuse.fusion.augment import FusionAugment
 from cipherfuse.fusion.features import PlainFeatures
 from cipherfuse.fusion.head import FusedHead, FusionConfig, train_fusion_head
-from cipherfuse.fusion.reproduce import FUSION, FusionAugment
 from cipherfuse.nn.config import ModelConfig, table2_config
 from cipherfuse.nn.serialize import model_to_bytes
-from cipherfuse.nn.train import TrainConfig, train_classifier
+from cipherfuse.nn.train import TrainConfig
 
 SCENARIOS: tuple[str, ...] = ("iid", "partial")
 #: Node names on the star: the hub is the FL server / the verification contributor.
@@ -85,7 +86,7 @@ class Case4Settings:
             docs/case4.md).
         train: optimizer, batch size and augmentation, shared by all nodes.
         fusion: Strategy II fusion-layer training at the verifier (the
-            reproductions' cross-validated :data:`~cipherfuse.fusion.reproduce.FUSION`).
+            reproductions' cross-validated :data:`~cipherfuse.analysis.fusion_cases.FUSION`).
         fusion_shift_copies: shifted copies of the verifier's samples for fusion.
         train_per_node: training samples per node (paper: 1,000).
         verify_per_node: each node's local verification samples (only logged).
@@ -200,23 +201,9 @@ def run_one_shot(split: CaseSplit, settings: Case4Settings, seed: int) -> OneSho
     """Contributors 1-3 train once; node 4 fuses their models (Strategy II) on its data."""
     start = time.perf_counter()
     train_cfg = replace(settings.train, max_epochs=settings.contributor_epochs, min_epochs=1)
-    keys = jax.random.split(jax.random.key(seed), 3)
-    models = []
-    local_acc = []
-    for i, node in enumerate(split.contributors[:3]):
-        trained = train_classifier(
-            settings.model,
-            node.train.images,
-            node.train.labels,
-            node.verify.images,
-            node.verify.labels,
-            keys[i],
-            train_cfg,
-            labels=node.label_set,
-            desc=f"contributor {i + 1}",
-        )
-        models.append(trained.model)
-        local_acc.append(trained.verify_accuracy[-1])
+    trained = train_contributors(split.contributors[:3], [settings.model] * 3, train_cfg, seed)
+    models = [r.model for r in trained]
+    local_acc = [r.verify_accuracy[-1] for r in trained]
     verifier = split.contributors[3]
     fx, fy = FusionAugment(copies=settings.fusion_shift_copies).apply(verifier.train, seed + 1)
     extractors = [PlainFeatures(m) for m in models]
@@ -317,10 +304,6 @@ def emulate_schedules(
     )
 
 
-def _pct(x: float) -> float:
-    return round(100.0 * x, 2)
-
-
 def add_scenario_rows(
     out: ExperimentResult, res: ScenarioResult, network: StarNetwork, emu: EmulationSummary | None
 ) -> None:
@@ -330,14 +313,19 @@ def add_scenario_rows(
     rounds = len(fed.round_bytes)
     round_time = network.schedule_seconds(fedavg_phases(fed))
     ours_time = network.schedule_seconds(one_shot_phases(ours))
-    out.add(f"{s}: FedAvg test accuracy (last round)", _pct(fed.accuracy[-1]), "%", better="higher")
     out.add(
-        f"{s}: FedAvg best test accuracy over rounds", _pct(max(fed.accuracy)), "%", better="higher"
+        f"{s}: FedAvg test accuracy (last round)", percent(fed.accuracy[-1]), "%", better="higher"
     )
-    out.add(f"{s}: one-shot fusion test accuracy", _pct(ours.accuracy), "%", better="higher")
+    out.add(
+        f"{s}: FedAvg best test accuracy over rounds",
+        percent(max(fed.accuracy)),
+        "%",
+        better="higher",
+    )
+    out.add(f"{s}: one-shot fusion test accuracy", percent(ours.accuracy), "%", better="higher")
     out.add(
         f"{s}: accuracy, one-shot minus FedAvg",
-        round(_pct(ours.accuracy) - _pct(fed.accuracy[-1]), 2),
+        round(percent(ours.accuracy) - percent(fed.accuracy[-1]), 2),
         "points",
         better="higher",
     )

@@ -29,6 +29,16 @@ _ROW_KEYS = {"name", "paper", "ours", "unit", "better"}
 _TOP_KEYS = {"experiment", "seed", "quick", "rows"}
 
 
+def percent(fraction: float) -> float:
+    """A fraction as a row value in percent, rounded to 2 decimals."""
+    return round(100.0 * fraction, 2)
+
+
+def models_name(k: int) -> str:
+    """The first ``k`` fused models as rows name them: ``{1}``, ``{1,2}``, ``{1,2,3}``."""
+    return "{" + ",".join(str(i) for i in range(1, k + 1)) + "}"
+
+
 class ExperimentError(CipherfuseError, ValueError):
     """An experiment result does not have the documented shape, or an experiment failed."""
 

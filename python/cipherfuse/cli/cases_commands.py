@@ -60,7 +60,7 @@ def case1(
     fusion_seeds: int | None,
 ) -> None:
     """Case Study I (Figs. 11-12): local accuracies, MetaModel with Strategies I and II."""
-    from cipherfuse.analysis.cases import reproduce_case1
+    from cipherfuse.analysis.case1 import reproduce_case1
 
     _run_mnist_case(reproduce_case1, seed, quick, as_json, out, mnist_dir, fusion_seeds)
 
@@ -77,7 +77,7 @@ def case3(
     fusion_seeds: int | None,
 ) -> None:
     """Case Study III (Table VII): MetaModel plain vs first layer at p = 2^7 and 2^5."""
-    from cipherfuse.analysis.cases import reproduce_case3
+    from cipherfuse.analysis.case3 import reproduce_case3
 
     _run_mnist_case(reproduce_case3, seed, quick, as_json, out, mnist_dir, fusion_seeds)
 
@@ -86,6 +86,6 @@ def case3(
 @_common
 def case5(seed: int, quick: bool, as_json: bool, out: Path | None) -> None:
     """Case Study V (Tables IX-X) on synthetic fading-channel data."""
-    from cipherfuse.analysis.cases import reproduce_case5
+    from cipherfuse.analysis.case5 import reproduce_case5
 
     emit(reproduce_case5(seed=seed, quick=quick), as_json=as_json, out=out)

@@ -160,14 +160,9 @@ def reproduce(
     """
     from dataclasses import replace
 
-    from cipherfuse.fusion.reproduce import (
-        CASE1_TRAIN,
-        CASE3_TRAIN,
-        FUSION,
-        FUSION_AUGMENT,
-        run_case1,
-        run_case3,
-    )
+    from cipherfuse.analysis.case1 import CASE1_TRAIN, run_case1
+    from cipherfuse.analysis.case3 import CASE3_TRAIN, run_case3
+    from cipherfuse.analysis.fusion_cases import FUSION, FUSION_AUGMENT
 
     train_config = CASE1_TRAIN if case == "1" else CASE3_TRAIN
     if max_epochs is not None:

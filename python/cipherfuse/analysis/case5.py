@@ -1,21 +1,13 @@
-"""Case Studies I, III and V as :class:`ExperimentResult` rows (paper value vs ours).
+"""Case Study V (Tables IX-X) as :class:`ExperimentResult` rows (paper value vs ours).
 
-* Case I (Tables II-III, Figs. 11-12): each private model's accuracy on its local
-  verification data (paper: all > 90 %), and the MetaModel's test accuracy as
-  1, 2, 3 models are fused with Strategies I and II.
-* Case III (Tables V-VII): MetaModel accuracy with 1, 2, 3 models, plain and with
-  the first block quantized at ``p = 2^7`` and ``2^5`` (``q = 1000``).
-* Case V (Tables IX-X): three Case V CNNs on the synthetic fading-channel sets
-  (:mod:`cipherfuse.data.fading`; the paper's NASA data are confidential), each
-  contributor's accuracy on its local test data and the MetaModel's accuracy on
-  the verifiers' set: plain, with the first block quantized (p = 2^7, q = 1000),
-  and with the first layer encrypted (:mod:`cipherfuse.he.nn`, the paper's
-  parameters, element-wise and matrix-pair-wise) and evaluated in cipherspace
-  by the verifiers without any secret key.
+Three Case V CNNs on the synthetic fading-channel sets (:mod:`cipherfuse.data.fading`;
+the paper's NASA data are confidential), each contributor's accuracy on its local test
+data and the MetaModel's accuracy on the verifiers' set: plain, with the first block
+quantized (p = 2^7, q = 1000), and with the first layer encrypted
+(:mod:`cipherfuse.he.nn`, the paper's parameters, element-wise and matrix-pair-wise)
+and evaluated in cipherspace by the verifiers without any secret key.
 
-Accuracies are in percent. The Case I/III fusions are repeated with several
-fusion seeds (contributors trained once); rows report the mean and, separately,
-the standard deviation. ``quick`` runs the same code paths with few epochs.
+Accuracies are in percent. ``quick`` runs the same code paths with few epochs.
 """
 
 from __future__ import annotations
@@ -24,28 +16,16 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import jax
 import numpy as np
 import numpy.typing as npt
 
 from cipherfuse import he
-from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult
+from cipherfuse.analysis.experiment import ExperimentError, ExperimentResult, models_name, percent
 from cipherfuse.data.fading import FadingSet, make_fading_sets
-from cipherfuse.data.mnist import Dataset, portable_source
 from cipherfuse.fusion.features import FeatureExtractor, PlainFeatures, quantized_features
 from cipherfuse.fusion.head import FusionConfig, train_fusion_head
-from cipherfuse.fusion.reproduce import (
-    CASE1_TRAIN,
-    CASE3_TRAIN,
-    FUSION,
-    FUSION_AUGMENT,
-    CaseResult,
-    FusionAugment,
-    run_case1,
-    run_case3,
-)
 from cipherfuse.he.nn import (
     EncryptedModel,
     EncryptionStrategy,
@@ -56,16 +36,7 @@ from cipherfuse.nn.config import ConvSpec, case5_config
 from cipherfuse.nn.model import TrainedModel
 from cipherfuse.nn.quantize import quantize_model
 from cipherfuse.nn.train import TrainConfig, train_classifier
-from cipherfuse.validation import strict_int
 
-#: Table VII (Case III), MetaModel accuracy in % for models {1}, {1,2}, {1,2,3}.
-PAPER_TABLE7: dict[str, tuple[float, float, float]] = {
-    "plain": (91.5, 94.8, 95.8),
-    "p=128": (91.5, 94.7, 95.8),
-    "p=32": (89.6, 93.0, 93.8),
-}
-#: Fig. 11 (Case I): every contributor's local verification accuracy is above this.
-PAPER_CASE1_CRITERION = 90.0
 #: Table IX (Case V), per-contributor detection accuracy in %.
 PAPER_TABLE9: dict[str, tuple[float, float, float]] = {
     "without encryption": (93.0, 93.1, 93.2),
@@ -77,14 +48,6 @@ PAPER_TABLE10: dict[str, tuple[float, float]] = {
     "element-wise encryption": (94.5, 95.5),
     "matrix-pair-wise encryption": (94.5, 95.0),
 }
-#: Default number of fusion seeds of the full Case I/III runs.
-FULL_FUSION_SEEDS = 5
-#: Case I/III ``--quick``: 1 (Case III: 2) contributor epochs at Adam 1e-3 (instead of the
-#: paper's 1e-4), 2 + 3 fusion epochs, 500 fusion and 500 test samples, one seed.
-QUICK_TRAIN: dict[str, Any] = {"learning_rate": 1e-3}
-#: ``--quick`` fusion training and test samples (full runs: 1,000 each).
-QUICK_SAMPLES = 500
-QUICK_FUSION = FusionConfig(stage1_epochs=2, stage2_epochs=3, stage2_learning_rate=3e-4)
 #: Case V contributors: Adam 1e-3 (the paper gives no Case V hyper-parameters), 12 epochs.
 CASE5_TRAIN = TrainConfig(learning_rate=1e-3, max_epochs=12, target_accuracy=None)
 #: Case V fusion (Strategy II, as in the paper) on the verifiers' 10,000 windows.
@@ -99,190 +62,6 @@ ENCRYPTION_STRATEGIES: tuple[EncryptionStrategy, ...] = ("element-wise", "matrix
 #: Case V scaling factors of the quantized / encrypted first layer.
 CASE5_WEIGHT_SCALE = 2**7
 CASE5_INPUT_SCALE = 1000
-
-
-def _models_name(k: int) -> str:
-    return "{" + ",".join(str(i) for i in range(1, k + 1)) + "}"
-
-
-def _percent(fraction: float) -> float:
-    return round(100.0 * fraction, 2)
-
-
-def _check_seeds(fusion_seeds: int) -> None:
-    strict_int(fusion_seeds, "fusion_seeds", minimum=1, error=ExperimentError)
-
-
-def _add_fusion_rows(
-    out: ExperimentResult,
-    case: CaseResult,
-    variant: str,
-    label: str,
-    paper: Sequence[float | None],
-) -> None:
-    mean, std = case.accuracy, case.accuracy_std
-    for k in (1, 2, 3):
-        name = f"MetaModel accuracy, {label}, models {_models_name(k)}"
-        out.add(name, _percent(mean[(variant, k)]), "%", paper=paper[k - 1], better="higher")
-    for k in (1, 2, 3):
-        out.add(
-            f"MetaModel accuracy std over fusion seeds, {label}, models {_models_name(k)}",
-            _percent(std[(variant, k)]),
-            "points",
-        )
-
-
-def _add_contributor_rows(out: ExperimentResult, case: CaseResult, paper: float | None) -> None:
-    for i, (acc, epochs) in enumerate(
-        zip(case.contributor_verify_accuracy, case.contributor_epochs, strict=True), start=1
-    ):
-        out.add(
-            f"contributor {i} local verification accuracy",
-            _percent(acc),
-            "%",
-            paper=paper,
-            better="higher",
-        )
-        out.add(f"contributor {i} training epochs", epochs, "epochs")
-
-
-def _mnist_settings(
-    base_train: TrainConfig, quick: bool, quick_epochs: int, fusion_seeds: int | None
-) -> tuple[int, TrainConfig, FusionConfig, FusionAugment]:
-    """Fusion seeds, training and fusion settings and augmentation of a Case I/III run."""
-    n_seeds = fusion_seeds if fusion_seeds is not None else (1 if quick else FULL_FUSION_SEEDS)
-    _check_seeds(n_seeds)
-    if quick:
-        train = replace(base_train, **QUICK_TRAIN, max_epochs=quick_epochs, progress=False)
-        return n_seeds, train, replace(QUICK_FUSION, progress=False), FusionAugment()
-    train = replace(base_train, progress=False)
-    return n_seeds, train, replace(FUSION, progress=False), FUSION_AUGMENT
-
-
-def reproduce_case1(
-    data: Dataset, *, seed: int = 0, quick: bool = False, fusion_seeds: int | None = None
-) -> ExperimentResult:
-    """Case Study I (Figs. 11-12) as experiment rows.
-
-    ``fusion_seeds`` defaults to :data:`FULL_FUSION_SEEDS` (``quick``: 1).
-    """
-    # Table II CNNs are the slow ones: 1 quick epoch.
-    n_seeds, train, fusion, augment = _mnist_settings(CASE1_TRAIN, quick, 1, fusion_seeds)
-    start = time.perf_counter()
-    case = run_case1(
-        data,
-        seed=seed,
-        fusion_train_size=QUICK_SAMPLES if quick else 1000,
-        test_size=QUICK_SAMPLES if quick else 1000,
-        train_config=train,
-        fusion_config=fusion,
-        fusion_augment=augment,
-        fusion_seeds=n_seeds,
-    )
-    out = ExperimentResult("case1", seed=seed, quick=quick)
-    _add_contributor_rows(out, case, PAPER_CASE1_CRITERION)
-    for strategy in ("I", "II"):
-        _add_fusion_rows(out, case, f"strategy {strategy}", f"strategy {strategy}", (None,) * 3)
-    for k in (2, 3):
-        gap = case.accuracy[("strategy II", k)] - case.accuracy[("strategy I", k)]
-        out.add(
-            f"strategy II minus strategy I, models {_models_name(k)}",
-            _percent(gap),
-            "points",
-            better="higher",
-        )
-    out.add("contributor training time", round(case.train_seconds, 1), "s")
-    out.add(
-        "contributor training + 3-model strategy II fusion time",
-        round(case.train_seconds + case.fusion_seconds[("strategy II", 3)], 1),
-        "s",
-        better="lower",
-    )
-    size = QUICK_SAMPLES if quick else 1000
-    out.meta = _meta(start, data.source, size, size, n_seeds, train, fusion, augment)
-    return out
-
-
-def reproduce_case3(
-    data: Dataset, *, seed: int = 0, quick: bool = False, fusion_seeds: int | None = None
-) -> ExperimentResult:
-    """Case Study III (Table VII) as experiment rows (Strategy II; Strategy I for comparison)."""
-    n_seeds, train, fusion, augment = _mnist_settings(CASE3_TRAIN, quick, 2, fusion_seeds)
-    start = time.perf_counter()
-    case = run_case3(
-        data,
-        seed=seed,
-        fusion_train_size=QUICK_SAMPLES if quick else 1000,
-        test_size=QUICK_SAMPLES if quick else 1000,
-        train_config=train,
-        fusion_config=fusion,
-        fusion_augment=augment,
-        fusion_seeds=n_seeds,
-        input_scale=1000,
-        weight_scales=(2**7, 2**5),
-    )
-    out = ExperimentResult("case3", seed=seed, quick=quick)
-    _add_contributor_rows(out, case, None)
-    labels = {
-        "plain": "strategy II, original",
-        "p=128": "strategy II, first layer p=2^7 q=1000",
-        "p=32": "strategy II, first layer p=2^5 q=1000",
-    }
-    for variant, label in labels.items():
-        _add_fusion_rows(out, case, variant, label, PAPER_TABLE7[variant])
-    _add_fusion_rows(out, case, "plain (I)", "strategy I, original", (None,) * 3)
-    for k in (1, 2, 3):
-        gap = case.accuracy[("p=128", k)] - case.accuracy[("plain", k)]
-        out.add(
-            f"p=2^7 minus original, models {_models_name(k)}",
-            _percent(gap),
-            "points",
-            paper=round(PAPER_TABLE7["p=128"][k - 1] - PAPER_TABLE7["plain"][k - 1], 2),
-            better="higher",
-        )
-    out.add("contributor training time", round(case.train_seconds, 1), "s")
-    size = QUICK_SAMPLES if quick else 1000
-    out.meta = _meta(start, data.source, size, size, n_seeds, train, fusion, augment)
-    return out
-
-
-def _meta(
-    start: float,
-    source: str,
-    fusion_train_size: int,
-    test_size: int,
-    fusion_seeds: int,
-    train: TrainConfig,
-    fusion: FusionConfig,
-    augment: FusionAugment,
-) -> dict[str, object]:
-    return {
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "data_source": portable_source(source),
-        "fusion_seeds": fusion_seeds,
-        "contributor_max_epochs": train.max_epochs,
-        "contributor_max_shift": train.max_shift,
-        "contributor_max_rotation": train.max_rotation,
-        "contributor_max_scale": train.max_scale,
-        "fusion_epochs": [fusion.stage1_epochs, fusion.stage2_epochs],
-        "fusion_learning_rates": [
-            fusion.learning_rate,
-            fusion.learning_rate
-            if fusion.stage2_learning_rate is None
-            else fusion.stage2_learning_rate,
-        ],
-        "fusion_weight_decay": fusion.weight_decay,
-        "fusion_final_lr_fraction": fusion.final_lr_fraction,
-        "fusion_copies": augment.copies,
-        "fusion_copies_max_shift": augment.max_shift,
-        "fusion_copies_max_rotation": augment.max_rotation,
-        "fusion_copies_max_scale": augment.max_scale,
-        "fusion_train_size": fusion_train_size,
-        "test_size": test_size,
-    }
-
-
-# --------------------------------------------------------------------------- Case V
 
 
 @dataclass(frozen=True)
@@ -442,7 +221,7 @@ def reproduce_case5(
             acc = _head_accuracy(m, e(sets[i].test_x), sets[i].test_y)
             out.add(
                 f"contributor {i + 1} accuracy, {label}",
-                _percent(acc),
+                percent(acc),
                 "%",
                 paper=None if paper9 is None else paper9[i],
                 better="higher",
@@ -452,8 +231,8 @@ def reproduce_case5(
         for k in (1, 2, 3):
             acc = _fused_accuracy(extractors, sets[3], fusion, seed, k)
             out.add(
-                f"MetaModel accuracy, {label}, models {_models_name(k)}",
-                _percent(acc),
+                f"MetaModel accuracy, {label}, models {models_name(k)}",
+                percent(acc),
                 "%",
                 paper=None if paper10 is None or k == 1 else paper10[k - 2],
                 better="higher",
