@@ -48,3 +48,31 @@ def test_a_set_removes_what_it_made_and_reports_what_it_could_not() -> None:
     assert made.names == []
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert name + "b" not in listed.stdout
+
+
+class _Made(netns.BuiltOrRemoved):
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+        self.made: list[str] = []
+        self.closed = 0
+
+    def _build(self) -> None:
+        self.made.append("first")
+        if self.fail:
+            raise Refused("second step failed")
+        self.made.append("second")
+
+    def close(self) -> None:
+        self.closed += 1
+        self.made.clear()
+
+
+def test_a_failed_build_removes_what_it_made_and_raises() -> None:
+    broken = _Made(fail=True)
+    with pytest.raises(Refused, match="second step"), broken:
+        pytest.fail("the body must not run")
+    assert broken.made == [] and broken.closed == 1
+    fine = _Made(fail=False)
+    with fine as entered:
+        assert entered is fine and fine.made == ["first", "second"] and fine.closed == 0
+    assert fine.closed == 1 and fine.made == []

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Self
 
 #: Seconds one ``ip`` / ``tc`` call may take.
 COMMAND_TIMEOUT_S = 30
@@ -69,3 +70,28 @@ class NamespaceSet:
             if proc.returncode != 0:
                 problems.append(f"{name}: {proc.stderr.strip()}")
         return problems
+
+
+class BuiltOrRemoved:
+    """Base of the context managers that build namespaces and links: entering runs
+    :meth:`_build` and, when it fails part-way, :meth:`close` removes what it made before
+    the error propagates; leaving calls :meth:`close`."""
+
+    def _build(self) -> None:
+        """Make what the context manager stands for (subclasses)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Remove everything :meth:`_build` made; safe after a partial build (subclasses)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -71,7 +71,7 @@ class EmulationResult:
 
 
 @dataclass
-class StarEmulation:
+class StarEmulation(netns.BuiltOrRemoved):
     """Namespaces + bridge + veth + tc links for ``nodes`` (use as a context manager).
 
     ``qdisc``: ``"netem"`` (rate and delay), ``"tbf"`` (rate only) or ``None``
@@ -114,20 +114,6 @@ class StarEmulation:
             raise NetworkError("the emulation is not set up")
         return self._chosen
 
-    def __enter__(self) -> StarEmulation:
-        reason = emulation_unavailable_reason()
-        if reason is not None:
-            raise NetworkError(f"cannot emulate the network: {reason}")
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _qdisc_args(self, kind: Qdisc) -> list[str]:
         rate = _rate_arg(self.network.rate_bps)
         if kind == "netem":
@@ -154,6 +140,9 @@ class StarEmulation:
         )
 
     def _build(self) -> None:
+        reason = emulation_unavailable_reason()
+        if reason is not None:
+            raise NetworkError(f"cannot emulate the network: {reason}")
         switch = f"{self.tag}-sw"
         self._namespaces.add(switch)
         bridge = f"{self.tag}br"

@@ -104,7 +104,7 @@ def free_subnet(used: Sequence[ipaddress.IPv4Network], draw: int | None = None) 
     raise HostIsolationError("no free 10.x.y.0/24 subnet for the testbed")
 
 
-class TestbedNetwork:
+class TestbedNetwork(netns.BuiltOrRemoved):
     """One bridge, one network namespace per role, the host on the bridge (a context
     manager; everything is removed on exit).
 
@@ -161,21 +161,10 @@ class TestbedNetwork:
         """Namespaces created and not removed yet."""
         return self._namespaces.names
 
-    def __enter__(self) -> TestbedNetwork:
+    def _build(self) -> None:
         reason = namespaces_unavailable_reason()
         if reason is not None:
             raise HostIsolationError(f"cannot create the testbed's hosts: {reason}")
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _build(self) -> None:
         if self.subnet is None:
             self.subnet = free_subnet(_networks_in_use())
         net = ipaddress.IPv4Network(self.subnet)

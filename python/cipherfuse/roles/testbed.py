@@ -25,6 +25,7 @@ from cipherfuse.chain.events import EventPoller
 from cipherfuse.chain.keystore import LIGHT_SCRYPT_N, create_keystore
 from cipherfuse.chain.netconfig import NetworkConfig
 from cipherfuse.files import atomic_write_bytes
+from cipherfuse.netns import BuiltOrRemoved
 from cipherfuse.roles.config import RoleConfig
 from cipherfuse.roles.errors import RoleConfigError, RolesError
 from cipherfuse.roles.process import status_path
@@ -227,7 +228,7 @@ def choose_isolation(
     return TestbedIsolation(namespaces, users, tuple(warnings))
 
 
-class TestbedHosts:
+class TestbedHosts(BuiltOrRemoved):
     """Where and as whom each testbed role runs: its own folder, and (per
     :class:`TestbedIsolation`) its own network namespace and its own user.
 
@@ -258,7 +259,7 @@ class TestbedHosts:
         self.swarm: dict[Path, str] = {}
         self._initial_blocks: dict[int, dict[str, int]] = {}
 
-    def __enter__(self) -> TestbedHosts:
+    def _build(self) -> None:
         if self.isolation.users:
             # Others may pass through the testbed folder to their own, never list it.
             self.workdir.chmod(0o711)
@@ -266,25 +267,17 @@ class TestbedHosts:
             (self.workdir / "roles").chmod(0o711)
         if self.network is not None:
             self.network.__enter__()
-        try:
-            self.keys = {slot: role_keystore(self.folders[slot]) for slot in TESTBED_ROLES}
-            hosts = None
-            if self.network is not None:
-                hosts = {f: self.network.address(f.name) for f in self.folders.values()}
-            self.swarm = testbed_swarm(self.workdir, list(self.folders.values()), hosts)
-            self._initial_blocks = {s: _block_sizes(f / "ipfs") for s, f in self.folders.items()}
-            if self.isolation.users:
-                from cipherfuse.roles.hosts import give_folder
+        self.keys = {slot: role_keystore(self.folders[slot]) for slot in TESTBED_ROLES}
+        hosts = None
+        if self.network is not None:
+            hosts = {f: self.network.address(f.name) for f in self.folders.values()}
+        self.swarm = testbed_swarm(self.workdir, list(self.folders.values()), hosts)
+        self._initial_blocks = {s: _block_sizes(f / "ipfs") for s, f in self.folders.items()}
+        if self.isolation.users:
+            from cipherfuse.roles.hosts import give_folder
 
-                for slot, folder in self.folders.items():
-                    give_folder(folder, self.uids[slot])
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            for slot, folder in self.folders.items():
+                give_folder(folder, self.uids[slot])
 
     def close(self) -> None:
         """Remove the namespaces (once the processes in them are gone)."""
