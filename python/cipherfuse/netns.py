@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Self
 
@@ -72,18 +73,18 @@ class NamespaceSet:
         return problems
 
 
-class BuiltOrRemoved:
+class BuiltOrRemoved(ABC):
     """Base of the context managers that build namespaces and links: entering runs
     :meth:`_build` and, when it fails part-way, :meth:`close` removes what it made before
     the error propagates; leaving calls :meth:`close`."""
 
+    @abstractmethod
     def _build(self) -> None:
-        """Make what the context manager stands for (subclasses)."""
-        raise NotImplementedError
+        """Make what the context manager stands for."""
 
+    @abstractmethod
     def close(self) -> None:
-        """Remove everything :meth:`_build` made; safe after a partial build (subclasses)."""
-        raise NotImplementedError
+        """Remove everything :meth:`_build` made; safe after a partial build."""
 
     def __enter__(self) -> Self:
         try:
