@@ -312,7 +312,7 @@ def encrypt_side_by_side(rounds: int = 9, *, cpu: bool = False) -> dict[int, str
             "numpy": lambda: encrypt("reference"),
             "cpp-scalar": lambda: encrypt("cpp-scalar"),  # the former route of batch <= 4
             "cpp": lambda: encrypt("cpp"),
-            "read-P": lambda: _core.stream_sum(flat, threads),
+            "read-P": lambda: _core.stream_sum(flat, threads=threads),
         }
         if batch > 8:
             del runs["cpp-scalar"]
