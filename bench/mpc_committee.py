@@ -2,7 +2,7 @@
 
 Not library code: :func:`judge_member` is the function each of the three OS processes
 started by :func:`cipherfuse.mpc.launcher.run_committee` runs over the real committee
-channels (Noise KK, ChaCha20-Poly1305 on loopback). It reads its bundle and the public
+channels (Noise KK, AES-256-GCM on loopback). It reads its bundle and the public
 images from the files named in its arguments and returns the opened count with its
 own wall and CPU seconds (``time.process_time``: every thread of the process, so the
 channel's sealing and opening threads are included).

@@ -14,7 +14,8 @@ The roles call two functions (see docs/mpc.md):
 * member: :func:`run_member` with its bundle, a connected :class:`Transport` and the
   verification set returns a :class:`MemberResult` with the opened count.
 
-Modules (a DAG, lower ones first): :mod:`errors`, :mod:`transport`, :mod:`kernels`
+Modules (a DAG, lower ones first): :mod:`errors`, :mod:`allocator` (keeps freed
+memory in the heap while a member judges), :mod:`transport`, :mod:`kernels`
 (local share arithmetic), :mod:`randomness` (pairwise ChaCha20 keys), :mod:`shares`
 (replicated shares, local operations), :mod:`plan` (the evaluation plan and its
 plaintext twin), :mod:`encoding` (models and images in the ring), :mod:`linear`
