@@ -4,8 +4,10 @@ Python delivers Ctrl-C as :class:`KeyboardInterrupt` in the main thread, which n
 unwinds the stack and runs every ``finally``/``with`` clean-up. Two things can defeat
 that in a JAX program: the exception can be raised inside a garbage-collection callback,
 where Python prints "Exception ignored" and carries on, and interpreter teardown after
-an interrupted XLA computation can crash. :func:`interrupt_handling` therefore raises
-``KeyboardInterrupt`` once and starts a watchdog; if the process has not finished its
+an interrupted XLA computation can crash. :func:`interrupt_handling` therefore never
+raises inside a garbage-collection callback or a ``__del__`` method (it delivers the
+signal again a moment later, outside it), raises ``KeyboardInterrupt`` once and starts a
+watchdog; if the process has not finished its
 clean-up within :data:`GRACE_SECONDS`, the watchdog runs the registered hard-exit
 clean-ups (:func:`on_hard_exit`: kill child processes, remove temporary folders) and
 ends the process with status 130. State files stay consistent either way because they
@@ -15,6 +17,7 @@ are only ever replaced atomically.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -79,6 +82,28 @@ def _watchdog(state: InterruptState, grace: float) -> None:
         os._exit(INTERRUPT_EXIT_STATUS)
 
 
+#: Seconds after which a SIGINT that arrived inside a GC callback is delivered again.
+REDELIVER_SECONDS = 0.05
+_MAX_FRAMES = 64
+
+
+def _in_swallowing_context(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside a GC callback or a ``__del__`` method, where Python
+    would print an exception raised by the handler ("Exception ignored") and carry on."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    for _ in range(_MAX_FRAMES):
+        if frame is None:
+            return False
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 @contextmanager
 def interrupt_handling(grace: float = GRACE_SECONDS) -> Iterator[InterruptState]:
     """Install the Ctrl-C handler for the duration of a command (main thread only).
@@ -92,6 +117,11 @@ def interrupt_handling(grace: float = GRACE_SECONDS) -> Iterator[InterruptState]
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if _in_swallowing_context(frame):
+            timer = threading.Timer(REDELIVER_SECONDS, _redeliver)
+            timer.daemon = True
+            timer.start()
+            return
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         state.requested.set()
         threading.Thread(target=_watchdog, args=(state, grace), daemon=True).start()
