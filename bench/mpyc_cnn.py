@@ -147,11 +147,16 @@ async def _secure_main(args: argparse.Namespace) -> None:
     plain[0] = (plain[0][0] / 255, plain[0][1])
     layers = []
     for w, b in plain:
-        # party 0 owns the model; the others input nothing
-        w_in = secfxp.array(w if mpc.pid == 0 else np.zeros_like(w))
-        b_in = secfxp.array(b if mpc.pid == 0 else np.zeros_like(b))
+        # party 0 owns the model; the others input nothing. integral=False on every
+        # party: MPyC infers it from the local values otherwise (True for the zeros of
+        # parties 1 and 2, False for party 0's weights), and the parties then take
+        # different branches of np_matmul (a secure truncation on party 0 only) and
+        # wait for each other forever at the second convolution.
+        w_in = secfxp.array(w if mpc.pid == 0 else np.zeros_like(w), integral=False)
+        b_in = secfxp.array(b if mpc.pid == 0 else np.zeros_like(b), integral=False)
         layers.append((mpc.input(w_in, senders=0), mpc.input(b_in, senders=0)))
-    await mpc.barrier("weights")
+    for w, b in layers:  # the weights are in before the clock starts
+        await mpc.gather(w, b)
     indices = {
         (size, channels, kernel): im2col_index(size, channels, kernel)
         for size, channels, kernel in ((28, 1, 5), (14, 32, 5), (7, 16, 2))
@@ -172,14 +177,10 @@ async def _secure_main(args: argparse.Namespace) -> None:
                 flat = mpc.np_concatenate((x, secfxp.array(np.zeros(1))))
                 y = mpc.np_matmul(flat[indices[(size, channels, kernel)]], w) + b
             x = mpc.np_maximum(y, 0).reshape(-1)
-            # synchronize the parties at each layer: without these barriers the -M3 run
-            # stalled (all three parties idle) at the second convolution
-            await mpc.barrier(f"conv {i}")
             channels = filters
             if i < 2:
                 a, bq, c, d = (x[idx] for idx in pools[(size, channels)])
                 x = mpc.np_maximum(mpc.np_maximum(a, bq), mpc.np_maximum(c, d))
-                await mpc.barrier(f"pool {i}")
                 size //= 2
         w, b = layers[3]
         x = mpc.np_maximum(mpc.np_matmul(x, w) + b, 0)
