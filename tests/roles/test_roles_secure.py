@@ -33,6 +33,7 @@ from cipherfuse.mpc.sharing import reconstruct_model
 from cipherfuse.nn import DenseSpec, FlattenSpec, ModelConfig, TrainedModel
 from cipherfuse.nn.model import init_params
 from cipherfuse.nn.quantize import integer_forward
+from cipherfuse.nn.serialize import model_to_bytes
 from cipherfuse.roles.agent import RoleContext
 from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.clock import run_agents
@@ -42,19 +43,25 @@ from cipherfuse.roles.errors import RoleConfigError, SealError
 from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
 from cipherfuse.roles.manifest import TaskManifest, VerificationData
 from cipherfuse.roles.sealing import (
+    RELEASE_PIECE_BYTES,
     box_public_bytes,
     new_box_key,
-    open_release,
+    open_release_piece,
     open_sealed,
-    seal_release,
+    seal,
+    seal_release_piece,
 )
 from cipherfuse.roles.secure import (
     BLOB_MAGIC,
-    ENVELOPE_BYTES,
+    BOXED_PIECE,
+    ENVELOPE_MAGIC,
+    HELD_SECRETS,
     ClaimMaterial,
     CommitteeJob,
     SecureJudge,
     member_bundle,
+    member_envelope,
+    model_file_key,
     open_secure_release,
     parse_secure_blob,
     prepare_secure_claim,
@@ -139,14 +146,26 @@ def test_each_position_holds_exactly_its_two_shares() -> None:
     parsed = parse_secure_blob(material.blob, manifest())
     s0_s1 = material.box_secrets[0]
     # Member 0 holds both seeds but cannot open W2: neither seed is the share key.
-    for key in (s0_s1[:32], s0_s1[32:]):
+    for key in (s0_s1[:32], s0_s1[32:64]):
         with pytest.raises(SealError):
             open_sealed(parsed.sealed_shares, key)
-    # Nobody holds K_m: no member secret opens the model file.
-    for secret in material.box_secrets:
-        for key in (secret[:32], secret[32:]):
+    # Nobody holds K_m: it needs all three released secrets and each member holds two.
+    for position, secret in enumerate(material.box_secrets):
+        held = (secret[:32], secret[32:64])
+        for key in held:
             with pytest.raises(SealError):
                 open_sealed(parsed.sealed_model, key)
+        windows = [
+            view[at : at + 32]
+            for view in (secret, material.envelope)
+            for at in range(len(view) - 31)
+        ]
+        a, b = HELD_SECRETS[position]
+        for guess in windows:
+            trio = [b""] * 3
+            trio[a], trio[b], trio[3 - a - b] = held[0], held[1], guess
+            with pytest.raises(SealError):
+                open_sealed(parsed.sealed_model, model_file_key(*trio))
     bundles = [member_bundle(parsed, i, material.box_secrets[i]) for i in range(3)]
     assert [sorted([*b.seeds, *b.words]) for b in bundles] == [[0, 1], [1, 2], [0, 2]]
     # Two members together reconstruct the model (the documented threshold).
@@ -166,35 +185,127 @@ def test_a_wrong_seed_in_a_box_is_an_inconsistent_share() -> None:
         member_bundle(parsed, 1, bytes(bad)).parameter_shares()
 
 
-def test_the_release_is_checked_against_the_judged_shares() -> None:
-    judged, swapped = tiny_model(0), tiny_model(2)
+def release_plaintext(material: ClaimMaterial) -> tuple[bytes, bytes, bytes]:
+    """What the initiator reads from the envelope: ``s0, s1, K_w``."""
+    digest = hashlib.sha256(material.blob).digest()
+    body = material.envelope[len(ENVELOPE_MAGIC) :]
+    s0, s1, k_w = (
+        open_release_piece(
+            body[j * RELEASE_PIECE_BYTES : (j + 1) * RELEASE_PIECE_BYTES],
+            RELEASE,
+            model_hash=digest,
+            index=j,
+        )
+        for j in range(3)
+    )
+    return s0, s1, k_w
+
+
+def envelope_of(pieces: list[bytes]) -> bytes:
+    return ENVELOPE_MAGIC + b"".join(pieces)
+
+
+def pieces_of(envelope: bytes) -> list[bytes]:
+    body = envelope[len(ENVELOPE_MAGIC) :]
+    return [body[j * RELEASE_PIECE_BYTES : (j + 1) * RELEASE_PIECE_BYTES] for j in range(3)]
+
+
+def test_the_release_is_the_judged_model() -> None:
+    judged = tiny_model(0)
     material = prepare_secure_claim(judged, manifest())
-    got = open_secure_release(material.blob, material.envelope, manifest(), RELEASE)
-    assert got.labels == judged.labels
+    release = open_secure_release(material.blob, material.envelope, manifest(), RELEASE)
+    assert release.problem == ""
+    assert release.model.labels == judged.labels
     np.testing.assert_array_equal(
-        got.params["head"]["kernel"], np.asarray(judged.params["head"]["kernel"])
+        release.model.params["head"]["kernel"], np.asarray(judged.params["head"]["kernel"])
     )
-    # A contributor that shares one model and seals another: the initiator refuses it.
-    other = prepare_secure_claim(swapped, manifest())
-    parsed, parsed_other = (parse_secure_blob(m.blob, manifest()) for m in (material, other))
-    forged = material.blob[: len(material.blob) - len(parsed.sealed_model)] + (
-        parsed_other.sealed_model
-    )
-    env = bytearray(release_plaintext(material))
-    env[6:38] = release_plaintext(other)[6:38]  # K_m of the other blob
-    env[-32:] = hashlib.sha256(forged).digest()
-    pub = box_public_bytes(RELEASE)
-    resealed = seal_release(pub, bytes(env), model_hash=hashlib.sha256(forged).digest())
-    with pytest.raises(SealError, match="not the model the committee judged"):
-        open_secure_release(forged, resealed, manifest(), RELEASE)
-    # The sealed envelope is bound to its blob: copied to another claim it does not open.
+    reference = quantize_classifier(judged, weight_scale=P, input_scale=Q)
+    for got, want in zip(release.judged.layers, reference.layers, strict=True):
+        if hasattr(want, "weight"):
+            np.testing.assert_array_equal(got.weight, want.weight)  # type: ignore[union-attr]
+            np.testing.assert_array_equal(got.bias, want.bias)  # type: ignore[union-attr]
+    # The envelope is bound to its blob: copied to another claim it does not open.
+    other = prepare_secure_claim(tiny_model(2), manifest())
     with pytest.raises(SealError, match="not for this key or was altered"):
         open_secure_release(other.blob, material.envelope, manifest(), RELEASE)
 
 
-def release_plaintext(material: ClaimMaterial) -> bytes:
+def test_a_model_file_that_is_not_the_judged_model_yields_the_judged_model() -> None:
+    """A contributor that shares one model and seals another (or junk) as its model file:
+    the initiator still receives the judged model, mapped back to floats."""
+    judged, swapped = tiny_model(0), tiny_model(2)
+    material = prepare_secure_claim(judged, manifest())
+    parsed = parse_secure_blob(material.blob, manifest())
+    s0, s1, k_w = release_plaintext(material)
+    for payload in (model_to_bytes(swapped), b"not a model file"):
+        sealed = seal(payload, key=model_file_key(s0, s1, k_w))
+        forged = material.blob[: len(material.blob) - len(parsed.sealed_model)] + sealed.blob
+        digest = hashlib.sha256(forged).digest()
+        pub = box_public_bytes(RELEASE)
+        envelope = envelope_of(
+            [
+                seal_release_piece(pub, v, model_hash=digest, index=j)
+                for j, v in enumerate((s0, s1, k_w))
+            ]
+        )
+        release = open_secure_release(forged, envelope, manifest(), RELEASE)
+        assert "model file is not used" in release.problem
+        assert release.model.labels == judged.labels
+        expected = np.rint(np.asarray(judged.params["head"]["kernel"], np.float64) * P) / P
+        np.testing.assert_array_equal(np.asarray(release.model.params["head"]["kernel"]), expected)
+
+
+def test_released_shares_that_are_not_the_judged_ones_are_refused() -> None:
+    material = prepare_secure_claim(tiny_model(0), manifest())
+    other = prepare_secure_claim(tiny_model(0), manifest())  # same model, fresh seeds
     digest = hashlib.sha256(material.blob).digest()
-    return open_release(material.envelope, RELEASE, model_hash=digest, size=ENVELOPE_BYTES)
+    pub = box_public_bytes(RELEASE)
+    secrets = list(release_plaintext(material))
+    for j, replacement in enumerate(release_plaintext(other)):
+        wrong = list(secrets)
+        wrong[j] = replacement
+        envelope = envelope_of(
+            [seal_release_piece(pub, v, model_hash=digest, index=i) for i, v in enumerate(wrong)]
+        )
+        with pytest.raises(SealError):
+            open_secure_release(material.blob, envelope, manifest(), RELEASE)
+
+
+def test_each_member_rebuilds_the_committed_envelope() -> None:
+    """Every position rebuilds exactly the committed envelope from its box; an envelope
+    with one wrong piece differs for exactly the two members that hold its secret."""
+    material = prepare_secure_claim(tiny_model(0), manifest())
+    digest = hashlib.sha256(material.blob).digest()
+    pub = box_public_bytes(RELEASE)
+
+    def rebuilt(secrets: tuple[bytes, ...]) -> list[bytes]:
+        return [
+            member_envelope(i, secrets[i], release_key=pub, model_hash=digest) for i in range(3)
+        ]
+
+    assert rebuilt(material.box_secrets) == [material.envelope] * 3
+    # Deterministic, but bound to claim and position: another hash or index, other bytes.
+    s0 = material.box_secrets[0][:32]
+    assert (
+        seal_release_piece(pub, s0, model_hash=digest, index=0) == pieces_of(material.envelope)[0]
+    )
+    assert (
+        seal_release_piece(pub, s0, model_hash=bytes(32), index=0)
+        != pieces_of(material.envelope)[0]
+    )
+    assert (
+        seal_release_piece(pub, s0, model_hash=digest, index=1) != pieces_of(material.envelope)[0]
+    )
+    for j in range(3):
+        pieces = pieces_of(material.envelope)
+        pieces[j] = seal_release_piece(pub, bytes(range(32)), model_hash=digest, index=j)
+        cheat = envelope_of(pieces)
+        # The cheating contributor boxes the bad piece to the member that cannot rebuild it.
+        boxes = list(material.box_secrets)
+        blind = next(i for i, k in BOXED_PIECE.items() if k == j)
+        boxes[blind] = boxes[blind][:64] + pieces[j]
+        caught = {i for i, env in enumerate(rebuilt(tuple(boxes))) if env != cheat}
+        assert caught == {i for i, held in HELD_SECRETS.items() if j in held}
 
 
 def test_the_public_envelope_opens_the_model_for_the_initiator_alone() -> None:
@@ -205,8 +316,9 @@ def test_the_public_envelope_opens_the_model_for_the_initiator_alone() -> None:
     parsed = parse_secure_blob(material.blob, manifest())
     digest = hashlib.sha256(material.blob).digest()
     for outsider in (new_box_key(), X25519PrivateKey.from_private_bytes(bytes(range(32)))):
-        with pytest.raises(SealError):
-            open_release(material.envelope, outsider, model_hash=digest, size=ENVELOPE_BYTES)
+        for j, piece in enumerate(pieces_of(material.envelope)):
+            with pytest.raises(SealError):
+                open_release_piece(piece, outsider, model_hash=digest, index=j)
         with pytest.raises(SealError):
             open_secure_release(material.blob, material.envelope, manifest(), outsider)
     # No 32-byte window of the public envelope is a key of the blob's sealed sections.
@@ -215,9 +327,9 @@ def test_the_public_envelope_opens_the_model_for_the_initiator_alone() -> None:
             with pytest.raises(SealError):
                 open_sealed(section, material.envelope[at : at + 32])
     # The plaintext behind it (what the initiator sees) does open both.
-    plain = release_plaintext(material)
-    open_sealed(parsed.sealed_model, plain[6:38])
-    open_sealed(parsed.sealed_shares, plain[38:70])
+    s0, s1, k_w = release_plaintext(material)
+    open_sealed(parsed.sealed_model, model_file_key(s0, s1, k_w))
+    open_sealed(parsed.sealed_shares, k_w)
 
 
 def test_a_secure_manifest_needs_a_release_key() -> None:
@@ -498,3 +610,113 @@ def test_a_hostile_blob_is_a_reject_vote_not_a_dead_judge(tmp_path: Path) -> Non
         isinstance(d["reason"], str) and "unusable claim" in d["reason"]
         for d in world.decisions(claim_id)
     )
+
+
+def envelope_cheat(piece: int, *, box_it: bool = True):  # type: ignore[no-untyped-def]
+    """A contributor whose committed envelope releases a wrong secret at ``piece``.
+
+    With ``box_it`` the bad piece also goes into the box of the member that cannot rebuild
+    it (the smart cheat); without, only the committed envelope is wrong.
+    """
+
+    def make(m: TaskManifest, _key: bytes) -> ClaimMaterial:
+        material = prepare_secure_claim(tiny_model(0), m)
+        pieces = pieces_of(material.envelope)
+        pieces[piece] = seal_release_piece(
+            bytes.fromhex(m.release_key),
+            bytes(range(32)),
+            model_hash=material.model_hash,
+            index=piece,
+        )
+        secrets = list(material.box_secrets)
+        if box_it:
+            blind = next(i for i, k in BOXED_PIECE.items() if k == piece)
+            secrets[blind] = secrets[blind][:64] + pieces[piece]
+        return ClaimMaterial(material.blob, envelope_of(pieces), tuple(secrets))
+
+    return make
+
+
+@pytest.mark.parametrize("piece", [0, 2])
+def test_an_envelope_that_would_not_release_the_judged_model_is_rejected(
+    tmp_path: Path, piece: int
+) -> None:
+    """The envelope gap: a claim whose committed envelope does not release the judged
+    shares (here a wrong ``s0`` or ``K_w``, boxed so that the one member that cannot rebuild
+    that piece sees nothing wrong) is rejected by the two members that hold the secret;
+    nothing is paid and nothing is released."""
+    world = SecureWorld(tmp_path, [envelope_cheat(piece)])
+    world.run()
+    claim_id = int(world.contributors[0].state.data["claim_id"])
+    claim = world.tasks.get_claim(claim_id)
+    assert claim.status.name == "REJECTED"
+    assert (claim.accept_votes, claim.reject_votes) == (0, 2)
+    decisions = {v.account: v.state.data["decisions"][str(claim_id)] for v in world.verifiers}
+    positions = world.tasks.committee_of(claim_id)
+    for i, member in enumerate(positions):
+        d = decisions[member]
+        if piece in HELD_SECRETS[i]:
+            assert d["accept"] is False and not d["abort"]
+            assert "envelope commitment does not release my shares" in str(d["reason"])
+        else:
+            assert d["abort"] is True  # its peers refused: not attributable from its view
+    assert world.withdrawn_deposit(0) == 0
+    assert claim_id not in world.initiator.models
+    # The two majority voters earn their fees; the aborting member is not slashed (an abort
+    # ballot is paid only when a claim ends inconclusive).
+    for i, member in enumerate(positions):
+        fee = PARAMS.verifier_fee if piece in HELD_SECRETS[i] else 0
+        assert world.withdrawn(member) == PARAMS.verifier_deposit + fee
+    assert world.tasks.balance() == 0
+
+
+def test_a_wrong_piece_in_one_box_is_inconclusive(tmp_path: Path) -> None:
+    """An honest envelope but a bad piece boxed to one member: that member rejects, the two
+    others abort, the claim is inconclusive and the contributor gets its deposit back."""
+
+    def make(m: TaskManifest, key: bytes) -> ClaimMaterial:
+        material = prepare_secure_claim(tiny_model(0), m)
+        secrets = list(material.box_secrets)
+        secrets[1] = secrets[1][:64] + bytes(RELEASE_PIECE_BYTES)
+        return dataclasses.replace(material, box_secrets=tuple(secrets))
+
+    world = SecureWorld(tmp_path, [make])
+    world.run()
+    claim_id = int(world.contributors[0].state.data["claim_id"])
+    claim = world.tasks.get_claim(claim_id)
+    assert claim.status.name == "INCONCLUSIVE"
+    assert (claim.accept_votes, claim.reject_votes) == (0, 1)
+    assert world.withdrawn_deposit(0) == PARAMS.contributor_deposit
+
+
+def test_an_accepted_claim_with_a_junk_model_file_still_delivers_the_judged_model(
+    tmp_path: Path,
+) -> None:
+    """The model file is the one part no member can check: with junk there, the claim is
+    accepted and paid as judged, and the initiator receives the judged model."""
+
+    def make(m: TaskManifest, _key: bytes) -> ClaimMaterial:
+        material = prepare_secure_claim(tiny_model(0), m)
+        parsed = parse_secure_blob(material.blob, m)
+        s0, s1 = material.box_secrets[0][:32], material.box_secrets[0][32:64]
+        k_w = material.box_secrets[1][32:64]
+        junk = seal(b"junk", key=model_file_key(s0, s1, k_w)).blob
+        blob = material.blob[: len(material.blob) - len(parsed.sealed_model)] + junk
+        digest = hashlib.sha256(blob).digest()
+        pub = bytes.fromhex(m.release_key)
+        pieces = [
+            seal_release_piece(pub, v, model_hash=digest, index=j)
+            for j, v in enumerate((s0, s1, k_w))
+        ]
+        secrets = tuple(material.box_secrets[i][:64] + pieces[BOXED_PIECE[i]] for i in range(3))
+        return ClaimMaterial(blob, envelope_of(pieces), secrets)
+
+    world = SecureWorld(tmp_path, [make])
+    world.run()
+    claim_id = int(world.contributors[0].state.data["claim_id"])
+    assert world.tasks.get_claim(claim_id).status.name == "RELEASED"
+    received = world.initiator.models[claim_id]
+    expected = np.rint(np.asarray(tiny_model(0).params["head"]["kernel"], np.float64) * P) / P
+    np.testing.assert_array_equal(np.asarray(received.params["head"]["kernel"]), expected)
+    record = world.initiator.state.data["processed"][str(claim_id)]
+    assert "model file is not used" in str(record["model_file"])

@@ -11,7 +11,8 @@ computation is exact and the opened count equals the plaintext integer count.
 
 :func:`quantize_classifier` quantizes a whole :class:`~cipherfuse.nn.model.TrainedModel`
 (every layer of its config and the softmax output layer, whose logits the argmax
-reads); :func:`plaintext_count` is the reference the secure count must equal;
+reads) and :func:`dequantize_classifier` maps the integers back to such a model;
+:func:`plaintext_count` is the reference the secure count must equal;
 :func:`required_sign_bits` measures how many low bits the secure comparisons need.
 """
 
@@ -19,13 +20,17 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 import numpy.typing as npt
+from flax import serialization
 
 from cipherfuse.mpc.errors import EncodingError
 from cipherfuse.mpc.plan import evaluation_plan, plaintext_argmax, plaintext_plan_logits
+from cipherfuse.mpc.sharing import model_layout
 from cipherfuse.nn.config import DenseSpec
-from cipherfuse.nn.model import TrainedModel
+from cipherfuse.nn.errors import QuantizationError
+from cipherfuse.nn.model import TrainedModel, param_shapes
 from cipherfuse.nn.quantize import (
     INT_LIMIT,
     IntArray,
@@ -104,6 +109,67 @@ def quantize_classifier(
         resume_layer=len(source.layers),
         source=source,
     )
+
+
+def dequantize_classifier(model: QuantizedModel, labels: tuple[int, ...]) -> TrainedModel:
+    """The float32 model whose weights are ``model``'s integers over their scales.
+
+    The inverse of :func:`quantize_classifier` up to float32 rounding: a weight ``w`` at
+    scale ``p`` becomes ``w / p`` (exact, and quantized back to ``w``, while ``|w| < 2^24``),
+    a bias ``b`` of a layer with input scale ``s`` becomes ``b / (p s)``. ``model`` must be
+    a whole classifier (its ``source`` ends in the appended output layer) whose layers are
+    exactly what its source config quantizes to (:func:`check_dequantizable`).
+
+    Raises:
+        EncodingError: the layers and the source config disagree.
+    """
+    check_dequantizable(model)
+    config = dataclasses.replace(model.source, layers=model.source.layers[:-1])
+    tree: dict[str, dict[str, npt.NDArray[np.float32]]] = {}
+    head = len(model.layers) - 1
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, QuantizedConv | QuantizedDense):
+            p = float(layer.weight_scale)
+            tree["head" if i == head else f"layer_{i}"] = {
+                "kernel": (np.asarray(layer.weight, np.float64) / p).astype(np.float32),
+                "bias": (np.asarray(layer.bias, np.float64) / (p * layer.input_scale)).astype(
+                    np.float32
+                ),
+            }
+    params = serialization.from_state_dict(param_shapes(config), tree)
+    params = jax.tree_util.tree_map(jax.numpy.asarray, params)
+    return TrainedModel(config=config, params=params, labels=tuple(labels))
+
+
+def check_dequantizable(model: QuantizedModel) -> None:
+    """Check that ``model``'s layers are what its source config quantizes to.
+
+    A layout is untrusted: its ``source`` config (the float architecture) could say one
+    thing and its integer layers, which the committee evaluates, another. This quantizes a
+    zero-weight model of the source architecture with ``model``'s scales and compares the
+    two layouts field by field (shapes, strides, padding, activations, pooling, scales).
+
+    Raises:
+        EncodingError: they differ, or the source does not end in the output layer.
+    """
+    source = model.source
+    last = source.layers[-1] if source.layers else None
+    if last != DenseSpec(source.num_classes, "none") or len(source.layers) != len(model.layers):
+        raise EncodingError("the layout's source config is not the classifier of its layers")
+    config = dataclasses.replace(source, layers=source.layers[:-1])
+    zeros = jax.tree_util.tree_map(
+        lambda leaf: np.zeros(leaf.shape, np.float32), param_shapes(config)
+    )
+    try:
+        again = quantize_classifier(
+            TrainedModel(config, zeros, (0,)),
+            weight_scale=model.weight_scale,
+            input_scale=model.input_scale,
+        )
+    except (EncodingError, QuantizationError) as exc:
+        raise EncodingError(f"the layout's source config does not quantize: {exc}") from exc
+    if model_layout(again) != model_layout(model):
+        raise EncodingError("the layout's layers are not what its source config quantizes to")
 
 
 def check_classifier(model: QuantizedModel) -> int:

@@ -62,14 +62,23 @@ class MemberResult:
     cost: CostMeter = field(compare=False)
 
 
-def check_consistency(party: Party, bundle: MemberBundle) -> tuple[QuantizedModel, dict[str, RSS]]:
-    """Step 2 above: own shares vs commitments, then the commitment triples of all three."""
+def check_consistency(
+    party: Party, bundle: MemberBundle, *, refuse: str | None = None
+) -> tuple[QuantizedModel, dict[str, RSS]]:
+    """Step 2 above: own shares vs commitments, then the commitment triples of all three.
+
+    ``refuse`` (a reason) reports this member's shares as unusable to both peers, as a
+    failed own check does, and raises :class:`ShareInconsistency` with it: for what the
+    caller checked itself (the roles' release envelope), so the peers abort at once.
+    """
     try:
         skeleton, params = bundle.parameter_shares()
         ok = b"\x01"
         failure: ShareInconsistency | None = None
     except ShareInconsistency as exc:
         ok, failure = b"\x00", exc
+    if failure is None and refuse is not None:
+        ok, failure = b"\x00", ShareInconsistency(refuse, blamed=None)
     message = ok + b"".join(bundle.commitments)
     with party.phase("consistency"):
         for peer in (party.next, party.prev):
@@ -131,6 +140,7 @@ def run_member(
     sign_method: SignMethod = "two_addends",
     linear_kernel: LinearKernel = "gemm",
     retain_memory: bool = True,
+    refuse: str | None = None,
 ) -> MemberResult:
     """One member's whole side of the secure count; returns the opened count.
 
@@ -152,6 +162,9 @@ def run_member(
             (process-wide: freed batch temporaries stay in the heap instead of being
             mapped and page-faulted anew; about a quarter of a member process's CPU
             time for the Case I CNN). ``False`` leaves the allocator as it is.
+        refuse: a reason this member refuses the claimant's material, found by the
+            caller's own checks: reported to the peers at the consistency step (they
+            abort) and raised as :class:`ShareInconsistency` before any computation.
 
     Raises:
         ShareInconsistency: inconsistent shares (before any computation).
@@ -175,7 +188,7 @@ def run_member(
     with_setup = Party(transport, setup_randomness(transport, seed=seed))
     party = with_setup
     party.cost.charge(1, 32)
-    skeleton, params = check_consistency(party, bundle)
+    skeleton, params = check_consistency(party, bundle, refuse=refuse)
     classes = check_classifier(skeleton)
     if lab.size and (lab.min() < 0 or lab.max() >= classes):
         raise EncodingError(f"labels must be in 0..{classes - 1}")

@@ -222,7 +222,11 @@ class InitiatorAgent(Agent):
             envelope = self.tasks.envelope_of(claim_id)
             if manifest.params == "secure":
                 # Checked against the share commitments: the model the committee judged.
-                model = open_secure_release(blob, envelope, manifest, self._release_key())
+                release = open_secure_release(blob, envelope, manifest, self._release_key())
+                model = release.model
+                if release.problem:
+                    record["model_file"] = release.problem
+                    self.log(f"claim {claim_id}: {release.problem}")
             else:
                 payload = open_with_envelope(blob, envelope)
                 sk = he.load(self.sk_path)

@@ -102,6 +102,8 @@ def open_sealed(blob: bytes, key: bytes, *, model_hash: bytes | None = None) -> 
         raise SealError("the sealed blob does not match the model hash committed on chain")
     if len(blob) < _SEAL_HEADER.size + 16 or not blob.startswith(SEAL_MAGIC):
         raise SealError("not a cipherfuse sealed model (bad magic or truncated)")
+    if len(key) != KEY_BYTES:
+        raise SealError(f"a sealing key is {KEY_BYTES} bytes, got {len(key)}")
     header = blob[: _SEAL_HEADER.size]
     _, nonce = _SEAL_HEADER.unpack(header)
     try:
@@ -149,18 +151,26 @@ def _box_context(claim_id: int, member: str) -> bytes:
     return b"cipherfuse-keybox-v1|%d|%s|" % (claim_id, member.lower().encode())
 
 
-def _seal_to(recipient_pub: bytes, payload: bytes, context: bytes) -> bytes:
+def _seal_to(
+    recipient_pub: bytes,
+    payload: bytes,
+    context: bytes,
+    *,
+    ephemeral: X25519PrivateKey | None = None,
+    nonce: bytes | None = None,
+) -> bytes:
     """``payload`` encrypted to ``recipient_pub``: ephemeral-static X25519, HKDF, AES-GCM.
 
     ``context`` (bound into the key and the associated data) is followed by both public keys.
+    The ephemeral key and the nonce are fresh unless given (:func:`seal_release_piece`).
     """
     if len(recipient_pub) != 32:
         raise SealError("a box public key is 32 bytes")
-    ephemeral = X25519PrivateKey.generate()
+    ephemeral = X25519PrivateKey.generate() if ephemeral is None else ephemeral
     eph_pub = box_public_bytes(ephemeral)
     shared = _exchange(ephemeral, recipient_pub, "the recipient's box key")
     bound = context + recipient_pub + eph_pub
-    nonce = os.urandom(NONCE_BYTES)
+    nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
     sealed = AESGCM(_box_key(shared, bound)).encrypt(nonce, payload, bound)
     return BOX_MAGIC + eph_pub + nonce + sealed
 
@@ -209,23 +219,49 @@ def open_key_box(
     return _open_sealed_to(box, private, context, size, "a key box", what)
 
 
-def seal_release(recipient_pub: bytes, envelope: bytes, *, model_hash: bytes) -> bytes:
-    """The release envelope of a claim encrypted to the initiator's release key.
-
-    Bound to the claim's ``model_hash``: a sealed envelope copied to another claim does not
-    open.
-    """
-    return _seal_to(recipient_pub, envelope, _release_context(model_hash))
+#: Bytes of one release piece: a 32-byte secret sealed by :func:`seal_release_piece`.
+RELEASE_PIECE_BYTES = len(BOX_MAGIC) + 32 + NONCE_BYTES + KEY_BYTES + 16
 
 
-def open_release(
-    sealed: bytes, private: X25519PrivateKey, *, model_hash: bytes, size: int
+def seal_release_piece(
+    recipient_pub: bytes, secret: bytes, *, model_hash: bytes, index: int
 ) -> bytes:
-    """The ``size``-byte release envelope sealed by :func:`seal_release`."""
-    context = _release_context(model_hash)
-    kind = "a sealed release envelope"
-    return _open_sealed_to(sealed, private, context, size, kind, "the sealed release envelope")
+    """The 32-byte ``secret`` sealed to the initiator's release key, deterministically.
+
+    Piece ``index`` of the release envelope of the claim whose blob has SHA-256
+    ``model_hash``. The ephemeral key and the nonce are derived from ``secret`` and this
+    context (HKDF-SHA256), so whoever holds ``secret`` rebuilds the same bytes: a committee
+    member checks the pieces of the secrets it holds against the claim's envelope
+    commitment. Only the owner of the release key opens a piece. ``secret`` must be
+    uniformly random (a fresh key or seed); a piece reveals nothing else about it, and a
+    piece copied to another claim or position does not open.
+
+    Raises:
+        SealError: ``secret`` is not 32 bytes, or the recipient key is malformed.
+    """
+    if len(secret) != KEY_BYTES:
+        raise SealError(f"a release piece seals a {KEY_BYTES}-byte secret, got {len(secret)}")
+    context = _piece_context(model_hash, index)
+    derived = HKDF(
+        algorithm=hashes.SHA256(),
+        length=KEY_BYTES + NONCE_BYTES,
+        salt=None,
+        info=b"cipherfuse-release-piece-randomness-v1|" + context + bytes(recipient_pub),
+    ).derive(secret)
+    ephemeral = X25519PrivateKey.from_private_bytes(derived[:KEY_BYTES])
+    return _seal_to(recipient_pub, secret, context, ephemeral=ephemeral, nonce=derived[KEY_BYTES:])
 
 
-def _release_context(model_hash: bytes) -> bytes:
-    return b"cipherfuse-release-v1|" + model_hash + b"|"
+def open_release_piece(
+    piece: bytes, private: X25519PrivateKey, *, model_hash: bytes, index: int
+) -> bytes:
+    """The 32-byte secret of a :func:`seal_release_piece` piece; :class:`SealError` otherwise."""
+    context = _piece_context(model_hash, index)
+    what = f"release piece {index}"
+    return _open_sealed_to(piece, private, context, KEY_BYTES, "a release piece", what)
+
+
+def _piece_context(model_hash: bytes, index: int) -> bytes:
+    if len(model_hash) != 32:
+        raise SealError("a release piece is bound to a 32-byte model hash")
+    return b"cipherfuse-release-piece-v1|" + model_hash + b"|%d|" % index

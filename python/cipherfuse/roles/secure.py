@@ -6,25 +6,33 @@ the task's scales) and splits it into replicated shares ``W = W0 + W1 + W2 mod 2
 with ``W0 = PRG(s0)``, ``W1 = PRG(s1)`` (:func:`cipherfuse.mpc.share_model`). It uploads
 one blob::
 
-    b"CFMPC\\x00\\x01" | u32 header length | header | u64 length of A | A | B
+    b"CFMPC\\x00\\x02" | u32 header length | header | u64 length of A | A | B
 
 ``header`` is canonical JSON with the public layout (architecture, scales), the three
 share commitments and the declared labels; ``A`` is ``W2`` sealed (AES-256-GCM) under a
-fresh key ``K_w``; ``B`` is the trained model file sealed under another fresh key ``K_m``.
-The claim's ``modelHash`` is SHA-256 of the whole blob, so every member sees the same
-header and commitments. After the committee is drawn, committee position ``i`` receives
-a 64-byte secret in its key box (:data:`BOX_SECRET_BYTES`)::
+fresh key ``K_w``; ``B`` is the trained model file sealed under
+``K_m = HKDF(s0 | s1 | K_w)`` (:func:`model_file_key`). The claim's ``modelHash`` is
+SHA-256 of the whole blob, so every member sees the same header and commitments.
 
-    position 0: s0 | s1        position 1: s1 | K_w        position 2: s0 | K_w
+The release envelope is three pieces, ``b"CFENV\\x03" | R(s0) | R(s1) | R(K_w)``, each
+secret sealed to the initiator's release key from the manifest, deterministically
+(:func:`cipherfuse.roles.sealing.seal_release_piece`: whoever holds the secret rebuilds
+its piece, only the initiator opens it). The claim commits to the envelope on chain at
+claim time. After the committee is drawn, committee position ``i`` receives its two
+secrets and the one piece it cannot rebuild in its key box (:data:`BOX_SECRET_BYTES`)::
 
-so member ``i`` holds exactly replicated shares ``i`` and ``i + 1`` and nothing else:
-member 0 cannot open ``A``, members 1 and 2 miss one seed each. ``K_m`` goes to no member.
-The released envelope is ``b"CFENV\\x02" | K_m | K_w | s0 | s1 | SHA-256(blob)`` sealed
-to the initiator's release key from the manifest (it is public on chain; only the
-initiator opens it, :func:`cipherfuse.roles.sealing.seal_release`); the initiator opens
-the model file, quantizes it with the task's scales and checks that it
-opens the three share commitments (:func:`open_secure_release`), so the model it receives
-is provably the one the committee judged.
+    position 0: s0 | s1 | R(K_w)    position 1: s1 | K_w | R(s0)    position 2: s0 | K_w | R(s1)
+
+so member ``i`` holds exactly replicated shares ``i`` and ``i + 1`` and nothing else
+(member 0 cannot open ``A``, members 1 and 2 miss one seed each, ``K_m`` needs all three
+secrets). Each member rebuilds the envelope from its two secrets and the boxed piece and
+checks it against the claim's on-chain envelope commitment (:func:`member_envelope`).
+Every secret is held by two members, so with an honest majority the committed envelope
+releases exactly the judged shares: a claim whose envelope would not is rejected before
+anything is paid. The initiator opens the three pieces, rebuilds the judged integer model
+from them and the blob's ``W2`` (checked against the commitments), and takes the model
+file when it quantizes to exactly that model, else the judged model itself
+(:func:`open_secure_release`): it always receives the model the committee judged.
 
 The members evaluate the model on the check samples of its declared labels over
 authenticated, encrypted channels (:func:`cipherfuse.mpc.channel.connect_committee`;
@@ -48,7 +56,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cipherfuse.errors import CipherfuseError
 from cipherfuse.mpc import (
@@ -65,38 +75,49 @@ from cipherfuse.mpc.channel import (
     bind_listener,
     connect_committee,
 )
-from cipherfuse.mpc.encoding import check_classifier
+from cipherfuse.mpc.encoding import (
+    check_classifier,
+    check_dequantizable,
+    dequantize_classifier,
+)
 from cipherfuse.mpc.errors import PeerTimeout, ShareInconsistency
 from cipherfuse.mpc.runtime import MemberResult
 from cipherfuse.mpc.sharing import (
-    layout_digest,
     model_layout,
     parameter_shapes,
-    share_commitment,
+    reconstruct_model,
     skeleton_from_layout,
     verify_model,
 )
 from cipherfuse.nn import TrainedModel
+from cipherfuse.nn.quantize import QuantizedModel
 from cipherfuse.nn.serialize import model_from_bytes, model_to_bytes
 from cipherfuse.roles.behaviour import Judgement
 from cipherfuse.roles.errors import SealError
 from cipherfuse.roles.manifest import TaskManifest, VerificationData
 from cipherfuse.roles.sealing import (
     KEY_BYTES,
-    open_release,
+    RELEASE_PIECE_BYTES,
+    open_release_piece,
     open_sealed,
     seal,
-    seal_release,
+    seal_release_piece,
 )
 from cipherfuse.untrusted import parse_json
 from cipherfuse.validation import is_strict_int
 
-BLOB_MAGIC = b"CFMPC\x00\x01"
-ENVELOPE_MAGIC = b"CFENV\x02"
+BLOB_MAGIC = b"CFMPC\x00\x02"
+ENVELOPE_MAGIC = b"CFENV\x03"
 HEADER_FORMAT = "cipherfuse-mpc-claim"
-#: Bytes of the secret in each member's key box (two 32-byte keys or seeds).
-BOX_SECRET_BYTES = 2 * KEY_BYTES
-ENVELOPE_BYTES = len(ENVELOPE_MAGIC) + 4 * KEY_BYTES + 32
+#: The released secrets, in envelope order: the two seeds and the share key ``K_w``.
+RELEASED_SECRETS = ("s0", "s1", "K_w")
+#: The released secrets committee position ``i`` holds (indices into the envelope).
+HELD_SECRETS = {0: (0, 1), 1: (1, 2), 2: (0, 2)}
+#: The envelope piece committee position ``i`` cannot rebuild and receives in its box.
+BOXED_PIECE = {0: 2, 1: 0, 2: 1}
+#: Bytes of the secret in each member's key box: two 32-byte secrets and one piece.
+BOX_SECRET_BYTES = 2 * KEY_BYTES + RELEASE_PIECE_BYTES
+ENVELOPE_BYTES = len(ENVELOPE_MAGIC) + len(RELEASED_SECRETS) * RELEASE_PIECE_BYTES
 MAX_HEADER_BYTES = 1 << 20
 #: Members of a secure committee (replicated secret sharing among three).
 COMMITTEE = 3
@@ -126,6 +147,17 @@ def _canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
+def model_file_key(s0: bytes, s1: bytes, k_w: bytes) -> bytes:
+    """``K_m``: the key of the blob's model file, derived from all three released secrets."""
+    if not len(s0) == len(s1) == len(k_w) == KEY_BYTES:
+        raise SealError(f"the released secrets are {KEY_BYTES} bytes each")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_MODEL_FILE_INFO)
+    return hkdf.derive(s0 + s1 + k_w)
+
+
+_MODEL_FILE_INFO = b"cipherfuse-mpc-model-file-key-v1"
+
+
 def prepare_secure_claim(model: TrainedModel, manifest: TaskManifest) -> ClaimMaterial:
     """The contributor's side: quantize with the task's scales, share, seal, box secrets."""
     quantized = quantize_classifier(
@@ -145,7 +177,8 @@ def prepare_secure_claim(model: TrainedModel, manifest: TaskManifest) -> ClaimMa
         }
     )
     sealed_w = seal(np.ascontiguousarray(w2, dtype="<u8").tobytes())
-    sealed_m = seal(model_to_bytes(model))
+    released = (s0, s1, sealed_w.key)
+    sealed_m = seal(model_to_bytes(model), key=model_file_key(*released))
     blob = (
         BLOB_MAGIC
         + _U32.pack(len(header))
@@ -155,11 +188,39 @@ def prepare_secure_claim(model: TrainedModel, manifest: TaskManifest) -> ClaimMa
         + sealed_m.blob
     )
     digest = hashlib.sha256(blob).digest()
-    envelope = ENVELOPE_MAGIC + sealed_m.key + sealed_w.key + s0 + s1 + digest
     release_key = bytes.fromhex(manifest.release_key)
-    sealed_envelope = seal_release(release_key, envelope, model_hash=digest)
-    secrets = (s0 + s1, s1 + sealed_w.key, s0 + sealed_w.key)
-    return ClaimMaterial(blob, sealed_envelope, secrets)
+    pieces = [
+        seal_release_piece(release_key, secret, model_hash=digest, index=j)
+        for j, secret in enumerate(released)
+    ]
+    secrets = tuple(
+        released[a] + released[b] + pieces[BOXED_PIECE[i]] for i, (a, b) in HELD_SECRETS.items()
+    )
+    return ClaimMaterial(blob, ENVELOPE_MAGIC + b"".join(pieces), secrets)
+
+
+def member_envelope(
+    position: int, secret: bytes, *, release_key: bytes, model_hash: bytes
+) -> bytes:
+    """The release envelope committee position ``position`` expects, from its box secret.
+
+    Rebuilds the pieces of the two secrets it holds and takes the boxed third one; the
+    member compares the result's commitment with the claim's
+    (:func:`cipherfuse.chain.envelope_commitment`). Two honest members together check all
+    three pieces of the one envelope the contract will accept.
+
+    Raises:
+        SealError: a wrong-sized secret or position, or a malformed release key.
+    """
+    if position not in HELD_SECRETS:
+        raise SealError(f"committee position {position} is not 0, 1 or 2")
+    if len(secret) != BOX_SECRET_BYTES:
+        raise SealError(f"a secure key box holds {BOX_SECRET_BYTES} bytes, got {len(secret)}")
+    pieces = {BOXED_PIECE[position]: secret[2 * KEY_BYTES :]}
+    for k, j in enumerate(HELD_SECRETS[position]):
+        held = secret[k * KEY_BYTES : (k + 1) * KEY_BYTES]
+        pieces[j] = seal_release_piece(release_key, held, model_hash=model_hash, index=j)
+    return ENVELOPE_MAGIC + b"".join(pieces[j] for j in range(len(RELEASED_SECRETS)))
 
 
 @dataclass(frozen=True)
@@ -205,6 +266,7 @@ def parse_secure_blob(blob: bytes, manifest: TaskManifest) -> SecureBlob:
     layout = body["layout"]
     skeleton = skeleton_from_layout(layout)  # typed EncodingError on a hostile layout
     classes = check_classifier(skeleton)
+    check_dequantizable(skeleton)  # the float model the initiator may receive is this one
     if layout.get("weight_scale") != manifest.weight_scale or (
         layout.get("input_scale") != manifest.input_scale
     ):
@@ -248,7 +310,11 @@ def member_bundle(parsed: SecureBlob, position: int, secret: bytes) -> MemberBun
     """
     if len(secret) != BOX_SECRET_BYTES:
         raise SealError(f"a secure key box holds {BOX_SECRET_BYTES} bytes, got {len(secret)}")
-    first, second = secret[:KEY_BYTES], secret[KEY_BYTES:]
+    return _bundle(parsed, position, secret[:KEY_BYTES], secret[KEY_BYTES : 2 * KEY_BYTES])
+
+
+def _bundle(parsed: SecureBlob, position: int, first: bytes, second: bytes) -> MemberBundle:
+    """Position ``position``'s bundle from the two released secrets it holds."""
     if position == 0:
         return MemberBundle(0, parsed.layout, parsed.commitments, {0: first, 1: second}, {})
     if position not in (1, 2):
@@ -262,45 +328,77 @@ def member_bundle(parsed: SecureBlob, position: int, secret: bytes) -> MemberBun
     return MemberBundle(position, parsed.layout, parsed.commitments, seeds, {2: w2})
 
 
-def open_secure_release(
-    blob: bytes, sealed_envelope: bytes, manifest: TaskManifest, release_key: X25519PrivateKey
-) -> TrainedModel:
-    """The initiator's side after release: the model, checked against what was judged.
+@dataclass(frozen=True)
+class SecureRelease:
+    """What the initiator receives for an accepted secure claim.
 
-    The released envelope is sealed to the manifest's ``release_key`` (only its private
-    half, the initiator's, opens it: the envelope is public on chain). The model file is
-    opened with ``K_m``, quantized with the task's scales, and must open
-    the blob's three share commitments with the released seeds (and the blob must hold the
-    same ``W2``), and its labels must be the declared ones.
+    Attributes:
+        judged: the integer model the committee judged, rebuilt from the released shares.
+        model: the contributor's model file when it quantizes to exactly ``judged``, else
+            ``judged`` mapped back to float32 (:func:`dequantize_classifier`).
+        problem: why the model file was not used (empty when it was).
+    """
+
+    judged: QuantizedModel
+    model: TrainedModel
+    problem: str = ""
+
+
+def open_secure_release(
+    blob: bytes, envelope: bytes, manifest: TaskManifest, release_key: X25519PrivateKey
+) -> SecureRelease:
+    """The initiator's side after release: the model the committee judged.
+
+    Opens the envelope's three pieces with the initiator's ``release_key`` (the envelope
+    is public on chain; only this key opens it), expands ``W0, W1`` from the seeds, opens
+    ``W2`` with ``K_w`` and checks all three against the blob's commitments; their sum is
+    the judged model. The model file (``K_m`` from the three secrets) is taken if it
+    quantizes with the task's scales to exactly that model and carries the declared
+    labels; otherwise the judged model itself is returned, with the reason.
 
     Raises:
-        SealError: a malformed envelope, a blob that is not the claimed one, or a model
-            that is not the judged one.
+        SealError: a malformed envelope or blob, or shares that are not the judged ones.
     """
-    digest = hashlib.sha256(blob).digest()
-    envelope = open_release(sealed_envelope, release_key, model_hash=digest, size=ENVELOPE_BYTES)
     if len(envelope) != ENVELOPE_BYTES or not envelope.startswith(ENVELOPE_MAGIC):
         raise SealError(f"a secure envelope is {ENVELOPE_BYTES} bytes starting {ENVELOPE_MAGIC!r}")
+    digest = hashlib.sha256(blob).digest()
     body = envelope[len(ENVELOPE_MAGIC) :]
-    k_m, k_w, s0, s1 = (body[i * KEY_BYTES : (i + 1) * KEY_BYTES] for i in range(4))
-    if digest != body[4 * KEY_BYTES :]:
-        raise SealError("the blob does not match the hash in the released envelope")
-    parsed = parse_secure_blob(blob, manifest)
-    model, _ = model_from_bytes(open_sealed(parsed.sealed_model, k_m), name="released model")
-    if tuple(model.labels) != parsed.labels:
-        raise SealError("the released model's labels differ from the declared ones")
-    quantized = quantize_classifier(
-        model, weight_scale=manifest.weight_scale, input_scale=manifest.input_scale
+    s0, s1, k_w = (
+        open_release_piece(
+            body[j * RELEASE_PIECE_BYTES : (j + 1) * RELEASE_PIECE_BYTES],
+            release_key,
+            model_hash=digest,
+            index=j,
+        )
+        for j in range(len(RELEASED_SECRETS))
     )
-    if model_layout(quantized) != parsed.layout or not verify_model(
-        quantized, (s0, s1), parsed.commitments
-    ):
-        raise SealError("the released model is not the model the committee judged")
-    words = np.frombuffer(open_sealed(parsed.sealed_shares, k_w), dtype="<u8")
-    lh = layout_digest(parsed.layout)
-    if share_commitment(lh, 2, words) != parsed.commitments[2]:
-        raise SealError("the blob's third share does not match its commitment")
-    return model
+    parsed = parse_secure_blob(blob, manifest)
+    holders = (_bundle(parsed, 0, s0, s1), _bundle(parsed, 1, s1, k_w))
+    try:
+        for holder in holders:
+            holder.parameter_shares()  # all three shares against their commitments
+    except ShareInconsistency as exc:
+        raise SealError(
+            f"the released shares are not the ones the committee judged: {exc}"
+        ) from exc
+    judged = reconstruct_model(*holders)
+    try:
+        model, _ = model_from_bytes(
+            open_sealed(parsed.sealed_model, model_file_key(s0, s1, k_w)), name="released model"
+        )
+        if tuple(model.labels) != parsed.labels:
+            raise SealError("its labels differ from the declared ones")
+        quantized = quantize_classifier(
+            model, weight_scale=manifest.weight_scale, input_scale=manifest.input_scale
+        )
+        if model_layout(quantized) != parsed.layout or not verify_model(
+            quantized, (s0, s1), parsed.commitments
+        ):
+            raise SealError("it does not quantize to the judged model")
+    except CipherfuseError as exc:
+        problem = f"the contributor's model file is not used ({exc}); the judged model is"
+        return SecureRelease(judged, dequantize_classifier(judged, parsed.labels), problem)
+    return SecureRelease(judged, model)
 
 
 # ------------------------------------------------------------------ committee member
@@ -335,7 +433,12 @@ def session_id(chain_id: int, contract: str, claim_id: int, model_hash: bytes) -
 
 @dataclass(frozen=True)
 class CommitteeJob:
-    """One claim for this member: its bundle, the public inputs and its peers."""
+    """One claim for this member: its bundle, the public inputs and its peers.
+
+    ``refusal`` is why this member refuses the claimant's material although its shares
+    open (its release envelope does not match the claim's commitment): the member still
+    connects, so that its peers abort at once, and votes reject.
+    """
 
     claim_id: int
     bundle: MemberBundle
@@ -343,6 +446,7 @@ class CommitteeJob:
     session: bytes
     images: np.ndarray
     labels: np.ndarray
+    refusal: str | None = None
 
 
 class SecureJudge:
@@ -475,17 +579,8 @@ class SecureJudge:
                 listener=listener,
             ) as transport:
                 result = self._run_member(job, transport)
-        except ShareInconsistency as exc:
-            if not own_shares_ok:
-                why = f"rejected: my shares do not match the claim's commitments ({exc})"
-                return Judgement(False, 0.0, None, why)
-            return _aborted(f"{type(exc).__name__}: {exc}")  # a peer's report: unattributable
-        except PeerTimeout as exc:
-            return _aborted(f"member {exc.peer} silent: {exc}")
-        except (CipherfuseError, OSError, ValueError) as exc:
-            return _aborted(f"{type(exc).__name__}: {exc}")
-        except Exception as exc:  # a bug must not stop the member from voting
-            return _aborted(f"unexpected {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug must not stop the member from voting either
+            return _failure_verdict(exc, refusal=job.refusal, own_shares_ok=own_shares_ok)
         accuracy = result.count / n
         criterion = self.manifest.threshold
         verdict = ">=" if accuracy >= criterion else "below"
@@ -497,10 +592,29 @@ class SecureJudge:
 
     def _run_member(self, job: CommitteeJob, transport: Transport) -> MemberResult:
         """This member's side of the computation over the connected committee."""
-        return run_member(job.bundle, transport, job.images, job.labels)
+        return run_member(job.bundle, transport, job.images, job.labels, refuse=job.refusal)
 
     def remember(self, claim_id: int, payload: bytes) -> None:
         """Nothing to remember: secure judging decides on accuracy alone (docs/mpc.md)."""
+
+
+def _failure_verdict(exc: Exception, *, refusal: str | None, own_shares_ok: bool) -> Judgement:
+    """The vote of a member whose computation did not end in a count.
+
+    A member that refused the claimant's material, or whose own shares do not match the
+    claim's commitments, votes reject (the claimant is at fault, whatever the peers did);
+    any other failure is an abort ballot (a peer's report is not attributable).
+    """
+    if refusal is not None:
+        return Judgement(False, 0.0, None, f"rejected: {refusal}"[:500])
+    if not own_shares_ok and isinstance(exc, ShareInconsistency):
+        why = f"rejected: my shares do not match the claim's commitments ({exc})"
+        return Judgement(False, 0.0, None, why[:500])
+    if isinstance(exc, PeerTimeout):
+        return _aborted(f"member {exc.peer} silent: {exc}")
+    if isinstance(exc, CipherfuseError | OSError | ValueError):
+        return _aborted(f"{type(exc).__name__}: {exc}")
+    return _aborted(f"unexpected {type(exc).__name__}: {exc}")
 
 
 def _aborted(why: str) -> Judgement:

@@ -37,6 +37,7 @@ from cipherfuse.roles.secure import (
     SecureJudge,
     committee_members,
     member_bundle,
+    member_envelope,
     parse_secure_blob,
     session_id,
 )
@@ -370,6 +371,21 @@ class VerifierAgent(Agent):
                 return Judgement(False, 0.0, None, "the blob does not match the claimed hash")
             parsed = parse_secure_blob(blob, judge.manifest)
             bundle = member_bundle(parsed, position, secret)
+            expected = member_envelope(
+                position,
+                secret,
+                release_key=bytes.fromhex(judge.manifest.release_key),
+                model_hash=claim.model_hash,
+            )
+            refusal = None
+            # The one envelope the contract will accept must release the shares judged here.
+            if envelope_commitment(claim.task_id, claim.claimant, expected) != (
+                claim.envelope_commitment
+            ):
+                refusal = (
+                    "the claim's envelope commitment does not release my shares to the "
+                    "initiator (the paid model would not be the judged one)"
+                )
             directory = [self.tasks.verifier_key_of(self.task_id, m) for m in members]
             peers = committee_members(directory)
             images, labels = judge.images_for(parsed.labels)
@@ -379,7 +395,7 @@ class VerifierAgent(Agent):
             why = f"unusable claim (unexpected {type(exc).__name__}: {exc})"
             return Judgement(False, 0.0, None, why[:500])
         session = session_id(self.chain.chain_id, self.tasks.address, claim_id, claim.model_hash)
-        judge.submit(CommitteeJob(claim_id, bundle, peers, session, images, labels))
+        judge.submit(CommitteeJob(claim_id, bundle, peers, session, images, labels, refusal))
         self.log(
             f"claim {claim_id}: joined its three-party judging as member {position} "
             f"({labels.shape[0]} check images of labels {list(parsed.labels)})"
