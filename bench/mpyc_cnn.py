@@ -35,7 +35,10 @@ from typing import Any
 
 import numpy as np
 
-SEED = 20
+#: The weights' seed: the float64 forward gives the first three test images three
+#: different labels (4, 0, 6) with top-two logit margins of 18-27 % of the largest logit,
+#: far above the fixed-point error, so the label check can fail.
+SEED = 2
 FIXED_POINT_BITS = 32
 FRACTION_BITS = 16
 #: (filters, kernel) of the three convolutions and the dense width of contributor 1.
