@@ -59,6 +59,7 @@ from cipherfuse.roles.secure import (
     ClaimMaterial,
     CommitteeJob,
     SecureJudge,
+    envelope_pieces,
     member_bundle,
     member_envelope,
     model_file_key,
@@ -188,26 +189,15 @@ def test_a_wrong_seed_in_a_box_is_an_inconsistent_share() -> None:
 def release_plaintext(material: ClaimMaterial) -> tuple[bytes, bytes, bytes]:
     """What the initiator reads from the envelope: ``s0, s1, K_w``."""
     digest = hashlib.sha256(material.blob).digest()
-    body = material.envelope[len(ENVELOPE_MAGIC) :]
     s0, s1, k_w = (
-        open_release_piece(
-            body[j * RELEASE_PIECE_BYTES : (j + 1) * RELEASE_PIECE_BYTES],
-            RELEASE,
-            model_hash=digest,
-            index=j,
-        )
-        for j in range(3)
+        open_release_piece(piece, RELEASE, model_hash=digest, index=j)
+        for j, piece in enumerate(envelope_pieces(material.envelope))
     )
     return s0, s1, k_w
 
 
 def envelope_of(pieces: list[bytes]) -> bytes:
     return ENVELOPE_MAGIC + b"".join(pieces)
-
-
-def pieces_of(envelope: bytes) -> list[bytes]:
-    body = envelope[len(ENVELOPE_MAGIC) :]
-    return [body[j * RELEASE_PIECE_BYTES : (j + 1) * RELEASE_PIECE_BYTES] for j in range(3)]
 
 
 def test_the_release_is_the_judged_model() -> None:
@@ -287,17 +277,19 @@ def test_each_member_rebuilds_the_committed_envelope() -> None:
     # Deterministic, but bound to claim and position: another hash or index, other bytes.
     s0 = material.box_secrets[0][:32]
     assert (
-        seal_release_piece(pub, s0, model_hash=digest, index=0) == pieces_of(material.envelope)[0]
+        seal_release_piece(pub, s0, model_hash=digest, index=0)
+        == envelope_pieces(material.envelope)[0]
     )
     assert (
         seal_release_piece(pub, s0, model_hash=bytes(32), index=0)
-        != pieces_of(material.envelope)[0]
+        != envelope_pieces(material.envelope)[0]
     )
     assert (
-        seal_release_piece(pub, s0, model_hash=digest, index=1) != pieces_of(material.envelope)[0]
+        seal_release_piece(pub, s0, model_hash=digest, index=1)
+        != envelope_pieces(material.envelope)[0]
     )
     for j in range(3):
-        pieces = pieces_of(material.envelope)
+        pieces = envelope_pieces(material.envelope)
         pieces[j] = seal_release_piece(pub, bytes(range(32)), model_hash=digest, index=j)
         cheat = envelope_of(pieces)
         # The cheating contributor boxes the bad piece to the member that cannot rebuild it.
@@ -316,7 +308,7 @@ def test_the_public_envelope_opens_the_model_for_the_initiator_alone() -> None:
     parsed = parse_secure_blob(material.blob, manifest())
     digest = hashlib.sha256(material.blob).digest()
     for outsider in (new_box_key(), X25519PrivateKey.from_private_bytes(bytes(range(32)))):
-        for j, piece in enumerate(pieces_of(material.envelope)):
+        for j, piece in enumerate(envelope_pieces(material.envelope)):
             with pytest.raises(SealError):
                 open_release_piece(piece, outsider, model_hash=digest, index=j)
         with pytest.raises(SealError):
@@ -541,8 +533,25 @@ def test_inconsistent_shares_seen_by_two_members_are_rejected(tmp_path: Path) ->
     assert world.withdrawn_deposit(0) == 0
 
 
-def test_inconsistent_shares_seen_by_one_member_are_inconclusive(tmp_path: Path) -> None:
-    world = SecureWorld(tmp_path, [corrupt_seed((2,))])
+def bad_boxed_piece(position: int):  # type: ignore[no-untyped-def]
+    """An honest envelope, but a wrong envelope piece boxed to ``position``."""
+
+    def make(m: TaskManifest, _key: bytes) -> ClaimMaterial:
+        material = prepare_secure_claim(tiny_model(0), m)
+        secrets = list(material.box_secrets)
+        secrets[position] = secrets[position][:64] + bytes(RELEASE_PIECE_BYTES)
+        return dataclasses.replace(material, box_secrets=tuple(secrets))
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "maker", [corrupt_seed((2,)), bad_boxed_piece(1)], ids=["wrong-seed", "wrong-boxed-piece"]
+)
+def test_a_claimant_fault_seen_by_one_member_is_inconclusive(tmp_path: Path, maker) -> None:  # type: ignore[no-untyped-def]
+    """One member's shares or boxed envelope piece are wrong: it rejects, the two others
+    abort, the claim is inconclusive and the contributor gets its deposit back."""
+    world = SecureWorld(tmp_path, [maker])
     world.run()
     claim_id = int(world.contributors[0].state.data["claim_id"])
     claim = world.tasks.get_claim(claim_id)
@@ -621,7 +630,7 @@ def envelope_cheat(piece: int, *, box_it: bool = True):  # type: ignore[no-untyp
 
     def make(m: TaskManifest, _key: bytes) -> ClaimMaterial:
         material = prepare_secure_claim(tiny_model(0), m)
-        pieces = pieces_of(material.envelope)
+        pieces = envelope_pieces(material.envelope)
         pieces[piece] = seal_release_piece(
             bytes.fromhex(m.release_key),
             bytes(range(32)),
@@ -668,25 +677,6 @@ def test_an_envelope_that_would_not_release_the_judged_model_is_rejected(
         fee = PARAMS.verifier_fee if piece in HELD_SECRETS[i] else 0
         assert world.withdrawn(member) == PARAMS.verifier_deposit + fee
     assert world.tasks.balance() == 0
-
-
-def test_a_wrong_piece_in_one_box_is_inconclusive(tmp_path: Path) -> None:
-    """An honest envelope but a bad piece boxed to one member: that member rejects, the two
-    others abort, the claim is inconclusive and the contributor gets its deposit back."""
-
-    def make(m: TaskManifest, key: bytes) -> ClaimMaterial:
-        material = prepare_secure_claim(tiny_model(0), m)
-        secrets = list(material.box_secrets)
-        secrets[1] = secrets[1][:64] + bytes(RELEASE_PIECE_BYTES)
-        return dataclasses.replace(material, box_secrets=tuple(secrets))
-
-    world = SecureWorld(tmp_path, [make])
-    world.run()
-    claim_id = int(world.contributors[0].state.data["claim_id"])
-    claim = world.tasks.get_claim(claim_id)
-    assert claim.status.name == "INCONCLUSIVE"
-    assert (claim.accept_votes, claim.reject_votes) == (0, 1)
-    assert world.withdrawn_deposit(0) == PARAMS.contributor_deposit
 
 
 def test_an_accepted_claim_with_a_junk_model_file_still_delivers_the_judged_model(

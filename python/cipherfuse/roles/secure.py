@@ -328,6 +328,19 @@ def _bundle(parsed: SecureBlob, position: int, first: bytes, second: bytes) -> M
     return MemberBundle(position, parsed.layout, parsed.commitments, seeds, {2: w2})
 
 
+def envelope_pieces(envelope: bytes) -> list[bytes]:
+    """The three sealed pieces of a secure release envelope, in :data:`RELEASED_SECRETS` order.
+
+    Raises:
+        SealError: not a secure envelope (wrong size or magic).
+    """
+    if len(envelope) != ENVELOPE_BYTES or not envelope.startswith(ENVELOPE_MAGIC):
+        raise SealError(f"a secure envelope is {ENVELOPE_BYTES} bytes starting {ENVELOPE_MAGIC!r}")
+    body = envelope[len(ENVELOPE_MAGIC) :]
+    n = RELEASE_PIECE_BYTES
+    return [body[j * n : (j + 1) * n] for j in range(len(RELEASED_SECRETS))]
+
+
 @dataclass(frozen=True)
 class SecureRelease:
     """What the initiator receives for an accepted secure claim.
@@ -359,18 +372,10 @@ def open_secure_release(
     Raises:
         SealError: a malformed envelope or blob, or shares that are not the judged ones.
     """
-    if len(envelope) != ENVELOPE_BYTES or not envelope.startswith(ENVELOPE_MAGIC):
-        raise SealError(f"a secure envelope is {ENVELOPE_BYTES} bytes starting {ENVELOPE_MAGIC!r}")
     digest = hashlib.sha256(blob).digest()
-    body = envelope[len(ENVELOPE_MAGIC) :]
     s0, s1, k_w = (
-        open_release_piece(
-            body[j * RELEASE_PIECE_BYTES : (j + 1) * RELEASE_PIECE_BYTES],
-            release_key,
-            model_hash=digest,
-            index=j,
-        )
-        for j in range(len(RELEASED_SECRETS))
+        open_release_piece(piece, release_key, model_hash=digest, index=j)
+        for j, piece in enumerate(envelope_pieces(envelope))
     )
     parsed = parse_secure_blob(blob, manifest)
     holders = (_bundle(parsed, 0, s0, s1), _bundle(parsed, 1, s1, k_w))
