@@ -13,6 +13,8 @@ signed locally, so the same code runs on a dev node and on a public network.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +22,13 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import requests
+from eth_abi import abi
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
+from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
 from eth_typing import ChecksumAddress
+from eth_utils.address import to_canonical_address
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
 from web3.exceptions import TransactionNotFound
@@ -135,6 +141,10 @@ class Chain:
         self.w3 = w3
         self.kind: BackendKind = kind
         self._tester = tester
+        #: The py-evm VM views run on, with the hash of the block it is at (see
+        #: :meth:`_run_view_on_pyevm`); rebuilt when the head moves.
+        self._view_vm: tuple[bytes, Any] | None = None
+        self._view_lock = threading.Lock()
         self.chain_id = int(w3.eth.chain_id)
         if chain_id is not None and chain_id != self.chain_id:
             raise ChainIdMismatchError(
@@ -289,9 +299,64 @@ class Chain:
         """
         target = Web3.to_checksum_address(to)
         if self._tester is not None and self._signers:
-            tx = {"from": self.accounts[0], "to": target, "data": "0x" + bytes(data).hex()}
-            return bytes(HexBytes(self._tester.call(tx, "latest")))
+            if isinstance(self._tester.backend, PyEVMBackend):
+                return self._run_view_on_pyevm(target, bytes(data))
+            return self._call_through_tester(target, bytes(data))
         return bytes(self.w3.eth.call(cast(Any, {"to": target, "data": HexBytes(data)})))
+
+    def _call_through_tester(self, target: str, data: bytes) -> bytes:
+        """``eth_call`` through eth-tester's API (the reference :meth:`call` is tested against)."""
+        assert self._tester is not None
+        tx = {"from": self.accounts[0], "to": target, "data": "0x" + data.hex()}
+        return bytes(HexBytes(self._tester.call(tx, "latest")))
+
+    def _run_view_on_pyevm(self, target: str, data: bytes) -> bytes:
+        """The contract's code run as one message on py-evm at the latest mined block.
+
+        What eth-tester's ``call`` computes, without its transaction: no unsigned
+        transaction is built, validated, charged and reverted, only the message is executed,
+        with the sender, origin, block context and gas limit eth-tester gives it. The VM of
+        the latest mined block is kept for the next view at the same block (its state warm,
+        each view's writes reverted): a small view costs about a quarter of eth-tester's
+        path, the 28 views of the reference life cycle about 0.6 of it. A revert raises
+        eth-tester's ``TransactionFailed`` with eth-tester's message.
+        """
+        assert self._tester is not None
+        with self._view_lock:  # one shared VM state: one view at a time
+            return self._run_view_locked(self._tester.backend, target, data)
+
+    def _run_view_locked(self, backend: Any, target: str, data: bytes) -> bytes:
+        chain = backend.chain
+        block = chain.get_canonical_block_by_number(max(0, chain.get_block().number - 1))
+        cached = self._view_vm
+        if cached is None or cached[0] != block.header.hash:
+            cached = self._view_vm = (block.header.hash, chain.get_vm(at_header=block.header))
+        vm = cached[1]
+        address = to_canonical_address(target)
+        sender = to_canonical_address(self.accounts[0])
+        snapshot = vm.state.snapshot()
+        try:
+            computation = vm.execute_bytecode(
+                origin=sender,
+                gas_price=0,
+                gas=block.header.gas_limit,
+                to=address,
+                sender=sender,
+                value=0,
+                data=data,
+                code=vm.state.get_code(address),
+                code_address=address,
+            )
+        finally:
+            vm.state.revert(snapshot)
+        if computation.is_error:
+            error = computation.error
+            message = str(error)
+            if backend.is_eip838_error(error):
+                with contextlib.suppress(DecodingError):  # not a string: eth-tester's message
+                    message = abi.decode(["string"], error.args[0][4:])[0]
+            raise TransactionFailed(message)
+        return bytes(computation.output)
 
     def transfer(self, sender: str, to: str, wei: int) -> TxReceipt:
         """Send ``wei`` from the local account ``sender`` to ``to`` (a signed transfer)."""
