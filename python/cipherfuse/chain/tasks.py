@@ -38,6 +38,8 @@ _UINT_LIMITS = {8: 2**8, 16: 2**16, 32: 2**32, 64: 2**64, 96: 2**96}
 #: Longest endpoint and key box the contract accepts (its MAX_ENDPOINT_BYTES, MAX_KEY_BOX_BYTES).
 MAX_ENDPOINT_BYTES = 128
 MAX_KEY_BOX_BYTES = 256
+#: Claims whose ``ClaimSubmitted`` arguments a client keeps (oldest dropped first).
+MAX_CACHED_CLAIMS = 4096
 
 
 class ClaimStatus(IntEnum):
@@ -364,6 +366,9 @@ class TasksContract:
             tuple(abi_type(i) for i in data_inputs),
         )
         self._committee_sizes: dict[int, int] = {}
+        #: ``ClaimSubmitted`` arguments by (claim id, claimant, draw block, stored digest):
+        #: see :meth:`get_claim`.
+        self._claim_args: dict[tuple[int, str, int, bytes], Any] = {}
 
     @classmethod
     def deploy(cls, chain: Chain, sender: str) -> tuple[TasksContract, Receipt]:
@@ -778,13 +783,20 @@ class TasksContract:
          reveal_deadline, release_deadline, model_size, pool_epoch, boxes_posted, aborts,
          digest, entropy) = raw  # fmt: skip
         digest = bytes(digest)
-        # The claim's event is in the block before its draw block (unless re-anchored).
-        args = self._find_claim_event(claim_id, int(draw_block))
+        key = (int(claim_id), str(claimant).lower(), int(draw_block), digest)
+        args = self._claim_args.get(key)
+        if args is None:
+            # The claim's event is in the block before its draw block (unless re-anchored).
+            args = self._find_claim_event(claim_id, int(draw_block))
         model_hash = bytes(args["modelHash"])
         seed_commit = bytes(args["seedCommitment"])
         envelope_commit = bytes(args["envelopeCommitment"])
         if commitments_digest(model_hash, seed_commit, envelope_commit) != digest:
             raise ChainError(f"claim {claim_id}: event commitments do not match the stored digest")
+        if key not in self._claim_args:
+            if len(self._claim_args) >= MAX_CACHED_CLAIMS:
+                self._claim_args.pop(next(iter(self._claim_args)))
+            self._claim_args[key] = args
         return ClaimInfo(
             claimant=Web3.to_checksum_address(claimant),
             task_id=int(task_id),
@@ -810,8 +822,16 @@ class TasksContract:
 
     def _find_claim_event(self, claim_id: int, draw_block: int) -> Any:
         """The claim's event: in the block before its draw block, or (after a re-anchor moved
-        the draw block) anywhere in the history, found by its indexed claim id. Not cached:
-        a reorg or a snapshot revert may replace the claim behind an id."""
+        the draw block) anywhere in the history, found by its indexed claim id.
+
+        :meth:`get_claim` keeps what it found under the claim's id, claimant, draw block
+        and stored commitments digest, all read fresh from the contract on every call: a
+        reorg or a snapshot revert that puts another claim behind the id changes the key
+        (the digest binds model hash, seed and envelope commitments, and through them task
+        and claimant), so a cached event is only ever used for the claim it came from. (The
+        model CID is not in the digest: the same claimant re-sending the same commitments
+        under another CID after a reorg would keep the first CID; either names content that
+        must hash to the committed model hash, which every reader checks.)"""
         try:
             return self._claim_event(claim_id, draw_block - 1)
         except ChainError:
