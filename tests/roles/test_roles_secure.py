@@ -710,3 +710,20 @@ def test_an_accepted_claim_with_a_junk_model_file_still_delivers_the_judged_mode
     np.testing.assert_array_equal(np.asarray(received.params["head"]["kernel"]), expected)
     record = world.initiator.state.data["processed"][str(claim_id)]
     assert "model file is not used" in str(record["model_file"])
+
+
+def test_the_gas_report_uses_the_secure_modes_sizes() -> None:
+    """The chain's gas report (and the fixed gas limits checked against it) measures key
+    boxes and envelopes of the default mode's sizes."""
+    from cipherfuse.chain import gasreport
+    from cipherfuse.roles.sealing import make_key_box
+
+    material = prepare_secure_claim(tiny_model(0), manifest())
+    box = make_key_box(
+        box_public_bytes(new_box_key()),
+        material.box_secrets[0],
+        claim_id=1,
+        member="0x" + "11" * 20,
+    )
+    assert len(box) == gasreport.KEY_BOX_BYTES
+    assert len(material.envelope) == gasreport.ENVELOPE_BYTES

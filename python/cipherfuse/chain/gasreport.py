@@ -3,7 +3,7 @@
 :func:`run_reference_lifecycle` deploys the contract and runs one complete task on any
 :class:`~cipherfuse.chain.backends.Chain` with dev controls: 1 initiator, ``verifiers``
 verifiers (each registering a box key and an endpoint), ``contributors`` contributors who all
-claim, committee size 3, each claimant posts its three 98-byte key boxes, everyone votes to
+claim, committee size 3, each claimant posts its three 228-byte key boxes, everyone votes to
 accept, each claimant settles its own claim (which locks its release) and releases its
 envelope, the initiator reclaims the rest after expiry, verifiers retire, and everybody
 withdraws. It returns the gas of every transaction by function, and checks the end state
@@ -69,9 +69,14 @@ PER_CLAIM_TARGET_FACTOR = 1.3
 #: target is the minimal contract's 78,000 plus those two slots (2 x 22,100), times 1.5.
 KEY_DIRECTORY_GAS = 2 * 22_100
 
-#: Size of a real key box (``cipherfuse.roles.sealing.make_key_box``: magic, ephemeral key,
-#: nonce, boxed 32-byte key, tag).
-KEY_BOX_BYTES = 98
+#: Size of a key box of the default (secure) mode: ``cipherfuse.roles.sealing.make_key_box``
+#: (magic, ephemeral key, nonce, tag) around a member's 162-byte secret (two 32-byte secrets
+#: and one release piece, ``cipherfuse.roles.secure.BOX_SECRET_BYTES``); checked against the
+#: roles in ``tests/roles/test_roles_secure.py``.
+KEY_BOX_BYTES = 228
+#: Size of the default (secure) mode's release envelope (magic and three release pieces,
+#: ``cipherfuse.roles.secure.ENVELOPE_BYTES``).
+ENVELOPE_BYTES = 300
 
 _WINDOW = 100
 
@@ -190,7 +195,7 @@ def run_reference_lifecycle(
     chain.advance_time(max(1, info.join_end - chain.timestamp()))
     claims = []
     for c in cons:
-        seed, envelope = _b32(f"seed{c}"), b"envelope" + _b32(f"env{c}")
+        seed, envelope = _b32(f"seed{c}"), (b"envelope" + _b32(f"env{c}") * 10)[:ENVELOPE_BYTES]
         claim_id, receipt = tasks.submit_claim(
             c,
             task_id,
