@@ -124,6 +124,10 @@ inline void limb_pool_add(int64_t F, const int32_t* __restrict rh, const int32_t
   }
 }
 
+/// Stores one pooled pixel's F features (int64 words, or float32 value / scale:
+/// a vectorizable loop of IEEE divisions, each rounded once as LimbOut::store
+/// does, with the same range check) and, unless tail_max is null (tails not
+/// measured), folds its pooled tails into tail_max.
 template <typename Acc>
 inline void limb_pool_store(int64_t F, const Acc* __restrict high, const Acc* __restrict tail,
                             const LimbOut& out, int64_t at, int64_t* __restrict tail_max) {
@@ -131,8 +135,17 @@ inline void limb_pool_store(int64_t F, const Acc* __restrict high, const Acc* __
     int64_t* __restrict dst = out.words + at;
     for (int64_t o = 0; o < F; ++o) dst[o] = high[o];
   } else {
-    for (int64_t o = 0; o < F; ++o) out.store(at + o, high[o]);
+    float* __restrict dst = out.quotients + at;
+    const float scale = out.scale;
+    int32_t outside = 0;
+    for (int64_t o = 0; o < F; ++o) {
+      const int64_t v = high[o];
+      outside |= static_cast<int32_t>(v <= -kLimbExact) | static_cast<int32_t>(v >= kLimbExact);
+      dst[o] = static_cast<float>(v) / scale;
+    }
+    if (outside != 0) out.inexact.store(true, std::memory_order_relaxed);
   }
+  if (tail_max == nullptr) return;
   for (int64_t o = 0; o < F; ++o) tail_max[o] = tail_max[o] > tail[o] ? tail_max[o] : tail[o];
 }
 
@@ -228,6 +241,7 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
     std::vector<int32_t> tmin(static_cast<size_t>(F), std::numeric_limits<int32_t>::max());
     std::vector<int32_t> tmax(static_cast<size_t>(F), std::numeric_limits<int32_t>::min());
     std::vector<int64_t> ptmax(static_cast<size_t>(F), std::numeric_limits<int64_t>::min());
+    int64_t* const pooled_tails = tails ? ptmax.data() : nullptr;  // null: not measured
     std::vector<int32_t> pool32(static_cast<size_t>(2 * F));
     std::vector<int64_t> pool64(static_cast<size_t>(2 * F));
     const int32_t* bh = b32.data();
@@ -347,15 +361,15 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
                             relu_tail.data() + q * F);
           }
           limb_pool_store(F, relu_high.data() + q * F, relu_tail.data() + q * F, out, oi + q * F,
-                          ptmax.data());
+                          pooled_tails);
         }
         std::fill(relu_high.begin(), relu_high.end(), 0);
         std::fill(relu_tail.begin(), relu_tail.end(), 0);
         std::fill(zero_count.begin(), zero_count.end(), 0);
       } else if (s.pool_h * s.pool_w < 64) {
-        limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), out, oi, ptmax.data());
+        limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), out, oi, pooled_tails);
       } else {
-        limb_pool(s, relu_high.data(), relu_tail.data(), pool64.data(), out, oi, ptmax.data());
+        limb_pool(s, relu_high.data(), relu_tail.data(), pool64.data(), out, oi, pooled_tails);
       }
     }
     if (i0 < i1) {
