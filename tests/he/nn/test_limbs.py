@@ -198,3 +198,34 @@ def test_a_priori_tail_bounds_contain_the_measured_tails(paper_keys, key: int, p
     assert not replace(plan, int_kernels=kernels).tails_bounded(100)
     # A noise budget the bounds exceed: the tails must be measured.
     assert not plan.tails_bounded(1 << 40)
+
+
+def test_pipelined_extractor_overlaps_on_fewer_threads_with_the_same_features(
+    paper_keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks after the first run ``overlapped_prefix``: C++ kernels on half the cores."""
+    from cipherfuse.fusion.features import PIPELINE_BLOCK, PrefixFeatures
+    from cipherfuse.he.backend import CppKernels
+    from cipherfuse.he.nn import model as he_model
+
+    model, enc = _enc(paper_keys, 7, padding="SAME")
+    fx = cipherspace_features(enc)
+    assert isinstance(fx, PrefixFeatures) and fx.overlapped_prefix is not None
+    x = np.random.default_rng(7).random((2 * PIPELINE_BLOCK + 5, 10, 10, 1)).astype(np.float32)
+    q = quantize_model(model, weight_scale=2**7, input_scale=1000, n_layers=2)
+    want = quantized_features(model, q)(x)
+    fx(x[:8])  # the once-per-model cross-check against the 64-bit path, outside the record
+    calls: list[tuple[int, int]] = []
+    limb_block = CppKernels.limb_block
+
+    def recording(self: CppKernels, x_int: np.ndarray, *args: object, **kwargs: object) -> object:
+        calls.append((x_int.shape[0], self.threads))
+        return limb_block(self, x_int, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CppKernels, "limb_block", recording)
+    np.testing.assert_array_equal(fx(x), want)
+    half = he_model._overlapped_threads()
+    assert calls == [(PIPELINE_BLOCK, 0), (PIPELINE_BLOCK, half), (5, half)]
+    np.testing.assert_array_equal(replace(fx, overlapped_prefix=None)(x), want)
+    buf = he_model._aligned_empty((3, 5, 7), np.float32)
+    assert buf.ctypes.data % 64 == 0 and buf.shape == (3, 5, 7) and buf.dtype == np.float32
