@@ -19,10 +19,13 @@ candidate in the same group (bench/conftest.py prints the speed-ups):
   These images are uniform noise (no all-zero patches to skip, unlike MNIST).
   ``test_table11_encrypted_interface_unpipelined`` is the former composition (the
   cipherspace first block over all images, then the remaining layers), against the
-  pipelined ``PrefixFeatures`` of ``test_table11_encrypted_interface``.
+  pipelined ``PrefixFeatures`` of ``test_table11_encrypted_interface`` (blocks after
+  the first run their C++ first block on half the cores while XLA runs the previous
+  block) and ``test_table11_encrypted_interface_all_threads`` (the same pipeline with
+  every block's first block on all cores, ``overlapped_prefix=None``).
 
-Per-round ratios (interleaved plain / unpipelined / pipelined, median and range):
-``python bench/bench_he_nn.py [rounds]``.
+Per-round ratios (interleaved plain / unpipelined / all-threads / pipelined, median and
+range): ``python bench/bench_he_nn.py [rounds]``.
 """
 
 from __future__ import annotations
@@ -111,6 +114,18 @@ def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -
     np.testing.assert_array_equal(out, quantized_features(model, q)(images))
 
 
+@pytest.mark.benchmark(group="he-nn-table11")
+def test_table11_encrypted_interface_all_threads(benchmark: Any, workload: dict[str, Any]) -> None:
+    """The pipeline with the C++ first block on all cores in every block (no overlap split)."""
+    model, images = workload["model"], workload["images"]
+    fx = replace(cipherspace_features(workload["enc"]), overlapped_prefix=None)
+    fx(images[:10])
+    out = benchmark.pedantic(fx, args=(images,), rounds=3, iterations=1)
+    benchmark.extra_info.update(role="candidate")
+    q = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    np.testing.assert_array_equal(out, quantized_features(model, q)(images))
+
+
 def _unpipelined(fx: Any) -> Any:
     """The encrypted interface without the block pipeline: prefix on all, then the rest."""
 
@@ -179,7 +194,7 @@ def test_table11_limb_block_cpp(benchmark: Any, workload: dict[str, Any]) -> Non
 
 
 def side_by_side(rounds: int = 9) -> dict[str, str]:
-    """Interleaved plain model, unpipelined and pipelined encrypted interface (noise images)."""
+    """Interleaved plain model, unpipelined, all-threads and pipelined encrypted interface."""
     from cipherfuse.analysis.timing import interleaved_times, paired_ratio
 
     cfg = table6_config()
@@ -188,6 +203,7 @@ def side_by_side(rounds: int = 9) -> dict[str, str]:
     enc = encrypt_model(model, he.identity_switch_key(sk, seed=bytes([2]) * 32))
     images = np.random.default_rng(SEED).random((N_IMAGES, 28, 28, 1)).astype(np.float32)
     fx = cipherspace_features(enc)
+    all_threads = replace(fx, overlapped_prefix=None)
     q = quantize_model(model, weight_scale=2**7, input_scale=1000)
     expected = quantized_features(model, q)(images)
 
@@ -199,6 +215,7 @@ def side_by_side(rounds: int = 9) -> dict[str, str]:
         {
             "plain": lambda: model.features(images),
             "unpipelined": lambda: _unpipelined(fx)(images),
+            "all-threads": lambda: all_threads(images),
             "pipelined": lambda: fx(images),
         },
         rounds,
