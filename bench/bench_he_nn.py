@@ -24,8 +24,9 @@ candidate in the same group (bench/conftest.py prints the speed-ups):
   block) and ``test_table11_encrypted_interface_all_threads`` (the same pipeline with
   every block's first block on all cores, ``overlapped_prefix=None``).
 
-Per-round ratios (interleaved plain / unpipelined / all-threads / pipelined, median and
-range): ``python bench/bench_he_nn.py [rounds]``.
+Per-round ratios (interleaved plain / unpipelined / all-threads / pipelined, and the
+first block and the remaining layers alone; median and range):
+``python bench/bench_he_nn.py [rounds] [perf_counter|process_time]``.
 """
 
 from __future__ import annotations
@@ -193,9 +194,17 @@ def test_table11_limb_block_cpp(benchmark: Any, workload: dict[str, Any]) -> Non
     np.testing.assert_array_equal(out, _first_block_reference(workload))
 
 
-def side_by_side(rounds: int = 9) -> dict[str, str]:
-    """Interleaved plain model, unpipelined, all-threads and pipelined encrypted interface."""
+def side_by_side(rounds: int = 9, clock: str = "perf_counter") -> dict[str, str]:
+    """Interleaved plain model, unpipelined, all-threads and pipelined encrypted interface.
+
+    Also the two parts alone: the cipherspace first block over all images and the
+    remaining layers on its output (in the pipeline's blocks of 256). ``clock``:
+    ``perf_counter`` (wall) or ``process_time`` (CPU time of all threads).
+    """
+    import time
+
     from cipherfuse.analysis.timing import interleaved_times, paired_ratio
+    from cipherfuse.fusion.features import PIPELINE_BLOCK
 
     cfg = table6_config()
     model = TrainedModel(cfg, init_params(cfg, jax.random.key(SEED)), tuple(range(10)))
@@ -207,8 +216,11 @@ def side_by_side(rounds: int = 9) -> dict[str, str]:
     q = quantize_model(model, weight_scale=2**7, input_scale=1000)
     expected = quantized_features(model, q)(images)
 
+    middle = fx.descaled_prefix(images)
+    rest = fx.resume_layer
+
     def check(name: str, out: Any) -> None:
-        if name != "plain":
+        if name not in ("plain", "first block", "rest"):
             np.testing.assert_array_equal(out, expected)
 
     times = interleaved_times(
@@ -217,9 +229,12 @@ def side_by_side(rounds: int = 9) -> dict[str, str]:
             "unpipelined": lambda: _unpipelined(fx)(images),
             "all-threads": lambda: all_threads(images),
             "pipelined": lambda: fx(images),
+            "first block": lambda: fx.descaled_prefix(images),
+            "rest": lambda: model.features(middle, start_layer=rest, batch_size=PIPELINE_BLOCK),
         },
         rounds,
         check=check,
+        clock=getattr(time, clock),
     )
     return {
         name: f"{1e3 * min(t):7.1f} ms min, {paired_ratio(t, times['plain'])} of plain"
@@ -230,5 +245,6 @@ def side_by_side(rounds: int = 9) -> dict[str, str]:
 if __name__ == "__main__":
     import sys
 
-    for name, line in side_by_side(int(sys.argv[1]) if len(sys.argv) > 1 else 9).items():
+    args = sys.argv[1:]
+    for name, line in side_by_side(int(args[0]) if args else 9, *args[1:2]).items():
         print(f"{name:12} {line}")
