@@ -37,7 +37,8 @@ word ``2^S H_p + L_p`` is ``H_p + round(L_p / 2^S)``, and the plan's bound
 
 The data-dependent conditions of the generic path (the Eq. 34 / 42 noise
 bounds for these inputs, non-negative tails, the ReLU and scaling-down
-exactness conditions ``|T c_1| + |e| < w/2`` evaluated on the actual tails)
+exactness conditions ``|T c_1| + |e| < w/2`` evaluated on the actual tails, or
+on a-priori bounds of them where those already pass: :meth:`LimbPlan.tail_bounds`)
 are checked on every block; a block that fails any of them is recomputed by
 the generic path, which then raises the same error it always does. The
 result is bit-identical to ``scale_down(evaluate_first_block(...))``
