@@ -19,10 +19,14 @@ candidate in the same group (bench/conftest.py prints the speed-ups):
   These images are uniform noise (no all-zero patches to skip, unlike MNIST).
   ``test_table11_encrypted_interface_unpipelined`` is the former composition (the
   cipherspace first block over all images, then the remaining layers), against the
-  pipelined ``PrefixFeatures`` of ``test_table11_encrypted_interface``.
+  pipelined ``PrefixFeatures`` of ``test_table11_encrypted_interface`` (blocks after
+  the first run their C++ first block on half the cores while XLA runs the previous
+  block) and ``test_table11_encrypted_interface_all_threads`` (the same pipeline with
+  every block's first block on all cores, ``overlapped_prefix=None``).
 
-Per-round ratios (interleaved plain / unpipelined / pipelined, median and range):
-``python bench/bench_he_nn.py [rounds]``.
+Per-round ratios (interleaved plain / unpipelined / all-threads / pipelined, and the
+first block and the remaining layers alone; median and range):
+``python bench/bench_he_nn.py [rounds] [perf_counter|process_time]``.
 """
 
 from __future__ import annotations
@@ -111,6 +115,18 @@ def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -
     np.testing.assert_array_equal(out, quantized_features(model, q)(images))
 
 
+@pytest.mark.benchmark(group="he-nn-table11")
+def test_table11_encrypted_interface_all_threads(benchmark: Any, workload: dict[str, Any]) -> None:
+    """The pipeline with the C++ first block on all cores in every block (no overlap split)."""
+    model, images = workload["model"], workload["images"]
+    fx = replace(cipherspace_features(workload["enc"]), overlapped_prefix=None)
+    fx(images[:10])
+    out = benchmark.pedantic(fx, args=(images,), rounds=3, iterations=1)
+    benchmark.extra_info.update(role="candidate")
+    q = quantize_model(model, weight_scale=2**7, input_scale=1000)
+    np.testing.assert_array_equal(out, quantized_features(model, q)(images))
+
+
 def _unpipelined(fx: Any) -> Any:
     """The encrypted interface without the block pipeline: prefix on all, then the rest."""
 
@@ -178,9 +194,17 @@ def test_table11_limb_block_cpp(benchmark: Any, workload: dict[str, Any]) -> Non
     np.testing.assert_array_equal(out, _first_block_reference(workload))
 
 
-def side_by_side(rounds: int = 9) -> dict[str, str]:
-    """Interleaved plain model, unpipelined and pipelined encrypted interface (noise images)."""
+def side_by_side(rounds: int = 9, clock: str = "perf_counter") -> dict[str, str]:
+    """Interleaved plain model, unpipelined, all-threads and pipelined encrypted interface.
+
+    Also the two parts alone: the cipherspace first block over all images and the
+    remaining layers on its output (in the pipeline's blocks of 256). ``clock``:
+    ``perf_counter`` (wall) or ``process_time`` (CPU time of all threads).
+    """
+    import time
+
     from cipherfuse.analysis.timing import interleaved_times, paired_ratio
+    from cipherfuse.fusion.features import PIPELINE_BLOCK
 
     cfg = table6_config()
     model = TrainedModel(cfg, init_params(cfg, jax.random.key(SEED)), tuple(range(10)))
@@ -188,21 +212,29 @@ def side_by_side(rounds: int = 9) -> dict[str, str]:
     enc = encrypt_model(model, he.identity_switch_key(sk, seed=bytes([2]) * 32))
     images = np.random.default_rng(SEED).random((N_IMAGES, 28, 28, 1)).astype(np.float32)
     fx = cipherspace_features(enc)
+    all_threads = replace(fx, overlapped_prefix=None)
     q = quantize_model(model, weight_scale=2**7, input_scale=1000)
     expected = quantized_features(model, q)(images)
 
+    middle = fx.descaled_prefix(images)
+    rest = fx.resume_layer
+
     def check(name: str, out: Any) -> None:
-        if name != "plain":
+        if name not in ("plain", "first block", "rest"):
             np.testing.assert_array_equal(out, expected)
 
     times = interleaved_times(
         {
             "plain": lambda: model.features(images),
             "unpipelined": lambda: _unpipelined(fx)(images),
+            "all-threads": lambda: all_threads(images),
             "pipelined": lambda: fx(images),
+            "first block": lambda: fx.descaled_prefix(images),
+            "rest": lambda: model.features(middle, start_layer=rest, batch_size=PIPELINE_BLOCK),
         },
         rounds,
         check=check,
+        clock=getattr(time, clock),
     )
     return {
         name: f"{1e3 * min(t):7.1f} ms min, {paired_ratio(t, times['plain'])} of plain"
@@ -213,5 +245,6 @@ def side_by_side(rounds: int = 9) -> dict[str, str]:
 if __name__ == "__main__":
     import sys
 
-    for name, line in side_by_side(int(sys.argv[1]) if len(sys.argv) > 1 else 9).items():
+    args = sys.argv[1:]
+    for name, line in side_by_side(int(args[0]) if args else 9, *args[1:2]).items():
         print(f"{name:12} {line}")

@@ -22,7 +22,8 @@ py::tuple limb_block(const py::array& x_in, const py::array& kern_in, const py::
                      const py::array& bias_in, int64_t stride_h, int64_t stride_w, int64_t pad_top,
                      int64_t pad_bottom, int64_t pad_left, int64_t pad_right, int64_t pool_h,
                      int64_t pool_w, int64_t pool_sh, int64_t pool_sw, const std::string& isa,
-                     int threads, const std::optional<py::array>& out_in, int64_t scale) {
+                     int threads, const std::optional<py::array>& out_in, int64_t scale,
+                     bool tails) {
   const I64Array x = typed_nd<int64_t>(x_in, "x", "int64", 4);
   const I64Array kern = typed_nd<int64_t>(kern_in, "kern", "int64", 5);
   const I64Array offsets = typed_nd<int64_t>(offsets_in, "offsets", "int64", 1);
@@ -85,7 +86,7 @@ py::tuple limb_block(const py::array& x_in, const py::array& kern_in, const py::
   }
   const cf::LimbStats st = without_gil([&] {
     return cf::limb_block(which, s, x.data(), kern.data(), offsets.data(), bias.data(), sink,
-                          threads);
+                          threads, tails);
   });
   py::object features = st.computed ? py::object(out) : py::object(py::none());
   return py::make_tuple(features, st.l1, st.tail_min, st.tail_max, st.pooled_tail_max);
@@ -100,10 +101,12 @@ void register_limb(py::module_& m) {
         py::arg("pad_right") = 0, py::arg("pool_h") = 1, py::arg("pool_w") = 1,
         py::arg("pool_sh") = 1, py::arg("pool_sw") = 1, py::arg("isa") = "auto",
         py::arg("threads") = 0, py::arg("out") = py::none(), py::arg("scale") = 0,
+        py::arg("tails") = true,
         "The fused limb first block (cpp/he/limb_kernel.hpp) on int64 NHWC images x, limb\n"
         "kernels kern (3, kh, kw, C, F), offsets (3,) and bias (3, F), all int64 below 2^24.\n"
         "Returns (features, l1, tail_min, tail_max, pooled_tail_max): features int64\n"
         "(n, H'', W'', F), or with scale in [1, 2^24) float32 features / scale rounded once\n"
         "(written into `out` when given, C-contiguous of that shape and dtype), or None when\n"
-        "an exactness bound fails (out's contents then unspecified).");
+        "an exactness bound fails (out's contents then unspecified). tails=False skips the\n"
+        "tail family (same features; the three tail statistics are then 0, not measured).");
 }

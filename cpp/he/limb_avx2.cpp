@@ -40,8 +40,8 @@ struct Avx2Micro {
 
 LimbTails limb_block_avx2(const LimbShape& s, const int64_t* x, const int64_t* kern,
                           const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                          int threads, LimbGate& gate) {
-  return limb_block_float<Avx2Micro>(s, x, kern, offsets, bias, out, threads, gate);
+                          int threads, bool tails, LimbGate& gate) {
+  return limb_block_float<Avx2Micro>(s, x, kern, offsets, bias, out, threads, tails, gate);
 }
 
 }  // namespace cf

@@ -82,7 +82,8 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
 }
 
 LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
-                     const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads) {
+                     const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads,
+                     bool tails) {
   require(out.words == nullptr || out.quotients == nullptr,
           "give the int64 or the float32 output, not both");
   require(s.n == 0 || out.words != nullptr || out.quotients != nullptr, "no output given");
@@ -104,15 +105,15 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
     if (o > 0) limit = std::min(limit, (kLimbExact - b + o - 1) / o);
   }
   LimbGate gate(limit);
-  LimbTails tails{0, 0, 0};
-  if (s.n > 0) tails = kernel(s, x, kern, offsets, bias, out, threads, gate);
+  LimbTails measured{0, 0, 0};
+  if (s.n > 0) measured = kernel(s, x, kern, offsets, bias, out, threads, tails, gate);
   LimbStats stats;
   stats.l1 = gate.l1();
   stats.computed = !gate.declined() && !out.inexact.load(std::memory_order_relaxed);
-  if (stats.computed) {
-    stats.tail_min = tails.tail_min;
-    stats.tail_max = tails.tail_max;
-    stats.pooled_tail_max = tails.pooled_tail_max;
+  if (stats.computed && tails) {
+    stats.tail_min = measured.tail_min;
+    stats.tail_max = measured.tail_max;
+    stats.pooled_tail_max = measured.pooled_tail_max;
   }
   return stats;
 }

@@ -68,8 +68,9 @@ void limb_tile(int64_t nv, const float* const* xp, const int64_t* toff, int64_t 
 
 // The per-pixel epilogue (restrict pointers and branch-free selects, so that the
 // compiler vectorizes it with the ISA of the including file). Accumulate: add R
-// and max(T, 0) into pooling accumulators instead of storing them.
-template <bool Accumulate>
+// and max(T, 0) into pooling accumulators instead of storing them. Tails = false:
+// the tail family was not convolved; only R is formed (T, rt, mn, mx untouched).
+template <bool Accumulate, bool Tails = true>
 inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __restrict al,
                           const float* __restrict at, int32_t os0, int32_t os1, int32_t os2,
                           const int32_t* __restrict bh, const int32_t* __restrict bl,
@@ -79,15 +80,20 @@ inline void limb_epilogue(int64_t F, const float* __restrict ah, const float* __
     const int32_t hv = static_cast<int32_t>(ah[o]) + (os0 + bh[o]);
     const int32_t lv = static_cast<int32_t>(al[o]) + (os1 + bl[o]);
     const int32_t sign = hv != 0 ? hv : lv;  // the sign of 2^S H + L (|L| < 2^(S-1))
-    const int32_t tv = static_cast<int32_t>(at[o]) + (os2 + bt[o]);
-    mn[o] = mn[o] < tv ? mn[o] : tv;
-    mx[o] = mx[o] > tv ? mx[o] : tv;
     if (Accumulate) {
       rh[o] += sign > 0 ? hv : 0;
-      rt[o] += tv > 0 ? tv : 0;
     } else {
       rh[o] = sign > 0 ? hv : 0;
-      rt[o] = tv > 0 ? tv : 0;
+    }
+    if (Tails) {
+      const int32_t tv = static_cast<int32_t>(at[o]) + (os2 + bt[o]);
+      mn[o] = mn[o] < tv ? mn[o] : tv;
+      mx[o] = mx[o] > tv ? mx[o] : tv;
+      if (Accumulate) {
+        rt[o] += tv > 0 ? tv : 0;
+      } else {
+        rt[o] = tv > 0 ? tv : 0;
+      }
     }
   }
 }
@@ -118,6 +124,10 @@ inline void limb_pool_add(int64_t F, const int32_t* __restrict rh, const int32_t
   }
 }
 
+/// Stores one pooled pixel's F features (int64 words, or float32 value / scale:
+/// a vectorizable loop of IEEE divisions, each rounded once as LimbOut::store
+/// does, with the same range check) and, unless tail_max is null (tails not
+/// measured), folds its pooled tails into tail_max.
 template <typename Acc>
 inline void limb_pool_store(int64_t F, const Acc* __restrict high, const Acc* __restrict tail,
                             const LimbOut& out, int64_t at, int64_t* __restrict tail_max) {
@@ -125,8 +135,17 @@ inline void limb_pool_store(int64_t F, const Acc* __restrict high, const Acc* __
     int64_t* __restrict dst = out.words + at;
     for (int64_t o = 0; o < F; ++o) dst[o] = high[o];
   } else {
-    for (int64_t o = 0; o < F; ++o) out.store(at + o, high[o]);
+    float* __restrict dst = out.quotients + at;
+    const float scale = out.scale;
+    int32_t outside = 0;
+    for (int64_t o = 0; o < F; ++o) {
+      const int64_t v = high[o];
+      outside |= static_cast<int32_t>(v <= -kLimbExact) | static_cast<int32_t>(v >= kLimbExact);
+      dst[o] = static_cast<float>(v) / scale;
+    }
+    if (outside != 0) out.inexact.store(true, std::memory_order_relaxed);
   }
+  if (tail_max == nullptr) return;
   for (int64_t o = 0; o < F; ++o) tail_max[o] = tail_max[o] > tail[o] ? tail_max[o] : tail[o];
 }
 
@@ -154,7 +173,7 @@ void limb_pool(const LimbShape& s, const int32_t* relu_high, const int32_t* relu
 template <class Micro>
 LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* kern,
                            const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                           int threads, LimbGate& gate) {
+                           int threads, bool tails, LimbGate& gate) {
   static_assert(Micro::kMaxNV >= 1 && Micro::kMaxNV <= 6, "kMaxNV must be in 1..6");
   constexpr int64_t V = Micro::kLanes;
   constexpr int P = Micro::kP;
@@ -165,6 +184,8 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
   const int64_t hp = s.h + s.pad_top + s.pad_bottom;
   const int64_t wp = s.w + s.pad_left + s.pad_right;
   const int64_t pixels = s.out_h * s.out_w;
+  // The vectors of filters every active pixel convolves: high and, when measured, tail.
+  const int64_t main_vectors = (tails ? 2 : 1) * Fp / V;
 
   // Kernels as float (exact: |k| < 2^24), side by side in the order high, tail,
   // low: kf[t][slot(j)*Fp + f]. The low family is only needed where H = 0
@@ -220,6 +241,7 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
     std::vector<int32_t> tmin(static_cast<size_t>(F), std::numeric_limits<int32_t>::max());
     std::vector<int32_t> tmax(static_cast<size_t>(F), std::numeric_limits<int32_t>::min());
     std::vector<int64_t> ptmax(static_cast<size_t>(F), std::numeric_limits<int64_t>::min());
+    int64_t* const pooled_tails = tails ? ptmax.data() : nullptr;  // null: not measured
     std::vector<int32_t> pool32(static_cast<size_t>(2 * F));
     std::vector<int64_t> pool64(static_cast<size_t>(2 * F));
     const int32_t* bh = b32.data();
@@ -254,16 +276,26 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
         const int32_t os0 = static_cast<int32_t>(o0 * sp);
         const int32_t os1 = static_cast<int32_t>(o1 * sp);
         const int32_t os2 = static_cast<int32_t>(o2 * sp);
-        if (!fused) {
-          limb_epilogue<false>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt,
-                               relu_high.data() + pix * F, relu_tail.data() + pix * F, tmin.data(),
-                               tmax.data());
-          return;
+        int32_t* rh = relu_high.data() + pix * F;
+        int32_t* rt = relu_tail.data() + pix * F;
+        if (fused) {
+          const int64_t win = window_of[static_cast<size_t>(pix)];  // `pooled`: discarded
+          rh = relu_high.data() + win * F;
+          rt = relu_tail.data() + win * F;
         }
-        const int64_t win = window_of[static_cast<size_t>(pix)];  // `pooled`: discarded
-        limb_epilogue<true>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt,
-                            relu_high.data() + win * F, relu_tail.data() + win * F, tmin.data(),
-                            tmax.data());
+        if (fused && tails) {
+          limb_epilogue<true, true>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt, rh, rt,
+                                    tmin.data(), tmax.data());
+        } else if (fused) {
+          limb_epilogue<true, false>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt, rh, rt,
+                                     tmin.data(), tmax.data());
+        } else if (tails) {
+          limb_epilogue<false, true>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt, rh, rt,
+                                     tmin.data(), tmax.data());
+        } else {
+          limb_epilogue<false, false>(F, a, low, a + Fp, os0, os1, os2, bh, bl, bt, rh, rt,
+                                      tmin.data(), tmax.data());
+        }
       };
       int64_t count = 0;
       bool any_zero = false;
@@ -293,8 +325,8 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
           const int64_t pix = active[static_cast<size_t>(a0 + p)];
           xps[p] = xpad.data() + patch_at[static_cast<size_t>(pix)];
         }
-        for (int64_t v0 = 0; v0 < 2 * Fp / V; v0 += Micro::kMaxNV) {  // high and tail
-          const int64_t nv = std::min<int64_t>(Micro::kMaxNV, 2 * Fp / V - v0);
+        for (int64_t v0 = 0; v0 < main_vectors; v0 += Micro::kMaxNV) {  // high (and tail)
+          const int64_t nv = std::min<int64_t>(Micro::kMaxNV, main_vectors - v0);
           if (np == P) {
             limb_tile<Micro, P>(nv, xps, toff.data(), taps, kf.data() + v0 * V, ldk,
                                 acc.data() + v0 * V, ldk);
@@ -329,15 +361,15 @@ LimbTails limb_block_float(const LimbShape& s, const int64_t* x, const int64_t* 
                             relu_tail.data() + q * F);
           }
           limb_pool_store(F, relu_high.data() + q * F, relu_tail.data() + q * F, out, oi + q * F,
-                          ptmax.data());
+                          pooled_tails);
         }
         std::fill(relu_high.begin(), relu_high.end(), 0);
         std::fill(relu_tail.begin(), relu_tail.end(), 0);
         std::fill(zero_count.begin(), zero_count.end(), 0);
       } else if (s.pool_h * s.pool_w < 64) {
-        limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), out, oi, ptmax.data());
+        limb_pool(s, relu_high.data(), relu_tail.data(), pool32.data(), out, oi, pooled_tails);
       } else {
-        limb_pool(s, relu_high.data(), relu_tail.data(), pool64.data(), out, oi, ptmax.data());
+        limb_pool(s, relu_high.data(), relu_tail.data(), pool64.data(), out, oi, pooled_tails);
       }
     }
     if (i0 < i1) {

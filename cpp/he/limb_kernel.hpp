@@ -84,8 +84,12 @@ LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern
                      const int64_t* offsets, const int64_t* bias, int64_t* out, int threads);
 
 /// The same block writing through `out` (int64 words or float32 quotients).
+/// tails = false skips the tail family T and its statistics (LimbStats' tail
+/// fields are then 0, not measured): for a caller that bounds T a priori. The
+/// features are the same either way (T never enters them).
 LimbStats limb_block(Isa isa, LimbShape s, const int64_t* x, const int64_t* kern,
-                     const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads);
+                     const int64_t* offsets, const int64_t* bias, const LimbOut& out, int threads,
+                     bool tails = true);
 
 /// tail_min, tail_max, pooled_tail_max of the computed images.
 struct LimbTails {
@@ -112,22 +116,23 @@ class LimbGate {
 
 /// Per-ISA bodies, called by limb_block after the argument checks with the
 /// geometry filled in: every image goes through gate.admit(its l1) first, and is
-/// computed only if admitted. They return tail_min, tail_max and pooled_tail_max.
+/// computed only if admitted. They return tail_min, tail_max and pooled_tail_max
+/// (unspecified when tails = false: the tail family is then not convolved).
 LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* kern,
                             const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                            int threads, LimbGate& gate);
+                            int threads, bool tails, LimbGate& gate);
 #if defined(CIPHERFUSE_HAVE_AVX2)
 LimbTails limb_block_avx2(const LimbShape& s, const int64_t* x, const int64_t* kern,
                           const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                          int threads, LimbGate& gate);
+                          int threads, bool tails, LimbGate& gate);
 LimbTails limb_block_avx512(const LimbShape& s, const int64_t* x, const int64_t* kern,
                             const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                            int threads, LimbGate& gate);
+                            int threads, bool tails, LimbGate& gate);
 #endif
 #if defined(CIPHERFUSE_HAVE_NEON)
 LimbTails limb_block_neon(const LimbShape& s, const int64_t* x, const int64_t* kern,
                           const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                          int threads, LimbGate& gate);
+                          int threads, bool tails, LimbGate& gate);
 #endif
 
 }  // namespace cf

@@ -40,8 +40,8 @@ struct NeonMicro {
 
 LimbTails limb_block_neon(const LimbShape& s, const int64_t* x, const int64_t* kern,
                           const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                          int threads, LimbGate& gate) {
-  return limb_block_float<NeonMicro>(s, x, kern, offsets, bias, out, threads, gate);
+                          int threads, bool tails, LimbGate& gate) {
+  return limb_block_float<NeonMicro>(s, x, kern, offsets, bias, out, threads, tails, gate);
 }
 
 }  // namespace cf

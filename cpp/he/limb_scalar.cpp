@@ -14,9 +14,10 @@ namespace cf {
 
 LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t* kern,
                             const int64_t* offsets, const int64_t* bias, const LimbOut& out,
-                            int threads, LimbGate& gate) {
+                            int threads, bool tails, LimbGate& gate) {
   const int64_t F = s.f;
   const int64_t taps = s.kh * s.kw * s.c;
+  const int64_t families = tails ? 3 : 2;  // high, low, tail (T is only measured)
   LimbTails total{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min(),
                   std::numeric_limits<int64_t>::min()};
   std::mutex total_mutex;
@@ -50,7 +51,7 @@ LimbTails limb_block_scalar(const LimbShape& s, const int64_t* x, const int64_t*
                 const int64_t v = xi[(iy * s.w + ix) * s.c + ch];
                 const int64_t t = (ky * s.kw + kx) * s.c + ch;
                 patch_sum += v;
-                for (int64_t j = 0; j < 3; ++j)
+                for (int64_t j = 0; j < families; ++j)
                   for (int64_t o = 0; o < F; ++o)
                     conv[static_cast<size_t>(j * F + o)] += v * kern[(j * taps + t) * F + o];
               }

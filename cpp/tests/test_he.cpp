@@ -559,6 +559,16 @@ void test_limb_block(const LimbCase& t) {
       CHECK(st.l1 == l1);
       CHECK(out == expect);
       CHECK(st.tail_min == tmin && st.tail_max == tmax && st.pooled_tail_max == ptmax);
+      // Without the tail family: the same features and l1, the tail statistics 0.
+      {
+        std::vector<int64_t> bare(expect.size(), -12345);
+        cf::LimbOut bout;
+        bout.words = bare.data();
+        const cf::LimbStats bs = cf::limb_block(isa, s, x.data(), kern.data(), offsets.data(),
+                                                bias.data(), bout, threads, false);
+        CHECK(bs.computed && bs.l1 == l1 && bare == expect);
+        CHECK(bs.tail_min == 0 && bs.tail_max == 0 && bs.pooled_tail_max == 0);
+      }
       // The float32 output: each feature divided by the scale, rounded once (as
       // float64 division rounded to float32), or a decline when a feature is not
       // a float32 number (|v| >= 2^24).
@@ -572,7 +582,15 @@ void test_limb_block(const LimbCase& t) {
         const cf::LimbStats fs = cf::limb_block(isa, s, x.data(), kern.data(), offsets.data(),
                                                 bias.data(), fout, threads);
         CHECK(fs.computed == representable);
+        std::vector<float> bare(expect.size(), -7.0f);
+        cf::LimbOut bout;
+        bout.quotients = bare.data();
+        bout.scale = scale;
+        const cf::LimbStats bs = cf::limb_block(isa, s, x.data(), kern.data(), offsets.data(),
+                                                bias.data(), bout, threads, false);
+        CHECK(bs.computed == representable);
         if (!representable) continue;
+        CHECK(bare == quotients);
         for (size_t k = 0; k < expect.size(); ++k) {
           CHECK(quotients[k] ==
                 static_cast<float>(static_cast<double>(expect[k]) / static_cast<double>(scale)));

@@ -99,6 +99,7 @@ def limb_block(
     threads: int = 0,
     out: npt.NDArray[np.int64] | npt.NDArray[np.float32] | None = None,
     scale: int = 0,
+    tails: bool = True,
 ) -> tuple[npt.NDArray[np.int64] | npt.NDArray[np.float32] | None, int, int, int, int]: ...
 def conv2d_direct(
     x: npt.NDArray[np.int64],

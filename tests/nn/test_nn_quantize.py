@@ -170,3 +170,18 @@ def test_errors() -> None:
     pool_only = ModelConfig("p", (4, 4, 1), (PoolSpec("avg", (2, 2)), FlattenSpec()))
     with pytest.raises(QuantizationError, match="no convolution"):
         quantize_model(_model(pool_only), weight_scale=2, input_scale=2)
+
+
+def test_features_of_a_private_input_buffer_equal_the_copied_ones() -> None:
+    """``features_async(private_input=True)`` (XLA may read the buffer in place): same values."""
+    model = _model(table6_config())
+    rng = np.random.default_rng(4)
+    middle = rng.random((7, 14, 14, 32)).astype(np.float32)
+    raw = np.empty(middle.nbytes + 64, np.uint8)  # a 64-byte aligned copy (the in-place case)
+    start = -raw.ctypes.data % 64
+    aligned = raw[start : start + middle.nbytes].view(np.float32).reshape(middle.shape)
+    aligned[...] = middle
+    want = model.features(middle, start_layer=2, batch_size=4)
+    for x in (aligned, middle):
+        got = model.features_async(x, start_layer=2, batch_size=4, private_input=True)()
+        np.testing.assert_array_equal(got, want)

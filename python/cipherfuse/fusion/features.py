@@ -88,8 +88,13 @@ class PrefixFeatures:
     resume_layer: int
     quantized: QuantizedModel | None = None
     #: Optional: ``prefix``'s output already descaled (float32, bit-identical to
-    #: :func:`descale` of it), for a prefix that can produce it more cheaply.
+    #: :func:`descale` of it), for a prefix that can produce it more cheaply; a new
+    #: array on every call (XLA reads it in place).
     descaled_prefix: Callable[[FloatArray], FloatArray] | None = None
+    #: Optional: the same values as ``descaled_prefix``, computed while XLA runs the
+    #: previous block's remaining layers (e.g. on fewer threads, leaving XLA its own
+    #: cores instead of both fighting over all of them).
+    overlapped_prefix: Callable[[FloatArray], FloatArray] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.resume_layer <= len(self.model.config.layers):
@@ -113,8 +118,9 @@ class PrefixFeatures:
 
         In blocks of :data:`PIPELINE_BLOCK` inputs: each block's remaining layers are
         dispatched to XLA, which runs them while the prefix computes the next block
-        (the same values as one call on all inputs: every block goes through the same
-        compiled function, padded to the same size).
+        (with ``overlapped_prefix`` where given; the same values as one call on all
+        inputs: every block goes through the same compiled function, padded to the
+        same size). The prefix's outputs are fresh arrays, handed to XLA uncopied.
         """
         x = np.asarray(x, np.float32)
         if self.resume_layer == len(self.model.config.layers):
@@ -124,16 +130,19 @@ class PrefixFeatures:
             return self.model.features(self._middle(x), start_layer=self.resume_layer)
         pending = [
             self.model.features_async(
-                self._middle(x[start : start + PIPELINE_BLOCK]),
+                self._middle(x[start : start + PIPELINE_BLOCK], overlapped=start > 0),
                 start_layer=self.resume_layer,
                 batch_size=PIPELINE_BLOCK,
+                private_input=True,
             )
             for start in range(0, x.shape[0], PIPELINE_BLOCK)
         ]
         return np.concatenate([wait() for wait in pending])
 
-    def _middle(self, x: FloatArray) -> FloatArray:
-        """The prefix's output for ``x``, descaled to float32."""
+    def _middle(self, x: FloatArray, *, overlapped: bool = False) -> FloatArray:
+        """The prefix's output for ``x``, descaled to float32 (a new array)."""
+        if overlapped and self.overlapped_prefix is not None:
+            return self.overlapped_prefix(x)
         if self.descaled_prefix is not None:
             return self.descaled_prefix(x)
         ints, scale = self.prefix(x)

@@ -230,12 +230,15 @@ class CppKernels:
         pool_stride: tuple[int, int],
         out: npt.NDArray[np.int64] | npt.NDArray[np.float32] | None = None,
         scale: int = 0,
+        tails: bool = True,
     ) -> tuple[npt.NDArray[np.int64] | npt.NDArray[np.float32] | None, int, int, int, int]:
         """The fused limb first block (``cpp/he/limb_kernel.hpp``).
 
         ``pads``: ``(top, bottom, left, right)``. Returns ``(features, l1, tail_min,
         tail_max, pooled_tail_max)`` with ``features`` ``None`` when an exactness
-        bound fails.
+        bound fails. ``tails=False`` skips the tail family (a third of the
+        convolutions): the same features and ``l1``, the three tail statistics 0
+        (not measured), for a caller that bounds them a priori.
         """
         return _core.limb_block(
             x,
@@ -253,6 +256,7 @@ class CppKernels:
             threads=self.threads,
             out=out,
             scale=scale,
+            tails=tails,
         )
 
     def chacha20(

@@ -220,16 +220,31 @@ class TrainedModel:
         )
 
     def features_async(
-        self, x: npt.ArrayLike, *, start_layer: int = 0, batch_size: int = 500
+        self,
+        x: npt.ArrayLike,
+        *,
+        start_layer: int = 0,
+        batch_size: int = 500,
+        private_input: bool = False,
     ) -> Callable[[], npt.NDArray[np.float32]]:
         """:meth:`features`, dispatched to XLA without waiting for it.
 
         Returns at once a function that waits for and returns the features (the same
         values as :meth:`features` with the same ``batch_size``), so the caller can
         compute something else, e.g. the next block's first layers, meanwhile.
+
+        ``private_input``: ``x`` is a buffer nobody writes to again (e.g. one the
+        caller just computed), so XLA may read it in place instead of copying it
+        (on CPU when it is 64-byte aligned; otherwise it is copied as usual).
         """
         pending = _dispatch(
-            self.config, self.params, np.asarray(x, np.float32), batch_size, True, start_layer
+            self.config,
+            self.params,
+            np.asarray(x, np.float32),
+            batch_size,
+            True,
+            start_layer,
+            private_input=private_input,
         )
         return lambda: _collect(pending)
 
@@ -302,8 +317,15 @@ def _dispatch(
     features_only: bool,
     start_layer: int,
     stop_layer: int | None = None,
+    *,
+    private_input: bool = False,
 ) -> list[tuple[jax.Array, int]]:
-    """Start every fixed-size batch on XLA (asynchronous); (output, valid rows) each."""
+    """Start every fixed-size batch on XLA (asynchronous); (output, valid rows) each.
+
+    ``private_input``: ``x`` is never written again, so ``jax.device_put`` may
+    alias it (no copy); otherwise ``jnp.asarray`` copies each batch.
+    """
+    put = jax.device_put if private_input else jnp.asarray
     fn = _apply_fn(config, features_only, start_layer, stop_layer)
     n = x.shape[0]
     if n == 0:
@@ -315,7 +337,7 @@ def _dispatch(
         pad = size - chunk.shape[0]
         if pad:
             chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        pending.append((fn(params, jnp.asarray(chunk)), size - pad))
+        pending.append((fn(params, put(chunk)), size - pad))
     return pending
 
 

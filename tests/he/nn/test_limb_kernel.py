@@ -166,6 +166,16 @@ def test_limb_block_equals_the_int64_reference_on_every_isa(seed: int) -> None:
             assert features.dtype == I64
             np.testing.assert_array_equal(features, want[0])
             assert (l1, tail_min, tail_max, pooled_tail_max) == want[1:], (isa, threads)
+            # Without the tail family: the same features (int64 and float32) and l1,
+            # the tail statistics 0 (not measured).
+            bare, bare_l1, *tails = _call(case, isa, threads, tails=False)
+            np.testing.assert_array_equal(bare, want[0])
+            assert (bare_l1, tails) == (l1, [0, 0, 0]), (isa, threads)
+            if int(np.abs(want[0]).max(initial=0)) < 1 << 24:
+                quotients = _call(case, isa, threads, scale=7)[0]
+                bare_quotients = _call(case, isa, threads, scale=7, tails=False)[0]
+                np.testing.assert_array_equal(bare_quotients, quotients)
+                np.testing.assert_array_equal(quotients, want[0].astype(np.float32) / np.float32(7))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 5, 7])

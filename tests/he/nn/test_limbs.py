@@ -150,3 +150,82 @@ def test_a_wrong_limb_result_is_caught_by_the_first_block_cross_check(
         got = fx(x)
     q = quantize_model(model, weight_scale=2**7, input_scale=1000, n_layers=2)
     np.testing.assert_array_equal(got, quantized_features(model, q)(x))
+
+
+def _measured_tails(plan, x_int: np.ndarray) -> tuple[int, int, int, int]:
+    """(l1, tail_min, tail_max, pooled_tail_max) measured by the C++ kernel (tails on)."""
+    from cipherfuse.he.backend import CppKernels
+
+    assert plan.spec.padding == "VALID"
+    _, l1, tmin, tmax, ptmax = CppKernels().limb_block(
+        x_int,
+        plan.int_kernels,
+        plan.int_offsets,
+        plan.int_bias,
+        stride=plan.stride,
+        pads=(0, 0, 0, 0),
+        pool_window=plan.window,
+        pool_stride=plan.pool_stride,
+    )
+    return l1, tmin, tmax, ptmax
+
+
+@pytest.mark.parametrize("key", [1, 2, 3])
+@pytest.mark.parametrize("pool", ["avg", "sum"])
+def test_a_priori_tail_bounds_contain_the_measured_tails(paper_keys, key: int, pool: str) -> None:
+    """The bounds that let the kernel skip the tail family hold on every image tried."""
+    _model, enc = _enc(paper_keys, key, pool=pool, padding="VALID")
+    block = enc.block
+    assert isinstance(block.weight, ConvSpec)
+    plan = limb_plan(enc.weights, block.weight, block.pool)
+    assert plan is not None
+    rng = np.random.default_rng(10 + key)
+    for x in (rng.random((5, 10, 10, 1)), np.ones((2, 10, 10, 1)), rng.random((3, 10, 10, 1)) ** 8):
+        x_int = quantize_inputs(x.astype(np.float32), 1000)
+        l1, tmin, tmax, ptmax = _measured_tails(plan, x_int)
+        bounds = plan.tail_bounds(l1)
+        assert bounds is not None  # paper ciphertexts: tail components c_1 >= 0, biases >= 0
+        low, high, pooled_high = bounds
+        assert low <= tmin and tmax <= high and ptmax <= pooled_high
+        assert plan.tails_bounded(l1)  # the paper parameters' tails pass with room to spare
+        got = plan.run(x_int)  # the C++ path without the tail family
+        assert got is not None
+        np.testing.assert_array_equal(got, _reference(enc, x_int))
+    # A negative tail component leaves T unbounded below: no a-priori bound, tails measured.
+    kernels = plan.int_kernels.copy()
+    kernels[2, 0, 0, 0, 0] = -plan.int_offsets[2] - 1
+    assert replace(plan, int_kernels=kernels).tail_bounds(100) is None
+    assert not replace(plan, int_kernels=kernels).tails_bounded(100)
+    # A noise budget the bounds exceed: the tails must be measured.
+    assert not plan.tails_bounded(1 << 40)
+
+
+def test_pipelined_extractor_overlaps_on_fewer_threads_with_the_same_features(
+    paper_keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks after the first run ``overlapped_prefix``: C++ kernels on half the cores."""
+    from cipherfuse.fusion.features import PIPELINE_BLOCK, PrefixFeatures
+    from cipherfuse.he.backend import CppKernels
+    from cipherfuse.he.nn import model as he_model
+
+    model, enc = _enc(paper_keys, 7, padding="SAME")
+    fx = cipherspace_features(enc)
+    assert isinstance(fx, PrefixFeatures) and fx.overlapped_prefix is not None
+    x = np.random.default_rng(7).random((2 * PIPELINE_BLOCK + 5, 10, 10, 1)).astype(np.float32)
+    q = quantize_model(model, weight_scale=2**7, input_scale=1000, n_layers=2)
+    want = quantized_features(model, q)(x)
+    fx(x[:8])  # the once-per-model cross-check against the 64-bit path, outside the record
+    calls: list[tuple[int, int]] = []
+    limb_block = CppKernels.limb_block
+
+    def recording(self: CppKernels, x_int: np.ndarray, *args: object, **kwargs: object) -> object:
+        calls.append((x_int.shape[0], self.threads))
+        return limb_block(self, x_int, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CppKernels, "limb_block", recording)
+    np.testing.assert_array_equal(fx(x), want)
+    half = he_model._overlapped_threads()
+    assert calls == [(PIPELINE_BLOCK, 0), (PIPELINE_BLOCK, half), (5, half)]
+    np.testing.assert_array_equal(replace(fx, overlapped_prefix=None)(x), want)
+    buf = he_model._aligned_empty((3, 5, 7), np.float32)
+    assert buf.ctypes.data % 64 == 0 and buf.shape == (3, 5, 7) and buf.dtype == np.float32

@@ -37,7 +37,8 @@ word ``2^S H_p + L_p`` is ``H_p + round(L_p / 2^S)``, and the plan's bound
 
 The data-dependent conditions of the generic path (the Eq. 34 / 42 noise
 bounds for these inputs, non-negative tails, the ReLU and scaling-down
-exactness conditions ``|T c_1| + |e| < w/2`` evaluated on the actual tails)
+exactness conditions ``|T c_1| + |e| < w/2`` evaluated on the actual tails, or
+on a-priori bounds of them where those already pass: :meth:`LimbPlan.tail_bounds`)
 are checked on every block; a block that fails any of them is recomputed by
 the generic path, which then raises the same error it always does. The
 result is bit-identical to ``scale_down(evaluate_first_block(...))``
@@ -221,8 +222,16 @@ class LimbPlan:
             )
         else:
             top = bottom = left = right = 0
+        x_int = np.ascontiguousarray(x_int, dtype=np.int64)
+        # When the tails' a-priori bounds already pass every tail condition for the
+        # largest l1 these images can have, the kernel skips the tail family (a third
+        # of its convolutions): T never enters the features, only these checks.
+        bounded = x_int.size > 0 and int(x_int.min()) >= 0
+        if bounded:
+            l1_cap = kh * kw * x_int.shape[3] * int(x_int.max())
+            bounded = self.tails_bounded(l1_cap)
         features, l1, tail_min, tail_max, pooled_tail_max = kernels.limb_block(
-            np.ascontiguousarray(x_int, dtype=np.int64),
+            x_int,
             self.int_kernels,
             self.int_offsets,
             self.int_bias,
@@ -232,12 +241,49 @@ class LimbPlan:
             pool_stride=self.pool_stride,
             out=out,
             scale=scale,
+            tails=not bounded,
         )
         if features is None or not self.exact_for(l1) or not self._noise_ok(l1):
             return None
+        if bounded:  # not measured: the bounds for the actual l1 (<= l1_cap) instead
+            bounds = self.tail_bounds(l1)
+            assert bounds is not None
+            tail_min, tail_max, pooled_tail_max = bounds
         if not self._tails_ok(l1, tail_min, tail_max, pooled_tail_max):
             return None
         return features
+
+    def tail_bounds(self, l1: int) -> tuple[int, int, int] | None:
+        """A-priori ``(tail_min, tail_max, pooled_tail_max)`` bounds for non-negative inputs.
+
+        ``T = conv(x, c_1) + b_T`` with ``c_1 = kernels[2] + offsets[2]`` (the
+        ciphertexts' tail components): for ``x >= 0`` with patch sums ``s <= l1``,
+        ``c_1 >= 0`` and ``b_T >= 0`` give ``min b_T <= T <= l1 max c_1 + max b_T``,
+        and a pooling window sums at most ``window`` such non-negative values.
+        ``None`` when some ``c_1`` or ``b_T`` is negative (no such bound; the tails
+        must be measured).
+        """
+        c1 = self.int_kernels[2] + self.int_offsets[2]
+        bias = self.int_bias[2]
+        if c1.size == 0 or int(c1.min()) < 0 or int(bias.min(initial=0)) < 0:
+            return None
+        upper = l1 * int(c1.max()) + int(bias.max(initial=0))
+        return int(bias.min(initial=0)), upper, self.window[0] * self.window[1] * upper
+
+    def tails_bounded(self, l1: int) -> bool:
+        """Whether :meth:`tail_bounds` for patch l1 norms <= ``l1`` pass every tail condition.
+
+        Then the measured tails of any non-negative images within that ``l1`` pass
+        them too (each condition is monotone in the tails and in ``l1``), so they
+        need not be measured.
+        """
+        bounds = self.tail_bounds(l1)
+        if bounds is None:
+            return False
+        try:
+            return self._tails_ok(l1, *bounds)
+        except (NoiseBudgetExceeded, PlaintextOverflow):
+            return False
 
     def _noise_ok(self, l1: int) -> bool:
         """The Eq. 34 bounds of the conv for patch l1 norms <= ``l1`` fit the plaintext space."""

@@ -11,6 +11,7 @@ the verifier; see docs/he-nn.md for what that means for each parameter set.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ import numpy.typing as npt
 
 from cipherfuse.errors import SerializationError
 from cipherfuse.fusion.features import FeatureExtractor, PrefixFeatures, descale
-from cipherfuse.he.backend import CppKernels, get_kernels
+from cipherfuse.he.backend import CppKernels, get_kernels, use_kernels
 from cipherfuse.he.errors import HEError, KeyMismatchError, ParameterError
 from cipherfuse.he.keys import KeySwitchKey, PublicKey, SecretKey
 from cipherfuse.he.nn.activations import ReluReport, relu_components
@@ -333,6 +334,19 @@ class _Prefix:
         out: FloatArray = self._gather(x, scale)
         return out
 
+    def descaled_overlapped(self, x: FloatArray) -> FloatArray:
+        """:meth:`descaled` while XLA runs the previous block: C++ kernels on half the cores.
+
+        The two then share the machine instead of both forking onto every core (on
+        two cores: one each). Same values; kernels other than the all-threads C++
+        ones are used as they are.
+        """
+        kernels = get_kernels()
+        if not isinstance(kernels, CppKernels) or kernels.threads != 0:
+            return self.descaled(x)
+        with use_kernels(CppKernels(isa=kernels.isa, threads=_overlapped_threads())):
+            return self.descaled(x)
+
     def _generic(self, chunk: I64Array, scale: int) -> npt.NDArray[Any]:
         ints = _generic_block(self.enc, chunk)
         return descale(ints, scale) if scale else ints
@@ -364,12 +378,27 @@ class _Prefix:
                     self.plan, fast = None, None
             features = fast if fast is not None else self._generic(chunk, scale)
             if gathered is None:
-                gathered = np.empty((n, *features.shape[1:]), features.dtype)
+                gathered = _aligned_empty((n, *features.shape[1:]), features.dtype)
             if features is not target:  # the C++ limb kernel wrote into place already
                 gathered[start : start + chunk.shape[0]] = features
         if gathered is None:  # no images
             gathered = self._generic(x_int, scale)
         return gathered
+
+
+def _overlapped_threads() -> int:
+    """C++ kernel threads for a first block that overlaps XLA's layers: half the cores."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    """``np.empty`` starting on a 64-byte boundary (XLA on CPU then reads it without a copy)."""
+    dt = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dt.itemsize
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    out: npt.NDArray[Any] = raw[start : start + nbytes].view(dt).reshape(shape)
+    return out
 
 
 def _prefix(enc: EncryptedModel, limbs: bool) -> _Prefix:
@@ -429,4 +458,5 @@ def cipherspace_features(enc: EncryptedModel, *, limbs: bool = True) -> FeatureE
         prefix=first_block.integers,
         resume_layer=block.resume_layer,
         descaled_prefix=first_block.descaled,
+        overlapped_prefix=first_block.descaled_overlapped,
     )
