@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -113,12 +114,23 @@ def fuse_plain_model(
     test: tuple[FloatArray, IntArray],
     fusion: FusionConfig,
     tag: str,
+    *,
+    features: Sequence[tuple[FloatArray, FloatArray]] | None = None,
 ) -> tuple[MetaModel, float]:
     """Fuse decrypted models (Strategy II, plaintext features): the MetaModel and its
-    accuracy on ``test``."""
+    accuracy on ``test``.
+
+    ``features``: for each model, its features of ``fit[0]`` and of ``test[0]``
+    (:func:`plain_features`) when the caller kept them from an earlier fusion of the
+    same models; computed here otherwise (the same values).
+    """
     extractors = [PlainFeatures(m) for m in models]
+    if features is None:
+        features = [plain_features(m, fit[0], test[0]) for m in models]
+    if len(features) != len(models):
+        raise RoleConfigError(f"{len(features)} feature pairs for {len(models)} models")
     head = train_fusion_head(
-        [e(fit[0]) for e in extractors],
+        [f for f, _ in features],
         fit[1],
         [e.labels for e in extractors],
         "II",
@@ -127,4 +139,14 @@ def fuse_plain_model(
         block_weights=[e.output_weights() for e in extractors],
     )
     meta = MetaModel(extractors=tuple(extractors), head=head)
-    return meta, meta.accuracy(test[0], test[1])
+    # MetaModel.accuracy(test) on the test features at hand.
+    predicted = head.predict_from_features([t for _, t in features])
+    return meta, float(np.mean(predicted == np.asarray(test[1])))
+
+
+def plain_features(
+    model: TrainedModel, fit_x: FloatArray, test_x: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """``model``'s plaintext features of the fusion-fit and the test images."""
+    extract = PlainFeatures(model)
+    return extract(fit_x), extract(test_x)
