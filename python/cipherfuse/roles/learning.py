@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Sequence
 
 import jax
@@ -14,7 +15,7 @@ from cipherfuse import he
 from cipherfuse.fusion import FusionConfig, MetaModel, PlainFeatures, train_fusion_head
 from cipherfuse.nn import ModelConfig, PoolSpec, TrainConfig, TrainedModel, table2_config
 from cipherfuse.nn.model import init_params
-from cipherfuse.nn.train import train_classifier
+from cipherfuse.nn.train import precompile_training, train_classifier
 from cipherfuse.roles.errors import RoleConfigError
 
 FloatArray = npt.NDArray[np.float32]
@@ -89,6 +90,50 @@ def train_private_model(
     )
     acc = result.verify_accuracy[-1] if result.verify_accuracy else float("nan")
     return result.model, result.epochs, float(acc)
+
+
+class TrainingPrecompiler:
+    """Compiles the contributors' training ahead, in a background thread.
+
+    One architecture after the other, in the order the contributors train
+    (:func:`cipherfuse.nn.train.precompile_training`), so that compiling the next
+    contributor's step overlaps the current one's training and the chain work around
+    it. :meth:`wait` blocks until architecture ``i`` is compiled (so training never
+    compiles the same step a second time beside the thread). Only a speed-up: a
+    failure is kept in :attr:`errors` and training then compiles what is missing.
+    """
+
+    def __init__(
+        self, configs: Sequence[ModelConfig], train_config: TrainConfig, *, verify_size: int
+    ) -> None:
+        self.errors: list[BaseException] = []
+        self._done = [threading.Event() for _ in configs]
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(tuple(configs), train_config, verify_size),
+            name="cipherfuse-precompile",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(
+        self, configs: tuple[ModelConfig, ...], train_config: TrainConfig, verify_size: int
+    ) -> None:
+        for config, done in zip(configs, self._done, strict=True):
+            try:
+                precompile_training(config, train_config, verify_size=verify_size)
+            except Exception as exc:  # a speed-up only: training compiles what is missing
+                self.errors.append(exc)
+            finally:
+                done.set()
+
+    def wait(self, index: int) -> None:
+        """Block until architecture ``index`` (of the ``configs``) is compiled or failed."""
+        self._done[index].wait()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread (it compiles, which cannot be interrupted midway)."""
+        self._thread.join(timeout)
 
 
 def fusion_key(tag: str) -> jax.Array:
