@@ -30,6 +30,7 @@ from cipherfuse.nn.initializers import (
     fill_kernels,
     zero_params,
 )
+from cipherfuse.nn.transfer import to_device
 
 Params = Any  # a Flax parameter pytree (nested dict of arrays)
 
@@ -340,7 +341,7 @@ def _dispatch(
         pad = size - chunk.shape[0]
         if pad:
             chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        pending.append((fn(params, jnp.asarray(chunk)), size - pad))
+        pending.append((fn(params, to_device(chunk)), size - pad))
     return pending
 
 

@@ -31,6 +31,7 @@ from cipherfuse.nn.model import (
     precompile_forward,
 )
 from cipherfuse.nn.progress import progress
+from cipherfuse.nn.transfer import to_device
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ def precompile_training(
     params = init_params(config, jax.random.PRNGKey(0))
     state = jax.eval_shape(init_state, params)
     init_state.lower(params).compile()
-    labels = jax.dtypes.canonicalize_dtype(np.int64)  # what jnp.asarray makes of int64
+    labels = jax.dtypes.canonicalize_dtype(np.int64)  # what to_device makes of int64
     batch = (cfg.batch_size, *config.input_shape)
     step.lower(
         params,
@@ -204,9 +205,7 @@ def train_epoch(
     batch = config.batch_size
     for b in range(x.shape[0] // batch):
         idx = order[b * batch : (b + 1) * batch]
-        params, opt_state, _ = step(
-            params, opt_state, jnp.asarray(epoch_x[idx]), jnp.asarray(y[idx])
-        )
+        params, opt_state, _ = step(params, opt_state, to_device(epoch_x[idx]), to_device(y[idx]))
     return params, opt_state
 
 
