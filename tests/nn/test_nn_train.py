@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import jax
@@ -12,14 +13,19 @@ import pytest
 
 from cipherfuse.data import Dataset
 from cipherfuse.nn import (
+    ConvSpec,
+    DenseSpec,
+    FlattenSpec,
+    ModelConfig,
     ModelConfigError,
+    PoolSpec,
     TrainConfig,
     accuracy,
     init_params,
     table6_config,
     train_classifier,
 )
-from cipherfuse.nn.train import make_train_step
+from cipherfuse.nn.train import make_train_step, precompile_training
 
 
 def _subset(
@@ -159,3 +165,37 @@ def test_init_params_equals_flax_eager_init(seed: int) -> None:
             jax.tree_util.tree_leaves(eager), jax.tree_util.tree_leaves(jitted), strict=True
         ):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _compiled_names(records: list[logging.LogRecord]) -> list[str]:
+    """The jitted functions XLA compiled (or loaded from the persistent cache)."""
+    done = (r.getMessage() for r in records)
+    return [m.split()[4] for m in done if m.startswith("Finished XLA compilation of ")]
+
+
+def test_precompiled_training_compiles_nothing_again(caplog: pytest.LogCaptureFixture) -> None:
+    # A configuration no other test uses, so its step and forward pass are compiled here.
+    config = ModelConfig(
+        "precompile-test",
+        (6, 6, 1),
+        (ConvSpec(3, (3, 3)), PoolSpec("avg", (2, 2)), FlattenSpec(), DenseSpec(5)),
+    )
+    train = TrainConfig(
+        learning_rate=3e-3, batch_size=8, max_epochs=2, target_accuracy=None, progress=False
+    )
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 6, 6, 1), dtype=np.float32)
+    y = rng.integers(0, 5, 20)
+    caplog.set_level(logging.WARNING)
+    with jax.log_compiles():
+        precompile_training(config, train, verify_size=7)
+        ahead = _compiled_names(caplog.records)
+        caplog.clear()
+        result = train_classifier(config, x, y, x[:7], y[:7], jax.random.PRNGKey(3), train)
+        during = _compiled_names(caplog.records)
+    assert {"jit(step)", "jit(run)"} <= set(ahead), ahead
+    # The training steps and the accuracy checks ran on the executables compiled ahead.
+    assert "jit(step)" not in during and "jit(run)" not in during, during
+    assert result.epochs == 2 and len(result.verify_accuracy) == 2
+    with pytest.raises(ModelConfigError):
+        precompile_training(config, train, verify_size=0)

@@ -488,7 +488,19 @@ def honest(model: TrainedModel):  # type: ignore[no-untyped-def]
 
 def test_good_and_bad_models_are_judged_in_three_party_computation(tmp_path: Path) -> None:
     world = SecureWorld(tmp_path, [honest(tiny_model(0)), honest(tiny_model(1))])
+    read_boxes = world.tasks.key_boxes_of
+    reads_while_judged: list[int] = []
+
+    def key_boxes_of(claim_id: int) -> dict[str, bytes]:
+        judges = [v.judge for v in world.verifiers]
+        if all(isinstance(j, SecureJudge) and j.submitted(claim_id) for j in judges):
+            reads_while_judged.append(claim_id)
+        return read_boxes(claim_id)
+
+    world.tasks.key_boxes_of = key_boxes_of  # type: ignore[method-assign]
     world.run()
+    # Once a member's computation runs, it stops scanning the chain for its key box.
+    assert reads_while_judged == []
     good, bad = (int(c.state.data["claim_id"]) for c in world.contributors)
     assert world.tasks.get_claim(good).status.name == "RELEASED"
     assert world.tasks.get_claim(bad).status.name == "REJECTED"

@@ -54,6 +54,7 @@ from cipherfuse.nn.initializers import (
     zero_params,
 )
 from cipherfuse.nn.progress import progress
+from cipherfuse.nn.transfer import to_device
 
 Strategy = Literal["I", "II"]
 FloatArray = npt.NDArray[np.float32]
@@ -200,7 +201,7 @@ class FusedHead:
         fc = _concat(features, self.layout)
         fc = ((fc - self.mean) / self.std).astype(np.float32)
         apply = _apply_fn(self.layout.feature_dim, self.layout.hidden, self.layout.num_classes)
-        return np.asarray(apply(self.params, jnp.asarray(fc)))
+        return np.asarray(apply(self.params, to_device(fc)))
 
     def predict_from_features(self, features: Sequence[FloatArray]) -> npt.NDArray[np.int64]:
         """Predicted classes from the per-model feature arrays."""
@@ -478,8 +479,8 @@ def train_fusion_head(
         raise FusionError(f"y must be in 0..{num_classes - 1}")
     mean = fc.mean(axis=0)
     std = np.maximum(fc.std(axis=0), 1e-6).astype(np.float32)
-    x_dev = jnp.asarray(((fc - mean) / std).astype(np.float32))
-    y_dev = jnp.asarray(labels)
+    x_dev = to_device(((fc - mean) / std).astype(np.float32))
+    y_dev = to_device(labels)
     init_key, key1, key2 = jax.random.split(key, 3)
     blocks = None
     if block_weights is not None and strategy == "II":

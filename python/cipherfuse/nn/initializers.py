@@ -37,6 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
+from cipherfuse.nn.transfer import to_device
+
 #: The smallest draw length: every kernel of up to 2^19 values (all of the paper's
 #: models but the widest dense layers) shares one compiled draw (about 15 ms a draw).
 MIN_BUCKET = 1 << 19
@@ -111,9 +113,7 @@ def lecun_normal(key: jax.Array, shape: tuple[int, ...]) -> npt.NDArray[np.float
 
 def zero_params(shapes: Any) -> Any:
     """Zeros (device arrays, no compilation) for a pytree of ``jax.ShapeDtypeStruct``."""
-    return jax.tree_util.tree_map(
-        lambda leaf: jnp.asarray(np.zeros(leaf.shape, leaf.dtype)), shapes
-    )
+    return jax.tree_util.tree_map(lambda leaf: to_device(np.zeros(leaf.shape, leaf.dtype)), shapes)
 
 
 def fill_kernels(params: Any, keys: dict[str, jax.Array]) -> Any:
@@ -126,7 +126,7 @@ def fill_kernels(params: Any, keys: dict[str, jax.Array]) -> Any:
         out = {str(k): v for k, v in node.items()}
         head = path[0]
         if len(path) == 1:
-            out[head] = jnp.asarray(lecun_normal(key, tuple(out[head].shape)))
+            out[head] = to_device(lecun_normal(key, tuple(out[head].shape)))
         else:
             out[head] = replace(out[head], path[1:], key)
         return out

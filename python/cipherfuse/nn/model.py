@@ -30,6 +30,7 @@ from cipherfuse.nn.initializers import (
     fill_kernels,
     zero_params,
 )
+from cipherfuse.nn.transfer import to_device
 
 Params = Any  # a Flax parameter pytree (nested dict of arrays)
 
@@ -185,6 +186,11 @@ def param_shapes(config: ModelConfig) -> Any:
     return jax.eval_shape(lambda x: ConfigCNN(config).init(jax.random.key(0), x)["params"], dummy)
 
 
+#: Rows per fixed-size batch of the forward passes of :class:`TrainedModel` (the last
+#: batch is zero-padded, so one executable serves every input size).
+EVAL_BATCH = 500
+
+
 @dataclass(frozen=True)
 class TrainedModel:
     """A contributor's private model: architecture, weights and the labels it was trained on."""
@@ -193,12 +199,17 @@ class TrainedModel:
     params: Params
     labels: tuple[int, ...]
 
-    def logits(self, x: npt.ArrayLike, *, batch_size: int = 500) -> npt.NDArray[np.float32]:
+    def logits(self, x: npt.ArrayLike, *, batch_size: int = EVAL_BATCH) -> npt.NDArray[np.float32]:
         """Output-layer logits for a batch of inputs."""
         return _batched(self.config, self.params, np.asarray(x, np.float32), batch_size, False, 0)
 
     def layer_output(
-        self, x: npt.ArrayLike, *, stop_layer: int, start_layer: int = 0, batch_size: int = 500
+        self,
+        x: npt.ArrayLike,
+        *,
+        stop_layer: int,
+        start_layer: int = 0,
+        batch_size: int = EVAL_BATCH,
     ) -> npt.NDArray[np.float32]:
         """Output of layer ``stop_layer - 1`` given the output of layer ``start_layer - 1``."""
         return _batched(
@@ -212,7 +223,7 @@ class TrainedModel:
         )
 
     def features(
-        self, x: npt.ArrayLike, *, start_layer: int = 0, batch_size: int = 500
+        self, x: npt.ArrayLike, *, start_layer: int = 0, batch_size: int = EVAL_BATCH
     ) -> npt.NDArray[np.float32]:
         """The feature vector f_i (input of the output layer), from layer ``start_layer`` on."""
         return _batched(
@@ -224,7 +235,7 @@ class TrainedModel:
         x: npt.ArrayLike,
         *,
         start_layer: int = 0,
-        batch_size: int = 500,
+        batch_size: int = EVAL_BATCH,
         private_input: bool = False,
     ) -> Callable[[], npt.NDArray[np.float32]]:
         """:meth:`features`, dispatched to XLA without waiting for it.
@@ -271,6 +282,21 @@ class TrainedModel:
 
 
 _APPLY_CACHE: dict[tuple[ModelConfig, bool, int, int | None], Any] = {}
+
+
+def precompile_forward(
+    config: ModelConfig, params: Params, rows: int, *, features_only: bool = False
+) -> None:
+    """Compile the batched forward pass of :meth:`TrainedModel.logits` (or, with
+    ``features_only``, :meth:`TrainedModel.features`) for ``rows`` input rows, without
+    running it (``params`` gives the shapes; see :func:`cipherfuse.nn.train.precompile_training`).
+    """
+    if rows < 1:
+        raise ModelConfigError(f"rows must be >= 1, got {rows}")
+    x = jax.ShapeDtypeStruct(  # type: ignore[no-untyped-call]
+        (min(EVAL_BATCH, rows), *config.input_shape), jnp.float32
+    )
+    _apply_fn(config, features_only, 0, None).lower(params, x).compile()
 
 
 def _apply_fn(
@@ -323,9 +349,10 @@ def _dispatch(
     """Start every fixed-size batch on XLA (asynchronous); (output, valid rows) each.
 
     ``private_input``: ``x`` is never written again, so ``jax.device_put`` may
-    alias it (no copy); otherwise ``jnp.asarray`` copies each batch.
+    alias it (no copy); otherwise :func:`~cipherfuse.nn.transfer.to_device` copies each
+    batch (and compiles nothing, unlike ``jnp.asarray``).
     """
-    put = jax.device_put if private_input else jnp.asarray
+    put = jax.device_put if private_input else to_device
     fn = _apply_fn(config, features_only, start_layer, stop_layer)
     n = x.shape[0]
     if n == 0:

@@ -23,8 +23,15 @@ from cipherfuse.nn.augment import augment_images, augment_range_problem
 from cipherfuse.nn.config import ModelConfig
 from cipherfuse.nn.errors import ModelConfigError
 from cipherfuse.nn.initializers import INTEGER_ONLY_COMPILE
-from cipherfuse.nn.model import ConfigCNN, Params, TrainedModel, init_params
+from cipherfuse.nn.model import (
+    ConfigCNN,
+    Params,
+    TrainedModel,
+    init_params,
+    precompile_forward,
+)
 from cipherfuse.nn.progress import progress
+from cipherfuse.nn.transfer import to_device
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,40 @@ def _cached_step(config: ModelConfig, learning_rate: float) -> tuple[Any, Any]:
     return init, make_train_step(config, optimizer)
 
 
+def precompile_training(
+    config: ModelConfig, train_config: TrainConfig | None = None, *, verify_size: int = 500
+) -> None:
+    """Compile what :func:`train_classifier` will run for ``config``, without running it.
+
+    The training step for ``train_config``'s learning rate and batch shape, Adam's
+    ``init``, the parameter initialization and the forward pass that measures the
+    verification accuracy on ``verify_size`` images (:meth:`TrainedModel.logits`'
+    batches) are traced and compiled (or loaded from the persistent compilation cache)
+    on abstract shapes: nothing is computed. A later :func:`train_classifier` with the
+    same configurations finds the executables in JAX's in-memory caches, so a caller can
+    run this in a background thread while it does other work (the demo compiles the
+    next contributors' steps while the first one trains). Results do not depend on it.
+    """
+    cfg = train_config if train_config is not None else TrainConfig()
+    cfg.validate()
+    if verify_size < 1:
+        raise ModelConfigError(f"verify_size must be >= 1, got {verify_size}")
+    init_state, step = _cached_step(config, cfg.learning_rate)
+    # A raw uint32 key, like the split keys train_classifier passes (the same executables).
+    params = init_params(config, jax.random.PRNGKey(0))
+    state = jax.eval_shape(init_state, params)
+    init_state.lower(params).compile()
+    labels = jax.dtypes.canonicalize_dtype(np.int64)  # what to_device makes of int64
+    batch = (cfg.batch_size, *config.input_shape)
+    step.lower(
+        params,
+        state,
+        jax.ShapeDtypeStruct(batch, jnp.float32),  # type: ignore[no-untyped-call]
+        jax.ShapeDtypeStruct((cfg.batch_size,), labels),  # type: ignore[no-untyped-call]
+    ).compile()
+    precompile_forward(config, params, verify_size)
+
+
 def train_epoch(
     step: Any,
     params: Params,
@@ -164,9 +205,7 @@ def train_epoch(
     batch = config.batch_size
     for b in range(x.shape[0] // batch):
         idx = order[b * batch : (b + 1) * batch]
-        params, opt_state, _ = step(
-            params, opt_state, jnp.asarray(epoch_x[idx]), jnp.asarray(y[idx])
-        )
+        params, opt_state, _ = step(params, opt_state, to_device(epoch_x[idx]), to_device(y[idx]))
     return params, opt_state
 
 

@@ -227,3 +227,8 @@ class Agent(abc.ABC):
     def busy(self) -> bool:
         """Whether work of this agent runs in the background (its clock must not move)."""
         return False
+
+    def background_results(self) -> int:
+        """How many pieces of background work of this agent have ended so far (a change
+        means its next step has something new to act on)."""
+        return 0

@@ -18,18 +18,34 @@ from cipherfuse.roles.agent import Agent
 from cipherfuse.roles.errors import RolesError
 
 #: While an agent works in the background, :func:`run_agents` checks it this often and
-#: steps every agent again after :data:`BUSY_STEP_SECONDS` at the latest (so the others
-#: can join a computation that waits for them).
+#: steps every agent again as soon as some background work ended (a verdict is in), or
+#: after :data:`BUSY_STEP_SECONDS` at the latest (so the others can join a computation
+#: that waits for them, or see what other processes did on a shared chain).
 BUSY_POLL_SECONDS = 0.05
 BUSY_STEP_SECONDS = 1.0
+#: The latest re-step on the embedded chain, which only the agents of this process change:
+#: while none of them acted and no background work ended, a step would read the same
+#: chain and do nothing again (each idle step costs tens of milliseconds of py-evm calls,
+#: taken from the computation it waits for).
+EMBEDDED_BUSY_STEP_SECONDS = 10.0
 
 
-def _wait_while_busy(agents: Sequence[Agent]) -> bool:
-    """Sleep while some agent is busy (at most :data:`BUSY_STEP_SECONDS`); True if any was."""
+def _background_results(agents: Sequence[Agent]) -> int:
+    return sum(a.background_results() for a in agents)
+
+
+def _wait_while_busy(agents: Sequence[Agent], step_seconds: float = BUSY_STEP_SECONDS) -> bool:
+    """Sleep while some agent is busy, until one's background work ends or ``step_seconds``
+    passed; True if any was busy."""
     if not any(a.busy() for a in agents if not a.done):
         return False
-    until = time.monotonic() + BUSY_STEP_SECONDS
-    while time.monotonic() < until and any(a.busy() for a in agents if not a.done):
+    results = _background_results(agents)
+    until = time.monotonic() + step_seconds
+    while (
+        time.monotonic() < until
+        and any(a.busy() for a in agents if not a.done)
+        and _background_results(agents) == results
+    ):
         time.sleep(BUSY_POLL_SECONDS)
     return True
 
@@ -44,9 +60,12 @@ def run_agents(agents: Sequence[Agent], chain: Chain, *, max_rounds: int = 10_00
     """Step ``agents`` round-robin, advancing dev-chain time when all are idle.
 
     While an agent is :meth:`~Agent.busy` (background work, such as a three-party
-    computation), time does not move. Returns the number of rounds. Raises
-    :class:`RolesError` if the agents stall.
+    computation), time does not move: the agents are stepped again when some background
+    work ended (:meth:`~Agent.background_results`), else every :data:`BUSY_STEP_SECONDS`
+    (:data:`EMBEDDED_BUSY_STEP_SECONDS` on the embedded chain). Returns the number of
+    rounds. Raises :class:`RolesError` if the agents stall.
     """
+    step_seconds = EMBEDDED_BUSY_STEP_SECONDS if chain.kind == "embedded" else BUSY_STEP_SECONDS
     for rounds in range(1, max_rounds + 1):
         acted = False
         for agent in agents:
@@ -55,7 +74,7 @@ def run_agents(agents: Sequence[Agent], chain: Chain, *, max_rounds: int = 10_00
             continue
         if all(a.done for a in agents):
             return rounds
-        if _wait_while_busy(agents):
+        if _wait_while_busy(agents, step_seconds):
             continue
         now = chain.timestamp()
         target = next_wakeup(agents, now)

@@ -51,7 +51,12 @@ from cipherfuse.roles.config import demo_task_params
 from cipherfuse.roles.contributor import ContributorAgent
 from cipherfuse.roles.errors import RoleConfigError, StaleWorkdirError
 from cipherfuse.roles.initiator import InitiatorAgent, InitiatorSetup
-from cipherfuse.roles.learning import case1_config, load_published_key, train_private_model
+from cipherfuse.roles.learning import (
+    TrainingPrecompiler,
+    case1_config,
+    load_published_key,
+    train_private_model,
+)
 from cipherfuse.roles.manifest import TaskManifest, VerificationData, fetch_manifest
 from cipherfuse.roles.secure import ClaimMaterial, SecureJudge, prepare_secure_claim
 from cipherfuse.roles.verifier import VerifierAgent
@@ -251,9 +256,12 @@ def make_contributor_payload(
     log: Logger,
     info: dict[str, Any],
     name: str | None = None,
+    precompiler: TrainingPrecompiler | None = None,
 ) -> Callable[[TaskManifest, bytes], bytes | ClaimMaterial]:
     """The claim maker of contributor ``index``: train, then share the whole model for
-    three-party judging (``secure``) or HE-encrypt its first layer (``paper``)."""
+    three-party judging (``secure``) or HE-encrypt its first layer (``paper``).
+    ``precompiler``: compiles contributor ``index``'s training ahead (its architecture
+    is its ``index``-th)."""
     part = split.contributors[index]
     who = name or f"contributor {index + 1}"
 
@@ -264,18 +272,15 @@ def make_contributor_payload(
             f"at most {cfg.max_epochs} epoch(s), stopping early once its own-label "
             f"accuracy reaches {cfg.target_accuracy:.2f}"
         )
+        if precompiler is not None and behaviour != "lazy":  # lazy trains nothing
+            precompiler.wait(index)
         model, epochs, acc = train_private_model(
             case1_config(index + 1),
             tuple(part.label_set),
             (part.train.images, part.train.labels, part.verify.images, part.verify.labels),
             behaviour,
             cfg.seed * 100 + index,
-            TrainConfig(
-                learning_rate=cfg.learning_rate,
-                max_epochs=cfg.max_epochs,
-                target_accuracy=cfg.target_accuracy,
-                progress=False,
-            ),
+            contributor_train_config(cfg),
         )
         seconds = round(time.perf_counter() - started, 1)
         info.update(
@@ -297,6 +302,22 @@ def make_contributor_payload(
         return payload
 
     return make
+
+
+def contributor_train_config(cfg: DemoConfig) -> TrainConfig:
+    """How the demo's contributors train."""
+    return TrainConfig(
+        learning_rate=cfg.learning_rate,
+        max_epochs=cfg.max_epochs,
+        target_accuracy=cfg.target_accuracy,
+        progress=False,
+    )
+
+
+def start_precompiler(cfg: DemoConfig) -> TrainingPrecompiler:
+    """Compile the three contributors' training ahead, in a background thread."""
+    configs = [case1_config(i + 1) for i in range(3)]
+    return TrainingPrecompiler(configs, contributor_train_config(cfg), verify_size=cfg.verify_size)
 
 
 #: The marker file that says a work folder belongs to a demo run on an embedded chain.
@@ -360,6 +381,25 @@ def run_demo(
         log(loaded.warning)
     cfg = sizes_for(cfg, data)
     split = demo_split(data, cfg)
+    precompiler = start_precompiler(cfg)
+    try:
+        return _run_demo(cfg, workdir, log, loaded, split, started, precompiler, metamodel_path)
+    finally:
+        # Compiling cannot be interrupted midway; let the thread end before the process.
+        precompiler.join(timeout=60.0)
+
+
+def _run_demo(
+    cfg: DemoConfig,
+    workdir: Path,
+    log: Logger,
+    loaded: DemoData,
+    split: CaseSplit,
+    started: float,
+    precompiler: TrainingPrecompiler,
+    metamodel_path: Path | None,
+) -> dict[str, Any]:
+    data = loaded.data
     log(
         f"data: {data.source} ({len(data.labels)} images); reduced Case I run: "
         f"{cfg.train_size} training images per contributor (the paper uses 1,000 of the "
@@ -406,7 +446,14 @@ def run_demo(
             workdir / "state",
             task_id,
             make_contributor_payload(
-                split, i, cfg, cfg.behaviours[i], log, infos[i], names[accounts[2 + i]]
+                split,
+                i,
+                cfg,
+                cfg.behaviours[i],
+                log,
+                infos[i],
+                names[accounts[2 + i]],
+                precompiler,
             ),
             behaviour=cfg.behaviours[i],
         )

@@ -19,7 +19,13 @@ from cipherfuse.fusion import FusionConfig, MetaModel
 from cipherfuse.nn import TrainedModel
 from cipherfuse.roles.agent import FINAL, Agent, RoleContext
 from cipherfuse.roles.errors import RoleConfigError, SealError
-from cipherfuse.roles.learning import FloatArray, IntArray, fuse_plain_model, he_keys
+from cipherfuse.roles.learning import (
+    FloatArray,
+    IntArray,
+    fuse_plain_model,
+    he_keys,
+    plain_features,
+)
 from cipherfuse.roles.manifest import TaskManifest, VerificationData, new_nonce
 from cipherfuse.roles.sealing import box_public_bytes, new_box_key, open_with_envelope
 from cipherfuse.roles.secure import COMMITTEE, open_secure_release
@@ -67,6 +73,8 @@ class InitiatorAgent(Agent):
         self.setup = setup
         self.decrypt = decrypt
         self.models: dict[int, TrainedModel] = {}
+        #: claim -> its model's features of the fusion-fit and the test images
+        self._features: dict[int, tuple[FloatArray, FloatArray]] = {}
         #: The latest MetaModel fused from the decrypted models (None before the first).
         self.metamodel: MetaModel | None = None
         self.sk_path = self.state_dir / f"initiator-{account}.sk"
@@ -237,6 +245,7 @@ class InitiatorAgent(Agent):
             self.log(f"claim {claim_id}: the released model cannot be opened: {exc}")
         else:
             self.models[claim_id] = model
+            self._features.pop(claim_id, None)
             record["labels"] = list(model.labels)
             record["accuracy"] = self._meta_accuracy()
             self.log(
@@ -269,9 +278,17 @@ class InitiatorAgent(Agent):
         fit = (np.concatenate([v.fit_x, v.check_x]), np.concatenate([v.fit_y, v.check_y]))
         s1, s2 = self.setup.fusion_epochs
         fusion = FusionConfig(stage1_epochs=s1, stage2_epochs=s2, progress=False)
-        models = [self.models[c] for c in sorted(self.models)]
+        claims = sorted(self.models)
+        for c in claims:  # each model's features once, not at every fusion
+            if c not in self._features:
+                self._features[c] = plain_features(self.models[c], fit[0], self.setup.test[0])
         self.metamodel, accuracy = fuse_plain_model(
-            models, fit, self.setup.test, fusion, f"initiator-{sorted(self.models)}"
+            [self.models[c] for c in claims],
+            fit,
+            self.setup.test,
+            fusion,
+            f"initiator-{claims}",
+            features=[self._features[c] for c in claims],
         )
         return accuracy
 

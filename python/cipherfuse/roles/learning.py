@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
+from collections.abc import Sequence
 
 import jax
 import numpy as np
@@ -13,7 +15,7 @@ from cipherfuse import he
 from cipherfuse.fusion import FusionConfig, MetaModel, PlainFeatures, train_fusion_head
 from cipherfuse.nn import ModelConfig, PoolSpec, TrainConfig, TrainedModel, table2_config
 from cipherfuse.nn.model import init_params
-from cipherfuse.nn.train import train_classifier
+from cipherfuse.nn.train import precompile_training, train_classifier
 from cipherfuse.roles.errors import RoleConfigError
 
 FloatArray = npt.NDArray[np.float32]
@@ -90,6 +92,50 @@ def train_private_model(
     return result.model, result.epochs, float(acc)
 
 
+class TrainingPrecompiler:
+    """Compiles the contributors' training ahead, in a background thread.
+
+    One architecture after the other, in the order the contributors train
+    (:func:`cipherfuse.nn.train.precompile_training`), so that compiling the next
+    contributor's step overlaps the current one's training and the chain work around
+    it. :meth:`wait` blocks until architecture ``i`` is compiled (so training never
+    compiles the same step a second time beside the thread). Only a speed-up: a
+    failure is kept in :attr:`errors` and training then compiles what is missing.
+    """
+
+    def __init__(
+        self, configs: Sequence[ModelConfig], train_config: TrainConfig, *, verify_size: int
+    ) -> None:
+        self.errors: list[BaseException] = []
+        self._done = [threading.Event() for _ in configs]
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(tuple(configs), train_config, verify_size),
+            name="cipherfuse-precompile",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _run(
+        self, configs: tuple[ModelConfig, ...], train_config: TrainConfig, verify_size: int
+    ) -> None:
+        for config, done in zip(configs, self._done, strict=True):
+            try:
+                precompile_training(config, train_config, verify_size=verify_size)
+            except Exception as exc:  # a speed-up only: training compiles what is missing
+                self.errors.append(exc)
+            finally:
+                done.set()
+
+    def wait(self, index: int) -> None:
+        """Block until architecture ``index`` (of the ``configs``) is compiled or failed."""
+        self._done[index].wait()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread (it compiles, which cannot be interrupted midway)."""
+        self._thread.join(timeout)
+
+
 def fusion_key(tag: str) -> jax.Array:
     """A deterministic PRNG key for a fusion run named ``tag``."""
     digest = hashlib.sha256(tag.encode()).digest()
@@ -113,12 +159,23 @@ def fuse_plain_model(
     test: tuple[FloatArray, IntArray],
     fusion: FusionConfig,
     tag: str,
+    *,
+    features: Sequence[tuple[FloatArray, FloatArray]] | None = None,
 ) -> tuple[MetaModel, float]:
     """Fuse decrypted models (Strategy II, plaintext features): the MetaModel and its
-    accuracy on ``test``."""
+    accuracy on ``test``.
+
+    ``features``: for each model, its features of ``fit[0]`` and of ``test[0]``
+    (:func:`plain_features`) when the caller kept them from an earlier fusion of the
+    same models; computed here otherwise (the same values).
+    """
     extractors = [PlainFeatures(m) for m in models]
+    if features is None:
+        features = [plain_features(m, fit[0], test[0]) for m in models]
+    if len(features) != len(models):
+        raise RoleConfigError(f"{len(features)} feature pairs for {len(models)} models")
     head = train_fusion_head(
-        [e(fit[0]) for e in extractors],
+        [f for f, _ in features],
         fit[1],
         [e.labels for e in extractors],
         "II",
@@ -127,4 +184,14 @@ def fuse_plain_model(
         block_weights=[e.output_weights() for e in extractors],
     )
     meta = MetaModel(extractors=tuple(extractors), head=head)
-    return meta, meta.accuracy(test[0], test[1])
+    # MetaModel.accuracy(test) on the test features at hand.
+    predicted = head.predict_from_features([t for _, t in features])
+    return meta, float(np.mean(predicted == np.asarray(test[1])))
+
+
+def plain_features(
+    model: TrainedModel, fit_x: FloatArray, test_x: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """``model``'s plaintext features of the fusion-fit and the test images."""
+    extract = PlainFeatures(model)
+    return extract(fit_x), extract(test_x)

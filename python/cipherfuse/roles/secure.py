@@ -548,6 +548,11 @@ class SecureJudge:
         with self._lock:
             return len(self._verdicts) < len(self._submitted)
 
+    def verdicts(self) -> int:
+        """How many submitted claims have their verdict."""
+        with self._lock:
+            return len(self._verdicts)
+
     def _work(self) -> None:
         while True:
             job = self._jobs.get()

@@ -118,6 +118,10 @@ class VerifierAgent(Agent):
         """Whether a three-party computation for one of its claims is running."""
         return isinstance(self.judge, SecureJudge) and self.judge.busy()
 
+    def background_results(self) -> int:
+        """Verdicts of three-party computations so far."""
+        return self.judge.verdicts() if isinstance(self.judge, SecureJudge) else 0
+
     # ------------------------------------------------------------ life cycle
     def step(self) -> bool:
         """Next due actions."""
@@ -249,6 +253,12 @@ class VerifierAgent(Agent):
 
     def _decide(self, claim_id: int, claim: ClaimInfo, now: int) -> dict[str, object] | None:
         """Judge a claim; None while waiting for the key box."""
+        judge = self.judge
+        if isinstance(judge, SecureJudge) and judge.submitted(claim_id):
+            # Its computation runs (or ended): no need to read the key boxes again, an
+            # event scan of the chain on every step of a running computation.
+            running = judge.poll(claim_id)
+            return None if running is None else self._decision(claim_id, running)
         box = self.tasks.key_boxes_of(claim_id).get(self.account) if claim.boxes_posted else None
         task = self.task(self.task_id)
         if box is None:
@@ -266,6 +276,11 @@ class VerifierAgent(Agent):
             verdict, key_hex = pending, ""
         else:
             verdict, key_hex = self._judge(claim_id, claim, box)
+        return self._decision(claim_id, verdict, key_hex)
+
+    def _decision(self, claim_id: int, verdict: Judgement, key_hex: str = "") -> dict[str, object]:
+        """The decision to persist for ``verdict``: the vote (honest or, for an unreliable
+        verifier, a coin flip), a fresh salt and the claim's sealing key (cipherspace)."""
         accept = verdict.accept
         honest = True
         salt = os.urandom(32)
