@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 import jax
@@ -27,7 +28,7 @@ from cipherfuse.mpc import (
     share_model,
 )
 from cipherfuse.mpc.channel import ChannelConfig
-from cipherfuse.mpc.errors import ShareInconsistency
+from cipherfuse.mpc.errors import EncodingError, ShareInconsistency
 from cipherfuse.mpc.runtime import MemberResult, run_three_members
 from cipherfuse.mpc.sharing import reconstruct_model
 from cipherfuse.nn import DenseSpec, FlattenSpec, ModelConfig, TrainedModel
@@ -739,3 +740,28 @@ def test_the_gas_report_uses_the_secure_modes_sizes() -> None:
     )
     assert len(box) == gasreport.KEY_BOX_BYTES
     assert len(material.envelope) == gasreport.ENVELOPE_BYTES
+
+
+def test_a_layout_larger_than_the_uploaded_shares_is_refused_before_any_allocation() -> None:
+    """A header may declare any architecture; its size is bounded by the share section the
+    contributor actually uploaded: a 2^27-parameter output layer over a tiny blob is refused
+    while its layout is parsed, before a weight array exists. A layout one word off the
+    uploaded share section is refused too."""
+    material = prepare_secure_claim(tiny_model(0), manifest())
+    blob = material.blob
+    hlen = int.from_bytes(blob[len(BLOB_MAGIC) : len(BLOB_MAGIC) + 4], "little")
+    start = len(BLOB_MAGIC) + 4
+
+    def with_widths(hidden: int, classes: int) -> bytes:
+        header = json.loads(blob[start : start + hlen])
+        first, last = header["layout"]["layers"][1], header["layout"]["layers"][2]
+        first["weight_shape"] = [first["weight_shape"][0], hidden]
+        last["weight_shape"] = [hidden, classes]
+        raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        return BLOB_MAGIC + len(raw).to_bytes(4, "little") + raw + blob[start + hlen :]
+
+    with pytest.raises(EncodingError, match="layout declares more than"):
+        parse_secure_blob(with_widths(8, 2**23), manifest())
+    with pytest.raises(SealError, match="share section has"):
+        parse_secure_blob(with_widths(7, 10), manifest())  # 27 words fewer than uploaded
+    parse_secure_blob(blob, manifest())  # the honest blob still parses

@@ -167,8 +167,13 @@ def _choice(v: Any, options: tuple[str, ...], what: str) -> str:
     return cast(str, v)
 
 
-def skeleton_from_layout(layout: Any) -> QuantizedModel:
-    """A :class:`QuantizedModel` with the layout's geometry and zero weights (typed errors)."""
+def skeleton_from_layout(layout: Any, *, max_words: int = MAX_BUNDLE_BYTES // 8) -> QuantizedModel:
+    """A :class:`QuantizedModel` with the layout's geometry and zero weights (typed errors).
+
+    ``max_words`` bounds the parameters the layout may declare, checked before anything
+    is allocated (a caller that knows how many share words were actually sent passes
+    that count).
+    """
     if not isinstance(layout, dict):
         raise EncodingError("layout must be an object")
     keys = {"input_shape", "input_scale", "weight_scale", "output_scale", "resume_layer"}
@@ -201,8 +206,10 @@ def skeleton_from_layout(layout: Any) -> QuantizedModel:
         if kind in ("conv", "dense"):
             shape = _ints(e["weight_shape"], f"{w}.weight_shape")
             total += int(np.prod(shape)) + shape[-1]
-            if total > MAX_BUNDLE_BYTES // 8:
-                raise EncodingError("layout declares more parameters than a bundle may hold")
+            if total > min(max_words, MAX_BUNDLE_BYTES // 8):
+                raise EncodingError(
+                    f"layout declares more than {min(max_words, MAX_BUNDLE_BYTES // 8)} parameters"
+                )
             act = _choice(e["activation"], ("relu", "taylor_sigmoid", "none"), f"{w}.activation")
             weight = np.zeros(shape, np.int64)
             bias = np.zeros(shape[-1], np.int64)

@@ -74,6 +74,11 @@ def seal(payload: bytes, *, key: bytes | None = None, nonce: bytes | None = None
     return Sealed(header + AESGCM(key).encrypt(nonce, payload, header), key)
 
 
+def sealed_size(payload_bytes: int) -> int:
+    """Bytes of :func:`seal` output for a ``payload_bytes``-byte payload (header and tag)."""
+    return _SEAL_HEADER.size + payload_bytes + 16
+
+
 def build_envelope(key: bytes, model_hash: bytes) -> bytes:
     """The envelope for sealing key ``key`` of the blob with SHA-256 ``model_hash``."""
     if len(key) != KEY_BYTES or len(model_hash) != 32:

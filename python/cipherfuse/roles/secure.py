@@ -102,6 +102,7 @@ from cipherfuse.roles.sealing import (
     open_sealed,
     seal,
     seal_release_piece,
+    sealed_size,
 )
 from cipherfuse.untrusted import parse_json
 from cipherfuse.validation import is_strict_int
@@ -263,10 +264,15 @@ def parse_secure_blob(blob: bytes, manifest: TaskManifest) -> SecureBlob:
         raise SealError(f"claim header is not a {HEADER_FORMAT} v1 document")
     if _canonical(body) != raw:
         raise SealError("claim header is not in its canonical encoding")
+    start = head + hlen
+    (alen,) = _U64.unpack_from(blob, start)
+    start += _U64.size
+    if not sealed_size(0) <= alen <= len(blob) - start:
+        raise SealError(f"share section length {alen} is out of bounds")
     layout = body["layout"]
-    skeleton = skeleton_from_layout(layout)  # typed EncodingError on a hostile layout
+    # Typed EncodingError on a hostile layout; its size is bounded by the uploaded words.
+    skeleton = skeleton_from_layout(layout, max_words=(alen - sealed_size(0)) // 8)
     classes = check_classifier(skeleton)
-    check_dequantizable(skeleton)  # the float model the initiator may receive is this one
     if layout.get("weight_scale") != manifest.weight_scale or (
         layout.get("input_scale") != manifest.input_scale
     ):
@@ -288,11 +294,11 @@ def parse_secure_blob(blob: bytes, manifest: TaskManifest) -> SecureBlob:
         or not all(is_strict_int(v, minimum=0, maximum=classes - 1, exact=True) for v in labels)
     ):
         raise SealError(f"declared labels must be distinct classes in 0..{classes - 1}")
-    start = head + hlen
-    (alen,) = _U64.unpack_from(blob, start)
-    start += _U64.size
-    if alen > len(blob) - start:
-        raise SealError(f"share section length {alen} is out of bounds")
+    words = sum(int(np.prod(shape)) for _, shape in parameter_shapes(skeleton))
+    if alen != sealed_size(8 * words):
+        why = f"the layout's {words} words take {sealed_size(8 * words)}"
+        raise SealError(f"share section has {alen} bytes; {why}")
+    check_dequantizable(skeleton)  # the float model the initiator may receive is this one
     return SecureBlob(
         layout,
         (commitments[0], commitments[1], commitments[2]),
