@@ -233,12 +233,8 @@ class SecureBlob:
     labels: tuple[int, ...]
     sealed_shares: bytes
     sealed_model: bytes
-
-    @property
-    def word_count(self) -> int:
-        """Secret parameters of the model (words per share)."""
-        shapes = parameter_shapes(skeleton_from_layout(self.layout))
-        return sum(int(np.prod(s)) for _, s in shapes)
+    #: Secret parameters of the model (words per share), counted once while parsing.
+    word_count: int
 
 
 def parse_secure_blob(blob: bytes, manifest: TaskManifest) -> SecureBlob:
@@ -305,6 +301,7 @@ def parse_secure_blob(blob: bytes, manifest: TaskManifest) -> SecureBlob:
         tuple(labels),
         blob[start : start + alen],
         blob[start + alen :],
+        words,
     )
 
 
