@@ -285,3 +285,20 @@ def test_committee_draw_is_reproducible_from_public_data(
     )
     assert bytes(event["args"]["randomness"]) == randomness
     assert bytes(event["args"]["seed"]) == h.seed
+
+
+def test_draw_committee_returns_the_members_the_contract_stored(
+    chain: Chain, tasks: TasksContract
+) -> None:
+    """The members ``draw_committee`` reads from its receipt are the stored committee, in
+    draw order, for every claim of a task (a subset of a 9-verifier pool)."""
+    s = setup_task(chain, tasks, contributors=2, verifiers=9, max_claims=2)
+    s.to_claim_window()
+    handles = [s.claim(c) for c in s.contributors]
+    chain.mine(2)
+    for h in handles:
+        members, receipt = tasks.draw_committee(h.claimant, h.claim_id, h.seed)
+        assert receipt.block_number == chain.block_number()
+        assert members == tasks.committee_of(h.claim_id)
+        assert len(members) == 3 and set(members) <= set(s.verifiers)
+        assert tasks.get_claim(h.claim_id).status == ClaimStatus.VOTING

@@ -498,9 +498,8 @@ class TasksContract:
             raise self.translate(exc) from exc
         return self.codec.decode(fn_name, out)
 
-    def _indexed_uint(self, raw_receipt: Any, event: str, topic_index: int) -> int:
-        """An indexed ``uint`` argument (topic ``topic_index``) of the one ``event`` this
-        contract emitted in a transaction, read from its receipt's logs."""
+    def _one_log(self, raw_receipt: Any, event: str) -> Any:
+        """The log of the one ``event`` this contract emitted in a transaction."""
         topic0 = self._event_topics[event]
         found = [
             log
@@ -511,7 +510,13 @@ class TasksContract:
         ]
         if len(found) != 1:
             raise ChainError(f"expected one {event} event, found {len(found)}")
-        return int.from_bytes(bytes(found[0]["topics"][topic_index]), "big")
+        return found[0]
+
+    def _indexed_uint(self, raw_receipt: Any, event: str, topic_index: int) -> int:
+        """An indexed ``uint`` argument (topic ``topic_index``) of the one ``event`` this
+        contract emitted in a transaction, read from its receipt's logs."""
+        log = self._one_log(raw_receipt, event)
+        return int.from_bytes(bytes(log["topics"][topic_index]), "big")
 
     # -------------------------------------------------------------- initiator
 
@@ -591,7 +596,15 @@ class TasksContract:
         return self._send("reanchorDraw", sender, claim_id, gas=gas_limit("reanchorDraw"))
 
     def reveal_seed(self, sender: str, claim_id: int, seed: bytes) -> Receipt:
-        """Reveal the claim seed, drawing the committee.
+        """Reveal the claim seed, drawing the committee (see :meth:`draw_committee`, which
+        also returns the drawn members)."""
+        return self.draw_committee(sender, claim_id, seed)[1]
+
+    def draw_committee(
+        self, sender: str, claim_id: int, seed: bytes
+    ) -> tuple[list[ChecksumAddress], Receipt]:
+        """Reveal the claim seed, drawing the committee; the members in draw order (from
+        the transaction's ``CommitteeDrawn`` event, so no further read) and the receipt.
 
         Allowed once the latest block is past the claim's draw block (some nodes estimate
         gas against the latest block, so wait for ``draw_block + 1`` to be mined). Estimated
@@ -601,7 +614,7 @@ class TasksContract:
         gas = None
         if claim.pool_epoch == 0:
             gas = gas_limit("revealSeed", committee_size=self._committee_size(claim.task_id))
-        return self._send(
+        receipt, raw = self._transact(
             "revealSeed",
             sender,
             claim_id,
@@ -610,6 +623,14 @@ class TasksContract:
             claim.envelope_commitment,
             gas=gas,
         )
+        log = self._one_log(raw, "CommitteeDrawn")
+        if int.from_bytes(bytes(log["topics"][1]), "big") != claim_id:
+            raise ChainError(f"the CommitteeDrawn event of claim {claim_id} names another claim")
+        try:
+            _, _, members = abi_decode(["bytes32", "bytes32", "address[]"], bytes(log["data"]))
+        except DecodingError as exc:
+            raise ChainError(f"the CommitteeDrawn event does not decode: {exc}") from exc
+        return [Web3.to_checksum_address(m) for m in members], receipt
 
     def post_key_boxes(self, sender: str, claim_id: int, boxes: list[bytes]) -> Receipt:
         """Post one key box per committee member (draw order; only the claimant, once)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cipherfuse.chain import (
@@ -154,12 +154,12 @@ class ContributorAgent(Agent):
                 if not self.ctx.dev_chain:
                     return False
                 self.chain.mine(1)
+            seed, drawn = bytes.fromhex(data["seed"]), list[Sequence[str]]()
             if self.try_tx(
                 "reveal seed",
-                lambda: self.tasks.reveal_seed(self.account, claim_id, bytes.fromhex(data["seed"])),
+                lambda: drawn.append(self.tasks.draw_committee(self.account, claim_id, seed)[0]),
             ):
-                members = self.tasks.committee_of(claim_id)
-                self.log(f"revealed the seed; committee of claim {claim_id}: {members}")
+                self.log(f"revealed the seed; committee of claim {claim_id}: {drawn[0]}")
                 acted = True
             claim = self.claim(claim_id)
         if claim.status == ClaimStatus.VOTING and not claim.boxes_posted:
