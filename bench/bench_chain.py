@@ -144,7 +144,7 @@ def test_lifecycle_over_anchor_ratio_interleaved(benchmark) -> None:  # type: ig
 
     one_pair()  # warm-up: imports, artifact loading, first-use caches
     pairs.clear()
-    benchmark.pedantic(one_pair, rounds=9, iterations=1)
+    benchmark.pedantic(one_pair, rounds=15, iterations=1)
     wall = [ref / floor for floor, ref, _, _ in pairs]
     cpu = [ref / floor for _, _, floor, ref in pairs]
     benchmark.extra_info.update(

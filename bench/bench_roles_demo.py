@@ -13,7 +13,11 @@ folder (a second run), and prints the per-round ratios first/off and second/off
 ``--against CIPHERFUSE`` (before the demo options) also runs another installation's
 ``cipherfuse`` executable, e.g. the main branch's, in the same rounds (its cache off,
 first and second run, each next to this installation's run), so that the ratios
-compare the two under the same load.
+compare the two under the same load. The demo's figures in docs/models.md compare
+with commit a68c031, the implementation before the compilation cache (158 XLA
+compilations per run; it has no cache, so its three runs per round are alike), on
+its default workload, ``--params paper`` today (three-party judging, today's
+default, came later).
 
 Runs the installed ``cipherfuse`` in a subprocess (fresh interpreter: imports and JIT
 compilation included), prints the wall and CPU time and checks the JSON report: every
@@ -48,8 +52,9 @@ def run_demo_counted(
     """Wall and CPU seconds, XLA compilations and their seconds, of one ``cipherfuse demo``."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
+        # Run in the temporary folder, where the MetaModel file goes too (no option
+        # needed, so that older installations can be compared with --against).
         cmd = [executable, "demo", "--report", str(report), *argv]
-        cmd += ["--metamodel-out", str(Path(tmp) / "metamodel.bin")]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(

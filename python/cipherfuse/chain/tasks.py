@@ -534,7 +534,9 @@ class TasksContract:
         receipt, raw = self._transact(
             "publishTask", sender, objective_uri, astuple(params), value=paid, gas=gas
         )
-        return self._indexed_uint(raw, "TaskPublished", 1), receipt
+        task_id = self._indexed_uint(raw, "TaskPublished", 1)
+        self._committee_sizes[task_id] = params.committee_size  # fixed for the task's life
+        return task_id, receipt
 
     def reclaim_budget(self, sender: str, task_id: int) -> Receipt:
         """After expiry, credit the unspent escrow to the initiator."""
