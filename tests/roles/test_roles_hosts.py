@@ -29,12 +29,12 @@ from cipherfuse.roles.hosts import (
     namespaces_unavailable_reason,
     users_unavailable_reason,
 )
-from cipherfuse.roles.testbed import (
+from cipherfuse.roles.testbed_hosts import (
     TESTBED_ROLES,
     TestbedHosts,
     TestbedIsolation,
-    _role_argv,
     choose_isolation,
+    role_argv,
 )
 from cipherfuse.storage.ipfs_node import ipfs_node_available
 
@@ -151,7 +151,7 @@ def test_each_role_is_its_own_host_and_user_and_reads_nothing_of_another(
             own = Path(folders[slot])
             paths = [cfg.workdir, cfg.ipfs_swarm_key, cfg.network.keystore]
             paths.append(cfg.network.password_file)
-            argv = _role_argv(cfg)
+            argv = role_argv(cfg)
             argv_paths = [Path(a) for a in argv if a.startswith("/") and not a.startswith("/ip4/")]
             for path in [*paths, *argv_paths]:
                 assert path is not None
@@ -282,7 +282,7 @@ def test_a_roles_listen_address_and_peer_network_are_checked(tmp_path: Path) -> 
     assert ok.peer_network() == "10.1.2.0/24"
     assert replace(ok, listen_host="127.0.0.1").peer_network() == "127.0.0.0/8"
     assert replace(ok, ipfs_peer_network="10.0.0.0/8").peer_network() == "10.0.0.0/8"
-    argv = _role_argv(ok)
+    argv = role_argv(ok)
     assert argv[argv.index("--listen-host") + 1] == "10.1.2.14"
     bad = {
         "--listen-host must be an IPv4 address": replace(base, listen_host="node.example"),
