@@ -22,6 +22,7 @@ images of the same shape are used when neither exists (reported in extra_info).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -559,7 +560,7 @@ def side_by_side(rounds: int = 15) -> dict[str, dict[str, float]]:
 
     case = _table11_case()
     images = case["images"]
-    runs = {
+    runs: dict[str, Callable[[], npt.NDArray[np.generic]]] = {
         "plain": lambda: case["model"].features(images),
         "numpy-finish": lambda: case["feats"][False](images),
         "fused-finish": lambda: case["feats"][True](images),

@@ -32,7 +32,8 @@ KEY = jax.random.key(11)
 
 @pytest.fixture(autouse=True)
 def _no_persistent_cache() -> Iterator[None]:
-    previous = jax.config.jax_enable_compilation_cache
+    # the flag is a dynamic attribute of jax.config, unknown to mypy: read it by name
+    previous = jax.config.values["jax_enable_compilation_cache"]
     jax.config.update("jax_enable_compilation_cache", False)  # type: ignore[no-untyped-call]
     yield
     jax.config.update("jax_enable_compilation_cache", previous)  # type: ignore[no-untyped-call]
@@ -40,7 +41,7 @@ def _no_persistent_cache() -> Iterator[None]:
 
 def _cold() -> None:
     """Forget every compiled function (JAX's and cipherfuse's caches)."""
-    jax.clear_caches()
+    jax.clear_caches()  # type: ignore[no-untyped-call]  # jax leaves it unannotated
     for cached in (
         model._init_fn,
         model._kernel_keys_fn,
@@ -56,7 +57,10 @@ def _whole_jit(config: Any) -> Any:
 
 
 def _run(init: Callable[[Any], Any]) -> list[Any]:
-    return [jax.block_until_ready(init(config)) for config in CONFIGS]
+    return [
+        jax.block_until_ready(init(config))  # type: ignore[no-untyped-call]  # unannotated in jax
+        for config in CONFIGS
+    ]
 
 
 def _leaves(trees: list[Any]) -> list[np.ndarray]:
