@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("mpyc", reason="the MPyC baseline needs `pip install mpyc` (the bench extra)")
 
-from mpyc_cnn import run_mpyc_cnn  # bench/ is on sys.path under pytest
+from bench.mpyc_cnn import run_mpyc_cnn
 
 IMAGES = 3
 
