@@ -10,12 +10,15 @@ same group, and GMAC/s per thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import pytest
 
 # One MNIST lookup for tests and benchmarks: the fixtures ``mnist_dir`` and ``mnist``.
 from tests.conftest import mnist, mnist_dir
+
+if TYPE_CHECKING:
+    from pytest_benchmark.fixture import BenchmarkFixture
 
 __all__ = ["Benchmark", "mnist", "mnist_dir"]
 
@@ -35,7 +38,7 @@ class Benchmark(Protocol):
     extra_info: dict[str, Any]
 
     def __call__(
-        self, function_to_benchmark: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+        self, function_to_benchmark: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
         """Time ``function_to_benchmark(*args, **kwargs)`` in calibrated rounds; its result."""
 
@@ -55,6 +58,13 @@ class Benchmark(Protocol):
         ``setup`` runs before each round outside the timing and may return the round's
         ``(args, kwargs)``.
         """
+
+
+if TYPE_CHECKING:
+
+    def _the_fixture_is_a_benchmark(fixture: BenchmarkFixture) -> Benchmark:
+        """Checked by mypy only: pytest-benchmark's fixture has every member named above."""
+        return fixture
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
