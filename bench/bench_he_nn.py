@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -52,6 +52,9 @@ from cipherfuse.he.nn.limbs import LimbPlan, limb_plan
 from cipherfuse.nn.config import table6_config
 from cipherfuse.nn.model import TrainedModel, init_params
 from cipherfuse.nn.quantize import QuantizedConv, integer_forward, quantize_inputs, quantize_model
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 SEED = 20181807
 N_IMAGES = 1000
@@ -95,7 +98,7 @@ def _macs(workload: dict[str, Any]) -> int:
 
 
 @pytest.mark.benchmark(group="he-nn-conv")
-def test_conv_numpy_reference(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_conv_numpy_reference(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     with he.use_kernels("reference"):
         out = benchmark.pedantic(_conv, args=(workload,), rounds=2, iterations=1)
     benchmark.extra_info.update(role="baseline", macs=_macs(workload))
@@ -103,7 +106,7 @@ def test_conv_numpy_reference(benchmark: Any, workload: dict[str, Any]) -> None:
 
 
 @pytest.mark.benchmark(group="he-nn-conv")
-def test_conv_cpp(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_conv_cpp(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     with he.use_kernels("cpp"):
         out = benchmark.pedantic(_conv, args=(workload,), rounds=5, iterations=1)
     benchmark.extra_info.update(role="candidate", macs=_macs(workload))
@@ -116,7 +119,7 @@ def test_conv_cpp(benchmark: Any, workload: dict[str, Any]) -> None:
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_plain_model(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_plain_model(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     model, images = workload["model"], workload["images"]
     model.features(images)  # JIT compilation outside the timing
     out = benchmark.pedantic(model.features, args=(images,), rounds=5, iterations=1)
@@ -125,7 +128,7 @@ def test_table11_plain_model(benchmark: Any, workload: dict[str, Any]) -> None:
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_encrypted_interface(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     model, images = workload["model"], workload["images"]
     fx = cipherspace_features(workload["enc"])
     fx(images[:10])
@@ -136,7 +139,9 @@ def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_encrypted_interface_all_threads(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_encrypted_interface_all_threads(
+    benchmark: Benchmark, workload: dict[str, Any]
+) -> None:
     """The pipeline with the C++ first block on all cores in every block (no overlap split)."""
     model, images = workload["model"], workload["images"]
     fx = replace(_prefix_features(workload["enc"]), overlapped_prefix=None)
@@ -160,7 +165,9 @@ def _unpipelined(fx: PrefixFeatures) -> Callable[[FloatArray], FloatArray]:
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_encrypted_interface_unpipelined(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_encrypted_interface_unpipelined(
+    benchmark: Benchmark, workload: dict[str, Any]
+) -> None:
     model, images = workload["model"], workload["images"]
     run = _unpipelined(_prefix_features(workload["enc"]))
     run(images[:10])
@@ -171,7 +178,9 @@ def test_table11_encrypted_interface_unpipelined(benchmark: Any, workload: dict[
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_encrypted_interface_64bit_words(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_encrypted_interface_64bit_words(
+    benchmark: Benchmark, workload: dict[str, Any]
+) -> None:
     """The same interface on whole 64-bit words (C++ GEMM), without the limb path."""
     model, images = workload["model"], workload["images"]
     fx = cipherspace_features(workload["enc"], limbs=False)
@@ -195,7 +204,7 @@ def _first_block_reference(workload: dict[str, Any]) -> Any:
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_limb_block_xla(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_limb_block_xla(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     """The limb first block on the XLA function (the numpy reference kernels select it)."""
     plan, x_int = _limb_plan(workload), workload["x_int"]
     with he.use_kernels("reference"):
@@ -206,7 +215,7 @@ def test_table11_limb_block_xla(benchmark: Any, workload: dict[str, Any]) -> Non
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_limb_block_cpp(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_limb_block_cpp(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     """The limb first block on the fused C++ kernel (cpp/he/limb_kernel.hpp)."""
     plan, x_int = _limb_plan(workload), workload["x_int"]
     with he.use_kernels("cpp"):

@@ -16,7 +16,7 @@ Both must give the same parameters bit for bit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +25,9 @@ import pytest
 
 from cipherfuse.nn import initializers, model
 from cipherfuse.roles.learning import case1_config
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 CONFIGS = tuple(case1_config(c) for c in (1, 2, 3))
 KEY = jax.random.key(11)
@@ -75,7 +78,7 @@ def expected() -> list[np.ndarray]:
 
 
 @pytest.mark.benchmark(group="init-cold-3-architectures")
-def test_init_whole_jit_baseline(benchmark: Any, expected: list[np.ndarray]) -> None:
+def test_init_whole_jit_baseline(benchmark: Benchmark, expected: list[np.ndarray]) -> None:
     benchmark.extra_info["role"] = "baseline"
     got = benchmark.pedantic(_run, args=(_whole_jit,), setup=_cold, rounds=2, iterations=1)
     for a, b in zip(expected, _leaves(got), strict=True):
@@ -83,7 +86,7 @@ def test_init_whole_jit_baseline(benchmark: Any, expected: list[np.ndarray]) -> 
 
 
 @pytest.mark.benchmark(group="init-cold-3-architectures")
-def test_init_bucketed_candidate(benchmark: Any, expected: list[np.ndarray]) -> None:
+def test_init_bucketed_candidate(benchmark: Benchmark, expected: list[np.ndarray]) -> None:
     benchmark.extra_info["role"] = "candidate"
     init = lambda config: model.init_params(config, KEY)  # noqa: E731
     got = benchmark.pedantic(_run, args=(init,), setup=_cold, rounds=2, iterations=1)
