@@ -11,7 +11,7 @@ roofline measured in the same run, and GMAC/s per thread.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -19,6 +19,9 @@ import pytest
 import cipherfuse._core as _core
 from cipherfuse import he
 from cipherfuse.he import reference
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 RNG_SEED = 20181807
 M_PLAIN = 784  # the paper's MNIST input length
@@ -28,7 +31,7 @@ def _seed(i: int) -> bytes:
     return bytes([i]) * 32
 
 
-def _measure(benchmark: Any, kernels: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+def _measure(benchmark: Benchmark, kernels: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Few rounds for the slow numpy baseline, calibrated rounds for the C++ candidate."""
     with he.use_kernels(kernels):
         if kernels == "reference":
@@ -52,7 +55,7 @@ def _group(name: str, case: dict[str, Any]) -> str:
     return f"{name}-b{case['b']}-n{M_PLAIN}"
 
 
-def test_keyswitch_read_roofline(benchmark: Any, switch_case: dict[str, Any]) -> None:
+def test_keyswitch_read_roofline(benchmark: Benchmark, switch_case: dict[str, Any]) -> None:
     M = switch_case["M"]
     flat = M.reshape(-1)
     benchmark.group = _group("keyswitch", switch_case)
@@ -61,7 +64,7 @@ def test_keyswitch_read_roofline(benchmark: Any, switch_case: dict[str, Any]) ->
     assert total == int(flat.sum())
 
 
-def test_keyswitch_numpy(benchmark: Any, switch_case: dict[str, Any]) -> None:
+def test_keyswitch_numpy(benchmark: Benchmark, switch_case: dict[str, Any]) -> None:
     M, c, b = switch_case["M"], switch_case["c"], switch_case["b"]
     benchmark.group = _group("keyswitch", switch_case)
     benchmark.extra_info.update(role="baseline", bytes=M.nbytes)
@@ -69,7 +72,7 @@ def test_keyswitch_numpy(benchmark: Any, switch_case: dict[str, Any]) -> None:
     np.testing.assert_array_equal(out, switch_case["expected"])
 
 
-def test_keyswitch_cpp(benchmark: Any, switch_case: dict[str, Any]) -> None:
+def test_keyswitch_cpp(benchmark: Benchmark, switch_case: dict[str, Any]) -> None:
     M, c, b = switch_case["M"], switch_case["c"], switch_case["b"]
     benchmark.group = _group("keyswitch", switch_case)
     benchmark.extra_info.update(role="candidate", bytes=M.nbytes)
@@ -86,7 +89,7 @@ def gemm_case() -> dict[str, Any]:
     return {"w": w, "s": s, "expected": reference.gemm(w, s), "macs": 1024 * 1024 * 256}
 
 
-def test_gemm_numpy(benchmark: Any, gemm_case: dict[str, Any]) -> None:
+def test_gemm_numpy(benchmark: Benchmark, gemm_case: dict[str, Any]) -> None:
     benchmark.group = "gemm-u64-1024x1024x256"
     benchmark.extra_info.update(role="baseline", macs=gemm_case["macs"])
     out = benchmark.pedantic(reference.gemm, args=(gemm_case["w"], gemm_case["s"]), rounds=3)
@@ -94,7 +97,7 @@ def test_gemm_numpy(benchmark: Any, gemm_case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_gemm_cpp(benchmark: Any, gemm_case: dict[str, Any], threads: int) -> None:
+def test_gemm_cpp(benchmark: Benchmark, gemm_case: dict[str, Any], threads: int) -> None:
     benchmark.group = "gemm-u64-1024x1024x256"
     benchmark.extra_info.update(role="candidate", macs=gemm_case["macs"], threads=threads)
     out = benchmark(
@@ -113,7 +116,9 @@ def secure_keys() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kernels", ["reference", "cpp"])
-def test_encrypt_batch_secure(benchmark: Any, secure_keys: dict[str, Any], kernels: str) -> None:
+def test_encrypt_batch_secure(
+    benchmark: Benchmark, secure_keys: dict[str, Any], kernels: str
+) -> None:
     """64 vectors of length 784 under the secure set: one (64 x 2560) x (2560 x 3344) GEMM."""
     benchmark.group = "encrypt-secure-64x784"
     k = he.SECURE.lwe_dim
@@ -142,7 +147,7 @@ def small_batch(request: pytest.FixtureRequest, secure_keys: dict[str, Any]) -> 
 
 
 def test_encrypt_small_batch_read_roofline(
-    benchmark: Any, secure_keys: dict[str, Any], small_batch: dict[str, Any]
+    benchmark: Benchmark, secure_keys: dict[str, Any], small_batch: dict[str, Any]
 ) -> None:
     """The memory-read floor of an encryption: reading the public matrix P once."""
     benchmark.group = f"encrypt-secure-{small_batch['batch']}x784"
@@ -153,7 +158,7 @@ def test_encrypt_small_batch_read_roofline(
 
 @pytest.mark.parametrize("kernels", ["reference", "cpp"])
 def test_encrypt_small_batch_secure(
-    benchmark: Any, secure_keys: dict[str, Any], small_batch: dict[str, Any], kernels: str
+    benchmark: Benchmark, secure_keys: dict[str, Any], small_batch: dict[str, Any], kernels: str
 ) -> None:
     """1-32 vectors: a product with P, which the narrow path reads once per 8 vectors."""
     benchmark.group = f"encrypt-secure-{small_batch['batch']}x784"
@@ -172,7 +177,9 @@ def test_encrypt_small_batch_secure(
 
 
 @pytest.mark.parametrize("kernels", ["reference", "cpp"])
-def test_weighted_sums_secure(benchmark: Any, secure_keys: dict[str, Any], kernels: str) -> None:
+def test_weighted_sums_secure(
+    benchmark: Benchmark, secure_keys: dict[str, Any], kernels: str
+) -> None:
     """Plaintext-weighted inner products (paper Eq. 21): 784 weight rows over 64 ciphertexts."""
     benchmark.group = "weighted-sum-secure-784x64"
     cts = he.encrypt(secure_keys["pk"], secure_keys["x"], seed=_seed(12))
@@ -201,7 +208,7 @@ def inner_keys() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kernels", ["reference", "cpp"])
-def test_inner_product_n784(benchmark: Any, inner_keys: dict[str, Any], kernels: str) -> None:
+def test_inner_product_n784(benchmark: Benchmark, inner_keys: dict[str, Any], kernels: str) -> None:
     """Paper Eq. 44 (ct x ct) at n = 785 plus the switch back (79 MB key at base 2^8)."""
     benchmark.group = "ct-x-ct-n784"
     benchmark.extra_info.update(
@@ -223,7 +230,7 @@ def paper_keys() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kernels", ["reference", "cpp"])
-def test_encrypt_paper_n784(benchmark: Any, paper_keys: dict[str, Any], kernels: str) -> None:
+def test_encrypt_paper_n784(benchmark: Benchmark, paper_keys: dict[str, Any], kernels: str) -> None:
     """The paper's Eq. 6 encryption c = M (w x)* with its 315 MB base-2 matrix."""
     benchmark.group = "encrypt-paper-eq6-n784"
     benchmark.extra_info.update(
@@ -250,7 +257,7 @@ def _keyswitch_in_threads(matrix: Any, c: Any, base_bits: int, count: int) -> li
 
 
 @pytest.mark.parametrize("count", [1, 2], ids=["one-keyswitch", "two-keyswitches-2-threads"])
-def test_gil_released(benchmark: Any, switch_case: dict[str, Any], count: int) -> None:
+def test_gil_released(benchmark: Benchmark, switch_case: dict[str, Any], count: int) -> None:
     """Two Python threads, each running a single-threaded key switch.
 
     With the GIL released they overlap: on the 39 MB base-2^8 matrix (cache-resident)

@@ -31,20 +31,30 @@ first block and the remaining layers alone; median and range):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 import pytest
 
 from cipherfuse import he
-from cipherfuse.fusion.features import quantized_features
-from cipherfuse.he.nn import cipherspace_features, decrypt_tensor, encrypt_model, encrypted_conv
+from cipherfuse.fusion.features import FloatArray, PrefixFeatures, quantized_features
+from cipherfuse.he.nn import (
+    EncryptedModel,
+    cipherspace_features,
+    decrypt_tensor,
+    encrypt_model,
+    encrypted_conv,
+)
 from cipherfuse.he.nn.limbs import LimbPlan, limb_plan
 from cipherfuse.nn.config import table6_config
 from cipherfuse.nn.model import TrainedModel, init_params
-from cipherfuse.nn.quantize import integer_forward, quantize_inputs, quantize_model
+from cipherfuse.nn.quantize import QuantizedConv, integer_forward, quantize_inputs, quantize_model
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 SEED = 20181807
 N_IMAGES = 1000
@@ -66,6 +76,17 @@ def workload() -> dict[str, Any]:
     return {"model": model, "enc": enc, "images": images, "x_int": x_int, "sk": sk}
 
 
+def _prefix_features(enc: EncryptedModel) -> PrefixFeatures:
+    """``cipherspace_features`` (declared as the FeatureExtractor protocol) with its type.
+
+    It is a PrefixFeatures whose first block also returns descaled floats; the benches
+    below replace its fields and run the first block alone.
+    """
+    fx = cipherspace_features(enc)
+    assert isinstance(fx, PrefixFeatures)
+    return fx
+
+
 def _conv(workload: dict[str, Any]) -> Any:
     return encrypted_conv(workload["x_int"], workload["enc"].weights)
 
@@ -77,7 +98,7 @@ def _macs(workload: dict[str, Any]) -> int:
 
 
 @pytest.mark.benchmark(group="he-nn-conv")
-def test_conv_numpy_reference(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_conv_numpy_reference(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     with he.use_kernels("reference"):
         out = benchmark.pedantic(_conv, args=(workload,), rounds=2, iterations=1)
     benchmark.extra_info.update(role="baseline", macs=_macs(workload))
@@ -85,18 +106,20 @@ def test_conv_numpy_reference(benchmark: Any, workload: dict[str, Any]) -> None:
 
 
 @pytest.mark.benchmark(group="he-nn-conv")
-def test_conv_cpp(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_conv_cpp(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     with he.use_kernels("cpp"):
         out = benchmark.pedantic(_conv, args=(workload,), rounds=5, iterations=1)
     benchmark.extra_info.update(role="candidate", macs=_macs(workload))
     q = quantize_model(workload["model"], weight_scale=2**7, input_scale=1000, n_layers=1)
-    linear = replace(q, layers=(replace(q.layers[0], activation="none"),))
+    first = q.layers[0]
+    assert isinstance(first, QuantizedConv)
+    linear = replace(q, layers=(replace(first, activation="none"),))
     got = decrypt_tensor(workload["sk"], out)
     np.testing.assert_array_equal(got, integer_forward(linear, workload["x_int"]))
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_plain_model(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_plain_model(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     model, images = workload["model"], workload["images"]
     model.features(images)  # JIT compilation outside the timing
     out = benchmark.pedantic(model.features, args=(images,), rounds=5, iterations=1)
@@ -105,7 +128,7 @@ def test_table11_plain_model(benchmark: Any, workload: dict[str, Any]) -> None:
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_encrypted_interface(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     model, images = workload["model"], workload["images"]
     fx = cipherspace_features(workload["enc"])
     fx(images[:10])
@@ -116,10 +139,12 @@ def test_table11_encrypted_interface(benchmark: Any, workload: dict[str, Any]) -
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_encrypted_interface_all_threads(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_encrypted_interface_all_threads(
+    benchmark: Benchmark, workload: dict[str, Any]
+) -> None:
     """The pipeline with the C++ first block on all cores in every block (no overlap split)."""
     model, images = workload["model"], workload["images"]
-    fx = replace(cipherspace_features(workload["enc"]), overlapped_prefix=None)
+    fx = replace(_prefix_features(workload["enc"]), overlapped_prefix=None)
     fx(images[:10])
     out = benchmark.pedantic(fx, args=(images,), rounds=3, iterations=1)
     benchmark.extra_info.update(role="candidate")
@@ -127,20 +152,24 @@ def test_table11_encrypted_interface_all_threads(benchmark: Any, workload: dict[
     np.testing.assert_array_equal(out, quantized_features(model, q)(images))
 
 
-def _unpipelined(fx: Any) -> Any:
+def _unpipelined(fx: PrefixFeatures) -> Callable[[FloatArray], FloatArray]:
     """The encrypted interface without the block pipeline: prefix on all, then the rest."""
+    descaled_prefix = fx.descaled_prefix
+    assert descaled_prefix is not None
 
-    def run(x: Any) -> Any:
-        middle = fx.descaled_prefix(x)
+    def run(x: FloatArray) -> FloatArray:
+        middle = descaled_prefix(x)
         return fx.model.features(middle, start_layer=fx.resume_layer)
 
     return run
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_encrypted_interface_unpipelined(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_encrypted_interface_unpipelined(
+    benchmark: Benchmark, workload: dict[str, Any]
+) -> None:
     model, images = workload["model"], workload["images"]
-    run = _unpipelined(cipherspace_features(workload["enc"]))
+    run = _unpipelined(_prefix_features(workload["enc"]))
     run(images[:10])
     out = benchmark.pedantic(run, args=(images,), rounds=3, iterations=1)
     benchmark.extra_info.update(role="candidate")
@@ -149,7 +178,9 @@ def test_table11_encrypted_interface_unpipelined(benchmark: Any, workload: dict[
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_encrypted_interface_64bit_words(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_encrypted_interface_64bit_words(
+    benchmark: Benchmark, workload: dict[str, Any]
+) -> None:
     """The same interface on whole 64-bit words (C++ GEMM), without the limb path."""
     model, images = workload["model"], workload["images"]
     fx = cipherspace_features(workload["enc"], limbs=False)
@@ -173,7 +204,7 @@ def _first_block_reference(workload: dict[str, Any]) -> Any:
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_limb_block_xla(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_limb_block_xla(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     """The limb first block on the XLA function (the numpy reference kernels select it)."""
     plan, x_int = _limb_plan(workload), workload["x_int"]
     with he.use_kernels("reference"):
@@ -184,7 +215,7 @@ def test_table11_limb_block_xla(benchmark: Any, workload: dict[str, Any]) -> Non
 
 
 @pytest.mark.benchmark(group="he-nn-table11")
-def test_table11_limb_block_cpp(benchmark: Any, workload: dict[str, Any]) -> None:
+def test_table11_limb_block_cpp(benchmark: Benchmark, workload: dict[str, Any]) -> None:
     """The limb first block on the fused C++ kernel (cpp/he/limb_kernel.hpp)."""
     plan, x_int = _limb_plan(workload), workload["x_int"]
     with he.use_kernels("cpp"):
@@ -211,12 +242,14 @@ def side_by_side(rounds: int = 9, clock: str = "perf_counter") -> dict[str, str]
     sk = he.keygen(he.PAPER, m=1, seed=bytes([1]) * 32)
     enc = encrypt_model(model, he.identity_switch_key(sk, seed=bytes([2]) * 32))
     images = np.random.default_rng(SEED).random((N_IMAGES, 28, 28, 1)).astype(np.float32)
-    fx = cipherspace_features(enc)
+    fx = _prefix_features(enc)
     all_threads = replace(fx, overlapped_prefix=None)
     q = quantize_model(model, weight_scale=2**7, input_scale=1000)
     expected = quantized_features(model, q)(images)
 
-    middle = fx.descaled_prefix(images)
+    descaled_prefix = fx.descaled_prefix
+    assert descaled_prefix is not None
+    middle = descaled_prefix(images)
     rest = fx.resume_layer
 
     def check(name: str, out: Any) -> None:
@@ -229,7 +262,7 @@ def side_by_side(rounds: int = 9, clock: str = "perf_counter") -> dict[str, str]
             "unpipelined": lambda: _unpipelined(fx)(images),
             "all-threads": lambda: all_threads(images),
             "pipelined": lambda: fx(images),
-            "first block": lambda: fx.descaled_prefix(images),
+            "first block": lambda: descaled_prefix(images),
             "rest": lambda: model.features(middle, start_layer=rest, batch_size=PIPELINE_BLOCK),
         },
         rounds,

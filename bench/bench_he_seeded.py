@@ -22,7 +22,8 @@ images of the same shape are used when neither exists (reported in extra_info).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,9 @@ from tests.conftest import locate_mnist_dir
 import cipherfuse._core as _core
 from cipherfuse import he
 from cipherfuse.he import seeded
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 RNG_SEED = 20181807
 N_IMAGES = 1000
@@ -101,7 +105,7 @@ def dense_case() -> dict[str, Any]:
     }
 
 
-def _info(benchmark: Any, role: str, case: dict[str, Any], **extra: Any) -> None:
+def _info(benchmark: Benchmark, role: str, case: dict[str, Any], **extra: Any) -> None:
     benchmark.extra_info.update({"role": role, "images": case["source"], **extra})
 
 
@@ -119,7 +123,7 @@ def _plain_conv_f32(x: I64, w: I64, bias: I64) -> npt.NDArray[np.float32]:
     return out
 
 
-def test_conv1000_plaintext_int64(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_conv1000_plaintext_int64(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     benchmark.group = "seeded-conv-1000"
     _info(benchmark, "baseline", conv_case)
     c = conv_case
@@ -127,7 +131,7 @@ def test_conv1000_plaintext_int64(benchmark: Any, conv_case: dict[str, Any]) -> 
     np.testing.assert_array_equal(out.reshape(c["expected"].shape), c["expected"])
 
 
-def test_conv1000_plaintext_float32(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_conv1000_plaintext_float32(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     benchmark.group = "seeded-conv-1000"
     _info(benchmark, "plaintext-float32", conv_case)
     c = conv_case
@@ -135,7 +139,7 @@ def test_conv1000_plaintext_float32(benchmark: Any, conv_case: dict[str, Any]) -
     assert np.abs(out.reshape(c["expected"].shape) - c["expected"]).max() < 1.0
 
 
-def test_conv1000_seeded_cpp(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_conv1000_seeded_cpp(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     benchmark.group = "seeded-conv-1000"
     c = conv_case
     _info(benchmark, "candidate", c, bytes_encrypted_weights=len(seeded.to_bytes(c["sm"])))
@@ -143,7 +147,7 @@ def test_conv1000_seeded_cpp(benchmark: Any, conv_case: dict[str, Any]) -> None:
     np.testing.assert_array_equal(c["decryptor"].decrypt_conv(c["x"], b_parts), c["expected"])
 
 
-def test_conv1000_seeded_numpy_reference(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_conv1000_seeded_numpy_reference(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     benchmark.group = "seeded-conv-1000"
     c = conv_case
     _info(benchmark, "seeded-numpy-reference", c)
@@ -151,7 +155,7 @@ def test_conv1000_seeded_numpy_reference(benchmark: Any, conv_case: dict[str, An
     np.testing.assert_array_equal(b_parts, seeded.evaluate_conv(c["sm"], c["x"]))
 
 
-def test_conv1000_seeded_decrypt(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_conv1000_seeded_decrypt(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     """The key holder's side: b-parts + conv(x, U), rounded (U precomputed)."""
     benchmark.group = "seeded-conv-1000"
     c = conv_case
@@ -192,7 +196,7 @@ def finish_case(conv_case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_finish1000_numpy(benchmark: Any, finish_case: dict[str, Any]) -> None:
+def test_finish1000_numpy(benchmark: Benchmark, finish_case: dict[str, Any]) -> None:
     """Baseline: the prefix's numpy path (C++ a-term conv, numpy round, ReLU, sum pool)."""
     benchmark.group = "seeded-finish-1000"
     c = finish_case
@@ -211,7 +215,7 @@ def _conv_then_kernel(c: dict[str, Any]) -> I64:
     )
 
 
-def test_finish1000_conv_then_kernel(benchmark: Any, finish_case: dict[str, Any]) -> None:
+def test_finish1000_conv_then_kernel(benchmark: Benchmark, finish_case: dict[str, Any]) -> None:
     """The C++ a-term conv (materialised), then the one-pass C++ finish."""
     benchmark.group = "seeded-finish-1000"
     c = finish_case
@@ -220,7 +224,7 @@ def test_finish1000_conv_then_kernel(benchmark: Any, finish_case: dict[str, Any]
     np.testing.assert_array_equal(out, c["expected_pooled"])
 
 
-def test_finish1000_fused(benchmark: Any, finish_case: dict[str, Any]) -> None:
+def test_finish1000_fused(benchmark: Benchmark, finish_case: dict[str, Any]) -> None:
     """decrypt_conv_pooled: a-term per image block in cache, then the finish."""
     benchmark.group = "seeded-finish-1000"
     c = finish_case
@@ -234,7 +238,7 @@ def test_finish1000_fused(benchmark: Any, finish_case: dict[str, Any]) -> None:
     np.testing.assert_array_equal(out, c["expected_pooled"])
 
 
-def _roofline(benchmark: Any, c: dict[str, Any], array: Any, group: str) -> None:
+def _roofline(benchmark: Benchmark, c: dict[str, Any], array: Any, group: str) -> None:
     """One streaming read of ``array`` (the memory-read roofline), checked against numpy."""
     benchmark.group = group
     flat = array.reshape(-1)
@@ -243,12 +247,12 @@ def _roofline(benchmark: Any, c: dict[str, Any], array: Any, group: str) -> None
     assert total == int(flat.sum(dtype=np.uint64))
 
 
-def test_finish1000_roofline_read_b(benchmark: Any, finish_case: dict[str, Any]) -> None:
+def test_finish1000_roofline_read_b(benchmark: Benchmark, finish_case: dict[str, Any]) -> None:
     """Reading the b-parts once: the memory traffic the fused kernel cannot avoid."""
     _roofline(benchmark, finish_case, finish_case["b_parts"], "seeded-finish-1000")
 
 
-def test_finish_kernel1000_numpy(benchmark: Any, finish_case: dict[str, Any]) -> None:
+def test_finish_kernel1000_numpy(benchmark: Benchmark, finish_case: dict[str, Any]) -> None:
     """Baseline of the finish alone: numpy round -> ReLU -> sum pool on given a and b."""
     benchmark.group = "seeded-finish-kernel-1000"
     c = finish_case
@@ -266,7 +270,7 @@ def test_finish_kernel1000_numpy(benchmark: Any, finish_case: dict[str, Any]) ->
     np.testing.assert_array_equal(out, c["expected_pooled"])
 
 
-def test_finish_kernel1000_cpp(benchmark: Any, finish_case: dict[str, Any]) -> None:
+def test_finish_kernel1000_cpp(benchmark: Benchmark, finish_case: dict[str, Any]) -> None:
     """The one-pass C++ finish (scalar code; reads a and b once)."""
     benchmark.group = "seeded-finish-kernel-1000"
     c = finish_case
@@ -281,7 +285,7 @@ def test_finish_kernel1000_cpp(benchmark: Any, finish_case: dict[str, Any]) -> N
     np.testing.assert_array_equal(out, c["expected_pooled"])
 
 
-def test_finish_kernel1000_roofline(benchmark: Any, finish_case: dict[str, Any]) -> None:
+def test_finish_kernel1000_roofline(benchmark: Benchmark, finish_case: dict[str, Any]) -> None:
     """Memory-read roofline: one pass over the a-term."""
     _roofline(benchmark, finish_case, finish_case["a_term"], "seeded-finish-kernel-1000")
 
@@ -327,7 +331,7 @@ def _table11_case() -> dict[str, Any]:
     }
 
 
-def test_prefix1000_plaintext_jax(benchmark: Any, table11_case: dict[str, Any]) -> None:
+def test_prefix1000_plaintext_jax(benchmark: Benchmark, table11_case: dict[str, Any]) -> None:
     """The plaintext model (JAX): the denominator of Table XI's ratio_secure."""
     benchmark.group = "seeded-prefix-table6-1000"
     _info(benchmark, "baseline", table11_case)
@@ -338,7 +342,7 @@ def test_prefix1000_plaintext_jax(benchmark: Any, table11_case: dict[str, Any]) 
 
 
 @pytest.mark.parametrize("fuse", [False, True], ids=["numpy-finish", "fused-finish"])
-def test_prefix1000_seeded(benchmark: Any, table11_case: dict[str, Any], fuse: bool) -> None:
+def test_prefix1000_seeded(benchmark: Benchmark, table11_case: dict[str, Any], fuse: bool) -> None:
     """Seeded first block + JAX rest, with the numpy or the fused C++ finish."""
     benchmark.group = "seeded-prefix-table6-1000"
     _info(benchmark, "candidate", table11_case, fused=fuse)
@@ -366,7 +370,7 @@ def _conv_plain_form(x: I64, cts: he.Ciphertext) -> he.Ciphertext:
 
 
 @pytest.mark.parametrize("k", [1024, 2048, 4096])
-def test_conv20_plain_ivhe_form(benchmark: Any, conv_case: dict[str, Any], k: int) -> None:
+def test_conv20_plain_ivhe_form(benchmark: Benchmark, conv_case: dict[str, Any], k: int) -> None:
     benchmark.group = f"seeded-conv-{N_PLAIN_FORM_CONV}-vs-plain-form"
     c = conv_case
     x = c["x"][:N_PLAIN_FORM_CONV]
@@ -377,7 +381,7 @@ def test_conv20_plain_ivhe_form(benchmark: Any, conv_case: dict[str, Any], k: in
     np.testing.assert_array_equal(got, c["expected"][:N_PLAIN_FORM_CONV])
 
 
-def test_conv20_plaintext_int64(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_conv20_plaintext_int64(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     benchmark.group = f"seeded-conv-{N_PLAIN_FORM_CONV}-vs-plain-form"
     c = conv_case
     _info(benchmark, "baseline", c)
@@ -386,7 +390,7 @@ def test_conv20_plaintext_int64(benchmark: Any, conv_case: dict[str, Any]) -> No
     assert out.shape == (N_PLAIN_FORM_CONV * 784, 32)
 
 
-def test_conv20_seeded_cpp(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_conv20_seeded_cpp(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     benchmark.group = f"seeded-conv-{N_PLAIN_FORM_CONV}-vs-plain-form"
     c = conv_case
     _info(benchmark, "candidate", c)
@@ -398,7 +402,7 @@ def test_conv20_seeded_cpp(benchmark: Any, conv_case: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------ dense, 1,000 samples
-def test_dense1000_plaintext_int64(benchmark: Any, dense_case: dict[str, Any]) -> None:
+def test_dense1000_plaintext_int64(benchmark: Benchmark, dense_case: dict[str, Any]) -> None:
     benchmark.group = "seeded-dense-784x128-1000"
     c = dense_case
     _info(benchmark, "baseline", c)
@@ -406,7 +410,7 @@ def test_dense1000_plaintext_int64(benchmark: Any, dense_case: dict[str, Any]) -
     np.testing.assert_array_equal(out, c["expected"])
 
 
-def test_dense1000_plaintext_float32(benchmark: Any, dense_case: dict[str, Any]) -> None:
+def test_dense1000_plaintext_float32(benchmark: Benchmark, dense_case: dict[str, Any]) -> None:
     benchmark.group = "seeded-dense-784x128-1000"
     c = dense_case
     _info(benchmark, "plaintext-float32", c)
@@ -415,7 +419,7 @@ def test_dense1000_plaintext_float32(benchmark: Any, dense_case: dict[str, Any])
     assert np.abs(out - c["expected"]).max() < 16.0  # float32 rounding of sums up to 2^25
 
 
-def test_dense1000_seeded_cpp(benchmark: Any, dense_case: dict[str, Any]) -> None:
+def test_dense1000_seeded_cpp(benchmark: Benchmark, dense_case: dict[str, Any]) -> None:
     benchmark.group = "seeded-dense-784x128-1000"
     c = dense_case
     _info(benchmark, "candidate", c, bytes_encrypted_weights=len(seeded.to_bytes(c["sm"])))
@@ -423,7 +427,7 @@ def test_dense1000_seeded_cpp(benchmark: Any, dense_case: dict[str, Any]) -> Non
     np.testing.assert_array_equal(c["decryptor"].decrypt_dense(c["x"], b_parts), c["expected"])
 
 
-def test_dense1000_seeded_numpy_reference(benchmark: Any, dense_case: dict[str, Any]) -> None:
+def test_dense1000_seeded_numpy_reference(benchmark: Benchmark, dense_case: dict[str, Any]) -> None:
     benchmark.group = "seeded-dense-784x128-1000"
     c = dense_case
     _info(benchmark, "seeded-numpy-reference", c)
@@ -432,7 +436,9 @@ def test_dense1000_seeded_numpy_reference(benchmark: Any, dense_case: dict[str, 
 
 
 @pytest.mark.parametrize("k", [1024, 2048, 4096])
-def test_dense1000_plain_ivhe_form(benchmark: Any, dense_case: dict[str, Any], k: int) -> None:
+def test_dense1000_plain_ivhe_form(
+    benchmark: Benchmark, dense_case: dict[str, Any], k: int
+) -> None:
     benchmark.group = "seeded-dense-784x128-1000"
     c = dense_case
     sk, cts = _plain_form(k, c["w"], 128)
@@ -458,7 +464,7 @@ def ckks(
 
 
 def test_per_sample_dense_tenseal(
-    benchmark: Any, ckks: CkksLayers, dense_case: dict[str, Any]
+    benchmark: Benchmark, ckks: CkksLayers, dense_case: dict[str, Any]
 ) -> None:
     benchmark.group = "per-sample-vs-tenseal-dense-784x128"
     c = dense_case
@@ -468,7 +474,7 @@ def test_per_sample_dense_tenseal(
     np.testing.assert_allclose(y, c["expected"][0] / (255 * 128), atol=1e-3)
 
 
-def test_per_sample_dense_seeded(benchmark: Any, dense_case: dict[str, Any]) -> None:
+def test_per_sample_dense_seeded(benchmark: Benchmark, dense_case: dict[str, Any]) -> None:
     benchmark.group = "per-sample-vs-tenseal-dense-784x128"
     c = dense_case
     _info(benchmark, "candidate", c, bytes_encrypted_weights=len(seeded.to_bytes(c["sm"])))
@@ -478,7 +484,7 @@ def test_per_sample_dense_seeded(benchmark: Any, dense_case: dict[str, Any]) -> 
 
 
 def test_per_sample_conv_tenseal(
-    benchmark: Any, ckks: CkksLayers, conv_case: dict[str, Any]
+    benchmark: Benchmark, ckks: CkksLayers, conv_case: dict[str, Any]
 ) -> None:
     benchmark.group = "per-sample-vs-tenseal-conv-5x5x32"
     c = conv_case
@@ -490,7 +496,7 @@ def test_per_sample_conv_tenseal(
     np.testing.assert_allclose(y, expect, atol=1e-3)
 
 
-def test_per_sample_conv_seeded(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_per_sample_conv_seeded(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     benchmark.group = "per-sample-vs-tenseal-conv-5x5x32"
     c = conv_case
     _info(benchmark, "candidate", c, bytes_encrypted_weights=len(seeded.to_bytes(c["sm"])))
@@ -528,7 +534,9 @@ def _integer_block(qm: Any, x: npt.NDArray[np.float32]) -> I64:
     return integer_forward(qm, quantize_inputs(x, qm.input_scale))
 
 
-def test_first_block_plaintext_integer_forward(benchmark: Any, prefix_case: dict[str, Any]) -> None:
+def test_first_block_plaintext_integer_forward(
+    benchmark: Benchmark, prefix_case: dict[str, Any]
+) -> None:
     benchmark.group = "table6-first-block-1000"
     c = prefix_case
     _info(benchmark, "baseline", c)
@@ -536,7 +544,7 @@ def test_first_block_plaintext_integer_forward(benchmark: Any, prefix_case: dict
     assert out.shape == (N_IMAGES, 14, 14, 32)
 
 
-def test_first_block_seeded_prefix(benchmark: Any, prefix_case: dict[str, Any]) -> None:
+def test_first_block_seeded_prefix(benchmark: Benchmark, prefix_case: dict[str, Any]) -> None:
     """Evaluation, decryption, ReLU and pooling (weights encrypted once, outside timing)."""
     benchmark.group = "table6-first-block-1000"
     c = prefix_case
@@ -559,7 +567,7 @@ def side_by_side(rounds: int = 15) -> dict[str, dict[str, float]]:
 
     case = _table11_case()
     images = case["images"]
-    runs = {
+    runs: dict[str, Callable[[], npt.NDArray[np.generic]]] = {
         "plain": lambda: case["model"].features(images),
         "numpy-finish": lambda: case["feats"][False](images),
         "fused-finish": lambda: case["feats"][True](images),

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -45,6 +45,9 @@ from cipherfuse.nn import (
 )
 from cipherfuse.nn import quantize as quantize_module
 
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Table VII, "Original" column, and Fig. 12's claim (Strategy II >= Strategy I).
 PAPER_CASE3_PLAIN = {1: 0.915, 2: 0.948, 3: 0.958}
@@ -53,7 +56,7 @@ PAPER_CASE3_P5 = {1: 0.896, 2: 0.930, 3: 0.938}
 FUSION_SEEDS = 5
 
 
-def _record(benchmark: Any, result: Any) -> None:
+def _record(benchmark: Benchmark, result: Any) -> None:
     std = result.accuracy_std
     for (variant, k), acc in result.accuracy.items():
         benchmark.extra_info[f"{variant} x{k}"] = round(acc, 4)
@@ -65,7 +68,7 @@ def _record(benchmark: Any, result: Any) -> None:
 
 
 @pytest.mark.benchmark(group="case1")
-def test_case1_training_and_fusion(benchmark: Any, mnist: Dataset) -> None:
+def test_case1_training_and_fusion(benchmark: Benchmark, mnist: Dataset) -> None:
     result = benchmark.pedantic(
         lambda: run_case1(
             mnist,
@@ -97,7 +100,7 @@ def test_case1_training_and_fusion(benchmark: Any, mnist: Dataset) -> None:
 
 
 @pytest.mark.benchmark(group="case3")
-def test_case3_table7(benchmark: Any, mnist: Dataset) -> None:
+def test_case3_table7(benchmark: Benchmark, mnist: Dataset) -> None:
     result = benchmark.pedantic(
         lambda: run_case3(
             mnist,
@@ -148,7 +151,7 @@ def quantized_block() -> tuple[Any, np.ndarray]:
 
 @pytest.mark.benchmark(group="integer-forward")
 def test_integer_forward_int64_baseline(
-    benchmark: Any, quantized_block: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    benchmark: Benchmark, quantized_block: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     qm, x = quantized_block
     expected = integer_forward(qm, x)
@@ -159,7 +162,7 @@ def test_integer_forward_int64_baseline(
 
 @pytest.mark.benchmark(group="integer-forward")
 def test_integer_forward_exact_blas_candidate(
-    benchmark: Any, quantized_block: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    benchmark: Benchmark, quantized_block: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     qm, x = quantized_block
     with monkeypatch.context() as m:
@@ -176,7 +179,7 @@ def quantized_batch() -> tuple[Any, np.ndarray]:
 
 @pytest.mark.benchmark(group="integer-forward-blocks")
 def test_integer_forward_one_pass_baseline(
-    benchmark: Any, quantized_batch: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    benchmark: Benchmark, quantized_batch: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     qm, x = quantized_batch
     expected = integer_forward(qm, x)
@@ -187,7 +190,7 @@ def test_integer_forward_one_pass_baseline(
 
 @pytest.mark.benchmark(group="integer-forward-blocks")
 def test_integer_forward_blocks_candidate(
-    benchmark: Any, quantized_batch: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    benchmark: Benchmark, quantized_batch: tuple[Any, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     qm, x = quantized_batch
     with monkeypatch.context() as m:

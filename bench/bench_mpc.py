@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -50,6 +50,9 @@ from cipherfuse.mpc.sharing import share_model
 from cipherfuse.nn import table2_config
 from cipherfuse.nn.quantize import QuantizedModel, quantize_inputs
 from cipherfuse.nn.train import TrainConfig, train_classifier
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEIGHT_SCALE, INPUT_SCALE = 2**5, 255
@@ -76,7 +79,7 @@ def case1(mnist: Dataset) -> tuple[QuantizedModel, np.ndarray, np.ndarray]:
     return qm, x, data.labels[:IMAGES]
 
 
-def _report(benchmark: Any, results: tuple[MemberResult, ...], n: int) -> None:
+def _report(benchmark: Benchmark, results: tuple[MemberResult, ...], n: int) -> None:
     cost = results[0].cost
     worst = max(r.cost.bytes_sent for r in results)
     benchmark.extra_info["mb_per_party_per_image"] = round(worst / n / 1e6, 3)
@@ -98,7 +101,7 @@ def _report(benchmark: Any, results: tuple[MemberResult, ...], n: int) -> None:
 
 
 @pytest.mark.benchmark(group="mpc-count-case1")
-def test_plaintext_integer_count(benchmark: Any, case1: Any) -> None:
+def test_plaintext_integer_count(benchmark: Benchmark, case1: Any) -> None:
     qm, x, labels = case1
     benchmark.extra_info["role"] = "baseline"
     start = time.process_time()
@@ -114,7 +117,7 @@ EARLIER = {"sign_method": "carry_save", "linear_kernel": "direct"}
 
 @pytest.mark.benchmark(group="mpc-count-case1")
 @pytest.mark.parametrize("variant", ["earlier-bit63", "bit63", "measured"])
-def test_three_party_count(benchmark: Any, case1: Any, variant: str) -> None:
+def test_three_party_count(benchmark: Benchmark, case1: Any, variant: str) -> None:
     qm, x, labels = case1
     bit = required_sign_bits(qm, x) if variant == "measured" else 63
     options: dict[str, Any] = EARLIER if variant.startswith("earlier") else {}
@@ -140,7 +143,7 @@ def test_three_party_count(benchmark: Any, case1: Any, variant: str) -> None:
 
 @pytest.mark.benchmark(group="mpc-count-case1")
 @pytest.mark.parametrize("sign", ["bit63-heap-default", "bit63", "measured"])
-def test_three_processes_count(benchmark: Any, case1: Any, tmp_path: Path, sign: str) -> None:
+def test_three_processes_count(benchmark: Benchmark, case1: Any, tmp_path: Path, sign: str) -> None:
     qm, x, labels = case1
     bit = required_sign_bits(qm, x) if sign == "measured" else 63
     options = {"retain_memory": False} if sign == "bit63-heap-default" else {}

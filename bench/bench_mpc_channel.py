@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -36,6 +36,9 @@ from cipherfuse.mpc.channel import (
 )
 from cipherfuse.mpc.launcher import run_committee
 from cipherfuse.mpc.transport import Transport
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 PAYLOAD_BYTES = 32 * 2**20
 GROUP = "mpc-channel-loopback-32MiB"
@@ -76,7 +79,7 @@ def committee() -> Iterator[list[TcpTransport]]:
         t.close()
 
 
-def test_plain_socket(benchmark: Any, payload: bytes) -> None:
+def test_plain_socket(benchmark: Benchmark, payload: bytes) -> None:
     listener = bind_listener()
     sender = socket.create_connection(listener.getsockname())
     receiver, _ = listener.accept()
@@ -99,7 +102,7 @@ def test_plain_socket(benchmark: Any, payload: bytes) -> None:
     receiver.close()
 
 
-def test_channel(benchmark: Any, committee: list[TcpTransport], payload: bytes) -> None:
+def test_channel(benchmark: Benchmark, committee: list[TcpTransport], payload: bytes) -> None:
     received: list[bytes] = []
 
     def transfer() -> None:
@@ -131,7 +134,7 @@ def stream_to_party_one(transport: Transport, args: dict[str, Any]) -> dict[str,
     return {"ok": True}
 
 
-def test_channel_three_processes(benchmark: Any) -> None:
+def test_channel_three_processes(benchmark: Benchmark) -> None:
     runs: list[Any] = []
 
     def run() -> None:

@@ -22,13 +22,16 @@ itself on channel-stacked shares, (images, 14, 14, 64) with 5 x 5 x 16 kernels:
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 import cipherfuse._core as _core
 from cipherfuse.mpc import kernels
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 RNG_SEED = 20260
 IMAGES = int(os.environ.get("CIPHERFUSE_BENCH_IMAGES", "20"))
@@ -75,14 +78,14 @@ def _gemm_group(case: dict[str, Any]) -> str:
     return f"ring_gemm-{case['name']}-{m}x{k}x{n}"
 
 
-def test_ring_gemm_read_roofline(benchmark: Any, gemm_case: dict[str, Any]) -> None:
+def test_ring_gemm_read_roofline(benchmark: Benchmark, gemm_case: dict[str, Any]) -> None:
     flat = gemm_case["operands"]
     benchmark.group = _gemm_group(gemm_case)
     benchmark.extra_info.update(role="roofline", bytes=gemm_case["bytes"])
     assert benchmark(_core.stream_sum, a=flat, threads=gemm_case["threads"]) == int(flat.sum())
 
 
-def test_ring_gemm_numpy(benchmark: Any, gemm_case: dict[str, Any]) -> None:
+def test_ring_gemm_numpy(benchmark: Benchmark, gemm_case: dict[str, Any]) -> None:
     benchmark.group = _gemm_group(gemm_case)
     benchmark.extra_info.update(role="baseline", macs=gemm_case["macs"], threads=1)
     out = benchmark.pedantic(
@@ -92,7 +95,9 @@ def test_ring_gemm_numpy(benchmark: Any, gemm_case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("isa", "variant"), GEMM_PATHS, ids=[f"{i}-{v}" for i, v in GEMM_PATHS])
-def test_ring_gemm_cpp(benchmark: Any, gemm_case: dict[str, Any], isa: str, variant: str) -> None:
+def test_ring_gemm_cpp(
+    benchmark: Benchmark, gemm_case: dict[str, Any], isa: str, variant: str
+) -> None:
     benchmark.group = _gemm_group(gemm_case)
     benchmark.extra_info.update(
         role="candidate",
@@ -147,7 +152,7 @@ def conv_case() -> dict[str, Any]:
     }
 
 
-def test_ring_conv_numpy(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_ring_conv_numpy(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     from cipherfuse.mpc.linear import ring_conv_reference
 
     benchmark.group = CONV_GROUP
@@ -158,7 +163,7 @@ def test_ring_conv_numpy(benchmark: Any, conv_case: dict[str, Any]) -> None:
     np.testing.assert_array_equal(out, conv_case["expected"])
 
 
-def test_ring_conv_he_direct(benchmark: Any, conv_case: dict[str, Any]) -> None:
+def test_ring_conv_he_direct(benchmark: Benchmark, conv_case: dict[str, Any]) -> None:
     """The earlier path: the HE module's direct convolution (scalar on full-width words)."""
     benchmark.group = CONV_GROUP
     benchmark.extra_info.update(role="baseline", macs=conv_case["macs"], threads=1)
@@ -176,7 +181,7 @@ def test_ring_conv_he_direct(benchmark: Any, conv_case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_ring_conv_cpp(benchmark: Any, conv_case: dict[str, Any], isa: str) -> None:
+def test_ring_conv_cpp(benchmark: Benchmark, conv_case: dict[str, Any], isa: str) -> None:
     benchmark.group = CONV_GROUP
     benchmark.extra_info.update(role="candidate", macs=conv_case["macs"], threads=1)
     out = benchmark(
@@ -208,7 +213,7 @@ def rss_case() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("op", ["mul", "and"])
-def test_rss_local_read_roofline(benchmark: Any, rss_case: dict[str, Any], op: str) -> None:
+def test_rss_local_read_roofline(benchmark: Benchmark, rss_case: dict[str, Any], op: str) -> None:
     flat = rss_case["flat"]
     benchmark.group = f"rss_{op}_local-{RSS_WORDS}"
     benchmark.extra_info.update(role="roofline", bytes=flat.nbytes)
@@ -216,7 +221,7 @@ def test_rss_local_read_roofline(benchmark: Any, rss_case: dict[str, Any], op: s
 
 
 @pytest.mark.parametrize("op", ["mul", "and"])
-def test_rss_local_numpy(benchmark: Any, rss_case: dict[str, Any], op: str) -> None:
+def test_rss_local_numpy(benchmark: Benchmark, rss_case: dict[str, Any], op: str) -> None:
     fn = kernels.rss_mul_local_reference if op == "mul" else kernels.rss_and_local_reference
     benchmark.group = f"rss_{op}_local-{RSS_WORDS}"
     benchmark.extra_info.update(role="baseline", bytes=rss_case["bytes"])
@@ -226,7 +231,7 @@ def test_rss_local_numpy(benchmark: Any, rss_case: dict[str, Any], op: str) -> N
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("op", ["mul", "and"])
-def test_rss_local_cpp(benchmark: Any, rss_case: dict[str, Any], op: str, isa: str) -> None:
+def test_rss_local_cpp(benchmark: Benchmark, rss_case: dict[str, Any], op: str, isa: str) -> None:
     fn = kernels.rss_mul_local if op == "mul" else kernels.rss_and_local
     benchmark.group = f"rss_{op}_local-{RSS_WORDS}"
     benchmark.extra_info.update(role="candidate", bytes=rss_case["bytes"])
@@ -246,7 +251,7 @@ def slice_case() -> dict[str, Any]:
     return {"x": x, "planes": planes, "bytes": 2 * x.nbytes}
 
 
-def test_bitslice_numpy(benchmark: Any, slice_case: dict[str, Any]) -> None:
+def test_bitslice_numpy(benchmark: Benchmark, slice_case: dict[str, Any]) -> None:
     benchmark.group = f"bitslice-{SLICE_ELEMENTS}x64"
     benchmark.extra_info.update(role="baseline", bytes=slice_case["bytes"])
     out = benchmark.pedantic(kernels.bitslice_reference, args=(slice_case["x"], 64), rounds=3)
@@ -254,14 +259,14 @@ def test_bitslice_numpy(benchmark: Any, slice_case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_bitslice_cpp(benchmark: Any, slice_case: dict[str, Any], isa: str) -> None:
+def test_bitslice_cpp(benchmark: Benchmark, slice_case: dict[str, Any], isa: str) -> None:
     benchmark.group = f"bitslice-{SLICE_ELEMENTS}x64"
     benchmark.extra_info.update(role="candidate", bytes=slice_case["bytes"])
     out = benchmark(kernels.bitslice, slice_case["x"], 64, isa=isa, threads=THREADS)
     np.testing.assert_array_equal(out, slice_case["planes"])
 
 
-def test_unbitslice_numpy(benchmark: Any, slice_case: dict[str, Any]) -> None:
+def test_unbitslice_numpy(benchmark: Benchmark, slice_case: dict[str, Any]) -> None:
     benchmark.group = f"unbitslice-{SLICE_ELEMENTS}x64"
     benchmark.extra_info.update(role="baseline", bytes=slice_case["bytes"])
     out = benchmark.pedantic(
@@ -271,7 +276,7 @@ def test_unbitslice_numpy(benchmark: Any, slice_case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_unbitslice_cpp(benchmark: Any, slice_case: dict[str, Any], isa: str) -> None:
+def test_unbitslice_cpp(benchmark: Benchmark, slice_case: dict[str, Any], isa: str) -> None:
     benchmark.group = f"unbitslice-{SLICE_ELEMENTS}x64"
     benchmark.extra_info.update(role="candidate", bytes=slice_case["bytes"])
     out = benchmark(

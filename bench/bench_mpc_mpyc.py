@@ -12,18 +12,21 @@ Run: ``pytest bench/bench_mpc_mpyc.py --benchmark-only`` (skipped without ``mpyc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 pytest.importorskip("mpyc", reason="the MPyC baseline needs `pip install mpyc` (the bench extra)")
 
-from mpyc_cnn import run_mpyc_cnn  # bench/ is on sys.path under pytest
+from bench.mpyc_cnn import run_mpyc_cnn
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 IMAGES = 3
 
 
-def test_mpyc_case1_cnn(benchmark: Any, mnist_dir: Path) -> None:
+def test_mpyc_case1_cnn(benchmark: Benchmark, mnist_dir: Path) -> None:
     reports: list[list[dict[str, Any]]] = []
 
     def run() -> None:

@@ -16,7 +16,7 @@ Both must give the same parameters bit for bit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -26,13 +26,17 @@ import pytest
 from cipherfuse.nn import initializers, model
 from cipherfuse.roles.learning import case1_config
 
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
+
 CONFIGS = tuple(case1_config(c) for c in (1, 2, 3))
 KEY = jax.random.key(11)
 
 
 @pytest.fixture(autouse=True)
 def _no_persistent_cache() -> Iterator[None]:
-    previous = jax.config.jax_enable_compilation_cache
+    # the flag is a dynamic attribute of jax.config, unknown to mypy: read it by name
+    previous = jax.config.values["jax_enable_compilation_cache"]
     jax.config.update("jax_enable_compilation_cache", False)  # type: ignore[no-untyped-call]
     yield
     jax.config.update("jax_enable_compilation_cache", previous)  # type: ignore[no-untyped-call]
@@ -40,7 +44,7 @@ def _no_persistent_cache() -> Iterator[None]:
 
 def _cold() -> None:
     """Forget every compiled function (JAX's and cipherfuse's caches)."""
-    jax.clear_caches()
+    jax.clear_caches()  # type: ignore[no-untyped-call]  # jax leaves it unannotated
     for cached in (
         model._init_fn,
         model._kernel_keys_fn,
@@ -56,7 +60,10 @@ def _whole_jit(config: Any) -> Any:
 
 
 def _run(init: Callable[[Any], Any]) -> list[Any]:
-    return [jax.block_until_ready(init(config)) for config in CONFIGS]
+    return [
+        jax.block_until_ready(init(config))  # type: ignore[no-untyped-call]  # unannotated in jax
+        for config in CONFIGS
+    ]
 
 
 def _leaves(trees: list[Any]) -> list[np.ndarray]:
@@ -71,7 +78,7 @@ def expected() -> list[np.ndarray]:
 
 
 @pytest.mark.benchmark(group="init-cold-3-architectures")
-def test_init_whole_jit_baseline(benchmark: Any, expected: list[np.ndarray]) -> None:
+def test_init_whole_jit_baseline(benchmark: Benchmark, expected: list[np.ndarray]) -> None:
     benchmark.extra_info["role"] = "baseline"
     got = benchmark.pedantic(_run, args=(_whole_jit,), setup=_cold, rounds=2, iterations=1)
     for a, b in zip(expected, _leaves(got), strict=True):
@@ -79,7 +86,7 @@ def test_init_whole_jit_baseline(benchmark: Any, expected: list[np.ndarray]) -> 
 
 
 @pytest.mark.benchmark(group="init-cold-3-architectures")
-def test_init_bucketed_candidate(benchmark: Any, expected: list[np.ndarray]) -> None:
+def test_init_bucketed_candidate(benchmark: Benchmark, expected: list[np.ndarray]) -> None:
     benchmark.extra_info["role"] = "candidate"
     init = lambda config: model.init_params(config, KEY)  # noqa: E731
     got = benchmark.pedantic(_run, args=(init,), setup=_cold, rounds=2, iterations=1)

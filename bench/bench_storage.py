@@ -13,13 +13,16 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from pytest_benchmark.fixture import BenchmarkFixture
 
 from cipherfuse.analysis.timing import interleaved_times, paired_ratio
 from cipherfuse.storage import LocalStore, blockstore, compute_cid
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 SIZE = 100 * 1000 * 1000
 GROUP = "storage-100MB"
@@ -33,20 +36,20 @@ def payload(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path, str]
     return data, path, compute_cid(data)
 
 
-def test_sha256_baseline(benchmark: BenchmarkFixture, payload: tuple[bytes, Path, str]) -> None:
+def test_sha256_baseline(benchmark: Benchmark, payload: tuple[bytes, Path, str]) -> None:
     data, _, _ = payload
     benchmark.group = GROUP
     digest = benchmark(lambda: hashlib.sha256(data).digest())
     assert len(digest) == 32
 
 
-def test_compute_cid_bytes(benchmark: BenchmarkFixture, payload: tuple[bytes, Path, str]) -> None:
+def test_compute_cid_bytes(benchmark: Benchmark, payload: tuple[bytes, Path, str]) -> None:
     data, _, cid = payload
     benchmark.group = GROUP
     assert benchmark(compute_cid, data) == cid
 
 
-def test_compute_cid_file(benchmark: BenchmarkFixture, payload: tuple[bytes, Path, str]) -> None:
+def test_compute_cid_file(benchmark: Benchmark, payload: tuple[bytes, Path, str]) -> None:
     _, path, cid = payload
     benchmark.group = GROUP
     assert benchmark(compute_cid, path) == cid
@@ -57,7 +60,7 @@ def test_compute_cid_file(benchmark: BenchmarkFixture, payload: tuple[bytes, Pat
     ["no-fsync", "fsync", "fsync-per-file"],
 )
 def test_local_put(
-    benchmark: BenchmarkFixture,
+    benchmark: Benchmark,
     payload: tuple[bytes, Path, str],
     tmp_path: Path,
     mode: str,
@@ -85,7 +88,7 @@ def test_local_put(
 
 
 def test_local_verified_get(
-    benchmark: BenchmarkFixture, payload: tuple[bytes, Path, str], tmp_path: Path
+    benchmark: Benchmark, payload: tuple[bytes, Path, str], tmp_path: Path
 ) -> None:
     data, _, cid = payload
     benchmark.group = GROUP
@@ -113,7 +116,7 @@ def stored(
 
 
 def test_get_joined_stream_baseline(
-    benchmark: BenchmarkFixture, stored: tuple[LocalStore, bytes, str]
+    benchmark: Benchmark, stored: tuple[LocalStore, bytes, str]
 ) -> None:
     """The former ``Store.get``: ``b"".join`` over the verified stream."""
     store, data, cid = stored
@@ -122,9 +125,7 @@ def test_get_joined_stream_baseline(
     assert benchmark.pedantic(lambda: b"".join(store.stream(cid)), rounds=5) == data
 
 
-def test_get_preallocated(
-    benchmark: BenchmarkFixture, stored: tuple[LocalStore, bytes, str]
-) -> None:
+def test_get_preallocated(benchmark: Benchmark, stored: tuple[LocalStore, bytes, str]) -> None:
     """``LocalStore.get``: the verified blocks copied into one preallocated buffer."""
     store, data, cid = stored
     benchmark.group = GROUP

@@ -22,13 +22,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from pytest_benchmark.fixture import BenchmarkFixture
 
 from cipherfuse.storage import LocalStore, compute_cid
 from cipherfuse.storage.ipfs_node import IpfsNodeStore, ipfs_node_available
+
+if TYPE_CHECKING:
+    from bench.conftest import Benchmark
 
 SIZE = 1_000_000
 GROUP = "fetch-1MB"
@@ -58,7 +61,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IpfsNodeSt
         yield provider, consumer
 
 
-def test_local_disk_read(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
+def test_local_disk_read(benchmark: Benchmark, tmp_path: Path) -> None:
     benchmark.group = GROUP
     benchmark.extra_info.update(role="baseline", bytes=SIZE)
     store = LocalStore(tmp_path / "store", durable=False)
@@ -79,7 +82,7 @@ def test_local_disk_read(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
 
 
 def test_fetch_from_another_kubo_node(
-    benchmark: BenchmarkFixture, swarm: tuple[IpfsNodeStore, IpfsNodeStore]
+    benchmark: Benchmark, swarm: tuple[IpfsNodeStore, IpfsNodeStore]
 ) -> None:
     provider, consumer = swarm
     benchmark.group = GROUP
@@ -112,18 +115,14 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IpfsNodeSto
         yield node, data, node.put(data)
 
 
-def test_get_sha256_baseline(
-    benchmark: BenchmarkFixture, held: tuple[IpfsNodeStore, bytes, str]
-) -> None:
+def test_get_sha256_baseline(benchmark: Benchmark, held: tuple[IpfsNodeStore, bytes, str]) -> None:
     _, data, _ = held
     benchmark.group = GET_GROUP
     benchmark.extra_info.update(role="baseline", bytes=GET_SIZE)
     assert len(benchmark(lambda: hashlib.sha256(data).digest())) == 32
 
 
-def test_get_joined_stream(
-    benchmark: BenchmarkFixture, held: tuple[IpfsNodeStore, bytes, str]
-) -> None:
+def test_get_joined_stream(benchmark: Benchmark, held: tuple[IpfsNodeStore, bytes, str]) -> None:
     """The former ``IpfsNodeStore.get``: ``b"".join`` over :meth:`IpfsNodeStore.stream`."""
     node, data, cid = held
     benchmark.group = GET_GROUP
@@ -131,7 +130,7 @@ def test_get_joined_stream(
     assert benchmark.pedantic(lambda: b"".join(node.stream(cid)), rounds=5) == data
 
 
-def test_get_read_once(benchmark: BenchmarkFixture, held: tuple[IpfsNodeStore, bytes, str]) -> None:
+def test_get_read_once(benchmark: Benchmark, held: tuple[IpfsNodeStore, bytes, str]) -> None:
     """``IpfsNodeStore.get``: the downloaded file read once, verified in memory."""
     node, data, cid = held
     benchmark.group = GET_GROUP

@@ -9,14 +9,62 @@ same group, and GMAC/s per thread.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import pytest
 
 # One MNIST lookup for tests and benchmarks: the fixtures ``mnist_dir`` and ``mnist``.
 from tests.conftest import mnist, mnist_dir
 
-__all__ = ["mnist", "mnist_dir"]
+if TYPE_CHECKING:
+    from pytest_benchmark.fixture import BenchmarkFixture
+
+__all__ = ["Benchmark", "mnist", "mnist_dir"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class Benchmark(Protocol):
+    """The ``benchmark`` fixture of pytest-benchmark, as the benches use it.
+
+    pytest-benchmark's own ``BenchmarkFixture`` carries no annotations, so strict mypy
+    cannot check calls on it; the benches annotate the fixture with this protocol
+    instead (imported under ``TYPE_CHECKING``: the fixture itself is unchanged).
+    """
+
+    group: str | None
+    extra_info: dict[str, Any]
+
+    def __call__(
+        self, function_to_benchmark: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """Time ``function_to_benchmark(*args, **kwargs)`` in calibrated rounds; its result."""
+
+    def pedantic(
+        self,
+        target: Callable[..., _T],
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        setup: Callable[[], tuple[tuple[Any, ...], Mapping[str, Any]] | None] | None = None,
+        teardown: Callable[..., object] | None = None,
+        rounds: int = 1,
+        warmup_rounds: int = 0,
+        iterations: int = 1,
+    ) -> _T:
+        """Time ``target`` in exactly ``rounds`` x ``iterations`` calls; its result.
+
+        ``setup`` runs before each round outside the timing and may return the round's
+        ``(args, kwargs)``.
+        """
+
+
+if TYPE_CHECKING:
+
+    def _the_fixture_is_a_benchmark(fixture: BenchmarkFixture) -> Benchmark:
+        """Checked by mypy only: pytest-benchmark's fixture has every member named above."""
+        return fixture
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

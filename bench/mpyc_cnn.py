@@ -31,9 +31,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cipherfuse.nn.config import ModelConfig
 
 #: The weights' seed: the float64 forward gives the first three test images three
 #: different labels (4, 0, 6) with top-two logit margins of 18-27 % of the largest logit,
@@ -73,7 +76,7 @@ def case1_weights(seed: int = SEED) -> list[tuple[np.ndarray, np.ndarray]]:
     return layers
 
 
-def _config_weight_count(config: Any) -> int:
+def _config_weight_count(config: ModelConfig) -> int:
     from cipherfuse.nn.config import ConvSpec, DenseSpec
 
     total, shape = 0, config.input_shape

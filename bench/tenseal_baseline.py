@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cipherfuse.he import seeded
+from cipherfuse import geometry
 
 
 class CkksLayers:
@@ -117,7 +117,7 @@ class CkksLayers:
     def conv(self, image: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """The 5x5 SAME convolution of one 28x28 image, decrypted: ``(784, 32)``."""
         s, ev = self.s, self.evaluator
-        patches, _ = seeded.im2col(image[None], 5, 5, (1, 1), "SAME")
+        patches = geometry.im2col(image[None], (5, 5), (1, 1), "SAME")
         cols = patches.reshape(784, 25).astype(np.float64)
         plains = []
         for t in range(25):
