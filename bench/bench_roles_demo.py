@@ -15,9 +15,9 @@ folder (a second run), and prints the per-round ratios first/off and second/off
 first and second run, each next to this installation's run), so that the ratios
 compare the two under the same load. The demo's figures in docs/models.md compare
 with commit a68c031, the implementation before the compilation cache (158 XLA
-compilations per run; it has no cache, so its three runs per round are alike), on
-its default workload, ``--params paper`` today (three-party judging, today's
-default, came later).
+compilations per run; it has no cache, so its three runs per round are alike), on the
+workload that was its default: cipherspace judging with the paper's parameters
+(``--params paper`` today; today's default, three-party judging, came later).
 
 Runs the installed ``cipherfuse`` in a subprocess (fresh interpreter: imports and JIT
 compilation included), prints the wall and CPU time and checks the JSON report: every

@@ -154,7 +154,8 @@ class ContributorAgent(Agent):
                 if not self.ctx.dev_chain:
                     return False
                 self.chain.mine(1)
-            seed, drawn = bytes.fromhex(data["seed"]), list[Sequence[str]]()
+            seed = bytes.fromhex(data["seed"])
+            drawn: list[Sequence[str]] = []  # the members, once the draw is mined
             if self.try_tx(
                 "reveal seed",
                 lambda: drawn.append(self.tasks.draw_committee(self.account, claim_id, seed)[0]),
