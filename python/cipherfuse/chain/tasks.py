@@ -355,16 +355,15 @@ class TasksContract:
             for e in self.artifact.abi
             if e.get("type") == "event"
         }
-        submitted = next(
-            e
+        #: Each event's non-indexed arguments (its log data): names and ABI types.
+        self._event_data = {
+            str(e["name"]): (
+                tuple(str(i["name"]) for i in e["inputs"] if not i.get("indexed")),
+                tuple(abi_type(i) for i in e["inputs"] if not i.get("indexed")),
+            )
             for e in self.artifact.abi
-            if e.get("type") == "event" and e["name"] == "ClaimSubmitted"
-        )
-        data_inputs = [i for i in submitted["inputs"] if not i.get("indexed")]
-        self._claim_event_data = (
-            tuple(str(i["name"]) for i in data_inputs),
-            tuple(abi_type(i) for i in data_inputs),
-        )
+            if e.get("type") == "event"
+        }
         self._committee_sizes: dict[int, int] = {}
         #: ``ClaimSubmitted`` arguments by (claim id, claimant, draw block, stored digest):
         #: see :meth:`get_claim`.
@@ -628,10 +627,7 @@ class TasksContract:
         log = self._one_log(raw, "CommitteeDrawn")
         if int.from_bytes(bytes(log["topics"][1]), "big") != claim_id:
             raise ChainError(f"the CommitteeDrawn event of claim {claim_id} names another claim")
-        try:
-            _, _, members = abi_decode(["bytes32", "bytes32", "address[]"], bytes(log["data"]))
-        except DecodingError as exc:
-            raise ChainError(f"the CommitteeDrawn event does not decode: {exc}") from exc
+        members = self._event_args(log, "CommitteeDrawn", claim_id)["members"]
         return [Web3.to_checksum_address(m) for m in members], receipt
 
     def post_key_boxes(self, sender: str, claim_id: int, boxes: list[bytes]) -> Receipt:
@@ -777,15 +773,17 @@ class TasksContract:
                 },
             )
         )
-        names, types = self._claim_event_data
-        out = []
-        for log in logs:
-            try:
-                values = abi_decode(list(types), bytes(log["data"]))
-            except (DecodingError, ValueError, OverflowError) as exc:
-                raise ChainError(f"undecodable ClaimSubmitted event of claim {claim_id}") from exc
-            out.append(dict(zip(names, values, strict=True)))
-        return out
+        return [self._event_args(log, "ClaimSubmitted", claim_id) for log in logs]
+
+    def _event_args(self, log: Any, event: str, claim_id: int) -> dict[str, Any]:
+        """The non-indexed arguments of ``event``'s ``log`` by name (a typed
+        :class:`ChainError` if its data does not decode)."""
+        names, types = self._event_data[event]
+        try:
+            values = abi_decode(list(types), bytes(log["data"]))
+        except (DecodingError, ValueError, OverflowError) as exc:
+            raise ChainError(f"undecodable {event} event of claim {claim_id}") from exc
+        return dict(zip(names, values, strict=True))
 
     def _claim_event(self, claim_id: int, claim_block: int) -> Any:
         logs = self._claim_events(claim_id, claim_block, claim_block)

@@ -257,8 +257,8 @@ class VerifierAgent(Agent):
         if isinstance(judge, SecureJudge) and judge.submitted(claim_id):
             # Its computation runs (or ended): no need to read the key boxes again, an
             # event scan of the chain on every step of a running computation.
-            running = judge.poll(claim_id)
-            return None if running is None else self._decision(claim_id, running)
+            ended = judge.poll(claim_id)
+            return None if ended is None else self._decision(claim_id, ended)
         box = self.tasks.key_boxes_of(claim_id).get(self.account) if claim.boxes_posted else None
         task = self.task(self.task_id)
         if box is None:
